@@ -1,0 +1,48 @@
+/// A transport failure: the upstream gave no HTTP answer we could use.
+///
+/// `code` is stable and carries no data, so it doubles as a metric label and as the `code` of
+/// the problem+json the front end makes of it. `message` is for logs: it never holds a secret.
+public struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Stable error codes.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// Certificate verification, pin mismatch or handshake failure.
+        public static let tls = Code(rawValue: "upstream.tls")
+        /// The whole transfer took longer than its total timeout.
+        public static let timeout = Code(rawValue: "upstream.timeout")
+        /// No connection (TCP and TLS handshake) within the connect timeout.
+        public static let connectTimeout = Code(rawValue: "upstream.connect_timeout")
+        /// Connection refused, host not resolved, unreachable.
+        public static let connect = Code(rawValue: "upstream.connect")
+        /// The response body exceeded the configured maximum; the transfer was aborted.
+        public static let tooLarge = Code(rawValue: "upstream.too_large")
+        /// The connection broke while sending or receiving (reset, closed mid-body).
+        public static let io = Code(rawValue: "upstream.io")
+        /// The upstream spoke something we could not parse (bad encoding, bad HTTP).
+        public static let `protocol` = Code(rawValue: "upstream.protocol")
+        /// The request could not be built (bad URL, bad option).
+        public static let invalidRequest = Code(rawValue: "upstream.invalid_request")
+        /// The client was shut down before the transfer finished.
+        public static let shutdown = Code(rawValue: "upstream.shutdown")
+    }
+
+    public var code: Code
+    /// A human-readable account, for logs. Never contains credentials.
+    public var message: String
+    /// libcurl's `CURLcode`, when the error came from libcurl.
+    public var curlCode: Int?
+
+    public init(_ code: Code, _ message: String, curlCode: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.curlCode = curlCode
+    }
+
+    public var description: String {
+        if let curlCode { return "\(code): \(message) (curl \(curlCode))" }
+        return "\(code): \(message)"
+    }
+}

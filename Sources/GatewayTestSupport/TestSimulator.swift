@@ -1,0 +1,103 @@
+public import CurlHTTP
+public import Foundation
+public import VeeamSimulator
+import Logging
+import ServiceLifecycle
+
+/// The repository root, found from this file's location.
+public let repositoryRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// `config/simulator` in the repository.
+public var simulatorFixtureDirectory: String { repositoryRoot + "/config/simulator" }
+
+/// A simulator running in this process on free loopback ports, with a CA written to a file.
+public struct RunningSimulator: Sendable {
+    public let simulator: VeeamSimulator
+    public let ports: [SimulatedProduct: Int]
+    /// The CA that signed the server certificate (PEM file).
+    public let caFile: String
+    public let tls: TLSMaterial
+
+    public var state: SimulatorState { simulator.state }
+    public var vb365BaseURL: String { "https://127.0.0.1:\(ports[.vb365] ?? 0)" }
+    public var vspcBaseURL: String { "https://127.0.0.1:\(ports[.vspc] ?? 0)" }
+
+    /// Options that trust this simulator's CA, with verification on.
+    public func trustingOptions(
+        connectTimeout: Duration = .seconds(5),
+        totalTimeout: Duration = .seconds(20),
+        maxResponseBytes: Int = 16 * 1024 * 1024,
+        httpVersion: TransferOptions.HTTPVersion = .http2Preferred
+    ) -> TransferOptions {
+        TransferOptions(
+            tls: .init(caFile: caFile),
+            connectTimeout: connectTimeout,
+            totalTimeout: totalTimeout,
+            maxResponseBytes: maxResponseBytes,
+            httpVersion: httpVersion
+        )
+    }
+}
+
+/// A fresh temporary directory, removed by the caller.
+public func makeTemporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "veeam-gateway-tests-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Runs `body` with a simulator serving both products on free ports over TLS, then stops it.
+public func withSimulator<T: Sendable>(
+    dialect: SimulatorDialect = .seed,
+    http2: Bool = false,
+    generate: Int = 0,
+    tokenLifetime: Duration = .seconds(3600),
+    faults: [SimulatedProduct: SimulatorFaults] = [:],
+    _ body: (RunningSimulator) async throws -> T
+) async throws -> T {
+    var fixtures = try SimulatorFixtures.load(directory: simulatorFixtureDirectory)
+    fixtures.generate(count: generate)
+    let tls = try TLSMaterial.generate()
+    let directory = try makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let caFile = directory + "/ca.pem"
+    try tls.writeCA(to: caFile)
+
+    var configuration = SimulatorConfiguration(fixtures: fixtures, tls: tls)
+    configuration.vb365Port = 0
+    configuration.vspcPort = 0
+    configuration.dialect = dialect
+    configuration.http2 = http2
+    configuration.tokenLifetime = tokenLifetime
+    configuration.faults = faults
+    var logger = Logger(label: "veeam-sim")
+    logger.logLevel = .critical
+    let simulator = VeeamSimulator(configuration: configuration, logger: logger)
+    // Graceful shutdown closes idle keep-alive connections at once; cancellation would wait for them.
+    let group = ServiceGroup(configuration: .init(services: [simulator], logger: logger))
+    let server = Task { try await group.run() }
+    defer { server.cancel() }
+    let ports = await simulator.waitUntilReady()
+    let running = RunningSimulator(simulator: simulator, ports: ports, caFile: caFile, tls: tls)
+    let result: Result<T, any Error>
+    do {
+        result = .success(try await body(running))
+    } catch {
+        result = .failure(error)
+    }
+    // Graceful first (closes idle HTTP/1.1 connections at once); an HTTP/2 connection waits for
+    // the client to act on GOAWAY, and a handler may still be sleeping a latency fault: after
+    // a second, cancel.
+    await group.triggerGracefulShutdown()
+    let watchdog = Task {
+        try await Task.sleep(for: .seconds(1))
+        server.cancel()
+    }
+    _ = await server.result
+    watchdog.cancel()
+    return try result.get()
+}

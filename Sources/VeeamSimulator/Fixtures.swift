@@ -1,0 +1,176 @@
+public import Foundation
+
+/// The records the simulator serves, read from raw JSON (`config/simulator/*.json`) or generated.
+public struct SimulatorFixtures: Sendable {
+    /// A login the simulator accepts.
+    public struct Account: Sendable, Equatable {
+        public var username: String
+        public var password: String
+        public init(username: String, password: String) {
+            self.username = username
+            self.password = password
+        }
+    }
+
+    /// A VB365 organization and the account it was added with.
+    public struct Organization: Sendable {
+        public var account: Account
+        /// What `GET /v5/Organization` answers, as written in the fixture.
+        public var body: JSONValue
+        /// Extra fields of the administrator's view (`/v5/Organizations`).
+        public var adminView: JSONValue
+        public var id: String { body["id"]?.stringValue ?? "" }
+    }
+
+    /// A VSPC user.
+    public struct VSPCUser: Sendable {
+        public var account: Account
+        public var role: String
+        public var instanceUid: String
+        public var organizationUid: String
+    }
+
+    public var vb365Administrators: [Account]
+    public var organizations: [Organization]
+    public var vspcUsers: [VSPCUser]
+    /// `CloudTenant` objects, as written in the fixture.
+    public var tenants: [JSONValue]
+
+    /// Errors reading fixtures name the file and what is wrong.
+    public struct LoadError: Error, CustomStringConvertible {
+        public var file: String
+        public var reason: String
+        public var description: String { "\(file): \(reason)" }
+    }
+
+    /// Reads `vb365.json` and `vspc.json` from a directory.
+    public static func load(directory: String) throws -> SimulatorFixtures {
+        let vb365 = try read(directory + "/vb365.json")
+        let vspc = try read(directory + "/vspc.json")
+        var fixtures = SimulatorFixtures(vb365Administrators: [], organizations: [], vspcUsers: [], tenants: [])
+        let vb365File = directory + "/vb365.json"
+        for admin in vb365["administrators"]?.arrayValue ?? [] {
+            fixtures.vb365Administrators.append(try account(admin, file: vb365File))
+        }
+        for entry in vb365["organizations"]?.arrayValue ?? [] {
+            guard let body = entry["organization"], body["id"]?.stringValue != nil else {
+                throw LoadError(file: vb365File, reason: "an organization has no organization.id")
+            }
+            fixtures.organizations.append(
+                Organization(account: try account(entry["account"], file: vb365File), body: body, adminView: entry["adminView"] ?? .object([:]))
+            )
+        }
+        let vspcFile = directory + "/vspc.json"
+        for user in vspc["users"]?.arrayValue ?? [] {
+            guard let role = user["role"]?.stringValue else { throw LoadError(file: vspcFile, reason: "a user has no role") }
+            fixtures.vspcUsers.append(
+                VSPCUser(
+                    account: try account(user, file: vspcFile),
+                    role: role,
+                    instanceUid: user["instanceUid"]?.stringValue ?? UUID().uuidString.lowercased(),
+                    organizationUid: user["organizationUid"]?.stringValue ?? UUID().uuidString.lowercased()
+                )
+            )
+        }
+        for tenant in vspc["tenants"]?.arrayValue ?? [] {
+            guard tenant["instanceUid"]?.stringValue != nil else {
+                throw LoadError(file: vspcFile, reason: "a tenant has no instanceUid")
+            }
+            fixtures.tenants.append(tenant)
+        }
+        return fixtures
+    }
+
+    /// Finds `config/simulator` from the working directory or the executable's location.
+    public static func defaultDirectory() -> String? {
+        var candidates = [FileManager.default.currentDirectoryPath + "/config/simulator"]
+        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").deletingLastPathComponent()
+        for _ in 0..<6 {
+            candidates.append(url.path + "/config/simulator")
+            url.deleteLastPathComponent()
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/vspc.json") }
+    }
+
+    /// Adds `count` generated organizations (accounts `backup@org-NNNNN.onmicrosoft.com`,
+    /// password `Org-NNNNN-Pass`) and `count` generated tenants (`Tenant NNNNN`), alternating the
+    /// old and new enum spellings and using seven fractional digits in timestamps.
+    public mutating func generate(count: Int) {
+        guard count > 0 else { return }
+        for i in 1...count {
+            let n = String(format: "%05d", i)
+            let id = String(format: "00000000-0000-4000-8000-%012d", i)
+            let stamp = String(format: "2026-%02d-%02dT%02d:%02d:%02d.%07dZ", 1 + i % 12, 1 + i % 28, i % 24, i % 60, (i * 7) % 60, (i * 7_654_321) % 10_000_000)
+            let org = JSONValue.object([
+                "id": .string(id),
+                "name": .string("org-\(n).onmicrosoft.com"),
+                "type": .string(i % 2 == 0 ? "Office365" : "office365"),
+                "isBackedup": .bool(i % 3 != 0),
+                "firstBackuptime": i % 3 == 0 ? .null : .string(stamp),
+                "lastBackuptime": i % 3 == 0 ? .null : .string(stamp),
+                "_actions": .object([
+                    "explore": .object(["uri": .string("https://vb365.sim.local:4443/v5/organization/action"), "method": .string("POST")])
+                ]),
+            ])
+            organizations.append(
+                Organization(
+                    account: Account(username: "backup@org-\(n).onmicrosoft.com", password: "Org-\(n)-Pass"),
+                    body: org,
+                    adminView: .object(["region": .string("Worldwide"), "officeName": .string("org-\(n)")])
+                )
+            )
+            let tenantId = String(format: "10000000-0000-4000-8000-%012d", i)
+            tenants.append(
+                .object([
+                    "instanceUid": .string(tenantId),
+                    "name": .string("Tenant \(n)"),
+                    "description": i % 4 == 0 ? .null : .string("Generated tenant \(n)"),
+                    "hashedPassword": .string("generated-hash-\(n)"),
+                    "type": .string(i % 2 == 0 ? "General" : "general"),
+                    "lastActive": .string(stamp),
+                    "backupServerUid": .string("3b5be228-b14d-421a-9a0e-a1a434e2195c"),
+                    "gatewaySelectionType": .string(i % 2 == 0 ? "GatewayPool" : "gatewayPool"),
+                    "isEnabled": .bool(i % 5 != 0),
+                    "isLeaseExpirationEnabled": .bool(false),
+                    "leaseExpirationDate": .null,
+                    "isBackupProtectionEnabled": .bool(false),
+                    "backupProtectionPeriod": .null,
+                    "isGatewayFailoverEnabled": .bool(false),
+                    "gatewayPoolsUids": .array([.string("e1135752-d497-43e0-8857-8a0c3a262e2e")]),
+                    "isThrottlingEnabled": .bool(false),
+                    "throttlingValue": .null,
+                    "throttlingUnit": .null,
+                    "maxConcurrentTask": .int(1 + i % 8),
+                    "isBackupResourcesEnabled": .bool(true),
+                    "isNativeReplicationResourcesEnabled": .bool(false),
+                    "isVcdReplicationResourcesEnabled": .bool(false),
+                ])
+            )
+        }
+    }
+
+    private static func read(_ path: String) throws -> JSONValue {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LoadError(file: path, reason: "cannot read the file")
+        }
+        do {
+            return try JSONValue.parse(data)
+        } catch {
+            throw LoadError(file: path, reason: "not valid JSON: \(error)")
+        }
+    }
+
+    private static func account(_ value: JSONValue?, file: String) throws -> Account {
+        guard let username = value?["username"]?.stringValue, let password = value?["password"]?.stringValue else {
+            throw LoadError(file: file, reason: "an account needs username and password")
+        }
+        return Account(username: username, password: password)
+    }
+}
+
+extension JSONValue {
+    var arrayValue: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+}

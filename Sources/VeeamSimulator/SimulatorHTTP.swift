@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The request context of the simulator: Hummingbird's basic context plus the peer address,
+/// so that the admin routes answer loopback callers only.
+struct SimulatorContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    var isLoopback: Bool {
+        guard let ip = remoteAddress?.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+}
+
+/// Thrown by a body writer to drop the connection mid-body (the `reset` fault).
+struct SimulatedConnectionReset: Error {}
+
+enum SimHTTP {
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
+        bytes(status, value.serialized(), headers: headers)
+    }
+
+    static func bytes(_ status: HTTPResponse.Status, _ data: Data, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// 200 with a JSON body cut in half: the `malformed` fault.
+    static func malformed(_ value: JSONValue) -> Response {
+        let data = value.serialized()
+        return bytes(.ok, data.prefix(max(1, data.count / 2)))
+    }
+
+    /// Headers promising a full body, half of it, then a dropped connection: the `reset` fault.
+    static func resetMidBody(_ value: JSONValue) -> Response {
+        let data = value.serialized()
+        let half = ByteBuffer(bytes: data.prefix(max(1, data.count / 2)))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(contentLength: data.count) { writer in
+                try await writer.write(half)
+                throw SimulatedConnectionReset()
+            }
+        )
+    }
+
+    static func bearer(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1])
+    }
+
+    /// Parses an `application/x-www-form-urlencoded` body (also accepts a JSON object of strings).
+    static func form(_ request: inout Request) async throws -> [String: String] {
+        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        let data = Data(buffer.readableBytesView)
+        if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
+            guard case .object(let members) = (try? JSONValue.parse(data)) ?? .null else { return [:] }
+            return members.compactMapValues { $0.stringValue }
+        }
+        var fields: [String: String] = [:]
+        for pair in String(decoding: data, as: UTF8.self).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = decode(parts[0])
+            let value = parts.count > 1 ? decode(parts[1]) : ""
+            if fields[name] == nil { fields[name] = value }
+        }
+        return fields
+    }
+
+    private static func decode(_ part: Substring) -> String {
+        let spaced = part.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
+    }
+
+    /// `Tue, 24 Nov 2026 02:17:28 GMT`, as OWIN writes `.issued` and `.expires`.
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+
+    static func roll(_ rate: Double) -> Bool {
+        rate > 0 && Double.random(in: 0..<1) < rate
+    }
+}
+
+/// The fault a resource request draws, if any.
+enum DrawnFault {
+    case error, malformed, reset, throttle, async
+}
+
+extension SimulatorState {
+    /// Counts the request, sleeps the configured latency, and draws a fault for resource routes.
+    func enter(_ product: SimulatedProduct, route: String, resource: Bool) async throws -> DrawnFault? {
+        count(product) { $0.requests[route, default: 0] += 1 }
+        let faults = self.faults(product)
+        if faults.latencyMs > 0 {
+            try await Task.sleep(for: .milliseconds(faults.latencyMs))
+        }
+        guard resource else { return nil }
+        let drawn: DrawnFault?
+        if SimHTTP.roll(faults.errorRate) {
+            drawn = .error
+        } else if SimHTTP.roll(faults.throttleRate) {
+            drawn = .throttle
+        } else if SimHTTP.roll(faults.malformedRate) {
+            drawn = .malformed
+        } else if SimHTTP.roll(faults.resetRate) {
+            drawn = .reset
+        } else if SimHTTP.roll(faults.asyncRate) {
+            drawn = .async
+        } else {
+            drawn = nil
+        }
+        if drawn != nil { count(product) { $0.faultsInjected += 1 } }
+        return drawn
+    }
+}

@@ -1,0 +1,221 @@
+public import Foundation
+import Synchronization
+
+/// Which simulated product.
+public enum SimulatedProduct: String, Sendable, Codable, CaseIterable {
+    case vb365
+    case vspc
+}
+
+/// How a simulated VSPC spells its answers.
+public enum SimulatorDialect: String, Sendable, Codable, CaseIterable {
+    /// The seeds' spelling: `general`, `gatewayPool`, `"throttlingUnit": null` (older servers).
+    case seed
+    /// What a VSPC 9.1 (REST 3.6.1) sends: PascalCase enums, `throttlingUnit` always set.
+    case v3_6_1 = "3.6.1"
+}
+
+/// Faults injected into one product's resource routes (token routes only get `latencyMs`).
+public struct SimulatorFaults: Sendable, Codable, Equatable {
+    /// Added to every request, token requests included.
+    public var latencyMs: Int = 0
+    /// Share of resource requests answered with a server error (VB365: 500, VSPC: 520).
+    public var errorRate: Double = 0
+    /// Share answered 200 with a truncated, malformed JSON body.
+    public var malformedRate: Double = 0
+    /// Share whose connection is closed mid-body.
+    public var resetRate: Double = 0
+    /// Share answered 429 (`retryAfter` seconds in the VSPC error object).
+    public var throttleRate: Double = 0
+    public var retryAfterSeconds: Int = 5
+    /// Share answered 202 with a `Location` to an async action (VSPC).
+    public var asyncRate: Double = 0
+
+    public init(
+        latencyMs: Int = 0, errorRate: Double = 0, malformedRate: Double = 0, resetRate: Double = 0,
+        throttleRate: Double = 0, retryAfterSeconds: Int = 5, asyncRate: Double = 0
+    ) {
+        self.latencyMs = latencyMs
+        self.errorRate = errorRate
+        self.malformedRate = malformedRate
+        self.resetRate = resetRate
+        self.throttleRate = throttleRate
+        self.retryAfterSeconds = retryAfterSeconds
+        self.asyncRate = asyncRate
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        latencyMs = try c.decodeIfPresent(Int.self, forKey: .latencyMs) ?? 0
+        errorRate = try c.decodeIfPresent(Double.self, forKey: .errorRate) ?? 0
+        malformedRate = try c.decodeIfPresent(Double.self, forKey: .malformedRate) ?? 0
+        resetRate = try c.decodeIfPresent(Double.self, forKey: .resetRate) ?? 0
+        throttleRate = try c.decodeIfPresent(Double.self, forKey: .throttleRate) ?? 0
+        retryAfterSeconds = try c.decodeIfPresent(Int.self, forKey: .retryAfterSeconds) ?? 5
+        asyncRate = try c.decodeIfPresent(Double.self, forKey: .asyncRate) ?? 0
+    }
+}
+
+/// Counters of one product, readable by tests (`GET /_sim/counters`).
+public struct SimulatorCounters: Sendable, Codable, Equatable {
+    /// Requests per route, e.g. `"GET /v5/Organization": 3`.
+    public var requests: [String: Int] = [:]
+    /// Successful password-grant logins.
+    public var logins = 0
+    public var loginFailures = 0
+    /// Successful refresh-token grants.
+    public var refreshes = 0
+    public var refreshFailures = 0
+    /// Requests refused with 401 (missing, expired or revoked token).
+    public var unauthorized = 0
+    /// Requests refused with 403 (wrong kind of account, role not allowed).
+    public var forbidden = 0
+    /// Faults injected (errors, malformed bodies, resets, 429s, 202s).
+    public var faultsInjected = 0
+    public init() {}
+
+    /// Requests to resource routes (everything but the token endpoint).
+    public var resourceRequests: Int {
+        requests.filter { !$0.key.lowercased().hasSuffix("/token") }.values.reduce(0, +)
+    }
+}
+
+/// Tokens, counters, faults and the simulated clock, shared by both products' routes.
+public final class SimulatorState: Sendable {
+    struct AccessToken {
+        var product: SimulatedProduct
+        var username: String
+        var expiresAt: Date
+        var revoked = false
+    }
+
+    struct RefreshToken {
+        var product: SimulatedProduct
+        var username: String
+    }
+
+    struct Inner {
+        var accessTokens: [String: AccessToken] = [:]
+        var refreshTokens: [String: RefreshToken] = [:]
+        var counters: [SimulatedProduct: SimulatorCounters] = [:]
+        var faults: [SimulatedProduct: SimulatorFaults] = [:]
+        var clockOffset: TimeInterval = 0
+        var tokenLifetime: TimeInterval
+        var rejectRefresh = false
+    }
+
+    private let inner: Mutex<Inner>
+
+    public init(tokenLifetime: Duration, faults: [SimulatedProduct: SimulatorFaults] = [:]) {
+        let seconds = Double(tokenLifetime.components.seconds) + Double(tokenLifetime.components.attoseconds) / 1e18
+        self.inner = Mutex(Inner(faults: faults, tokenLifetime: seconds))
+    }
+
+    /// The simulated now: the wall clock plus any offset set through ``advanceClock(by:)``.
+    public var now: Date { Date().addingTimeInterval(inner.withLock { $0.clockOffset }) }
+
+    /// Moves the simulated clock forward, so tokens expire without waiting.
+    public func advanceClock(by seconds: TimeInterval) {
+        inner.withLock { $0.clockOffset += seconds }
+    }
+
+    public var tokenLifetime: TimeInterval {
+        get { inner.withLock { $0.tokenLifetime } }
+        set { inner.withLock { $0.tokenLifetime = newValue } }
+    }
+
+    /// When true, every refresh-token grant is refused (as after a server restart).
+    public var rejectRefresh: Bool {
+        get { inner.withLock { $0.rejectRefresh } }
+        set { inner.withLock { $0.rejectRefresh = newValue } }
+    }
+
+    // MARK: Counters
+
+    public func counters(_ product: SimulatedProduct) -> SimulatorCounters {
+        inner.withLock { $0.counters[product] ?? SimulatorCounters() }
+    }
+
+    public func resetCounters() {
+        inner.withLock { $0.counters.removeAll() }
+    }
+
+    func count(_ product: SimulatedProduct, _ update: (inout SimulatorCounters) -> Void) {
+        inner.withLock { inner in
+            var counters = inner.counters[product] ?? SimulatorCounters()
+            update(&counters)
+            inner.counters[product] = counters
+        }
+    }
+
+    // MARK: Faults
+
+    public func faults(_ product: SimulatedProduct) -> SimulatorFaults {
+        inner.withLock { $0.faults[product] ?? SimulatorFaults() }
+    }
+
+    public func setFaults(_ faults: SimulatorFaults, for product: SimulatedProduct) {
+        inner.withLock { $0.faults[product] = faults }
+    }
+
+    // MARK: Tokens
+
+    struct IssuedToken {
+        var accessToken: String
+        var refreshToken: String
+        var issued: Date
+        var expires: Date
+        var lifetime: Int
+    }
+
+    func issueToken(product: SimulatedProduct, username: String) -> IssuedToken {
+        let access = Self.randomToken()
+        let refresh = Self.randomToken()
+        return inner.withLock { inner in
+            let issued = Date().addingTimeInterval(inner.clockOffset)
+            let expires = issued.addingTimeInterval(inner.tokenLifetime)
+            inner.accessTokens[access] = AccessToken(product: product, username: username, expiresAt: expires)
+            inner.refreshTokens[refresh] = RefreshToken(product: product, username: username)
+            return IssuedToken(
+                accessToken: access, refreshToken: refresh, issued: issued, expires: expires,
+                lifetime: max(1, Int(inner.tokenLifetime.rounded(.up)))
+            )
+        }
+    }
+
+    /// Consumes a refresh token (each works once); returns its user.
+    func redeemRefreshToken(_ token: String, product: SimulatedProduct) -> String? {
+        inner.withLock { inner in
+            guard !inner.rejectRefresh, let entry = inner.refreshTokens.removeValue(forKey: token), entry.product == product else {
+                return nil
+            }
+            return entry.username
+        }
+    }
+
+    /// The user of a valid bearer token, or nil when missing, unknown, expired or revoked.
+    func authenticate(bearer: String?, product: SimulatedProduct) -> String? {
+        guard let bearer else { return nil }
+        return inner.withLock { inner in
+            guard let token = inner.accessTokens[bearer], token.product == product, !token.revoked,
+                token.expiresAt > Date().addingTimeInterval(inner.clockOffset)
+            else { return nil }
+            return token.username
+        }
+    }
+
+    /// Revokes every access and refresh token of a product (of one user, if given).
+    public func revokeTokens(product: SimulatedProduct, username: String? = nil) {
+        inner.withLock { inner in
+            for (key, token) in inner.accessTokens where token.product == product && (username == nil || token.username == username) {
+                inner.accessTokens[key]?.revoked = true
+            }
+            inner.refreshTokens = inner.refreshTokens.filter { !($0.value.product == product && (username == nil || $0.value.username == username)) }
+        }
+    }
+
+    private static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+    }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import VeeamSimulator
+
+@main
+struct VeeamSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "veeam-sim",
+        abstract: "Simulated Veeam Backup for Microsoft 365 (REST v5) and Veeam Service Provider Console (REST v3) servers over HTTPS.",
+        discussion: """
+            Users, passwords and records come from config/simulator/*.json (see docs/simulator.md).
+            Without --cert/--key a throwaway CA and server certificate are generated; --write-ca
+            writes the CA out so clients can trust it with verification on.
+            Loopback callers can read counters and set faults at run time under /_sim/ on either port.
+            """
+    )
+
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "VB365 port (0: any free port).") var vb365Port = 4443
+    @Option(help: "VSPC port (0: any free port).") var vspcPort = 1280
+    @Flag(help: "Do not start the VB365 listener.") var noVb365 = false
+    @Flag(help: "Do not start the VSPC listener.") var noVspc = false
+    @Option(help: "VSPC dialect: seed (old servers: general, gatewayPool, null throttlingUnit) or 3.6.1 (VSPC 9.1).")
+    var dialect: String = "seed"
+    @Option(help: "Access-token lifetime in seconds (expires_in).") var tokenLifetime: Double = 3600
+    @Flag(help: "Offer HTTP/2 (ALPN h2) as well as HTTP/1.1.") var http2 = false
+    @Option(help: "Fixture directory holding vb365.json and vspc.json (default: config/simulator).") var fixtures: String?
+    @Option(help: "Add N generated organizations and N generated tenants.") var generate = 0
+    @Option(help: "Server certificate (PEM). Needs --key.") var cert: String?
+    @Option(help: "Server private key (PEM). Needs --cert.") var key: String?
+    @Option(help: "Write the generated CA certificate (PEM) to this path.") var writeCa: String?
+    @Option(help: "Write the server key's pin (sha256//…) to this path.") var writePin: String?
+    @Option(help: "Write the bound ports as JSON ({\"vb365\":N,\"vspc\":N}) to this path once listening.") var writePorts: String?
+    @Option(help: "Latency added to every request, in ms (both products).") var latencyMs = 0
+    @Option(help: "Share (0…1) of resource requests answered with a server error (VB365 500, VSPC 520).") var errorRate = 0.0
+    @Option(help: "Share (0…1) answered with malformed JSON.") var malformedRate = 0.0
+    @Option(help: "Share (0…1) whose connection is reset mid-body.") var resetRate = 0.0
+    @Option(help: "Share (0…1) answered 429 with retryAfter.") var throttleRate = 0.0
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        guard SimulatorDialect(rawValue: dialect) != nil else {
+            throw ValidationError("--dialect must be seed or 3.6.1")
+        }
+        guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
+        guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
+        for (name, rate) in [("error", errorRate), ("malformed", malformedRate), ("reset", resetRate), ("throttle", throttleRate)] {
+            guard (0...1).contains(rate) else { throw ValidationError("--\(name)-rate must be between 0 and 1") }
+        }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "veeam-sim")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        guard let directory = fixtures ?? SimulatorFixtures.defaultDirectory() else {
+            throw ValidationError("no fixture directory found; pass --fixtures DIR (config/simulator in the repository)")
+        }
+        var loaded = try SimulatorFixtures.load(directory: directory)
+        loaded.generate(count: generate)
+        let tls: TLSMaterial
+        if let cert, let key {
+            tls = try TLSMaterial.load(certificateFile: cert, keyFile: key)
+        } else {
+            tls = try TLSMaterial.generate()
+        }
+        if let writeCa { try tls.writeCA(to: writeCa) }
+        if let writePin { try Data((tls.serverPublicKeyPin + "\n").utf8).write(to: URL(fileURLWithPath: writePin)) }
+
+        var configuration = SimulatorConfiguration(fixtures: loaded, tls: tls)
+        configuration.host = host
+        configuration.vb365Port = noVb365 ? nil : vb365Port
+        configuration.vspcPort = noVspc ? nil : vspcPort
+        configuration.dialect = SimulatorDialect(rawValue: dialect) ?? .seed
+        configuration.tokenLifetime = .milliseconds(Int64(tokenLifetime * 1000))
+        configuration.http2 = http2
+        let faults = SimulatorFaults(latencyMs: latencyMs, errorRate: errorRate, malformedRate: malformedRate, resetRate: resetRate, throttleRate: throttleRate)
+        configuration.faults = [.vb365: faults, .vspc: faults]
+
+        let simulator = VeeamSimulator(configuration: configuration, logger: logger)
+        let announce = Announcer(simulator: simulator, writePorts: writePorts, logger: logger, fixtures: loaded)
+        let group = ServiceGroup(
+            configuration: .init(services: [simulator, announce], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+}
+
+/// Prints where the simulator listens once it does, and writes the ports file.
+struct Announcer: Service {
+    let simulator: VeeamSimulator
+    let writePorts: String?
+    let logger: Logger
+    let fixtures: SimulatorFixtures
+
+    func run() async throws {
+        let ports = await simulator.waitUntilReady()
+        let host = simulator.configuration.host
+        if let port = ports[.vb365] {
+            print("VB365 REST v5 on https://\(host):\(port)/v5  (\(fixtures.organizations.count) organizations)")
+        }
+        if let port = ports[.vspc] {
+            print("VSPC REST v3  on https://\(host):\(port)/api/v3  (\(fixtures.tenants.count) tenants, dialect \(simulator.configuration.dialect.rawValue))")
+        }
+        print("server key pin: \(simulator.configuration.tls.serverPublicKeyPin)")
+        if let writePorts {
+            var object: [String: Int] = [:]
+            for (product, port) in ports { object[product.rawValue] = port }
+            let data = try JSONEncoder().encode(object)
+            try data.write(to: URL(fileURLWithPath: writePorts), options: .atomic)
+        }
+        try? await gracefulShutdown()
+    }
+}
