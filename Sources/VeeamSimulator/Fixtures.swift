@@ -36,6 +36,16 @@ public struct SimulatorFixtures: Sendable {
     /// `CloudTenant` objects, as written in the fixture.
     public var tenants: [JSONValue]
 
+    /// Fixtures from values (empty by default); see ``load(directory:)`` for the files.
+    public init(
+        vb365Administrators: [Account] = [], organizations: [Organization] = [], vspcUsers: [VSPCUser] = [], tenants: [JSONValue] = []
+    ) {
+        self.vb365Administrators = vb365Administrators
+        self.organizations = organizations
+        self.vspcUsers = vspcUsers
+        self.tenants = tenants
+    }
+
     /// Errors reading fixtures name the file and what is wrong.
     public struct LoadError: Error, CustomStringConvertible {
         public var file: String
