@@ -54,6 +54,7 @@ public func makeTemporaryDirectory() throws -> String {
 public func withSimulator<T: Sendable>(
     dialect: SimulatorDialect = .seed,
     http2: Bool = false,
+    gzip: Bool = false,
     generate: Int = 0,
     tokenLifetime: Duration = .seconds(3600),
     faults: [SimulatedProduct: SimulatorFaults] = [:],
@@ -72,6 +73,7 @@ public func withSimulator<T: Sendable>(
     configuration.vspcPort = 0
     configuration.dialect = dialect
     configuration.http2 = http2
+    configuration.gzip = gzip
     configuration.tokenLifetime = tokenLifetime
     configuration.faults = faults
     var logger = Logger(label: "veeam-sim")

@@ -24,6 +24,9 @@ struct SimulatorContext: RequestContext {
 struct SimulatedConnectionReset: Error {}
 
 enum SimHTTP {
+    /// True while answering a request that accepts gzip on a simulator started with `gzip`.
+    @TaskLocal static var gzipAnswer = false
+
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
         bytes(status, value.serialized(), headers: headers)
     }
@@ -31,6 +34,11 @@ enum SimHTTP {
     static func bytes(_ status: HTTPResponse.Status, _ data: Data, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
+        if gzipAnswer, let compressed = Gzip.compress(data) {
+            fields[.contentEncoding] = "gzip"
+            fields[.vary] = "Accept-Encoding"
+            return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: compressed)))
+        }
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -128,5 +136,14 @@ extension SimulatorState {
         }
         if drawn != nil { count(product) { $0.faultsInjected += 1 } }
         return drawn
+    }
+}
+
+/// Turns on gzip answers for requests that accept them (`--gzip`).
+struct GzipMiddleware: RouterMiddleware {
+    typealias Context = SimulatorContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let accepts = request.headers[.acceptEncoding]?.lowercased().contains("gzip") ?? false
+        return try await SimHTTP.$gzipAnswer.withValue(accepts) { try await next(request, context) }
     }
 }

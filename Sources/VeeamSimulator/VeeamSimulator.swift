@@ -22,6 +22,8 @@ public struct SimulatorConfiguration: Sendable {
     public var tokenLifetime: Duration = .seconds(3600)
     /// Offer HTTP/2 through ALPN besides HTTP/1.1.
     public var http2: Bool = false
+    /// gzip answers to requests that send `Accept-Encoding: gzip`.
+    public var gzip: Bool = false
     public var fixtures: SimulatorFixtures
     public var tls: TLSMaterial
     /// Faults active from the start.
@@ -83,6 +85,7 @@ public final class VeeamSimulator: Service, Sendable {
             for product in expectedProducts {
                 let port = (product == .vb365 ? configuration.vb365Port : configuration.vspcPort) ?? 0
                 let router = Router(context: SimulatorContext.self)
+                if configuration.gzip { router.add(middleware: GzipMiddleware()) }
                 switch product {
                 case .vb365: VB365Routes(state: state, fixtures: configuration.fixtures).register(on: router)
                 case .vspc: VSPCRoutes(state: state, fixtures: configuration.fixtures, dialect: configuration.dialect).register(on: router)

@@ -26,6 +26,7 @@ struct VeeamSimCommand: AsyncParsableCommand {
     var dialect: String = "seed"
     @Option(help: "Access-token lifetime in seconds (expires_in).") var tokenLifetime: Double = 3600
     @Flag(help: "Offer HTTP/2 (ALPN h2) as well as HTTP/1.1.") var http2 = false
+    @Flag(help: "gzip answers to requests that accept it.") var gzip = false
     @Option(help: "Fixture directory holding vb365.json and vspc.json (default: config/simulator).") var fixtures: String?
     @Option(help: "Add N generated organizations and N generated tenants.") var generate = 0
     @Option(help: "Server certificate (PEM). Needs --key.") var cert: String?
@@ -75,6 +76,7 @@ struct VeeamSimCommand: AsyncParsableCommand {
         configuration.dialect = SimulatorDialect(rawValue: dialect) ?? .seed
         configuration.tokenLifetime = .milliseconds(Int64(tokenLifetime * 1000))
         configuration.http2 = http2
+        configuration.gzip = gzip
         let faults = SimulatorFaults(latencyMs: latencyMs, errorRate: errorRate, malformedRate: malformedRate, resetRate: resetRate, throttleRate: throttleRate)
         configuration.faults = [.vb365: faults, .vspc: faults]
 

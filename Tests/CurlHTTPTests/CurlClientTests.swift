@@ -224,6 +224,26 @@ struct CurlClientTests {
         await client.shutdown()
     }
 
+    @Test("gzip answers are decoded; the size cap applies to the decoded body")
+    func gzip() async throws {
+        let client = try CurlClient()
+        try await withSimulator(gzip: true, generate: 300) { sim in
+            let token = try accessToken(try await vb365Login(client, sim, options: sim.trustingOptions()))
+            let request = UpstreamRequest(url: sim.vb365BaseURL + "/v5/Organizations", headers: [("Authorization", "Bearer \(token)")])
+            let response = try await client.perform(request, options: sim.trustingOptions())
+            #expect(response.status == 200)
+            #expect(response.header("content-encoding") == "gzip")
+            let decoded = try JSONSerialization.jsonObject(with: Data(response.body)) as? [Any]
+            #expect(decoded?.count == 303)
+            // The compressed body is far smaller than the decoded one; the cap counts decoded bytes.
+            let error = await #expect(throws: UpstreamError.self) {
+                try await client.perform(request, options: sim.trustingOptions(maxResponseBytes: response.body.count - 1))
+            }
+            #expect(error?.code == .tooLarge)
+        }
+        await client.shutdown()
+    }
+
     @Test("HTTP error statuses are answers, not errors")
     func errorStatuses() async throws {
         let client = try CurlClient()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages VeeamGateway needs on Debian/Ubuntu (Swift 6 itself is assumed).
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+PACKAGES=(libcurl4-openssl-dev zlib1g-dev pkg-config ca-certificates curl python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+pkg-config --exists libcurl || { echo "libcurl not found by pkg-config" >&2; exit 1; }
+command -v swift >/dev/null || { echo "Swift 6 is required: https://www.swift.org/install/linux/" >&2; exit 1; }
