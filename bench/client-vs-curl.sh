@@ -40,7 +40,7 @@ curl_run() {
   local t0 t1
   t0=$(date +%s.%N)
   curl -s --parallel --parallel-max "$conc" --cacert "$OUT/ca.pem" -H "$HDR" -K "$cfg" \
-    -w '%{time_total}\n' >"$OUT/times.txt"
+    -w '%{time_total}\n' >"$OUT/times.txt" 2>/dev/null
   t1=$(date +%s.%N)
   python3 - "$t0" "$t1" "$OUT/times.txt" <<'PY'
 import sys
