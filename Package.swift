@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -52,6 +53,52 @@ let package = Package(
         .target(
             name: "VeeamAPI",
             dependencies: ["CurlHTTP"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TenantModel",
+            dependencies: ["VeeamAPI"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TokenBroker",
+            dependencies: [
+                "VeeamAPI",
+                "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "GatewayCore",
+            dependencies: [
+                "TenantModel",
+                "TokenBroker",
+                "VeeamAPI",
+                "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "GatewayConfig",
+            dependencies: [
+                "GatewayCore",
+                "CurlHTTP",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "GatewayHTTP",
+            dependencies: [
+                "GatewayCore",
+                "GatewayConfig",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -88,6 +135,11 @@ let package = Package(
             dependencies: [
                 "CurlHTTP",
                 "VeeamAPI",
+                "GatewayHTTP",
+                "GatewayConfig",
+                "GatewayCore",
+                "VeeamSimulator",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -124,6 +176,31 @@ let package = Package(
         .testTarget(
             name: "VeeamAPITests",
             dependencies: ["VeeamAPI", "GatewayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TenantModelTests",
+            dependencies: ["TenantModel", "VeeamAPI", "GatewayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TokenBrokerTests",
+            dependencies: ["TokenBroker", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayCoreTests",
+            dependencies: ["GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayConfigTests",
+            dependencies: ["GatewayConfig", "GatewayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

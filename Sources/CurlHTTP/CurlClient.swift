@@ -1,5 +1,6 @@
 import CCurl
 public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// An asynchronous HTTP/1.1 and HTTP/2 client over libcurl's multi interface.
@@ -165,5 +166,14 @@ final class TransferTicket: Sendable {
             return continuation
         }
         continuation?.resume(with: result)
+    }
+}
+
+extension CurlClient: Service {
+    /// Runs until graceful shutdown (or cancellation), then stops the event thread. Put the
+    /// client after the HTTP server in a `ServiceGroup`, so it stops after the server has drained.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
     }
 }

@@ -99,13 +99,15 @@ struct Announcer: Service {
     func run() async throws {
         let ports = await simulator.waitUntilReady()
         let host = simulator.configuration.host
+        var lines: [String] = []
         if let port = ports[.vb365] {
-            print("VB365 REST v5 on https://\(host):\(port)/v5  (\(fixtures.organizations.count) organizations)")
+            lines.append("VB365 REST v5 on https://\(host):\(port)/v5  (\(fixtures.organizations.count) organizations)")
         }
         if let port = ports[.vspc] {
-            print("VSPC REST v3  on https://\(host):\(port)/api/v3  (\(fixtures.tenants.count) tenants, dialect \(simulator.configuration.dialect.rawValue))")
+            lines.append("VSPC REST v3  on https://\(host):\(port)/api/v3  (\(fixtures.tenants.count) tenants, dialect \(simulator.configuration.dialect.rawValue))")
         }
-        print("server key pin: \(simulator.configuration.tls.serverPublicKeyPin)")
+        lines.append("server key pin: \(simulator.configuration.tls.serverPublicKeyPin)")
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         if let writePorts {
             var object: [String: Int] = [:]
             for (product, port) in ports { object[product.rawValue] = port }

@@ -1,0 +1,179 @@
+public import CurlHTTP
+public import Foundation
+public import GatewayCore
+import TenantModel
+public import TokenBroker
+import Yams
+
+/// The validated configuration of a gateway process.
+///
+/// Keys (see config/gateway.yaml and docs/configuration.md): `listen.host`, `listen.port`,
+/// `log.level`, `upstreams[]` (`name`, `product`, `baseURL`, `tls.caFile`,
+/// `tls.pinnedPublicKey`, `tls.insecure`, `timeouts.connect`, `timeouts.total`,
+/// `maxResponseBytes`, `refreshSkew`, `maxConnections`, `organizations[]`, `account`), and
+/// `callers` (read by a later part). Any key can be overridden by an environment variable named
+/// `VEEAM_GATEWAY__` + the key path in capitals with `__` between parts, e.g.
+/// `VEEAM_GATEWAY__LISTEN__PORT=9090` or `VEEAM_GATEWAY__UPSTREAMS__0__BASEURL=https://…`.
+public struct GatewayConfiguration: Sendable, Equatable {
+    public var file: String
+    public var host: String
+    public var port: Int
+    public var logLevel: String
+    public var upstreams: [UpstreamDefinition]
+    /// libcurl connections per upstream host.
+    public var maxConnectionsPerHost: Int
+
+    public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
+        self.file = file
+        self.host = host
+        self.port = port
+        self.logLevel = logLevel
+        self.upstreams = upstreams
+        self.maxConnectionsPerHost = maxConnectionsPerHost
+    }
+
+    /// Reads and validates `path`; every problem is a ``ConfigError`` naming the file and key.
+    /// Secret references are resolved once here, so a missing secret stops the start.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, key: "", message: "cannot read the file")
+        }
+        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path, environment: environment)
+    }
+
+    /// Parses YAML text (as `load`, without the file read).
+    public static func parse(yaml: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigError(file: file, key: "", message: "not valid YAML: \(error)")
+        }
+        let overrides = environment.filter { $0.key.hasPrefix("VEEAM_GATEWAY__") }
+        let root = ConfigNode(node: node, path: "", file: file, overrides: overrides)
+        try root.requireMapping()
+        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits"])
+
+        let listen = root.child("listen")
+        try listen.requireKeys(["host", "port"])
+        let log = root.child("log")
+        try log.requireKeys(["level", "format"])
+        let level = try log.child("level").string(default: "info")
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+            throw log.child("level").error("must be one of trace, debug, info, notice, warning, error, critical")
+        }
+
+        let upstreamNodes = try root.child("upstreams").array()
+        guard !upstreamNodes.isEmpty else { throw root.child("upstreams").error("at least one upstream is required") }
+        var upstreams: [UpstreamDefinition] = []
+        var maxConnections = 8
+        for node in upstreamNodes {
+            let definition = try upstream(node, environment: environment)
+            if upstreams.contains(where: { $0.name == definition.name }) {
+                throw node.child("name").error("\(definition.name) is used by another upstream; names must be unique")
+            }
+            maxConnections = max(maxConnections, try node.child("maxConnections").int(default: 8, range: 1...256))
+            upstreams.append(definition)
+        }
+        return GatewayConfiguration(
+            file: file,
+            host: try listen.child("host").string(default: "127.0.0.1"),
+            port: try listen.child("port").int(default: 8080, range: 0...65535),
+            logLevel: level,
+            upstreams: upstreams,
+            maxConnectionsPerHost: maxConnections
+        )
+    }
+
+    static func upstream(_ node: ConfigNode, environment: [String: String]) throws -> UpstreamDefinition {
+        try node.requireMapping()
+        try node.requireKeys(["name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache"])
+        let name = try node.child("name").string()
+        guard TenantID.isValidUpstreamName(name) else {
+            throw node.child("name").error("must match [a-z0-9-]{1,32} (it becomes part of every tenant id)")
+        }
+        let productText = try node.child("product").string()
+        guard let product = Tenant.Product(rawValue: productText) else { throw node.child("product").error("must be vb365 or vspc") }
+        var baseURL = try node.child("baseURL").string()
+        while baseURL.hasSuffix("/") { baseURL.removeLast() }
+        guard baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://"), let url = URL(string: baseURL), url.host != nil,
+            url.query == nil, url.path.isEmpty
+        else {
+            throw node.child("baseURL").error("must be https://host:port (no path, no query), e.g. https://vspc.example.internal:1280")
+        }
+
+        let tlsNode = node.child("tls")
+        try tlsNode.requireKeys(["caFile", "pinnedPublicKey", "insecure", "clientCertificateFile", "clientKeyFile"])
+        let caFile = try tlsNode.child("caFile").optionalString()
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw tlsNode.child("caFile").error("cannot read \(caFile)")
+        }
+        let pin = try tlsNode.child("pinnedPublicKey").optionalString()
+        if let pin {
+            let pins = pin.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pins.allSatisfy({ $0.hasPrefix("sha256//") && Data(base64Encoded: String($0.dropFirst(8)))?.count == 32 }) else {
+                throw tlsNode.child("pinnedPublicKey").error("must be sha256//<base64 of 32 bytes> (several joined with ;)")
+            }
+        }
+        let timeouts = node.child("timeouts")
+        try timeouts.requireKeys(["connect", "total"])
+        let connect = try timeouts.child("connect").duration(default: .seconds(5))
+        let total = try timeouts.child("total").duration(default: .seconds(30))
+        guard connect > .zero else { throw timeouts.child("connect").error("must be more than 0") }
+        guard total >= connect else { throw timeouts.child("total").error("must be at least timeouts.connect") }
+
+        let options = TransferOptions(
+            tls: .init(
+                caFile: caFile, pinnedPublicKey: pin, insecure: try tlsNode.child("insecure").bool(default: false),
+                clientCertificateFile: try tlsNode.child("clientCertificateFile").optionalString(),
+                clientKeyFile: try tlsNode.child("clientKeyFile").optionalString()),
+            connectTimeout: connect,
+            totalTimeout: total,
+            maxResponseBytes: try node.child("maxResponseBytes").byteSize(default: 16 << 20)
+        )
+
+        var organizations: [Credential] = []
+        var account: Credential?
+        switch product {
+        case .vb365:
+            let orgNodes = try node.child("organizations").array()
+            guard !orgNodes.isEmpty else {
+                throw node.child("organizations").error("a vb365 upstream lists each organization's own account (seed 000: never an administrator's)")
+            }
+            if !node.child("account").isMissing { throw node.child("account").error("vb365 upstreams use organizations, not account") }
+            organizations = try orgNodes.map { try credential($0, environment: environment) }
+        case .vspc:
+            guard !node.child("account").isMissing else { throw node.child("account").error("a vspc upstream needs the gateway's account") }
+            if !node.child("organizations").isMissing { throw node.child("organizations").error("only vb365 upstreams list organizations") }
+            account = try credential(node.child("account"), environment: environment)
+        }
+        return UpstreamDefinition(
+            name: name, product: product, baseURL: baseURL, options: options, organizations: organizations, account: account,
+            refreshSkew: try node.child("refreshSkew").duration(default: .seconds(60)))
+    }
+
+    static func credential(_ node: ConfigNode, environment: [String: String]) throws -> Credential {
+        try node.requireMapping()
+        try node.requireKeys(["username", "password"])
+        let username = try node.child("username").string()
+        let passwordNode = node.child("password")
+        guard case .mapping? = passwordNode.node else {
+            throw passwordNode.error("must be a secret reference, {env: NAME} or {file: PATH}; a password is never written in the config")
+        }
+        try passwordNode.requireKeys(["env", "file"])
+        let env = try passwordNode.child("env").optionalString()
+        let file = try passwordNode.child("file").optionalString()
+        let reference: SecretReference
+        switch (env, file) {
+        case (let name?, nil): reference = .env(name)
+        case (nil, let path?): reference = .file(path)
+        default: throw passwordNode.error("give exactly one of env or file")
+        }
+        do {
+            _ = try reference.resolve(environment: environment)
+        } catch let error as SecretError {
+            throw passwordNode.error(error.reason)
+        }
+        return Credential(username: username, password: reference)
+    }
+}

@@ -1,0 +1,327 @@
+public import CurlHTTP
+import Foundation
+public import Logging
+public import TenantModel
+public import TokenBroker
+import Synchronization
+import VeeamAPI
+
+/// Query of `GET /v1/tenants`.
+public struct TenantQuery: Sendable, Equatable {
+    public var product: Tenant.Product?
+    public var upstream: String?
+    /// Name contains, case-insensitive.
+    public var q: String?
+    public var limit: Int = 100
+    public var offset: Int = 0
+    public init(product: Tenant.Product? = nil, upstream: String? = nil, q: String? = nil, limit: Int = 100, offset: Int = 0) {
+        self.product = product
+        self.upstream = upstream
+        self.q = q
+        self.limit = limit
+        self.offset = offset
+    }
+}
+
+/// One upstream's part of a list answer.
+public struct SourceStatus: Sendable, Encodable, Equatable {
+    public var upstream: String
+    public var product: Tenant.Product
+    /// `ok`, `stale` or `error`.
+    public var status: String
+    public var fetchedAt: String
+    public var count: Int
+    public var problem: ProblemSummary?
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(upstream, forKey: .upstream)
+        try c.encode(product, forKey: .product)
+        try c.encode(status, forKey: .status)
+        try c.encode(fetchedAt, forKey: .fetchedAt)
+        try c.encode(count, forKey: .count)
+        try c.encode(problem, forKey: .problem)
+    }
+
+    enum CodingKeys: String, CodingKey { case upstream, product, status, fetchedAt, count, problem }
+}
+
+/// A problem object inside `meta.sources` (RFC 9457 members plus our `code`).
+public struct ProblemSummary: Sendable, Encodable, Equatable {
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    public var code: String
+
+    public init(_ error: GatewayError) {
+        self.type = "urn:veeam-gateway:problem:" + error.code
+        self.title = error.title
+        self.status = error.status
+        self.detail = error.detail
+        self.code = error.code
+    }
+}
+
+/// `GET /v1/tenants` answer.
+public struct TenantList: Sendable, Encodable {
+    public var data: [Tenant]
+    public var meta: Meta
+
+    public struct Meta: Sendable, Encodable {
+        public var total: Int
+        public var limit: Int
+        public var offset: Int
+        public var sources: [SourceStatus]
+    }
+}
+
+/// What `/v1/upstreams` shows of an upstream: no secrets.
+public struct UpstreamInfo: Sendable, Encodable {
+    public var name: String
+    public var product: Tenant.Product
+    public var baseURL: String
+    public var accounts: Int
+    public var tokenState: String
+    public var reachable: Bool?
+}
+
+/// Reads tenants from every configured upstream: aggregation with per-source timeouts and
+/// partial results, single reads by `{upstream}.{id}`.
+public final class TenantService: Sendable {
+    struct VB365Org: Sendable {
+        let credential: Credential
+        let broker: TokenBroker
+        let client: VB365Client
+    }
+
+    enum Runtime: Sendable {
+        case vb365([VB365Org])
+        case vspc(TokenBroker, VSPCClient)
+    }
+
+    struct Upstream: Sendable {
+        let definition: UpstreamDefinition
+        let runtime: Runtime
+    }
+
+    let upstreams: [Upstream]
+    private let logger: Logger
+    /// VB365 organization id → index of the account that reads it (learned from reads).
+    private let organizationIndex = Mutex<[String: Int]>([:])
+    private let reachability = Mutex<[String: Bool]>([:])
+
+    /// Builds brokers and clients for each upstream over one shared libcurl client.
+    public init(upstreams: [UpstreamDefinition], client: CurlClient, clock: BrokerClock = .continuous, logger: Logger) {
+        self.logger = logger
+        self.upstreams = upstreams.map { definition in
+            let curl = CurlTransport(client: client, options: definition.options)
+            let base = RequestIDTransport(base: curl, uuidOnly: definition.product == .vspc)
+            switch definition.product {
+            case .vb365:
+                let grants = OAuthTokenEndpoint.vb365(transport: curl, baseURL: definition.baseURL, upstream: definition.name)
+                let orgs = definition.organizations.map { credential in
+                    let broker = TokenBroker(
+                        upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
+                    return VB365Org(
+                        credential: credential, broker: broker,
+                        client: VB365Client(transport: AuthenticatedTransport(base: base, broker: broker), baseURL: definition.baseURL))
+                }
+                return Upstream(definition: definition, runtime: .vb365(orgs))
+            case .vspc:
+                let grants = OAuthTokenEndpoint.vspc(transport: curl, baseURL: definition.baseURL, upstream: definition.name)
+                let credential = definition.account ?? Credential(username: "", password: .env(""))
+                let broker = TokenBroker(
+                    upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
+                let vspc = VSPCClient(transport: AuthenticatedTransport(base: base, broker: broker), baseURL: definition.baseURL)
+                return Upstream(definition: definition, runtime: .vspc(broker, vspc))
+            }
+        }
+    }
+
+    /// The brokers of an upstream (for tests, readiness and `/v1/upstreams`).
+    public func brokers(of upstream: String) -> [TokenBroker] {
+        guard let found = upstreams.first(where: { $0.definition.name == upstream }) else { return [] }
+        switch found.runtime {
+        case .vb365(let orgs): return orgs.map(\.broker)
+        case .vspc(let broker, _): return [broker]
+        }
+    }
+
+    // MARK: Reads
+
+    /// One tenant by `{upstream}.{id}`. A malformed id is a 400 before any upstream call.
+    public func tenant(id: String) async throws -> Tenant {
+        guard let (name, upstreamID) = TenantID.parse(id) else {
+            throw GatewayError.badRequest(
+                "request.invalid_id", "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
+        }
+        guard let upstream = upstreams.first(where: { $0.definition.name == name }) else {
+            throw GatewayError.notFound("No tenant \(id).")
+        }
+        do {
+            let tenant = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
+                try await self.read(upstream, id: upstreamID)
+            }
+            markReachable(name, true)
+            guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
+            return tenant
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            noteFailure(name, error)
+            throw GatewayError.upstream(name, error)
+        }
+    }
+
+    private func read(_ upstream: Upstream, id: String) async throws -> Tenant? {
+        let name = upstream.definition.name
+        switch upstream.runtime {
+        case .vspc(_, let client):
+            do {
+                return Normalize.cloudTenant(try await client.tenant(uid: id), upstream: name)
+            } catch let error as VeeamAPIError where error.code == .notFound {
+                return nil
+            }
+        case .vb365(let orgs):
+            // Seed 000: each organization is readable only with its own account.
+            if let index = organizationIndex.withLock({ $0[name + "." + id] }), index < orgs.count {
+                let org = try await orgs[index].client.organization()
+                if org.id.lowercased() == id { return Normalize.organization(org, upstream: name) }
+            }
+            let (tenants, failures) = await readOrganizations(name, orgs)
+            if let match = tenants.first(where: { $0.source.id == id }) { return match }
+            if let failure = failures.first { throw failure }
+            return nil
+        }
+    }
+
+    private func readOrganizations(_ name: String, _ orgs: [VB365Org]) async -> ([Tenant], [any Error]) {
+        await withTaskGroup(of: (Int, Result<VB365Organization, any Error>).self) { group in
+            for (index, org) in orgs.enumerated() {
+                group.addTask {
+                    do { return (index, .success(try await org.client.organization())) } catch { return (index, .failure(error)) }
+                }
+            }
+            var tenants: [Tenant] = []
+            var failures: [any Error] = []
+            for await (index, result) in group {
+                switch result {
+                case .success(let org):
+                    organizationIndex.withLock { $0[name + "." + org.id.lowercased()] = index }
+                    tenants.append(Normalize.organization(org, upstream: name))
+                case .failure(let error):
+                    logger.warning("organization read failed", metadata: ["upstream": "\(name)", "account": "\(orgs[index].credential.username)", "error": "\(error)"])
+                    failures.append(error)
+                }
+            }
+            return (tenants, failures)
+        }
+    }
+
+    /// Every upstream at once, each within its own timeout; whatever came back, plus
+    /// `meta.sources`. One dead or slow upstream never fails or stalls the list.
+    public func list(_ query: TenantQuery) async -> TenantList {
+        let selected = upstreams.filter { u in
+            (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream)
+        }
+        let results = await withTaskGroup(of: (Int, [Tenant], SourceStatus).self) { group in
+            for (index, upstream) in selected.enumerated() {
+                group.addTask { await self.fetchAll(upstream, index: index) }
+            }
+            var collected: [(Int, [Tenant], SourceStatus)] = []
+            for await result in group { collected.append(result) }
+            return collected.sorted { $0.0 < $1.0 }
+        }
+        var tenants = results.flatMap { $0.1 }
+        if let q = query.q?.lowercased(), !q.isEmpty {
+            tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
+        }
+        let ordered = Normalize.sorted(tenants)
+        let page = Array(ordered.dropFirst(query.offset).prefix(query.limit))
+        return TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map { $0.2 }))
+    }
+
+    private func fetchAll(_ upstream: Upstream, index: Int) async -> (Int, [Tenant], SourceStatus) {
+        let name = upstream.definition.name
+        let product = upstream.definition.product
+        do {
+            let (tenants, failure) = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
+                () async throws -> ([Tenant], (any Error)?) in
+                switch upstream.runtime {
+                case .vspc(_, let client):
+                    return (try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) }, nil)
+                case .vb365(let orgs):
+                    let (tenants, failures) = await self.readOrganizations(name, orgs)
+                    if tenants.isEmpty, let first = failures.first { throw first }
+                    return (tenants, failures.first)
+                }
+            }
+            markReachable(name, true)
+            let status = SourceStatus(
+                upstream: name, product: product, status: failure == nil ? "ok" : "error", fetchedAt: Self.now(), count: tenants.count,
+                problem: failure.map { ProblemSummary(GatewayError.upstream(name, $0)) })
+            return (index, tenants, status)
+        } catch {
+            noteFailure(name, error)
+            let problem = GatewayError.upstream(name, error)
+            logger.warning("upstream failed", metadata: ["upstream": "\(name)", "code": "\(problem.code)", "error": "\(problem.logDetail ?? problem.detail)"])
+            return (index, [], SourceStatus(upstream: name, product: product, status: "error", fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem)))
+        }
+    }
+
+    // MARK: Upstream info
+
+    public func upstreamInfo() async -> [UpstreamInfo] {
+        var infos: [UpstreamInfo] = []
+        for upstream in upstreams {
+            let name = upstream.definition.name
+            var states: [TokenBroker.State] = []
+            for broker in brokers(of: name) { states.append(await broker.state) }
+            let state: String
+            if states.isEmpty {
+                state = "none"
+            } else if states.contains(.failed) {
+                state = "failed"
+            } else if states.allSatisfy({ $0 == .valid }) {
+                state = "valid"
+            } else {
+                state = states.contains(.valid) ? "partial" : states[0].rawValue
+            }
+            infos.append(
+                UpstreamInfo(
+                    name: name, product: upstream.definition.product, baseURL: upstream.definition.baseURL,
+                    accounts: brokers(of: name).count, tokenState: state, reachable: reachability.withLock { $0[name] }))
+        }
+        return infos
+    }
+
+    private func markReachable(_ name: String, _ value: Bool) {
+        reachability.withLock { $0[name] = value }
+    }
+
+    private func noteFailure(_ name: String, _ error: any Error) {
+        if error is UpstreamError { markReachable(name, false) } else if !(error is CancellationError) { markReachable(name, true) }
+    }
+
+    static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date())
+    }
+}
+
+/// Runs `operation`, or throws `upstream.timeout` for `upstream` once `limit` has passed
+/// (cancelling the operation, and so its transfers).
+func withTimeout<T: Sendable>(_ limit: Duration, upstream: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw UpstreamError(.timeout, "no complete answer from \(upstream) within \(limit)")
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw CancellationError() }
+        return first
+    }
+}

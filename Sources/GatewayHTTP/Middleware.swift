@@ -1,0 +1,67 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Takes `X-Request-Id` from the caller when well-formed (1-128 of `[A-Za-z0-9._:-]`), else makes
+/// a UUID; echoes it, scopes it for upstream calls, and writes one access-log line per request.
+struct RequestIDAndAccessLog: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let logger: Logger
+
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")
+
+    static func isAcceptable(_ id: String) -> Bool {
+        (1...128).contains(id.utf8.count)
+            && id.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x3A || b == 0x2D
+            }
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        var context = context
+        let offered = Self.requestIDHeader.flatMap { request.headers[$0] } ?? ""
+        context.requestID = Self.isAcceptable(offered) ? offered : UUID().uuidString.lowercased()
+        let id = context.requestID
+        var response: Response
+        do {
+            response = try await RequestScope.$requestID.withValue(id) { try await next(request, context) }
+        } catch {
+            response = problemResponse(for: error, request: request, requestID: id)
+        }
+        if let name = Self.requestIDHeader { response.headers[name] = id }
+        let elapsed = ContinuousClock.now - started
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": "\(id)", "method": "\(request.method)", "path": "\(request.uri.path)",
+                "status": "\(response.status.code)", "duration_ms": "\(String(format: "%.2f", ms))",
+            ])
+        return response
+    }
+
+    func problemResponse(for error: any Error, request: Request, requestID: String) -> Response {
+        let gatewayError: GatewayError
+        switch error {
+        case let error as GatewayError:
+            gatewayError = error
+        case let error as HTTPError where error.status == .notFound:
+            gatewayError = .routeNotFound
+        case let error as HTTPError:
+            gatewayError = GatewayError(code: "request.invalid", status: Int(error.status.code), title: error.status.reasonPhrase, detail: "The request could not be served.")
+        default:
+            logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
+            gatewayError = GatewayError(code: "internal", status: 500, title: "Internal error", detail: "The gateway failed to serve this request.")
+        }
+        if gatewayError.status >= 500 || gatewayError.logDetail != nil {
+            logger.warning(
+                "request failed",
+                metadata: ["request_id": "\(requestID)", "code": "\(gatewayError.code)", "upstream": "\(gatewayError.upstream ?? "-")", "detail": "\(gatewayError.logDetail ?? gatewayError.detail)"])
+        }
+        let allow = gatewayError.code == "request.method_not_allowed" ? "GET" : nil
+        return Problem(gatewayError, requestID: requestID, instance: request.uri.path).response(retryAfter: gatewayError.retryAfter, allow: allow)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+public import GatewayCore
+public import Hummingbird
+
+/// The request context of the gateway: Hummingbird's basic context plus the request id.
+public struct GatewayRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The caller's `X-Request-Id` when well-formed, else one the gateway made.
+    public var requestID: String = ""
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+}
+
+/// JSON as the gateway writes it: sorted keys (stable bytes, stable ETags), no escaped slashes.
+enum JSON {
+    static func encode<T: Encodable>(_ value: T) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return ByteBuffer(bytes: data)
+    }
+
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, contentType: String = "application/json") -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: encode(value)))
+    }
+}
+
+/// RFC 9457 problem details, plus our stable `code` and the request id.
+struct Problem: Encodable {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var code: String
+    var requestId: String
+    var instance: String
+    var upstream: String?
+
+    init(_ error: GatewayError, requestID: String, instance: String) {
+        self.type = "urn:veeam-gateway:problem:" + error.code
+        self.title = error.title
+        self.status = error.status
+        self.detail = error.detail
+        self.code = error.code
+        self.requestId = requestID
+        self.instance = instance
+        self.upstream = error.upstream
+    }
+
+    func response(retryAfter: Int?, allow: String?) -> Response {
+        var response = JSON.response(self, status: HTTPResponse.Status(code: status), contentType: "application/problem+json")
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        if let allow { response.headers[.allow] = allow }
+        return response
+    }
+}
+
+extension GatewayError {
+    static func methodNotAllowed(_ allow: String) -> GatewayError {
+        GatewayError(code: "request.method_not_allowed", status: 405, title: "Method not allowed", detail: "This resource answers \(allow) only.")
+    }
+
+    static let routeNotFound = GatewayError(code: "route.not_found", status: 404, title: "Not found", detail: "No such resource.")
+}

@@ -1,0 +1,67 @@
+public import Foundation
+
+/// A secret value. It never prints: `description` and `debugDescription` are redacted, so a
+/// secret that reaches a log line or an error message by mistake shows as `<redacted>`.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The value; read it only where it goes on the wire.
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+}
+
+/// Where a secret comes from: never the config file itself, never the caller.
+public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
+    /// An environment variable.
+    case env(String)
+    /// A file (e.g. a mounted Docker/Kubernetes secret); one trailing newline is dropped.
+    case file(String)
+
+    public var description: String {
+        switch self {
+        case .env(let name): return "env:\(name)"
+        case .file(let path): return "file:\(path)"
+        }
+    }
+
+    /// Reads the secret. The error names the reference, never a value.
+    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Secret {
+        switch self {
+        case .env(let name):
+            guard let value = environment[name], !value.isEmpty else {
+                throw SecretError(reference: self, reason: "environment variable \(name) is not set or empty")
+            }
+            return Secret(value)
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw SecretError(reference: self, reason: "cannot read \(path)")
+            }
+            var text = String(decoding: data, as: UTF8.self)
+            if text.hasSuffix("\r\n") {
+                text.removeLast(2)
+            } else if text.hasSuffix("\n") {
+                text.removeLast()
+            }
+            guard !text.isEmpty else { throw SecretError(reference: self, reason: "\(path) is empty") }
+            return Secret(text)
+        }
+    }
+}
+
+/// A secret reference that cannot be resolved.
+public struct SecretError: Error, Sendable, CustomStringConvertible {
+    public var reference: SecretReference
+    public var reason: String
+    public var description: String { "secret \(reference): \(reason)" }
+}
+
+/// An upstream account. The password is resolved when the broker logs in, so a rotated secret
+/// file is picked up at the next login.
+public struct Credential: Sendable, Equatable {
+    public var username: String
+    public var password: SecretReference
+    public init(username: String, password: SecretReference) {
+        self.username = username
+        self.password = password
+    }
+}

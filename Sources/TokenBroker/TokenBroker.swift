@@ -1,0 +1,173 @@
+public import CurlHTTP
+public import Logging
+
+/// The broker's notion of now; tests pass a manual clock and advance it instead of sleeping.
+public struct BrokerClock: Sendable {
+    public let now: @Sendable () -> ContinuousClock.Instant
+    public init(now: @escaping @Sendable () -> ContinuousClock.Instant) { self.now = now }
+    public static let continuous = BrokerClock { ContinuousClock.now }
+}
+
+/// The token lifecycle of one credential set (upstream + account).
+///
+/// - logs in with the password grant when it has no token;
+/// - refreshes with the refresh grant once the token is within `refreshSkew` of expiry (default
+///   60 s), and falls back to a fresh login when the refresh fails;
+/// - however many callers wait, at most one login or refresh is in flight, and a caller that is
+///   cancelled does not cancel it for the others;
+/// - ``invalidate(_:)`` (after a 401) drops the session, so the next call logs in again.
+///
+/// VSPC warns that parallel sessions of one account interfere: one broker per account, shared by
+/// every request, keeps one session. Tokens and passwords are ``Secret``s and are never logged.
+public actor TokenBroker {
+    /// What `/v1/upstreams` and `/readyz` show.
+    public enum State: String, Sendable {
+        case none, valid, expired, failed
+    }
+
+    /// Counters, for tests and metrics.
+    public struct Statistics: Sendable, Equatable {
+        public var logins = 0
+        public var refreshes = 0
+        public var refreshFailures = 0
+        public var failures = 0
+        public init() {}
+    }
+
+    public nonisolated let upstream: String
+    public nonisolated let credential: Credential
+    private let grants: any TokenGrantClient
+    private let refreshSkew: Duration
+    private let clock: BrokerClock
+    private let logger: Logger
+
+    private struct Session {
+        var access: Secret
+        var refresh: Secret?
+        var expiresAt: ContinuousClock.Instant
+    }
+
+    private var session: Session?
+    private var inflight: Task<Session, any Error>?
+    private var lastFailed = false
+    public private(set) var statistics = Statistics()
+
+    public init(
+        upstream: String,
+        credential: Credential,
+        grants: any TokenGrantClient,
+        refreshSkew: Duration = .seconds(60),
+        clock: BrokerClock = .continuous,
+        logger: Logger = Logger(label: "veeam-gateway.token")
+    ) {
+        self.upstream = upstream
+        self.credential = credential
+        self.grants = grants
+        self.refreshSkew = refreshSkew
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: "upstream"] = "\(upstream)"
+        logger[metadataKey: "account"] = "\(credential.username)"
+        self.logger = logger
+    }
+
+    public var state: State {
+        if lastFailed { return .failed }
+        guard let session else { return .none }
+        return clock.now() < session.expiresAt ? .valid : .expired
+    }
+
+    /// A valid access token, logging in or refreshing first when needed.
+    /// - Throws: ``TokenError`` or ``UpstreamError``.
+    public func accessToken() async throws -> Secret {
+        if let session, clock.now() < session.expiresAt - refreshSkew {
+            return session.access
+        }
+        if let inflight {
+            return try await inflight.value.access
+        }
+        let previous = session
+        let task = Task { try await self.obtain(previous: previous) }
+        inflight = task
+        defer { inflight = nil }
+        do {
+            let fresh = try await task.value
+            session = fresh
+            lastFailed = false
+            return fresh.access
+        } catch {
+            lastFailed = true
+            statistics.failures += 1
+            throw error
+        }
+    }
+
+    /// Forgets the session if `token` is still its access token (it was refused with 401),
+    /// so the next ``accessToken()`` logs in again. A newer token is left alone.
+    public func invalidate(_ token: Secret) {
+        if session?.access == token {
+            session = nil
+            logger.info("upstream refused the access token; the next call logs in again")
+        }
+    }
+
+    private func obtain(previous: Session?) async throws -> Session {
+        let started = clock.now()
+        if let refresh = previous?.refresh {
+            do {
+                let grant = try await grants.refresh(refresh)
+                statistics.refreshes += 1
+                logger.debug("token refreshed")
+                return Session(access: grant.accessToken, refresh: grant.refreshToken, expiresAt: started + grant.lifetime)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                statistics.refreshFailures += 1
+                logger.info("token refresh failed; logging in again", metadata: ["error": "\(error)"])
+            }
+        }
+        let password: Secret
+        do {
+            password = try credential.password.resolve()
+        } catch {
+            throw TokenError(.secretUnavailable, "\(upstream): the password of \(credential.username) is unavailable: \(error)")
+        }
+        do {
+            let grant = try await grants.login(username: credential.username, password: password)
+            statistics.logins += 1
+            logger.info("logged in")
+            return Session(access: grant.accessToken, refresh: grant.refreshToken, expiresAt: started + grant.lifetime)
+        } catch {
+            logger.warning("login failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+}
+
+/// Adds the broker's bearer token to every request; on a 401 it invalidates that token, logs in
+/// again and retries **once**. A second 401 is returned as it is: never a loop.
+public struct AuthenticatedTransport: UpstreamTransport {
+    public let base: any UpstreamTransport
+    public let broker: TokenBroker
+
+    public init(base: any UpstreamTransport, broker: TokenBroker) {
+        self.base = base
+        self.broker = broker
+    }
+
+    public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        let token = try await broker.accessToken()
+        let response = try await base.send(authorized(request, token))
+        guard response.status == 401 else { return response }
+        await broker.invalidate(token)
+        let fresh = try await broker.accessToken()
+        return try await base.send(authorized(request, fresh))
+    }
+
+    private func authorized(_ request: UpstreamRequest, _ token: Secret) -> UpstreamRequest {
+        var copy = request
+        copy.headers.removeAll { $0.name.lowercased() == "authorization" }
+        copy.headers.append(("Authorization", "Bearer " + token.value))
+        return copy
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import GatewayConfig
+import Logging
+import ServiceLifecycle
+import VeeamSimulator
+
+/// `veeam-gateway demo`: both simulators on free loopback ports with a generated certificate, and
+/// a gateway that trusts it (verification on) on 127.0.0.1:8080. Ctrl-C or SIGTERM stops all.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the simulated Veeam servers and a gateway wired to them (config/demo.yaml).")
+
+    @Option(help: "Gateway port.") var port = 8080
+    @Option(help: "Demo config file.") var config = "config/demo.yaml"
+    @Option(help: "Simulator fixture directory.") var fixtures: String?
+    @Option(help: "Log level.") var logLevel = "notice"
+
+    static let passwordVariables = [
+        "backup-admin@abc.onmicrosoft.com": "DEMO_VB365_ABC_PASSWORD",
+        "svc-backup@contoso.local": "DEMO_VB365_CONTOSO_PASSWORD",
+        "backup@fabrikam-hybrid.onmicrosoft.com": "DEMO_VB365_FABRIKAM_PASSWORD",
+        "gateway-svc": "DEMO_VSPC_PASSWORD",
+    ]
+
+    func run() async throws {
+        let logger = makeLogger(level: logLevel)
+        guard let directory = fixtures ?? SimulatorFixtures.defaultDirectory() else {
+            throw ValidationError("config/simulator not found; run from the repository or pass --fixtures")
+        }
+        let loaded = try SimulatorFixtures.load(directory: directory)
+        // The demo's secrets, from the simulator's own fixtures, as environment variables.
+        let accounts = loaded.organizations.map(\.account) + loaded.vspcUsers.map(\.account)
+        for account in accounts {
+            if let variable = Self.passwordVariables[account.username] { setenv(variable, account.password, 1) }
+        }
+        let tls = try TLSMaterial.generate()
+        let work = NSTemporaryDirectory() + "veeam-gateway-demo-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let caFile = work + "/simulator-ca.pem"
+        try tls.writeCA(to: caFile)
+
+        var simulatorConfiguration = SimulatorConfiguration(fixtures: loaded, tls: tls)
+        simulatorConfiguration.vb365Port = 0
+        simulatorConfiguration.vspcPort = 0
+        var simLogger = logger
+        simLogger.logLevel = .warning
+        let simulator = VeeamSimulator(configuration: simulatorConfiguration, logger: simLogger)
+        let wiring = DemoGateway(simulator: simulator, configFile: config, caFile: caFile, port: port, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [simulator, wiring], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try? FileManager.default.removeItem(atPath: work)
+    }
+}
+
+/// Waits for the simulators, points config/demo.yaml at them, runs the gateway, prints how to try it.
+struct DemoGateway: Service {
+    let simulator: VeeamSimulator
+    let configFile: String
+    let caFile: String
+    let port: Int
+    let logger: Logger
+
+    func run() async throws {
+        let ports = await simulator.waitUntilReady()
+        let vb365 = "https://127.0.0.1:\(ports[.vb365] ?? 0)"
+        let vspc = "https://127.0.0.1:\(ports[.vspc] ?? 0)"
+        var environment = ProcessInfo.processInfo.environment
+        environment["VEEAM_GATEWAY__UPSTREAMS__0__BASEURL"] = vb365
+        environment["VEEAM_GATEWAY__UPSTREAMS__0__TLS__CAFILE"] = caFile
+        environment["VEEAM_GATEWAY__UPSTREAMS__1__BASEURL"] = vspc
+        environment["VEEAM_GATEWAY__UPSTREAMS__1__TLS__CAFILE"] = caFile
+        environment["VEEAM_GATEWAY__LISTEN__PORT"] = String(port)
+        let configuration = try loadConfiguration(configFile, environment: environment)
+        let runner = GatewayRunner(configuration: configuration, logger: logger, port: port) { bound in
+            let base = "http://127.0.0.1:\(bound)"
+            let names = configuration.upstreams.map(\.name)
+            FileHandle.standardOutput.write(Data(
+                """
+
+                VeeamGateway demo
+                  gateway      \(base)
+                  VB365 (sim)  \(vb365)/v5      upstream \(names.first ?? "")
+                  VSPC  (sim)  \(vspc)/api/v3   upstream \(names.last ?? "")
+                  simulator CA \(caFile) (the gateway verifies with it)
+
+                Try:
+                  curl -s \(base)/v1/tenants
+                  curl -s '\(base)/v1/tenants?product=vspc&q=alpha'
+                  curl -s \(base)/v1/tenants/\(names.first ?? "").cbc52c37-df7f-4b03-98f3-036e7d4b3127
+                  curl -s \(base)/v1/tenants/\(names.last ?? "").c386d34c-0ab6-4e13-b30a-67fcb05b83e4
+                  curl -s \(base)/v1/upstreams
+                  curl -s \(base)/healthz
+
+                Ctrl-C stops.
+
+                """.utf8))
+        }
+        try await runner.run()
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import CurlHTTP
+import Foundation
+import GatewayConfig
+import GatewayCore
+import GatewayHTTP
+import Logging
+import ServiceLifecycle
+
+/// Reads a config file, printing a ConfigError (file, key, reason) and exiting 1 when invalid.
+func loadConfiguration(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
+    do {
+        return try GatewayConfiguration.load(path: path, environment: environment)
+    } catch let error as ConfigError {
+        FileHandle.standardError.write(Data("invalid configuration: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+func makeLogger(level: String) -> Logger {
+    var logger = Logger(label: "veeam-gateway") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = Logger.Level(rawValue: level) ?? .info
+    return logger
+}
+
+/// The gateway's long-lived parts: the libcurl client and the HTTP server, one ServiceGroup.
+struct GatewayRunner: Service {
+    let configuration: GatewayConfiguration
+    let logger: Logger
+    var port: Int?
+    var onRunning: @Sendable (Int) async -> Void = { _ in }
+
+    func run() async throws {
+        let client = try CurlClient(
+            configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), logger: logger)
+        let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger)
+        let app = GatewayApplication.make(configuration: configuration, service: service, logger: logger, port: port, onRunning: onRunning)
+        // Reverse order on shutdown: the server drains first, then the client stops.
+        let group = ServiceGroup(configuration: .init(services: [client, app], logger: logger))
+        try await group.run()
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the gateway API with a config file.")
+
+    @Option(name: .shortAndLong, help: "Config file (YAML).") var config = "config/gateway.yaml"
+
+    func run() async throws {
+        let configuration = try loadConfiguration(config)
+        let logger = makeLogger(level: configuration.logLevel)
+        logger.info("starting", metadata: ["config": "\(config)", "listen": "\(configuration.host):\(configuration.port)", "upstreams": "\(configuration.upstreams.count)"])
+        let group = ServiceGroup(
+            configuration: .init(services: [GatewayRunner(configuration: configuration, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a config file (and that its secrets can be read); exit 1 with the file and key when invalid.")
+
+    @Argument(help: "Config file (YAML).") var file: String
+
+    func run() throws {
+        let configuration = try loadConfiguration(file)
+        print("\(file): ok — listen \(configuration.host):\(configuration.port), \(configuration.upstreams.count) upstream(s)")
+        for upstream in configuration.upstreams {
+            let accounts = upstream.product == .vb365 ? "\(upstream.organizations.count) organization account(s)" : "account \(upstream.account?.username ?? "-")"
+            print("  \(upstream.name) (\(upstream.product.rawValue)) \(upstream.baseURL), \(accounts)")
+        }
+    }
+}
