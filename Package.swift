@@ -161,6 +161,7 @@ let package = Package(
             dependencies: [
                 "VeeamSimulator",
                 "CurlHTTP",
+                "TokenBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -21,6 +21,8 @@ public struct RunningSimulator: Sendable {
     /// The CA that signed the server certificate (PEM file).
     public let caFile: String
     public let tls: TLSMaterial
+    /// Stops the simulator now (connections refused from then on).
+    public let stop: @Sendable () async -> Void
 
     public var state: SimulatorState { simulator.state }
     public var vb365BaseURL: String { "https://127.0.0.1:\(ports[.vb365] ?? 0)" }
@@ -56,6 +58,7 @@ public func withSimulator<T: Sendable>(
     http2: Bool = false,
     gzip: Bool = false,
     generate: Int = 0,
+    products: Set<SimulatedProduct> = [.vb365, .vspc],
     tokenLifetime: Duration = .seconds(3600),
     faults: [SimulatedProduct: SimulatorFaults] = [:],
     _ body: (RunningSimulator) async throws -> T
@@ -69,8 +72,8 @@ public func withSimulator<T: Sendable>(
     try tls.writeCA(to: caFile)
 
     var configuration = SimulatorConfiguration(fixtures: fixtures, tls: tls)
-    configuration.vb365Port = 0
-    configuration.vspcPort = 0
+    configuration.vb365Port = products.contains(.vb365) ? 0 : nil
+    configuration.vspcPort = products.contains(.vspc) ? 0 : nil
     configuration.dialect = dialect
     configuration.http2 = http2
     configuration.gzip = gzip
@@ -84,7 +87,16 @@ public func withSimulator<T: Sendable>(
     let server = Task { try await group.run() }
     defer { server.cancel() }
     let ports = await simulator.waitUntilReady()
-    let running = RunningSimulator(simulator: simulator, ports: ports, caFile: caFile, tls: tls)
+    let stop: @Sendable () async -> Void = {
+        await group.triggerGracefulShutdown()
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(1))
+            server.cancel()
+        }
+        _ = await server.result
+        watchdog.cancel()
+    }
+    let running = RunningSimulator(simulator: simulator, ports: ports, caFile: caFile, tls: tls, stop: stop)
     let result: Result<T, any Error>
     do {
         result = .success(try await body(running))
@@ -94,12 +106,6 @@ public func withSimulator<T: Sendable>(
     // Graceful first (closes idle HTTP/1.1 connections at once); an HTTP/2 connection waits for
     // the client to act on GOAWAY, and a handler may still be sleeping a latency fault: after
     // a second, cancel.
-    await group.triggerGracefulShutdown()
-    let watchdog = Task {
-        try await Task.sleep(for: .seconds(1))
-        server.cancel()
-    }
-    _ = await server.result
-    watchdog.cancel()
+    await stop()
     return try result.get()
 }

@@ -19,12 +19,23 @@ public struct Tenant: Sendable, Equatable, Encodable {
         public var product: Product
         public var upstream: String
         public var id: String
+        public init(product: Product, upstream: String, id: String) {
+            self.product = product
+            self.upstream = upstream
+            self.id = id
+        }
     }
 
     public struct Backup: Sendable, Equatable, Encodable {
         public var protected: Bool?
         public var firstBackupAt: String?
         public var lastBackupAt: String?
+
+        public init(protected: Bool?, firstBackupAt: String?, lastBackupAt: String?) {
+            self.protected = protected
+            self.firstBackupAt = firstBackupAt
+            self.lastBackupAt = lastBackupAt
+        }
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)

@@ -1,0 +1,199 @@
+import CurlHTTP
+import Foundation
+import GatewayTestSupport
+import Synchronization
+import Testing
+import TokenBroker
+import VeeamAPI
+import VeeamSimulator
+
+let abc = Credential(username: "backup-admin@abc.onmicrosoft.com", password: .env("TEST_ABC_PASSWORD"))
+let abcPassword = "Abc-Org-Pass-1"
+
+/// A broker for the abc organization on the simulator's VB365, with the password in an env var.
+struct BrokerFixture {
+    let client: CurlClient
+    let sim: RunningSimulator
+    let clock = ManualClock()
+    let logs = LogCapture()
+
+    func broker(password: String = abcPassword) -> TokenBroker {
+        setenv("TEST_ABC_PASSWORD", password, 1)
+        let transport = CurlTransport(client: client, options: sim.trustingOptions())
+        return TokenBroker(
+            upstream: "vb365-test", credential: abc,
+            grants: OAuthTokenEndpoint.vb365(transport: transport, baseURL: sim.vb365BaseURL, upstream: "vb365-test"),
+            clock: clock.brokerClock, logger: logs.logger())
+    }
+
+    func organizationClient(_ broker: TokenBroker) -> VB365Client {
+        VB365Client(
+            transport: AuthenticatedTransport(base: CurlTransport(client: client, options: sim.trustingOptions()), broker: broker),
+            baseURL: sim.vb365BaseURL)
+    }
+}
+
+func withBroker(_ body: (BrokerFixture) async throws -> Void) async throws {
+    let client = try CurlClient()
+    try await withSimulator { sim in try await body(BrokerFixture(client: client, sim: sim)) }
+    await client.shutdown()
+}
+
+@Suite("TokenBroker against the simulator", .serialized)
+struct TokenBrokerTests {
+    @Test("500 concurrent reads with no token make exactly 1 login")
+    func stampede() async throws {
+        try await withBroker { f in
+            let broker = f.broker()
+            let reader = f.organizationClient(broker)
+            let names = try await withThrowingTaskGroup(of: String?.self) { group in
+                for _ in 0..<500 { group.addTask { try await reader.organization().name } }
+                var all: [String?] = []
+                for try await name in group { all.append(name) }
+                return all
+            }
+            #expect(names.count == 500)
+            #expect(names.allSatisfy { $0 == "abc.onmicrosoft.com" })
+            #expect(f.sim.state.counters(.vb365).logins == 1)
+            #expect(f.sim.state.counters(.vb365).requests["GET /v5/Organization"] == 500)
+            #expect(await broker.statistics.logins == 1)
+        }
+    }
+
+    @Test("a token nearing expiry is refreshed once, however many callers wait")
+    func refreshAhead() async throws {
+        try await withBroker { f in
+            let broker = f.broker()
+            let first = try await broker.accessToken()
+            f.clock.advance(by: .seconds(3600 - 30))  // inside the 60 s skew
+            let tokens = try await withThrowingTaskGroup(of: Secret.self) { group in
+                for _ in 0..<100 { group.addTask { try await broker.accessToken() } }
+                var all: [Secret] = []
+                for try await token in group { all.append(token) }
+                return all
+            }
+            #expect(Set(tokens.map(\.value)).count == 1)
+            #expect(tokens.first != first)
+            #expect(f.sim.state.counters(.vb365).refreshes == 1)
+            #expect(f.sim.state.counters(.vb365).logins == 1)
+            // The refreshed token works.
+            #expect(try await f.organizationClient(broker).organization().id == "cbc52c37-df7f-4b03-98f3-036e7d4b3127")
+        }
+    }
+
+    @Test("a rejected refresh falls back to exactly 1 login")
+    func refreshRejected() async throws {
+        try await withBroker { f in
+            let broker = f.broker()
+            _ = try await broker.accessToken()
+            f.sim.state.rejectRefresh = true
+            f.clock.advance(by: .seconds(3600))
+            _ = try await broker.accessToken()
+            let counters = f.sim.state.counters(.vb365)
+            #expect(counters.refreshFailures == 1)
+            #expect(counters.refreshes == 0)
+            #expect(counters.logins == 2)
+            #expect(await broker.statistics.refreshFailures == 1)
+        }
+    }
+
+    @Test("a revoked token leads to 1 re-login and the read succeeds")
+    func revoked() async throws {
+        try await withBroker { f in
+            let broker = f.broker()
+            let reader = f.organizationClient(broker)
+            _ = try await reader.organization()
+            f.sim.state.revokeTokens(product: .vb365)
+            let org = try await reader.organization()
+            #expect(org.name == "abc.onmicrosoft.com")
+            let counters = f.sim.state.counters(.vb365)
+            #expect(counters.unauthorized == 1)
+            #expect(counters.logins == 2)
+        }
+    }
+
+    @Test("a wrong password is a rejected login, and no log line holds the password")
+    func wrongPassword() async throws {
+        try await withBroker { f in
+            let secret = "Wr0ng-Secret-Do-Not-Log"
+            let broker = f.broker(password: secret)
+            let error = await #expect(throws: TokenError.self) { try await broker.accessToken() }
+            #expect(error?.code == .rejected)
+            #expect(error.map { "\($0)" }?.contains(secret) == false)
+            #expect(error?.message.contains("vb365-test") == true)
+            #expect(await broker.state == .failed)
+            #expect(!f.logs.all.isEmpty)
+            #expect(f.logs.lines(containing: [secret]).isEmpty)
+        }
+    }
+
+    @Test("tokens never appear in the broker's logs")
+    func noTokensInLogs() async throws {
+        try await withBroker { f in
+            let broker = f.broker()
+            let token = try await broker.accessToken()
+            f.clock.advance(by: .seconds(3600))
+            let refreshed = try await broker.accessToken()
+            await broker.invalidate(refreshed)
+            let third = try await broker.accessToken()
+            #expect(f.logs.lines(containing: [token.value, refreshed.value, third.value, abcPassword]).isEmpty)
+            #expect("\(token)" == "<redacted>")
+        }
+    }
+
+    @Test("the broker's account for VB365 must be the organization's own: an admin token reads no organization")
+    func adminTokenRefused() async throws {
+        try await withBroker { f in
+            setenv("TEST_ADMIN_PASSWORD", "Vbo-Admin-Pass-1", 1)
+            let transport = CurlTransport(client: f.client, options: f.sim.trustingOptions())
+            let admin = TokenBroker(
+                upstream: "vb365-test", credential: Credential(username: "TECH\\vbo-admin", password: .env("TEST_ADMIN_PASSWORD")),
+                grants: OAuthTokenEndpoint.vb365(transport: transport, baseURL: f.sim.vb365BaseURL, upstream: "vb365-test"))
+            let reader = VB365Client(transport: AuthenticatedTransport(base: transport, broker: admin), baseURL: f.sim.vb365BaseURL)
+            let error = await #expect(throws: VeeamAPIError.self) { try await reader.organization() }
+            #expect(error?.code == .forbidden)
+        }
+    }
+}
+
+/// Doubles for the retry rule: an upstream that always answers 401.
+final class AlwaysUnauthorized: UpstreamTransport {
+    let calls = Mutex(0)
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        calls.withLock { $0 += 1 }
+        return UpstreamResponse(status: 401, body: Array(#"{"message":"Authorization has been denied for this request."}"#.utf8))
+    }
+}
+
+final class CountingGrants: TokenGrantClient {
+    let logins = Mutex(0)
+    func login(username: String, password: Secret) async throws -> TokenGrant {
+        let n = logins.withLock { $0 += 1; return $0 }
+        return TokenGrant(accessToken: Secret("token-\(n)"), refreshToken: nil, lifetime: .seconds(3600))
+    }
+    func refresh(_ refreshToken: Secret) async throws -> TokenGrant { throw CancellationError() }
+}
+
+@Suite("AuthenticatedTransport")
+struct AuthenticatedTransportTests {
+    @Test("a 401 triggers one re-login and one retry, never a loop")
+    func retryOnce() async throws {
+        setenv("TEST_ANY_PASSWORD", "x", 1)
+        let upstream = AlwaysUnauthorized()
+        let grants = CountingGrants()
+        let broker = TokenBroker(upstream: "u", credential: Credential(username: "u", password: .env("TEST_ANY_PASSWORD")), grants: grants)
+        let transport = AuthenticatedTransport(base: upstream, broker: broker)
+        let response = try await transport.send(UpstreamRequest(url: "https://127.0.0.1:1/x"))
+        #expect(response.status == 401)
+        #expect(upstream.calls.withLock { $0 } == 2)
+        #expect(grants.logins.withLock { $0 } == 2)
+    }
+
+    @Test("an unreadable secret is a typed error naming the reference, not the value")
+    func missingSecret() async throws {
+        let broker = TokenBroker(upstream: "u", credential: Credential(username: "u", password: .env("TEST_UNSET_VARIABLE_XYZ")), grants: CountingGrants())
+        let error = await #expect(throws: TokenError.self) { try await broker.accessToken() }
+        #expect(error?.code == .secretUnavailable)
+        #expect(error?.message.contains("TEST_UNSET_VARIABLE_XYZ") == true)
+    }
+}
