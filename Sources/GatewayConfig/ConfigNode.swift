@@ -52,7 +52,11 @@ struct ConfigNode {
     /// Refuses keys other than `allowed` (catches typos such as `baseUrl`).
     func requireKeys(_ allowed: Set<String>) throws {
         guard case .mapping(let mapping)? = node else { return }
+        var seen = Set<String>()
         for (key, _) in mapping {
+            if let name = key.string, !seen.insert(name).inserted {
+                throw ConfigError(file: file, key: path.isEmpty ? name : path + "." + name, message: "appears twice")
+            }
             guard let name = key.string, allowed.contains(name) else {
                 let suggestion = allowed.first { $0.lowercased() == (key.string ?? "").lowercased() }.map { " (did you mean \($0)?)" } ?? ""
                 throw ConfigError(

@@ -63,6 +63,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
             throw log.child("level").error("must be one of trace, debug, info, notice, warning, error, critical")
         }
 
+        let host = try listen.child("host").string(default: "127.0.0.1")
+        let port = try listen.child("port").int(default: 8080, range: 0...65535)
         let upstreamNodes = try root.child("upstreams").array()
         guard !upstreamNodes.isEmpty else { throw root.child("upstreams").error("at least one upstream is required") }
         var upstreams: [UpstreamDefinition] = []
@@ -77,8 +79,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         return GatewayConfiguration(
             file: file,
-            host: try listen.child("host").string(default: "127.0.0.1"),
-            port: try listen.child("port").int(default: 8080, range: 0...65535),
+            host: host,
+            port: port,
             logLevel: level,
             upstreams: upstreams,
             maxConnectionsPerHost: maxConnections

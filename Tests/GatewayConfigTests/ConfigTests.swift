@@ -1,0 +1,158 @@
+import Foundation
+import GatewayConfig
+import GatewayCore
+import GatewayTestSupport
+import Testing
+import TokenBroker
+
+/// A directory with readable secret and CA files for config tests.
+struct ConfigFixture {
+    let directory: String
+    init() throws {
+        directory = try makeTemporaryDirectory()
+        try Data("pw\n".utf8).write(to: URL(fileURLWithPath: directory + "/secret"))
+        try Data("-----BEGIN CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: directory + "/ca.pem"))
+    }
+
+    var environment: [String: String] { ["VB365_ABC_PASSWORD": "x", "SECRET_DIR": directory] }
+
+    /// A minimal valid config with one line replaced or appended.
+    func yaml(_ upstreamExtra: String = "", vspcAccount: String? = nil) -> String {
+        """
+        listen: { host: 127.0.0.1, port: 8081 }
+        upstreams:
+          - name: vb365-eu
+            product: vb365
+            baseURL: https://vb365.example:4443
+            tls: { caFile: \(directory)/ca.pem }
+            timeouts: { connect: 2s, total: 10s }
+        \(upstreamExtra)
+            organizations:
+              - username: backup-admin@abc.onmicrosoft.com
+                password: { env: VB365_ABC_PASSWORD }
+          - name: vspc-main
+            product: vspc
+            baseURL: https://vspc.example:1280
+            account:
+              username: gateway-svc
+              password: \(vspcAccount ?? "{ file: \(directory)/secret }")
+        """
+    }
+}
+
+@Suite("GatewayConfiguration")
+struct ConfigTests {
+    @Test("the committed example config is valid, given its secrets")
+    func example() throws {
+        let fixture = try ConfigFixture()
+        let text = try String(contentsOfFile: repositoryRoot + "/config/gateway.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "/etc/veeam-gateway/vb365-eu-ca.pem", with: fixture.directory + "/ca.pem")
+            .replacingOccurrences(of: "/run/secrets/vb365-contoso-password", with: fixture.directory + "/secret")
+            .replacingOccurrences(of: "/run/secrets/vspc-password", with: fixture.directory + "/secret")
+        let config = try GatewayConfiguration.parse(yaml: text, file: "config/gateway.yaml", environment: fixture.environment)
+        #expect(config.upstreams.map(\.name) == ["vb365-eu", "vspc-main"])
+        #expect(config.upstreams[0].organizations.count == 2)
+        #expect(config.upstreams[0].options.connectTimeout == .seconds(2))
+        #expect(config.upstreams[0].options.maxResponseBytes == 16 << 20)
+        #expect(config.upstreams[1].options.tls.pinnedPublicKey?.hasPrefix("sha256//") == true)
+        #expect(config.upstreams[1].account?.password == .file(fixture.directory + "/secret"))
+    }
+
+    @Test("the demo config is valid with the demo's variables")
+    func demo() throws {
+        let environment = ["DEMO_VB365_ABC_PASSWORD": "a", "DEMO_VB365_CONTOSO_PASSWORD": "b", "DEMO_VB365_FABRIKAM_PASSWORD": "c", "DEMO_VSPC_PASSWORD": "d"]
+        let config = try GatewayConfiguration.load(path: repositoryRoot + "/config/demo.yaml", environment: environment)
+        #expect(config.upstreams.count == 2)
+    }
+
+    @Test(
+        "errors name the file, the key and what is wrong",
+        arguments: [
+            ("    baseUrl: https://x:1\n", "upstreams[0].baseUrl", "did you mean baseURL"),
+            ("    maxResponseBytes: lots\n", "upstreams[0].maxResponseBytes", "size"),
+            ("    refreshSkew: soon\n", "upstreams[0].refreshSkew", "duration"),
+        ]
+    )
+    func errors(extra: String, key: String, fragment: String) throws {
+        let fixture = try ConfigFixture()
+        let error = #expect(throws: ConfigError.self) {
+            try GatewayConfiguration.parse(yaml: fixture.yaml(extra), file: "gw.yaml", environment: fixture.environment)
+        }
+        #expect(error?.file == "gw.yaml")
+        #expect(error?.key == key)
+        #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
+        #expect(error?.description.hasPrefix("gw.yaml: \(key): ") == true)
+    }
+
+    @Test(
+        "whole-document errors",
+        arguments: [
+            ("upstreams: []", "upstreams", "at least one"),
+            ("listen: { port: 70000 }\nupstreams: []", "listen.port", "between"),
+            ("upstreams:\n  - name: Bad_Name\n    product: vb365\n    baseURL: https://x:1", "upstreams[0].name", "[a-z0-9-]"),
+            ("upstreams:\n  - name: a\n    product: nas\n    baseURL: https://x:1", "upstreams[0].product", "vb365 or vspc"),
+            ("upstreams:\n  - name: a\n    product: vb365\n    baseURL: https://x:1/v5", "upstreams[0].baseURL", "no path"),
+            ("upstreams:\n  - name: a\n    product: vb365\n    baseURL: https://x:1", "upstreams[0].organizations", "seed 000"),
+            ("upstreams:\n  - name: a\n    product: vspc\n    baseURL: https://x:1", "upstreams[0].account", "gateway's account"),
+            ("upstreams:\n  - name: a\n    product: vspc\n    baseURL: https://x:1\n    account: { username: u, password: hunter2 }", "upstreams[0].account.password", "never written"),
+            ("upstreams:\n  - name: a\n    product: vspc\n    baseURL: https://x:1\n    account: { username: u, password: { env: NOT_SET_ANYWHERE } }", "upstreams[0].account.password", "NOT_SET_ANYWHERE"),
+            ("upstreams:\n  - name: a\n    product: vspc\n    baseURL: https://x:1\n    tls: { pinnedPublicKey: md5//abc }\n    account: { username: u, password: { env: P } }", "upstreams[0].tls.pinnedPublicKey", "sha256//"),
+            ("upstreams:\n  - name: a\n    product: vspc\n    baseURL: https://x:1\n    timeouts: { connect: 10s, total: 1s }\n    account: { username: u, password: { env: P } }", "upstreams[0].timeouts.total", "at least"),
+            ("upstreams: [ {", "", "not valid YAML"),
+            ("listen: { port: 1 }\nlisten: { port: 2 }\nupstreams: []", "listen", "appears twice"),
+        ]
+    )
+    func documentErrors(yaml: String, key: String, fragment: String) throws {
+        let error = #expect(throws: ConfigError.self) {
+            try GatewayConfiguration.parse(yaml: yaml, file: "gw.yaml", environment: ["P": "x"])
+        }
+        #expect(error?.key == key)
+        #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
+        #expect(error?.description.contains("hunter2") == false)
+    }
+
+    @Test("duplicate upstream names are refused")
+    func duplicates() throws {
+        let yaml = "upstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }\n  - { name: a, product: vspc, baseURL: 'https://y:1', account: { username: u, password: { env: P } } }"
+        let error = #expect(throws: ConfigError.self) { try GatewayConfiguration.parse(yaml: yaml, file: "gw.yaml", environment: ["P": "x"]) }
+        #expect(error?.key == "upstreams[1].name")
+    }
+
+    @Test("environment variables override keys, present or not")
+    func overrides() throws {
+        let fixture = try ConfigFixture()
+        var environment = fixture.environment
+        environment["VEEAM_GATEWAY__LISTEN__PORT"] = "9999"
+        environment["VEEAM_GATEWAY__UPSTREAMS__1__BASEURL"] = "https://other.example:1280"
+        environment["VEEAM_GATEWAY__UPSTREAMS__1__TIMEOUTS__TOTAL"] = "6s"
+        let config = try GatewayConfiguration.parse(yaml: fixture.yaml(), file: "gw.yaml", environment: environment)
+        #expect(config.port == 9999)
+        #expect(config.upstreams[1].baseURL == "https://other.example:1280")
+        #expect(config.upstreams[1].options.totalTimeout == .seconds(6))
+        environment["VEEAM_GATEWAY__LISTEN__PORT"] = "not-a-port"
+        let error = #expect(throws: ConfigError.self) { try GatewayConfiguration.parse(yaml: fixture.yaml(), file: "gw.yaml", environment: environment) }
+        #expect(error?.key == "listen.port")
+    }
+
+    @Test("check-config exits non-zero and names the key")
+    func checkConfigCommand() throws {
+        let fixture = try ConfigFixture()
+        let path = fixture.directory + "/bad.yaml"
+        try Data(fixture.yaml("    refreshSkew: never\n").utf8).write(to: URL(fileURLWithPath: path))
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("veeam-gateway").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the executables first (swift build --build-tests)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["check-config", path]
+        process.environment = ProcessInfo.processInfo.environment.merging(fixture.environment) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 1)
+        #expect(text.contains(path))
+        #expect(text.contains("upstreams[0].refreshSkew"))
+    }
+}
