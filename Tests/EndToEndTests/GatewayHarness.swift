@@ -1,0 +1,120 @@
+import CurlHTTP
+import Foundation
+import GatewayConfig
+import GatewayCore
+import GatewayHTTP
+import GatewayTestSupport
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+import VeeamSimulator
+
+/// A gateway built as `veeam-gateway serve` builds it: from a YAML file on disk, secrets in files,
+/// TLS to the simulators with their CA and verification on, HTTP on a free loopback port.
+struct RunningGateway: Sendable {
+    let baseURL: String
+    let client: CurlClient
+    let service: TenantService
+    let logs: LogCapture
+
+    func get(_ path: String, headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
+        try await client.perform(UpstreamRequest(url: baseURL + path, headers: headers), options: TransferOptions(totalTimeout: .seconds(30)))
+    }
+
+    func send(_ method: HTTPMethod, _ path: String) async throws -> UpstreamResponse {
+        try await client.perform(UpstreamRequest(method: method, url: baseURL + path), options: TransferOptions())
+    }
+
+    func json(_ path: String) async throws -> [String: Any] {
+        let response = try await get(path)
+        return try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.status) \(response.text)")
+    }
+}
+
+/// Secret values the harness writes to files; tests search logs and bodies for them.
+let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3", "Gateway-Svc-Pass-1"]
+
+func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", total: String = "10s") -> String {
+    var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nupstreams:\n"
+    if let vb365 {
+        yaml += """
+              - name: vb365-eu
+                product: vb365
+                baseURL: \(vb365.vb365BaseURL)
+                tls: { caFile: \(vb365.caFile) }
+                timeouts: { connect: 1s, total: \(total) }
+                organizations:
+                  - { username: backup-admin@abc.onmicrosoft.com, password: { file: \(secrets)/abc.pw } }
+                  - { username: svc-backup@contoso.local, password: { file: \(secrets)/contoso.pw } }
+                  - { username: backup@fabrikam-hybrid.onmicrosoft.com, password: { file: \(secrets)/fabrikam.pw } }
+
+            """
+    }
+    if let vspc {
+        yaml += """
+              - name: vspc-main
+                product: vspc
+                baseURL: \(vspc.vspcBaseURL)
+                tls: { caFile: \(vspc.caFile) }
+                timeouts: { connect: 1s, total: \(total) }
+                account: { username: gateway-svc, password: { file: \(secrets)/\(vspcPassword) } }
+
+            """
+    }
+    return yaml
+}
+
+func withGateway<T: Sendable>(
+    vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", total: String = "10s",
+    _ body: (RunningGateway) async throws -> T
+) async throws -> T {
+    let directory = try makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9"]
+    for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
+    let configPath = directory + "/gateway.yaml"
+    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, total: total).utf8)
+        .write(to: URL(fileURLWithPath: configPath))
+    let configuration = try GatewayConfiguration.load(path: configPath)
+
+    let logs = LogCapture()
+    let logger = logs.logger(label: "veeam-gateway")
+    let upstreamClient = try CurlClient(logger: logger)
+    let service = TenantService(upstreams: configuration.upstreams, client: upstreamClient, logger: logger)
+    let port = PortBox()
+    let app = GatewayApplication.make(configuration: configuration, service: service, logger: logger) { bound in port.set(bound) }
+    let group = ServiceGroup(configuration: .init(services: [upstreamClient, app], logger: logger))
+    let server = Task { try await group.run() }
+    let bound = await port.wait()
+    let caller = try CurlClient()
+    let gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, service: service, logs: logs)
+    let result: Result<T, any Error>
+    do { result = .success(try await body(gateway)) } catch { result = .failure(error) }
+    await caller.shutdown()
+    await group.triggerGracefulShutdown()
+    _ = await server.result
+    return try result.get()
+}
+
+/// Hands the bound port from the server's callback to the test.
+final class PortBox: Sendable {
+    private let state = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+    func set(_ port: Int) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Int, Never>] in
+            state.port = port
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+    func wait() async -> Int {
+        await withCheckedContinuation { continuation in
+            let port = state.withLock { state -> Int? in
+                if state.port == nil { state.waiters.append(continuation) }
+                return state.port
+            }
+            if let port { continuation.resume(returning: port) }
+        }
+    }
+}
