@@ -1,0 +1,104 @@
+import CurlHTTP
+import Foundation
+import GatewayTestSupport
+import Testing
+
+/// Finds a built executable next to the test bundle (`swift build --build-tests` builds them).
+func executable(_ name: String) throws -> String {
+    let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+    try #require(FileManager.default.isExecutableFile(atPath: path), "\(name) is not built next to the tests")
+    return path
+}
+
+/// A child process, terminated (SIGTERM) when the test ends.
+final class Child: @unchecked Sendable {
+    let process = Process()
+    let output = Pipe()
+    init(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    /// SIGTERM, then the exit status.
+    func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+func waitForFile(_ path: String, timeout: Duration = .seconds(20)) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if let data = FileManager.default.contents(atPath: path), !data.isEmpty { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("\(path) did not appear")
+}
+
+@Suite("End to end: separate processes, as in production", .serialized)
+struct ProcessTests {
+    @Test("veeam-sim and veeam-gateway serve, over TLS and HTTP, then SIGTERM exits 0")
+    func processes() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let sim = try Child(
+            try executable("veeam-sim"),
+            ["--vb365-port", "0", "--vspc-port", "0", "--write-ca", directory + "/ca.pem", "--write-ports", directory + "/ports.json",
+             "--fixtures", simulatorFixtureDirectory, "--log-level", "warning"])
+        defer { _ = sim.stop() }
+        try await waitForFile(directory + "/ports.json")
+        let ports = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/ports.json"))) as? [String: Int])
+        let vb365 = try #require(ports["vb365"])
+        let vspc = try #require(ports["vspc"])
+
+        let gatewayPort = try refusedPort()  // a free port for the gateway to bind
+        let config = """
+            listen: { host: 127.0.0.1, port: \(gatewayPort) }
+            upstreams:
+              - name: vb365-eu
+                product: vb365
+                baseURL: https://127.0.0.1:\(vb365)
+                tls: { caFile: \(directory)/ca.pem }
+                organizations:
+                  - { username: backup-admin@abc.onmicrosoft.com, password: { env: E2E_ABC_PASSWORD } }
+              - name: vspc-main
+                product: vspc
+                baseURL: https://127.0.0.1:\(vspc)
+                tls: { caFile: \(directory)/ca.pem }
+                account: { username: gateway-svc, password: { env: E2E_VSPC_PASSWORD } }
+            """
+        try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
+        let gateway = try Child(
+            try executable("veeam-gateway"), ["serve", "--config", directory + "/gateway.yaml"],
+            environment: ["E2E_ABC_PASSWORD": "Abc-Org-Pass-1", "E2E_VSPC_PASSWORD": "Gateway-Svc-Pass-1"])
+        defer { _ = gateway.stop() }
+
+        let client = try CurlClient()
+        let base = "http://127.0.0.1:\(gatewayPort)"
+        var health: UpstreamResponse?
+        for _ in 0..<200 {
+            health = try? await client.perform(UpstreamRequest(url: base + "/healthz"), options: TransferOptions())
+            if health?.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(health?.status == 200)
+        let org = try await client.perform(UpstreamRequest(url: base + "/v1/tenants/vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"), options: TransferOptions())
+        #expect(org.status == 200)
+        #expect(org.text.contains("\"firstBackupAt\":\"2020-05-29T10:29:05.5413083Z\""))
+        let tenant = try await client.perform(UpstreamRequest(url: base + "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"), options: TransferOptions())
+        #expect(tenant.status == 200)
+        #expect(tenant.text.contains("\"type\":\"General\""))
+        await client.shutdown()
+
+        #expect(gateway.stop() == 0, "SIGTERM stops the gateway cleanly")
+        let log = String(decoding: gateway.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("request"))
+        #expect(!log.contains("Abc-Org-Pass-1"))
+        #expect(!log.contains("Gateway-Svc-Pass-1"))
+    }
+}
