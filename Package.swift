@@ -76,6 +76,7 @@ let package = Package(
                 "TokenBroker",
                 "VeeamAPI",
                 "CurlHTTP",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

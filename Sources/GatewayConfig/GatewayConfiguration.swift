@@ -1,7 +1,7 @@
 public import CurlHTTP
 public import Foundation
 public import GatewayCore
-import TenantModel
+public import TenantModel
 public import TokenBroker
 import Yams
 
@@ -22,6 +22,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var upstreams: [UpstreamDefinition]
     /// libcurl connections per upstream host.
     public var maxConnectionsPerHost: Int
+    /// Who may call, with key hashes, roles and scopes.
+    public var callers: [CallerRecord] = []
+    /// Which roles read what (seed 004 by default).
+    public var policy = AccessPolicy()
+    /// Per-caller request rate unless a caller sets its own (`limits.requestsPerSecond`, `limits.burst`).
+    public var defaultRate = RateLimit(requestsPerSecond: 50, burst: 100)
+    /// Failed authentications per address per minute before 429 (`limits.failedAuthPerMinute`).
+    public var failedAuthPerMinute = 20
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -77,7 +85,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             maxConnections = max(maxConnections, try node.child("maxConnections").int(default: 8, range: 1...256))
             upstreams.append(definition)
         }
-        return GatewayConfiguration(
+        var configuration = GatewayConfiguration(
             file: file,
             host: host,
             port: port,
@@ -85,6 +93,78 @@ public struct GatewayConfiguration: Sendable, Equatable {
             upstreams: upstreams,
             maxConnectionsPerHost: maxConnections
         )
+        let limits = root.child("limits")
+        try limits.requireKeys(["requestsPerSecond", "burst", "failedAuthPerMinute"])
+        configuration.defaultRate = try rate(limits, default: configuration.defaultRate)
+        configuration.failedAuthPerMinute = try limits.child("failedAuthPerMinute").int(default: 20, range: 1...100_000)
+        configuration.policy = try policy(root.child("policy"))
+        configuration.callers = try callers(root.child("callers"), upstreams: upstreams)
+        return configuration
+    }
+
+    static func rate(_ node: ConfigNode, default value: RateLimit) throws -> RateLimit {
+        func number(_ child: ConfigNode, _ fallback: Double) throws -> Double {
+            if child.isMissing { return fallback }
+            guard let parsed = Double(try child.string()), parsed > 0, parsed.isFinite else { throw child.error("must be a positive number") }
+            return parsed
+        }
+        let perSecond = try number(node.child("requestsPerSecond"), value.requestsPerSecond)
+        let burst = try number(node.child("burst"), max(value.burst, perSecond))
+        guard burst >= 1 else { throw node.child("burst").error("must be at least 1") }
+        return RateLimit(requestsPerSecond: perSecond, burst: burst)
+    }
+
+    static func roles(_ node: ConfigNode) throws -> Set<String> {
+        var roles = Set<String>()
+        for item in try node.array() {
+            let role = try item.string()
+            guard Role.all.contains(role) else {
+                throw item.error("unknown role \(role); known roles: \(Role.all.sorted().joined(separator: ", "))")
+            }
+            roles.insert(role)
+        }
+        return roles
+    }
+
+    static func policy(_ node: ConfigNode) throws -> AccessPolicy {
+        try node.requireKeys(["cloudTenant", "organization", "admin"])
+        var policy = AccessPolicy()
+        if !node.child("cloudTenant").isMissing { policy.cloudTenantReaders = try roles(node.child("cloudTenant")) }
+        if !node.child("organization").isMissing { policy.organizationReaders = try roles(node.child("organization")) }
+        if !node.child("admin").isMissing { policy.administrators = try roles(node.child("admin")) }
+        return policy
+    }
+
+    static func callers(_ node: ConfigNode, upstreams: [UpstreamDefinition]) throws -> [CallerRecord] {
+        var records: [CallerRecord] = []
+        for item in try node.array() {
+            try item.requireMapping()
+            try item.requireKeys(["id", "keyHash", "roles", "scopes", "rateLimit"])
+            let id = try item.child("id").string()
+            guard (1...64).contains(id.count), id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+                throw item.child("id").error("must be 1-64 letters, digits, '-', '_' or '.'")
+            }
+            guard !records.contains(where: { $0.id == id }) else { throw item.child("id").error("\(id) is used by another caller") }
+            let hash = try item.child("keyHash").string()
+            guard APIKey.isValidHash(hash) else {
+                throw item.child("keyHash").error("must be sha256:<64 hex digits>, from `veeam-gateway hash-key` (never the key itself)")
+            }
+            guard !records.contains(where: { $0.keyHash.lowercased() == hash.lowercased() }) else {
+                throw item.child("keyHash").error("is the same as another caller's")
+            }
+            var scopes = Set<String>()
+            for scope in try item.child("scopes").array() {
+                let value = try scope.string()
+                guard let (upstream, _) = TenantID.parse(value) else { throw scope.error("must be a tenant id, {upstream}.{uuid}") }
+                guard upstreams.contains(where: { $0.name == upstream }) else { throw scope.error("names upstream \(upstream), which is not configured") }
+                scopes.insert(value.lowercased())
+            }
+            let rateNode = item.child("rateLimit")
+            try rateNode.requireKeys(["requestsPerSecond", "burst"])
+            let rate = rateNode.isMissing ? nil : try rate(rateNode, default: RateLimit(requestsPerSecond: 50, burst: 100))
+            records.append(CallerRecord(id: id, keyHash: hash.lowercased(), roles: try roles(item.child("roles")), scopes: scopes, rate: rate))
+        }
+        return records
     }
 
     static func upstream(_ node: ConfigNode, environment: [String: String]) throws -> UpstreamDefinition {

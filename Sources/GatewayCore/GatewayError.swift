@@ -33,6 +33,13 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         GatewayError(code: code, status: 400, title: "Bad request", detail: detail)
     }
 
+    /// 403, naming the roles that would be allowed (seed 004 for cloud tenants).
+    public static func forbidden(roles: [String], what: String) -> GatewayError {
+        GatewayError(
+            code: "auth.forbidden", status: 403, title: "Forbidden",
+            detail: "Reading \(what) requires one of the roles: \(roles.joined(separator: ", ")).")
+    }
+
     public static func notFound(_ detail: String) -> GatewayError {
         GatewayError(code: "tenant.not_found", status: 404, title: "Not found", detail: detail)
     }

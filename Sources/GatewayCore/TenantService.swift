@@ -150,14 +150,21 @@ public final class TenantService: Sendable {
 
     // MARK: Reads
 
-    /// One tenant by `{upstream}.{id}`. A malformed id is a 400 before any upstream call.
-    public func tenant(id: String) async throws -> Tenant {
+    /// One tenant by `{upstream}.{id}`. A malformed id is a 400 and a refused caller a 403 (or,
+    /// scoped, a 404), both before any upstream call.
+    public func tenant(id: String, caller: Caller, policy: AccessPolicy) async throws -> Tenant {
         guard let (name, upstreamID) = TenantID.parse(id) else {
             throw GatewayError.badRequest(
                 "request.invalid_id", "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
         }
         guard let upstream = upstreams.first(where: { $0.definition.name == name }) else {
             throw GatewayError.notFound("No tenant \(id).")
+        }
+        let kind: Tenant.Kind = upstream.definition.product == .vb365 ? .organization : .cloudTenant
+        switch policy.canRead(caller, kind: kind, id: TenantID.make(upstream: name, id: upstreamID)) {
+        case .allow: break
+        case .hidden: throw GatewayError.notFound("No tenant \(id).")
+        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
         }
         do {
             let tenant = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
@@ -221,9 +228,16 @@ public final class TenantService: Sendable {
 
     /// Every upstream at once, each within its own timeout; whatever came back, plus
     /// `meta.sources`. One dead or slow upstream never fails or stalls the list.
-    public func list(_ query: TenantQuery) async -> TenantList {
+    /// Only what `caller` may read is fetched and returned: an upstream none of whose tenants the
+    /// caller may see is not asked at all.
+    public func list(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) async -> TenantList {
         let selected = upstreams.filter { u in
-            (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream)
+            guard (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream) else {
+                return false
+            }
+            let kind: Tenant.Kind = u.definition.product == .vb365 ? .organization : .cloudTenant
+            return policy.readsAll(caller, kind: kind)
+                || (kind == .organization && caller.scopes.contains { $0.hasPrefix(u.definition.name + ".") })
         }
         let results = await withTaskGroup(of: (Int, [Tenant], SourceStatus).self) { group in
             for (index, upstream) in selected.enumerated() {
@@ -233,7 +247,7 @@ public final class TenantService: Sendable {
             for await result in group { collected.append(result) }
             return collected.sorted { $0.0 < $1.0 }
         }
-        var tenants = results.flatMap { $0.1 }
+        var tenants = results.flatMap { $0.1 }.filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
         if let q = query.q?.lowercased(), !q.isEmpty {
             tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
         }

@@ -9,31 +9,44 @@ import TenantModel
 public enum GatewayApplication {
     /// Routes, for the OpenAPI cross-check of a later part: method and path template.
     public static let routes: [(method: String, path: String)] = [
-        ("GET", "/healthz"), ("GET", "/v1/tenants"), ("GET", "/v1/tenants/{id}"), ("GET", "/v1/upstreams"),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/v1/tenants"), ("GET", "/v1/tenants/{id}"), ("GET", "/v1/upstreams"),
     ]
 
-    public static func router(service: TenantService, logger: Logger) -> Router<GatewayRequestContext> {
+    public static func router(service: TenantService, access: AccessControl, logger: Logger) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestIDAndAccessLog(logger: logger))
 
         router.get("/healthz") { _, _ in JSON.response(["status": "ok"]) }
-        router.get("/v1/tenants") { request, _ in
-            JSON.response(await service.list(try query(request)))
+        router.get("/readyz") { _, _ in
+            let upstreams = await service.readiness()
+            let ready = upstreams.allSatisfy(\.ready)
+            return JSON.response(Readiness(status: ready ? "ready" : "not ready", upstreams: upstreams), status: ready ? .ok : .serviceUnavailable)
         }
-        router.get("/v1/tenants/:id") { _, context in
+        let v1 = router.group("v1").add(middleware: Authenticate(access: access))
+        v1.get("tenants") { request, context in
+            let query = try query(request)
+            return JSON.response(await service.list(query, caller: try caller(context), policy: access.policy))
+        }
+        v1.get("tenants/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
-            let tenant = try await service.tenant(id: id)
+            let tenant = try await service.tenant(id: id, caller: try caller(context), policy: access.policy)
             return JSON.response(SingleTenant(data: tenant))
         }
-        router.get("/v1/upstreams") { _, _ in
-            JSON.response(UpstreamList(data: await service.upstreamInfo()))
+        v1.get("upstreams") { _, context in
+            guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
+            return JSON.response(UpstreamList(data: await service.upstreamInfo()))
         }
-        for path in ["/healthz", "/v1/tenants", "/v1/tenants/:id", "/v1/upstreams"] {
+        for path in ["/healthz", "/readyz", "/v1/tenants", "/v1/tenants/:id", "/v1/upstreams"] {
             for method in [HTTPRequest.Method.post, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in throw GatewayError.methodNotAllowed("GET") }
             }
         }
         return router
+    }
+
+    static func caller(_ context: GatewayRequestContext) throws -> Caller {
+        guard let caller = context.caller else { throw GatewayError.authRequired }
+        return caller
     }
 
     /// Validates `GET /v1/tenants` parameters before any upstream call.
@@ -76,11 +89,11 @@ public enum GatewayApplication {
 
     /// The application for `configuration`; `onRunning` receives the bound port.
     public static func make(
-        configuration: GatewayConfiguration, service: TenantService, logger: Logger, port: Int? = nil,
+        configuration: GatewayConfiguration, service: TenantService, access: AccessControl, logger: Logger, port: Int? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(service: service, logger: logger),
+            router: router(service: service, access: access, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -92,6 +105,20 @@ struct SingleTenant: Encodable {
     var data: Tenant
 }
 
+struct Readiness: Encodable {
+    var status: String
+    var upstreams: [UpstreamReadiness]
+}
+
 struct UpstreamList: Encodable {
     var data: [UpstreamInfo]
+}
+
+extension AccessControl {
+    /// The access settings of a configuration.
+    public convenience init(_ configuration: GatewayConfiguration) {
+        self.init(
+            callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
+            failedAuthPerMinute: configuration.failedAuthPerMinute)
+    }
 }

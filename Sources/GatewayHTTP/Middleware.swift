@@ -62,6 +62,42 @@ struct RequestIDAndAccessLog: RouterMiddleware {
                 metadata: ["request_id": "\(requestID)", "code": "\(gatewayError.code)", "upstream": "\(gatewayError.upstream ?? "-")", "detail": "\(gatewayError.logDetail ?? gatewayError.detail)"])
         }
         let allow = gatewayError.code == "request.method_not_allowed" ? "GET" : nil
-        return Problem(gatewayError, requestID: requestID, instance: request.uri.path).response(retryAfter: gatewayError.retryAfter, allow: allow)
+        var response = Problem(gatewayError, requestID: requestID, instance: request.uri.path).response(retryAfter: gatewayError.retryAfter, allow: allow)
+        if gatewayError.status == 401 { response.headers[.wwwAuthenticate] = #"Bearer realm="veeam-gateway""# }
+        return response
+    }
+}
+
+/// Authenticates every `/v1` request (API key in `Authorization: Bearer` or `X-API-Key`) before
+/// anything else runs: a refused caller causes no cache lookup and no upstream call.
+struct Authenticate: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let access: AccessControl
+
+    static let apiKeyHeader = HTTPField.Name("X-API-Key")
+
+    static func presentedKey(_ request: Request) -> String? {
+        if let name = apiKeyHeader, let key = request.headers[name] { return key }
+        guard let authorization = request.headers[.authorization] else { return nil }
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return "" }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        switch access.authenticate(apiKey: Self.presentedKey(request), address: context.remoteAddress) {
+        case .caller(let caller):
+            context.caller = caller
+            return try await next(request, context)
+        case .missing:
+            throw GatewayError.authRequired
+        case .invalid:
+            throw GatewayError.authInvalid
+        case .tooManyFailures(let seconds):
+            throw GatewayError.tooManyFailures(seconds)
+        case .rateLimited(let seconds):
+            throw GatewayError.rateLimited(seconds)
+        }
     }
 }

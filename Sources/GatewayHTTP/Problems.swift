@@ -7,9 +7,14 @@ public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The caller's `X-Request-Id` when well-formed, else one the gateway made.
     public var requestID: String = ""
+    /// Who is calling, once authenticated.
+    public var caller: Caller?
+    /// The peer's IP address (for failed-authentication limits).
+    public let remoteAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }
 
@@ -60,6 +65,20 @@ struct Problem: Encodable {
 extension GatewayError {
     static func methodNotAllowed(_ allow: String) -> GatewayError {
         GatewayError(code: "request.method_not_allowed", status: 405, title: "Method not allowed", detail: "This resource answers \(allow) only.")
+    }
+
+    static let authRequired = GatewayError(
+        code: "auth.required", status: 401, title: "Unauthorized",
+        detail: "Send an API key as Authorization: Bearer <key> or X-API-Key, or a gateway token as Authorization: Bearer <token>.")
+    static let authInvalid = GatewayError(code: "auth.invalid", status: 401, title: "Unauthorized", detail: "The credentials are not valid.")
+    static func tooManyFailures(_ seconds: Int) -> GatewayError {
+        GatewayError(code: "auth.too_many_failures", status: 429, title: "Too many requests", detail: "Too many failed authentications; try again later.", retryAfter: seconds)
+    }
+    static func rateLimited(_ seconds: Int) -> GatewayError {
+        GatewayError(code: "rate.limited", status: 429, title: "Too many requests", detail: "The caller's request rate is exceeded; try again later.", retryAfter: seconds)
+    }
+    static func adminRequired(_ roles: Set<String>) -> GatewayError {
+        GatewayError(code: "auth.forbidden", status: 403, title: "Forbidden", detail: "This operation requires one of the roles: \(roles.sorted().joined(separator: ", ")).")
     }
 
     static let routeNotFound = GatewayError(code: "route.not_found", status: 404, title: "Not found", detail: "No such resource.")

@@ -85,13 +85,20 @@ struct DemoGateway: Service {
                   VSPC  (sim)  \(vspc)/api/v3   upstream \(names.last ?? "")
                   simulator CA \(caFile) (the gateway verifies with it)
 
+                API keys (config/demo.yaml):
+                  demo-portal-admin    PortalAdministrator: every tenant, /v1/upstreams
+                  demo-sp-admin        ServiceProviderAdministrator: every tenant
+                  demo-company-owner   CompanyOwner: sees no tenant (403 on single reads)
+                  demo-abc-app         scoped to abc.onmicrosoft.com: that organization only
+
                 Try:
-                  curl -s \(base)/v1/tenants
-                  curl -s '\(base)/v1/tenants?product=vspc&q=alpha'
-                  curl -s \(base)/v1/tenants/\(names.first ?? "").cbc52c37-df7f-4b03-98f3-036e7d4b3127
-                  curl -s \(base)/v1/tenants/\(names.last ?? "").c386d34c-0ab6-4e13-b30a-67fcb05b83e4
-                  curl -s \(base)/v1/upstreams
-                  curl -s \(base)/healthz
+                  curl -s -H 'X-API-Key: demo-portal-admin' \(base)/v1/tenants
+                  curl -s -H 'X-API-Key: demo-sp-admin' '\(base)/v1/tenants?product=vspc&q=alpha'
+                  curl -s -H 'Authorization: Bearer demo-abc-app' \(base)/v1/tenants/\(names.first ?? "").cbc52c37-df7f-4b03-98f3-036e7d4b3127
+                  curl -s -H 'X-API-Key: demo-portal-admin' \(base)/v1/tenants/\(names.last ?? "").c386d34c-0ab6-4e13-b30a-67fcb05b83e4
+                  curl -s -H 'X-API-Key: demo-company-owner' \(base)/v1/tenants/\(names.last ?? "").c386d34c-0ab6-4e13-b30a-67fcb05b83e4
+                  curl -s -H 'X-API-Key: demo-portal-admin' \(base)/v1/upstreams
+                  curl -s \(base)/readyz
 
                 Ctrl-C stops.
 

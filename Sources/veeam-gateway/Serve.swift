@@ -34,7 +34,18 @@ struct GatewayRunner: Service {
         let client = try CurlClient(
             configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), logger: logger)
         let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger)
-        let app = GatewayApplication.make(configuration: configuration, service: service, logger: logger, port: port, onRunning: onRunning)
+        let access = AccessControl(configuration)
+        if configuration.callers.isEmpty {
+            logger.warning("no callers are configured: every /v1 request will be refused (see callers in the config)")
+        }
+        let app = GatewayApplication.make(configuration: configuration, service: service, access: access, logger: logger, port: port) { bound in
+            await onRunning(bound)
+            // Seed 004: the gateway's own VSPC account must hold a tenant-reading role. Said at
+            // start, and by /readyz for as long as it is not so.
+            for upstream in await service.readiness() where !upstream.ready {
+                logger.error("upstream not ready", metadata: ["upstream": "\(upstream.upstream)", "reason": "\(upstream.reason ?? "-")"])
+            }
+        }
         // Reverse order on shutdown: the server drains first, then the client stops.
         let group = ServiceGroup(configuration: .init(services: [client, app], logger: logger))
         try await group.run()
@@ -69,5 +80,21 @@ struct CheckConfig: ParsableCommand {
             let accounts = upstream.product == .vb365 ? "\(upstream.organizations.count) organization account(s)" : "account \(upstream.account?.username ?? "-")"
             print("  \(upstream.name) (\(upstream.product.rawValue)) \(upstream.baseURL), \(accounts)")
         }
+    }
+}
+
+struct HashKey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash-key", abstract: "Read an API key on stdin and print the keyHash to paste into callers[].keyHash.")
+
+    func run() throws {
+        let input = FileHandle.standardInput.readDataToEndOfFile()
+        var key = String(decoding: input, as: UTF8.self)
+        while key.hasSuffix("\n") || key.hasSuffix("\r") { key.removeLast() }
+        guard key.count >= 16 else {
+            FileHandle.standardError.write(Data("a key must be at least 16 characters; use a long random string, e.g. openssl rand -base64 32\n".utf8))
+            throw ExitCode(1)
+        }
+        print(APIKey.hash(key))
     }
 }

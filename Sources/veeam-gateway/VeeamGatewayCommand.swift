@@ -8,7 +8,7 @@ struct VeeamGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "veeam-gateway",
         abstract: "One HTTP API in front of Veeam Backup for Microsoft 365 and Veeam Service Provider Console.",
-        subcommands: [Serve.self, Demo.self, CheckConfig.self, Probe.self, Version.self]
+        subcommands: [Serve.self, Demo.self, CheckConfig.self, HashKey.self, Probe.self, Version.self]
     )
 }
 

@@ -18,25 +18,61 @@ struct RunningGateway: Sendable {
     let service: TenantService
     let logs: LogCapture
 
-    func get(_ path: String, headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
-        try await client.perform(UpstreamRequest(url: baseURL + path, headers: headers), options: TransferOptions(totalTimeout: .seconds(30)))
+    /// GET with an API key (the portal administrator's unless told otherwise; nil sends none).
+    func get(_ path: String, key: String? = TestKeys.portalAdmin, headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
+        var all = headers
+        if let key { all.append(("X-API-Key", key)) }
+        return try await client.perform(UpstreamRequest(url: baseURL + path, headers: all), options: TransferOptions(totalTimeout: .seconds(30)))
     }
 
-    func send(_ method: HTTPMethod, _ path: String) async throws -> UpstreamResponse {
-        try await client.perform(UpstreamRequest(method: method, url: baseURL + path), options: TransferOptions())
+    func send(_ method: HTTPMethod, _ path: String, key: String? = TestKeys.portalAdmin) async throws -> UpstreamResponse {
+        let headers: [(name: String, value: String)] = key.map { [("X-API-Key", $0)] } ?? []
+        return try await client.perform(UpstreamRequest(method: method, url: baseURL + path, headers: headers), options: TransferOptions())
     }
 
-    func json(_ path: String) async throws -> [String: Any] {
-        let response = try await get(path)
+    func json(_ path: String, key: String? = TestKeys.portalAdmin) async throws -> [String: Any] {
+        let response = try await get(path, key: key)
         return try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.status) \(response.text)")
+    }
+}
+
+/// API keys of the test callers (the config holds only their hashes).
+enum TestKeys {
+    static let portalAdmin = "e2e-portal-admin-key-0123456789"
+    static let spGlobalAdmin = "e2e-sp-global-admin-key-0123456789"
+    static let spAdmin = "e2e-sp-admin-key-0123456789"
+    static let spOperator = "e2e-sp-operator-key-0123456789"
+    static let companyOwner = "e2e-company-owner-key-0123456789"
+    static let readOnly = "e2e-read-only-key-0123456789"
+    static let abcApp = "e2e-abc-app-key-0123456789"
+    static let limited = "e2e-limited-key-0123456789"
+
+    static let callers: [(id: String, key: String, roles: [String], scopes: [String])] = [
+        ("portal-admin", portalAdmin, ["PortalAdministrator"], []),
+        ("sp-global-admin", spGlobalAdmin, ["ServiceProviderGlobalAdministrator"], []),
+        ("sp-admin", spAdmin, ["ServiceProviderAdministrator"], []),
+        ("sp-operator", spOperator, ["ServiceProviderOperator"], []),
+        ("company-owner", companyOwner, ["CompanyOwner"], []),
+        ("read-only", readOnly, ["ReadOnlyUser"], []),
+        ("abc-app", abcApp, [], ["vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"]),
+    ]
+
+    static var yaml: String {
+        var text = "callers:\n"
+        for caller in callers {
+            text += "  - id: \(caller.id)\n    keyHash: \"\(APIKey.hash(caller.key))\"\n    roles: [\(caller.roles.joined(separator: ", "))]\n"
+            if !caller.scopes.isEmpty { text += "    scopes: [\(caller.scopes.map { "\"\($0)\"" }.joined(separator: ", "))]\n" }
+        }
+        text += "  - id: limited\n    keyHash: \"\(APIKey.hash(limited))\"\n    roles: [PortalAdministrator]\n    rateLimit: { requestsPerSecond: 0.01, burst: 3 }\n"
+        return text
     }
 }
 
 /// Secret values the harness writes to files; tests search logs and bodies for them.
 let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3", "Gateway-Svc-Pass-1"]
 
-func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", total: String = "10s") -> String {
-    var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nupstreams:\n"
+func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s") -> String {
+    var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n" + TestKeys.yaml + "upstreams:\n"
     if let vb365 {
         yaml += """
               - name: vb365-eu
@@ -58,7 +94,7 @@ func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: Str
                 baseURL: \(vspc.vspcBaseURL)
                 tls: { caFile: \(vspc.caFile) }
                 timeouts: { connect: 1s, total: \(total) }
-                account: { username: gateway-svc, password: { file: \(secrets)/\(vspcPassword) } }
+                account: { username: \(vspcUser), password: { file: \(secrets)/\(vspcPassword) } }
 
             """
     }
@@ -66,15 +102,15 @@ func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: Str
 }
 
 func withGateway<T: Sendable>(
-    vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", total: String = "10s",
+    vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s",
     _ body: (RunningGateway) async throws -> T
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9"]
+    let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9", "company-owner.pw": "Company-Owner-Pass-6"]
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
-    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, total: total).utf8)
+    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total).utf8)
         .write(to: URL(fileURLWithPath: configPath))
     let configuration = try GatewayConfiguration.load(path: configPath)
 
@@ -83,7 +119,9 @@ func withGateway<T: Sendable>(
     let upstreamClient = try CurlClient(logger: logger)
     let service = TenantService(upstreams: configuration.upstreams, client: upstreamClient, logger: logger)
     let port = PortBox()
-    let app = GatewayApplication.make(configuration: configuration, service: service, logger: logger) { bound in port.set(bound) }
+    let app = GatewayApplication.make(configuration: configuration, service: service, access: AccessControl(configuration), logger: logger) { bound in
+        port.set(bound)
+    }
     let group = ServiceGroup(configuration: .init(services: [upstreamClient, app], logger: logger))
     let server = Task { try await group.run() }
     let bound = await port.wait()

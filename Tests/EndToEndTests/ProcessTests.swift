@@ -1,5 +1,6 @@
 import CurlHTTP
 import Foundation
+import GatewayCore
 import GatewayTestSupport
 import Testing
 
@@ -59,6 +60,8 @@ struct ProcessTests {
         let gatewayPort = try refusedPort()  // a free port for the gateway to bind
         let config = """
             listen: { host: 127.0.0.1, port: \(gatewayPort) }
+            callers:
+              - { id: portal, keyHash: "\(APIKey.hash(TestKeys.portalAdmin))", roles: [PortalAdministrator] }
             upstreams:
               - name: vb365-eu
                 product: vb365
@@ -87,10 +90,10 @@ struct ProcessTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(health?.status == 200)
-        let org = try await client.perform(UpstreamRequest(url: base + "/v1/tenants/vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"), options: TransferOptions())
+        let org = try await client.perform(UpstreamRequest(url: base + "/v1/tenants/vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127", headers: [("X-API-Key", TestKeys.portalAdmin)]), options: TransferOptions())
         #expect(org.status == 200)
         #expect(org.text.contains("\"firstBackupAt\":\"2020-05-29T10:29:05.5413083Z\""))
-        let tenant = try await client.perform(UpstreamRequest(url: base + "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"), options: TransferOptions())
+        let tenant = try await client.perform(UpstreamRequest(url: base + "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", headers: [("Authorization", "Bearer " + TestKeys.portalAdmin)]), options: TransferOptions())
         #expect(tenant.status == 200)
         #expect(tenant.text.contains("\"type\":\"General\""))
         await client.shutdown()
@@ -100,5 +103,6 @@ struct ProcessTests {
         #expect(log.contains("request"))
         #expect(!log.contains("Abc-Org-Pass-1"))
         #expect(!log.contains("Gateway-Svc-Pass-1"))
+        #expect(!log.contains(TestKeys.portalAdmin), "API keys are never logged")
     }
 }

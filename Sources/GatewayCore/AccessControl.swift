@@ -1,0 +1,42 @@
+/// Authentication and authorization settings of a running gateway: an immutable snapshot (swap
+/// the whole value on reload) plus the limiters. Every check is synchronous.
+public final class AccessControl: Sendable {
+    public let directory: CallerDirectory
+    public let policy: AccessPolicy
+    public let defaultRate: RateLimit
+    public let rateLimiter: RateLimiter
+    public let failedAuth: FailedAuthLimiter
+
+    public init(callers: [CallerRecord], policy: AccessPolicy, defaultRate: RateLimit, failedAuthPerMinute: Int) {
+        self.directory = CallerDirectory(callers)
+        self.policy = policy
+        self.defaultRate = defaultRate
+        self.rateLimiter = RateLimiter()
+        self.failedAuth = FailedAuthLimiter(limit: failedAuthPerMinute)
+    }
+
+    /// The outcome of authenticating one request.
+    public enum Outcome: Sendable, Equatable {
+        case caller(Caller)
+        /// 401: no credentials were sent.
+        case missing
+        /// 401: credentials were sent and are not valid (whatever the reason: no detail leaks).
+        case invalid
+        /// 429: this address failed too often; try again after so many seconds.
+        case tooManyFailures(retryAfter: Int)
+        /// 429: the caller is over its request rate.
+        case rateLimited(retryAfter: Int)
+    }
+
+    /// Authenticates an API key presented by `address`, then applies the caller's rate.
+    public func authenticate(apiKey: String?, address: String) -> Outcome {
+        if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
+        guard let apiKey, !apiKey.isEmpty else { return .missing }
+        guard let record = directory.authenticate(apiKey: apiKey) else {
+            failedAuth.recordFailure(address)
+            return .invalid
+        }
+        if let wait = rateLimiter.take(record.id, rate: record.rate ?? defaultRate) { return .rateLimited(retryAfter: wait) }
+        return .caller(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "api-key"))
+    }
+}

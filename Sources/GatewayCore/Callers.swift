@@ -1,0 +1,178 @@
+import Crypto
+import Foundation
+public import TenantModel
+
+/// The role vocabulary of VSPC's per-operation role lists (seed 004 and the 3.6.1 spec).
+public enum Role {
+    public static let portalAdministrator = "PortalAdministrator"
+    public static let serviceProviderGlobalAdministrator = "ServiceProviderGlobalAdministrator"
+    public static let serviceProviderAdministrator = "ServiceProviderAdministrator"
+
+    /// Every role a caller may carry; a config naming another is refused (typos would lock out).
+    public static let all: Set<String> = [
+        "PortalAdministrator", "PortalOperator", "PortalReadonlyOperator", "SiteAdministrator",
+        "ServiceProviderGlobalAdministrator", "ServiceProviderAdministrator", "ServiceProviderOperator",
+        "ServiceProviderUser", "ServiceProviderInvoiceAuditor", "CompanyOwner", "CompanyAdministrator",
+        "CompanyInvoiceAuditor", "CompanyLocationAdministrator", "CompanyLocationUser", "CompanySubtenant", "ReadOnlyUser",
+    ]
+
+    /// Seed 004: who may read a CloudTenant.
+    public static let tenantReaders: [String] = [portalAdministrator, serviceProviderGlobalAdministrator, serviceProviderAdministrator]
+
+    /// The VSPC `UserRole` values (users/me) that hold seed 004's three roles. The Service Provider
+    /// ones map to Reseller* by inference (API-NOTES), not by documentation.
+    public static let vspcAccountRolesAllowed: Set<String> = ["PortalAdministrator", "ResellerOwner", "ResellerAdministrator"]
+}
+
+/// Someone calling the gateway, as authenticated.
+public struct Caller: Sendable, Equatable {
+    public var id: String
+    public var roles: Set<String>
+    /// Tenant ids (`{upstream}.{uuid}`) the caller is limited to; empty means not scoped.
+    public var scopes: Set<String>
+    /// How the caller proved who it is: `api-key`, `gateway-token`, `idp-token`.
+    public var method: String
+
+    public init(id: String, roles: Set<String>, scopes: Set<String> = [], method: String = "api-key") {
+        self.id = id
+        self.roles = roles
+        self.scopes = scopes
+        self.method = method
+    }
+}
+
+/// A configured caller: an id, the *hash* of its API key (never the key), roles and scopes.
+public struct CallerRecord: Sendable, Equatable {
+    public var id: String
+    /// `sha256:` + 64 hex digits, from `veeam-gateway hash-key`.
+    public var keyHash: String
+    public var roles: Set<String>
+    public var scopes: Set<String>
+    /// Requests per second and burst of this caller; nil uses the default.
+    public var rate: RateLimit?
+
+    public init(id: String, keyHash: String, roles: Set<String>, scopes: Set<String> = [], rate: RateLimit? = nil) {
+        self.id = id
+        self.keyHash = keyHash
+        self.roles = roles
+        self.scopes = scopes
+        self.rate = rate
+    }
+}
+
+/// A token-bucket rate: `requestsPerSecond` sustained, `burst` at once.
+public struct RateLimit: Sendable, Equatable {
+    public var requestsPerSecond: Double
+    public var burst: Double
+    public init(requestsPerSecond: Double, burst: Double) {
+        self.requestsPerSecond = requestsPerSecond
+        self.burst = burst
+    }
+}
+
+/// API key hashing: SHA-256 from swift-crypto. Keys are long random strings, so a fast hash is
+/// right here (it is not a password store); the config holds only the hash.
+public enum APIKey {
+    public static func hash(_ key: String) -> String {
+        "sha256:" + SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func digest(fromHash text: String) -> [UInt8]? {
+        guard text.hasPrefix("sha256:") else { return nil }
+        let hex = Array(text.utf8.dropFirst(7))
+        guard hex.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        var index = 0
+        while index < 64 {
+            guard let high = hexValue(hex[index]), let low = hexValue(hex[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    public static func isValidHash(_ text: String) -> Bool { digest(fromHash: text) != nil }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
+    }
+}
+
+/// An immutable snapshot of the configured callers; lookups are synchronous and thread-safe.
+public struct CallerDirectory: Sendable {
+    private let entries: [(digest: [UInt8], record: CallerRecord)]
+
+    public init(_ records: [CallerRecord]) {
+        entries = records.compactMap { record in APIKey.digest(fromHash: record.keyHash).map { ($0, record) } }
+    }
+
+    public var records: [CallerRecord] { entries.map(\.record) }
+
+    /// The caller whose key this is. Compares the key's digest with **every** configured digest
+    /// in constant time, so timing tells nothing about which (or whether any) caller matched.
+    public func authenticate(apiKey: String) -> CallerRecord? {
+        guard !apiKey.isEmpty, apiKey.utf8.count <= 512 else { return nil }
+        let presented = Array(SHA256.hash(data: Data(apiKey.utf8)))
+        var found: CallerRecord?
+        for entry in entries {
+            var difference: UInt8 = 0
+            for i in 0..<32 { difference |= entry.digest[i] ^ presented[i] }
+            if difference == 0 { found = entry.record }
+        }
+        return found
+    }
+}
+
+/// Who may read what. The default is seed 004 for cloud tenants, the same roles or a scope for
+/// organizations, and PortalAdministrator for admin operations; the config can override each.
+public struct AccessPolicy: Sendable, Equatable {
+    public var cloudTenantReaders: Set<String>
+    public var organizationReaders: Set<String>
+    public var administrators: Set<String>
+
+    public init(
+        cloudTenantReaders: Set<String> = Set(Role.tenantReaders),
+        organizationReaders: Set<String> = Set(Role.tenantReaders),
+        administrators: Set<String> = [Role.portalAdministrator]
+    ) {
+        self.cloudTenantReaders = cloudTenantReaders
+        self.organizationReaders = organizationReaders
+        self.administrators = administrators
+    }
+
+    public enum Decision: Sendable, Equatable {
+        case allow
+        /// 403, naming the roles that would be allowed.
+        case forbidden(requiredRoles: [String])
+        /// 404: the caller is scoped and this is not one of its tenants (existence does not leak).
+        case hidden
+    }
+
+    func readers(for kind: Tenant.Kind) -> Set<String> {
+        kind == .cloudTenant ? cloudTenantReaders : organizationReaders
+    }
+
+    /// May `caller` read the tenant `id` of this kind? Decided before any cache or upstream call.
+    public func canRead(_ caller: Caller, kind: Tenant.Kind, id: String) -> Decision {
+        let readers = readers(for: kind)
+        if !caller.roles.isDisjoint(with: readers) { return .allow }
+        if kind == .organization, caller.scopes.contains(id) { return .allow }
+        if !caller.scopes.isEmpty { return .hidden }
+        return .forbidden(requiredRoles: readers.sorted())
+    }
+
+    /// May `caller` see anything of this kind without a scope?
+    public func readsAll(_ caller: Caller, kind: Tenant.Kind) -> Bool {
+        !caller.roles.isDisjoint(with: readers(for: kind))
+    }
+
+    public func isAdministrator(_ caller: Caller) -> Bool {
+        !caller.roles.isDisjoint(with: administrators)
+    }
+}

@@ -1,0 +1,137 @@
+import CurlHTTP
+import Foundation
+import GatewayTestSupport
+import Testing
+import VeeamSimulator
+
+let organizationPath = "/v1/tenants/vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"
+let otherOrganizationPath = "/v1/tenants/vb365-eu.5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11"
+let cloudTenantPath = "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"
+
+@Suite("End to end: callers, roles and scopes", .serialized)
+struct AuthTests {
+    /// Every role × every route, with the status each must get (seed 004 for cloud tenants).
+    static let table: [(key: String, list: Int, listCount: Int, organization: Int, otherOrganization: Int, cloudTenant: Int, upstreams: Int)] = [
+        (TestKeys.portalAdmin, 200, 6, 200, 200, 200, 200),
+        (TestKeys.spGlobalAdmin, 200, 6, 200, 200, 200, 403),
+        (TestKeys.spAdmin, 200, 6, 200, 200, 200, 403),
+        (TestKeys.spOperator, 200, 0, 403, 403, 403, 403),
+        (TestKeys.companyOwner, 200, 0, 403, 403, 403, 403),
+        (TestKeys.readOnly, 200, 0, 403, 403, 403, 403),
+        (TestKeys.abcApp, 200, 1, 200, 404, 404, 403),
+    ]
+
+    @Test("every role × every route gives the expected status")
+    func roleTable() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                for row in Self.table {
+                    let list = try await gw.get("/v1/tenants", key: row.key)
+                    #expect(list.status == row.list, "\(row.key) list")
+                    let data = (try JSONSerialization.jsonObject(with: Data(list.body)) as? [String: Any])?["data"] as? [Any]
+                    #expect(data?.count == row.listCount, "\(row.key) list count")
+                    #expect(try await gw.get(organizationPath, key: row.key).status == row.organization, "\(row.key) organization")
+                    #expect(try await gw.get(otherOrganizationPath, key: row.key).status == row.otherOrganization, "\(row.key) other organization")
+                    let tenant = try await gw.get(cloudTenantPath, key: row.key)
+                    #expect(tenant.status == row.cloudTenant, "\(row.key) cloud tenant")
+                    if tenant.status == 403 {
+                        #expect(tenant.text.contains("PortalAdministrator, ServiceProviderAdministrator, ServiceProviderGlobalAdministrator"))
+                        #expect(tenant.header("content-type") == "application/problem+json")
+                    }
+                    #expect(try await gw.get("/v1/upstreams", key: row.key).status == row.upstreams, "\(row.key) upstreams")
+                }
+            }
+        }
+    }
+
+    @Test("refused callers cause zero upstream requests", arguments: [TestKeys.companyOwner, TestKeys.spOperator, "not-a-key-at-all-0000", ""])
+    func refusedCallersCostNothing(key: String) async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                for path in ["/v1/tenants", organizationPath, cloudTenantPath, "/v1/tenants?product=vspc"] {
+                    _ = try await gw.get(path, key: key.isEmpty ? nil : key)
+                }
+                #expect(sim.state.counters(.vb365).requests.isEmpty, "\(sim.state.counters(.vb365).requests)")
+                #expect(sim.state.counters(.vspc).requests.isEmpty, "\(sim.state.counters(.vspc).requests)")
+            }
+        }
+    }
+
+    @Test("a scoped caller's list fetches only its own organizations' upstream and never VSPC")
+    func scopedList() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let list = try await gw.json("/v1/tenants", key: TestKeys.abcApp)
+                let data = try #require(list["data"] as? [[String: Any]])
+                #expect(data.map { $0["id"] as? String } == ["vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"])
+                #expect(sim.state.counters(.vspc).requests.isEmpty)
+            }
+        }
+    }
+
+    @Test("401s say nothing about whether a key exists; WWW-Authenticate is set")
+    func unauthenticated() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let none = try await gw.get("/v1/tenants", key: nil)
+                #expect(none.status == 401)
+                #expect(none.header("www-authenticate")?.hasPrefix("Bearer") == true)
+                let wrong1 = try await gw.get("/v1/tenants", key: "e2e-portal-admin-key-0123456780")
+                let wrong2 = try await gw.get("/v1/tenants", key: "portal-admin")
+                #expect(wrong1.status == 401)
+                #expect(wrong2.status == 401)
+                func stripped(_ r: UpstreamResponse) -> String { r.text.replacingOccurrences(of: #""requestId":"[^"]*""#, with: "", options: .regularExpression) }
+                #expect(stripped(wrong1) == stripped(wrong2))
+                let bearer = try await gw.get("/v1/tenants", key: nil, headers: [("Authorization", "Bearer " + TestKeys.spAdmin)])
+                #expect(bearer.status == 200)
+                #expect(try await gw.get("/healthz", key: nil).status == 200)
+            }
+        }
+    }
+
+    @Test("repeated failed authentication is slowed with 429 and Retry-After, even for the right key then")
+    func failedAuthSlowdown() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                for i in 0..<5 { #expect(try await gw.get("/v1/tenants", key: "guess-\(i)-0000000000").status == 401) }
+                let blocked = try await gw.get("/v1/tenants", key: "guess-5-0000000000")
+                #expect(blocked.status == 429)
+                #expect(Int(blocked.header("retry-after") ?? "") ?? 0 >= 1)
+                #expect(try await gw.get("/v1/tenants", key: TestKeys.portalAdmin).status == 429)
+            }
+        }
+    }
+
+    @Test("each caller has a request rate; beyond it 429 with Retry-After")
+    func callerRate() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                for _ in 0..<3 { #expect(try await gw.get("/healthz", key: TestKeys.limited).status == 200) }
+                var statuses: [Int] = []
+                for _ in 0..<4 { statuses.append(try await gw.get("/v1/tenants?upstream=vb365-eu", key: TestKeys.limited).status) }
+                #expect(statuses.prefix(3) == [200, 200, 200])
+                #expect(statuses.last == 429)
+                let limited = try await gw.get("/v1/tenants", key: TestKeys.limited)
+                #expect(limited.header("retry-after") != nil)
+                #expect(try await gw.get("/v1/tenants?upstream=vb365-eu", key: TestKeys.portalAdmin).status == 200, "other callers are not affected")
+            }
+        }
+    }
+
+    @Test("readiness fails, naming the account and its role, when the gateway's VSPC account lacks seed 004's roles")
+    func readiness() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let ready = try await gw.get("/readyz", key: nil)
+                #expect(ready.status == 200, "\(ready.text)")
+            }
+            try await withGateway(vb365: sim, vspc: sim, vspcPassword: "company-owner.pw", vspcUser: "company-owner") { gw in
+                let response = try await gw.get("/readyz", key: nil)
+                #expect(response.status == 503)
+                #expect(response.text.contains("company-owner"))
+                #expect(response.text.contains("CompanyOwner"))
+                #expect(!response.text.contains("Company-Owner-Pass-6"))
+            }
+        }
+    }
+}
