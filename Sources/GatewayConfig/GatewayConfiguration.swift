@@ -30,6 +30,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var defaultRate = RateLimit(requestsPerSecond: 50, burst: 100)
     /// Failed authentications per address per minute before 429 (`limits.failedAuthPerMinute`).
     public var failedAuthPerMinute = 20
+    /// `auth.tokens.signingKey`: enables `POST /v1/auth/token` (HS256, at least 32 bytes).
+    public var tokenSigningKey: SecretReference?
+    /// `auth.tokens.lifetime` (default 15m) and `auth.tokens.issuer` (default veeam-gateway).
+    public var tokenLifetime: Duration = .seconds(900)
+    public var tokenIssuer = "veeam-gateway"
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -98,6 +103,22 @@ public struct GatewayConfiguration: Sendable, Equatable {
         configuration.defaultRate = try rate(limits, default: configuration.defaultRate)
         configuration.failedAuthPerMinute = try limits.child("failedAuthPerMinute").int(default: 20, range: 1...100_000)
         configuration.policy = try policy(root.child("policy"))
+        let auth = root.child("auth")
+        try auth.requireKeys(["tokens"])
+        let tokens = auth.child("tokens")
+        try tokens.requireKeys(["signingKey", "lifetime", "issuer"])
+        if !tokens.child("signingKey").isMissing {
+            let reference = try secretReference(tokens.child("signingKey"), environment: environment)
+            if let secret = try? reference.resolve(environment: environment), secret.value.utf8.count < 32 {
+                throw tokens.child("signingKey").error("must be at least 32 bytes (e.g. openssl rand -base64 48)")
+            }
+            configuration.tokenSigningKey = reference
+            configuration.tokenLifetime = try tokens.child("lifetime").duration(default: .seconds(900))
+            guard configuration.tokenLifetime >= .seconds(10), configuration.tokenLifetime <= .seconds(86_400) else {
+                throw tokens.child("lifetime").error("must be between 10s and 24h")
+            }
+            configuration.tokenIssuer = try tokens.child("issuer").string(default: "veeam-gateway")
+        }
         configuration.callers = try callers(root.child("callers"), upstreams: upstreams)
         return configuration
     }
@@ -238,24 +259,28 @@ public struct GatewayConfiguration: Sendable, Equatable {
         try node.requireMapping()
         try node.requireKeys(["username", "password"])
         let username = try node.child("username").string()
-        let passwordNode = node.child("password")
-        guard case .mapping? = passwordNode.node else {
-            throw passwordNode.error("must be a secret reference, {env: NAME} or {file: PATH}; a password is never written in the config")
+        return Credential(username: username, password: try secretReference(node.child("password"), environment: environment))
+    }
+
+    /// `{env: NAME}` or `{file: PATH}`, resolved once to fail early (the value is not kept).
+    static func secretReference(_ node: ConfigNode, environment: [String: String]) throws -> SecretReference {
+        guard case .mapping? = node.node else {
+            throw node.error("must be a secret reference, {env: NAME} or {file: PATH}; a secret is never written in the config")
         }
-        try passwordNode.requireKeys(["env", "file"])
-        let env = try passwordNode.child("env").optionalString()
-        let file = try passwordNode.child("file").optionalString()
+        try node.requireKeys(["env", "file"])
+        let env = try node.child("env").optionalString()
+        let file = try node.child("file").optionalString()
         let reference: SecretReference
         switch (env, file) {
         case (let name?, nil): reference = .env(name)
         case (nil, let path?): reference = .file(path)
-        default: throw passwordNode.error("give exactly one of env or file")
+        default: throw node.error("give exactly one of env or file")
         }
         do {
             _ = try reference.resolve(environment: environment)
         } catch let error as SecretError {
-            throw passwordNode.error(error.reason)
+            throw node.error(error.reason)
         }
-        return Credential(username: username, password: reference)
+        return reference
     }
 }

@@ -6,8 +6,11 @@ public final class AccessControl: Sendable {
     public let defaultRate: RateLimit
     public let rateLimiter: RateLimiter
     public let failedAuth: FailedAuthLimiter
+    /// The gateway's own token issuer, when `auth.tokens` is configured.
+    public let tokens: GatewayTokenIssuer?
 
-    public init(callers: [CallerRecord], policy: AccessPolicy, defaultRate: RateLimit, failedAuthPerMinute: Int) {
+    public init(callers: [CallerRecord], policy: AccessPolicy, defaultRate: RateLimit, failedAuthPerMinute: Int, tokens: GatewayTokenIssuer? = nil) {
+        self.tokens = tokens
         self.directory = CallerDirectory(callers)
         self.policy = policy
         self.defaultRate = defaultRate

@@ -9,7 +9,8 @@ import TenantModel
 public enum GatewayApplication {
     /// Routes, for the OpenAPI cross-check of a later part: method and path template.
     public static let routes: [(method: String, path: String)] = [
-        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/v1/tenants"), ("GET", "/v1/tenants/{id}"), ("GET", "/v1/upstreams"),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/v1/auth/token"), ("GET", "/v1/tenants"), ("GET", "/v1/tenants/{id}"),
+        ("GET", "/v1/upstreams"),
     ]
 
     public static func router(service: TenantService, access: AccessControl, logger: Logger) -> Router<GatewayRequestContext> {
@@ -21,6 +22,12 @@ public enum GatewayApplication {
             let upstreams = await service.readiness()
             let ready = upstreams.allSatisfy(\.ready)
             return JSON.response(Readiness(status: ready ? "ready" : "not ready", upstreams: upstreams), status: ready ? .ok : .serviceUnavailable)
+        }
+        router.post("/v1/auth/token") { request, context in
+            try await issueToken(request, context: context, access: access)
+        }
+        for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+            router.on("/v1/auth/token", method: method) { _, _ -> Response in throw GatewayError.methodNotAllowed("POST") }
         }
         let v1 = router.group("v1").add(middleware: Authenticate(access: access))
         v1.get("tenants") { request, context in
@@ -42,6 +49,43 @@ public enum GatewayApplication {
             }
         }
         return router
+    }
+
+    /// `POST /v1/auth/token`, OAuth2 `client_credentials`: client id and key in the form body or
+    /// HTTP Basic; answers a short-lived signed JWT carrying the caller's roles and scopes.
+    static func issueToken(_ request: Request, context: GatewayRequestContext, access: AccessControl) async throws -> Response {
+        guard let tokens = access.tokens else { throw GatewayError.tokensDisabled }
+        if let wait = access.failedAuth.blocked(context.remoteAddress) { throw GatewayError.tooManyFailures(wait) }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: 16 * 1024)
+        } catch {
+            throw GatewayError.bodyTooLarge
+        }
+        var form: [String: String] = [:]
+        for pair in String(buffer: body).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (s: Substring) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            form[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        guard form["grant_type"] == "client_credentials" else { throw GatewayError.unsupportedGrant }
+        var id = form["client_id"]
+        var secret = form["client_secret"]
+        if let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("basic "),
+            let decoded = Data(base64Encoded: String(authorization.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+            let colon = decoded.firstIndex(of: ":")
+        {
+            id = String(decoded[..<colon]).removingPercentEncoding
+            secret = String(decoded[decoded.index(after: colon)...]).removingPercentEncoding
+        }
+        guard let id, let secret, let record = access.clientCredentials(id: id, secret: secret, address: context.remoteAddress) else {
+            throw GatewayError.authInvalid
+        }
+        let (token, expiresIn) = try await tokens.issue(for: record)
+        var response = JSON.response(IssuedToken(access_token: token, token_type: "Bearer", expires_in: expiresIn))
+        response.headers[.cacheControl] = "no-store"
+        return response
     }
 
     static func caller(_ context: GatewayRequestContext) throws -> Caller {
@@ -105,6 +149,12 @@ struct SingleTenant: Encodable {
     var data: Tenant
 }
 
+struct IssuedToken: Encodable {
+    var access_token: String
+    var token_type: String
+    var expires_in: Int
+}
+
 struct Readiness: Encodable {
     var status: String
     var upstreams: [UpstreamReadiness]
@@ -115,10 +165,14 @@ struct UpstreamList: Encodable {
 }
 
 extension AccessControl {
-    /// The access settings of a configuration.
-    public convenience init(_ configuration: GatewayConfiguration) {
-        self.init(
+    /// The access settings of a configuration (resolving the token signing key, if any).
+    public static func make(_ configuration: GatewayConfiguration) async throws -> AccessControl {
+        var issuer: GatewayTokenIssuer?
+        if let reference = configuration.tokenSigningKey {
+            issuer = await GatewayTokenIssuer(signingKey: try reference.resolve(), issuer: configuration.tokenIssuer, lifetime: configuration.tokenLifetime)
+        }
+        return AccessControl(
             callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
-            failedAuthPerMinute: configuration.failedAuthPerMinute)
+            failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer)
     }
 }

@@ -61,7 +61,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
                 "request failed",
                 metadata: ["request_id": "\(requestID)", "code": "\(gatewayError.code)", "upstream": "\(gatewayError.upstream ?? "-")", "detail": "\(gatewayError.logDetail ?? gatewayError.detail)"])
         }
-        let allow = gatewayError.code == "request.method_not_allowed" ? "GET" : nil
+        let allow = gatewayError.code == "request.method_not_allowed" ? (request.uri.path.hasSuffix("/auth/token") ? "POST" : "GET") : nil
         var response = Problem(gatewayError, requestID: requestID, instance: request.uri.path).response(retryAfter: gatewayError.retryAfter, allow: allow)
         if gatewayError.status == 401 { response.headers[.wwwAuthenticate] = #"Bearer realm="veeam-gateway""# }
         return response
@@ -86,7 +86,14 @@ struct Authenticate: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        switch access.authenticate(apiKey: Self.presentedKey(request), address: context.remoteAddress) {
+        let presented = Self.presentedKey(request)
+        let outcome: AccessControl.Outcome
+        if let presented, AccessControl.looksLikeJWT(presented), request.headers[.authorization] != nil {
+            outcome = await access.authenticate(token: presented, address: context.remoteAddress)
+        } else {
+            outcome = access.authenticate(apiKey: presented, address: context.remoteAddress)
+        }
+        switch outcome {
         case .caller(let caller):
             context.caller = caller
             return try await next(request, context)

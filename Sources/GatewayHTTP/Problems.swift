@@ -67,6 +67,12 @@ extension GatewayError {
         GatewayError(code: "request.method_not_allowed", status: 405, title: "Method not allowed", detail: "This resource answers \(allow) only.")
     }
 
+    static let tokensDisabled = GatewayError(
+        code: "route.not_found", status: 404, title: "Not found", detail: "Gateway tokens are not enabled (auth.tokens.signingKey).")
+    static let unsupportedGrant = GatewayError(
+        code: "auth.unsupported_grant_type", status: 400, title: "Bad request", detail: "grant_type must be client_credentials.")
+    static let bodyTooLarge = GatewayError(code: "request.too_large", status: 413, title: "Payload too large", detail: "The request body is larger than 16 KiB.")
+
     static let authRequired = GatewayError(
         code: "auth.required", status: 401, title: "Unauthorized",
         detail: "Send an API key as Authorization: Bearer <key> or X-API-Key, or a gateway token as Authorization: Bearer <token>.")

@@ -46,6 +46,7 @@ enum TestKeys {
     static let readOnly = "e2e-read-only-key-0123456789"
     static let abcApp = "e2e-abc-app-key-0123456789"
     static let limited = "e2e-limited-key-0123456789"
+    static let signingKey = "e2e-gateway-token-signing-key-with-48-bytes-0123"
 
     static let callers: [(id: String, key: String, roles: [String], scopes: [String])] = [
         ("portal-admin", portalAdmin, ["PortalAdministrator"], []),
@@ -72,7 +73,8 @@ enum TestKeys {
 let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3", "Gateway-Svc-Pass-1"]
 
 func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s") -> String {
-    var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n" + TestKeys.yaml + "upstreams:\n"
+    var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n"
+        + "auth: { tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m } }\n" + TestKeys.yaml + "upstreams:\n"
     if let vb365 {
         yaml += """
               - name: vb365-eu
@@ -107,7 +109,7 @@ func withGateway<T: Sendable>(
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9", "company-owner.pw": "Company-Owner-Pass-6"]
+    let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9", "company-owner.pw": "Company-Owner-Pass-6", "jwt.key": TestKeys.signingKey]
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
     try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total).utf8)
@@ -119,7 +121,7 @@ func withGateway<T: Sendable>(
     let upstreamClient = try CurlClient(logger: logger)
     let service = TenantService(upstreams: configuration.upstreams, client: upstreamClient, logger: logger)
     let port = PortBox()
-    let app = GatewayApplication.make(configuration: configuration, service: service, access: AccessControl(configuration), logger: logger) { bound in
+    let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration), logger: logger) { bound in
         port.set(bound)
     }
     let group = ServiceGroup(configuration: .init(services: [upstreamClient, app], logger: logger))

@@ -63,6 +63,35 @@ struct ConfigTests {
         let environment = ["DEMO_VB365_ABC_PASSWORD": "a", "DEMO_VB365_CONTOSO_PASSWORD": "b", "DEMO_VB365_FABRIKAM_PASSWORD": "c", "DEMO_VSPC_PASSWORD": "d"]
         let config = try GatewayConfiguration.load(path: repositoryRoot + "/config/demo.yaml", environment: environment)
         #expect(config.upstreams.count == 2)
+        // The documented demo keys are the demo callers' keys, with the documented roles and scope.
+        let directory = CallerDirectory(config.callers)
+        #expect(directory.authenticate(apiKey: "demo-portal-admin")?.roles == ["PortalAdministrator"])
+        #expect(directory.authenticate(apiKey: "demo-sp-admin")?.roles == ["ServiceProviderAdministrator"])
+        #expect(directory.authenticate(apiKey: "demo-company-owner")?.roles == ["CompanyOwner"])
+        let app = directory.authenticate(apiKey: "demo-abc-app")
+        #expect(app?.roles.isEmpty == true)
+        #expect(app?.scopes == ["vb365-demo.cbc52c37-df7f-4b03-98f3-036e7d4b3127"])
+        #expect(directory.authenticate(apiKey: "demo-portal-admin ") == nil)
+    }
+
+    @Test(
+        "callers: hashes only, known roles, scopes on configured upstreams",
+        arguments: [
+            ("callers:\n  - { id: a, keyHash: plain-key-oops, roles: [PortalAdministrator] }", "callers[0].keyHash", "hash-key"),
+            ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [Admin] }", "callers[0].roles[0]", "unknown role"),
+            ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [], scopes: [\"nowhere.c386d34c-0ab6-4e13-b30a-67fcb05b83e4\"] }", "callers[0].scopes[0]", "not configured"),
+            ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [] }\n  - { id: a, keyHash: \"sha256:\(String(repeating: "1", count: 64))\", roles: [] }", "callers[1].id", "another caller"),
+            ("policy: { cloudTenant: [Root] }", "policy.cloudTenant[0]", "unknown role"),
+            ("auth: { tokens: { signingKey: { env: SHORT } } }", "auth.tokens.signingKey", "32 bytes"),
+        ]
+    )
+    func callerErrors(section: String, key: String, fragment: String) throws {
+        let yaml = section + "\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }"
+        let error = #expect(throws: ConfigError.self) {
+            try GatewayConfiguration.parse(yaml: yaml, file: "gw.yaml", environment: ["P": "x", "SHORT": "too-short"])
+        }
+        #expect(error?.key == key)
+        #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
     }
 
     @Test(

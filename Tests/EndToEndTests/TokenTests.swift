@@ -1,0 +1,101 @@
+import CurlHTTP
+import Foundation
+import GatewayCore
+import GatewayTestSupport
+import Testing
+import TokenBroker
+
+extension RunningGateway {
+    func token(form: [(String, String)], headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
+        try await client.perform(
+            UpstreamRequest(method: .post, url: baseURL + "/v1/auth/token", headers: headers, body: .form(form)), options: TransferOptions())
+    }
+
+    func accessToken(id: String, key: String) async throws -> String {
+        let response = try await token(form: [("grant_type", "client_credentials"), ("client_id", id), ("client_secret", key)])
+        #expect(response.status == 200, "\(response.text)")
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        #expect(body["token_type"] as? String == "Bearer")
+        #expect(body["expires_in"] as? Int == 300)
+        return try #require(body["access_token"] as? String)
+    }
+}
+
+@Suite("End to end: gateway-issued tokens", .serialized)
+struct TokenTests {
+    @Test("client_credentials gives a JWT that carries the caller's roles and scopes")
+    func issueAndUse() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let admin = try await gw.accessToken(id: "sp-admin", key: TestKeys.spAdmin)
+                #expect(admin.split(separator: ".").count == 3)
+                let list = try await gw.get("/v1/tenants", key: nil, headers: [("Authorization", "Bearer " + admin)])
+                #expect(list.status == 200)
+                #expect(((try JSONSerialization.jsonObject(with: Data(list.body)) as? [String: Any])?["data"] as? [Any])?.count == 6)
+
+                let app = try await gw.accessToken(id: "abc-app", key: TestKeys.abcApp)
+                let own = try await gw.get(organizationPath, key: nil, headers: [("Authorization", "Bearer " + app)])
+                #expect(own.status == 200)
+                let other = try await gw.get(cloudTenantPath, key: nil, headers: [("Authorization", "Bearer " + app)])
+                #expect(other.status == 404)
+
+                let basic = Data("company-owner:\(TestKeys.companyOwner)".utf8).base64EncodedString()
+                let viaBasic = try await gw.token(form: [("grant_type", "client_credentials")], headers: [("Authorization", "Basic " + basic)])
+                #expect(viaBasic.status == 200)
+                #expect(viaBasic.header("cache-control") == "no-store")
+            }
+        }
+    }
+
+    @Test("wrong secrets, wrong ids and wrong grants are refused alike")
+    func refused() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let wrongSecret = try await gw.token(form: [("grant_type", "client_credentials"), ("client_id", "sp-admin"), ("client_secret", "nope-nope-nope-nope")])
+                let wrongID = try await gw.token(form: [("grant_type", "client_credentials"), ("client_id", "portal-admin"), ("client_secret", TestKeys.spAdmin)])
+                #expect(wrongSecret.status == 401)
+                #expect(wrongID.status == 401)
+                #expect(wrongSecret.header("content-type") == "application/problem+json")
+                let grant = try await gw.token(form: [("grant_type", "password"), ("username", "sp-admin"), ("password", TestKeys.spAdmin)])
+                #expect(grant.status == 400)
+                let get = try await gw.get("/v1/auth/token", key: nil)
+                #expect(get.status == 405)
+                #expect(get.header("allow") == "POST")
+            }
+        }
+    }
+
+    @Test("expired, tampered and wrongly signed tokens are 401, and cost no upstream call")
+    func badTokens() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let good = try await gw.accessToken(id: "portal-admin", key: TestKeys.portalAdmin)
+                var parts = good.split(separator: ".").map(String.init)
+                // Tamper with the payload: claim another subject, keep the signature.
+                let forged = Data(#"{"iss":"veeam-gateway","sub":"portal-admin","iat":1,"exp":4102444800,"roles":["PortalAdministrator"],"scopes":[]}"#.utf8)
+                    .base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                parts[1] = forged
+                let tampered = parts.joined(separator: ".")
+
+                let record = CallerRecord(id: "portal-admin", keyHash: APIKey.hash(TestKeys.portalAdmin), roles: ["PortalAdministrator"])
+                let sameKey = await GatewayTokenIssuer(signingKey: Secret(TestKeys.signingKey), lifetime: .seconds(60))
+                let expired = try await sameKey.issue(for: record, now: Date().addingTimeInterval(-3600)).token
+                let otherKey = await GatewayTokenIssuer(signingKey: Secret(String(repeating: "x", count: 48)), lifetime: .seconds(60))
+                let wronglySigned = try await otherKey.issue(for: record).token
+                let otherIssuer = await GatewayTokenIssuer(signingKey: Secret(TestKeys.signingKey), issuer: "someone-else", lifetime: .seconds(60))
+                let foreign = try await otherIssuer.issue(for: record).token
+
+                for token in [tampered, expired, wronglySigned, foreign] {
+                    let response = try await gw.get("/v1/tenants", key: nil, headers: [("Authorization", "Bearer " + token)])
+                    #expect(response.status == 401)
+                }
+                #expect(sim.state.counters(.vb365).requests.isEmpty)
+                #expect(sim.state.counters(.vspc).requests.isEmpty)
+                // The same key's fresh token is accepted: the checks above failed for their reasons.
+                let fresh = try await sameKey.issue(for: record).token
+                #expect(try await gw.get("/v1/upstreams", key: nil, headers: [("Authorization", "Bearer " + fresh)]).status == 200)
+                #expect(!gw.logs.all.contains { $0.contains(good) })
+            }
+        }
+    }
+}
