@@ -95,6 +95,7 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
+                "CurlHTTP",
                 "GatewayCore",
                 "GatewayConfig",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -204,7 +205,11 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator"],
+            dependencies: [
+                "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator", "TokenBroker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

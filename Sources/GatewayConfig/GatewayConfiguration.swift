@@ -35,6 +35,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// `auth.tokens.lifetime` (default 15m) and `auth.tokens.issuer` (default veeam-gateway).
     public var tokenLifetime: Duration = .seconds(900)
     public var tokenIssuer = "veeam-gateway"
+    /// `auth.idp`: accept JWTs from an external identity provider.
+    public var identityProvider: IdentityProviderSettings?
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -104,7 +106,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         configuration.failedAuthPerMinute = try limits.child("failedAuthPerMinute").int(default: 20, range: 1...100_000)
         configuration.policy = try policy(root.child("policy"))
         let auth = root.child("auth")
-        try auth.requireKeys(["tokens"])
+        try auth.requireKeys(["tokens", "idp"])
+        configuration.identityProvider = try identityProvider(auth.child("idp"))
         let tokens = auth.child("tokens")
         try tokens.requireKeys(["signingKey", "lifetime", "issuer"])
         if !tokens.child("signingKey").isMissing {
@@ -121,6 +124,31 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         configuration.callers = try callers(root.child("callers"), upstreams: upstreams)
         return configuration
+    }
+
+    static func identityProvider(_ node: ConfigNode) throws -> IdentityProviderSettings? {
+        guard !node.isMissing else { return nil }
+        try node.requireMapping()
+        try node.requireKeys(["issuer", "audience", "jwksURL", "rolesClaim", "scopesClaim", "tls", "timeouts", "minimumRefreshInterval"])
+        let jwksURL = try node.child("jwksURL").string()
+        guard jwksURL.hasPrefix("https://") || jwksURL.hasPrefix("http://127.0.0.1") || jwksURL.hasPrefix("http://localhost") else {
+            throw node.child("jwksURL").error("must be an https:// URL (plain http only on loopback)")
+        }
+        let tls = node.child("tls")
+        try tls.requireKeys(["caFile", "pinnedPublicKey"])
+        let caFile = try tls.child("caFile").optionalString()
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw tls.child("caFile").error("cannot read \(caFile)") }
+        let timeouts = node.child("timeouts")
+        try timeouts.requireKeys(["connect", "total"])
+        let options = TransferOptions(
+            tls: .init(caFile: caFile, pinnedPublicKey: try tls.child("pinnedPublicKey").optionalString()),
+            connectTimeout: try timeouts.child("connect").duration(default: .seconds(5)),
+            totalTimeout: try timeouts.child("total").duration(default: .seconds(10)),
+            maxResponseBytes: 1 << 20)
+        return IdentityProviderSettings(
+            issuer: try node.child("issuer").string(), audience: try node.child("audience").string(), jwksURL: jwksURL,
+            rolesClaim: try node.child("rolesClaim").string(default: "roles"), scopesClaim: try node.child("scopesClaim").optionalString(),
+            options: options, minimumRefreshInterval: try node.child("minimumRefreshInterval").duration(default: .seconds(30)))
     }
 
     static func rate(_ node: ConfigNode, default value: RateLimit) throws -> RateLimit {

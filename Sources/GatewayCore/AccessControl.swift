@@ -8,9 +8,15 @@ public final class AccessControl: Sendable {
     public let failedAuth: FailedAuthLimiter
     /// The gateway's own token issuer, when `auth.tokens` is configured.
     public let tokens: GatewayTokenIssuer?
+    /// An external identity provider, when `auth.idp` is configured.
+    public let identityProvider: IdentityProvider?
 
-    public init(callers: [CallerRecord], policy: AccessPolicy, defaultRate: RateLimit, failedAuthPerMinute: Int, tokens: GatewayTokenIssuer? = nil) {
+    public init(
+        callers: [CallerRecord], policy: AccessPolicy, defaultRate: RateLimit, failedAuthPerMinute: Int,
+        tokens: GatewayTokenIssuer? = nil, identityProvider: IdentityProvider? = nil
+    ) {
         self.tokens = tokens
+        self.identityProvider = identityProvider
         self.directory = CallerDirectory(callers)
         self.policy = policy
         self.defaultRate = defaultRate

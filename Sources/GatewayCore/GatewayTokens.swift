@@ -53,7 +53,9 @@ extension AccessControl {
     /// Authenticates an `Authorization: Bearer` value that looks like a JWT.
     public func authenticate(token: String, address: String) async -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
-        guard let tokens, let caller = await tokens.verify(token) else {
+        var verified = await tokens?.verify(token)
+        if verified == nil, let identityProvider { verified = await identityProvider.verify(token) }
+        guard let caller = verified else {
             failedAuth.recordFailure(address)
             return .invalid
         }

@@ -1,4 +1,5 @@
 import Foundation
+public import CurlHTTP
 public import GatewayConfig
 public import GatewayCore
 public import Hummingbird
@@ -166,13 +167,16 @@ struct UpstreamList: Encodable {
 
 extension AccessControl {
     /// The access settings of a configuration (resolving the token signing key, if any).
-    public static func make(_ configuration: GatewayConfiguration) async throws -> AccessControl {
+    public static func make(_ configuration: GatewayConfiguration, client: CurlClient) async throws -> AccessControl {
         var issuer: GatewayTokenIssuer?
         if let reference = configuration.tokenSigningKey {
             issuer = await GatewayTokenIssuer(signingKey: try reference.resolve(), issuer: configuration.tokenIssuer, lifetime: configuration.tokenLifetime)
         }
+        let idp = configuration.identityProvider.map { settings in
+            IdentityProvider(settings: settings, transport: CurlTransport(client: client, options: settings.options))
+        }
         return AccessControl(
             callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
-            failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer)
+            failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer, identityProvider: idp)
     }
 }

@@ -34,7 +34,7 @@ struct GatewayRunner: Service {
         let client = try CurlClient(
             configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), logger: logger)
         let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger)
-        let access = try await AccessControl.make(configuration)
+        let access = try await AccessControl.make(configuration, client: client)
         if configuration.callers.isEmpty {
             logger.warning("no callers are configured: every /v1 request will be refused (see callers in the config)")
         }

@@ -72,9 +72,16 @@ enum TestKeys {
 /// Secret values the harness writes to files; tests search logs and bodies for them.
 let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3", "Gateway-Svc-Pass-1"]
 
-func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s") -> String {
+func gatewayYAML(
+    vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc",
+    total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s"
+) -> String {
     var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n"
-        + "auth: { tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m } }\n" + TestKeys.yaml + "upstreams:\n"
+        + "auth:\n  tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m }\n"
+    if let jwksURL {
+        yaml += "  idp: { issuer: 'https://idp.test', audience: veeam-gateway, jwksURL: '\(jwksURL)', rolesClaim: roles, scopesClaim: veeam_scopes, minimumRefreshInterval: \(idpRefresh) }\n"
+    }
+    yaml += TestKeys.yaml + "upstreams:\n"
     if let vb365 {
         yaml += """
               - name: vb365-eu
@@ -105,6 +112,7 @@ func gatewayYAML(vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: Str
 
 func withGateway<T: Sendable>(
     vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s",
+    jwksURL: String? = nil, idpRefresh: String = "0s",
     _ body: (RunningGateway) async throws -> T
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
@@ -112,7 +120,7 @@ func withGateway<T: Sendable>(
     let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9", "company-owner.pw": "Company-Owner-Pass-6", "jwt.key": TestKeys.signingKey]
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
-    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total).utf8)
+    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh).utf8)
         .write(to: URL(fileURLWithPath: configPath))
     let configuration = try GatewayConfiguration.load(path: configPath)
 
@@ -121,7 +129,7 @@ func withGateway<T: Sendable>(
     let upstreamClient = try CurlClient(logger: logger)
     let service = TenantService(upstreams: configuration.upstreams, client: upstreamClient, logger: logger)
     let port = PortBox()
-    let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration), logger: logger) { bound in
+    let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration, client: upstreamClient), logger: logger) { bound in
         port.set(bound)
     }
     let group = ServiceGroup(configuration: .init(services: [upstreamClient, app], logger: logger))

@@ -14,7 +14,9 @@ struct ConfigFixture {
         try Data("-----BEGIN CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: directory + "/ca.pem"))
     }
 
-    var environment: [String: String] { ["VB365_ABC_PASSWORD": "x", "SECRET_DIR": directory] }
+    var environment: [String: String] {
+        ["VB365_ABC_PASSWORD": "x", "SECRET_DIR": directory, "GATEWAY_TOKEN_KEY": "a-token-signing-key-of-at-least-32-bytes"]
+    }
 
     /// A minimal valid config with one line replaced or appended.
     func yaml(_ upstreamExtra: String = "", vspcAccount: String? = nil) -> String {
@@ -56,6 +58,11 @@ struct ConfigTests {
         #expect(config.upstreams[0].options.maxResponseBytes == 16 << 20)
         #expect(config.upstreams[1].options.tls.pinnedPublicKey?.hasPrefix("sha256//") == true)
         #expect(config.upstreams[1].account?.password == .file(fixture.directory + "/secret"))
+        #expect(config.callers.map(\.id) == ["portal", "abc-app"])
+        #expect(config.callers[1].rate == RateLimit(requestsPerSecond: 5, burst: 10))
+        #expect(config.tokenSigningKey == .env("GATEWAY_TOKEN_KEY"))
+        #expect(config.tokenLifetime == .seconds(900))
+        #expect(config.policy == AccessPolicy())
     }
 
     @Test("the demo config is valid with the demo's variables")
