@@ -3,6 +3,7 @@ public import CurlHTTP
 public import GatewayConfig
 public import GatewayCore
 public import Hummingbird
+import HummingbirdCore
 public import Logging
 import TenantModel
 
@@ -139,6 +140,12 @@ public enum GatewayApplication {
     ) -> some ApplicationProtocol {
         Application(
             router: router(service: service, access: access, logger: logger),
+            // Request heads are bounded: 16 KiB per field, 32 KiB in all, 100 fields; idle
+            // keep-alive connections close after 60 s.
+            server: .http1(
+                configuration: .init(
+                    idleTimeout: .seconds(60),
+                    httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
             configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -118,6 +118,22 @@ struct AuthTests {
         }
     }
 
+    @Test("request bodies and heads have size limits")
+    func sizeLimits() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let big = String(repeating: "a", count: 20 * 1024)
+                let body = try await gw.token(form: [("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", big)])
+                #expect(body.status == 413)
+                let header = try? await gw.get("/v1/tenants", headers: [("X-Padding", String(repeating: "b", count: 40 * 1024))])
+                #expect(header == nil || (header?.status ?? 0) >= 400, "an oversized head is refused (or the connection closed)")
+                let longKey = try await gw.get("/v1/tenants", key: String(repeating: "k", count: 4096))
+                #expect(longKey.status == 401)
+                #expect(sim.state.counters(.vspc).requests.isEmpty)
+            }
+        }
+    }
+
     @Test("readiness fails, naming the account and its role, when the gateway's VSPC account lacks seed 004's roles")
     func readiness() async throws {
         try await withSimulator { sim in
