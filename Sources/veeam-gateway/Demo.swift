@@ -34,6 +34,7 @@ struct Demo: AsyncParsableCommand {
         for account in accounts {
             if let variable = Self.passwordVariables[account.username] { setenv(variable, account.password, 1) }
         }
+        setenv("DEMO_TOKEN_KEY", (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined(), 1)
         let tls = try TLSMaterial.generate()
         let work = NSTemporaryDirectory() + "veeam-gateway-demo-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -99,6 +100,7 @@ struct DemoGateway: Service {
                   curl -s -H 'X-API-Key: demo-company-owner' \(base)/v1/tenants/\(names.last ?? "").c386d34c-0ab6-4e13-b30a-67fcb05b83e4
                   curl -s -H 'X-API-Key: demo-portal-admin' \(base)/v1/upstreams
                   curl -s \(base)/readyz
+                  curl -s -X POST \(base)/v1/auth/token -d grant_type=client_credentials -d client_id=demo-sp-admin -d client_secret=demo-sp-admin
 
                 Ctrl-C stops.
 

@@ -67,7 +67,7 @@ struct ConfigTests {
 
     @Test("the demo config is valid with the demo's variables")
     func demo() throws {
-        let environment = ["DEMO_VB365_ABC_PASSWORD": "a", "DEMO_VB365_CONTOSO_PASSWORD": "b", "DEMO_VB365_FABRIKAM_PASSWORD": "c", "DEMO_VSPC_PASSWORD": "d"]
+        let environment = ["DEMO_VB365_ABC_PASSWORD": "a", "DEMO_VB365_CONTOSO_PASSWORD": "b", "DEMO_VB365_FABRIKAM_PASSWORD": "c", "DEMO_VSPC_PASSWORD": "d", "DEMO_TOKEN_KEY": String(repeating: "k", count: 64)]
         let config = try GatewayConfiguration.load(path: repositoryRoot + "/config/demo.yaml", environment: environment)
         #expect(config.upstreams.count == 2)
         // The documented demo keys are the demo callers' keys, with the documented roles and scope.
