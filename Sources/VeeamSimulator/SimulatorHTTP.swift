@@ -113,8 +113,9 @@ enum DrawnFault {
 
 extension SimulatorState {
     /// Counts the request, sleeps the configured latency, and draws a fault for resource routes.
-    func enter(_ product: SimulatedProduct, route: String, resource: Bool) async throws -> DrawnFault? {
+    func enter(_ product: SimulatedProduct, route: String, resource: Bool, request: Request? = nil) async throws -> DrawnFault? {
         count(product) { $0.requests[route, default: 0] += 1 }
+        if let name = HTTPField.Name("X-Request-Id"), let id = request?.headers[name] { recordRequestID(id, product: product) }
         let faults = self.faults(product)
         if faults.latencyMs > 0 {
             try await Task.sleep(for: .milliseconds(faults.latencyMs))

@@ -102,6 +102,7 @@ public final class SimulatorState: Sendable {
         var clockOffset: TimeInterval = 0
         var tokenLifetime: TimeInterval
         var rejectRefresh = false
+        var requestIDs: [SimulatedProduct: [String]] = [:]
     }
 
     private let inner: Mutex<Inner>
@@ -134,6 +135,20 @@ public final class SimulatorState: Sendable {
 
     public func counters(_ product: SimulatedProduct) -> SimulatorCounters {
         inner.withLock { $0.counters[product] ?? SimulatorCounters() }
+    }
+
+    /// The `X-Request-Id` values received, newest last (at most 1,000 per product).
+    public func receivedRequestIDs(_ product: SimulatedProduct) -> [String] {
+        inner.withLock { $0.requestIDs[product] ?? [] }
+    }
+
+    func recordRequestID(_ id: String, product: SimulatedProduct) {
+        inner.withLock { inner in
+            var ids = inner.requestIDs[product] ?? []
+            ids.append(String(id.prefix(200)))
+            if ids.count > 1000 { ids.removeFirst(ids.count - 1000) }
+            inner.requestIDs[product] = ids
+        }
     }
 
     public func resetCounters() {

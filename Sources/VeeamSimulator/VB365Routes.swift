@@ -80,7 +80,7 @@ struct VB365Routes: Sendable {
 
     /// Authenticates, then applies a drawn fault; returns the user or a finished response.
     private func admit(_ request: Request, route: String) async throws -> Result<String, ResponseBox> {
-        let fault = try await state.enter(Self.product, route: route, resource: true)
+        let fault = try await state.enter(Self.product, route: route, resource: true, request: request)
         guard let user = state.authenticate(bearer: SimHTTP.bearer(request), product: Self.product) else {
             state.count(Self.product) { $0.unauthorized += 1 }
             return .failure(ResponseBox(SimHTTP.json(.unauthorized, Self.unauthorized)))

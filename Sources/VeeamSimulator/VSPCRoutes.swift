@@ -84,7 +84,7 @@ struct VSPCRoutes: Sendable {
     }
 
     private func admit(_ request: Request, route: String, sample: JSONValue) async throws -> Result<SimulatorFixtures.VSPCUser, ResponseBox> {
-        let fault = try await state.enter(Self.product, route: route, resource: true)
+        let fault = try await state.enter(Self.product, route: route, resource: true, request: request)
         guard let username = state.authenticate(bearer: SimHTTP.bearer(request), product: Self.product),
             let user = fixtures.vspcUsers.first(where: { $0.account.username == username })
         else {

@@ -168,6 +168,14 @@ struct ReadPathTests {
                 #expect(mine.header("x-request-id") == "caller-123")
                 let generated = try await gw.get("/healthz", headers: [("X-Request-Id", "bad id with spaces")])
                 #expect(generated.header("x-request-id")?.count == 36)
+                // Sent upstream: VB365 gets it as is; VSPC (an idempotency key there) only when it is a UUID.
+                let uuid = "0b6e1c1e-6a7d-4c1f-9a0e-3f4b5c6d7e8f"
+                _ = try await gw.get("/v1/tenants", headers: [("X-Request-Id", uuid)])
+                _ = try await gw.get("/v1/tenants", headers: [("X-Request-Id", "caller-456")])
+                #expect(sim.state.receivedRequestIDs(.vb365).contains(uuid))
+                #expect(sim.state.receivedRequestIDs(.vspc).contains(uuid))
+                #expect(sim.state.receivedRequestIDs(.vb365).contains("caller-456"))
+                #expect(!sim.state.receivedRequestIDs(.vspc).contains("caller-456"))
                 let problem = try await gw.get("/v1/tenants/x", headers: [("X-Request-Id", "trace-42")])
                 #expect(problem.text.contains("\"requestId\":\"trace-42\""))
                 #expect(gw.logs.all.contains { $0.contains("trace-42") && $0.contains("status=400") })
