@@ -61,6 +61,11 @@ let package = Package(
             dependencies: ["VeeamAPI"],
             swiftSettings: swiftSettings
         ),
+        // Generic response cache (no Veeam knowledge).
+        .target(
+            name: "ResponseCache",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TokenBroker",
             dependencies: [
@@ -187,6 +192,11 @@ let package = Package(
         .testTarget(
             name: "TenantModelTests",
             dependencies: ["TenantModel", "VeeamAPI", "GatewayTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ResponseCacheTests",
+            dependencies: ["ResponseCache", "GatewayTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

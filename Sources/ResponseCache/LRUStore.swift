@@ -1,0 +1,94 @@
+/// A byte-bounded LRU map. Not thread-safe by itself: ``ResponseCache`` keeps it in a `Mutex`.
+/// Every operation is O(1) (a dictionary plus an intrusive doubly linked list).
+struct LRUStore<Value: Sendable> {
+    final class Node {
+        let key: String
+        var entry: CacheEntry<Value>
+        var previous: Node?
+        var next: Node?
+        init(key: String, entry: CacheEntry<Value>) {
+            self.key = key
+            self.entry = entry
+        }
+    }
+
+    private var nodes: [String: Node] = [:]
+    /// Most recently used.
+    private var head: Node?
+    /// Least recently used.
+    private var tail: Node?
+    private(set) var bytes = 0
+    let maxBytes: Int
+
+    init(maxBytes: Int) {
+        self.maxBytes = maxBytes
+    }
+
+    var count: Int { nodes.count }
+
+    /// The entry, marked most recently used.
+    mutating func get(_ key: String) -> CacheEntry<Value>? {
+        guard let node = nodes[key] else { return nil }
+        moveToFront(node)
+        return node.entry
+    }
+
+    /// Inserts or replaces; evicts least recently used entries until the bound holds.
+    /// Returns how many entries were evicted.
+    @discardableResult
+    mutating func set(_ key: String, _ entry: CacheEntry<Value>) -> Int {
+        if let existing = nodes[key] {
+            bytes -= existing.entry.bytes
+            existing.entry = entry
+            bytes += entry.bytes
+            moveToFront(existing)
+        } else {
+            let node = Node(key: key, entry: entry)
+            nodes[key] = node
+            bytes += entry.bytes
+            insertAtFront(node)
+        }
+        var evicted = 0
+        while bytes > maxBytes, let last = tail, last.key != key || nodes.count > 1 {
+            if last.key == key { break }
+            remove(last.key)
+            evicted += 1
+        }
+        return evicted
+    }
+
+    @discardableResult
+    mutating func remove(_ key: String) -> CacheEntry<Value>? {
+        guard let node = nodes.removeValue(forKey: key) else { return nil }
+        unlink(node)
+        bytes -= node.entry.bytes
+        return node.entry
+    }
+
+    mutating func removeAll(where predicate: (String, CacheEntry<Value>) -> Bool) -> Int {
+        let doomed = nodes.filter { predicate($0.key, $0.value.entry) }.map(\.key)
+        for key in doomed { remove(key) }
+        return doomed.count
+    }
+
+    private mutating func moveToFront(_ node: Node) {
+        guard head !== node else { return }
+        unlink(node)
+        insertAtFront(node)
+    }
+
+    private mutating func insertAtFront(_ node: Node) {
+        node.previous = nil
+        node.next = head
+        head?.previous = node
+        head = node
+        if tail == nil { tail = node }
+    }
+
+    private mutating func unlink(_ node: Node) {
+        if let previous = node.previous { previous.next = node.next } else { head = node.next }
+        if let next = node.next { next.previous = node.previous } else { tail = node.previous }
+        node.previous = nil
+        node.next = nil
+    }
+}
