@@ -78,6 +78,7 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: [
+                "ResponseCache",
                 "TenantModel",
                 "TokenBroker",
                 "VeeamAPI",
@@ -92,6 +93,7 @@ let package = Package(
             name: "GatewayConfig",
             dependencies: [
                 "GatewayCore",
+                "ResponseCache",
                 "CurlHTTP",
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -101,6 +103,8 @@ let package = Package(
             name: "GatewayHTTP",
             dependencies: [
                 "CurlHTTP",
+                "ResponseCache",
+                "TenantModel",
                 "GatewayCore",
                 "GatewayConfig",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -148,6 +152,7 @@ let package = Package(
                 "GatewayHTTP",
                 "GatewayConfig",
                 "GatewayCore",
+                "ResponseCache",
                 "VeeamSimulator",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -217,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator", "TokenBroker",
+                "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator", "TokenBroker", "ResponseCache",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],

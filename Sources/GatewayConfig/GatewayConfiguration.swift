@@ -3,6 +3,7 @@ public import Foundation
 public import GatewayCore
 public import TenantModel
 public import TokenBroker
+import ResponseCache
 import Yams
 
 /// The validated configuration of a gateway process.
@@ -35,6 +36,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// `auth.tokens.lifetime` (default 15m) and `auth.tokens.issuer` (default veeam-gateway).
     public var tokenLifetime: Duration = .seconds(900)
     public var tokenIssuer = "veeam-gateway"
+    /// `cache.maxBytes` (default 64MiB; 0 turns storing off) and `cache.maxEntryShare` (default 0.1).
+    public var cacheMaxBytes = 64 << 20
+    public var cacheMaxEntryShare = 0.1
     /// `auth.idp`: accept JWTs from an external identity provider.
     public var identityProvider: IdentityProviderSettings?
 
@@ -80,12 +84,24 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
         let host = try listen.child("host").string(default: "127.0.0.1")
         let port = try listen.child("port").int(default: 8080, range: 0...65535)
+        let cacheNode = root.child("cache")
+        try cacheNode.requireKeys(["maxBytes", "maxEntryShare", "ttl", "staleWhileRevalidate", "staleIfError"])
+        let cacheMaxBytes = cacheNode.child("maxBytes").isMissing ? 64 << 20 : (try cacheNode.child("maxBytes").string() == "0" ? 0 : try cacheNode.child("maxBytes").byteSize(default: 64 << 20))
+        let share = cacheNode.child("maxEntryShare")
+        let cacheShare = share.isMissing ? 0.1 : (Double(try share.string()) ?? -1)
+        guard (0.0...1.0).contains(cacheShare) else { throw share.error("must be a number from 0 to 1") }
+        let defaultFreshness = try freshness(cacheNode, default: FreshnessPolicy(ttl: .seconds(30), staleWhileRevalidate: .seconds(60), staleIfError: .seconds(600)))
         let upstreamNodes = try root.child("upstreams").array()
         guard !upstreamNodes.isEmpty else { throw root.child("upstreams").error("at least one upstream is required") }
         var upstreams: [UpstreamDefinition] = []
         var maxConnections = 8
         for node in upstreamNodes {
-            let definition = try upstream(node, environment: environment)
+            var definition = try upstream(node, environment: environment)
+            let upstreamCache = node.child("cache")
+            try upstreamCache.requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
+            definition.freshness = try freshness(upstreamCache, default: defaultFreshness)
+            definition.maxConcurrentRequests = try node.child("maxConcurrentRequests").int(default: 4, range: 1...256)
+            definition.maxQueuedRequests = try node.child("maxQueuedRequests").int(default: 100, range: 0...100_000)
             if upstreams.contains(where: { $0.name == definition.name }) {
                 throw node.child("name").error("\(definition.name) is used by another upstream; names must be unique")
             }
@@ -100,6 +116,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
             upstreams: upstreams,
             maxConnectionsPerHost: maxConnections
         )
+        configuration.cacheMaxBytes = cacheMaxBytes
+        configuration.cacheMaxEntryShare = cacheShare
         let limits = root.child("limits")
         try limits.requireKeys(["requestsPerSecond", "burst", "failedAuthPerMinute"])
         configuration.defaultRate = try rate(limits, default: configuration.defaultRate)
@@ -124,6 +142,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         configuration.callers = try callers(root.child("callers"), upstreams: upstreams)
         return configuration
+    }
+
+    static func freshness(_ node: ConfigNode, default value: FreshnessPolicy) throws -> FreshnessPolicy {
+        FreshnessPolicy(
+            ttl: try node.child("ttl").duration(default: value.ttl),
+            staleWhileRevalidate: try node.child("staleWhileRevalidate").duration(default: value.staleWhileRevalidate),
+            staleIfError: try node.child("staleIfError").duration(default: value.staleIfError))
     }
 
     static func identityProvider(_ node: ConfigNode) throws -> IdentityProviderSettings? {
@@ -218,7 +243,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     static func upstream(_ node: ConfigNode, environment: [String: String]) throws -> UpstreamDefinition {
         try node.requireMapping()
-        try node.requireKeys(["name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache"])
+        try node.requireKeys([
+            "name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache",
+            "maxConcurrentRequests", "maxQueuedRequests",
+        ])
         let name = try node.child("name").string()
         guard TenantID.isValidUpstreamName(name) else {
             throw node.child("name").error("must match [a-z0-9-]{1,32} (it becomes part of every tenant id)")

@@ -4,6 +4,7 @@ public import Logging
 public import TenantModel
 public import TokenBroker
 import Synchronization
+public import ResponseCache
 import VeeamAPI
 
 /// Query of `GET /v1/tenants`.
@@ -67,6 +68,12 @@ public struct ProblemSummary: Sendable, Encodable, Equatable {
 public struct TenantList: Sendable, Encodable {
     public var data: [Tenant]
     public var meta: Meta
+    /// Not encoded: for `X-Cache`, `Age` and `Cache-Control`.
+    public var cacheStatus: CacheStatus?
+    public var age = 0
+    public var maxAge = 0
+
+    enum CodingKeys: String, CodingKey { case data, meta }
 
     public struct Meta: Sendable, Encodable {
         public var total: Int
@@ -106,17 +113,28 @@ public final class TenantService: Sendable {
     }
 
     let upstreams: [Upstream]
-    private let logger: Logger
+    let logger: Logger
+    /// Normalized per-upstream results, when caching is on.
+    let cache: ResponseCache<CachedPayload>
+    let freshness: [String: FreshnessPolicy]
+    /// Upstreams that answered 429: not called again before this instant.
+    let throttledUntil = Mutex<[String: ContinuousClock.Instant]>([:])
     /// VB365 organization id → index of the account that reads it (learned from reads).
     private let organizationIndex = Mutex<[String: Int]>([:])
     private let reachability = Mutex<[String: Bool]>([:])
 
     /// Builds brokers and clients for each upstream over one shared libcurl client.
-    public init(upstreams: [UpstreamDefinition], client: CurlClient, clock: BrokerClock = .continuous, logger: Logger) {
+    public init(
+        upstreams: [UpstreamDefinition], client: CurlClient, clock: BrokerClock = .continuous, logger: Logger,
+        cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0)
+    ) {
         self.logger = logger
+        self.cache = cache
+        self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.upstreams = upstreams.map { definition in
             let curl = CurlTransport(client: client, options: definition.options)
-            let base = RequestIDTransport(base: curl, uuidOnly: definition.product == .vspc)
+            let gate = ConcurrencyGate(upstream: definition.name, limit: definition.maxConcurrentRequests, queue: definition.maxQueuedRequests)
+            let base = GatedTransport(base: RequestIDTransport(base: curl, uuidOnly: definition.product == .vspc), gate: gate)
             switch definition.product {
             case .vb365:
                 let grants = OAuthTokenEndpoint.vb365(transport: curl, baseURL: definition.baseURL, upstream: definition.name)
@@ -151,37 +169,12 @@ public final class TenantService: Sendable {
     // MARK: Reads
 
     /// One tenant by `{upstream}.{id}`. A malformed id is a 400 and a refused caller a 403 (or,
-    /// scoped, a 404), both before any upstream call.
+    /// scoped, a 404), both before any cache lookup or upstream call.
     public func tenant(id: String, caller: Caller, policy: AccessPolicy) async throws -> Tenant {
-        guard let (name, upstreamID) = TenantID.parse(id) else {
-            throw GatewayError.badRequest(
-                "request.invalid_id", "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
-        }
-        guard let upstream = upstreams.first(where: { $0.definition.name == name }) else {
-            throw GatewayError.notFound("No tenant \(id).")
-        }
-        let kind: Tenant.Kind = upstream.definition.product == .vb365 ? .organization : .cloudTenant
-        switch policy.canRead(caller, kind: kind, id: TenantID.make(upstream: name, id: upstreamID)) {
-        case .allow: break
-        case .hidden: throw GatewayError.notFound("No tenant \(id).")
-        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
-        }
-        do {
-            let tenant = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
-                try await self.read(upstream, id: upstreamID)
-            }
-            markReachable(name, true)
-            guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
-            return tenant
-        } catch let error as GatewayError {
-            throw error
-        } catch {
-            noteFailure(name, error)
-            throw GatewayError.upstream(name, error)
-        }
+        try await tenantAnswer(id: id, caller: caller, policy: policy).tenant
     }
 
-    private func read(_ upstream: Upstream, id: String) async throws -> Tenant? {
+    func read(_ upstream: Upstream, id: String) async throws -> Tenant? {
         let name = upstream.definition.name
         switch upstream.runtime {
         case .vspc(_, let client):
@@ -203,7 +196,7 @@ public final class TenantService: Sendable {
         }
     }
 
-    private func readOrganizations(_ name: String, _ orgs: [VB365Org]) async -> ([Tenant], [any Error]) {
+    func readOrganizations(_ name: String, _ orgs: [VB365Org]) async -> ([Tenant], [any Error]) {
         await withTaskGroup(of: (Int, Result<VB365Organization, any Error>).self) { group in
             for (index, org) in orgs.enumerated() {
                 group.addTask {
@@ -230,7 +223,7 @@ public final class TenantService: Sendable {
     /// `meta.sources`. One dead or slow upstream never fails or stalls the list.
     /// Only what `caller` may read is fetched and returned: an upstream none of whose tenants the
     /// caller may see is not asked at all.
-    public func list(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) async -> TenantList {
+    public func list(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async -> TenantList {
         let selected = upstreams.filter { u in
             guard (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream) else {
                 return false
@@ -239,11 +232,11 @@ public final class TenantService: Sendable {
             return policy.readsAll(caller, kind: kind)
                 || (kind == .organization && caller.scopes.contains { $0.hasPrefix(u.definition.name + ".") })
         }
-        let results = await withTaskGroup(of: (Int, [Tenant], SourceStatus).self) { group in
+        let results = await withTaskGroup(of: (Int, [Tenant], SourceStatus, CacheStatus?, Int).self) { group in
             for (index, upstream) in selected.enumerated() {
-                group.addTask { await self.fetchAll(upstream, index: index) }
+                group.addTask { await self.fetchAll(upstream, index: index, bypass: bypassCache) }
             }
-            var collected: [(Int, [Tenant], SourceStatus)] = []
+            var collected: [(Int, [Tenant], SourceStatus, CacheStatus?, Int)] = []
             for await result in group { collected.append(result) }
             return collected.sorted { $0.0 < $1.0 }
         }
@@ -253,34 +246,63 @@ public final class TenantService: Sendable {
         }
         let ordered = Normalize.sorted(tenants)
         let page = Array(ordered.dropFirst(query.offset).prefix(query.limit))
-        return TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map { $0.2 }))
+        var list = TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map { $0.2 }))
+        let statuses = results.compactMap { $0.3 }
+        list.cacheStatus = (statuses.contains(.stale) ? .stale : statuses.contains(.bypass) ? .bypass : statuses.contains(.miss) || statuses.isEmpty ? .miss : .hit)
+        list.age = results.map { $0.4 }.max() ?? 0
+        list.maxAge = selected.map { Int((freshness[$0.definition.name]?.ttl ?? .zero).components.seconds) }.min() ?? 0
+        return list
     }
 
-    private func fetchAll(_ upstream: Upstream, index: Int) async -> (Int, [Tenant], SourceStatus) {
+    func fetchAll(_ upstream: Upstream, index: Int, bypass: Bool) async -> (Int, [Tenant], SourceStatus, CacheStatus?, Int) {
         let name = upstream.definition.name
         let product = upstream.definition.product
         do {
-            let (tenants, failure) = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
-                () async throws -> ([Tenant], (any Error)?) in
-                switch upstream.runtime {
-                case .vspc(_, let client):
-                    return (try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) }, nil)
-                case .vb365(let orgs):
-                    let (tenants, failures) = await self.readOrganizations(name, orgs)
-                    if tenants.isEmpty, let first = failures.first { throw first }
-                    return (tenants, failures.first)
+            let fetch: @Sendable () async throws -> CacheFill<CachedPayload> = {
+                try self.checkThrottle(name)
+                let (tenants, failure) = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
+                    () async throws -> ([Tenant], (any Error)?) in
+                    switch upstream.runtime {
+                    case .vspc(_, let client):
+                        return (try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) }, nil)
+                    case .vb365(let orgs):
+                        let (tenants, failures) = await self.readOrganizations(name, orgs)
+                        if tenants.isEmpty, let first = failures.first { throw first }
+                        return (tenants, failures.first)
+                    }
                 }
+                let fetchedAt = Self.now()
+                let bytes = tenants.count * 1024
+                // A partial answer (one organization's account failed) is served, not stored.
+                return CacheFill(
+                    value: .list(tenants, fetchedAt: fetchedAt, partialFailure: failure.map { ProblemSummary(GatewayError.upstream(name, $0)) }),
+                    bytes: bytes, etag: "", tags: ["upstream:" + name], cacheable: failure == nil)
             }
-            markReachable(name, true)
-            let status = SourceStatus(
-                upstream: name, product: product, status: failure == nil ? "ok" : "error", fetchedAt: Self.now(), count: tenants.count,
-                problem: failure.map { ProblemSummary(GatewayError.upstream(name, $0)) })
-            return (index, tenants, status)
+            let answer: CacheAnswer<CachedPayload>
+            answer = try await cache.value(for: "list|" + name, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypass) {
+                try await self.recordingThrottle(name, fetch)
+            }
+            guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.notFound("internal cache shape") }
+            if answer.refreshError == nil, answer.status != .stale { markReachable(name, true) }
+            let status: String
+            let problem: ProblemSummary?
+            if let refreshError = answer.refreshError {
+                noteFailure(name, refreshError)
+                status = "stale"
+                problem = ProblemSummary(GatewayError.upstream(name, refreshError))
+            } else if answer.status == .stale {
+                status = "stale"
+                problem = nil
+            } else {
+                status = partial == nil ? "ok" : "error"
+                problem = partial
+            }
+            return (index, tenants, SourceStatus(upstream: name, product: product, status: status, fetchedAt: fetchedAt, count: tenants.count, problem: problem), answer.status, answer.age)
         } catch {
             noteFailure(name, error)
             let problem = GatewayError.upstream(name, error)
             logger.warning("upstream failed", metadata: ["upstream": "\(name)", "code": "\(problem.code)", "error": "\(problem.logDetail ?? problem.detail)"])
-            return (index, [], SourceStatus(upstream: name, product: product, status: "error", fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem)))
+            return (index, [], SourceStatus(upstream: name, product: product, status: "error", fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem)), nil, 0)
         }
     }
 
@@ -310,11 +332,11 @@ public final class TenantService: Sendable {
         return infos
     }
 
-    private func markReachable(_ name: String, _ value: Bool) {
+    func markReachable(_ name: String, _ value: Bool) {
         reachability.withLock { $0[name] = value }
     }
 
-    private func noteFailure(_ name: String, _ error: any Error) {
+    func noteFailure(_ name: String, _ error: any Error) {
         if error is UpstreamError { markReachable(name, false) } else if !(error is CancellationError) { markReachable(name, true) }
     }
 

@@ -1,6 +1,7 @@
 public import CurlHTTP
 public import TenantModel
 public import TokenBroker
+public import ResponseCache
 
 /// One configured upstream server, as validated by `GatewayConfig`.
 public struct UpstreamDefinition: Sendable, Equatable {
@@ -17,6 +18,12 @@ public struct UpstreamDefinition: Sendable, Equatable {
     public var account: Credential?
     /// Refresh tokens this long before they expire.
     public var refreshSkew: Duration
+    /// TTL, stale-while-revalidate and stale-if-error of this upstream's cached results.
+    public var freshness = FreshnessPolicy(ttl: .seconds(30), staleWhileRevalidate: .seconds(60), staleIfError: .seconds(600))
+    /// Requests in flight to this upstream at once; more wait in a queue of `maxQueuedRequests`,
+    /// beyond which the gateway answers 503 rather than pile onto a Veeam server.
+    public var maxConcurrentRequests = 4
+    public var maxQueuedRequests = 100
 
     public init(
         name: String, product: Tenant.Product, baseURL: String, options: TransferOptions = .init(),

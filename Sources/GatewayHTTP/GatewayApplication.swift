@@ -6,14 +6,34 @@ public import Hummingbird
 import HummingbirdCore
 public import Logging
 import TenantModel
+import ResponseCache
+import HTTPTypes
 
 /// The gateway's HTTP front end: routes, request ids, access log, problem+json for every error.
 public enum GatewayApplication {
     /// Routes, for the OpenAPI cross-check of a later part: method and path template.
     public static let routes: [(method: String, path: String)] = [
         ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/v1/auth/token"), ("GET", "/v1/tenants"), ("GET", "/v1/tenants/{id}"),
-        ("GET", "/v1/upstreams"),
+        ("GET", "/v1/upstreams"), ("DELETE", "/v1/cache"),
     ]
+
+    /// `Cache-Control: no-cache` from a caller allowed to force refreshes (an administrator)
+    /// bypasses the cache and refreshes the entry; from anyone else it is ignored.
+    static func bypass(_ request: Request, _ caller: Caller, _ access: AccessControl) -> Bool {
+        guard let value = request.headers[.cacheControl]?.lowercased(), value.contains("no-cache") else { return false }
+        return access.policy.isAdministrator(caller)
+    }
+
+    /// A cacheable answer: `ETag`, `X-Cache`, `Age`, `Cache-Control: private`; 304 when the
+    /// caller's `If-None-Match` matches.
+    static func cacheable(_ request: Request, body: [UInt8], etag: String, status: CacheStatus?, age: Int, maxAge: Int) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json", .eTag: etag, .cacheControl: "private, max-age=\(max(0, maxAge))", .age: String(age)]
+        if let status, let name = HTTPField.Name("X-Cache") { headers[name] = status.rawValue }
+        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
+            return Response(status: .notModified, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
 
     public static func router(service: TenantService, access: AccessControl, logger: Logger) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
@@ -34,16 +54,35 @@ public enum GatewayApplication {
         let v1 = router.group("v1").add(middleware: Authenticate(access: access))
         v1.get("tenants") { request, context in
             let query = try query(request)
-            return JSON.response(await service.list(query, caller: try caller(context), policy: access.policy))
+            let caller = try caller(context)
+            let list = await service.list(query, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
+            let body = GatewayJSON.encode(list)
+            return cacheable(request, body: body, etag: GatewayJSON.etag(body), status: list.cacheStatus, age: list.age, maxAge: list.maxAge)
         }
-        v1.get("tenants/:id") { _, context in
+        v1.get("tenants/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
-            let tenant = try await service.tenant(id: id, caller: try caller(context), policy: access.policy)
-            return JSON.response(SingleTenant(data: tenant))
+            let caller = try caller(context)
+            let answer = try await service.tenantAnswer(id: id, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
+            return cacheable(request, body: answer.body, etag: answer.etag, status: answer.cacheStatus, age: answer.age, maxAge: answer.maxAge)
+        }
+        v1.delete("cache") { request, context in
+            guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
+            let parameters = request.uri.queryParameters
+            if let upstream = parameters["upstream"], !TenantID.isValidUpstreamName(String(upstream)) {
+                throw GatewayError.badRequest("request.invalid_parameter", "upstream must match [a-z0-9-]{1,32}.")
+            }
+            if let tenant = parameters["tenant"], TenantID.parse(String(tenant)) == nil {
+                throw GatewayError.badRequest("request.invalid_parameter", "tenant must be {upstream}.{uuid}.")
+            }
+            let purged = service.purgeCache(upstream: parameters["upstream"].map(String.init), tenant: parameters["tenant"].map(String.init))
+            return JSON.response(["purged": purged])
         }
         v1.get("upstreams") { _, context in
             guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
             return JSON.response(UpstreamList(data: await service.upstreamInfo()))
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .patch] {
+            router.on("/v1/cache", method: method) { _, _ -> Response in throw GatewayError.methodNotAllowed("DELETE") }
         }
         for path in ["/healthz", "/readyz", "/v1/tenants", "/v1/tenants/:id", "/v1/upstreams"] {
             for method in [HTTPRequest.Method.post, .put, .delete, .patch] {

@@ -61,7 +61,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
                 "request failed",
                 metadata: ["request_id": "\(requestID)", "code": "\(gatewayError.code)", "upstream": "\(gatewayError.upstream ?? "-")", "detail": "\(gatewayError.logDetail ?? gatewayError.detail)"])
         }
-        let allow = gatewayError.code == "request.method_not_allowed" ? (request.uri.path.hasSuffix("/auth/token") ? "POST" : "GET") : nil
+        let allow = gatewayError.code == "request.method_not_allowed" ? (request.uri.path.hasSuffix("/auth/token") ? "POST" : request.uri.path.hasSuffix("/cache") ? "DELETE" : "GET") : nil
         var response = Problem(gatewayError, requestID: requestID, instance: request.uri.path).response(retryAfter: gatewayError.retryAfter, allow: allow)
         if gatewayError.status == 401 { response.headers[.wwwAuthenticate] = #"Bearer realm="veeam-gateway""# }
         return response

@@ -6,6 +6,7 @@ import GatewayCore
 import GatewayHTTP
 import Logging
 import ServiceLifecycle
+import ResponseCache
 
 /// Reads a config file, printing a ConfigError (file, key, reason) and exiting 1 when invalid.
 func loadConfiguration(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
@@ -33,7 +34,8 @@ struct GatewayRunner: Service {
     func run() async throws {
         let client = try CurlClient(
             configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), logger: logger)
-        let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger)
+        let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare)
+        let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger, cache: cache)
         let access = try await AccessControl.make(configuration, client: client)
         if configuration.callers.isEmpty {
             logger.warning("no callers are configured: every /v1 request will be refused (see callers in the config)")

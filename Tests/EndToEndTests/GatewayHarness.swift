@@ -6,6 +6,7 @@ import GatewayHTTP
 import GatewayTestSupport
 import Logging
 import ServiceLifecycle
+import ResponseCache
 import Synchronization
 import Testing
 import VeeamSimulator
@@ -74,13 +75,14 @@ let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3
 
 func gatewayYAML(
     vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc",
-    total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s"
+    total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = ""
 ) -> String {
     var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n"
         + "auth:\n  tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m }\n"
     if let jwksURL {
         yaml += "  idp: { issuer: 'https://idp.test', audience: veeam-gateway, jwksURL: '\(jwksURL)', rolesClaim: roles, scopesClaim: veeam_scopes, minimumRefreshInterval: \(idpRefresh) }\n"
     }
+    if !cache.isEmpty { yaml += "cache: \(cache)\n" }
     yaml += TestKeys.yaml + "upstreams:\n"
     if let vb365 {
         yaml += """
@@ -112,7 +114,7 @@ func gatewayYAML(
 
 func withGateway<T: Sendable>(
     vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s",
-    jwksURL: String? = nil, idpRefresh: String = "0s",
+    jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "",
     _ body: (RunningGateway) async throws -> T
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
@@ -120,14 +122,16 @@ func withGateway<T: Sendable>(
     let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9", "company-owner.pw": "Company-Owner-Pass-6", "jwt.key": TestKeys.signingKey]
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
-    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh).utf8)
+    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh, cache: cache).utf8)
         .write(to: URL(fileURLWithPath: configPath))
     let configuration = try GatewayConfiguration.load(path: configPath)
 
     let logs = LogCapture()
     let logger = logs.logger(label: "veeam-gateway")
     let upstreamClient = try CurlClient(logger: logger)
-    let service = TenantService(upstreams: configuration.upstreams, client: upstreamClient, logger: logger)
+    let service = TenantService(
+        upstreams: configuration.upstreams, client: upstreamClient, logger: logger,
+        cache: ResponseCache(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare))
     let port = PortBox()
     let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration, client: upstreamClient), logger: logger) { bound in
         port.set(bound)

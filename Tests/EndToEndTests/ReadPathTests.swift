@@ -64,11 +64,11 @@ struct ReadPathTests {
         }
     }
 
-    @Test("a stopped simulator gives a partial list with that source in error")
+    @Test("a stopped simulator gives a partial list with that source in error (cache off)")
     func partial() async throws {
         try await withSimulator(products: [.vb365]) { vb in
             try await withSimulator(products: [.vspc]) { vspc in
-                try await withGateway(vb365: vb, vspc: vspc) { gw in
+                try await withGateway(vb365: vb, vspc: vspc, cache: "{ maxBytes: 0 }") { gw in
                     let before = try await gw.json("/v1/tenants")
                     #expect((before["data"] as? [Any])?.count == 6)
                     await vspc.stop()
@@ -160,10 +160,10 @@ struct ReadPathTests {
         }
     }
 
-    @Test("X-Request-Id is taken from the caller or generated, and echoed")
+    @Test("X-Request-Id is taken from the caller or generated, echoed, and sent upstream")
     func requestID() async throws {
         try await withSimulator { sim in
-            try await withGateway(vb365: sim, vspc: sim) { gw in
+            try await withGateway(vb365: sim, vspc: sim, cache: "{ maxBytes: 0 }") { gw in
                 let mine = try await gw.get("/healthz", headers: [("X-Request-Id", "caller-123")])
                 #expect(mine.header("x-request-id") == "caller-123")
                 let generated = try await gw.get("/healthz", headers: [("X-Request-Id", "bad id with spaces")])

@@ -1,0 +1,212 @@
+import Crypto
+public import CurlHTTP
+import Foundation
+public import ResponseCache
+import Synchronization
+public import TenantModel
+import VeeamAPI
+
+/// What the gateway caches: normalized per-upstream results. A single tenant is stored with its
+/// response body ready to send (role checks are yes/no for one tenant, so one body serves every
+/// allowed caller); a list is stored as tenants, filtered per caller on every answer.
+public enum CachedPayload: Sendable {
+    case tenant(Tenant, body: [UInt8], fetchedAt: String)
+    case list([Tenant], fetchedAt: String, partialFailure: ProblemSummary?)
+}
+
+/// A single read's answer, with what the front end needs for ETag, X-Cache, Age, Cache-Control.
+public struct TenantAnswer: Sendable {
+    public var tenant: Tenant
+    /// `{"data": tenant}`, ready to write.
+    public var body: [UInt8]
+    public var etag: String
+    public var cacheStatus: CacheStatus?
+    public var age: Int
+    public var maxAge: Int
+}
+
+/// JSON as the gateway writes it: sorted keys (stable bytes, stable ETags), unescaped slashes.
+public enum GatewayJSON {
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+    }
+
+    /// A strong ETag over the bytes (SHA-256, first 16 bytes, hex).
+    public static func etag(_ bytes: [UInt8]) -> String {
+        "\"" + SHA256.hash(data: bytes).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+    }
+}
+
+struct SingleTenantBody: Encodable {
+    var data: Tenant
+}
+
+extension TenantService {
+    /// One tenant, through the cache. Authorization runs first: a refused caller causes no cache
+    /// lookup and no upstream call, so a hot entry never reaches a forbidden caller.
+    public func tenantAnswer(id: String, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async throws -> TenantAnswer {
+        guard let (name, upstreamID) = TenantID.parse(id) else {
+            throw GatewayError.badRequest(
+                "request.invalid_id", "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
+        }
+        guard let upstream = upstreams.first(where: { $0.definition.name == name }) else {
+            throw GatewayError.notFound("No tenant \(id).")
+        }
+        let kind: Tenant.Kind = upstream.definition.product == .vb365 ? .organization : .cloudTenant
+        let tenantID = TenantID.make(upstream: name, id: upstreamID)
+        switch policy.canRead(caller, kind: kind, id: tenantID) {
+        case .allow: break
+        case .hidden: throw GatewayError.notFound("No tenant \(id).")
+        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
+        }
+        let fetch: @Sendable () async throws -> CacheFill<CachedPayload> = {
+            try self.checkThrottle(name)
+            let tenant = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
+                try await self.read(upstream, id: upstreamID)
+            }
+            guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
+            let body = GatewayJSON.encode(SingleTenantBody(data: tenant))
+            return CacheFill(
+                value: .tenant(tenant, body: body, fetchedAt: Self.now()), bytes: body.count, etag: GatewayJSON.etag(body),
+                tags: ["upstream:" + name, "tenant:" + tenantID])
+        }
+        let maxAge = Int((freshness[name]?.ttl ?? .zero).components.seconds)
+        do {
+            let answer: CacheAnswer<CachedPayload>
+            answer = try await cache.value(for: "tenant|" + tenantID, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache) {
+                try await self.recordingThrottle(name, fetch)
+            }
+            if let refreshError = answer.refreshError { noteFailure(name, refreshError) } else { markReachable(name, true) }
+            guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(id).") }
+            return TenantAnswer(
+                tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: answer.status, age: answer.age,
+                maxAge: max(0, maxAge - answer.age))
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            noteFailure(name, error)
+            throw GatewayError.upstream(name, error)
+        }
+    }
+
+    /// Refuses to call an upstream that answered 429 until its `retryAfter` has passed
+    /// (stale-if-error then answers from the cache, when it can).
+    func checkThrottle(_ name: String) throws {
+        let now = ContinuousClock.now
+        if let until = throttledUntil.withLock({ $0[name] }), until > now {
+            let seconds = max(1, Int((until - now).components.seconds))
+            throw VeeamAPIError(code: .throttled, status: 429, upstreamMessage: "not called: throttled until retryAfter passes", retryAfter: seconds)
+        }
+    }
+
+    /// Runs `fetch`; a 429 from the upstream starts its quiet period.
+    func recordingThrottle<T: Sendable>(_ name: String, _ fetch: @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await fetch()
+        } catch let error as VeeamAPIError where error.code == .throttled && error.upstreamMessage != "not called: throttled until retryAfter passes" {
+            let seconds = max(1, error.retryAfter ?? 5)
+            throttledUntil.withLock { $0[name] = ContinuousClock.now + .seconds(seconds) }
+            logger.warning("upstream throttled the gateway", metadata: ["upstream": "\(name)", "retry_after": "\(seconds)"])
+            throw error
+        }
+    }
+
+    /// `DELETE /v1/cache`: everything, one upstream's entries, or one tenant's.
+    public func purgeCache(upstream: String? = nil, tenant: String? = nil) -> Int {
+        if let tenant { return cache.purge(tag: "tenant:" + tenant.lowercased()) }
+        if let upstream { return cache.purge(tag: "upstream:" + upstream) }
+        return cache.purgeAll()
+    }
+
+    /// The cache's counters, for metrics.
+    public var cacheStatistics: CacheStatistics { cache.statistics }
+}
+
+/// A bounded queue in front of one upstream: at most `limit` requests in flight, at most
+/// `queue` waiting; beyond that, 503 with `Retry-After` instead of piling onto a Veeam server.
+public final class ConcurrencyGate: Sendable {
+    struct State {
+        var running = 0
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var nextID: UInt64 = 0
+    }
+
+    public let upstream: String
+    public let limit: Int
+    public let queue: Int
+    private let state = Mutex(State())
+
+    public init(upstream: String, limit: Int, queue: Int) {
+        self.upstream = upstream
+        self.limit = max(1, limit)
+        self.queue = max(0, queue)
+    }
+
+    public func acquire() async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                enum Outcome { case run, wait, full }
+                let outcome = state.withLock { state -> Outcome in
+                    if state.running < limit {
+                        state.running += 1
+                        return .run
+                    }
+                    guard state.waiters.count < queue else { return .full }
+                    state.waiters.append((id, continuation))
+                    return .wait
+                }
+                switch outcome {
+                case .run: continuation.resume()
+                case .wait: break
+                case .full:
+                    continuation.resume(
+                        throwing: GatewayError(
+                            code: "upstream.overloaded", status: 503, title: "Upstream busy",
+                            detail: "Too many requests are waiting for upstream \(upstream); try again shortly.", upstream: upstream, retryAfter: 1))
+                }
+            }
+        } onCancel: {
+            let cancelled = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            cancelled?.resume(throwing: CancellationError())
+        }
+    }
+
+    public func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            if state.waiters.isEmpty {
+                state.running -= 1
+                return nil
+            }
+            return state.waiters.removeFirst().continuation  // the slot passes to the next waiter
+        }
+        next?.resume()
+    }
+
+    public var inFlight: Int { state.withLock { $0.running } }
+}
+
+/// Passes every request through a ``ConcurrencyGate``.
+public struct GatedTransport: UpstreamTransport {
+    public let base: any UpstreamTransport
+    public let gate: ConcurrencyGate
+
+    public init(base: any UpstreamTransport, gate: ConcurrencyGate) {
+        self.base = base
+        self.gate = gate
+    }
+
+    public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        try await gate.acquire()
+        defer { gate.release() }
+        return try await base.send(request)
+    }
+}
