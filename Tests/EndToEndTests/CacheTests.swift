@@ -62,7 +62,7 @@ struct CacheTests {
                 try await withGateway(vb365: vb, vspc: vspc, cache: "{ ttl: 1s, staleWhileRevalidate: 0s, staleIfError: 10m }") { gw in
                     #expect(try await gw.get(cloudTenantPath).status == 200)
                     _ = try await gw.get("/v1/tenants")
-                    try await Task.sleep(for: .milliseconds(1100))  // past the 1 s TTL (a real upstream's clock)
+                    gw.clock.advance(by: .seconds(2))  // past the 1 s TTL
                     vspc.state.setFaults(SimulatorFaults(errorRate: 1), for: .vspc)
                     let during520 = try await gw.get(cloudTenantPath)
                     #expect(during520.status == 200)
@@ -84,7 +84,7 @@ struct CacheTests {
         try await withSimulator { sim in
             try await withGateway(vb365: sim, vspc: sim, cache: "{ ttl: 1s, staleWhileRevalidate: 0s, staleIfError: 10m }") { gw in
                 #expect(try await gw.get(cloudTenantPath).status == 200)
-                try await Task.sleep(for: .milliseconds(1100))
+                gw.clock.advance(by: .seconds(2))
                 sim.state.setFaults(SimulatorFaults(throttleRate: 1, retryAfterSeconds: 30), for: .vspc)
                 let first = try await gw.get(cloudTenantPath)
                 #expect(first.status == 200)
@@ -96,6 +96,29 @@ struct CacheTests {
                 let other = try await gw.get("/v1/tenants/vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19")
                 #expect(other.status == 503)
                 #expect(Int(other.header("retry-after") ?? "") ?? 0 >= 1)
+            }
+        }
+    }
+
+    @Test("stale-while-revalidate through the gateway: stale at once, one refresh, then the fresh entry")
+    func staleWhileRevalidate() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, cache: "{ ttl: 30s, staleWhileRevalidate: 60s }") { gw in
+                _ = try await gw.get(cloudTenantPath)
+                let reads = { sim.state.counters(.vspc).requests["GET /api/v3/infrastructure/sites/tenants/{tenantUid}"] ?? 0 }
+                #expect(reads() == 1)
+                gw.clock.advance(by: .seconds(45))
+                sim.state.setFaults(SimulatorFaults(latencyMs: 300), for: .vspc)  // the refresh takes a while
+                let states = try await withThrowingTaskGroup(of: String?.self) { group in
+                    for _ in 0..<10 { group.addTask { try await gw.get(cloudTenantPath).header("x-cache") } }
+                    var all: [String?] = []
+                    for try await state in group { all.append(state) }
+                    return all
+                }
+                #expect(states.allSatisfy { $0 == "STALE" }, "answered at once from the stale entry")
+                while gw.service.cacheStatistics.fills < 2 { try await Task.sleep(for: .milliseconds(5)) }
+                #expect(try await gw.get(cloudTenantPath).header("x-cache") == "HIT")
+                #expect(reads() == 2, "exactly one background refresh")
             }
         }
     }

@@ -18,6 +18,8 @@ struct RunningGateway: Sendable {
     let client: CurlClient
     let service: TenantService
     let logs: LogCapture
+    /// The cache's clock: tests advance it instead of sleeping.
+    let clock: ManualClock
 
     /// GET with an API key (the portal administrator's unless told otherwise; nil sends none).
     func get(_ path: String, key: String? = TestKeys.portalAdmin, headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
@@ -127,11 +129,12 @@ func withGateway<T: Sendable>(
     let configuration = try GatewayConfiguration.load(path: configPath)
 
     let logs = LogCapture()
+    let clock = ManualClock()
     let logger = logs.logger(label: "veeam-gateway")
     let upstreamClient = try CurlClient(logger: logger)
     let service = TenantService(
         upstreams: configuration.upstreams, client: upstreamClient, logger: logger,
-        cache: ResponseCache(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare))
+        cache: ResponseCache(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: { clock.now }))
     let port = PortBox()
     let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration, client: upstreamClient), logger: logger) { bound in
         port.set(bound)
@@ -140,7 +143,7 @@ func withGateway<T: Sendable>(
     let server = Task { try await group.run() }
     let bound = await port.wait()
     let caller = try CurlClient()
-    let gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, service: service, logs: logs)
+    let gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, service: service, logs: logs, clock: clock)
     let result: Result<T, any Error>
     do { result = .success(try await body(gateway)) } catch { result = .failure(error) }
     await caller.shutdown()
