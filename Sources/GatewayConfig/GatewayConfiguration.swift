@@ -85,12 +85,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
         let host = try listen.child("host").string(default: "127.0.0.1")
         let port = try listen.child("port").int(default: 8080, range: 0...65535)
         let cacheNode = root.child("cache")
-        try cacheNode.requireKeys(["maxBytes", "maxEntryShare", "ttl", "staleWhileRevalidate", "staleIfError"])
+        try cacheNode.requireKeys(["maxBytes", "maxEntryShare", "ttl", "staleWhileRevalidate", "staleIfError", "list"])
         let cacheMaxBytes = cacheNode.child("maxBytes").isMissing ? 64 << 20 : (try cacheNode.child("maxBytes").string() == "0" ? 0 : try cacheNode.child("maxBytes").byteSize(default: 64 << 20))
         let share = cacheNode.child("maxEntryShare")
         let cacheShare = share.isMissing ? 0.1 : (Double(try share.string()) ?? -1)
         guard (0.0...1.0).contains(cacheShare) else { throw share.error("must be a number from 0 to 1") }
         let defaultFreshness = try freshness(cacheNode, default: FreshnessPolicy(ttl: .seconds(30), staleWhileRevalidate: .seconds(60), staleIfError: .seconds(600)))
+        try cacheNode.child("list").requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
+        let defaultListFreshness = try freshness(cacheNode.child("list"), default: defaultFreshness)
         let upstreamNodes = try root.child("upstreams").array()
         guard !upstreamNodes.isEmpty else { throw root.child("upstreams").error("at least one upstream is required") }
         var upstreams: [UpstreamDefinition] = []
@@ -98,8 +100,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
         for node in upstreamNodes {
             var definition = try upstream(node, environment: environment)
             let upstreamCache = node.child("cache")
-            try upstreamCache.requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
+            try upstreamCache.requireKeys(["ttl", "staleWhileRevalidate", "staleIfError", "list"])
             definition.freshness = try freshness(upstreamCache, default: defaultFreshness)
+            try upstreamCache.child("list").requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
+            let listDefault = upstreamCache.isMissing ? defaultListFreshness : try freshness(upstreamCache, default: defaultListFreshness)
+            definition.listFreshness = try freshness(upstreamCache.child("list"), default: listDefault)
             definition.maxConcurrentRequests = try node.child("maxConcurrentRequests").int(default: 4, range: 1...256)
             definition.maxQueuedRequests = try node.child("maxQueuedRequests").int(default: 100, range: 0...100_000)
             if upstreams.contains(where: { $0.name == definition.name }) {

@@ -117,6 +117,7 @@ public final class TenantService: Sendable {
     /// Normalized per-upstream results, when caching is on.
     let cache: ResponseCache<CachedPayload>
     let freshness: [String: FreshnessPolicy]
+    let listFreshness: [String: FreshnessPolicy]
     /// Upstreams that answered 429: not called again before this instant.
     let throttledUntil = Mutex<[String: ContinuousClock.Instant]>([:])
     /// VB365 organization id → index of the account that reads it (learned from reads).
@@ -131,6 +132,7 @@ public final class TenantService: Sendable {
         self.logger = logger
         self.cache = cache
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
+        self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in
             let curl = CurlTransport(client: client, options: definition.options)
             let gate = ConcurrencyGate(upstream: definition.name, limit: definition.maxConcurrentRequests, queue: definition.maxQueuedRequests)
@@ -250,7 +252,7 @@ public final class TenantService: Sendable {
         let statuses = results.compactMap { $0.3 }
         list.cacheStatus = (statuses.contains(.stale) ? .stale : statuses.contains(.bypass) ? .bypass : statuses.contains(.miss) || statuses.isEmpty ? .miss : .hit)
         list.age = results.map { $0.4 }.max() ?? 0
-        list.maxAge = selected.map { Int((freshness[$0.definition.name]?.ttl ?? .zero).components.seconds) }.min() ?? 0
+        list.maxAge = max(0, (selected.map { Int((listFreshness[$0.definition.name]?.ttl ?? .zero).components.seconds) }.min() ?? 0) - list.age)
         return list
     }
 
@@ -279,7 +281,7 @@ public final class TenantService: Sendable {
                     bytes: bytes, etag: "", tags: ["upstream:" + name], cacheable: failure == nil)
             }
             let answer: CacheAnswer<CachedPayload>
-            answer = try await cache.value(for: "list|" + name, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypass) {
+            answer = try await cache.value(for: "list|" + name, policy: listFreshness[name] ?? .init(ttl: .zero), bypass: bypass) {
                 try await self.recordingThrottle(name, fetch)
             }
             guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.notFound("internal cache shape") }

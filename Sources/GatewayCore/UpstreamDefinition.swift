@@ -20,6 +20,8 @@ public struct UpstreamDefinition: Sendable, Equatable {
     public var refreshSkew: Duration
     /// TTL, stale-while-revalidate and stale-if-error of this upstream's cached results.
     public var freshness = FreshnessPolicy(ttl: .seconds(30), staleWhileRevalidate: .seconds(60), staleIfError: .seconds(600))
+    /// The same for this upstream's tenant list (`GET /v1/tenants`); defaults to `freshness`.
+    public var listFreshness = FreshnessPolicy(ttl: .seconds(30), staleWhileRevalidate: .seconds(60), staleIfError: .seconds(600))
     /// Requests in flight to this upstream at once; more wait in a queue of `maxQueuedRequests`,
     /// beyond which the gateway answers 503 rather than pile onto a Veeam server.
     public var maxConcurrentRequests = 4

@@ -63,6 +63,12 @@ struct ConfigTests {
         #expect(config.tokenSigningKey == .env("GATEWAY_TOKEN_KEY"))
         #expect(config.tokenLifetime == .seconds(900))
         #expect(config.policy == AccessPolicy())
+        #expect(config.cacheMaxBytes == 64 << 20)
+        #expect(config.upstreams[0].freshness.ttl == .seconds(30))
+        #expect(config.upstreams[0].listFreshness.ttl == .seconds(60))
+        #expect(config.upstreams[0].freshness.staleIfError == .seconds(600))
+        #expect(config.upstreams[1].listFreshness.ttl == .seconds(30))
+        #expect(config.upstreams[0].maxConcurrentRequests == 4)
     }
 
     @Test("the demo config is valid with the demo's variables")
