@@ -191,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VeeamAPITests",
-            dependencies: ["VeeamAPI", "GatewayTestSupport"],
+            dependencies: ["VeeamAPI", "CurlHTTP", "GatewayTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

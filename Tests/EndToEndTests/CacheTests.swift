@@ -146,17 +146,22 @@ struct CacheTests {
         }
     }
 
-    @Test("concurrent cold requests for one tenant make one upstream request")
+    @Test("1,000 concurrent cold requests for one tenant make exactly 1 upstream request")
     func coalesced() async throws {
-        try await withSimulator(faults: [.vspc: SimulatorFaults(latencyMs: 200)]) { sim in
+        try await withSimulator(faults: [.vspc: SimulatorFaults(latencyMs: 500)]) { sim in
             try await withGateway(vb365: sim, vspc: sim) { gw in
                 _ = try await gw.get("/readyz", key: nil)  // log in first: count tenant reads only
+                // 200 connections from the caller, so hundreds of requests reach the gateway while the fill runs.
+                let caller = try CurlClient(configuration: .init(maxConnectionsPerHost: 200, maxIdleConnections: 200))
+                let request = UpstreamRequest(url: gw.baseURL + cloudTenantPath, headers: [("X-API-Key", TestKeys.bulk)])
                 let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                    for _ in 0..<100 { group.addTask { try await gw.get(cloudTenantPath).status } }
+                    for _ in 0..<1000 { group.addTask { try await caller.perform(request, options: TransferOptions(totalTimeout: .seconds(60))).status } }
                     var all: [Int] = []
                     for try await status in group { all.append(status) }
                     return all
                 }
+                await caller.shutdown()
+                #expect(statuses.count == 1000)
                 #expect(statuses.allSatisfy { $0 == 200 })
                 #expect(sim.state.counters(.vspc).requests["GET /api/v3/infrastructure/sites/tenants/{tenantUid}"] == 1)
             }

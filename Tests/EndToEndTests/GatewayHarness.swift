@@ -49,6 +49,7 @@ enum TestKeys {
     static let readOnly = "e2e-read-only-key-0123456789"
     static let abcApp = "e2e-abc-app-key-0123456789"
     static let limited = "e2e-limited-key-0123456789"
+    static let bulk = "e2e-bulk-key-0123456789"
     static let signingKey = "e2e-gateway-token-signing-key-with-48-bytes-0123"
 
     static let callers: [(id: String, key: String, roles: [String], scopes: [String])] = [
@@ -67,6 +68,7 @@ enum TestKeys {
             text += "  - id: \(caller.id)\n    keyHash: \"\(APIKey.hash(caller.key))\"\n    roles: [\(caller.roles.joined(separator: ", "))]\n"
             if !caller.scopes.isEmpty { text += "    scopes: [\(caller.scopes.map { "\"\($0)\"" }.joined(separator: ", "))]\n" }
         }
+        text += "  - id: bulk\n    keyHash: \"\(APIKey.hash(bulk))\"\n    roles: [PortalAdministrator]\n    rateLimit: { requestsPerSecond: 100000, burst: 100000 }\n"
         text += "  - id: limited\n    keyHash: \"\(APIKey.hash(limited))\"\n    roles: [PortalAdministrator]\n    rateLimit: { requestsPerSecond: 0.01, burst: 3 }\n"
         return text
     }

@@ -2,6 +2,7 @@ import Foundation
 import GatewayTestSupport
 import Testing
 import VeeamAPI
+import CurlHTTP
 
 @Suite("VeeamTimestamp")
 struct VeeamTimestampTests {
@@ -91,5 +92,29 @@ struct WireModelTests {
         #expect(try JSONDecoder().decode(VSPCTokenResponse.self, from: Data(vspc.utf8)).expiresIn == 60)
         let oauth = #"{"error":"invalid_grant","error_description":"Cannot complete login","error_uri":null}"#
         #expect(try JSONDecoder().decode(OAuthErrorBody.self, from: Data(oauth.utf8)).error == "invalid_grant")
+    }
+}
+
+@Suite("VeeamAPIError mapping")
+struct VeeamAPIErrorTests {
+    @Test(
+        "both products' error bodies map to typed errors that keep the upstream's message for the log",
+        arguments: [
+            (520, #"{"errors":[{"message":"Internal failure.","type":"unspecified","code":500}]}"#, "upstream.server_error", "Internal failure.", nil as Int?),
+            (429, #"{"errors":[{"message":"Too many requests.","type":"retryableLogical","code":429,"retryAfter":7}]}"#, "upstream.throttled", "Too many requests.", 7),
+            (403, #"{"errors":[{"message":"Access denied.","type":"security","code":403}]}"#, "upstream.forbidden", "Access denied.", nil),
+            (404, #"{"message":"Organization not found."}"#, "upstream.not_found", "Organization not found.", nil),
+            (500, #"{"message":"An unexpected error has occurred on the server."}"#, "upstream.server_error", "An unexpected error has occurred on the server.", nil),
+            (401, #"{"message":"Authorization has been denied for this request."}"#, "upstream.unauthorized", "Authorization has been denied for this request.", nil),
+            (202, #"{"data":null}"#, "upstream.async_pending", nil, nil),
+            (400, "not json at all", "upstream.bad_request", nil, nil),
+        ]
+    )
+    func mapping(status: Int, body: String, code: String, message: String?, retryAfter: Int?) {
+        let error = VeeamAPIError.from(UpstreamResponse(status: status, body: Array(body.utf8)))
+        #expect(error.code.rawValue == code)
+        #expect(error.status == status)
+        #expect(error.upstreamMessage == message)
+        #expect(error.retryAfter == retryAfter)
     }
 }
