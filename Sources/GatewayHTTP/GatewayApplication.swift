@@ -11,11 +11,17 @@ import HTTPTypes
 
 /// The gateway's HTTP front end: routes, request ids, access log, problem+json for every error.
 public enum GatewayApplication {
-    /// Routes, for the OpenAPI cross-check of a later part: method and path template.
-    public static let routes: [(method: String, path: String)] = [
-        ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/v1/auth/token"), ("GET", "/v1/tenants"), ("GET", "/v1/tenants/{id}"),
-        ("GET", "/v1/upstreams"), ("DELETE", "/v1/cache"),
+    /// Every operation the gateway serves, by path (Hummingbird syntax): the methods each path
+    /// answers. Every other method on these paths is a 405 with `Allow`. A test checks that the
+    /// router and docs/openapi.yaml list exactly these.
+    public static let operations: [String: [HTTPRequest.Method]] = [
+        "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/v1/auth/token": [.post],
+        "/v1/tenants": [.get], "/v1/tenants/:id": [.get], "/v1/upstreams": [.get], "/v1/cache": [.delete],
     ]
+
+    /// The OpenAPI document of this API (docs/openapi.yaml is a link to the bundled copy).
+    public static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
+        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
 
     /// `Cache-Control: no-cache` from a caller allowed to force refreshes (an administrator)
     /// bypasses the cache and refreshes the entry; from anyone else it is ignored.
@@ -40,6 +46,10 @@ public enum GatewayApplication {
         router.add(middleware: RequestIDAndAccessLog(logger: logger))
 
         router.get("/healthz") { _, _ in JSON.response(["status": "ok"]) }
+        router.get("/openapi.yaml") { _, _ -> Response in
+            guard let document = openAPIDocument else { throw GatewayError.routeNotFound }
+            return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
+        }
         router.get("/readyz") { _, _ in
             let upstreams = await service.readiness()
             let ready = upstreams.allSatisfy(\.ready)
@@ -47,9 +57,6 @@ public enum GatewayApplication {
         }
         router.post("/v1/auth/token") { request, context in
             try await issueToken(request, context: context, access: access)
-        }
-        for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
-            router.on("/v1/auth/token", method: method) { _, _ -> Response in throw GatewayError.methodNotAllowed("POST") }
         }
         let v1 = router.group("v1").add(middleware: Authenticate(access: access))
         v1.get("tenants") { request, context in
@@ -81,12 +88,10 @@ public enum GatewayApplication {
             guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
             return JSON.response(UpstreamList(data: await service.upstreamInfo()))
         }
-        for method in [HTTPRequest.Method.get, .post, .put, .patch] {
-            router.on("/v1/cache", method: method) { _, _ -> Response in throw GatewayError.methodNotAllowed("DELETE") }
-        }
-        for path in ["/healthz", "/readyz", "/v1/tenants", "/v1/tenants/:id", "/v1/upstreams"] {
-            for method in [HTTPRequest.Method.post, .put, .delete, .patch] {
-                router.on(RouterPath(path), method: method) { _, _ -> Response in throw GatewayError.methodNotAllowed("GET") }
+        for (path, allowed) in operations {
+            let allow = allowed.map(\.rawValue).joined(separator: ", ")
+            for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] where !allowed.contains(method) {
+                router.on(RouterPath(path), method: method) { _, _ -> Response in throw GatewayError.methodNotAllowed(allow) }
             }
         }
         return router

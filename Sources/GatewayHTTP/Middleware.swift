@@ -56,12 +56,12 @@ struct RequestIDAndAccessLog: RouterMiddleware {
             logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
             gatewayError = GatewayError(code: "internal", status: 500, title: "Internal error", detail: "The gateway failed to serve this request.")
         }
-        if gatewayError.status >= 500 || gatewayError.logDetail != nil {
+        if gatewayError.status >= 500 || (gatewayError.logDetail != nil && gatewayError.status != 405) {
             logger.warning(
                 "request failed",
                 metadata: ["request_id": "\(requestID)", "code": "\(gatewayError.code)", "upstream": "\(gatewayError.upstream ?? "-")", "detail": "\(gatewayError.logDetail ?? gatewayError.detail)"])
         }
-        let allow = gatewayError.code == "request.method_not_allowed" ? (request.uri.path.hasSuffix("/auth/token") ? "POST" : request.uri.path.hasSuffix("/cache") ? "DELETE" : "GET") : nil
+        let allow = gatewayError.code == "request.method_not_allowed" ? gatewayError.logDetail : nil
         var response = Problem(gatewayError, requestID: requestID, instance: request.uri.path).response(retryAfter: gatewayError.retryAfter, allow: allow)
         if gatewayError.status == 401 { response.headers[.wwwAuthenticate] = #"Bearer realm="veeam-gateway""# }
         return response

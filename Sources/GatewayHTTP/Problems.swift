@@ -64,7 +64,7 @@ struct Problem: Encodable {
 
 extension GatewayError {
     static func methodNotAllowed(_ allow: String) -> GatewayError {
-        GatewayError(code: "request.method_not_allowed", status: 405, title: "Method not allowed", detail: "This resource answers \(allow) only.")
+        GatewayError(code: "request.method_not_allowed", status: 405, title: "Method not allowed", detail: "This resource answers \(allow) only.", logDetail: allow)
     }
 
     static let tokensDisabled = GatewayError(

@@ -1,0 +1,66 @@
+import CurlHTTP
+import Foundation
+import GatewayCore
+import GatewayHTTP
+import GatewayTestSupport
+import Hummingbird
+import Logging
+import Testing
+import Yams
+
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    /// (method, path) pairs of the document, paths in OpenAPI syntax.
+    func documented() throws -> Set<String> {
+        let text = try String(contentsOfFile: repositoryRoot + "/docs/openapi.yaml", encoding: .utf8)
+        let document = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: Any])
+        var pairs = Set<String>()
+        for (path, item) in paths {
+            for method in (item as? [String: Any] ?? [:]).keys where ["get", "put", "post", "delete", "patch"].contains(method) {
+                pairs.insert(method.uppercased() + " " + path)
+            }
+        }
+        return pairs
+    }
+
+    @Test("every route in the router is in docs/openapi.yaml, and every documented operation is routed")
+    func routesMatchDocument() async throws {
+        let client = try CurlClient()
+        let service = TenantService(upstreams: [], client: client, logger: Logger(label: "test"))
+        let access = AccessControl(callers: [], policy: AccessPolicy(), defaultRate: .init(requestsPerSecond: 1, burst: 1), failedAuthPerMinute: 1)
+        let router = GatewayApplication.router(service: service, access: access, logger: Logger(label: "test"))
+        var routed = Set<String>()
+        var stubs = 0
+        // Paths in OpenAPI syntax: ":id" and "{id}" both become "{id}".
+        func openAPIPath(_ path: String) -> String {
+            let withSlash = path.hasPrefix("/") ? path : "/" + path
+            return withSlash.replacingOccurrences(of: ":id", with: "{id}")
+        }
+        let operations = Dictionary(uniqueKeysWithValues: GatewayApplication.operations.map { (openAPIPath($0.key), $0.value) })
+        for route in router.routes {
+            let path = openAPIPath("\(route.path)")
+            if let allowed = operations[path], allowed.contains(route.method) {
+                routed.insert(route.method.rawValue + " " + path)
+            } else {
+                stubs += 1  // a 405 with Allow
+            }
+        }
+        let documentedPairs = try documented()
+        #expect(routed == documentedPairs, "only routed: \(routed.subtracting(documentedPairs).sorted()); only documented: \(documentedPairs.subtracting(routed).sorted())")
+        #expect(stubs > 0)
+        await client.shutdown()
+    }
+
+    @Test("the served document is docs/openapi.yaml")
+    func served() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let response = try await gw.get("/openapi.yaml", key: nil)
+                #expect(response.status == 200)
+                #expect(response.header("content-type") == "application/yaml")
+                #expect(response.text == (try String(contentsOfFile: repositoryRoot + "/docs/openapi.yaml", encoding: .utf8)))
+            }
+        }
+    }
+}
