@@ -217,7 +217,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayConfigTests",
-            dependencies: ["GatewayConfig", "GatewayTestSupport"],
+            dependencies: ["GatewayConfig", "GatewayTestSupport", "GatewayHTTP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

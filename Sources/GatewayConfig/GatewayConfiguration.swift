@@ -20,6 +20,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var logLevel: String
+    /// `log.format`: `text` (default) or `json` (one JSON object per line).
+    public var logFormat = "text"
     public var upstreams: [UpstreamDefinition]
     /// libcurl connections per upstream host.
     public var maxConnectionsPerHost: Int
@@ -113,6 +115,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
             maxConnections = max(maxConnections, try node.child("maxConnections").int(default: 8, range: 1...256))
             upstreams.append(definition)
         }
+        let format = try log.child("format").string(default: "text")
+        guard ["text", "json"].contains(format) else { throw log.child("format").error("must be text or json") }
         var configuration = GatewayConfiguration(
             file: file,
             host: host,
@@ -121,6 +125,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             upstreams: upstreams,
             maxConnectionsPerHost: maxConnections
         )
+        configuration.logFormat = format
         configuration.cacheMaxBytes = cacheMaxBytes
         configuration.cacheMaxEntryShare = cacheShare
         let limits = root.child("limits")

@@ -18,8 +18,10 @@ func loadConfiguration(_ path: String, environment: [String: String] = ProcessIn
     }
 }
 
-func makeLogger(level: String) -> Logger {
-    var logger = Logger(label: "veeam-gateway") { StreamLogHandler.standardError(label: $0) }
+func makeLogger(level: String, format: String = "text") -> Logger {
+    var logger = Logger(label: "veeam-gateway") { label -> any LogHandler in
+        format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+    }
     logger.logLevel = Logger.Level(rawValue: level) ?? .info
     return logger
 }
@@ -61,7 +63,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration(config)
-        let logger = makeLogger(level: configuration.logLevel)
+        let logger = makeLogger(level: configuration.logLevel, format: configuration.logFormat)
         logger.info("starting", metadata: ["config": "\(config)", "listen": "\(configuration.host):\(configuration.port)", "upstreams": "\(configuration.upstreams.count)"])
         let group = ServiceGroup(
             configuration: .init(services: [GatewayRunner(configuration: configuration, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -39,6 +39,7 @@ struct Probe: AsyncParsableCommand {
             let response = try await client.perform(UpstreamRequest(url: url), options: options)
             print("status \(response.status), HTTP/\(response.info.httpVersion), \(response.body.count) bytes in \(response.info.totalTime)")
             await client.shutdown()
+            if response.status >= 400 { throw ExitCode(1) }  // so it can serve as a container HEALTHCHECK
         } catch let error as UpstreamError {
             await client.shutdown()
             print("failed: \(error.code) — \(error.message)")

@@ -4,6 +4,8 @@ import GatewayCore
 import GatewayTestSupport
 import Testing
 import TokenBroker
+import GatewayHTTP
+import Logging
 
 /// A directory with readable secret and CA files for config tests.
 struct ConfigFixture {
@@ -196,5 +198,28 @@ struct ConfigTests {
         #expect(process.terminationStatus == 1)
         #expect(text.contains(path))
         #expect(text.contains("upstreams[0].refreshSkew"))
+    }
+}
+
+@Suite("JSON logs")
+struct JSONLogTests {
+    @Test("log.format: json writes one JSON object per line with the metadata")
+    func jsonLines() throws {
+        final class Lines: @unchecked Sendable { var all: [String] = [] }
+        let lines = Lines()
+        var logger = Logger(label: "veeam-gateway") { JSONLogHandler(label: $0, write: { lines.all.append($0) }) }
+        logger.logLevel = .info
+        logger.info("request", metadata: ["request_id": "r-1", "status": "200", "duration_ms": "1.25"])
+        let line = try #require(lines.all.first)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        #expect(object["message"] == "request")
+        #expect(object["request_id"] == "r-1")
+        #expect(object["level"] == "info")
+        #expect(object["timestamp"]?.hasSuffix("Z") == true)
+        #expect(!line.contains("\n"))
+        let config = try GatewayConfiguration.parse(
+            yaml: "log: { format: json }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }",
+            file: "gw.yaml", environment: ["P": "x"])
+        #expect(config.logFormat == "json")
     }
 }
