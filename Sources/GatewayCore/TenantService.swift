@@ -127,14 +127,16 @@ public final class TenantService: Sendable {
     /// Builds brokers and clients for each upstream over one shared libcurl client.
     public init(
         upstreams: [UpstreamDefinition], client: CurlClient, clock: BrokerClock = .continuous, logger: Logger,
-        cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0)
+        cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
+        metrics: GatewayMetrics? = nil
     ) {
         self.logger = logger
         self.cache = cache
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in
-            let curl = CurlTransport(client: client, options: definition.options)
+            let raw = CurlTransport(client: client, options: definition.options)
+            let curl: any UpstreamTransport = metrics.map { MetricsTransport(base: raw, upstream: definition.name, metrics: $0) } ?? raw
             let gate = ConcurrencyGate(upstream: definition.name, limit: definition.maxConcurrentRequests, queue: definition.maxQueuedRequests)
             let base = GatedTransport(base: RequestIDTransport(base: curl, uuidOnly: definition.product == .vspc), gate: gate)
             switch definition.product {

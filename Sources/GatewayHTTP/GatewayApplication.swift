@@ -1,4 +1,5 @@
 import Foundation
+public import Prometheus
 public import CurlHTTP
 public import GatewayConfig
 public import GatewayCore
@@ -15,7 +16,7 @@ public enum GatewayApplication {
     /// answers. Every other method on these paths is a 405 with `Allow`. A test checks that the
     /// router and docs/openapi.yaml list exactly these.
     public static let operations: [String: [HTTPRequest.Method]] = [
-        "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/v1/auth/token": [.post],
+        "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/metrics": [.get], "/v1/auth/token": [.post],
         "/v1/tenants": [.get], "/v1/tenants/:id": [.get], "/v1/upstreams": [.get], "/v1/cache": [.delete],
     ]
 
@@ -41,9 +42,18 @@ public enum GatewayApplication {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    public static func router(service: TenantService, access: AccessControl, logger: Logger) -> Router<GatewayRequestContext> {
+    public static func router(
+        service: TenantService, access: AccessControl, logger: Logger, metrics: MetricsEndpoint = MetricsEndpoint()
+    ) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
         router.add(middleware: RequestIDAndAccessLog(logger: logger))
+        router.get("/metrics") { _, _ -> Response in
+            await service.collectMetrics(into: metrics.metrics)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+        }
 
         router.get("/healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("/openapi.yaml") { _, _ -> Response in
@@ -179,11 +189,12 @@ public enum GatewayApplication {
 
     /// The application for `configuration`; `onRunning` receives the bound port.
     public static func make(
-        configuration: GatewayConfiguration, service: TenantService, access: AccessControl, logger: Logger, port: Int? = nil,
+        configuration: GatewayConfiguration, service: TenantService, access: AccessControl, logger: Logger,
+        metrics: MetricsEndpoint = MetricsEndpoint(), port: Int? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(service: service, access: access, logger: logger),
+            router: router(service: service, access: access, logger: logger, metrics: metrics),
             // Request heads are bounded: 16 KiB per field, 32 KiB in all, 100 fields; idle
             // keep-alive connections close after 60 s.
             server: .http1(
@@ -229,5 +240,17 @@ extension AccessControl {
         return AccessControl(
             callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
             failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer, identityProvider: idp)
+    }
+}
+
+/// The Prometheus registry behind `/metrics` and the swift-metrics factory that feeds it. One per
+/// gateway instance (no global bootstrap), so tests can run several gateways in one process.
+public struct MetricsEndpoint: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let metrics: GatewayMetrics
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.metrics = GatewayMetrics(factory: PrometheusMetricsFactory(registry: registry))
     }
 }

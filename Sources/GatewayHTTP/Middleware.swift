@@ -108,3 +108,23 @@ struct Authenticate: RouterMiddleware {
         }
     }
 }
+
+/// Request count, latency and in-flight gauge by route template (never the raw path).
+struct MetricsMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let metrics: GatewayMetrics
+
+    static func route(_ path: String) -> String {
+        if path.hasPrefix("/v1/tenants/") { return "/v1/tenants/{id}" }
+        return GatewayApplication.operations[path] != nil ? path : "other"
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        metrics.inFlight(1)
+        defer { metrics.inFlight(-1) }
+        let response = try await next(request, context)
+        metrics.request(route: Self.route(request.uri.path), method: request.method.rawValue, status: Int(response.status.code), duration: ContinuousClock.now - started)
+        return response
+    }
+}

@@ -37,12 +37,13 @@ struct GatewayRunner: Service {
         let client = try CurlClient(
             configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), logger: logger)
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare)
-        let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger, cache: cache)
+        let metrics = MetricsEndpoint()
+        let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger, cache: cache, metrics: metrics.metrics)
         let access = try await AccessControl.make(configuration, client: client)
         if configuration.callers.isEmpty {
             logger.warning("no callers are configured: every /v1 request will be refused (see callers in the config)")
         }
-        let app = GatewayApplication.make(configuration: configuration, service: service, access: access, logger: logger, port: port) { bound in
+        let app = GatewayApplication.make(configuration: configuration, service: service, access: access, logger: logger, metrics: metrics, port: port) { bound in
             await onRunning(bound)
             // Seed 004: the gateway's own VSPC account must hold a tenant-reading role. Said at
             // start, and by /readyz for as long as it is not so.

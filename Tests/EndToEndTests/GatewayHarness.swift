@@ -134,11 +134,13 @@ func withGateway<T: Sendable>(
     let clock = ManualClock()
     let logger = logs.logger(label: "veeam-gateway")
     let upstreamClient = try CurlClient(logger: logger)
+    let metrics = MetricsEndpoint()
     let service = TenantService(
         upstreams: configuration.upstreams, client: upstreamClient, logger: logger,
-        cache: ResponseCache(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: { clock.now }))
+        cache: ResponseCache(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: { clock.now }),
+        metrics: metrics.metrics)
     let port = PortBox()
-    let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration, client: upstreamClient), logger: logger) { bound in
+    let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration, client: upstreamClient), logger: logger, metrics: metrics) { bound in
         port.set(bound)
     }
     let group = ServiceGroup(configuration: .init(services: [upstreamClient, app], logger: logger))

@@ -1,0 +1,112 @@
+public import CoreMetrics
+public import CurlHTTP
+import Synchronization
+import TokenBroker
+
+/// The gateway's metrics, through swift-metrics with an injected factory (Prometheus in
+/// production). Labels are route templates, methods, statuses, upstream names and stable error
+/// codes only: never an id, a key, a token or a user name.
+public final class GatewayMetrics: Sendable {
+    public let factory: any MetricsFactory
+    private let lastSeen = Mutex<[String: Int]>([:])
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    /// One served request.
+    public func request(route: String, method: String, status: Int, duration: Duration) {
+        let dimensions = [("route", route), ("method", method), ("status", String(status))]
+        Counter(label: "veeam_gateway_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
+            .recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    public func inFlight(_ delta: Int) {
+        let meter = Meter(label: "veeam_gateway_http_requests_in_flight", factory: factory)
+        if delta > 0 { meter.increment(by: Double(delta)) } else { meter.decrement(by: Double(-delta)) }
+    }
+
+    /// One upstream call: `outcome` is `2xx`…`5xx` or a stable transport error code.
+    public func upstreamCall(upstream: String, outcome: String, duration: Duration) {
+        Counter(label: "veeam_gateway_upstream_requests_total", dimensions: [("upstream", upstream), ("outcome", outcome)], factory: factory).increment()
+        Timer(label: "veeam_gateway_upstream_request_duration_seconds", dimensions: [("upstream", upstream)], factory: factory)
+            .recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    /// Brings a monotonically growing count (read from a component's statistics) into a counter.
+    public func syncCounter(_ label: String, dimensions: [(String, String)] = [], to total: Int) {
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        let delta = lastSeen.withLock { seen -> Int in
+            let previous = seen[key] ?? 0
+            seen[key] = max(previous, total)
+            return max(0, total - previous)
+        }
+        // Constructing the counter registers it, so it is exported (at 0) from the first scrape.
+        let counter = Counter(label: label, dimensions: dimensions, factory: factory)
+        if delta > 0 { counter.increment(by: delta) }
+    }
+
+    public func gauge(_ label: String, dimensions: [(String, String)] = [], _ value: Int) {
+        Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// Counts and times every upstream call (outcome by status class or error code).
+public struct MetricsTransport: UpstreamTransport {
+    public let base: any UpstreamTransport
+    public let upstream: String
+    public let metrics: GatewayMetrics
+
+    public init(base: any UpstreamTransport, upstream: String, metrics: GatewayMetrics) {
+        self.base = base
+        self.upstream = upstream
+        self.metrics = metrics
+    }
+
+    public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        let started = ContinuousClock.now
+        do {
+            let response = try await base.send(request)
+            metrics.upstreamCall(upstream: upstream, outcome: "\(response.status / 100)xx", duration: ContinuousClock.now - started)
+            return response
+        } catch let error as UpstreamError {
+            metrics.upstreamCall(upstream: upstream, outcome: error.code.rawValue, duration: ContinuousClock.now - started)
+            throw error
+        }
+    }
+}
+
+extension TenantService {
+    /// Copies cache and token counters into the metrics (called when `/metrics` is scraped).
+    public func collectMetrics(into metrics: GatewayMetrics) async {
+        let cache = cacheStatistics
+        metrics.syncCounter("veeam_gateway_cache_hits_total", to: cache.hits)
+        metrics.syncCounter("veeam_gateway_cache_misses_total", to: cache.misses)
+        metrics.syncCounter("veeam_gateway_cache_stale_answers_total", to: cache.staleAnswers)
+        metrics.syncCounter("veeam_gateway_cache_refreshes_total", to: cache.refreshes)
+        metrics.syncCounter("veeam_gateway_cache_evictions_total", to: cache.evictions)
+        metrics.gauge("veeam_gateway_cache_bytes", cache.bytes)
+        metrics.gauge("veeam_gateway_cache_entries", cache.entries)
+        for upstream in upstreams {
+            let name = upstream.definition.name
+            var logins = 0
+            var refreshes = 0
+            var failures = 0
+            for broker in brokers(of: name) {
+                let statistics = await broker.statistics
+                logins += statistics.logins
+                refreshes += statistics.refreshes
+                failures += statistics.failures + statistics.refreshFailures
+            }
+            metrics.syncCounter("veeam_gateway_token_logins_total", dimensions: [("upstream", name)], to: logins)
+            metrics.syncCounter("veeam_gateway_token_refreshes_total", dimensions: [("upstream", name)], to: refreshes)
+            metrics.syncCounter("veeam_gateway_token_failures_total", dimensions: [("upstream", name)], to: failures)
+        }
+    }
+}
