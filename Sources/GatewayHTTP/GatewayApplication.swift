@@ -42,14 +42,12 @@ public enum GatewayApplication {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    public static func router(
-        service: TenantService, access: AccessControl, logger: Logger, metrics: MetricsEndpoint = MetricsEndpoint()
-    ) -> Router<GatewayRequestContext> {
+    public static func router(state: GatewayState, logger: Logger, metrics: MetricsEndpoint) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
-        router.add(middleware: RequestIDAndAccessLog(logger: logger))
-        router.get("/metrics") { _, _ -> Response in
-            await service.collectMetrics(into: metrics.metrics)
+        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state))
+        router.get("/metrics") { _, context -> Response in
+            await try snapshot(context).service.collectMetrics(into: metrics.metrics)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
@@ -60,18 +58,19 @@ public enum GatewayApplication {
             guard let document = openAPIDocument else { throw GatewayError.routeNotFound }
             return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
-        router.get("/readyz") { _, _ in
-            let upstreams = await service.readiness()
+        router.get("/readyz") { _, context in
+            let upstreams = await try snapshot(context).service.readiness()
             let ready = upstreams.allSatisfy(\.ready)
             return JSON.response(Readiness(status: ready ? "ready" : "not ready", upstreams: upstreams), status: ready ? .ok : .serviceUnavailable)
         }
         router.post("/v1/auth/token") { request, context in
-            try await issueToken(request, context: context, access: access)
+            try await issueToken(request, context: context, access: try snapshot(context).access)
         }
-        let v1 = router.group("v1").add(middleware: Authenticate(access: access))
+        let v1 = router.group("v1").add(middleware: Authenticate())
         v1.get("tenants") { request, context in
             let query = try query(request)
             let caller = try caller(context)
+            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
             let list = await service.list(query, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
             let body = GatewayJSON.encode(list)
             return cacheable(request, body: body, etag: GatewayJSON.etag(body), status: list.cacheStatus, age: list.age, maxAge: list.maxAge)
@@ -79,10 +78,12 @@ public enum GatewayApplication {
         v1.get("tenants/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
             let caller = try caller(context)
+            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
             let answer = try await service.tenantAnswer(id: id, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
             return cacheable(request, body: answer.body, etag: answer.etag, status: answer.cacheStatus, age: answer.age, maxAge: answer.maxAge)
         }
         v1.delete("cache") { request, context in
+            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
             guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
             let parameters = request.uri.queryParameters
             if let upstream = parameters["upstream"], !TenantID.isValidUpstreamName(String(upstream)) {
@@ -95,6 +96,7 @@ public enum GatewayApplication {
             return JSON.response(["purged": purged])
         }
         v1.get("upstreams") { _, context in
+            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
             guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
             return JSON.response(UpstreamList(data: await service.upstreamInfo()))
         }
@@ -144,6 +146,14 @@ public enum GatewayApplication {
         return response
     }
 
+    /// The snapshot the request-id middleware took (always set for routed requests).
+    static func snapshot(_ context: GatewayRequestContext) throws -> GatewayState.Snapshot {
+        guard let snapshot = context.snapshot else {
+            throw GatewayError(code: "internal", status: 500, title: "Internal error", detail: "The gateway failed to serve this request.")
+        }
+        return snapshot
+    }
+
     static func caller(_ context: GatewayRequestContext) throws -> Caller {
         guard let caller = context.caller else { throw GatewayError.authRequired }
         return caller
@@ -189,19 +199,18 @@ public enum GatewayApplication {
 
     /// The application for `configuration`; `onRunning` receives the bound port.
     public static func make(
-        configuration: GatewayConfiguration, service: TenantService, access: AccessControl, logger: Logger,
-        metrics: MetricsEndpoint = MetricsEndpoint(), port: Int? = nil,
+        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, port: Int? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(service: service, access: access, logger: logger, metrics: metrics),
+            router: router(state: state, logger: logger, metrics: metrics),
             // Request heads are bounded: 16 KiB per field, 32 KiB in all, 100 fields; idle
             // keep-alive connections close after 60 s.
             server: .http1(
                 configuration: .init(
                     idleTimeout: .seconds(60),
                     httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
-            configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: nil),
+            configuration: .init(address: .hostname(state.snapshot.configuration.host, port: port ?? state.snapshot.configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

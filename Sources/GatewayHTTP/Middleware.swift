@@ -9,6 +9,7 @@ import Logging
 struct RequestIDAndAccessLog: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let logger: Logger
+    let state: GatewayState
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")
 
@@ -22,6 +23,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         var context = context
+        context.snapshot = state.snapshot
         let offered = Self.requestIDHeader.flatMap { request.headers[$0] } ?? ""
         context.requestID = Self.isAcceptable(offered) ? offered : UUID().uuidString.lowercased()
         let id = context.requestID
@@ -72,7 +74,6 @@ struct RequestIDAndAccessLog: RouterMiddleware {
 /// anything else runs: a refused caller causes no cache lookup and no upstream call.
 struct Authenticate: RouterMiddleware {
     typealias Context = GatewayRequestContext
-    let access: AccessControl
 
     static let apiKeyHeader = HTTPField.Name("X-API-Key")
 
@@ -86,6 +87,7 @@ struct Authenticate: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        guard let access = context.snapshot?.access else { throw GatewayError.authRequired }
         let presented = Self.presentedKey(request)
         let outcome: AccessControl.Outcome
         if let presented, AccessControl.looksLikeJWT(presented), request.headers[.authorization] != nil {

@@ -9,6 +9,8 @@ public struct GatewayRequestContext: RequestContext {
     public var requestID: String = ""
     /// Who is calling, once authenticated.
     public var caller: Caller?
+    /// The configuration snapshot this request runs under (taken once, at its start).
+    public var snapshot: GatewayState.Snapshot?
     /// The peer's IP address (for failed-authentication limits).
     public let remoteAddress: String
 

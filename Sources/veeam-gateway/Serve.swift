@@ -6,7 +6,6 @@ import GatewayCore
 import GatewayHTTP
 import Logging
 import ServiceLifecycle
-import ResponseCache
 
 /// Reads a config file, printing a ConfigError (file, key, reason) and exiting 1 when invalid.
 func loadConfiguration(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
@@ -36,23 +35,21 @@ struct GatewayRunner: Service {
     func run() async throws {
         let client = try CurlClient(
             configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), logger: logger)
-        let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare)
         let metrics = MetricsEndpoint()
-        let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger, cache: cache, metrics: metrics.metrics)
-        let access = try await AccessControl.make(configuration, client: client)
+        let state = try await GatewayState(configuration: configuration, client: client, metrics: metrics, logger: logger)
         if configuration.callers.isEmpty {
             logger.warning("no callers are configured: every /v1 request will be refused (see callers in the config)")
         }
-        let app = GatewayApplication.make(configuration: configuration, service: service, access: access, logger: logger, metrics: metrics, port: port) { bound in
+        let app = GatewayApplication.make(state: state, logger: logger, metrics: metrics, port: port) { bound in
             await onRunning(bound)
             // Seed 004: the gateway's own VSPC account must hold a tenant-reading role. Said at
             // start, and by /readyz for as long as it is not so.
-            for upstream in await service.readiness() where !upstream.ready {
+            for upstream in await state.snapshot.service.readiness() where !upstream.ready {
                 logger.error("upstream not ready", metadata: ["upstream": "\(upstream.upstream)", "reason": "\(upstream.reason ?? "-")"])
             }
         }
-        // Reverse order on shutdown: the server drains first, then the client stops.
-        let group = ServiceGroup(configuration: .init(services: [client, app], logger: logger))
+        // Reverse order on shutdown: reloads stop, the server drains, then the client stops.
+        let group = ServiceGroup(configuration: .init(services: [client, app, ReloadOnHangup(state: state)], logger: logger))
         try await group.run()
     }
 }

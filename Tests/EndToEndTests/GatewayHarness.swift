@@ -16,10 +16,12 @@ import VeeamSimulator
 struct RunningGateway: Sendable {
     let baseURL: String
     let client: CurlClient
-    let service: TenantService
+    let state: GatewayState
     let logs: LogCapture
     /// The cache's clock: tests advance it instead of sleeping.
     let clock: ManualClock
+    let configPath: String
+    var service: TenantService { state.snapshot.service }
 
     /// GET with an API key (the portal administrator's unless told otherwise; nil sends none).
     func get(_ path: String, key: String? = TestKeys.portalAdmin, headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
@@ -135,19 +137,16 @@ func withGateway<T: Sendable>(
     let logger = logs.logger(label: "veeam-gateway")
     let upstreamClient = try CurlClient(logger: logger)
     let metrics = MetricsEndpoint()
-    let service = TenantService(
-        upstreams: configuration.upstreams, client: upstreamClient, logger: logger,
-        cache: ResponseCache(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: { clock.now }),
-        metrics: metrics.metrics)
+    let state = try await GatewayState(configuration: configuration, client: upstreamClient, metrics: metrics, logger: logger, cacheClock: { clock.now })
     let port = PortBox()
-    let app = GatewayApplication.make(configuration: configuration, service: service, access: try await AccessControl.make(configuration, client: upstreamClient), logger: logger, metrics: metrics) { bound in
+    let app = GatewayApplication.make(state: state, logger: logger, metrics: metrics) { bound in
         port.set(bound)
     }
     let group = ServiceGroup(configuration: .init(services: [upstreamClient, app], logger: logger))
     let server = Task { try await group.run() }
     let bound = await port.wait()
     let caller = try CurlClient()
-    let gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, service: service, logs: logs, clock: clock)
+    let gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, state: state, logs: logs, clock: clock, configPath: configPath)
     let result: Result<T, any Error>
     do { result = .success(try await body(gateway)) } catch { result = .failure(error) }
     await caller.shutdown()

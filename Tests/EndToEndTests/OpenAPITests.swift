@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import GatewayCore
+import GatewayConfig
 import GatewayHTTP
 import GatewayTestSupport
 import Hummingbird
@@ -27,9 +28,10 @@ struct OpenAPITests {
     @Test("every route in the router is in docs/openapi.yaml, and every documented operation is routed")
     func routesMatchDocument() async throws {
         let client = try CurlClient()
-        let service = TenantService(upstreams: [], client: client, logger: Logger(label: "test"))
-        let access = AccessControl(callers: [], policy: AccessPolicy(), defaultRate: .init(requestsPerSecond: 1, burst: 1), failedAuthPerMinute: 1)
-        let router = GatewayApplication.router(service: service, access: access, logger: Logger(label: "test"))
+        let configuration = GatewayConfiguration(file: "test", upstreams: [])
+        let metrics = MetricsEndpoint()
+        let state = try await GatewayState(configuration: configuration, client: client, metrics: metrics, logger: Logger(label: "test"))
+        let router = GatewayApplication.router(state: state, logger: Logger(label: "test"), metrics: metrics)
         var routed = Set<String>()
         var stubs = 0
         // Paths in OpenAPI syntax: ":id" and "{id}" both become "{id}".

@@ -96,6 +96,20 @@ struct ProcessTests {
         let tenant = try await client.perform(UpstreamRequest(url: base + "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", headers: [("Authorization", "Bearer " + TestKeys.portalAdmin)]), options: TransferOptions())
         #expect(tenant.status == 200)
         #expect(tenant.text.contains("\"type\":\"General\""))
+
+        // SIGHUP re-reads the file: a caller added to it is accepted without a restart.
+        let reloadKey = "e2e-process-reload-key-0123456789"
+        let withCaller = config.replacingOccurrences(
+            of: "callers:\n", with: "callers:\n  - { id: added, keyHash: \"\(APIKey.hash(reloadKey))\", roles: [PortalAdministrator] }\n")
+        try Data(withCaller.utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
+        kill(gateway.process.processIdentifier, SIGHUP)
+        var reloaded = 0
+        for _ in 0..<100 {
+            reloaded = try await client.perform(UpstreamRequest(url: base + "/v1/upstreams", headers: [("X-API-Key", reloadKey)]), options: TransferOptions()).status
+            if reloaded == 200 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(reloaded == 200)
         await client.shutdown()
 
         #expect(gateway.stop() == 0, "SIGTERM stops the gateway cleanly")
