@@ -39,7 +39,8 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         logger.info(
             "request",
             metadata: [
-                "request_id": "\(id)", "method": "\(request.method)", "path": "\(request.uri.path)",
+                "request_id": "\(id)", "method": "\(request.method)", "route": "\(MetricsMiddleware.route(request.uri.path))",
+                "path": "\(request.uri.path.prefix(200))", "caller": "\(context.callerNote.id ?? "-")",
                 "status": "\(response.status.code)", "duration_ms": "\(String(format: "%.2f", ms))",
             ])
         return response
@@ -98,6 +99,7 @@ struct Authenticate: RouterMiddleware {
         switch outcome {
         case .caller(let caller):
             context.caller = caller
+            context.callerNote.id = caller.id
             return try await next(request, context)
         case .missing:
             throw GatewayError.authRequired

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import GatewayCore
 public import Hummingbird
 
@@ -9,6 +10,8 @@ public struct GatewayRequestContext: RequestContext {
     public var requestID: String = ""
     /// Who is calling, once authenticated.
     public var caller: Caller?
+    /// Written by the authentication middleware so the access log (outside it) can name the caller.
+    public var callerNote = CallerNote()
     /// The configuration snapshot this request runs under (taken once, at its start).
     public var snapshot: GatewayState.Snapshot?
     /// The peer's IP address (for failed-authentication limits).
@@ -90,4 +93,14 @@ extension GatewayError {
     }
 
     static let routeNotFound = GatewayError(code: "route.not_found", status: 404, title: "Not found", detail: "No such resource.")
+}
+
+/// The caller id of a request, for its access-log line (a reference, shared by the context copies).
+public final class CallerNote: Sendable {
+    private let value = Mutex<String?>(nil)
+    public init() {}
+    public var id: String? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }

@@ -219,6 +219,11 @@ public final class SimulatorState: Sendable {
         }
     }
 
+    /// Every access and refresh token issued so far (tests search logs and answers for them).
+    public var issuedTokens: [String] {
+        inner.withLock { Array($0.accessTokens.keys) + Array($0.refreshTokens.keys) }
+    }
+
     /// Revokes every access and refresh token of a product (of one user, if given).
     public func revokeTokens(product: SimulatedProduct, username: String? = nil) {
         inner.withLock { inner in

@@ -63,8 +63,12 @@ struct Serve: AsyncParsableCommand {
         let configuration = try loadConfiguration(config)
         let logger = makeLogger(level: configuration.logLevel, format: configuration.logFormat)
         logger.info("starting", metadata: ["config": "\(config)", "listen": "\(configuration.host):\(configuration.port)", "upstreams": "\(configuration.upstreams.count)"])
-        let group = ServiceGroup(
-            configuration: .init(services: [GatewayRunner(configuration: configuration, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [GatewayRunner(configuration: configuration, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // In-flight requests get this long to finish after SIGTERM; then they are cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(25)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
     }
 }
