@@ -19,6 +19,8 @@ COPY Tests/ Tests/
 RUN bash scripts/build-release.sh /out
 
 FROM debian:bookworm-slim
+# Unpinned on purpose: the runtime takes Debian's security updates at each build.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcurl4 ca-certificates libstdc++6 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
@@ -27,7 +29,7 @@ COPY --from=build /out/ /app/
 COPY config/gateway.yaml /etc/veeam-gateway/gateway.yaml
 ENV VEEAM_GATEWAY__LISTEN__HOST=0.0.0.0
 WORKDIR /app
-USER gateway
+USER 10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/app/veeam-gateway", "probe", "http://127.0.0.1:8080/healthz", "--timeout", "4"]
