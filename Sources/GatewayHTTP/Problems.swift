@@ -23,17 +23,10 @@ public struct GatewayRequestContext: RequestContext {
     }
 }
 
-/// JSON as the gateway writes it: sorted keys (stable bytes, stable ETags), no escaped slashes.
+/// Responses with JSON bodies, encoded by ``GatewayJSON`` (sorted keys: stable bytes, stable ETags).
 enum JSON {
-    static func encode<T: Encodable>(_ value: T) -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return ByteBuffer(bytes: data)
-    }
-
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, contentType: String = "application/json") -> Response {
-        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: encode(value)))
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: GatewayJSON.encode(value))))
     }
 }
 
