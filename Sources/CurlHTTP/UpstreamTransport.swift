@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The one upstream-call abstraction of the gateway.
 ///

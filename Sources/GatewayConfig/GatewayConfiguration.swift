@@ -1,7 +1,7 @@
-public import CurlHTTP
+import CurlHTTP
 public import Foundation
 public import GatewayCore
-public import TenantModel
+import TenantModel
 public import TokenBroker
 import ResponseCache
 import Yams

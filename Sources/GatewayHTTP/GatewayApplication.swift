@@ -47,7 +47,7 @@ public enum GatewayApplication {
         router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
         router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state))
         router.get("/metrics") { _, context -> Response in
-            await try snapshot(context).service.collectMetrics(into: metrics.metrics)
+            try await snapshot(context).service.collectMetrics(into: metrics.metrics)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
@@ -59,7 +59,7 @@ public enum GatewayApplication {
             return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
         router.get("/readyz") { _, context in
-            let upstreams = await try snapshot(context).service.readiness()
+            let upstreams = try await snapshot(context).service.readiness()
             let ready = upstreams.allSatisfy(\.ready)
             return JSON.response(Readiness(status: ready ? "ready" : "not ready", upstreams: upstreams), status: ready ? .ok : .serviceUnavailable)
         }

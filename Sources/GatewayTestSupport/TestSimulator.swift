@@ -1,5 +1,5 @@
 public import CurlHTTP
-public import Foundation
+import Foundation
 public import VeeamSimulator
 import Logging
 import ServiceLifecycle

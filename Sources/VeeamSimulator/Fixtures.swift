@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The records the simulator serves, read from raw JSON (`config/simulator/*.json`) or generated.
 public struct SimulatorFixtures: Sendable {
