@@ -81,7 +81,7 @@ let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3
 
 func gatewayYAML(
     vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc",
-    total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = ""
+    total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil
 ) -> String {
     var yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n"
         + "auth:\n  tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m }\n"
@@ -109,7 +109,7 @@ func gatewayYAML(
               - name: vspc-main
                 product: vspc
                 baseURL: \(vspc.vspcBaseURL)
-                tls: { caFile: \(vspc.caFile) }
+                tls: \(vspcTLS ?? "{ caFile: \(vspc.caFile) }")
                 timeouts: { connect: 1s, total: \(total) }
                 account: { username: \(vspcUser), password: { file: \(secrets)/\(vspcPassword) } }
 
@@ -120,7 +120,7 @@ func gatewayYAML(
 
 func withGateway<T: Sendable>(
     vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s",
-    jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "",
+    jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil,
     _ body: (RunningGateway) async throws -> T
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
@@ -128,7 +128,7 @@ func withGateway<T: Sendable>(
     let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9", "company-owner.pw": "Company-Owner-Pass-6", "jwt.key": TestKeys.signingKey]
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
-    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh, cache: cache).utf8)
+    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh, cache: cache, vspcTLS: vspcTLS).utf8)
         .write(to: URL(fileURLWithPath: configPath))
     let configuration = try GatewayConfiguration.load(path: configPath)
 
