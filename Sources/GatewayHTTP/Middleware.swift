@@ -52,7 +52,11 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         case let error as GatewayError:
             gatewayError = error
         case let error as HTTPError where error.status == .notFound:
-            gatewayError = .routeNotFound
+            if let allowed = GatewayApplication.allowedMethods(forPath: request.uri.path), !allowed.contains(request.method) {
+                gatewayError = .methodNotAllowed(allowed.map(\.rawValue).joined(separator: ", "))
+            } else {
+                gatewayError = .routeNotFound
+            }
         case let error as HTTPError:
             gatewayError = GatewayError(code: "request.invalid", status: Int(error.status.code), title: error.status.reasonPhrase, detail: "The request could not be served.")
         default:

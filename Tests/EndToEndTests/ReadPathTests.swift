@@ -156,6 +156,14 @@ struct ReadPathTests {
                 #expect(post.status == 405)
                 #expect(post.header("allow") == "GET")
                 #expect(post.header("content-type") == "application/problem+json")
+                for method in ["TRACE", "OPTIONS", "QUERY", "PATCH"] {
+                    let odd = try await gw.client.perform(
+                        UpstreamRequest(method: HTTPMethod(rawValue: method), url: gw.baseURL + "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4",
+                            headers: [("X-API-Key", TestKeys.portalAdmin)]),
+                        options: TransferOptions())
+                    #expect(odd.status == 405, "\(method)")
+                    #expect(odd.header("allow") == "GET")
+                }
             }
         }
     }
