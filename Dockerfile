@@ -11,8 +11,8 @@ WORKDIR /src
 # The same install and build scripts CI runs.
 COPY scripts/ scripts/
 RUN bash scripts/install-deps.sh
+# The manifest names every target, so the whole tree is needed before resolving.
 COPY Package.swift ./
-RUN swift package resolve
 COPY Sources/ Sources/
 COPY Benchmarks/ Benchmarks/
 COPY Tests/ Tests/
