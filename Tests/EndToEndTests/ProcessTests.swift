@@ -110,6 +110,20 @@ struct ProcessTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(reloaded == 200)
+        // SIGTERM while a request is in flight: the request still gets its answer, then exit 0.
+        let slow = try Data(#"{"latencyMs":1500}"#.utf8)
+        _ = try await client.perform(
+            UpstreamRequest(method: .put, url: "https://127.0.0.1:\(vspc)/_sim/faults/vspc", body: .json(Array(slow))),
+            options: TransferOptions(tls: .init(caFile: directory + "/ca.pem")))
+        let inFlight = Task {
+            try await client.perform(
+                UpstreamRequest(url: base + "/v1/tenants/vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19", headers: [("X-API-Key", TestKeys.portalAdmin)]),
+                options: TransferOptions(totalTimeout: .seconds(20)))
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        gateway.process.terminate()
+        let answered = try await inFlight.value
+        #expect(answered.status == 200, "the in-flight request finished during graceful shutdown")
         await client.shutdown()
 
         #expect(gateway.stop() == 0, "SIGTERM stops the gateway cleanly")
