@@ -111,7 +111,7 @@ struct ProcessTests {
         }
         #expect(reloaded == 200)
         // SIGTERM while a request is in flight: the request still gets its answer, then exit 0.
-        let slow = try Data(#"{"latencyMs":1500}"#.utf8)
+        let slow = Data(#"{"latencyMs":1500}"#.utf8)
         _ = try await client.perform(
             UpstreamRequest(method: .put, url: "https://127.0.0.1:\(vspc)/_sim/faults/vspc", body: .json(Array(slow))),
             options: TransferOptions(tls: .init(caFile: directory + "/ca.pem")))
