@@ -29,6 +29,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { "\(code) (\(status)): \(detail)" + (logDetail.map { " — \($0)" } ?? "") }
 
+    /// The RFC 9457 `type` of this error's problem object.
+    public var problemType: String { "urn:veeam-gateway:problem:" + code }
+
     public static func badRequest(_ code: String = "request.invalid", _ detail: String) -> GatewayError {
         GatewayError(code: code, status: 400, title: "Bad request", detail: detail)
     }

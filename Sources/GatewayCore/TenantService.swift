@@ -56,7 +56,7 @@ public struct ProblemSummary: Sendable, Encodable, Equatable {
     public var code: String
 
     public init(_ error: GatewayError) {
-        self.type = "urn:veeam-gateway:problem:" + error.code
+        self.type = error.problemType
         self.title = error.title
         self.status = error.status
         self.detail = error.detail

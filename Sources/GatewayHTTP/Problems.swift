@@ -42,7 +42,7 @@ struct Problem: Encodable {
     var upstream: String?
 
     init(_ error: GatewayError, requestID: String, instance: String) {
-        self.type = "urn:veeam-gateway:problem:" + error.code
+        self.type = error.problemType
         self.title = error.title
         self.status = error.status
         self.detail = error.detail
