@@ -9,6 +9,7 @@ import Yams
 /// The validated configuration of a gateway process.
 ///
 /// Keys (see config/gateway.yaml and docs/configuration.md): `listen.host`, `listen.port`,
+/// `listen.hotPath`, `listen.idleTimeout`,
 /// `log.level`, `upstreams[]` (`name`, `product`, `baseURL`, `tls.caFile`,
 /// `tls.pinnedPublicKey`, `tls.insecure`, `timeouts.connect`, `timeouts.total`,
 /// `maxResponseBytes`, `refreshSkew`, `maxConnections`, `organizations[]`, `account`), and
@@ -40,6 +41,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var tokenIssuer = "veeam-gateway"
     /// `cache.maxBytes` (default 64MiB; 0 turns storing off) and `cache.maxEntryShare` (default 0.1).
     public var cacheMaxBytes = 64 << 20
+    /// `listen.hotPath`: answer authenticated cache hits on the event loop (see docs/architecture.md).
+    public var hotPath = true
+    /// `listen.idleTimeout`: close a keep-alive connection idle this long.
+    public var idleTimeout: Duration = .seconds(60)
     public var cacheMaxEntryShare = 0.1
     /// `auth.idp`: accept JWTs from an external identity provider.
     public var identityProvider: IdentityProviderSettings?
@@ -76,7 +81,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits"])
 
         let listen = root.child("listen")
-        try listen.requireKeys(["host", "port"])
+        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout"])
         let log = root.child("log")
         try log.requireKeys(["level", "format"])
         let level = try log.child("level").string(default: "info")
@@ -86,6 +91,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
         let host = try listen.child("host").string(default: "127.0.0.1")
         let port = try listen.child("port").int(default: 8080, range: 0...65535)
+        let hotPath = try listen.child("hotPath").bool(default: true)
         let cacheNode = root.child("cache")
         try cacheNode.requireKeys(["maxBytes", "maxEntryShare", "ttl", "staleWhileRevalidate", "staleIfError", "list"])
         let cacheMaxBytes = cacheNode.child("maxBytes").isMissing ? 64 << 20 : (try cacheNode.child("maxBytes").string() == "0" ? 0 : try cacheNode.child("maxBytes").byteSize(default: 64 << 20))
@@ -126,6 +132,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
             maxConnectionsPerHost: maxConnections
         )
         configuration.logFormat = format
+        configuration.hotPath = hotPath
+        configuration.idleTimeout = try listen.child("idleTimeout").duration(default: .seconds(60))
+        guard configuration.idleTimeout >= .seconds(1) else { throw listen.child("idleTimeout").error("must be at least 1s") }
         configuration.cacheMaxBytes = cacheMaxBytes
         configuration.cacheMaxEntryShare = cacheShare
         let limits = root.child("limits")

@@ -44,9 +44,20 @@ struct SingleTenantBody: Encodable {
 }
 
 extension TenantService {
-    /// One tenant, through the cache. Authorization runs first: a refused caller causes no cache
-    /// lookup and no upstream call, so a hot entry never reaches a forbidden caller.
-    public func tenantAnswer(id: String, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async throws -> TenantAnswer {
+    /// What a tenant id names, and whether `caller` may read it: the checks both paths run before
+    /// any cache lookup or upstream call (a malformed id is a 400, an unknown upstream a 404, a
+    /// refused caller a 403, or a 404 when scoped).
+    func resolveTenant(id: String, caller: Caller, policy: AccessPolicy) throws -> (upstream: Upstream, upstreamID: String, tenantID: String) {
+        let (upstream, upstreamID, tenantID, kind) = try locateTenant(id: id)
+        switch policy.canRead(caller, kind: kind, id: tenantID) {
+        case .allow: return (upstream, upstreamID, tenantID)
+        case .hidden: throw GatewayError.notFound("No tenant \(id).")
+        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
+        }
+    }
+
+    /// The upstream, upstream id, gateway id and kind a tenant id names; no caller involved.
+    func locateTenant(id: String) throws -> (upstream: Upstream, upstreamID: String, tenantID: String, kind: Tenant.Kind) {
         guard let (name, upstreamID) = TenantID.parse(id) else {
             throw GatewayError.badRequest(
                 "request.invalid_id", "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
@@ -55,12 +66,31 @@ extension TenantService {
             throw GatewayError.notFound("No tenant \(id).")
         }
         let kind: Tenant.Kind = upstream.definition.product == .vb365 ? .organization : .cloudTenant
-        let tenantID = TenantID.make(upstream: name, id: upstreamID)
-        switch policy.canRead(caller, kind: kind, id: tenantID) {
-        case .allow: break
-        case .hidden: throw GatewayError.notFound("No tenant \(id).")
-        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
-        }
+        return (upstream, upstreamID, TenantID.make(upstream: name, id: upstreamID), kind)
+    }
+
+    /// Whether an id is one this gateway could answer at all (well-formed, a configured upstream):
+    /// the hot path's first question, asked before it touches the caller's credentials.
+    public func knowsTenantID(_ id: String) -> Bool {
+        (try? locateTenant(id: id)) != nil
+    }
+
+    /// The synchronous part of ``tenantAnswer(id:caller:policy:bypassCache:)`` for the event-loop
+    /// hot path: the same checks in the same order, then a lookup of a *fresh* entry. Throws the
+    /// same errors for a refused caller; nil when the answer is not in the cache (the async path
+    /// must fill it). Never calls an upstream, never waits.
+    public func cachedTenantAnswer(id: String, caller: Caller, policy: AccessPolicy) throws -> TenantAnswer? {
+        let (upstream, _, tenantID) = try resolveTenant(id: id, caller: caller, policy: policy)
+        guard let answer = cache.peek("tenant|" + tenantID), case .tenant(let tenant, let body, _) = answer.entry.value else { return nil }
+        let maxAge = Int((freshness[upstream.definition.name]?.ttl ?? .zero).components.seconds)
+        return TenantAnswer(tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: .hit, age: answer.age, maxAge: max(0, maxAge - answer.age))
+    }
+
+    /// One tenant, through the cache. Authorization runs first: a refused caller causes no cache
+    /// lookup and no upstream call, so a hot entry never reaches a forbidden caller.
+    public func tenantAnswer(id: String, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async throws -> TenantAnswer {
+        let (upstream, upstreamID, tenantID) = try resolveTenant(id: id, caller: caller, policy: policy)
+        let name = upstream.definition.name
         let fetch: @Sendable () async throws -> CacheFill<CachedPayload> = {
             try self.checkThrottle(name)
             let tenant = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {

@@ -22,6 +22,11 @@ public final class GatewayMetrics: Sendable {
             .recordNanoseconds(Self.nanoseconds(duration))
     }
 
+    /// An answer the event-loop hot path wrote itself (also counted in the request series).
+    public func hotPathAnswer(status: Int) {
+        Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory).increment()
+    }
+
     public func inFlight(_ delta: Int) {
         let meter = Meter(label: "veeam_gateway_http_requests_in_flight", factory: factory)
         if delta > 0 { meter.increment(by: Double(delta)) } else { meter.decrement(by: Double(-delta)) }

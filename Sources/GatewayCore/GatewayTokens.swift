@@ -1,4 +1,5 @@
 public import Foundation
+import Crypto
 public import JWTKit
 public import TokenBroker
 
@@ -22,13 +23,18 @@ public final class GatewayTokenIssuer: Sendable {
     public let issuer: String
     public let lifetime: Duration
     private let keys: JWTKeyCollection
+    /// The same key for ``verifySynchronously(_:now:)`` (HMAC-SHA256 from swift-crypto: jwt-kit's
+    /// key collection is an actor, and the event-loop hot path must not wait).
+    private let hmacKey: SymmetricKey
     private static let kid = JWKIdentifier(string: "veeam-gateway")
+    private static let kidString = "veeam-gateway"
 
     /// - Parameter signingKey: at least 32 bytes of secret.
     public init(signingKey: Secret, issuer: String = "veeam-gateway", lifetime: Duration = .seconds(900)) async {
         self.issuer = issuer
         self.lifetime = lifetime
         self.keys = JWTKeyCollection()
+        self.hmacKey = SymmetricKey(data: Array(signingKey.value.utf8))
         await keys.add(hmac: HMACKey(from: signingKey.value), digestAlgorithm: .sha256, kid: Self.kid)
     }
 
@@ -46,6 +52,75 @@ public final class GatewayTokenIssuer: Sendable {
     public func verify(_ token: String) async -> Caller? {
         guard let claims = try? await keys.verify(token, as: GatewayClaims.self), claims.iss.value == issuer else { return nil }
         return Caller(id: claims.sub.value, roles: Set(claims.roles), scopes: Set(claims.scopes), method: "gateway-token")
+    }
+}
+
+extension GatewayTokenIssuer {
+    /// Verifies one of our own tokens without waiting: header `{"alg":"HS256","kid":"veeam-gateway"}`,
+    /// an HMAC-SHA256 signature (compared in constant time) over the first two parts, then issuer
+    /// and expiry. Stricter than ``verify(_:)``, never looser: anything it does not accept is for
+    /// the async path to judge, so it answers "valid" only where jwt-kit would.
+    public func verifySynchronously(_ token: String, now: Date = Date()) -> Caller? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let header = Self.base64URLDecode(parts[0]), let payload = Self.base64URLDecode(parts[1]),
+            let signature = Self.base64URLDecode(parts[2])
+        else { return nil }
+        guard let fields = try? JSONDecoder().decode(Header.self, from: Data(header)), fields.alg == "HS256", fields.kid == Self.kidString else {
+            return nil
+        }
+        let signed = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signed, using: hmacKey) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        guard let claims = try? decoder.decode(GatewayClaims.self, from: Data(payload)), claims.iss.value == issuer, claims.exp.value > now else {
+            return nil
+        }
+        return Caller(id: claims.sub.value, roles: Set(claims.roles), scopes: Set(claims.scopes), method: "gateway-token")
+    }
+
+    struct Header: Decodable {
+        var alg: String
+        var kid: String?
+    }
+
+    static func base64URLDecode(_ text: Substring) -> [UInt8]? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 != UInt8(ascii: "=") }) else { return text.isEmpty ? [] : nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        return Data(base64Encoded: base64).map(Array.init)
+    }
+}
+
+extension AccessControl {
+    /// ``authenticate(token:address:)`` without waiting, for the hot path; nil when it cannot decide
+    /// alone (an identity provider is configured and the token is not one of ours), in which case
+    /// nothing was recorded and the async path decides.
+    public func authenticateSynchronously(token: String, address: String) -> Outcome? {
+        if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
+        let verified = tokens?.verifySynchronously(token)
+        if verified == nil, identityProvider != nil { return nil }
+        if verified == nil, tokens != nil, !Self.isOurs(token) { return nil }
+        guard let caller = verified else {
+            failedAuth.recordFailure(address)
+            return .invalid
+        }
+        let rate = directory.records.first { $0.id == caller.id }?.rate ?? defaultRate
+        if let wait = rateLimiter.take(caller.id, rate: rate) { return .rateLimited(retryAfter: wait) }
+        return .caller(caller)
+    }
+
+    /// True when a token's header names our key and HS256: one the synchronous check can judge
+    /// as well as jwt-kit. (Other tokens, even invalid ones, go to the async path.)
+    static func isOurs(_ token: String) -> Bool {
+        guard let first = token.split(separator: ".", maxSplits: 1).first, let header = GatewayTokenIssuer.base64URLDecode(first),
+            let fields = try? JSONDecoder().decode(GatewayTokenIssuer.Header.self, from: Data(header))
+        else { return false }
+        return fields.alg == "HS256" && fields.kid == "veeam-gateway"
+    }
+
+    /// The rate a caller is held to (its own, else the default).
+    public func rate(of callerID: String) -> RateLimit {
+        directory.records.first { $0.id == callerID }?.rate ?? defaultRate
     }
 }
 

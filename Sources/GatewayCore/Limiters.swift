@@ -7,7 +7,7 @@ public final class RateLimiter: Sendable {
         var updated: ContinuousClock.Instant
     }
 
-    private let buckets = Mutex<[String: Bucket]>([:])
+    fileprivate let buckets = Mutex<[String: Bucket]>([:])
     private let now: @Sendable () -> ContinuousClock.Instant
 
     public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
@@ -30,6 +30,18 @@ public final class RateLimiter: Sendable {
             }
             let wait = (1 - bucket.tokens) / max(rate.requestsPerSecond, 0.001)
             return max(1, Int(wait.rounded(.up)))
+        }
+    }
+}
+
+extension RateLimiter {
+    /// Gives back the token a request took when that request is handed to another path that
+    /// will take its own (the hot path passing a cache miss to the router): one request, one token.
+    public func refund(_ key: String, rate: RateLimit) {
+        buckets.withLock { buckets in
+            guard var bucket = buckets[key] else { return }
+            bucket.tokens = min(rate.burst, bucket.tokens + 1)
+            buckets[key] = bucket
         }
     }
 }

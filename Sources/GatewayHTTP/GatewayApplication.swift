@@ -5,6 +5,7 @@ public import GatewayConfig
 public import GatewayCore
 public import Hummingbird
 import HummingbirdCore
+import NIOCore
 public import Logging
 import TenantModel
 import ResponseCache
@@ -45,10 +46,18 @@ public enum GatewayApplication {
     static func cacheable(_ request: Request, body: [UInt8], etag: String, status: CacheStatus?, age: Int, maxAge: Int) -> Response {
         var headers: HTTPFields = [.contentType: "application/json", .eTag: etag, .cacheControl: "private, max-age=\(max(0, maxAge))", .age: String(age)]
         if let status, let name = HTTPField.Name("X-Cache") { headers[name] = status.rawValue }
-        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
+        if let match = request.headers[.ifNoneMatch], matches(ifNoneMatch: match, etag: etag) {
             return Response(status: .notModified, headers: headers)
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// Whether an `If-None-Match` value names `etag` (or is `*`).
+    static func matches(ifNoneMatch value: String, etag: String) -> Bool {
+        value.split(separator: ",").contains { candidate in
+            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
+            return trimmed == etag || trimmed == "*"
+        }
     }
 
     public static func router(state: GatewayState, logger: Logger, metrics: MetricsEndpoint) -> Router<GatewayRequestContext> {
@@ -205,15 +214,27 @@ public enum GatewayApplication {
         state: GatewayState, logger: Logger, metrics: MetricsEndpoint, port: Int? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        let configuration = state.snapshot.configuration
+        // Request heads are bounded: 16 KiB per field, 32 KiB in all, 100 fields.
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
+        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
+        let server: HTTPServerBuilder
+        if configuration.hotPath {
+            // The hot-path handler owns the idle timeout (the requests it answers never reach the
+            // router's connection-state handler).
+            let hot = HotPathResponder(state: state, logger: logger, metrics: metrics.metrics)
+            server = HTTPServerBuilder { responder in
+                HotPathChannel(
+                    inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
+                    responder: hot, idleTimeout: idle)
+            }
+        } else {
+            server = .http1(configuration: .init(idleTimeout: idle, httpDecoderConfiguration: decoder))
+        }
+        return Application(
             router: router(state: state, logger: logger, metrics: metrics),
-            // Request heads are bounded: 16 KiB per field, 32 KiB in all, 100 fields; idle
-            // keep-alive connections close after 60 s.
-            server: .http1(
-                configuration: .init(
-                    idleTimeout: .seconds(60),
-                    httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
-            configuration: .init(address: .hostname(state.snapshot.configuration.host, port: port ?? state.snapshot.configuration.port), serverName: nil),
+            server: server,
+            configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -34,16 +34,23 @@ struct RequestIDAndAccessLog: RouterMiddleware {
             response = problemResponse(for: error, request: request, requestID: id)
         }
         if let name = Self.requestIDHeader { response.headers[name] = id }
-        let elapsed = ContinuousClock.now - started
+        Self.logAccess(
+            logger, requestID: id, method: request.method.rawValue, path: request.uri.path, caller: context.callerNote.id, status: Int(response.status.code),
+            elapsed: ContinuousClock.now - started)
+        return response
+    }
+
+    /// The access-log line of one request (both the router and the hot path write it).
+    static func logAccess(_ logger: Logger, requestID: String, method: String, path: String, caller: String?, status: Int, elapsed: Duration) {
+        guard logger.logLevel <= .info else { return }
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         logger.info(
             "request",
             metadata: [
-                "request_id": "\(id)", "method": "\(request.method)", "route": "\(MetricsMiddleware.route(request.uri.path))",
-                "path": "\(request.uri.path.prefix(200))", "caller": "\(context.callerNote.id ?? "-")",
-                "status": "\(response.status.code)", "duration_ms": "\(String(format: "%.2f", ms))",
+                "request_id": "\(requestID)", "method": "\(method)", "route": "\(MetricsMiddleware.route(path))",
+                "path": "\(path.prefix(200))", "caller": "\(caller ?? "-")",
+                "status": "\(status)", "duration_ms": "\(String(format: "%.2f", ms))",
             ])
-        return response
     }
 
     func problemResponse(for error: any Error, request: Request, requestID: String) -> Response {
@@ -63,15 +70,23 @@ struct RequestIDAndAccessLog: RouterMiddleware {
             logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
             gatewayError = GatewayError(code: "internal", status: 500, title: "Internal error", detail: "The gateway failed to serve this request.")
         }
+        return Self.render(gatewayError, path: request.uri.path, requestID: requestID, logger: logger).response
+    }
+
+    /// The problem+json answer to an error, with its `Retry-After`, `Allow`, `WWW-Authenticate`
+    /// and `X-Request-Id`; logs failures worth an operator's attention. One function for the
+    /// router and the hot path, so both answer a refusal with the same bytes.
+    static func render(_ gatewayError: GatewayError, path: String, requestID: String, logger: Logger) -> RenderedResponse {
         if gatewayError.status >= 500 || (gatewayError.logDetail != nil && gatewayError.status != 405) {
             logger.warning(
                 "request failed",
                 metadata: ["request_id": "\(requestID)", "code": "\(gatewayError.code)", "upstream": "\(gatewayError.upstream ?? "-")", "detail": "\(gatewayError.logDetail ?? gatewayError.detail)"])
         }
         let allow = gatewayError.code == "request.method_not_allowed" ? gatewayError.logDetail : nil
-        var response = Problem(gatewayError, requestID: requestID, instance: request.uri.path).response(retryAfter: gatewayError.retryAfter, allow: allow)
-        if gatewayError.status == 401 { response.headers[.wwwAuthenticate] = #"Bearer realm="veeam-gateway""# }
-        return response
+        var answer = Problem(gatewayError, requestID: requestID, instance: path).rendered(retryAfter: gatewayError.retryAfter, allow: allow)
+        if gatewayError.status == 401 { answer.headers[.wwwAuthenticate] = #"Bearer realm="veeam-gateway""# }
+        if let name = requestIDHeader { answer.headers[name] = requestID }
+        return answer
     }
 }
 

@@ -52,11 +52,24 @@ struct Problem: Encodable {
         self.upstream = error.upstream
     }
 
-    func response(retryAfter: Int?, allow: String?) -> Response {
-        var response = JSON.response(self, status: HTTPResponse.Status(code: status), contentType: "application/problem+json")
-        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
-        if let allow { response.headers[.allow] = allow }
-        return response
+    func rendered(retryAfter: Int?, allow: String?) -> RenderedResponse {
+        var answer = RenderedResponse(
+            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/problem+json"], body: GatewayJSON.encode(self))
+        if let retryAfter { answer.headers[.retryAfter] = String(retryAfter) }
+        if let allow { answer.headers[.allow] = allow }
+        return answer
+    }
+}
+
+/// An answer as status, headers and body bytes: what both the router (as a `Response`) and the
+/// hot path (as HTTP/1.1 bytes) send.
+struct RenderedResponse {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: [UInt8]
+
+    var response: Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 

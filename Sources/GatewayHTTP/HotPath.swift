@@ -1,0 +1,473 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+// The hot path: authenticated cache hits answered on the event loop (DESIGN.md, "The hot path").
+//
+// A Hummingbird route costs a trip through the async request path for every request, which on
+// this machine caps a fixed answer at about a quarter of nginx's rate. So a channel handler sits
+// *ahead of the HTTP codec* and reads the raw bytes: a plain `GET /v1/tenants/{id}` whose caller
+// it can authenticate synchronously and whose answer is fresh in the cache is answered right
+// there, from the cached body, with the per-request headers spliced in. Everything else — other
+// routes, misses, stale entries, bodies, anything unusual — is handed on, byte for byte, to the
+// codec and the router, which fill the cache. Both paths make the same decisions with the same
+// functions (``TenantService/cachedTenantAnswer(id:caller:policy:)``, ``AccessControl``), and
+// `HotPathTests` compares their answers header by header.
+
+/// Hummingbird's HTTP/1 child channel with ``HotPathHandler`` in front of its pipeline.
+struct HotPathChannel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let inner: HTTP1Channel
+    let responder: HotPathResponder
+    let idleTimeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let hot = HotPathHandler(responder: responder, idleTimeout: idleTimeout)
+            try pipeline.addHandler(hot, position: .first)
+            let connectionState = try pipeline.handler(type: HTTPConnectionStateHandler.self)
+            try pipeline.addHandler(ResponseCompletionObserver(hot: hot), position: .before(connectionState))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// Sees each response the router writes (as HTTP parts, after the router, before the codec) and
+/// tells the hot-path handler when one is complete, so that it never answers a later request
+/// ahead of an earlier one still being served.
+final class ResponseCompletionObserver: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+    let hot: HotPathHandler
+
+    init(hot: HotPathHandler) {
+        self.hot = hot
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let isEnd: Bool
+        if case .end = unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
+        context.write(data, promise: promise)  // first pass it on: the bytes of that response go out first
+        if isEnd { hot.routedResponseCompleted() }
+    }
+}
+
+/// The raw-bytes handler at the front of each connection. Frames HTTP/1.1 requests itself (only
+/// the clean, common shape; anything else switches the connection to pass-through for good), and
+/// for each complete request either answers it (``HotPathResponder``) or hands its exact bytes on.
+/// Answers keep request order: while a handed-on request is unanswered, later ones are handed on
+/// too. It also owns the keep-alive idle timeout, since requests it answers never reach the
+/// router's connection-state handler.
+final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    /// The largest request head it frames; beyond this the codec (with its own limits) decides.
+    static let maxHead = 40 * 1024
+
+    private let responder: HotPathResponder
+    private let idleTimeout: TimeAmount
+    private var pending: ByteBuffer?
+    /// Requests handed to the router and not yet answered.
+    private var routedInFlight = 0
+    /// Body bytes of a handed-on request still to pass through.
+    private var bodyRemaining = 0
+    /// Set once the stream holds something it does not frame (chunked bodies, upgrades, odd
+    /// syntax): from then on every byte goes to the codec, which is the authority.
+    private var passThroughForever = false
+    private var wroteAnswer = false
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+    private var remoteAddress = "unknown"
+
+    init(responder: HotPathResponder, idleTimeout: TimeAmount) {
+        self.responder = responder
+        self.idleTimeout = idleTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        if context.channel.isActive { scheduleIdleCheck(context, in: idleTimeout) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        scheduleIdleCheck(context, in: idleTimeout)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+        pending = nil
+        context.fireChannelInactive()
+    }
+
+    /// Called by the observer once the router has written a whole response.
+    func routedResponseCompleted() {
+        routedInFlight = max(0, routedInFlight - 1)
+        lastActivity = .now()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
+        var bytes = unwrapInboundIn(data)
+        if passThroughForever {
+            context.fireChannelRead(data)
+            return
+        }
+        if pending == nil || pending?.readableBytes == 0 {
+            pending = bytes
+        } else {
+            if let reader = pending?.readerIndex, reader > 4096 { pending?.discardReadBytes() }
+            pending?.writeBuffer(&bytes)
+        }
+        process(context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if wroteAnswer {
+            wroteAnswer = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Frames and serves every complete request in `pending`.
+    private func process(_ context: ChannelHandlerContext) {
+        while var buffer = pending, buffer.readableBytes > 0 {
+            if bodyRemaining > 0 {
+                let count = min(bodyRemaining, buffer.readableBytes)
+                if let slice = buffer.readSlice(length: count) { context.fireChannelRead(wrapInboundOut(slice)) }
+                bodyRemaining -= count
+                pending = buffer
+                continue
+            }
+            guard let headLength = RawRequest.headLength(buffer) else {
+                if buffer.readableBytes > Self.maxHead { handOverForever(context) }
+                return  // wait for the rest of the head
+            }
+            guard let request = RawRequest(buffer, headLength: headLength) else {
+                handOverForever(context)
+                return
+            }
+            if routedInFlight == 0, request.contentLength == 0, !request.needsRouter {
+                var answer = context.channel.allocator.buffer(capacity: 1024)
+                if responder.respond(to: request, remoteAddress: remoteAddress, into: &answer) {
+                    buffer.moveReaderIndex(forwardBy: headLength)
+                    pending = buffer
+                    context.write(wrapOutboundOut(.byteBuffer(answer)), promise: nil)
+                    wroteAnswer = true
+                    continue
+                }
+            }
+            // Hand this request's head on; its body (Content-Length) follows as it arrives.
+            if let head = buffer.readSlice(length: headLength) { context.fireChannelRead(wrapInboundOut(head)) }
+            routedInFlight += 1
+            bodyRemaining = request.contentLength
+            pending = buffer
+        }
+    }
+
+    private func handOverForever(_ context: ChannelHandlerContext) {
+        passThroughForever = true
+        if let rest = pending, rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
+        pending = nil
+    }
+
+    private func scheduleIdleCheck(_ context: ChannelHandlerContext, in delay: TimeAmount) {
+        idleCheck?.cancel()
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            idleCheck = nil
+            let idleFor = NIODeadline.now() - lastActivity
+            let quiet = routedInFlight == 0 && bodyRemaining == 0 && (pending?.readableBytes ?? 0) == 0
+            if quiet, idleFor >= idleTimeout {
+                context.close(promise: nil)
+            } else {
+                scheduleIdleCheck(context, in: quiet ? idleTimeout - idleFor : idleTimeout)
+            }
+        }
+    }
+}
+
+/// One request head framed from raw bytes: only what the hot path needs, and flags for anything
+/// that sends the request to the router.
+struct RawRequest {
+    /// The request target when it is `/v1/tenants/{id}` with a plain id (no query, no escapes).
+    var tenantID: String?
+    var path: String
+    var apiKey: String?
+    var authorization: String?
+    var ifNoneMatch: String?
+    var requestID: String?
+    var contentLength = 0
+    /// Something the hot path leaves to the router (another method or route, `Cache-Control`,
+    /// `Connection: close`, HTTP/1.0, a repeated credential header, …).
+    var needsRouter = false
+
+    /// Length of the head including the blank line, when `buffer` holds all of it.
+    static func headLength(_ buffer: ByteBuffer) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            var index = 3
+            while index < bytes.count {
+                if bytes[index] == 0x0A, bytes[index - 1] == 0x0D, bytes[index - 2] == 0x0A, bytes[index - 3] == 0x0D { return index + 1 }
+                index += 1
+            }
+            return nil
+        }
+    }
+
+    /// Parses the head; nil when it is not one this handler frames with certainty (the codec
+    /// then gets the rest of the connection).
+    init?(_ buffer: ByteBuffer, headLength: Int) {
+        guard let head = buffer.getString(at: buffer.readerIndex, length: headLength - 4, encoding: .isoLatin1) else { return nil }
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        guard !lines.isEmpty else { return nil }
+        let requestLine = lines.removeFirst()
+        // Bare LF, NUL or other control bytes: leave all of it to the codec.
+        guard !head.utf8.contains(where: { ($0 < 0x20 && $0 != 0x0D && $0 != 0x0A && $0 != 0x09) || $0 == 0x7F }) else { return nil }
+        guard !requestLine.utf8.contains(0x0A), !requestLine.utf8.contains(0x0D) else { return nil }
+        // Bytes beyond ASCII are framed here but judged by the router (as HTTPFields decode them).
+        if head.utf8.contains(where: { $0 >= 0x80 }) { needsRouter = true }
+        let parts = requestLine.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, parts[2] == "HTTP/1.1" || parts[2] == "HTTP/1.0" else { return nil }
+        let method = parts[0]
+        let target = parts[1]
+        guard method != "CONNECT" else { return nil }
+        path = String(target.prefix { $0 != "?" })
+        if parts[2] != "HTTP/1.1" || method != "GET" { needsRouter = true }
+        let prefix = "/v1/tenants/"
+        if target.hasPrefix(prefix) {
+            let id = target.dropFirst(prefix.count)
+            if !id.isEmpty, id.utf8.count <= 70, id.utf8.allSatisfy({ Self.isIDByte($0) }) { tenantID = String(id) }
+        }
+        if tenantID == nil { needsRouter = true }
+        var seen: Set<String> = []
+        var sawContentLength = false
+        for line in lines {
+            guard !line.utf8.contains(0x0A), !line.utf8.contains(0x0D), let colon = line.firstIndex(of: ":"), colon != line.startIndex else { return nil }
+            let rawName = line[..<colon]
+            // No whitespace inside or before the name, no obsolete line folding.
+            guard rawName.utf8.allSatisfy({ Self.isTokenByte($0) }) else { return nil }
+            let name = rawName.lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
+            switch name {
+            case "transfer-encoding", "upgrade":
+                return nil
+            case "content-length":
+                guard !sawContentLength, !value.isEmpty, value.utf8.count <= 12, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(value) else {
+                    return nil
+                }
+                sawContentLength = true
+                contentLength = length
+            case "x-api-key", "authorization", "if-none-match", "x-request-id":
+                if seen.contains(name) { needsRouter = true }
+                seen.insert(name)
+                switch name {
+                case "x-api-key": apiKey = value
+                case "authorization": authorization = value
+                case "if-none-match": ifNoneMatch = value
+                default: requestID = value
+                }
+            case "cache-control", "expect":
+                needsRouter = true
+            case "connection":
+                if value.lowercased() != "keep-alive" { needsRouter = true }
+            default:
+                break
+            }
+        }
+    }
+
+    static func isIDByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E
+    }
+
+    /// RFC 9110 `tchar`.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        if isIDByte(byte) { return true }
+        switch byte {
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
+            UInt8(ascii: "+"), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+/// Decides and writes hot-path answers. Shared by every connection; all it touches is
+/// thread-safe and synchronous (the configuration snapshot, `Mutex`-guarded cache and limiters).
+struct HotPathResponder: Sendable {
+    let state: GatewayState
+    let logger: Logger
+    let metrics: GatewayMetrics
+
+    /// Writes the full answer to `request` into `buffer` and returns true, or returns false
+    /// having changed nothing anywhere (no limiter, counter or cache touched) so that the router
+    /// can serve the request as if the hot path did not exist.
+    func respond(to request: RawRequest, remoteAddress: String, into buffer: inout ByteBuffer) -> Bool {
+        guard let id = request.tenantID else { return false }
+        let started = ContinuousClock.now
+        let snapshot = state.snapshot
+        let service = snapshot.service
+        let access = snapshot.access
+        // Ids the router would refuse before any upstream call (400, unknown upstream) are its
+        // to answer: nothing has been counted yet.
+        guard service.knowsTenantID(id) else { return false }
+
+        // Authentication, exactly as the `Authenticate` middleware does it.
+        let presented: String?
+        if let key = request.apiKey {
+            presented = key
+        } else if let authorization = request.authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            presented = parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]).trimmingCharacters(in: .whitespaces) : ""
+        } else {
+            presented = nil
+        }
+        let outcome: AccessControl.Outcome
+        if let presented, AccessControl.looksLikeJWT(presented), request.authorization != nil {
+            guard let decided = access.authenticateSynchronously(token: presented, address: remoteAddress) else { return false }
+            outcome = decided
+        } else {
+            outcome = access.authenticate(apiKey: presented, address: remoteAddress)
+        }
+        let requestID = request.requestID.flatMap { RequestIDAndAccessLog.isAcceptable($0) ? $0 : nil } ?? UUID().uuidString.lowercased()
+        let caller: Caller
+        switch outcome {
+        case .caller(let who):
+            caller = who
+        case .missing:
+            return refuse(.authRequired, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+        case .invalid:
+            return refuse(.authInvalid, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+        case .tooManyFailures(let seconds):
+            return refuse(.tooManyFailures(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+        case .rateLimited(let seconds):
+            return refuse(.rateLimited(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+        }
+
+        let answer: TenantAnswer
+        do {
+            guard let cached = try service.cachedTenantAnswer(id: id, caller: caller, policy: access.policy) else {
+                // A miss: the router takes its own rate token, so give this one back.
+                access.rateLimiter.refund(caller.id, rate: access.rate(of: caller.id))
+                return false
+            }
+            answer = cached
+        } catch let error as GatewayError {
+            return refuse(error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
+        } catch {
+            access.rateLimiter.refund(caller.id, rate: access.rate(of: caller.id))
+            return false
+        }
+
+        let notModified = request.ifNoneMatch.map { GatewayApplication.matches(ifNoneMatch: $0, etag: answer.etag) } ?? false
+        buffer.writeStaticString(notModified ? "HTTP/1.1 304 Not Modified\r\n" : "HTTP/1.1 200 OK\r\n")
+        buffer.writeStaticString("Content-Type: application/json\r\nETag: ")
+        buffer.writeString(answer.etag)
+        buffer.writeStaticString("\r\nCache-Control: private, max-age=")
+        buffer.writeString(String(max(0, answer.maxAge)))
+        buffer.writeStaticString("\r\nAge: ")
+        buffer.writeString(String(answer.age))
+        buffer.writeStaticString("\r\nX-Cache: HIT\r\nX-Request-Id: ")
+        buffer.writeString(requestID)
+        buffer.writeStaticString("\r\nDate: ")
+        buffer.writeString(HTTPDate.now())
+        if notModified {
+            buffer.writeStaticString("\r\n\r\n")
+        } else {
+            buffer.writeStaticString("\r\nContent-Length: ")
+            buffer.writeString(String(answer.body.count))
+            buffer.writeStaticString("\r\n\r\n")
+            buffer.writeBytes(answer.body)
+        }
+        finish(request, requestID: requestID, callerID: caller.id, status: notModified ? 304 : 200, started: started)
+        return true
+    }
+
+    /// A refusal, rendered by the same function as the router's problem answers.
+    private func refuse(_ error: GatewayError, _ request: RawRequest, requestID: String, callerID: String?, started: ContinuousClock.Instant, into buffer: inout ByteBuffer) -> Bool {
+        let answer = RequestIDAndAccessLog.render(error, path: request.path, requestID: requestID, logger: logger)
+        HTTP1Wire.write(answer, into: &buffer)
+        finish(request, requestID: requestID, callerID: callerID, status: Int(answer.status.code), started: started)
+        return true
+    }
+
+    private func finish(_ request: RawRequest, requestID: String, callerID: String?, status: Int, started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        metrics.request(route: "/v1/tenants/{id}", method: "GET", status: status, duration: elapsed)
+        metrics.hotPathAnswer(status: status)
+        RequestIDAndAccessLog.logAccess(
+            logger, requestID: requestID, method: "GET", path: request.path, caller: callerID, status: status, elapsed: elapsed)
+    }
+}
+
+/// HTTP/1.1 serialization of a rendered answer, as Hummingbird's codec writes it (`Date` added,
+/// `Content-Length` from the body).
+enum HTTP1Wire {
+    static func write(_ answer: RenderedResponse, into buffer: inout ByteBuffer) {
+        var headers = answer.headers
+        headers[.date] = HTTPDate.now()
+        headers[.contentLength] = String(answer.body.count)
+        buffer.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)\r\n")
+        for field in headers {
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        buffer.writeBytes(answer.body)
+    }
+}
+
+/// `Date` header values (IMF-fixdate), formatted once per second.
+enum HTTPDate {
+    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+
+    static func now() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let second = now.tv_sec
+        return cache.withLock { cached in
+            if cached.second == second { return cached.text }
+            cached = (second, format(second))
+            return cached.text
+        }
+    }
+
+    static func format(_ seconds: Int) -> String {
+        var time = seconds
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}

@@ -1,0 +1,310 @@
+import CurlHTTP
+import Foundation
+import GatewayTestSupport
+import Testing
+import VeeamSimulator
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The event-loop hot path (`listen.hotPath`) against the router: two gateways over one
+/// simulator, one with the hot path and one without, asked the same questions. Every answer must
+/// be the same status, the same headers (but `Date`) and the same body; and the hot gateway's
+/// `veeam_gateway_hot_path_responses_total` must show that it, not the router, answered.
+@Suite("End to end: hot path and router give identical answers", .serialized)
+struct HotPathTests {
+    static let otherTenantPath = "/v1/tenants/vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19"
+
+    func withPair(_ body: (RunningGateway, RunningGateway, RunningSimulator) async throws -> Void) async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true") { hot in
+                try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: false") { routed in
+                    try await body(hot, routed, sim)
+                }
+            }
+        }
+    }
+
+    /// Asks both gateways; expects the same answer, returns the hot one.
+    @discardableResult
+    func same(
+        _ hot: RunningGateway, _ routed: RunningGateway, _ path: String, key: String?, headers: [(name: String, value: String)] = [],
+        _ note: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> UpstreamResponse {
+        let id = "hot-path-test-\(UUID().uuidString.lowercased())"
+        let all = headers + [("X-Request-Id", id)]
+        let a = try await hot.get(path, key: key, headers: all)
+        let b = try await routed.get(path, key: key, headers: all)
+        #expect(a.status == b.status, "\(note): status", sourceLocation: sourceLocation)
+        #expect(a.body == b.body, "\(note): body\n\(a.text)\n\(b.text)", sourceLocation: sourceLocation)
+        let fields = { (r: UpstreamResponse) in
+            r.headers.filter { $0.name.lowercased() != "date" }.map { "\($0.name.lowercased()): \($0.value)" }.sorted()
+        }
+        #expect(fields(a) == fields(b), "\(note): headers", sourceLocation: sourceLocation)
+        #expect(a.header("date") != nil && b.header("date") != nil, "\(note): Date", sourceLocation: sourceLocation)
+        #expect(a.header("x-request-id") == id, "\(note): request id", sourceLocation: sourceLocation)
+        return a
+    }
+
+    func hotAnswers(_ gateway: RunningGateway) async throws -> [String: Int] {
+        let text = try await gateway.get("/metrics", key: nil).text
+        var counts: [String: Int] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("veeam_gateway_hot_path_responses_total{") {
+            guard let open = line.firstIndex(of: "\""), let close = line[line.index(after: open)...].firstIndex(of: "\""),
+                let value = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            counts[String(line[line.index(after: open)..<close])] = Int(value)
+        }
+        return counts
+    }
+
+    @Test("hits, 304s, 401s, 403s, 404s and 429s: the same answers from the hot path and the router")
+    func identicalAnswers() async throws {
+        try await withPair { hot, routed, sim in
+            // Fill both caches through the router (a miss is never the hot path's).
+            let firstHot = try await hot.get(cloudTenantPath)
+            let firstRouted = try await routed.get(cloudTenantPath)
+            #expect(firstHot.header("x-cache") == "MISS" && firstRouted.header("x-cache") == "MISS")
+            #expect(try await hot.get(organizationPath).status == 200)
+            #expect(try await routed.get(organizationPath).status == 200)
+            #expect(try await hotAnswers(hot).isEmpty)
+            let upstreamBefore = sim.state.counters(.vspc).resourceRequests
+
+            let hit = try await same(hot, routed, cloudTenantPath, key: TestKeys.portalAdmin, "hit, X-API-Key")
+            #expect(hit.status == 200 && hit.header("x-cache") == "HIT")
+            let etag = try #require(hit.header("etag"))
+            try await same(hot, routed, cloudTenantPath, key: nil, headers: [("Authorization", "Bearer \(TestKeys.spAdmin)")], "hit, Bearer API key")
+            try await same(hot, routed, organizationPath, key: TestKeys.abcApp, "hit, scoped caller on its organization")
+            let notModified = try await same(hot, routed, cloudTenantPath, key: TestKeys.spGlobalAdmin, headers: [("If-None-Match", etag)], "304")
+            #expect(notModified.status == 304 && notModified.body.isEmpty)
+            try await same(hot, routed, cloudTenantPath, key: TestKeys.portalAdmin, headers: [("If-None-Match", "\"x\", \(etag)")], "304, list")
+            try await same(hot, routed, cloudTenantPath, key: TestKeys.portalAdmin, headers: [("If-None-Match", "\"other\"")], "200, other ETag")
+
+            let missing = try await same(hot, routed, cloudTenantPath, key: nil, "401, no credentials")
+            #expect(missing.status == 401 && missing.header("www-authenticate") != nil)
+            #expect(try await same(hot, routed, cloudTenantPath, key: "not-a-key", "401, bad key").status == 401)
+            let bogusJWT = "eyJhbGciOiJIUzI1NiIsImtpZCI6InZlZWFtLWdhdGV3YXkifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+            #expect(try await same(hot, routed, cloudTenantPath, key: nil, headers: [("Authorization", "Bearer \(bogusJWT)")], "401, forged JWT").status == 401)
+            let forbidden = try await same(hot, routed, cloudTenantPath, key: TestKeys.companyOwner, "403, seed 004")
+            #expect(forbidden.status == 403 && !forbidden.text.contains("Alpha"))
+            #expect(try await same(hot, routed, cloudTenantPath, key: TestKeys.spOperator, "403, operator").status == 403)
+            #expect(try await same(hot, routed, cloudTenantPath, key: TestKeys.abcApp, "404, scoped elsewhere").status == 404)
+
+            // Gateway tokens (HS256, verified synchronously on the hot path).
+            let token = try await issueToken(hot, id: "sp-admin", key: TestKeys.spAdmin)
+            try await same(hot, routed, cloudTenantPath, key: nil, headers: [("Authorization", "Bearer \(token)")], "hit, gateway token")
+            let ownerToken = try await issueToken(hot, id: "company-owner", key: TestKeys.companyOwner)
+            #expect(try await same(hot, routed, cloudTenantPath, key: nil, headers: [("Authorization", "Bearer \(ownerToken)")], "403, gateway token").status == 403)
+            let tampered = String(token.dropLast(2)) + (token.hasSuffix("AA") ? "BB" : "AA")
+            #expect(try await same(hot, routed, cloudTenantPath, key: nil, headers: [("Authorization", "Bearer \(tampered)")], "401, tampered token").status == 401)
+
+            // The limited caller (burst 3): hits and refusals take one token each on both paths.
+            var statuses: [Int] = []
+            for _ in 0..<4 { statuses.append(try await same(hot, routed, cloudTenantPath, key: TestKeys.limited, "limited caller").status) }
+            #expect(statuses == [200, 200, 200, 429])
+
+            #expect(sim.state.counters(.vspc).resourceRequests == upstreamBefore, "hits never reach the upstream")
+            let answered = try await hotAnswers(hot)
+            #expect(answered["200"] ?? 0 >= 8, "\(answered)")
+            #expect(answered["304"] == 2 && answered["401"] == 4 && answered["403"] == 3 && answered["404"] == 1 && answered["429"] == 1, "\(answered)")
+            #expect(try await hotAnswers(routed).isEmpty, "the router-only gateway never uses the hot path")
+        }
+    }
+
+    @Test("a miss on the hot gateway goes to the router and costs one rate token, as on the router")
+    func missesGoToTheRouter() async throws {
+        try await withPair { hot, routed, sim in
+            var statuses: [String] = []
+            for path in [cloudTenantPath, Self.otherTenantPath, organizationPath, cloudTenantPath] {
+                let a = try await hot.get(path, key: TestKeys.limited)
+                let b = try await routed.get(path, key: TestKeys.limited)
+                #expect(a.status == b.status)
+                statuses.append("\(a.status) \(a.header("x-cache") ?? "-")")
+            }
+            #expect(statuses == ["200 MISS", "200 MISS", "200 MISS", "429 -"])
+            #expect(try await hotAnswers(hot) == ["429": 1])
+            // A `Cache-Control: no-cache` from an administrator always reaches the upstream.
+            let before = sim.state.counters(.vspc).resourceRequests
+            let bypass = try await hot.get(cloudTenantPath, headers: [("Cache-Control", "no-cache")])
+            #expect(bypass.header("x-cache") == "BYPASS")
+            #expect(sim.state.counters(.vspc).resourceRequests == before + 1)
+        }
+    }
+
+    @Test("one connection: pipelined hits, misses, a POST with a body and a chunked request are answered in order")
+    func pipelinedOrder() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true") { gw in
+                #expect(try await gw.get(cloudTenantPath).status == 200)
+                let port = try #require(Int(gw.baseURL.split(separator: ":").last ?? ""))
+                sim.state.setFaults(SimulatorFaults(latencyMs: 300), for: .vspc)
+                let key = TestKeys.portalAdmin
+                func get(_ path: String, _ id: String) -> String {
+                    "GET \(path) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nX-Request-Id: \(id)\r\n\r\n"
+                }
+                let form = "grant_type=client_credentials&client_id=portal-admin&client_secret=\(key)"
+                let post = "POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nX-Request-Id: r4\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
+                let stream = get(cloudTenantPath, "r1") + get(Self.otherTenantPath, "r2") + get(cloudTenantPath, "r3") + post + get(cloudTenantPath, "r5")
+                    + get("/healthz", "r6") + get(cloudTenantPath, "r7")
+                // Sent in one write, then the same again a byte at a time.
+                let whole = try await RawConnection.exchange(port: port, chunks: [Array(stream.utf8)], responses: 7)
+                #expect(whole.map(\.requestID) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"])
+                #expect(whole.map(\.status) == [200, 200, 200, 200, 200, 200, 200])
+                let bytes = try await RawConnection.exchange(port: port, chunks: Array(stream.utf8).map { [$0] }, responses: 7)
+                #expect(bytes.map(\.requestID) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"])
+                #expect(bytes[0].body == whole[0].body)
+                // Chunked: the connection is handed to the codec for good, and still answered.
+                let chunked = "POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nX-Request-Id: c1\r\nTransfer-Encoding: chunked\r\n\r\n\(String(form.utf8.count, radix: 16))\r\n\(form)\r\n0\r\n\r\n"
+                let handedOver = try await RawConnection.exchange(port: port, chunks: [Array((chunked + get(cloudTenantPath, "c2")).utf8)], responses: 2)
+                #expect(handedOver.map(\.requestID) == ["c1", "c2"])
+                #expect(handedOver.map(\.status) == [200, 200])
+                sim.state.setFaults(SimulatorFaults(), for: .vspc)
+            }
+        }
+    }
+
+    @Test("the idle timeout closes a quiet connection, not a busy one answered only by the hot path")
+    func idleTimeout() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true, idleTimeout: 1s") { gw in
+                #expect(try await gw.get(cloudTenantPath).status == 200)
+                let port = try #require(Int(gw.baseURL.split(separator: ":").last ?? ""))
+                let request = Array("GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(TestKeys.portalAdmin)\r\n\r\n".utf8)
+                let outcome = try await RawConnection.busyThenQuiet(port: port, request: request, every: 0.3, count: 8, quiet: 2.5)
+                #expect(outcome.answered == 8, "all answered on one connection over 2.4 s, past the 1 s idle timeout")
+                #expect(outcome.closedWhenQuiet)
+            }
+        }
+    }
+
+    func issueToken(_ gateway: RunningGateway, id: String, key: String) async throws -> String {
+        let body = UpstreamRequest.Body.form([("grant_type", "client_credentials"), ("client_id", id), ("client_secret", key)])
+        let response = try await gateway.client.perform(
+            UpstreamRequest(method: .post, url: gateway.baseURL + "/v1/auth/token", body: body),
+            options: TransferOptions())
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        return try #require(object["access_token"] as? String)
+    }
+}
+
+/// A plain TCP client for what libcurl will not do: pipelining and byte-at-a-time writes. Runs
+/// on a thread of its own (blocking sockets, 10 s receive timeout).
+enum RawConnection {
+    struct Answer {
+        var status: Int
+        var requestID: String?
+        var body: [UInt8]
+    }
+
+    static func exchange(port: Int, chunks: [[UInt8]], responses: Int) async throws -> [Answer] {
+        try await onThread {
+            let fd = try connect(port: port)
+            defer { close(fd) }
+            for chunk in chunks { try send(fd, chunk) }
+            var reader = Reader(fd: fd)
+            return try (0..<responses).map { _ in try reader.next() }
+        }
+    }
+
+    static func busyThenQuiet(port: Int, request: [UInt8], every: Double, count: Int, quiet: Double) async throws -> (answered: Int, closedWhenQuiet: Bool) {
+        try await onThread {
+            let fd = try connect(port: port)
+            defer { close(fd) }
+            var reader = Reader(fd: fd)
+            var answered = 0
+            for _ in 0..<count {
+                try send(fd, request)
+                if try reader.next().status == 200 { answered += 1 }
+                usleep(useconds_t(every * 1_000_000))
+            }
+            usleep(useconds_t(quiet * 1_000_000))
+            var byte: UInt8 = 0
+            let read = recv(fd, &byte, 1, 0)
+            return (answered, read == 0)
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
+    static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            close(fd)
+            throw Failure(description: "connect")
+        }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw Failure(description: "send") }
+            offset += sent
+        }
+    }
+
+    /// Reads HTTP/1.1 responses framed by `Content-Length` (the gateway's are).
+    struct Reader {
+        let fd: Int32
+        var buffer: [UInt8] = []
+
+        mutating func fill() throws {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = recv(fd, &chunk, chunk.count, 0)
+            guard count > 0 else { throw Failure(description: "connection closed or timed out with \(buffer.count) bytes unread") }
+            buffer += chunk[0..<count]
+        }
+
+        mutating func next() throws -> Answer {
+            let terminator: [UInt8] = [13, 10, 13, 10]
+            var end: Int?
+            while end == nil {
+                if buffer.count >= 4 {
+                    for i in 0...(buffer.count - 4) where Array(buffer[i..<i + 4]) == terminator {
+                        end = i
+                        break
+                    }
+                }
+                if end == nil { try fill() }
+            }
+            guard let headEnd = end else { throw Failure(description: "no head") }
+            let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
+            let lines = head.components(separatedBy: "\r\n")
+            let status = Int(lines[0].split(separator: " ")[1]) ?? 0
+            var length = 0
+            var requestID: String?
+            for line in lines.dropFirst() {
+                let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2 else { continue }
+                if parts[0].lowercased() == "content-length" { length = Int(parts[1]) ?? 0 }
+                if parts[0].lowercased() == "x-request-id" { requestID = parts[1] }
+            }
+            while buffer.count < headEnd + 4 + length { try fill() }
+            let body = Array(buffer[(headEnd + 4)..<(headEnd + 4 + length)])
+            buffer.removeFirst(headEnd + 4 + length)
+            return Answer(status: status, requestID: requestID, body: body)
+        }
+    }
+}
