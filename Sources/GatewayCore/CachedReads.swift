@@ -146,6 +146,7 @@ extension TenantService {
     /// `DELETE /v1/cache`: everything, one upstream's entries, or one tenant's.
     public func purgeCache(upstream: String? = nil, tenant: String? = nil) -> Int {
         if let tenant { return cache.purge(tag: "tenant:" + tenant.lowercased()) }
+        renderings.purgeAll()
         if let upstream { return cache.purge(tag: "upstream:" + upstream) }
         return cache.purgeAll()
     }

@@ -83,6 +83,22 @@ public struct TenantList: Sendable, Encodable {
     }
 }
 
+/// A list answer ready to send, with what the front end needs for its headers.
+public struct ListAnswer: Sendable {
+    public var body: [UInt8]
+    public var etag: String
+    public var cacheStatus: CacheStatus?
+    public var age: Int
+    public var maxAge: Int
+}
+
+/// A list rendering and the cache entries (by time of storing) it was made from.
+struct RenderedList: Sendable {
+    var stamps: [ContinuousClock.Instant?]
+    var body: [UInt8]
+    var etag: String
+}
+
 /// What `/v1/upstreams` shows of an upstream: no secrets.
 public struct UpstreamInfo: Sendable, Encodable {
     public var name: String
@@ -116,6 +132,8 @@ public final class TenantService: Sendable {
     let logger: Logger
     /// Normalized per-upstream results, when caching is on.
     let cache: ResponseCache<CachedPayload>
+    /// Rendered list answers, reused while their sources are unchanged (a quarter of the cache's bound).
+    let renderings: ResponseCache<RenderedList>
     let freshness: [String: FreshnessPolicy]
     let listFreshness: [String: FreshnessPolicy]
     /// Upstreams that answered 429: not called again before this instant.
@@ -132,6 +150,7 @@ public final class TenantService: Sendable {
     ) {
         self.logger = logger
         self.cache = cache
+        self.renderings = ResponseCache(maxBytes: cache.maxBytes / 4, maxEntryShare: 0.5)
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in
@@ -228,7 +247,60 @@ public final class TenantService: Sendable {
     /// Only what `caller` may read is fetched and returned: an upstream none of whose tenants the
     /// caller may see is not asked at all.
     public func list(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async -> TenantList {
-        let selected = upstreams.filter { u in
+        let results = await gather(selectUpstreams(query, caller: caller, policy: policy), bypass: bypassCache)
+        return assemble(query, caller: caller, policy: policy, results)
+    }
+
+    /// ``list(_:caller:policy:bypassCache:)`` as bytes ready to send. The rendering (filter, sort,
+    /// page, JSON) is kept per (what the caller may see, query) and reused while every source it
+    /// came from is the same fresh cache entry: a hot list costs a lookup, not a re-encoding.
+    public func listAnswer(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async -> ListAnswer {
+        let selected = selectUpstreams(query, caller: caller, policy: policy)
+        let results = await gather(selected, bypass: bypassCache)
+        let (status, age, maxAge) = summarize(selected, statuses: results.map(\.status), ages: results.map(\.age))
+        let key = renderingKey(query, caller: caller, policy: policy)
+        let stamps = results.map(\.storedAt)
+        if status == .hit, let rendered = renderings.peek(key, countingHit: false)?.entry.value, rendered.stamps == stamps {
+            return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
+        }
+        let body = GatewayJSON.encode(assemble(query, caller: caller, policy: policy, results))
+        let etag = GatewayJSON.etag(body)
+        if status == .hit, stamps.allSatisfy({ $0 != nil }) {
+            renderings.store(key, value: RenderedList(stamps: stamps, body: body, etag: etag), bytes: body.count, etag: etag, policy: .init(ttl: .seconds(3600)))
+        }
+        return ListAnswer(body: body, etag: etag, cacheStatus: status, age: age, maxAge: maxAge)
+    }
+
+    /// The synchronous part of ``listAnswer(_:caller:policy:bypassCache:)`` for the hot path: the
+    /// kept rendering when every source is fresh in the cache and it was rendered from exactly
+    /// those entries; nil otherwise (the async path then renders and keeps it). Never waits.
+    public func cachedListAnswer(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> ListAnswer? {
+        let selected = selectUpstreams(query, caller: caller, policy: policy)
+        var stamps: [ContinuousClock.Instant?] = []
+        var ages: [Int] = []
+        for upstream in selected {
+            guard let answer = cache.peek("list|" + upstream.definition.name, countingHit: false) else { return nil }
+            stamps.append(answer.entry.storedAt)
+            ages.append(answer.age)
+        }
+        guard let rendered = renderings.peek(renderingKey(query, caller: caller, policy: policy), countingHit: false)?.entry.value,
+            rendered.stamps == stamps
+        else { return nil }
+        cache.recordHits(selected.count)
+        let (status, age, maxAge) = summarize(selected, statuses: selected.map { _ in .hit }, ages: ages)
+        return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
+    }
+
+    /// What decides a list's content for a caller: which kinds it reads in full, else its scopes.
+    func renderingKey(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> String {
+        let organizations = policy.readsAll(caller, kind: .organization)
+        let cloudTenants = policy.readsAll(caller, kind: .cloudTenant)
+        let scopes = organizations ? "" : caller.scopes.sorted().joined(separator: ",")
+        return "\(organizations ? 1 : 0)\(cloudTenants ? 1 : 0)|\(scopes)|\(query.product?.rawValue ?? "")|\(query.upstream ?? "")|\(query.q ?? "")|\(query.limit)|\(query.offset)"
+    }
+
+    func selectUpstreams(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> [Upstream] {
+        upstreams.filter { u in
             guard (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream) else {
                 return false
             }
@@ -236,29 +308,54 @@ public final class TenantService: Sendable {
             return policy.readsAll(caller, kind: kind)
                 || (kind == .organization && caller.scopes.contains { $0.hasPrefix(u.definition.name + ".") })
         }
-        let results = await withTaskGroup(of: (Int, [Tenant], SourceStatus, CacheStatus?, Int).self) { group in
+    }
+
+    func gather(_ selected: [Upstream], bypass: Bool) async -> [SourceResult] {
+        await withTaskGroup(of: SourceResult.self) { group in
             for (index, upstream) in selected.enumerated() {
-                group.addTask { await self.fetchAll(upstream, index: index, bypass: bypassCache) }
+                group.addTask { await self.fetchAll(upstream, index: index, bypass: bypass) }
             }
-            var collected: [(Int, [Tenant], SourceStatus, CacheStatus?, Int)] = []
+            var collected: [SourceResult] = []
             for await result in group { collected.append(result) }
-            return collected.sorted { $0.0 < $1.0 }
+            return collected.sorted { $0.index < $1.index }
         }
-        var tenants = results.flatMap { $0.1 }.filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
+    }
+
+    /// `X-Cache`, `Age` and `max-age` of a list from its sources'.
+    func summarize(_ selected: [Upstream], statuses: [CacheStatus?], ages: [Int]) -> (CacheStatus, Int, Int) {
+        let present = statuses.compactMap { $0 }
+        let status: CacheStatus =
+            present.contains(.stale) ? .stale : present.contains(.bypass) ? .bypass : present.contains(.miss) || present.isEmpty ? .miss : .hit
+        let age = ages.max() ?? 0
+        let maxAge = max(0, (selected.map { Int((listFreshness[$0.definition.name]?.ttl ?? .zero).components.seconds) }.min() ?? 0) - age)
+        return (status, age, maxAge)
+    }
+
+    func assemble(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, _ results: [SourceResult]) -> TenantList {
+        var tenants = results.flatMap(\.tenants).filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
         if let q = query.q?.lowercased(), !q.isEmpty {
             tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
         }
         let ordered = Normalize.sorted(tenants)
         let page = Array(ordered.dropFirst(query.offset).prefix(query.limit))
-        var list = TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map { $0.2 }))
-        let statuses = results.compactMap { $0.3 }
-        list.cacheStatus = (statuses.contains(.stale) ? .stale : statuses.contains(.bypass) ? .bypass : statuses.contains(.miss) || statuses.isEmpty ? .miss : .hit)
-        list.age = results.map { $0.4 }.max() ?? 0
-        list.maxAge = max(0, (selected.map { Int((listFreshness[$0.definition.name]?.ttl ?? .zero).components.seconds) }.min() ?? 0) - list.age)
+        var list = TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map(\.source)))
+        let statuses = results.map(\.status)
+        let selected = upstreams.filter { u in results.contains { $0.source.upstream == u.definition.name } }
+        (list.cacheStatus, list.age, list.maxAge) = summarize(selected, statuses: statuses, ages: results.map(\.age))
         return list
     }
 
-    func fetchAll(_ upstream: Upstream, index: Int, bypass: Bool) async -> (Int, [Tenant], SourceStatus, CacheStatus?, Int) {
+    struct SourceResult: Sendable {
+        var index: Int
+        var tenants: [Tenant]
+        var source: SourceStatus
+        var status: CacheStatus?
+        var age: Int
+        /// The cache entry's time of storing: identifies the entry a rendering was made from.
+        var storedAt: ContinuousClock.Instant?
+    }
+
+    func fetchAll(_ upstream: Upstream, index: Int, bypass: Bool) async -> SourceResult {
         let name = upstream.definition.name
         let product = upstream.definition.product
         do {
@@ -301,12 +398,15 @@ public final class TenantService: Sendable {
                 status = partial == nil ? "ok" : "error"
                 problem = partial
             }
-            return (index, tenants, SourceStatus(upstream: name, product: product, status: status, fetchedAt: fetchedAt, count: tenants.count, problem: problem), answer.status, answer.age)
+            let source = SourceStatus(upstream: name, product: product, status: status, fetchedAt: fetchedAt, count: tenants.count, problem: problem)
+            let stamp = answer.status == .hit && answer.refreshError == nil ? answer.entry.storedAt : nil
+            return SourceResult(index: index, tenants: tenants, source: source, status: answer.status, age: answer.age, storedAt: stamp)
         } catch {
             noteFailure(name, error)
             let problem = GatewayError.upstream(name, error)
             logger.warning("upstream failed", metadata: ["upstream": "\(name)", "code": "\(problem.code)", "error": "\(problem.logDetail ?? problem.detail)"])
-            return (index, [], SourceStatus(upstream: name, product: product, status: "error", fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem)), nil, 0)
+            let source = SourceStatus(upstream: name, product: product, status: "error", fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem))
+            return SourceResult(index: index, tenants: [], source: source, status: nil, age: 0, storedAt: nil)
         }
     }
 

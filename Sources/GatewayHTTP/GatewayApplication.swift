@@ -86,12 +86,11 @@ public enum GatewayApplication {
         }
         let v1 = router.group("v1").add(middleware: Authenticate())
         v1.get("tenants") { request, context in
-            let query = try query(request)
+            let query = try query(request.uri)
             let caller = try caller(context)
             let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
-            let list = await service.list(query, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
-            let body = GatewayJSON.encode(list)
-            return cacheable(request, body: body, etag: GatewayJSON.etag(body), status: list.cacheStatus, age: list.age, maxAge: list.maxAge)
+            let list = await service.listAnswer(query, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
+            return cacheable(request, body: list.body, etag: list.etag, status: list.cacheStatus, age: list.age, maxAge: list.maxAge)
         }
         v1.get("tenants/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
@@ -172,8 +171,8 @@ public enum GatewayApplication {
     }
 
     /// Validates `GET /v1/tenants` parameters before any upstream call.
-    static func query(_ request: Request) throws -> TenantQuery {
-        let parameters = request.uri.queryParameters
+    static func query(_ uri: URI) throws -> TenantQuery {
+        let parameters = uri.queryParameters
         var query = TenantQuery()
         if let raw = parameters["product"] {
             guard let product = Tenant.Product(rawValue: String(raw)) else {

@@ -215,8 +215,10 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 /// One request head framed from raw bytes: only what the hot path needs, and flags for anything
 /// that sends the request to the router.
 struct RawRequest {
-    /// The request target when it is `/v1/tenants/{id}` with a plain id (no query, no escapes).
+    /// The tenant id when the target is `/v1/tenants/{id}` with a plain id (no query, no escapes).
     var tenantID: String?
+    /// The whole target when it is the list, `/v1/tenants` with or without a query.
+    var listTarget: String?
     var path: String
     var apiKey: String?
     var authorization: String?
@@ -263,7 +265,8 @@ struct RawRequest {
             let id = target.dropFirst(prefix.count)
             if !id.isEmpty, id.utf8.count <= 70, id.utf8.allSatisfy({ Self.isIDByte($0) }) { tenantID = String(id) }
         }
-        if tenantID == nil { needsRouter = true }
+        if path == "/v1/tenants", !target.contains("#") { listTarget = String(target) }
+        if tenantID == nil && listTarget == nil { needsRouter = true }
         var seen: Set<String> = []
         var sawContentLength = false
         for line in lines {
@@ -329,14 +332,21 @@ struct HotPathResponder: Sendable {
     /// having changed nothing anywhere (no limiter, counter or cache touched) so that the router
     /// can serve the request as if the hot path did not exist.
     func respond(to request: RawRequest, remoteAddress: String, into buffer: inout ByteBuffer) -> Bool {
-        guard let id = request.tenantID else { return false }
         let started = ContinuousClock.now
         let snapshot = state.snapshot
         let service = snapshot.service
         let access = snapshot.access
-        // Ids the router would refuse before any upstream call (400, unknown upstream) are its
-        // to answer: nothing has been counted yet.
-        guard service.knowsTenantID(id) else { return false }
+        // Requests the router would refuse before any upstream call (a malformed id or query, an
+        // unknown upstream) are its to answer: nothing has been counted yet.
+        let listQuery: TenantQuery?
+        if let target = request.listTarget {
+            guard let query = try? GatewayApplication.query(URI(target)) else { return false }
+            listQuery = query
+        } else if let id = request.tenantID, service.knowsTenantID(id) {
+            listQuery = nil
+        } else {
+            return false
+        }
 
         // Authentication, exactly as the `Authenticate` middleware does it.
         let presented: String?
@@ -370,17 +380,20 @@ struct HotPathResponder: Sendable {
             return refuse(.rateLimited(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
         }
 
-        let answer: TenantAnswer
+        let cached: (body: [UInt8], etag: String, age: Int, maxAge: Int)?
         do {
-            guard let cached = try service.cachedTenantAnswer(id: id, caller: caller, policy: access.policy) else {
-                // A miss: the router takes its own rate token, so give this one back.
-                access.rateLimiter.refund(caller.id, rate: access.rate(of: caller.id))
-                return false
+            if let listQuery {
+                cached = service.cachedListAnswer(listQuery, caller: caller, policy: access.policy).map { ($0.body, $0.etag, $0.age, $0.maxAge) }
+            } else {
+                cached = try service.cachedTenantAnswer(id: request.tenantID ?? "", caller: caller, policy: access.policy).map { ($0.body, $0.etag, $0.age, $0.maxAge) }
             }
-            answer = cached
         } catch let error as GatewayError {
             return refuse(error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
         } catch {
+            cached = nil
+        }
+        guard let answer = cached else {
+            // Not in the cache: the router takes its own rate token, so give this one back.
             access.rateLimiter.refund(caller.id, rate: access.rate(of: caller.id))
             return false
         }
@@ -419,7 +432,7 @@ struct HotPathResponder: Sendable {
 
     private func finish(_ request: RawRequest, requestID: String, callerID: String?, status: Int, started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
-        metrics.request(route: "/v1/tenants/{id}", method: "GET", status: status, duration: elapsed)
+        metrics.request(route: MetricsMiddleware.route(request.path), method: "GET", status: status, duration: elapsed)
         metrics.hotPathAnswer(status: status)
         RequestIDAndAccessLog.logAccess(
             logger, requestID: requestID, method: "GET", path: request.path, caller: callerID, status: status, elapsed: elapsed)

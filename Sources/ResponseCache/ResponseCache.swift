@@ -113,13 +113,32 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         }
     }
 
-    /// The entry for `key` if it is fresh; synchronous, for the hot path. Counts a hit.
-    public func peek(_ key: String) -> CacheAnswer<Value>? {
+    /// The entry for `key` if it is fresh; synchronous, for the hot path. Counts a hit unless
+    /// `countingHit` is false (the caller then counts with ``recordHits(_:)`` once it answers).
+    public func peek(_ key: String, countingHit: Bool = true) -> CacheAnswer<Value>? {
         let now = now()
         return state.withLock { state in
             guard let entry = state.store.get(key), now - entry.storedAt < entry.policy.ttl else { return nil }
-            state.statistics.hits += 1
+            if countingHit { state.statistics.hits += 1 }
             return CacheAnswer(entry: entry, status: .hit, age: Self.seconds(now - entry.storedAt), refreshError: nil)
+        }
+    }
+
+    /// Counts hits found by ``peek(_:countingHit:)`` without counting.
+    public func recordHits(_ count: Int) {
+        state.withLock { $0.statistics.hits += count }
+    }
+
+    /// Stores a value directly (no fill, no single-flight): for derived values computed from
+    /// other entries. Too-large values are not stored.
+    public func store(_ key: String, value: Value, bytes: Int, etag: String, policy: FreshnessPolicy, tags: Set<String> = []) {
+        let entry = CacheEntry(value: value, bytes: bytes, etag: etag, storedAt: now(), policy: policy, tags: tags)
+        state.withLock { state in
+            guard bytes <= maxEntryBytes else {
+                state.statistics.notStoredTooLarge += 1
+                return
+            }
+            state.statistics.evictions += state.store.set(key, entry)
         }
     }
 
