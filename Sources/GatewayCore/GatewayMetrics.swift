@@ -98,6 +98,9 @@ extension TenantService {
         metrics.syncCounter("veeam_gateway_cache_evictions_total", to: cache.evictions)
         metrics.gauge("veeam_gateway_cache_bytes", cache.bytes)
         metrics.gauge("veeam_gateway_cache_entries", cache.entries)
+        metrics.gauge("veeam_gateway_cache_max_bytes", self.cache.maxBytes)
+        // Kept list renderings: bounded by a quarter of cache.maxBytes, on top of it.
+        metrics.gauge("veeam_gateway_list_renderings_bytes", renderings.statistics.bytes)
         for upstream in upstreams {
             let name = upstream.definition.name
             var logins = 0

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the gateway against nginx's proxy_cache, both in front of the same
+# simulated VSPC (1,000 generated tenants, HTTPS), driven by wrk on 127.0.0.1.
+#
+#   bash bench/compare-nginx.sh            # prints the table; --write appends it to docs/benchmarks.md
+#
+# Scenarios, each at 64 and 256 connections, alternating gateway and nginx runs (medians):
+#   hit   GET one tenant, answered from the cache
+#   list  GET a page of 500 tenants, answered from the cache
+#   miss  GET random tenants of the 1,000 with `Cache-Control: no-cache` (an administrator's
+#         bypass on the gateway, proxy_cache_bypass on nginx): every request goes upstream
+# The gateway authenticates every request (API key, SHA-256 lookup) and checks roles; nginx checks
+# nothing. Both write no access log (gateway log.level warning, nginx access_log off).
+#
+# The gateway's upstream concurrency is raised from its default of 4 to nginx's 64 keep-alive
+# connections, so that misses compare like with like.
+#
+# Environment: DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256").
+# Needs nginx and wrk (Debian packages; installed with apt-get when missing and run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-"64 256"}
+WRITE=${1:-}
+source bench/lib.sh
+
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nginx wrk
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+build_release
+
+# 1. The simulator: VSPC only, 1,000 generated tenants, day-long tokens.
+start_sim --generate 1000 --token-lifetime 86400
+TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$SIM/api/v3/token" -d grant_type=password -d username=gateway-svc -d password=Gateway-Svc-Pass-1 |
+  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=0" >"$OUT/p1.json"
+curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=500" >"$OUT/p2.json"
+curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=1000" >"$OUT/p3.json"
+python3 - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+ids = [t["instanceUid"] for p in ("p1", "p2", "p3") for t in json.load(open(f"{out}/{p}.json"))["data"]]
+assert len(ids) >= 1000, len(ids)
+open(f"{out}/ids.txt", "w").write("\n".join(ids) + "\n")
+PY
+TENANT=$(sed -n 1p "$OUT/ids.txt")
+echo "simulator on $SIM_PORT with $(wc -l <"$OUT/ids.txt") tenants" >&2
+
+# 2. The gateway: one caller (PortalAdministrator), long TTL, log level warning.
+new_key
+GW_PORT=$(free_port)
+gateway_yaml "    maxConnections: 64
+    maxConcurrentRequests: 64       # default 4 protects a real Veeam server; here, as many as nginx may open
+    maxQueuedRequests: 10000" >"$OUT/gateway.yaml"
+start_gateway "$OUT/gateway.yaml"
+
+# 3. nginx: proxy_cache with lock and use_stale, keep-alive HTTPS to the simulator, verified.
+NG_PORT=$(free_port)
+mkdir -p "$OUT/nginx-cache" "$OUT/nginx-tmp"
+cat >"$OUT/nginx.conf" <<NGINX
+worker_processes auto;
+pid $OUT/nginx.pid;
+error_log $OUT/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $OUT/nginx-tmp; proxy_temp_path $OUT/nginx-tmp; fastcgi_temp_path $OUT/nginx-tmp;
+  uwsgi_temp_path $OUT/nginx-tmp; scgi_temp_path $OUT/nginx-tmp;
+  proxy_cache_path $OUT/nginx-cache levels=1:2 keys_zone=veeam:16m max_size=256m inactive=60m use_temp_path=off;
+  upstream vspc { server 127.0.0.1:$SIM_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NG_PORT;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Authorization "Bearer $TOKEN";
+    proxy_ssl_trusted_certificate $OUT/ca.pem;
+    proxy_ssl_verify on;
+    proxy_ssl_name localhost;
+    proxy_ssl_server_name on;
+    proxy_ssl_session_reuse on;
+    proxy_cache veeam;
+    proxy_cache_key \$uri\$is_args\$args;
+    proxy_cache_valid 200 10m;
+    proxy_cache_lock on;
+    proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
+    proxy_cache_background_update on;
+    proxy_ignore_headers Cache-Control Expires Set-Cookie;
+    proxy_cache_bypass \$http_cache_control;
+    location ~ ^/v1/tenants/vspc-main\\.([0-9a-f-]+)\$ { proxy_pass https://vspc/api/v3/infrastructure/sites/tenants/\$1; }
+    location = /v1/tenants { proxy_pass https://vspc/api/v3/infrastructure/sites/tenants\$is_args\$args; }
+  }
+}
+NGINX
+"$NGINX" -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log"
+wait_for "http://127.0.0.1:$NG_PORT/v1/tenants?limit=1"
+
+# Both must answer the same tenant before anything is measured.
+NG_URL="http://127.0.0.1:$NG_PORT"
+for url in "$GW_URL/v1/tenants/vspc-main.$TENANT" "$NG_URL/v1/tenants/vspc-main.$TENANT"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$url")
+  [ "$code" = 200 ] || { echo "$url answered $code" >&2; exit 1; }
+done
+
+# wrk Lua: random tenants with no-cache (misses), or one fixed request.
+python3 - "$OUT" "$KEY" <<'PY'
+import sys
+out, key = sys.argv[1], sys.argv[2]
+ids = [l.strip() for l in open(f"{out}/ids.txt") if l.strip()][:1000]
+table = ",".join(f'"{i}"' for i in ids)
+open(f"{out}/miss.lua", "w").write(f'''
+local ids = {{{table}}}
+math.randomseed(os.time())
+request = function()
+  local id = ids[math.random(#ids)]
+  return wrk.format("GET", "/v1/tenants/vspc-main." .. id, {{["X-API-Key"] = "{key}", ["Cache-Control"] = "no-cache"}})
+end
+''')
+open(f"{out}/auth.lua", "w").write(f'wrk.headers["X-API-Key"] = "{key}"\n')
+PY
+
+# One wrk run: prints "req/s p50_ms p99_ms errors".
+run() {
+  local url=$1 conns=$2 script=$3
+  wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
+  python3 - "$OUT/wrk.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not m: return float("nan")
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+if sock: errors += sum(int(x) for x in sock.groups())
+print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.2f} {ms('99'):.2f} {errors}")
+PY
+}
+median() { python3 -c "import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+
+# Warm both caches (the tenant and the list page) before the hit runs.
+for url in "$GW_URL" "$NG_URL"; do
+  for _ in 1 2 3; do
+    curl -s -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants/vspc-main.$TENANT"
+    curl -s -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants?limit=500"
+  done
+done
+
+TABLE="| scenario | conns | gateway req/s | nginx req/s | ratio | gateway p50 / p99 ms | nginx p50 / p99 ms | p99 ratio | errors gw / nginx |
+|---|---|---|---|---|---|---|---|---|"
+for scenario in hit list miss; do
+  case $scenario in
+    hit) path="/v1/tenants/vspc-main.$TENANT"; script="$OUT/auth.lua" ;;
+    list) path="/v1/tenants?limit=500"; script="$OUT/auth.lua" ;;
+    miss) path="/"; script="$OUT/miss.lua" ;;
+  esac
+  for conns in $CONNS; do
+    gr=(); g50=(); g99=(); ge=0; nr=(); n50=(); n99=(); ne=0
+    for _ in $(seq 1 "$ROUNDS"); do
+      read -r a b c d < <(run "$GW_URL$path" "$conns" "$script"); gr+=("$a"); g50+=("$b"); g99+=("$c"); ge=$((ge + d))
+      read -r a b c d < <(run "$NG_URL$path" "$conns" "$script"); nr+=("$a"); n50+=("$b"); n99+=("$c"); ne=$((ne + d))
+    done
+    GR=$(median "${gr[@]}"); NR=$(median "${nr[@]}"); G99=$(median "${g99[@]}"); N99=$(median "${n99[@]}")
+    RATIO=$(python3 -c "print(f'{$GR/$NR:.2f}' if $NR else 'n/a')")
+    P99R=$(python3 -c "print(f'{$G99/$N99:.2f}' if $N99 else 'n/a')")
+    LINE="| $scenario | $conns | ${GR%.*} | ${NR%.*} | $RATIO | $(median "${g50[@]}") / $G99 | $(median "${n50[@]}") / $N99 | $P99R | $ge / $ne |"
+    echo "$LINE" >&2
+    TABLE+="
+$LINE"
+  done
+done
+
+RSS=$(ps -o rss= -p "$GW_PID" | tr -d ' ')
+HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, $DURATION per run, median of $ROUNDS alternated runs)"
+NOTE="Both in front of the same simulated VSPC (1,000 generated tenants, HTTPS with a verified CA, keep-alive). The gateway authenticates every request (API key) and checks roles; nginx checks nothing. Gateway RSS after the runs: $((RSS / 1024)) MiB. \`list\` is a page of 500 tenants; \`miss\` sends \`Cache-Control: no-cache\` for random tenants (every request goes upstream)."
+echo
+echo "$HEADER"
+echo
+echo "$NOTE"
+echo
+echo "$TABLE"
+if [ "$WRITE" = "--write" ]; then
+  { echo; echo "$HEADER"; echo; echo "$NOTE"; echo; echo "$TABLE"; } >>docs/benchmarks.md
+fi

@@ -1,0 +1,81 @@
+# Shared by the bench/ scripts: release binaries, the simulator and the gateway as processes on
+# loopback, cleaned up on exit. Source it after `set -euo pipefail` and `cd` to the repository.
+OUT=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null || true
+  sleep 0.5
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+build_release() {
+  echo "building release binaries…" >&2
+  swift build -c release --product veeam-sim >/dev/null
+  swift build -c release --product veeam-gateway >/dev/null
+  BIN=$(swift build -c release --show-bin-path)
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+
+# start_sim [veeam-sim options…]: VSPC only on a free port; sets SIM_PORT, SIM (base URL), SIM_PID.
+start_sim() {
+  rm -f "$OUT/ports.json"
+  "$BIN/veeam-sim" --no-vb365 --vspc-port 0 --write-ca "$OUT/ca.pem" --write-ports "$OUT/ports.json" --log-level error "$@" \
+    >>"$OUT/sim.log" 2>&1 &
+  SIM_PID=$!
+  PIDS+=("$SIM_PID")
+  for _ in $(seq 1 200); do [ -s "$OUT/ports.json" ] && break; sleep 0.05; done
+  SIM_PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['vspc'])" "$OUT/ports.json")
+  SIM="https://127.0.0.1:$SIM_PORT"
+}
+
+# new_key: a random API key in KEY and its hash (by `veeam-gateway hash-key`) in KEY_HASH.
+new_key() {
+  KEY="bench-key-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+  KEY_HASH=$(printf '%s' "$KEY" | "$BIN/veeam-gateway" hash-key | tail -1)
+}
+
+# gateway_yaml [extra upstream lines] [cache line]: a config with one PortalAdministrator caller
+# (KEY) and the simulator's VSPC as vspc-main, printed to stdout; listens on GW_PORT.
+gateway_yaml() {
+  printf 'Gateway-Svc-Pass-1' >"$OUT/vspc.pw"
+  cat <<YAML
+listen: { host: 127.0.0.1, port: $GW_PORT }
+log: { level: ${GW_LOG_LEVEL:-warning} }
+limits: { requestsPerSecond: 10000000, burst: 10000000 }
+cache: ${2:-"{ maxBytes: 256MiB, ttl: 10m, staleWhileRevalidate: 10m, staleIfError: 10m }"}
+callers:
+  - id: bench
+    keyHash: "$KEY_HASH"
+    roles: [PortalAdministrator]
+upstreams:
+  - name: vspc-main
+    product: vspc
+    baseURL: $SIM
+    tls: { caFile: $OUT/ca.pem }
+    timeouts: { connect: 2s, total: 10s }
+    account: { username: gateway-svc, password: { file: $OUT/vspc.pw } }
+${1:-}
+YAML
+}
+
+# start_gateway FILE: runs `veeam-gateway serve` on it; sets GW_URL and GW_PID.
+start_gateway() {
+  "$BIN/veeam-gateway" serve --config "$1" >>"$OUT/gateway.log" 2>&1 &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  GW_URL="http://127.0.0.1:$GW_PORT"
+  wait_for "$GW_URL/healthz"
+}
+
+# sim_counter FIELD: a VSPC counter of the simulator (logins, resourceRequests, …).
+sim_counter() {
+  curl -s --cacert "$OUT/ca.pem" "$SIM/_sim/counters" | python3 -c "
+import json, sys
+c = json.load(sys.stdin)['vspc']
+f = sys.argv[1]
+print(sum(v for k, v in c['requests'].items() if not k.lower().endswith('/token')) if f == 'resourceRequests' else c[f])" "$1"
+}

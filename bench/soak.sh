@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Soak (not a test): the release gateway under mixed load for DURATION (default 10m), bounded.
+#   load    wrk, 32 connections: 60% hits on 20 hot tenants, 30% random tenants of 1,000 (misses
+#           and evictions: the cache is bounded at 1 MiB, smaller than the data), 10% lists
+#   faults  the simulator answers 3% 520s, 2% malformed JSON, 2% resets; tokens live 60 s (the
+#           gateway refreshes them); every minute the gateway's tokens are revoked (re-login on
+#           401); from 40% to 50% of the run every upstream request fails (stale-if-error)
+#   prints  every 30 s: RSS, cache bytes against the bound, list renderings, logins, refreshes;
+#           at the end: answers by status, errors (5xx, socket errors), RSS first/last/max.
+#
+#   bash bench/soak.sh                 # DURATION=10m by default; --write appends to docs/benchmarks.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10m}
+WRITE=${1:-}
+SECONDS_TOTAL=$(python3 -c "import sys,re; m=re.fullmatch(r'(\d+)(s|m)', sys.argv[1]); print(int(m.group(1))*(60 if m.group(2)=='m' else 1))" "$DURATION")
+source bench/lib.sh
+build_release
+
+start_sim --generate 1000 --token-lifetime 60 --error-rate 0.03 --malformed-rate 0.02 --reset-rate 0.02
+new_key
+GW_PORT=$(free_port)
+MAX_BYTES=1048576
+gateway_yaml "    maxConcurrentRequests: 16
+    maxQueuedRequests: 1000" "{ maxBytes: 1MiB, ttl: 5s, staleWhileRevalidate: 5s, staleIfError: 2m }" >"$OUT/gateway.yaml"
+start_gateway "$OUT/gateway.yaml"
+
+# Tenant ids through the gateway itself (the list is also part of the load).
+curl -s -H "X-API-Key: $KEY" "$GW_URL/v1/tenants?limit=500" | python3 -c "import json,sys; print('\n'.join(t['id'] for t in json.load(sys.stdin)['data']))" >"$OUT/ids.txt"
+curl -s -H "X-API-Key: $KEY" "$GW_URL/v1/tenants?limit=500&offset=500" | python3 -c "import json,sys; print('\n'.join(t['id'] for t in json.load(sys.stdin)['data']))" >>"$OUT/ids.txt"
+python3 - "$OUT" "$KEY" <<'PY'
+import sys
+out, key = sys.argv[1], sys.argv[2]
+ids = [l.strip() for l in open(f"{out}/ids.txt") if l.strip()]
+table = ",".join(f'"{i}"' for i in ids)
+open(f"{out}/soak.lua", "w").write(f'''
+local ids = {{{table}}}
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) s2 = 0; s3 = 0; s4 = 0; s5 = 0; math.randomseed(os.time() + math.random(1000)) end
+function request()
+  local r = math.random(100)
+  local path
+  if r <= 60 then path = "/v1/tenants/" .. ids[math.random(20)]
+  elseif r <= 90 then path = "/v1/tenants/" .. ids[math.random(#ids)]
+  else path = "/v1/tenants?limit=100&offset=" .. (math.random(10) - 1) * 100 end
+  return wrk.format("GET", path, {{["X-API-Key"] = "{key}"}})
+end
+function response(status, headers, body)
+  if status < 300 then s2 = s2 + 1 elseif status < 400 then s3 = s3 + 1 elseif status < 500 then s4 = s4 + 1 else s5 = s5 + 1 end
+end
+function done(summary, latency, requests)
+  local a, b, c, d = 0, 0, 0, 0
+  for _, t in ipairs(threads) do a = a + t:get("s2"); b = b + t:get("s3"); c = c + t:get("s4"); d = d + t:get("s5") end
+  io.write(string.format("STATUS 2xx=%d 3xx=%d 4xx=%d 5xx=%d\\n", a, b, c, d))
+end
+''')
+PY
+
+metric() { curl -s "$GW_URL/metrics" | awk -v name="$1" '$1 == name || index($1, name "{") == 1 { sum += $2 } END { printf "%d", sum }'; }
+wrk -t2 -c32 -d"${SECONDS_TOTAL}s" --timeout 15s --latency -s "$OUT/soak.lua" "$GW_URL" >"$OUT/wrk.txt" 2>&1 &
+WRK_PID=$!
+SAMPLES="| t (s) | RSS MiB | cache bytes / bound | list renderings bytes | entries | logins | refreshes | phase |
+|---|---|---|---|---|---|---|---|"
+RSS_ALL=()
+t=0
+OUTAGE_FROM=$((SECONDS_TOTAL * 4 / 10)); OUTAGE_TO=$((SECONDS_TOTAL * 5 / 10))
+phase=normal
+while kill -0 "$WRK_PID" 2>/dev/null && [ "$t" -lt "$SECONDS_TOTAL" ]; do
+  for _ in $(seq 1 30); do
+    sleep 1; t=$((t + 1))
+    if [ "$t" -eq "$OUTAGE_FROM" ]; then
+      curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/vspc" -H 'Content-Type: application/json' -d '{"errorRate":1}' >/dev/null; phase=outage
+    elif [ "$t" -eq "$OUTAGE_TO" ]; then
+      curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/vspc" -H 'Content-Type: application/json' -d '{"errorRate":0.03,"malformedRate":0.02,"resetRate":0.02}' >/dev/null; phase=normal
+    fi
+    if [ $((t % 60)) -eq 0 ]; then curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/revoke?product=vspc&user=gateway-svc" >/dev/null; fi
+    [ "$t" -ge "$SECONDS_TOTAL" ] && break
+  done
+  RSS=$(( $(ps -o rss= -p "$GW_PID" | tr -d ' ') / 1024 ))
+  RSS_ALL+=("$RSS")
+  LINE="| $t | $RSS | $(metric veeam_gateway_cache_bytes) / $MAX_BYTES | $(metric veeam_gateway_list_renderings_bytes) | $(metric veeam_gateway_cache_entries) | $(metric veeam_gateway_token_logins_total) | $(metric veeam_gateway_token_refreshes_total) | $phase |"
+  echo "$LINE" >&2
+  SAMPLES+="
+$LINE"
+done
+wait "$WRK_PID" || true
+kill -0 "$GW_PID" 2>/dev/null || { echo "the gateway died" >&2; cat "$OUT/gateway.log" >&2; exit 1; }
+STATUS=$(grep STATUS "$OUT/wrk.txt" | sed 's/STATUS //')
+TOTAL=$(grep -Eo '[0-9]+ requests in' "$OUT/wrk.txt" | grep -Eo '^[0-9]+')
+SOCKET=$(grep -Eo 'Socket errors: .*' "$OUT/wrk.txt" || echo "Socket errors: none")
+P99=$(grep -E '^\s+99%' "$OUT/wrk.txt" | awk '{print $2}')
+SUMMARY="$TOTAL requests; answers $STATUS; $SOCKET; p99 $P99; RSS first/last/max $(printf '%s\n' "${RSS_ALL[@]}" | head -1)/$(printf '%s\n' "${RSS_ALL[@]}" | tail -1)/$(printf '%s\n' "${RSS_ALL[@]}" | sort -n | tail -1) MiB; the gateway process was alive at the end."
+HEADER="### Soak ($(date -u +%Y-%m-%d), $(nproc) cores, release build, $DURATION, wrk -c32)"
+echo; echo "$HEADER"; echo; echo "$SUMMARY"; echo; echo "$SAMPLES"
+if [ "$WRITE" = "--write" ]; then
+  { echo; echo "$HEADER"; echo; echo "$SUMMARY"; echo; echo "$SAMPLES"; } >>docs/benchmarks.md
+fi
