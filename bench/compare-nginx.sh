@@ -61,6 +61,7 @@ start_gateway "$OUT/gateway.yaml"
 # 3. nginx: proxy_cache with lock and use_stale, keep-alive HTTPS to the simulator, verified.
 NG_PORT=$(free_port)
 mkdir -p "$OUT/nginx-cache" "$OUT/nginx-tmp"
+chmod 755 "$OUT"; chmod 777 "$OUT/nginx-cache" "$OUT/nginx-tmp"   # workers run as an unprivileged user when started as root
 cat >"$OUT/nginx.conf" <<NGINX
 worker_processes auto;
 pid $OUT/nginx.pid;
@@ -102,7 +103,7 @@ wait_for "http://127.0.0.1:$NG_PORT/v1/tenants?limit=1"
 NG_URL="http://127.0.0.1:$NG_PORT"
 for url in "$GW_URL/v1/tenants/vspc-main.$TENANT" "$NG_URL/v1/tenants/vspc-main.$TENANT"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$url")
-  [ "$code" = 200 ] || { echo "$url answered $code" >&2; exit 1; }
+  [ "$code" = 200 ] || { echo "$url answered $code" >&2; tail -n 5 "$OUT/nginx-error.log" "$OUT/gateway.log" >&2; exit 1; }
 done
 
 # wrk Lua: random tenants with no-cache (misses), or one fixed request.

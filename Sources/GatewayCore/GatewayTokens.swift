@@ -150,6 +150,6 @@ extension AccessControl {
 
     /// True for a value with the three dot-separated parts of a JWS compact serialization.
     public static func looksLikeJWT(_ value: String) -> Bool {
-        value.utf8.count > 20 && value.split(separator: ".", omittingEmptySubsequences: false).count == 3
+        value.utf8.count > 20 && value.utf8.reduce(0) { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 } == 2
     }
 }

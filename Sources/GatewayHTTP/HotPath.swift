@@ -219,6 +219,7 @@ struct RawRequest {
     var tenantID: String?
     /// The whole target when it is the list, `/v1/tenants` with or without a query.
     var listTarget: String?
+    /// The target's path, when it is under `/v1/tenants` (else empty: not ours).
     var path: String
     var apiKey: String?
     var authorization: String?
@@ -242,66 +243,138 @@ struct RawRequest {
     }
 
     /// Parses the head; nil when it is not one this handler frames with certainty (the codec
-    /// then gets the rest of the connection).
+    /// then gets the rest of the connection). Works on the bytes: only the values the hot path
+    /// uses become strings.
     init?(_ buffer: ByteBuffer, headLength: Int) {
-        guard let head = buffer.getString(at: buffer.readerIndex, length: headLength - 4, encoding: .isoLatin1) else { return nil }
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        guard !lines.isEmpty else { return nil }
-        let requestLine = lines.removeFirst()
-        // Bare LF, NUL or other control bytes: leave all of it to the codec.
-        guard !head.utf8.contains(where: { ($0 < 0x20 && $0 != 0x0D && $0 != 0x0A && $0 != 0x09) || $0 == 0x7F }) else { return nil }
-        guard !requestLine.utf8.contains(0x0A), !requestLine.utf8.contains(0x0D) else { return nil }
-        // Bytes beyond ASCII are framed here but judged by the router (as HTTPFields decode them).
-        if head.utf8.contains(where: { $0 >= 0x80 }) { needsRouter = true }
-        let parts = requestLine.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, parts[2] == "HTTP/1.1" || parts[2] == "HTTP/1.0" else { return nil }
-        let method = parts[0]
-        let target = parts[1]
-        guard method != "CONNECT" else { return nil }
-        path = String(target.prefix { $0 != "?" })
-        if parts[2] != "HTTP/1.1" || method != "GET" { needsRouter = true }
-        let prefix = "/v1/tenants/"
-        if target.hasPrefix(prefix) {
-            let id = target.dropFirst(prefix.count)
-            if !id.isEmpty, id.utf8.count <= 70, id.utf8.allSatisfy({ Self.isIDByte($0) }) { tenantID = String(id) }
-        }
-        if path == "/v1/tenants", !target.contains("#") { listTarget = String(target) }
-        if tenantID == nil && listTarget == nil { needsRouter = true }
-        var seen: Set<String> = []
+        guard
+            let parsed = buffer.withUnsafeReadableBytes({ raw -> RawRequest? in
+                RawRequest(head: UnsafeRawBufferPointer(rebasing: raw[0..<(headLength - 2)]))
+            })
+        else { return nil }
+        self = parsed
+    }
+
+    private init() {
+        path = ""
+    }
+
+    /// `head` is the request line and header lines, each ending in CRLF (the blank line excluded).
+    private init?(head: UnsafeRawBufferPointer) {
+        self.init()
+        var lineStart = 0
+        var index = 0
+        var isRequestLine = true
+        var seen: UInt8 = 0  // bit per credential-like header, to spot repeats
         var sawContentLength = false
-        for line in lines {
-            guard !line.utf8.contains(0x0A), !line.utf8.contains(0x0D), let colon = line.firstIndex(of: ":"), colon != line.startIndex else { return nil }
-            let rawName = line[..<colon]
-            // No whitespace inside or before the name, no obsolete line folding.
-            guard rawName.utf8.allSatisfy({ Self.isTokenByte($0) }) else { return nil }
-            let name = rawName.lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
-            switch name {
-            case "transfer-encoding", "upgrade":
-                return nil
-            case "content-length":
-                guard !sawContentLength, !value.isEmpty, value.utf8.count <= 12, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(value) else {
-                    return nil
+        while index < head.count {
+            let byte = head[index]
+            if byte == 0x0D {
+                // CR must end a line: CRLF.
+                guard index + 1 < head.count, head[index + 1] == 0x0A else { return nil }
+                let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<index])
+                if isRequestLine {
+                    guard parseRequestLine(line) else { return nil }
+                    isRequestLine = false
+                } else {
+                    guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength) else { return nil }
                 }
-                sawContentLength = true
-                contentLength = length
-            case "x-api-key", "authorization", "if-none-match", "x-request-id":
-                if seen.contains(name) { needsRouter = true }
-                seen.insert(name)
-                switch name {
-                case "x-api-key": apiKey = value
-                case "authorization": authorization = value
-                case "if-none-match": ifNoneMatch = value
-                default: requestID = value
-                }
-            case "cache-control", "expect":
-                needsRouter = true
-            case "connection":
-                if value.lowercased() != "keep-alive" { needsRouter = true }
-            default:
-                break
+                index += 2
+                lineStart = index
+                continue
             }
+            // Bare LF, NUL or other control bytes: all of it is the codec's to judge.
+            if (byte < 0x20 && byte != 0x09) || byte == 0x7F { return nil }
+            // Bytes beyond ASCII are framed here but judged by the router (as HTTPFields decode them).
+            if byte >= 0x80 { needsRouter = true }
+            index += 1
         }
+        guard lineStart == head.count, !isRequestLine else { return nil }
+        if tenantID == nil && listTarget == nil { needsRouter = true }
+    }
+
+    private mutating func parseRequestLine(_ line: UnsafeRawBufferPointer) -> Bool {
+        guard let firstSpace = line.firstIndex(of: 0x20) else { return false }
+        let rest = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)...])
+        guard let secondSpace = rest.firstIndex(of: 0x20) else { return false }
+        let method = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
+        let target = UnsafeRawBufferPointer(rebasing: rest[..<secondSpace])
+        let version = UnsafeRawBufferPointer(rebasing: rest[(secondSpace + 1)...])
+        guard !method.isEmpty, !target.isEmpty, !version.contains(0x20) else { return false }
+        guard Self.equals(version, "HTTP/1.1") || Self.equals(version, "HTTP/1.0") else { return false }
+        guard !Self.equals(method, "CONNECT") else { return false }
+        if !Self.equals(method, "GET") || !Self.equals(version, "HTTP/1.1") { needsRouter = true }
+        let pathEnd = target.firstIndex(of: UInt8(ascii: "?")) ?? target.count
+        let pathBytes = UnsafeRawBufferPointer(rebasing: target[..<pathEnd])
+        let prefix: StaticString = "/v1/tenants"
+        guard Self.hasPrefix(pathBytes, prefix) else { return true }
+        path = String(decoding: pathBytes, as: UTF8.self)
+        if pathBytes.count == prefix.utf8CodeUnitCount {
+            if !target.contains(UInt8(ascii: "#")) { listTarget = String(decoding: target, as: UTF8.self) }
+        } else if pathEnd == target.count, pathBytes[prefix.utf8CodeUnitCount] == UInt8(ascii: "/") {
+            let id = UnsafeRawBufferPointer(rebasing: pathBytes[(prefix.utf8CodeUnitCount + 1)...])
+            if !id.isEmpty, id.count <= 70, id.allSatisfy(Self.isIDByte) { tenantID = String(decoding: id, as: UTF8.self) }
+        }
+        return true
+    }
+
+    private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool) -> Bool {
+        // No whitespace inside or before the name, no obsolete line folding.
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return false }
+        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
+        guard name.allSatisfy(Self.isTokenByte) else { return false }
+        var start = colon + 1
+        var end = line.count
+        while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+        while end > start, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
+        let value = UnsafeRawBufferPointer(rebasing: line[start..<end])
+        func remember(_ bit: UInt8) -> String {
+            if seen & bit != 0 { needsRouter = true }
+            seen |= bit
+            return String(decoding: value, as: UTF8.self)
+        }
+        switch name.count {
+        case 9 where Self.equalsIgnoringCase(name, "x-api-key"):
+            apiKey = remember(1)
+        case 13 where Self.equalsIgnoringCase(name, "authorization"):
+            authorization = remember(2)
+        case 13 where Self.equalsIgnoringCase(name, "if-none-match"):
+            ifNoneMatch = remember(4)
+        case 12 where Self.equalsIgnoringCase(name, "x-request-id"):
+            requestID = remember(8)
+        case 13 where Self.equalsIgnoringCase(name, "cache-control"), 6 where Self.equalsIgnoringCase(name, "expect"):
+            needsRouter = true
+        case 10 where Self.equalsIgnoringCase(name, "connection"):
+            if !Self.equalsIgnoringCase(value, "keep-alive") { needsRouter = true }
+        case 7 where Self.equalsIgnoringCase(name, "upgrade"), 17 where Self.equalsIgnoringCase(name, "transfer-encoding"):
+            return false
+        case 14 where Self.equalsIgnoringCase(name, "content-length"):
+            guard !sawContentLength, !value.isEmpty, value.count <= 12, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+            sawContentLength = true
+            contentLength = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        default:
+            break
+        }
+        return true
+    }
+
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count >= text.utf8CodeUnitCount
+            && UnsafeRawBufferPointer(rebasing: bytes[..<text.utf8CodeUnitCount]).elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// ASCII case-insensitive comparison with a lowercase literal.
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let literal = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            if (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) != literal[i] { return false }
+        }
+        return true
     }
 
     static func isIDByte(_ byte: UInt8) -> Bool {
