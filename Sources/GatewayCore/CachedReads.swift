@@ -39,6 +39,15 @@ public enum GatewayJSON {
     }
 }
 
+/// A tenant id resolved against the configured upstreams (see ``TenantService/locate(_:)``).
+public struct TenantLocation: Sendable {
+    let upstream: String
+    let tenantID: String
+    let kind: Tenant.Kind
+    /// The id as the caller wrote it (problem details quote it).
+    let requested: String
+}
+
 struct SingleTenantBody: Encodable {
     var data: Tenant
 }
@@ -69,20 +78,26 @@ extension TenantService {
         return (upstream, upstreamID, TenantID.make(upstream: name, id: upstreamID), kind)
     }
 
-    /// Whether an id is one this gateway could answer at all (well-formed, a configured upstream):
-    /// the hot path's first question, asked before it touches the caller's credentials.
-    public func knowsTenantID(_ id: String) -> Bool {
-        (try? locateTenant(id: id)) != nil
+    /// Where a tenant id points, when this gateway could answer it at all (well-formed, a
+    /// configured upstream): the hot path's first question, asked before it touches the caller's
+    /// credentials.
+    public func locate(_ id: String) -> TenantLocation? {
+        guard let (upstream, _, tenantID, kind) = try? locateTenant(id: id) else { return nil }
+        return TenantLocation(upstream: upstream.definition.name, tenantID: tenantID, kind: kind, requested: id)
     }
 
     /// The synchronous part of ``tenantAnswer(id:caller:policy:bypassCache:)`` for the event-loop
-    /// hot path: the same checks in the same order, then a lookup of a *fresh* entry. Throws the
-    /// same errors for a refused caller; nil when the answer is not in the cache (the async path
-    /// must fill it). Never calls an upstream, never waits.
-    public func cachedTenantAnswer(id: String, caller: Caller, policy: AccessPolicy) throws -> TenantAnswer? {
-        let (upstream, _, tenantID) = try resolveTenant(id: id, caller: caller, policy: policy)
-        guard let answer = cache.peek("tenant|" + tenantID), case .tenant(let tenant, let body, _) = answer.entry.value else { return nil }
-        let maxAge = Int((freshness[upstream.definition.name]?.ttl ?? .zero).components.seconds)
+    /// hot path: the same decision, then a lookup of a *fresh* entry. Throws the same errors for a
+    /// refused caller; nil when the answer is not in the cache (the async path must fill it).
+    /// Never calls an upstream, never waits.
+    public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> TenantAnswer? {
+        switch policy.canRead(caller, kind: location.kind, id: location.tenantID) {
+        case .allow: break
+        case .hidden: throw GatewayError.notFound("No tenant \(location.requested).")
+        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: location.kind == .cloudTenant ? "a cloud tenant" : "an organization")
+        }
+        guard let answer = cache.peek("tenant|" + location.tenantID), case .tenant(let tenant, let body, _) = answer.entry.value else { return nil }
+        let maxAge = Int((freshness[location.upstream]?.ttl ?? .zero).components.seconds)
         return TenantAnswer(tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: .hit, age: answer.age, maxAge: max(0, maxAge - answer.age))
     }
 

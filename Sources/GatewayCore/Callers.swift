@@ -118,14 +118,17 @@ public struct CallerDirectory: Sendable {
     /// in constant time, so timing tells nothing about which (or whether any) caller matched.
     public func authenticate(apiKey: String) -> CallerRecord? {
         guard !apiKey.isEmpty, apiKey.utf8.count <= 512 else { return nil }
-        let presented = Array(SHA256.hash(data: Data(apiKey.utf8)))
-        var found: CallerRecord?
-        for entry in entries {
-            var difference: UInt8 = 0
-            for i in 0..<32 { difference |= entry.digest[i] ^ presented[i] }
-            if difference == 0 { found = entry.record }
+        var key = apiKey
+        let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        var found: Int?
+        digest.withUnsafeBytes { presented in
+            for (index, entry) in entries.enumerated() {
+                var difference: UInt8 = 0
+                for i in 0..<32 { difference |= entry.digest[i] ^ presented[i] }
+                if difference == 0 { found = index }
+            }
         }
-        return found
+        return found.map { entries[$0].record }
     }
 }
 

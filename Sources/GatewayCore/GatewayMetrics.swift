@@ -9,6 +9,15 @@ import TokenBroker
 public final class GatewayMetrics: Sendable {
     public let factory: any MetricsFactory
     private let lastSeen = Mutex<[String: Int]>([:])
+    /// Request series already made, by route, method and status: one lookup per request instead
+    /// of a registration call into the factory (the hot path counts ~10⁵ requests a second).
+    private let requestSeries = Mutex<[RequestSeriesKey: (count: Counter, duration: Timer)]>([:])
+
+    struct RequestSeriesKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
@@ -16,16 +25,33 @@ public final class GatewayMetrics: Sendable {
 
     /// One served request.
     public func request(route: String, method: String, status: Int, duration: Duration) {
-        let dimensions = [("route", route), ("method", method), ("status", String(status))]
-        Counter(label: "veeam_gateway_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
-            .recordNanoseconds(Self.nanoseconds(duration))
+        let key = RequestSeriesKey(route: route, method: method, status: status)
+        let series = requestSeries.withLock { known in
+            if let found = known[key] { return found }
+            let made = (
+                count: Counter(
+                    label: "veeam_gateway_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
+                duration: Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
+            )
+            known[key] = made
+            return made
+        }
+        series.count.increment()
+        series.duration.recordNanoseconds(Self.nanoseconds(duration))
     }
 
     /// An answer the event-loop hot path wrote itself (also counted in the request series).
     public func hotPathAnswer(status: Int) {
-        Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory).increment()
+        let counter = hotPathSeries.withLock { known in
+            if let found = known[status] { return found }
+            let made = Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory)
+            known[status] = made
+            return made
+        }
+        counter.increment()
     }
+
+    private let hotPathSeries = Mutex<[Int: Counter]>([:])
 
     public func inFlight(_ delta: Int) {
         let meter = Meter(label: "veeam_gateway_http_requests_in_flight", factory: factory)

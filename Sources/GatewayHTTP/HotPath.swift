@@ -412,11 +412,12 @@ struct HotPathResponder: Sendable {
         // Requests the router would refuse before any upstream call (a malformed id or query, an
         // unknown upstream) are its to answer: nothing has been counted yet.
         let listQuery: TenantQuery?
+        let location: TenantLocation?
         if let target = request.listTarget {
             guard let query = try? GatewayApplication.query(URI(target)) else { return false }
-            listQuery = query
-        } else if let id = request.tenantID, service.knowsTenantID(id) {
-            listQuery = nil
+            (listQuery, location) = (query, nil)
+        } else if let id = request.tenantID, let found = service.locate(id) {
+            (listQuery, location) = (nil, found)
         } else {
             return false
         }
@@ -438,7 +439,7 @@ struct HotPathResponder: Sendable {
         } else {
             outcome = access.authenticate(apiKey: presented, address: remoteAddress)
         }
-        let requestID = request.requestID.flatMap { RequestIDAndAccessLog.isAcceptable($0) ? $0 : nil } ?? UUID().uuidString.lowercased()
+        let requestID = request.requestID.flatMap { RequestIDAndAccessLog.isAcceptable($0) ? $0 : nil } ?? RequestIDs.make()
         let caller: Caller
         switch outcome {
         case .caller(let who):
@@ -457,8 +458,10 @@ struct HotPathResponder: Sendable {
         do {
             if let listQuery {
                 cached = service.cachedListAnswer(listQuery, caller: caller, policy: access.policy).map { ($0.body, $0.etag, $0.age, $0.maxAge) }
+            } else if let location {
+                cached = try service.cachedTenantAnswer(at: location, caller: caller, policy: access.policy).map { ($0.body, $0.etag, $0.age, $0.maxAge) }
             } else {
-                cached = try service.cachedTenantAnswer(id: request.tenantID ?? "", caller: caller, policy: access.policy).map { ($0.body, $0.etag, $0.age, $0.maxAge) }
+                cached = nil
             }
         } catch let error as GatewayError {
             return refuse(error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
@@ -529,6 +532,55 @@ enum HTTP1Wire {
         buffer.writeStaticString("\r\n")
         buffer.writeBytes(answer.body)
     }
+}
+
+/// Request ids for requests that bring none: random UUIDs (version 4) from a generator seeded
+/// once from the system's, so that making one costs no system call (`UUID()` opens
+/// `/dev/urandom` each time on Linux). They identify requests in logs; they are not secrets.
+enum RequestIDs {
+    private static let generator = Mutex(Xoshiro256StarStar())
+
+    static func make() -> String {
+        let (random1, random2) = generator.withLock { ($0.next(), $0.next()) }
+        let high = (random1 & ~0xF000) | 0x4000  // version 4: byte 6's high nibble
+        let low = (random2 & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10: byte 8's top bits
+        let hex = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for index in 0..<16 {
+            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
+            let word = index < 8 ? high : low
+            let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - (index % 8) * 8))
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+/// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator`.
+struct Xoshiro256StarStar: RandomNumberGenerator {
+    private var state: (UInt64, UInt64, UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = (system.next(), system.next(), system.next(), system.next())
+        if state == (0, 0, 0, 0) { state.0 = 1 }
+    }
+
+    mutating func next() -> UInt64 {
+        let result = rotate(state.1 &* 5, 7) &* 9
+        let t = state.1 << 17
+        state.2 ^= state.0
+        state.3 ^= state.1
+        state.1 ^= state.2
+        state.0 ^= state.3
+        state.2 ^= t
+        state.3 = rotate(state.3, 45)
+        return result
+    }
+
+    private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
 /// `Date` header values (IMF-fixdate), formatted once per second.

@@ -25,7 +25,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         var context = context
         context.snapshot = state.snapshot
         let offered = Self.requestIDHeader.flatMap { request.headers[$0] } ?? ""
-        context.requestID = Self.isAcceptable(offered) ? offered : UUID().uuidString.lowercased()
+        context.requestID = Self.isAcceptable(offered) ? offered : RequestIDs.make()
         let id = context.requestID
         var response: Response
         do {

@@ -209,6 +209,23 @@ struct HotPathTests {
         }
     }
 
+    @Test("request ids made by either path are distinct version-4 UUIDs")
+    func requestIDs() async throws {
+        try await withPair { hot, routed, _ in
+            var seen: Set<String> = []
+            let pattern = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+            for gateway in [hot, routed] {
+                for _ in 0..<100 {
+                    let id = try #require(try await gateway.get(cloudTenantPath).header("x-request-id"))
+                    #expect(id.wholeMatch(of: pattern) != nil, "\(id)")
+                    seen.insert(id)
+                }
+            }
+            #expect(seen.count == 200)
+            #expect(try await hotAnswers(hot)["200"] ?? 0 >= 99)
+        }
+    }
+
     func issueToken(_ gateway: RunningGateway, id: String, key: String) async throws -> String {
         let body = UpstreamRequest.Body.form([("grant_type", "client_credentials"), ("client_id", id), ("client_secret", key)])
         let response = try await gateway.client.perform(
