@@ -82,8 +82,14 @@ extension TenantService {
     /// configured upstream): the hot path's first question, asked before it touches the caller's
     /// credentials.
     public func locate(_ id: String) -> TenantLocation? {
+        if let known = locations.withLock({ $0[id] }) { return known }
         guard let (upstream, _, tenantID, kind) = try? locateTenant(id: id) else { return nil }
-        return TenantLocation(upstream: upstream.definition.name, tenantID: tenantID, kind: kind, requested: id)
+        let location = TenantLocation(upstream: upstream.definition.name, tenantID: tenantID, kind: kind, requested: id)
+        locations.withLock { known in
+            if known.count >= 8192 { known.removeAll(keepingCapacity: true) }  // bounded: ids are caller input
+            known[id] = location
+        }
+        return location
     }
 
     /// The synchronous part of ``tenantAnswer(id:caller:policy:bypassCache:)`` for the event-loop

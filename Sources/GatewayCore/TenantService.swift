@@ -141,6 +141,8 @@ public final class TenantService: Sendable {
     /// VB365 organization id → index of the account that reads it (learned from reads).
     private let organizationIndex = Mutex<[String: Int]>([:])
     private let reachability = Mutex<[String: Bool]>([:])
+    /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 8,192).
+    let locations = Mutex<[String: TenantLocation]>([:])
 
     /// Builds brokers and clients for each upstream over one shared libcurl client.
     public init(

@@ -11,10 +11,17 @@ import UnixSignals
 /// The running gateway's configuration-derived parts, swapped whole on reload. Each request takes
 /// one snapshot at its start, so it sees either the old configuration or the new one, never a mix.
 public final class GatewayState: Sendable {
-    public struct Snapshot: Sendable {
+    /// A class, so that taking the snapshot (every request, on the hot path too) is one retain.
+    public final class Snapshot: Sendable {
         public let configuration: GatewayConfiguration
         public let service: TenantService
         public let access: AccessControl
+
+        init(configuration: GatewayConfiguration, service: TenantService, access: AccessControl) {
+            self.configuration = configuration
+            self.service = service
+            self.access = access
+        }
     }
 
     private let current: Mutex<Snapshot>

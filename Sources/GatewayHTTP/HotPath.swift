@@ -174,11 +174,13 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             if routedInFlight == 0, request.contentLength == 0, !request.needsRouter {
-                var answer = context.channel.allocator.buffer(capacity: 1024)
-                if responder.respond(to: request, remoteAddress: remoteAddress, into: &answer) {
+                var answer = context.channel.allocator.buffer(capacity: 2048)
+                var largeBody: ByteBuffer?
+                if responder.respond(to: request, remoteAddress: remoteAddress, into: &answer, largeBody: &largeBody) {
                     buffer.moveReaderIndex(forwardBy: headLength)
                     pending = buffer
                     context.write(wrapOutboundOut(.byteBuffer(answer)), promise: nil)
+                    if let largeBody { context.write(wrapOutboundOut(.byteBuffer(largeBody)), promise: nil) }
                     wroteAnswer = true
                     continue
                 }
@@ -400,11 +402,12 @@ struct HotPathResponder: Sendable {
     let state: GatewayState
     let logger: Logger
     let metrics: GatewayMetrics
+    let bodies = BodyBuffers()
 
     /// Writes the full answer to `request` into `buffer` and returns true, or returns false
     /// having changed nothing anywhere (no limiter, counter or cache touched) so that the router
     /// can serve the request as if the hot path did not exist.
-    func respond(to request: RawRequest, remoteAddress: String, into buffer: inout ByteBuffer) -> Bool {
+    func respond(to request: RawRequest, remoteAddress: String, into buffer: inout ByteBuffer, largeBody: inout ByteBuffer?) -> Bool {
         let started = ContinuousClock.now
         let snapshot = state.snapshot
         let service = snapshot.service
@@ -492,7 +495,11 @@ struct HotPathResponder: Sendable {
             buffer.writeStaticString("\r\nContent-Length: ")
             buffer.writeString(String(answer.body.count))
             buffer.writeStaticString("\r\n\r\n")
-            buffer.writeBytes(answer.body)
+            if answer.body.count < BodyBuffers.threshold {
+                buffer.writeBytes(answer.body)
+            } else {
+                largeBody = bodies.buffer(for: answer.etag, body: answer.body)
+            }
         }
         finish(request, requestID: requestID, callerID: caller.id, status: notModified ? 304 : 200, started: started)
         return true
@@ -531,6 +538,23 @@ enum HTTP1Wire {
         }
         buffer.writeStaticString("\r\n")
         buffer.writeBytes(answer.body)
+    }
+}
+
+/// Large bodies (list pages) as `ByteBuffer`s, kept by ETag so that each answer writes the same
+/// storage instead of copying hundreds of kilobytes. Bounded: at most 32 bodies.
+final class BodyBuffers: Sendable {
+    static let threshold = 16 * 1024
+    private let buffers = Mutex<[String: ByteBuffer]>([:])
+
+    func buffer(for etag: String, body: [UInt8]) -> ByteBuffer {
+        if let known = buffers.withLock({ $0[etag] }) { return known }
+        let made = ByteBuffer(bytes: body)
+        buffers.withLock { known in
+            if known.count >= 32 { known.removeAll() }
+            known[etag] = made
+        }
+        return made
     }
 }
 
