@@ -39,6 +39,14 @@ public enum GatewayJSON {
     }
 }
 
+/// A cached answer's bytes and what its headers need.
+public struct CachedBody: Sendable {
+    public var body: [UInt8]
+    public var etag: String
+    public var age: Int
+    public var maxAge: Int
+}
+
 /// A tenant id resolved against the configured upstreams (see ``TenantService/locate(_:)``).
 public struct TenantLocation: Sendable {
     let upstream: String
@@ -96,15 +104,17 @@ extension TenantService {
     /// hot path: the same decision, then a lookup of a *fresh* entry. Throws the same errors for a
     /// refused caller; nil when the answer is not in the cache (the async path must fill it).
     /// Never calls an upstream, never waits.
-    public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> TenantAnswer? {
+    public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> CachedBody? {
         switch policy.canRead(caller, kind: location.kind, id: location.tenantID) {
         case .allow: break
         case .hidden: throw GatewayError.notFound("No tenant \(location.requested).")
         case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: location.kind == .cloudTenant ? "a cloud tenant" : "an organization")
         }
-        guard let answer = cache.peek("tenant|" + location.tenantID), case .tenant(let tenant, let body, _) = answer.entry.value else { return nil }
-        let maxAge = Int((freshness[location.upstream]?.ttl ?? .zero).components.seconds)
-        return TenantAnswer(tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: .hit, age: answer.age, maxAge: max(0, maxAge - answer.age))
+        let ttl = Int((freshness[location.upstream]?.ttl ?? .zero).components.seconds)
+        return cache.withFreshEntry("tenant|" + location.tenantID) { entry, age -> CachedBody? in
+            guard case .tenant(_, let body, _) = entry.value else { return nil }
+            return CachedBody(body: body, etag: entry.etag, age: age, maxAge: max(0, ttl - age))
+        }
     }
 
     /// One tenant, through the cache. Authorization runs first: a refused caller causes no cache

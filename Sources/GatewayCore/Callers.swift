@@ -106,13 +106,22 @@ public enum APIKey {
 
 /// An immutable snapshot of the configured callers; lookups are synchronous and thread-safe.
 public struct CallerDirectory: Sendable {
-    private let entries: [(digest: [UInt8], record: CallerRecord)]
+    /// Every caller's key digest, 32 bytes each, back to back (one buffer: the constant-time scan
+    /// below copies nothing); `records[i]` goes with bytes `32 i ..< 32 (i + 1)`.
+    private let digests: [UInt8]
+    public let records: [CallerRecord]
 
     public init(_ records: [CallerRecord]) {
-        entries = records.compactMap { record in APIKey.digest(fromHash: record.keyHash).map { ($0, record) } }
+        var digests: [UInt8] = []
+        var kept: [CallerRecord] = []
+        for record in records {
+            guard let digest = APIKey.digest(fromHash: record.keyHash) else { continue }
+            digests += digest
+            kept.append(record)
+        }
+        self.digests = digests
+        self.records = kept
     }
-
-    public var records: [CallerRecord] { entries.map(\.record) }
 
     /// The caller whose key this is. Compares the key's digest with **every** configured digest
     /// in constant time, so timing tells nothing about which (or whether any) caller matched.
@@ -120,15 +129,18 @@ public struct CallerDirectory: Sendable {
         guard !apiKey.isEmpty, apiKey.utf8.count <= 512 else { return nil }
         var key = apiKey
         let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        var found: Int?
+        var found = -1
         digest.withUnsafeBytes { presented in
-            for (index, entry) in entries.enumerated() {
-                var difference: UInt8 = 0
-                for i in 0..<32 { difference |= entry.digest[i] ^ presented[i] }
-                if difference == 0 { found = index }
+            digests.withUnsafeBufferPointer { all in
+                for index in 0..<records.count {
+                    var difference: UInt8 = 0
+                    let base = index * 32
+                    for i in 0..<32 { difference |= all[base + i] ^ presented[i] }
+                    if difference == 0 { found = index }
+                }
             }
         }
-        return found.map { entries[$0].record }
+        return found >= 0 ? records[found] : nil
     }
 }
 

@@ -56,6 +56,8 @@ public final class FailedAuthLimiter: Sendable {
     }
 
     private let windows = Mutex<[String: Window]>([:])
+    /// How many addresses have a window: zero (the common case) answers without the lock.
+    private let tracked = Atomic<Int>(0)
     private let limit: Int
     private let window: Duration
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -68,11 +70,13 @@ public final class FailedAuthLimiter: Sendable {
 
     /// Seconds to wait when `address` has failed too often; nil when it may try.
     public func blocked(_ address: String) -> Int? {
+        guard tracked.load(ordering: .acquiring) > 0 else { return nil }
         let now = now()
         return windows.withLock { windows in
             guard let entry = windows[address] else { return nil }
             if now - entry.started >= window {
                 windows[address] = nil
+                tracked.store(windows.count, ordering: .releasing)
                 return nil
             }
             guard entry.count >= limit else { return nil }
@@ -91,6 +95,7 @@ public final class FailedAuthLimiter: Sendable {
                 windows[address] = Window(count: 1, started: now)
             }
             if windows.count > 100_000 { windows = windows.filter { now - $0.value.started < window } }
+            tracked.store(windows.count, ordering: .releasing)
         }
     }
 }

@@ -92,6 +92,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var remoteAddress = "unknown"
+    private var scratch = ConnectionScratch()
 
     init(responder: HotPathResponder, idleTimeout: TimeAmount) {
         self.responder = responder
@@ -176,7 +177,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if routedInFlight == 0, request.contentLength == 0, !request.needsRouter {
                 var answer = context.channel.allocator.buffer(capacity: 2048)
                 var largeBody: ByteBuffer?
-                if responder.respond(to: request, remoteAddress: remoteAddress, into: &answer, largeBody: &largeBody) {
+                if responder.respond(to: request, remoteAddress: remoteAddress, scratch: &scratch, into: &answer, largeBody: &largeBody) {
                     buffer.moveReaderIndex(forwardBy: headLength)
                     pending = buffer
                     context.write(wrapOutboundOut(.byteBuffer(answer)), promise: nil)
@@ -407,7 +408,7 @@ struct HotPathResponder: Sendable {
     /// Writes the full answer to `request` into `buffer` and returns true, or returns false
     /// having changed nothing anywhere (no limiter, counter or cache touched) so that the router
     /// can serve the request as if the hot path did not exist.
-    func respond(to request: RawRequest, remoteAddress: String, into buffer: inout ByteBuffer, largeBody: inout ByteBuffer?) -> Bool {
+    func respond(to request: RawRequest, remoteAddress: String, scratch: inout ConnectionScratch, into buffer: inout ByteBuffer, largeBody: inout ByteBuffer?) -> Bool {
         let started = ContinuousClock.now
         let snapshot = state.snapshot
         let service = snapshot.service
@@ -442,19 +443,19 @@ struct HotPathResponder: Sendable {
         } else {
             outcome = access.authenticate(apiKey: presented, address: remoteAddress)
         }
-        let requestID = request.requestID.flatMap { RequestIDAndAccessLog.isAcceptable($0) ? $0 : nil } ?? RequestIDs.make()
+        let requestID = request.requestID.flatMap { RequestIDAndAccessLog.isAcceptable($0) ? $0 : nil } ?? RequestIDs.make(using: &scratch.random)
         let caller: Caller
         switch outcome {
         case .caller(let who):
             caller = who
         case .missing:
-            return refuse(.authRequired, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+            return refuse(scratch.date(), .authRequired, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
         case .invalid:
-            return refuse(.authInvalid, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+            return refuse(scratch.date(), .authInvalid, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
         case .tooManyFailures(let seconds):
-            return refuse(.tooManyFailures(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+            return refuse(scratch.date(), .tooManyFailures(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
         case .rateLimited(let seconds):
-            return refuse(.rateLimited(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+            return refuse(scratch.date(), .rateLimited(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
         }
 
         let cached: (body: [UInt8], etag: String, age: Int, maxAge: Int)?
@@ -467,7 +468,7 @@ struct HotPathResponder: Sendable {
                 cached = nil
             }
         } catch let error as GatewayError {
-            return refuse(error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
+            return refuse(scratch.date(), error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
         } catch {
             cached = nil
         }
@@ -488,7 +489,7 @@ struct HotPathResponder: Sendable {
         buffer.writeStaticString("\r\nX-Cache: HIT\r\nX-Request-Id: ")
         buffer.writeString(requestID)
         buffer.writeStaticString("\r\nDate: ")
-        buffer.writeString(HTTPDate.now())
+        buffer.writeString(scratch.date())
         if notModified {
             buffer.writeStaticString("\r\n\r\n")
         } else {
@@ -506,9 +507,9 @@ struct HotPathResponder: Sendable {
     }
 
     /// A refusal, rendered by the same function as the router's problem answers.
-    private func refuse(_ error: GatewayError, _ request: RawRequest, requestID: String, callerID: String?, started: ContinuousClock.Instant, into buffer: inout ByteBuffer) -> Bool {
+    private func refuse(_ date: String, _ error: GatewayError, _ request: RawRequest, requestID: String, callerID: String?, started: ContinuousClock.Instant, into buffer: inout ByteBuffer) -> Bool {
         let answer = RequestIDAndAccessLog.render(error, path: request.path, requestID: requestID, logger: logger)
-        HTTP1Wire.write(answer, into: &buffer)
+        HTTP1Wire.write(answer, date: date, into: &buffer)
         finish(request, requestID: requestID, callerID: callerID, status: Int(answer.status.code), started: started)
         return true
     }
@@ -525,9 +526,9 @@ struct HotPathResponder: Sendable {
 /// HTTP/1.1 serialization of a rendered answer, as Hummingbird's codec writes it (`Date` added,
 /// `Content-Length` from the body).
 enum HTTP1Wire {
-    static func write(_ answer: RenderedResponse, into buffer: inout ByteBuffer) {
+    static func write(_ answer: RenderedResponse, date: String, into buffer: inout ByteBuffer) {
         var headers = answer.headers
-        headers[.date] = HTTPDate.now()
+        headers[.date] = date
         headers[.contentLength] = String(answer.body.count)
         buffer.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)\r\n")
         for field in headers {
@@ -566,6 +567,15 @@ enum RequestIDs {
 
     static func make() -> String {
         let (random1, random2) = generator.withLock { ($0.next(), $0.next()) }
+        return format(random1, random2)
+    }
+
+    /// With a generator of the caller's (no lock).
+    static func make(using random: inout Xoshiro256StarStar) -> String {
+        format(random.next(), random.next())
+    }
+
+    static func format(_ random1: UInt64, _ random2: UInt64) -> String {
         let high = (random1 & ~0xF000) | 0x4000  // version 4: byte 6's high nibble
         let low = (random2 & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10: byte 8's top bits
         let hex = Array("0123456789abcdef".utf8)
@@ -607,21 +617,26 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
     private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
-/// `Date` header values (IMF-fixdate), formatted once per second.
-enum HTTPDate {
-    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+/// Per-connection state of the hot path that would otherwise need a lock shared by every
+/// connection: the `Date` value of the current second and a request-id generator.
+struct ConnectionScratch {
+    var random = Xoshiro256StarStar()
+    private var dateSecond = -1
+    private var dateText = ""
 
-    static func now() -> String {
+    /// The `Date` header value (IMF-fixdate), formatted once per second.
+    mutating func date() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let second = now.tv_sec
-        return cache.withLock { cached in
-            if cached.second == second { return cached.text }
-            cached = (second, format(second))
-            return cached.text
+        if now.tv_sec != dateSecond {
+            dateSecond = now.tv_sec
+            dateText = HTTPDate.format(now.tv_sec)
         }
+        return dateText
     }
+}
 
+enum HTTPDate {
     static func format(_ seconds: Int) -> String {
         var time = seconds
         var parts = tm()

@@ -33,6 +33,13 @@ struct LRUStore<Value: Sendable> {
         return node.entry
     }
 
+    /// Runs `body` on the entry in place (no copy), marked most recently used.
+    mutating func withEntry<R>(_ key: String, _ body: (borrowing CacheEntry<Value>) -> R?) -> R? {
+        guard let node = nodes[key] else { return nil }
+        moveToFront(node)
+        return body(node.entry)
+    }
+
     /// Inserts or replaces; evicts least recently used entries until the bound holds.
     /// Returns how many entries were evicted.
     @discardableResult

@@ -124,6 +124,20 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         }
     }
 
+    /// Reads a *fresh* entry in place, under the lock: `read` takes what it needs (and copies only
+    /// that), for the hot path. Counts a hit when found.
+    public func withFreshEntry<R: Sendable>(_ key: String, _ read: @Sendable (borrowing CacheEntry<Value>, _ age: Int) -> R?) -> R? {
+        let now = now()
+        return state.withLock { state in
+            guard let result = state.store.withEntry(key, { entry -> R? in
+                guard now - entry.storedAt < entry.policy.ttl else { return nil }
+                return read(entry, Self.seconds(now - entry.storedAt))
+            }) else { return nil }
+            state.statistics.hits += 1
+            return result
+        }
+    }
+
     /// Counts hits found by ``peek(_:countingHit:)`` without counting.
     public func recordHits(_ count: Int) {
         state.withLock { $0.statistics.hits += count }
