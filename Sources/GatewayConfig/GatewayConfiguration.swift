@@ -9,7 +9,7 @@ import Yams
 /// The validated configuration of a gateway process.
 ///
 /// Keys (see config/gateway.yaml and docs/configuration.md): `listen.host`, `listen.port`,
-/// `listen.hotPath`, `listen.idleTimeout`,
+/// `listen.hotPath`, `listen.idleTimeout`, `listen.threads`,
 /// `log.level`, `upstreams[]` (`name`, `product`, `baseURL`, `tls.caFile`,
 /// `tls.pinnedPublicKey`, `tls.insecure`, `timeouts.connect`, `timeouts.total`,
 /// `maxResponseBytes`, `refreshSkew`, `maxConnections`, `organizations[]`, `account`), and
@@ -43,6 +43,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var cacheMaxBytes = 64 << 20
     /// `listen.hotPath`: answer authenticated cache hits on the event loop (see docs/architecture.md).
     public var hotPath = true
+    /// `listen.threads`: event-loop threads serving HTTP; 0 (default) is one per core.
+    public var threads = 0
     /// `listen.idleTimeout`: close a keep-alive connection idle this long.
     public var idleTimeout: Duration = .seconds(60)
     public var cacheMaxEntryShare = 0.1
@@ -81,7 +83,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits"])
 
         let listen = root.child("listen")
-        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout"])
+        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads"])
         let log = root.child("log")
         try log.requireKeys(["level", "format"])
         let level = try log.child("level").string(default: "info")
@@ -133,6 +135,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         )
         configuration.logFormat = format
         configuration.hotPath = hotPath
+        configuration.threads = try listen.child("threads").int(default: 0, range: 0...256)
         configuration.idleTimeout = try listen.child("idleTimeout").duration(default: .seconds(60))
         guard configuration.idleTimeout >= .seconds(1) else { throw listen.child("idleTimeout").error("must be at least 1s") }
         configuration.cacheMaxBytes = cacheMaxBytes

@@ -6,6 +6,7 @@ public import GatewayCore
 public import Hummingbird
 import HummingbirdCore
 import NIOCore
+import NIOPosix
 public import Logging
 import TenantModel
 import ResponseCache
@@ -235,6 +236,7 @@ public enum GatewayApplication {
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            eventLoopGroupProvider: configuration.threads > 0 ? .shared(MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)) : .singleton,
             logger: logger
         )
     }
