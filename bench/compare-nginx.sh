@@ -15,13 +15,16 @@
 # The gateway's upstream concurrency is raised from its default of 4 to nginx's 64 keep-alive
 # connections, so that misses compare like with like.
 #
-# Environment: DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256").
+# Environment: DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256"),
+# SCENARIOS (default "hit list miss"), GW_THREADS (gateway event loops, default one per core),
+# GW_HOTPATH (default true; false measures the router alone).
 # Needs nginx and wrk (Debian packages; installed with apt-get when missing and run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"64 256"}
+SCENARIOS=${SCENARIOS:-"hit list miss"}
 WRITE=${1:-}
 source bench/lib.sh
 
@@ -154,7 +157,7 @@ done
 
 TABLE="| scenario | conns | gateway req/s | nginx req/s | ratio | gateway p50 / p99 ms | nginx p50 / p99 ms | p99 ratio | errors gw / nginx |
 |---|---|---|---|---|---|---|---|---|"
-for scenario in hit list miss; do
+for scenario in $SCENARIOS; do
   case $scenario in
     hit) path="/v1/tenants/vspc-main.$TENANT"; script="$OUT/auth.lua" ;;
     list) path="/v1/tenants?limit=500"; script="$OUT/auth.lua" ;;
@@ -177,7 +180,7 @@ $LINE"
 done
 
 RSS=$(ps -o rss= -p "$GW_PID" | tr -d ' ')
-HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, $DURATION per run, median of $ROUNDS alternated runs)"
+HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, hot path ${GW_HOTPATH:-true})"
 NOTE="Both in front of the same simulated VSPC (1,000 generated tenants, HTTPS with a verified CA, keep-alive). The gateway authenticates every request (API key) and checks roles; nginx checks nothing. Gateway RSS after the runs: $((RSS / 1024)) MiB. \`list\` is a page of 500 tenants; \`miss\` sends \`Cache-Control: no-cache\` for random tenants (every request goes upstream)."
 echo
 echo "$HEADER"

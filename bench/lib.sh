@@ -43,7 +43,7 @@ new_key() {
 gateway_yaml() {
   printf 'Gateway-Svc-Pass-1' >"$OUT/vspc.pw"
   cat <<YAML
-listen: { host: 127.0.0.1, port: $GW_PORT, threads: ${GW_THREADS:-0} }
+listen: { host: 127.0.0.1, port: $GW_PORT, threads: ${GW_THREADS:-0}, hotPath: ${GW_HOTPATH:-true} }
 log: { level: ${GW_LOG_LEVEL:-warning} }
 limits: { requestsPerSecond: 10000000, burst: 10000000 }
 cache: ${2:-"{ maxBytes: 256MiB, ttl: 10m, staleWhileRevalidate: 10m, staleIfError: 10m }"}

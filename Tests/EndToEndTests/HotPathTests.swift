@@ -209,6 +209,44 @@ struct HotPathTests {
         }
     }
 
+    @Test("odd and hostile framing (smuggling shapes, bare LF, folding, repeats) gets the same answers with the hot path on and off")
+    func hostileFraming() async throws {
+        try await withPair { hot, routed, _ in
+            for gateway in [hot, routed] { #expect(try await gateway.get(cloudTenantPath).status == 200) }
+            let key = TestKeys.portalAdmin
+            let hit = "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n"
+            let streams: [(String, String)] = [
+                ("CL and TE", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + hit),
+                ("two Content-Lengths", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: 0\r\nContent-Length: 7\r\n\r\n" + hit),
+                ("bare LF", "GET \(cloudTenantPath) HTTP/1.1\nHost: x\nX-API-Key: \(key)\n\n" + hit),
+                ("folded header", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n folded\r\n\r\n" + hit),
+                ("space before colon", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key : \(key)\r\n\r\n" + hit),
+                ("two keys", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nX-API-Key: \(TestKeys.companyOwner)\r\n\r\n" + hit),
+                ("HTTP/1.0", "GET \(cloudTenantPath) HTTP/1.0\r\nX-API-Key: \(key)\r\n\r\n"),
+                ("lowercase method", "get \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n" + hit),
+                ("absolute form", "GET http://x\(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n" + hit),
+                ("NUL in a value", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\u{0}\r\n\r\n" + hit),
+                ("body on a GET", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: 4\r\n\r\nabcd" + hit),
+                ("Connection: close", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nConnection: close\r\n\r\n" + hit),
+            ]
+            var seen: [String] = []
+            for (name, stream) in streams {
+                var answers: [[Int]] = []
+                for gateway in [hot, routed] {
+                    let port = try #require(Int(gateway.baseURL.split(separator: ":").last ?? ""))
+                    answers.append(try await RawConnection.statuses(port: port, bytes: Array(stream.utf8)))
+                }
+                #expect(answers[0] == answers[1], "\(name): hot path \(answers[0]), router \(answers[1])")
+                #expect(!answers[0].isEmpty, "\(name): no answer at all")
+                seen.append("\(name): \(answers[0])")
+            }
+            // Seen here: CL and TE [400]; two Content-Lengths [400]; bare LF [400]; folded [400];
+            // space before colon [400]; two keys [401, 200]; HTTP/1.0 [200]; lowercase method [400];
+            // absolute form [200, 200]; NUL [400]; body on a GET [200, 200]; Connection: close [200].
+            #expect(seen.count == streams.count)
+        }
+    }
+
     @Test("request ids made by either path are distinct version-4 UUIDs")
     func requestIDs() async throws {
         try await withPair { hot, routed, _ in
@@ -252,6 +290,27 @@ enum RawConnection {
             for chunk in chunks { try send(fd, chunk) }
             var reader = Reader(fd: fd)
             return try (0..<responses).map { _ in try reader.next() }
+        }
+    }
+
+    /// Sends `bytes`, reads until the server closes or is quiet for half a second; the status
+    /// codes of every response seen, in order.
+    static func statuses(port: Int, bytes: [UInt8]) async throws -> [Int] {
+        try await onThread {
+            let fd = try connect(port: port)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            try send(fd, bytes)
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = recv(fd, &chunk, chunk.count, 0)
+                if count <= 0 { break }
+                received += chunk[0..<count]
+            }
+            let text = String(decoding: received, as: UTF8.self)
+            return text.matches(of: #/HTTP/1\.[01] (\d{3}) /#).compactMap { Int($0.output.1) }
         }
     }
 
