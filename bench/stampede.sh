@@ -4,6 +4,7 @@
 #   1. 1,000 concurrent cold requests for one tenant → upstream requests the simulator counted
 #   2. a fresh gateway (no upstream token yet), 500 concurrent callers for 500 different tenants
 #      → password-grant logins the simulator counted
+#   3. the same after the simulator revoked the gateway's tokens (every caller meets a 401)
 # Targets: 1 upstream request, 1 login. The simulator adds LATENCY_MS (default 300) to every
 # request so that all callers arrive while the first fetch (or login) is still running.
 #
@@ -25,7 +26,8 @@ for offset in 0 500; do
 done
 new_key
 GW_PORT=$(free_port)
-gateway_yaml "    maxConcurrentRequests: 64
+gateway_yaml "    maxConnections: 64
+    maxConcurrentRequests: 64
     maxQueuedRequests: 10000" >"$OUT/gateway.yaml"
 
 # Opens every connection first, then sends every request at once; prints status counts.
@@ -49,26 +51,38 @@ PY
 # 1. One key, 1,000 callers, cold cache.
 start_gateway "$OUT/gateway.yaml"
 TENANT=$(sed -n 1p "$OUT/ids.txt")
-yes "/v1/tenants/vspc-main.$TENANT" | head -1000 >"$OUT/one-key.txt"
+for _ in $(seq 1 1000); do echo "/v1/tenants/vspc-main.$TENANT"; done >"$OUT/one-key.txt"
 curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/counters/reset" >/dev/null
 S1=$(python3 "$OUT/burst.py" "$GW_PORT" "$KEY" "$OUT/one-key.txt")
 R1=$(sim_counter resourceRequests)
 L1=$(sim_counter logins)
 kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
 
-# 2. A fresh gateway: no token; 500 callers, 500 different tenants.
+# 2. A fresh gateway: no token yet (its start-up readiness check logs in too, concurrently with
+#    the burst, and counts); 500 callers, 500 different tenants.
+curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/counters/reset" >/dev/null
 start_gateway "$OUT/gateway.yaml"
 head -500 "$OUT/ids.txt" | sed 's|^|/v1/tenants/vspc-main.|' >"$OUT/many-keys.txt"
-curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/counters/reset" >/dev/null
 S2=$(python3 "$OUT/burst.py" "$GW_PORT" "$KEY" "$OUT/many-keys.txt")
 R2=$(sim_counter resourceRequests)
 L2=$(sim_counter logins)
+
+# 3. The same gateway after its access and refresh tokens are revoked: 500 callers, 500 other
+#    tenants; every first upstream answer is a 401 and the broker must log in again.
+curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/revoke?product=vspc&user=gateway-svc" >/dev/null
+curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/counters/reset" >/dev/null
+sed -n 501,1000p "$OUT/ids.txt" | sed 's|^|/v1/tenants/vspc-main.|' >"$OUT/other-keys.txt"
+S3=$(python3 "$OUT/burst.py" "$GW_PORT" "$KEY" "$OUT/other-keys.txt")
+R3=$(sim_counter resourceRequests)
+L3=$(sim_counter logins)
+U3=$(sim_counter unauthorized)
 
 HEADER="### Stampedes ($(date -u +%Y-%m-%d), $(nproc) cores, release build, simulator latency ${LATENCY_MS} ms)"
 TABLE="| burst | answers | upstream requests counted | logins counted | target |
 |---|---|---|---|---|
 | 1,000 concurrent cold requests, one tenant | $S1 | $R1 | $L1 | 1 request |
-| 500 concurrent callers, no upstream token, 500 tenants | $S2 | $R2 | $L2 | 1 login |"
+| fresh gateway (no upstream token), 500 concurrent callers, 500 tenants | $S2 | $R2 | $L2 | 1 login |
+| tokens revoked at the simulator, 500 concurrent callers, 500 other tenants | $S3 | $R3 (of which 401: $U3) | $L3 | 1 login |"
 echo "$HEADER"; echo; echo "$TABLE"
 if [ "$WRITE" = "--write" ]; then
   { echo; echo "$HEADER"; echo; echo "$TABLE"; } >>docs/benchmarks.md
