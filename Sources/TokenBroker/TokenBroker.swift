@@ -12,7 +12,8 @@ public struct BrokerClock: Sendable {
 ///
 /// - logs in with the password grant when it has no token;
 /// - refreshes with the refresh grant once the token is within `refreshSkew` of expiry (default
-///   60 s), and falls back to a fresh login when the refresh fails;
+///   60 s; at most half the token's lifetime, so a short-lived token is not refreshed on every
+///   call), and falls back to a fresh login when the refresh fails;
 /// - however many callers wait, at most one login or refresh is in flight, and a caller that is
 ///   cancelled does not cancel it for the others;
 /// - ``invalidate(_:)`` (after a 401) drops the session, so the next call logs in again.
@@ -45,6 +46,7 @@ public actor TokenBroker {
         var access: Secret
         var refresh: Secret?
         var expiresAt: ContinuousClock.Instant
+        var refreshAt: ContinuousClock.Instant
     }
 
     private var session: Session?
@@ -80,7 +82,7 @@ public actor TokenBroker {
     /// A valid access token, logging in or refreshing first when needed.
     /// - Throws: ``TokenError`` or ``UpstreamError``.
     public func accessToken() async throws -> Secret {
-        if let session, clock.now() < session.expiresAt - refreshSkew {
+        if let session, clock.now() < session.refreshAt {
             return session.access
         }
         if let inflight {
@@ -111,6 +113,13 @@ public actor TokenBroker {
         }
     }
 
+    /// A session from a grant: refreshed `refreshSkew` before expiry, or at half its lifetime when
+    /// that comes first (a 60 s token with the default 60 s skew would otherwise be "due" at once).
+    private func session(_ grant: TokenGrant, obtainedAt started: ContinuousClock.Instant) -> Session {
+        let lead = min(refreshSkew, grant.lifetime / 2)
+        return Session(access: grant.accessToken, refresh: grant.refreshToken, expiresAt: started + grant.lifetime, refreshAt: started + grant.lifetime - lead)
+    }
+
     private func obtain(previous: Session?) async throws -> Session {
         let started = clock.now()
         if let refresh = previous?.refresh {
@@ -118,7 +127,7 @@ public actor TokenBroker {
                 let grant = try await grants.refresh(refresh)
                 statistics.refreshes += 1
                 logger.debug("token refreshed")
-                return Session(access: grant.accessToken, refresh: grant.refreshToken, expiresAt: started + grant.lifetime)
+                return session(grant, obtainedAt: started)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -136,7 +145,7 @@ public actor TokenBroker {
             let grant = try await grants.login(username: credential.username, password: password)
             statistics.logins += 1
             logger.info("logged in")
-            return Session(access: grant.accessToken, refresh: grant.refreshToken, expiresAt: started + grant.lifetime)
+            return session(grant, obtainedAt: started)
         } catch {
             logger.warning("login failed", metadata: ["error": "\(error)"])
             throw error

@@ -81,6 +81,24 @@ struct TokenBrokerTests {
         }
     }
 
+    @Test("a token shorter-lived than the refresh skew is reused until half its life, not refreshed on every call")
+    func shortLivedToken() async throws {
+        try await withBroker { f in
+            f.sim.state.tokenLifetime = 60  // the default skew is 60 s too
+            let broker = f.broker()
+            let first = try await broker.accessToken()
+            for _ in 0..<10 {
+                f.clock.advance(by: .seconds(2))
+                #expect(try await broker.accessToken() == first)
+            }
+            #expect(f.sim.state.counters(.vb365).refreshes == 0)
+            f.clock.advance(by: .seconds(11))  // 31 s: past half of 60 s
+            #expect(try await broker.accessToken() != first)
+            #expect(f.sim.state.counters(.vb365).refreshes == 1)
+            #expect(f.sim.state.counters(.vb365).logins == 1)
+        }
+    }
+
     @Test("a rejected refresh falls back to exactly 1 login")
     func refreshRejected() async throws {
         try await withBroker { f in
