@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Soak (not a test): the release gateway under mixed load for DURATION (default 10m), bounded.
-#   load    wrk, 32 connections: 60% hits on 20 hot tenants, 30% random tenants of 1,000 (misses
-#           and evictions: the cache is bounded at 1 MiB, smaller than the data), 10% lists
+#   load    wrk, 32 connections: 60% hits on 20 hot tenants, 30% random tenants of 1,003 (misses
+#           and evictions: the cache is bounded at 1.5 MiB, smaller than the tenants plus the
+#           1 MB list), 10% list pages of 100
 #   faults  the simulator answers 3% 520s, 2% malformed JSON, 2% resets; tokens live 60 s (the
 #           gateway refreshes them); every minute the gateway's tokens are revoked (re-login on
 #           401); from 40% to 50% of the run every upstream request fails (stale-if-error)
@@ -20,14 +21,20 @@ build_release
 start_sim --generate 1000 --token-lifetime 60 --error-rate 0.03 --malformed-rate 0.02 --reset-rate 0.02
 new_key
 GW_PORT=$(free_port)
-MAX_BYTES=1048576
+MAX_BYTES=$((1536 * 1024))
 gateway_yaml "    maxConcurrentRequests: 16
-    maxQueuedRequests: 1000" "{ maxBytes: 1MiB, ttl: 5s, staleWhileRevalidate: 5s, staleIfError: 2m }" >"$OUT/gateway.yaml"
+    maxQueuedRequests: 1000" "{ maxBytes: 1536KiB, maxEntryShare: 0.7, ttl: 5s, staleWhileRevalidate: 5s, staleIfError: 2m }" >"$OUT/gateway.yaml"
 start_gateway "$OUT/gateway.yaml"
 
-# Tenant ids through the gateway itself (the list is also part of the load).
-curl -s -H "X-API-Key: $KEY" "$GW_URL/v1/tenants?limit=500" | python3 -c "import json,sys; print('\n'.join(t['id'] for t in json.load(sys.stdin)['data']))" >"$OUT/ids.txt"
-curl -s -H "X-API-Key: $KEY" "$GW_URL/v1/tenants?limit=500&offset=500" | python3 -c "import json,sys; print('\n'.join(t['id'] for t in json.load(sys.stdin)['data']))" >>"$OUT/ids.txt"
+# Tenant ids from the simulator itself (faults off while reading them).
+curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/vspc" -H 'Content-Type: application/json' -d '{}' >/dev/null
+TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$SIM/api/v3/token" -d grant_type=password -d username=gateway-svc -d password=Gateway-Svc-Pass-1 |
+  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+for offset in 0 500 1000; do
+  curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=$offset" |
+    python3 -c "import json,sys; print('\n'.join('vspc-main.' + t['instanceUid'] for t in json.load(sys.stdin)['data']))" >>"$OUT/ids.txt"
+done
+curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/vspc" -H 'Content-Type: application/json' -d '{"errorRate":0.03,"malformedRate":0.02,"resetRate":0.02}' >/dev/null
 python3 - "$OUT" "$KEY" <<'PY'
 import sys
 out, key = sys.argv[1], sys.argv[2]

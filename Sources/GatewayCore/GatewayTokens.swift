@@ -100,12 +100,17 @@ extension AccessControl {
         let verified = tokens?.verifySynchronously(token)
         if verified == nil, identityProvider != nil { return nil }
         if verified == nil, tokens != nil, !Self.isOurs(token) { return nil }
+        return admit(verified, address: address)
+    }
+
+    /// The end of every token check, on both paths: no caller counts as a failure of the address;
+    /// a caller is held to its rate.
+    func admit(_ verified: Caller?, address: String) -> Outcome {
         guard let caller = verified else {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        let rate = directory.records.first { $0.id == caller.id }?.rate ?? defaultRate
-        if let wait = rateLimiter.take(caller.id, rate: rate) { return .rateLimited(retryAfter: wait) }
+        if let wait = rateLimiter.take(caller.id, rate: rate(of: caller.id)) { return .rateLimited(retryAfter: wait) }
         return .caller(caller)
     }
 
@@ -130,13 +135,7 @@ extension AccessControl {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         var verified = await tokens?.verify(token)
         if verified == nil, let identityProvider { verified = await identityProvider.verify(token) }
-        guard let caller = verified else {
-            failedAuth.recordFailure(address)
-            return .invalid
-        }
-        let rate = directory.records.first { $0.id == caller.id }?.rate ?? defaultRate
-        if let wait = rateLimiter.take(caller.id, rate: rate) { return .rateLimited(retryAfter: wait) }
-        return .caller(caller)
+        return admit(verified, address: address)
     }
 
     /// `client_credentials`: the caller whose id and key these are, or nil (same for every failure).
