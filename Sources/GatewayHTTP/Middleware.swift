@@ -98,8 +98,15 @@ struct Authenticate: RouterMiddleware {
     static let apiKeyHeader = HTTPField.Name("X-API-Key")
 
     static func presentedKey(_ request: Request) -> String? {
-        if let name = apiKeyHeader, let key = request.headers[name] { return key }
-        guard let authorization = request.headers[.authorization] else { return nil }
+        presentedKey(apiKey: apiKeyHeader.flatMap { request.headers[$0] }, authorization: request.headers[.authorization])
+    }
+
+    /// The credential a request presents: `X-API-Key` first, else an `Authorization: Bearer`
+    /// value (another scheme presents an empty one); nil when it sends neither. The hot path
+    /// calls this too.
+    static func presentedKey(apiKey: String?, authorization: String?) -> String? {
+        if let apiKey { return apiKey }
+        guard let authorization else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return "" }
         return String(parts[1]).trimmingCharacters(in: .whitespaces)

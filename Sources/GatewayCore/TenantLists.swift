@@ -1,0 +1,175 @@
+import Foundation
+import ResponseCache
+import TenantModel
+import VeeamAPI
+
+// `GET /v1/tenants`: every upstream at once, partial results, and kept renderings.
+extension TenantService {
+    /// Every upstream at once, each within its own timeout; whatever came back, plus
+    /// `meta.sources`. One dead or slow upstream never fails or stalls the list.
+    /// Only what `caller` may read is fetched and returned: an upstream none of whose tenants the
+    /// caller may see is not asked at all.
+    public func list(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async -> TenantList {
+        let results = await gather(selectUpstreams(query, caller: caller, policy: policy), bypass: bypassCache)
+        return assemble(query, caller: caller, policy: policy, results)
+    }
+
+    /// ``list(_:caller:policy:bypassCache:)`` as bytes ready to send. The rendering (filter, sort,
+    /// page, JSON) is kept per (what the caller may see, query) and reused while every source it
+    /// came from is the same fresh cache entry: a hot list costs a lookup, not a re-encoding.
+    public func listAnswer(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async -> ListAnswer {
+        let selected = selectUpstreams(query, caller: caller, policy: policy)
+        let results = await gather(selected, bypass: bypassCache)
+        let (status, age, maxAge) = summarize(selected, statuses: results.map(\.status), ages: results.map(\.age))
+        let key = renderingKey(query, caller: caller, policy: policy)
+        let stamps = results.map(\.storedAt)
+        if status == .hit, let rendered = renderings.peek(key, countingHit: false)?.entry.value, rendered.stamps == stamps {
+            return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
+        }
+        let body = GatewayJSON.encode(assemble(query, caller: caller, policy: policy, results))
+        let etag = GatewayJSON.etag(body)
+        if status == .hit, stamps.allSatisfy({ $0 != nil }) {
+            renderings.store(key, value: RenderedList(stamps: stamps, body: body, etag: etag), bytes: body.count, etag: etag, policy: .init(ttl: .seconds(3600)))
+        }
+        return ListAnswer(body: body, etag: etag, cacheStatus: status, age: age, maxAge: maxAge)
+    }
+
+    /// The synchronous part of ``listAnswer(_:caller:policy:bypassCache:)`` for the hot path: the
+    /// kept rendering when every source is fresh in the cache and it was rendered from exactly
+    /// those entries; nil otherwise (the async path then renders and keeps it). Never waits.
+    public func cachedListAnswer(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> ListAnswer? {
+        let selected = selectUpstreams(query, caller: caller, policy: policy)
+        var stamps: [ContinuousClock.Instant?] = []
+        var ages: [Int] = []
+        for upstream in selected {
+            guard let answer = cache.peek("list|" + upstream.definition.name, countingHit: false) else { return nil }
+            stamps.append(answer.entry.storedAt)
+            ages.append(answer.age)
+        }
+        guard let rendered = renderings.peek(renderingKey(query, caller: caller, policy: policy), countingHit: false)?.entry.value,
+            rendered.stamps == stamps
+        else { return nil }
+        cache.recordHits(selected.count)
+        let (status, age, maxAge) = summarize(selected, statuses: selected.map { _ in .hit }, ages: ages)
+        return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
+    }
+
+    /// What decides a list's content for a caller: which kinds it reads in full, else its scopes.
+    func renderingKey(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> String {
+        let organizations = policy.readsAll(caller, kind: .organization)
+        let cloudTenants = policy.readsAll(caller, kind: .cloudTenant)
+        let scopes = organizations ? "" : caller.scopes.sorted().joined(separator: ",")
+        return "\(organizations ? 1 : 0)\(cloudTenants ? 1 : 0)|\(scopes)|\(query.product?.rawValue ?? "")|\(query.upstream ?? "")|\(query.q ?? "")|\(query.limit)|\(query.offset)"
+    }
+
+    func selectUpstreams(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> [Upstream] {
+        upstreams.filter { u in
+            guard (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream) else {
+                return false
+            }
+            let kind: Tenant.Kind = u.definition.product == .vb365 ? .organization : .cloudTenant
+            return policy.readsAll(caller, kind: kind)
+                || (kind == .organization && caller.scopes.contains { $0.hasPrefix(u.definition.name + ".") })
+        }
+    }
+
+    func gather(_ selected: [Upstream], bypass: Bool) async -> [SourceResult] {
+        await withTaskGroup(of: SourceResult.self) { group in
+            for (index, upstream) in selected.enumerated() {
+                group.addTask { await self.fetchAll(upstream, index: index, bypass: bypass) }
+            }
+            var collected: [SourceResult] = []
+            for await result in group { collected.append(result) }
+            return collected.sorted { $0.index < $1.index }
+        }
+    }
+
+    /// `X-Cache`, `Age` and `max-age` of a list from its sources'.
+    func summarize(_ selected: [Upstream], statuses: [CacheStatus?], ages: [Int]) -> (CacheStatus, Int, Int) {
+        let present = statuses.compactMap { $0 }
+        let status: CacheStatus =
+            present.contains(.stale) ? .stale : present.contains(.bypass) ? .bypass : present.contains(.miss) || present.isEmpty ? .miss : .hit
+        let age = ages.max() ?? 0
+        let maxAge = max(0, (selected.map { Int((listFreshness[$0.definition.name]?.ttl ?? .zero).components.seconds) }.min() ?? 0) - age)
+        return (status, age, maxAge)
+    }
+
+    func assemble(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, _ results: [SourceResult]) -> TenantList {
+        var tenants = results.flatMap(\.tenants).filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
+        if let q = query.q?.lowercased(), !q.isEmpty {
+            tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
+        }
+        let ordered = Normalize.sorted(tenants)
+        let page = Array(ordered.dropFirst(query.offset).prefix(query.limit))
+        var list = TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map(\.source)))
+        let statuses = results.map(\.status)
+        let selected = upstreams.filter { u in results.contains { $0.source.upstream == u.definition.name } }
+        (list.cacheStatus, list.age, list.maxAge) = summarize(selected, statuses: statuses, ages: results.map(\.age))
+        return list
+    }
+
+    struct SourceResult: Sendable {
+        var index: Int
+        var tenants: [Tenant]
+        var source: SourceStatus
+        var status: CacheStatus?
+        var age: Int
+        /// The cache entry's time of storing: identifies the entry a rendering was made from.
+        var storedAt: ContinuousClock.Instant?
+    }
+
+    func fetchAll(_ upstream: Upstream, index: Int, bypass: Bool) async -> SourceResult {
+        let name = upstream.definition.name
+        let product = upstream.definition.product
+        do {
+            let fetch: @Sendable () async throws -> CacheFill<CachedPayload> = {
+                try self.checkThrottle(name)
+                let (tenants, failure) = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
+                    () async throws -> ([Tenant], (any Error)?) in
+                    switch upstream.runtime {
+                    case .vspc(_, let client):
+                        return (try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) }, nil)
+                    case .vb365(let orgs):
+                        let (tenants, failures) = await self.readOrganizations(name, orgs)
+                        if tenants.isEmpty, let first = failures.first { throw first }
+                        return (tenants, failures.first)
+                    }
+                }
+                let fetchedAt = Self.now()
+                let bytes = tenants.count * 1024
+                // A partial answer (one organization's account failed) is served, not stored.
+                return CacheFill(
+                    value: .list(tenants, fetchedAt: fetchedAt, partialFailure: failure.map { ProblemSummary(GatewayError.upstream(name, $0)) }),
+                    bytes: bytes, etag: "", tags: ["upstream:" + name], cacheable: failure == nil)
+            }
+            let answer: CacheAnswer<CachedPayload>
+            answer = try await cache.value(for: "list|" + name, policy: listFreshness[name] ?? .init(ttl: .zero), bypass: bypass) {
+                try await self.recordingThrottle(name, fetch)
+            }
+            guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.notFound("internal cache shape") }
+            if answer.refreshError == nil, answer.status != .stale { markReachable(name, true) }
+            let status: String
+            let problem: ProblemSummary?
+            if let refreshError = answer.refreshError {
+                noteFailure(name, refreshError)
+                status = "stale"
+                problem = ProblemSummary(GatewayError.upstream(name, refreshError))
+            } else if answer.status == .stale {
+                status = "stale"
+                problem = nil
+            } else {
+                status = partial == nil ? "ok" : "error"
+                problem = partial
+            }
+            let source = SourceStatus(upstream: name, product: product, status: status, fetchedAt: fetchedAt, count: tenants.count, problem: problem)
+            let stamp = answer.status == .hit && answer.refreshError == nil ? answer.entry.storedAt : nil
+            return SourceResult(index: index, tenants: tenants, source: source, status: answer.status, age: answer.age, storedAt: stamp)
+        } catch {
+            noteFailure(name, error)
+            let problem = GatewayError.upstream(name, error)
+            logger.warning("upstream failed", metadata: ["upstream": "\(name)", "code": "\(problem.code)", "error": "\(problem.logDetail ?? problem.detail)"])
+            let source = SourceStatus(upstream: name, product: product, status: "error", fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem))
+            return SourceResult(index: index, tenants: [], source: source, status: nil, age: 0, storedAt: nil)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Synchronization
+
+/// Request ids for requests that bring none: random UUIDs (version 4) from a generator seeded
+/// once from the system's, so that making one costs no system call (`UUID()` opens
+/// `/dev/urandom` each time on Linux). They identify requests in logs; they are not secrets.
+enum RequestIDs {
+    private static let generator = Mutex(Xoshiro256StarStar())
+
+    static func make() -> String {
+        let (random1, random2) = generator.withLock { ($0.next(), $0.next()) }
+        return format(random1, random2)
+    }
+
+    /// With a generator of the caller's (no lock).
+    static func make(using random: inout Xoshiro256StarStar) -> String {
+        format(random.next(), random.next())
+    }
+
+    static func format(_ random1: UInt64, _ random2: UInt64) -> String {
+        let high = (random1 & ~0xF000) | 0x4000  // version 4: byte 6's high nibble
+        let low = (random2 & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10: byte 8's top bits
+        let hex = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for index in 0..<16 {
+            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
+            let word = index < 8 ? high : low
+            let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - (index % 8) * 8))
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+/// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator`.
+struct Xoshiro256StarStar: RandomNumberGenerator {
+    private var state: (UInt64, UInt64, UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = (system.next(), system.next(), system.next(), system.next())
+        if state == (0, 0, 0, 0) { state.0 = 1 }
+    }
+
+    mutating func next() -> UInt64 {
+        let result = rotate(state.1 &* 5, 7) &* 9
+        let t = state.1 << 17
+        state.2 ^= state.0
+        state.3 ^= state.1
+        state.1 ^= state.2
+        state.0 ^= state.3
+        state.2 ^= t
+        state.3 = rotate(state.3, 45)
+        return result
+    }
+
+    private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
+
+/// Per-connection state of the hot path that would otherwise need a lock shared by every
+/// connection: the `Date` value of the current second and a request-id generator.
+struct ConnectionScratch {
+    var random = Xoshiro256StarStar()
+    private var dateSecond = -1
+    private var dateText = ""
+
+    /// The `Date` header value (IMF-fixdate), formatted once per second.
+    mutating func date() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        if now.tv_sec != dateSecond {
+            dateSecond = now.tv_sec
+            dateText = HTTPDate.format(now.tv_sec)
+        }
+        return dateText
+    }
+}
+
+enum HTTPDate {
+    static func format(_ seconds: Int) -> String {
+        var time = seconds
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}

@@ -1,0 +1,183 @@
+import NIOCore
+
+/// One request head framed from raw bytes: only what the hot path needs, and flags for anything
+/// that sends the request to the router.
+struct RawRequest {
+    /// The tenant id when the target is `/v1/tenants/{id}` with a plain id (no query, no escapes).
+    var tenantID: String?
+    /// The whole target when it is the list, `/v1/tenants` with or without a query.
+    var listTarget: String?
+    /// The target's path, when it is under `/v1/tenants` (else empty: not ours).
+    var path: String
+    var apiKey: String?
+    var authorization: String?
+    var ifNoneMatch: String?
+    var requestID: String?
+    var contentLength = 0
+    /// Something the hot path leaves to the router (another method or route, `Cache-Control`,
+    /// `Connection: close`, HTTP/1.0, a repeated credential header, …).
+    var needsRouter = false
+
+    /// Length of the head including the blank line, when `buffer` holds all of it.
+    static func headLength(_ buffer: ByteBuffer) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            var index = 3
+            while index < bytes.count {
+                if bytes[index] == 0x0A, bytes[index - 1] == 0x0D, bytes[index - 2] == 0x0A, bytes[index - 3] == 0x0D { return index + 1 }
+                index += 1
+            }
+            return nil
+        }
+    }
+
+    /// Parses the head; nil when it is not one this handler frames with certainty (the codec
+    /// then gets the rest of the connection). Works on the bytes: only the values the hot path
+    /// uses become strings.
+    init?(_ buffer: ByteBuffer, headLength: Int) {
+        guard
+            let parsed = buffer.withUnsafeReadableBytes({ raw -> RawRequest? in
+                RawRequest(head: UnsafeRawBufferPointer(rebasing: raw[0..<(headLength - 2)]))
+            })
+        else { return nil }
+        self = parsed
+    }
+
+    private init() {
+        path = ""
+    }
+
+    /// `head` is the request line and header lines, each ending in CRLF (the blank line excluded).
+    private init?(head: UnsafeRawBufferPointer) {
+        self.init()
+        var lineStart = 0
+        var index = 0
+        var isRequestLine = true
+        var seen: UInt8 = 0  // bit per credential-like header, to spot repeats
+        var sawContentLength = false
+        while index < head.count {
+            let byte = head[index]
+            if byte == 0x0D {
+                // CR must end a line: CRLF.
+                guard index + 1 < head.count, head[index + 1] == 0x0A else { return nil }
+                let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<index])
+                if isRequestLine {
+                    guard parseRequestLine(line) else { return nil }
+                    isRequestLine = false
+                } else {
+                    guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength) else { return nil }
+                }
+                index += 2
+                lineStart = index
+                continue
+            }
+            // Bare LF, NUL or other control bytes: all of it is the codec's to judge.
+            if (byte < 0x20 && byte != 0x09) || byte == 0x7F { return nil }
+            // Bytes beyond ASCII are framed here but judged by the router (as HTTPFields decode them).
+            if byte >= 0x80 { needsRouter = true }
+            index += 1
+        }
+        guard lineStart == head.count, !isRequestLine else { return nil }
+        if tenantID == nil && listTarget == nil { needsRouter = true }
+    }
+
+    private mutating func parseRequestLine(_ line: UnsafeRawBufferPointer) -> Bool {
+        guard let firstSpace = line.firstIndex(of: 0x20) else { return false }
+        let rest = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)...])
+        guard let secondSpace = rest.firstIndex(of: 0x20) else { return false }
+        let method = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
+        let target = UnsafeRawBufferPointer(rebasing: rest[..<secondSpace])
+        let version = UnsafeRawBufferPointer(rebasing: rest[(secondSpace + 1)...])
+        guard !method.isEmpty, !target.isEmpty, !version.contains(0x20) else { return false }
+        guard Self.equals(version, "HTTP/1.1") || Self.equals(version, "HTTP/1.0") else { return false }
+        guard !Self.equals(method, "CONNECT") else { return false }
+        if !Self.equals(method, "GET") || !Self.equals(version, "HTTP/1.1") { needsRouter = true }
+        let pathEnd = target.firstIndex(of: UInt8(ascii: "?")) ?? target.count
+        let pathBytes = UnsafeRawBufferPointer(rebasing: target[..<pathEnd])
+        let prefix: StaticString = "/v1/tenants"
+        guard Self.hasPrefix(pathBytes, prefix) else { return true }
+        path = String(decoding: pathBytes, as: UTF8.self)
+        if pathBytes.count == prefix.utf8CodeUnitCount {
+            if !target.contains(UInt8(ascii: "#")) { listTarget = String(decoding: target, as: UTF8.self) }
+        } else if pathEnd == target.count, pathBytes[prefix.utf8CodeUnitCount] == UInt8(ascii: "/") {
+            let id = UnsafeRawBufferPointer(rebasing: pathBytes[(prefix.utf8CodeUnitCount + 1)...])
+            if !id.isEmpty, id.count <= 70, id.allSatisfy(Self.isIDByte) { tenantID = String(decoding: id, as: UTF8.self) }
+        }
+        return true
+    }
+
+    private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool) -> Bool {
+        // No whitespace inside or before the name, no obsolete line folding.
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return false }
+        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
+        guard name.allSatisfy(Self.isTokenByte) else { return false }
+        var start = colon + 1
+        var end = line.count
+        while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+        while end > start, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
+        let value = UnsafeRawBufferPointer(rebasing: line[start..<end])
+        func remember(_ bit: UInt8) -> String {
+            if seen & bit != 0 { needsRouter = true }
+            seen |= bit
+            return String(decoding: value, as: UTF8.self)
+        }
+        switch name.count {
+        case 9 where Self.equalsIgnoringCase(name, "x-api-key"):
+            apiKey = remember(1)
+        case 13 where Self.equalsIgnoringCase(name, "authorization"):
+            authorization = remember(2)
+        case 13 where Self.equalsIgnoringCase(name, "if-none-match"):
+            ifNoneMatch = remember(4)
+        case 12 where Self.equalsIgnoringCase(name, "x-request-id"):
+            requestID = remember(8)
+        case 13 where Self.equalsIgnoringCase(name, "cache-control"), 6 where Self.equalsIgnoringCase(name, "expect"):
+            needsRouter = true
+        case 10 where Self.equalsIgnoringCase(name, "connection"):
+            if !Self.equalsIgnoringCase(value, "keep-alive") { needsRouter = true }
+        case 7 where Self.equalsIgnoringCase(name, "upgrade"), 17 where Self.equalsIgnoringCase(name, "transfer-encoding"):
+            return false
+        case 14 where Self.equalsIgnoringCase(name, "content-length"):
+            guard !sawContentLength, !value.isEmpty, value.count <= 12, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+            sawContentLength = true
+            contentLength = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        default:
+            break
+        }
+        return true
+    }
+
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count >= text.utf8CodeUnitCount
+            && UnsafeRawBufferPointer(rebasing: bytes[..<text.utf8CodeUnitCount]).elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// ASCII case-insensitive comparison with a lowercase literal.
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let literal = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            if (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) != literal[i] { return false }
+        }
+        return true
+    }
+
+    static func isIDByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E
+    }
+
+    /// RFC 9110 `tchar`.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        if isIDByte(byte) { return true }
+        switch byte {
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
+            UInt8(ascii: "+"), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}
