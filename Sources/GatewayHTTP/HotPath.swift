@@ -89,6 +89,11 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleCheck: Scheduled<Void>?
     private var remoteAddress = "unknown"
     private var scratch = ConnectionScratch()
+    /// Backpressure: answers wait while the peer does not read them (the channel is not
+    /// writable); meanwhile no more bytes are read from the socket.
+    private var paused = false
+    private var readHeld = false
+    private var processing = false
 
     init(responder: HotPathResponder, idleTimeout: TimeAmount) {
         self.responder = responder
@@ -148,12 +153,41 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        context.fireUserInboundEventTriggered(event)
+    /// Holds socket reads while answers wait for the peer (see `paused`).
+    func read(context: ChannelHandlerContext) {
+        if paused {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, paused, !processing {
+            resume(context)
+            process(context)
+            if wroteAnswer {
+                wroteAnswer = false
+                context.flush()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Ends a pause: reading goes on (a read held meanwhile is issued now).
+    private func resume(_ context: ChannelHandlerContext) {
+        paused = false
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
     }
 
     /// Frames and serves every complete request in `pending`.
     private func process(_ context: ChannelHandlerContext) {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
         while var buffer = pending, buffer.readableBytes > 0 {
             if bodyRemaining > 0 {
                 let count = min(bodyRemaining, buffer.readableBytes)
@@ -171,6 +205,20 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             if routedInFlight == 0, request.contentLength == 0, !request.needsRouter {
+                if !context.channel.isWritable {
+                    // A peer that sends requests without reading answers: write out what waits,
+                    // and if that does not drain it, stop here (and stop reading) until it does.
+                    context.flush()
+                    wroteAnswer = false
+                    if !context.channel.isWritable {
+                        paused = true
+                        responder.logger.debug("hot path paused: the peer is not reading its answers")
+                        return
+                    }
+                }
+                // Writable: whatever paused this connection is over (the writability event may
+                // have come while this loop ran, and been left to it).
+                if paused { resume(context) }
                 var answer = context.channel.allocator.buffer(capacity: 2048)
                 var largeBody: ByteBuffer?
                 if responder.respond(to: request, remoteAddress: remoteAddress, scratch: &scratch, into: &answer, largeBody: &largeBody) {

@@ -195,6 +195,28 @@ struct HotPathTests {
         }
     }
 
+    @Test("a peer that pipelines 20,000 hits and reads late gets every answer, in order (backpressure pauses and resumes)")
+    func pipelineWithoutReading() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true") { gw in
+                #expect(try await gw.get(cloudTenantPath).status == 200)
+                let port = try #require(Int(gw.baseURL.split(separator: ":").last ?? ""))
+                let count = 20000  // about 26 MB of answers: more than loopback's socket buffers hold
+                var stream = ""
+                for index in 0..<count {
+                    stream += "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(TestKeys.bulk)\r\nX-Request-Id: p\(index)\r\n\r\n"
+                }
+                // The client's receive buffer is small and it reads nothing for 3 s: the gateway
+                // must stop (and stop reading), then resume when the client reads.
+                let answers = try await RawConnection.exchange(port: port, chunks: [Array(stream.utf8)], responses: count, readAfter: 3.0)
+                #expect(!gw.logs.lines(containing: ["hot path paused"]).isEmpty, "the gateway paused at least once")
+                #expect(answers.count == count)
+                #expect(answers.allSatisfy { $0.status == 200 })
+                #expect(answers.map(\.requestID) == (0..<count).map { "p\($0)" })
+            }
+        }
+    }
+
     @Test("the idle timeout closes a quiet connection, not a busy one answered only by the hot path")
     func idleTimeout() async throws {
         try await withSimulator { sim in
@@ -283,11 +305,19 @@ enum RawConnection {
         var body: [UInt8]
     }
 
-    static func exchange(port: Int, chunks: [[UInt8]], responses: Int) async throws -> [Answer] {
+    static func exchange(port: Int, chunks: [[UInt8]], responses: Int, readAfter delay: Double = 0) async throws -> [Answer] {
         try await onThread {
-            let fd = try connect(port: port)
+            let fd = try connect(port: port, receiveBuffer: delay > 0 ? 4096 : nil)
             defer { close(fd) }
-            for chunk in chunks { try send(fd, chunk) }
+            if delay > 0 {
+                // Sends on a thread of its own: a peer that writes everything before reading
+                // anything would deadlock with a server that (rightly) stops reading.
+                let sender = Thread { try? send(fd, chunks.flatMap { $0 }) }
+                sender.start()
+                usleep(useconds_t(delay * 1_000_000))
+            } else {
+                for chunk in chunks { try send(fd, chunk) }
+            }
             var reader = Reader(fd: fd)
             return try (0..<responses).map { _ in try reader.next() }
         }
@@ -342,9 +372,10 @@ enum RawConnection {
         }
     }
 
-    static func connect(port: Int) throws -> Int32 {
+    static func connect(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket") }
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var one: Int32 = 1
@@ -376,28 +407,35 @@ enum RawConnection {
     struct Reader {
         let fd: Int32
         var buffer: [UInt8] = []
+        /// Where the next response starts in `buffer`.
+        var start = 0
 
         mutating func fill() throws {
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = recv(fd, &chunk, chunk.count, 0)
-            guard count > 0 else { throw Failure(description: "connection closed or timed out with \(buffer.count) bytes unread") }
+            guard count > 0 else { throw Failure(description: "connection closed or timed out with \(buffer.count - start) bytes unread") }
             buffer += chunk[0..<count]
         }
 
         mutating func next() throws -> Answer {
-            let terminator: [UInt8] = [13, 10, 13, 10]
-            var end: Int?
-            while end == nil {
-                if buffer.count >= 4 {
-                    for i in 0...(buffer.count - 4) where Array(buffer[i..<i + 4]) == terminator {
-                        end = i
+            if start > 1 << 20 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            var headEnd: Int?
+            var scanned = start
+            while headEnd == nil {
+                while scanned + 3 < buffer.count {
+                    if buffer[scanned] == 13, buffer[scanned + 1] == 10, buffer[scanned + 2] == 13, buffer[scanned + 3] == 10 {
+                        headEnd = scanned
                         break
                     }
+                    scanned += 1
                 }
-                if end == nil { try fill() }
+                if headEnd == nil { try fill() }
             }
-            guard let headEnd = end else { throw Failure(description: "no head") }
-            let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
+            guard let end = headEnd else { throw Failure(description: "no head") }
+            let head = String(decoding: buffer[start..<end], as: UTF8.self)
             let lines = head.components(separatedBy: "\r\n")
             let status = Int(lines[0].split(separator: " ")[1]) ?? 0
             var length = 0
@@ -408,9 +446,9 @@ enum RawConnection {
                 if parts[0].lowercased() == "content-length" { length = Int(parts[1]) ?? 0 }
                 if parts[0].lowercased() == "x-request-id" { requestID = parts[1] }
             }
-            while buffer.count < headEnd + 4 + length { try fill() }
-            let body = Array(buffer[(headEnd + 4)..<(headEnd + 4 + length)])
-            buffer.removeFirst(headEnd + 4 + length)
+            while buffer.count < end + 4 + length { try fill() }
+            let body = Array(buffer[(end + 4)..<(end + 4 + length)])
+            start = end + 4 + length
             return Answer(status: status, requestID: requestID, body: body)
         }
     }
