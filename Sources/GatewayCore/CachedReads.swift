@@ -66,9 +66,16 @@ extension TenantService {
     /// refused caller a 403, or a 404 when scoped).
     func resolveTenant(id: String, caller: Caller, policy: AccessPolicy) throws -> (upstream: Upstream, upstreamID: String, tenantID: String) {
         let (upstream, upstreamID, tenantID, kind) = try locateTenant(id: id)
+        try authorize(caller, kind: kind, tenantID: tenantID, requested: id, policy: policy)
+        return (upstream, upstreamID, tenantID)
+    }
+
+    /// The one read decision of both paths: a forbidden caller gets 403 naming the roles, a scoped
+    /// caller asking outside its scope 404 (existence does not leak).
+    func authorize(_ caller: Caller, kind: Tenant.Kind, tenantID: String, requested: String, policy: AccessPolicy) throws {
         switch policy.canRead(caller, kind: kind, id: tenantID) {
-        case .allow: return (upstream, upstreamID, tenantID)
-        case .hidden: throw GatewayError.notFound("No tenant \(id).")
+        case .allow: return
+        case .hidden: throw GatewayError.notFound("No tenant \(requested).")
         case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
         }
     }
@@ -105,11 +112,7 @@ extension TenantService {
     /// refused caller; nil when the answer is not in the cache (the async path must fill it).
     /// Never calls an upstream, never waits.
     public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> CachedBody? {
-        switch policy.canRead(caller, kind: location.kind, id: location.tenantID) {
-        case .allow: break
-        case .hidden: throw GatewayError.notFound("No tenant \(location.requested).")
-        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: location.kind == .cloudTenant ? "a cloud tenant" : "an organization")
-        }
+        try authorize(caller, kind: location.kind, tenantID: location.tenantID, requested: location.requested, policy: policy)
         let ttl = Int((freshness[location.upstream]?.ttl ?? .zero).components.seconds)
         return cache.withFreshEntry("tenant|" + location.tenantID) { entry, age -> CachedBody? in
             guard case .tenant(_, let body, _) = entry.value else { return nil }
