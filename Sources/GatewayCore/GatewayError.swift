@@ -47,6 +47,14 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         GatewayError(code: "tenant.not_found", status: 404, title: "Not found", detail: detail)
     }
 
+    /// 500: an invariant of the gateway's own broke while answering. The request is answered and
+    /// the process goes on; the log says what broke (`what` names the place, never data).
+    public static func internalInvariant(_ what: String) -> GatewayError {
+        GatewayError(
+            code: "internal.invariant", status: 500, title: "Internal error",
+            detail: "The gateway hit an internal error; the request id identifies it in the gateway's log.", logDetail: what)
+    }
+
     /// Maps whatever an upstream call threw to the caller's answer, naming the upstream.
     public static func upstream(_ name: String, _ error: any Error) -> GatewayError {
         switch error {

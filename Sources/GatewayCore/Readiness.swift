@@ -18,14 +18,7 @@ extension TenantService {
     /// Checks every upstream: reachable, a token obtainable for every account, and (VSPC) the
     /// gateway's own account holding one of seed 004's three roles.
     public func readiness() async -> [UpstreamReadiness] {
-        await withTaskGroup(of: (Int, UpstreamReadiness).self) { group in
-            for (index, upstream) in upstreams.enumerated() {
-                group.addTask { (index, await self.readiness(of: upstream)) }
-            }
-            var all: [(Int, UpstreamReadiness)] = []
-            for await item in group { all.append(item) }
-            return all.sorted { $0.0 < $1.0 }.map(\.1)
-        }
+        await fanOut(upstreams) { await self.readiness(of: $0) }
     }
 
     private func readiness(of upstream: Upstream) async -> UpstreamReadiness {

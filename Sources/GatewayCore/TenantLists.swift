@@ -108,6 +108,12 @@ extension TenantService {
         return list
     }
 
+    /// One upstream's list as fetched: every tenant read, and the first failure of a partial read.
+    struct FetchedList: Sendable {
+        var tenants: [Tenant]
+        var partialFailure: (any Error)? = nil
+    }
+
     struct SourceResult: Sendable {
         var index: Int
         var tenants: [Tenant]
@@ -124,17 +130,17 @@ extension TenantService {
         do {
             let fetch: @Sendable () async throws -> CacheFill<CachedPayload> = {
                 try self.checkThrottle(name)
-                let (tenants, failure) = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
-                    () async throws -> ([Tenant], (any Error)?) in
+                let fetched = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) { () async throws -> FetchedList in
                     switch upstream.runtime {
                     case .vspc(_, let client):
-                        return (try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) }, nil)
+                        return FetchedList(tenants: try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) })
                     case .vb365(let orgs):
-                        let (tenants, failures) = await self.readOrganizations(name, orgs)
-                        if tenants.isEmpty, let first = failures.first { throw first }
-                        return (tenants, failures.first)
+                        let reads = await self.readOrganizations(name, orgs)
+                        if reads.tenants.isEmpty, let first = reads.failures.first { throw first }
+                        return FetchedList(tenants: reads.tenants, partialFailure: reads.failures.first)
                     }
                 }
+                let (tenants, failure) = (fetched.tenants, fetched.partialFailure)
                 let fetchedAt = Self.now()
                 let bytes = tenants.count * 1024
                 // A partial answer (one organization's account failed) is served, not stored.

@@ -214,33 +214,62 @@ public final class TenantService: Sendable {
                 let org = try await orgs[index].client.organization()
                 if org.id.lowercased() == id { return Normalize.organization(org, upstream: name) }
             }
-            let (tenants, failures) = await readOrganizations(name, orgs)
-            if let match = tenants.first(where: { $0.source.id == id }) { return match }
-            if let failure = failures.first { throw failure }
+            let reads = await readOrganizations(name, orgs)
+            if let match = reads.tenants.first(where: { $0.source.id == id }) { return match }
+            if let failure = reads.failures.first { throw failure }
             return nil
         }
     }
 
-    func readOrganizations(_ name: String, _ orgs: [VB365Org]) async -> ([Tenant], [any Error]) {
-        await withTaskGroup(of: (Int, Result<VB365Organization, any Error>).self) { group in
-            for (index, org) in orgs.enumerated() {
-                group.addTask {
-                    do { return (index, .success(try await org.client.organization())) } catch { return (index, .failure(error)) }
-                }
+    /// What one organization account's read produced, named by the account's position in the
+    /// upstream's `organizations` (a struct, never a tuple: it crosses a task boundary).
+    struct OrganizationRead: Sendable {
+        let account: Int
+        let outcome: Result<VB365Organization, any Error>
+    }
+
+    /// Every organization of a VB365 upstream, each read at once with its own account (seed 000).
+    struct OrganizationReads: Sendable {
+        var tenants: [Tenant] = []
+        var failures: [any Error] = []
+    }
+
+    func readOrganizations(_ name: String, _ orgs: [VB365Org]) async -> OrganizationReads {
+        let reads = await fanOut(Array(orgs.indices)) { account in
+            do {
+                return OrganizationRead(account: account, outcome: .success(try await orgs[account].client.organization()))
+            } catch {
+                return OrganizationRead(account: account, outcome: .failure(error))
             }
-            var tenants: [Tenant] = []
-            var failures: [any Error] = []
-            for await (index, result) in group {
-                switch result {
-                case .success(let org):
-                    organizationIndex.withLock { $0[name + "." + org.id.lowercased()] = index }
-                    tenants.append(Normalize.organization(org, upstream: name))
-                case .failure(let error):
-                    logger.warning("organization read failed", metadata: ["upstream": "\(name)", "account": "\(orgs[index].credential.username)", "error": "\(error)"])
-                    failures.append(error)
-                }
+        }
+        var result = OrganizationReads()
+        for read in reads {
+            guard orgs.indices.contains(read.account) else {
+                // An invariant broke (issue 11's corruption would land here): say so, use nothing of it.
+                logger.error("organization read arrived with an account out of range", metadata: ["upstream": "\(name)", "account": "\(read.account)"])
+                result.failures.append(GatewayError.internalInvariant("organization fan-out of \(name)"))
+                continue
             }
-            return (tenants, failures)
+            switch read.outcome {
+            case .success(let org):
+                organizationIndex.withLock { $0[name + "." + org.id.lowercased()] = read.account }
+                result.tenants.append(Normalize.organization(org, upstream: name))
+            case .failure(let error):
+                logger.warning("organization read failed", metadata: ["upstream": "\(name)", "account": "\(orgs[read.account].credential.username)", "error": "\(error)"])
+                result.failures.append(error)
+            }
+        }
+        return result
+    }
+
+    /// Which account reads each VB365 organization of `upstream`, as learned from reads:
+    /// organization id (lower case) → index into the upstream's `organizations`.
+    public func organizationAccounts(of upstream: String) -> [String: Int] {
+        let prefix = upstream + "."
+        return organizationIndex.withLock { index in
+            var found: [String: Int] = [:]
+            for (key, value) in index where key.hasPrefix(prefix) { found[String(key.dropFirst(prefix.count))] = value }
+            return found
         }
     }
 

@@ -102,6 +102,18 @@ struct CurlClientTests {
         await client.shutdown()
     }
 
+    @Test("a connect timeout under an enormous total timeout is classified without overflowing")
+    func connectTimeoutHugeTotal() async throws {
+        let client = try CurlClient()
+        let silent = try SilentListener()
+        let options = TransferOptions(connectTimeout: .milliseconds(200), totalTimeout: .seconds(Int64(1) << 60))
+        let error = await #expect(throws: UpstreamError.self) {
+            try await client.perform(UpstreamRequest(url: "https://127.0.0.1:\(silent.port)/v5/Organization"), options: options)
+        }
+        #expect(error?.code == .connectTimeout)
+        await client.shutdown()
+    }
+
     @Test("the total timeout fires when the answer is slow")
     func totalTimeout() async throws {
         let client = try CurlClient()
@@ -168,25 +180,27 @@ struct CurlClientTests {
         let client = try CurlClient(configuration: .init(maxConnectionsPerHost: 6))
         try await withSimulator(http2: http2) { sim in
             let options = sim.trustingOptions()
-            let statuses = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            // A named struct, not a tuple, across the task boundary (docs/architecture.md).
+            struct Answer: Sendable { let status: Int; let httpVersion: String }
+            let statuses = try await withThrowingTaskGroup(of: Answer.self) { group in
                 for _ in 0..<count {
                     group.addTask {
                         let r = try await vb365Login(client, sim, options: options)
-                        return (r.status, r.info.httpVersion)
+                        return Answer(status: r.status, httpVersion: r.info.httpVersion)
                     }
                 }
-                var all: [(Int, String)] = []
+                var all: [Answer] = []
                 for try await result in group { all.append(result) }
                 return all
             }
             #expect(statuses.count == count)
-            #expect(statuses.allSatisfy { $0.0 == 200 })
+            #expect(statuses.allSatisfy { $0.status == 200 })
             let opened = client.statistics.connectionsOpened
             if http2 {
-                #expect(statuses.allSatisfy { $0.1 == "2" })
+                #expect(statuses.allSatisfy { $0.httpVersion == "2" })
                 #expect(opened == 1, "HTTP/2 multiplexes every request over one connection")
             } else {
-                #expect(statuses.allSatisfy { $0.1 == "1.1" })
+                #expect(statuses.allSatisfy { $0.httpVersion == "1.1" })
                 #expect(opened >= 1 && opened <= 6, "opened \(opened) connections for 200 requests")
             }
             #expect(sim.state.counters(.vb365).logins == count)

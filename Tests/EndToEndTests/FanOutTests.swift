@@ -1,0 +1,78 @@
+import GatewayCore
+import GatewayTestSupport
+import Testing
+import VeeamSimulator
+
+/// Regression for issue 11: in an optimized build (Swift 6.3.1), a task group whose children return
+/// a tuple sometimes handed the parent a corrupted tuple; the organization fan-out stored garbage
+/// account indices and the next single read crashed on `orgs[index]`. This runs the real fan-out
+/// (three organization accounts over TLS) 2,000 times, one after another and at once, and checks
+/// every index it learned, with and without failing accounts. Before the fix, in release, every run
+/// failed (about 2,000 to 2,900 wrong indices in 2,000 rounds) or crashed with SIGILL. CI runs it in the release suite too (`swift test -c release`).
+@Suite("Organization fan-out", .serialized)
+struct FanOutTests {
+    /// The accounts of the harness's vb365-eu, in configuration order, and the organization each reads.
+    static let expected = [
+        "cbc52c37-df7f-4b03-98f3-036e7d4b3127": 0,  // backup-admin@abc.onmicrosoft.com
+        "5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11": 1,  // svc-backup@contoso.local
+        "9a7c1e40-2f6b-4d8e-b3a5-0c4d2e6f8a19": 2,  // backup@fabrikam-hybrid.onmicrosoft.com
+    ]
+    static let admin = Caller(id: "fan-out", roles: [Role.portalAdministrator])
+
+    /// Runs `rounds` uncached VB365 lists on each of `workers` tasks; returns what went wrong.
+    static func fanOut(_ service: TenantService, workers: Int, rounds: Int, allowFailures: Bool) async -> [String] {
+        await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<workers {
+                group.addTask {
+                    var found: [String] = []
+                    for round in 0..<rounds {
+                        let list = await service.list(TenantQuery(product: .vb365), caller: admin, policy: AccessPolicy(), bypassCache: true)
+                        let ids = Set(list.data.map(\.source.id))
+                        for (organization, index) in service.organizationAccounts(of: "vb365-eu") where expected[organization] != index {
+                            found.append("round \(round): organization \(organization) learned account index \(index)")
+                        }
+                        if !ids.isSubset(of: Set(expected.keys)) { found.append("round \(round): unexpected ids \(ids.sorted())") }
+                        if !allowFailures && ids.count != 3 { found.append("round \(round): \(ids.count) organizations, not 3") }
+                        if allowFailures, ids.count < 3, list.meta.sources.first?.status != "error" {
+                            found.append("round \(round): \(ids.count) organizations but the source is \(list.meta.sources.first?.status ?? "missing")")
+                        }
+                    }
+                    return found
+                }
+            }
+            var all: [String] = []
+            for await found in group { all.append(contentsOf: found) }
+            return all
+        }
+    }
+
+    @Test("every account index the fan-out learns is the account's own, over thousands of concurrent fan-outs")
+    func indicesStayTrue() async throws {
+        try await withSimulator(products: [.vb365]) { sim in
+            try await withGateway(vb365: sim, vspc: nil, cache: "{ maxBytes: 0 }") { gw in
+                let reads = { sim.state.counters(.vb365).requests["GET /v5/Organization"] ?? 0 }
+                // One after another: every round is a fan-out of its own (the cache is off, and
+                // concurrent rounds would share one fill).
+                let sequential = await Self.fanOut(gw.service, workers: 1, rounds: 1500, allowFailures: false)
+                #expect(sequential.count == 0, "\(sequential.count) problems, first: \(sequential.prefix(5))")
+                #expect(reads() == 3 * 1500, "\(reads()) organization reads")
+                // At once, as under load: lists coalesce into shared fills, and answers race.
+                let concurrent = await Self.fanOut(gw.service, workers: 8, rounds: 100, allowFailures: false)
+                #expect(concurrent.count == 0, "\(concurrent.count) problems, first: \(concurrent.prefix(5))")
+                #expect(gw.service.organizationAccounts(of: "vb365-eu") == Self.expected)
+
+                // Failing accounts take the other branch of the fan-out (the account is logged by index).
+                sim.state.setFaults(SimulatorFaults(errorRate: 0.3), for: .vb365)
+                let failing = await Self.fanOut(gw.service, workers: 1, rounds: 500, allowFailures: true)
+                #expect(failing.count == 0, "\(failing.count) problems, first: \(failing.prefix(5))")
+                sim.state.setFaults(SimulatorFaults(), for: .vb365)
+
+                // Single reads go by the learned index (the crash of issue 11 was here).
+                for (organization, _) in Self.expected {
+                    let tenant = try await gw.service.tenant(id: "vb365-eu." + organization, caller: Self.admin, policy: AccessPolicy())
+                    #expect(tenant.source.id == organization)
+                }
+            }
+        }
+    }
+}
