@@ -226,7 +226,8 @@ final class CurlTransfer {
             _ = ccurl_easy_getinfo_offset(handle, CURLINFO_CONNECT_TIME_T, &connect)
             let isTLS = ticket.request.url.hasPrefix("https://")
             let established = isTLS ? appConnect > 0 : connect > 0
-            let totalLimit = (ticket.request.timeout ?? ticket.options.totalTimeout).clampedMilliseconds * 1000
+            let limit = (ticket.request.timeout ?? ticket.options.totalTimeout).clampedMilliseconds.multipliedReportingOverflow(by: 1000)
+            let totalLimit = limit.overflow ? Int.max : limit.partialValue
             if !established && elapsedMicros < totalLimit {
                 return UpstreamError(.connectTimeout, "no connection within \(ticket.options.connectTimeout): \(detail)", curlCode: curlCode)
             }

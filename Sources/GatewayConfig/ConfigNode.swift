@@ -95,18 +95,27 @@ struct ConfigNode {
         }
     }
 
-    /// `250ms`, `2s`, `10m`, `1h`, or a plain number of seconds.
+    /// The longest duration any key takes (a year): larger values are refused, not wrapped.
+    static let maxDurationMilliseconds: Double = 365 * 24 * 3600 * 1000
+    /// The largest byte size any key takes (1 TiB).
+    static let maxBytes: Double = 0x1p40
+
+    /// `250ms`, `2s`, `10m`, `1h`, or a plain number of seconds; at most a year.
     func duration(default value: Duration) throws -> Duration {
         if isMissing { return value }
         let text = try string().trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var milliseconds: Double?
         for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite {
-                return .milliseconds(Int64((number * factor * 1000).rounded()))
-            }
+            if let number = Double(text.dropLast(suffix.count)) { milliseconds = (number * factor * 1000).rounded() }
+            break
         }
-        if let seconds = Double(text), seconds >= 0, seconds.isFinite { return .milliseconds(Int64(seconds * 1000)) }
-        throw error("must be a duration such as 500ms, 2s, 10m or 1h")
+        if milliseconds == nil, let seconds = Double(text) { milliseconds = (seconds * 1000).rounded() }
+        guard let milliseconds, !milliseconds.isNaN, milliseconds >= 0 else { throw error("must be a duration such as 500ms, 2s, 10m or 1h") }
+        guard milliseconds <= Self.maxDurationMilliseconds, let whole = Int64(exactly: milliseconds) else {
+            throw error("must be at most a year (8760h)")
+        }
+        return .milliseconds(whole)
     }
 
     /// `16MiB`, `64MB`, `512KiB`, or a plain number of bytes.
@@ -114,11 +123,15 @@ struct ConfigNode {
         if isMissing { return value }
         let text = try string().trimmingCharacters(in: .whitespaces)
         let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1)]
+        var bytes: Double?
         for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number > 0 { return Int(number * Double(factor)) }
+            if let number = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)) { bytes = (number * Double(factor)).rounded(.down) }
+            break
         }
-        if let bytes = Int(text), bytes > 0 { return bytes }
-        throw error("must be a size such as 512KiB, 16MiB or a number of bytes")
+        if bytes == nil, let number = Int(text) { bytes = Double(number) }
+        guard let bytes, !bytes.isNaN, bytes > 0 else { throw error("must be a size such as 512KiB, 16MiB or a number of bytes") }
+        guard bytes <= Self.maxBytes, let whole = Int(exactly: bytes) else { throw error("must be at most 1TiB") }
+        return whole
     }
 
     func array() throws -> [ConfigNode] {

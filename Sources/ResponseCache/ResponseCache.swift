@@ -99,7 +99,9 @@ public final class ResponseCache<Value: Sendable>: Sendable {
 
     public init(maxBytes: Int, maxEntryShare: Double = 0.1, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.maxBytes = max(0, maxBytes)
-        self.maxEntryBytes = Int(Double(max(0, maxBytes)) * min(max(maxEntryShare, 0), 1))
+        let share = maxEntryShare.isFinite ? min(max(maxEntryShare, 0), 1) : 0
+        let entryBytes = (Double(max(0, maxBytes)) * share).rounded(.down)
+        self.maxEntryBytes = entryBytes < 0x1p63 ? Int(entryBytes) : Int.max
         self.now = now
         self.state = Mutex(State(store: LRUStore(maxBytes: max(0, maxBytes))))
     }

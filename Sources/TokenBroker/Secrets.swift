@@ -36,12 +36,7 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw SecretError(reference: self, reason: "cannot read \(path)")
             }
-            var text = String(decoding: data, as: UTF8.self)
-            if text.hasSuffix("\r\n") {
-                text.removeLast(2)
-            } else if text.hasSuffix("\n") {
-                text.removeLast()
-            }
+            let text = String(decoding: data, as: UTF8.self).droppingLineEnd()
             guard !text.isEmpty else { throw SecretError(reference: self, reason: "\(path) is empty") }
             return Secret(text)
         }
@@ -63,5 +58,17 @@ public struct Credential: Sendable, Equatable {
     public init(username: String, password: SecretReference) {
         self.username = username
         self.password = password
+    }
+}
+
+extension String {
+    /// The string without one final line ending (`\n`, `\r\n` or `\r`), as editors and `echo`
+    /// leave in a file. Works on scalars: `"\r\n"` is one `Character`, and removing two
+    /// characters there would take a character of the secret with it.
+    public func droppingLineEnd() -> String {
+        var scalars = unicodeScalars[...]
+        if scalars.last == "\n" { scalars = scalars.dropLast() }
+        if scalars.last == "\r" { scalars = scalars.dropLast() }
+        return String(String.UnicodeScalarView(scalars))
     }
 }

@@ -56,6 +56,8 @@ public struct VeeamAPIError: Error, Sendable, Equatable, CustomStringConvertible
             message = vb.message
         }
         if retryAfter == nil, let header = response.header("retry-after") { retryAfter = Int(header) }
+        // An upstream's number, not ours to trust: a quiet period of 1 s to 1 h.
+        retryAfter = retryAfter.map { min(max($0, 1), 3600) }
         let code: Code
         switch response.status {
         case 202: code = .asyncPending

@@ -15,6 +15,9 @@ struct AdminRoutes: Sendable {
             return countersResponse()
         }
         group.get("faults") { _, _ in faultsResponse() }
+        group.get("tokens") { _, _ in
+            SimHTTP.json(.ok, .object(["tokens": .array(state.issuedTokens.map { .string($0) })]))
+        }
         group.put("faults/:product") { request, context in
             guard let product = SimulatedProduct(rawValue: context.parameters.get("product") ?? "") else {
                 return SimHTTP.json(.notFound, .object(["message": .string("unknown product; use vb365 or vspc")]))
@@ -38,8 +41,8 @@ struct AdminRoutes: Sendable {
             return SimHTTP.json(.ok, .object(["revoked": .bool(true)]))
         }
         group.post("clock/advance") { request, _ in
-            guard let seconds = request.uri.queryParameters["seconds"].flatMap({ Double(String($0)) }), seconds >= 0 else {
-                return SimHTTP.json(.badRequest, .object(["message": .string("seconds=N (N >= 0) is required")]))
+            guard let seconds = request.uri.queryParameters["seconds"].flatMap({ Double(String($0)) }), seconds >= 0, seconds <= 10 * 365 * 86400 else {
+                return SimHTTP.json(.badRequest, .object(["message": .string("seconds=N (0 <= N <= ten years) is required")]))
             }
             state.advanceClock(by: seconds)
             return SimHTTP.json(.ok, .object(["now": .string(ISO8601DateFormatter().string(from: state.now))]))
@@ -49,8 +52,8 @@ struct AdminRoutes: Sendable {
             return SimHTTP.json(.ok, .object(["rejectRefresh": .bool(state.rejectRefresh)]))
         }
         group.put("token-lifetime") { request, _ in
-            guard let seconds = request.uri.queryParameters["seconds"].flatMap({ Double(String($0)) }), seconds > 0 else {
-                return SimHTTP.json(.badRequest, .object(["message": .string("seconds=N (N > 0) is required")]))
+            guard let seconds = request.uri.queryParameters["seconds"].flatMap({ Double(String($0)) }), seconds > 0, seconds <= 365 * 86400 else {
+                return SimHTTP.json(.badRequest, .object(["message": .string("seconds=N (0 < N <= a year) is required")]))
             }
             state.tokenLifetime = seconds
             return SimHTTP.json(.ok, .object(["tokenLifetime": .double(seconds)]))

@@ -97,6 +97,8 @@ public final class SimulatorState: Sendable {
     struct Inner {
         var accessTokens: [String: AccessToken] = [:]
         var refreshTokens: [String: RefreshToken] = [:]
+        /// Every access and refresh token ever issued, spent or not (for leak checks).
+        var everIssued: [String] = []
         var counters: [SimulatedProduct: SimulatorCounters] = [:]
         var faults: [SimulatedProduct: SimulatorFaults] = [:]
         var clockOffset: TimeInterval = 0
@@ -191,9 +193,10 @@ public final class SimulatorState: Sendable {
             let expires = issued.addingTimeInterval(inner.tokenLifetime)
             inner.accessTokens[access] = AccessToken(product: product, username: username, expiresAt: expires)
             inner.refreshTokens[refresh] = RefreshToken(product: product, username: username)
+            inner.everIssued.append(contentsOf: [access, refresh])
             return IssuedToken(
                 accessToken: access, refreshToken: refresh, issued: issued, expires: expires,
-                lifetime: max(1, Int(inner.tokenLifetime.rounded(.up)))
+                lifetime: Int(min(max(1, inner.tokenLifetime.rounded(.up)), Double(Int32.max)))
             )
         }
     }
@@ -219,9 +222,10 @@ public final class SimulatorState: Sendable {
         }
     }
 
-    /// Every access and refresh token issued so far (tests search logs and answers for them).
+    /// Every access and refresh token issued so far, spent, expired and revoked ones included
+    /// (tests and the chaos run search logs and answers for them).
     public var issuedTokens: [String] {
-        inner.withLock { Array($0.accessTokens.keys) + Array($0.refreshTokens.keys) }
+        inner.withLock { $0.everIssued }
     }
 
     /// Revokes every access and refresh token of a product (of one user, if given).

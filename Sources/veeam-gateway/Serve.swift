@@ -95,8 +95,8 @@ struct HashKey: ParsableCommand {
 
     func run() throws {
         let input = FileHandle.standardInput.readDataToEndOfFile()
-        var key = String(decoding: input, as: UTF8.self)
-        while key.hasSuffix("\n") || key.hasSuffix("\r") { key.removeLast() }
+        // The same trimming as a secret file's, so a key piped from a file hashes as it is read.
+        let key = String(decoding: input, as: UTF8.self).droppingLineEnd()
         guard key.count >= 16 else {
             FileHandle.standardError.write(Data("a key must be at least 16 characters; use a long random string, e.g. openssl rand -base64 32\n".utf8))
             throw ExitCode(1)

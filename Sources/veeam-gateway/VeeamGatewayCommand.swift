@@ -27,6 +27,12 @@ struct Probe: AsyncParsableCommand {
     @Option(help: "Connect timeout in seconds.") var connectTimeout: Double = 5
     @Option(help: "Total timeout in seconds.") var timeout: Double = 15
 
+    func validate() throws {
+        for (name, seconds) in [("--connect-timeout", connectTimeout), ("--timeout", timeout)] where !(seconds > 0 && seconds <= 3600) {
+            throw ValidationError("\(name) must be a number of seconds between 0 and 3600")
+        }
+    }
+
     func run() async throws {
         let client = try CurlClient()
         let options = TransferOptions(

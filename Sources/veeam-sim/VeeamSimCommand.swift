@@ -46,7 +46,8 @@ struct VeeamSimCommand: AsyncParsableCommand {
             throw ValidationError("--dialect must be seed or 3.6.1")
         }
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
-        guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
+        guard tokenLifetime > 0, tokenLifetime <= 365 * 86400 else { throw ValidationError("--token-lifetime must be between 0 and a year of seconds") }
+        guard (0...600_000).contains(latencyMs) else { throw ValidationError("--latency-ms must be between 0 and 600000") }
         for (name, rate) in [("error", errorRate), ("malformed", malformedRate), ("reset", resetRate), ("throttle", throttleRate)] {
             guard (0...1).contains(rate) else { throw ValidationError("--\(name)-rate must be between 0 and 1") }
         }

@@ -115,6 +115,15 @@ struct ConfigTests {
             ("    baseUrl: https://x:1\n", "upstreams[0].baseUrl", "did you mean baseURL"),
             ("    maxResponseBytes: lots\n", "upstreams[0].maxResponseBytes", "size"),
             ("    refreshSkew: soon\n", "upstreams[0].refreshSkew", "duration"),
+            // Numbers an optimized build used to trap on while converting (issue 11's sweep).
+            ("    refreshSkew: 1e16s\n", "upstreams[0].refreshSkew", "at most a year"),
+            ("    refreshSkew: 1e306h\n", "upstreams[0].refreshSkew", "at most a year"),
+            ("    refreshSkew: 100000000000000000\n", "upstreams[0].refreshSkew", "at most a year"),
+            ("    refreshSkew: nan\n", "upstreams[0].refreshSkew", "duration"),
+            ("    refreshSkew: -1s\n", "upstreams[0].refreshSkew", "duration"),
+            ("    maxResponseBytes: infB\n", "upstreams[0].maxResponseBytes", "at most 1TiB"),
+            ("    maxResponseBytes: 1e30MiB\n", "upstreams[0].maxResponseBytes", "at most 1TiB"),
+            ("    maxResponseBytes: 9223372036854775807\n", "upstreams[0].maxResponseBytes", "at most 1TiB"),
         ]
     )
     func errors(extra: String, key: String, fragment: String) throws {
@@ -144,6 +153,8 @@ struct ConfigTests {
             ("upstreams:\n  - name: a\n    product: vspc\n    baseURL: https://x:1\n    timeouts: { connect: 10s, total: 1s }\n    account: { username: u, password: { env: P } }", "upstreams[0].timeouts.total", "at least"),
             ("upstreams: [ {", "", "not valid YAML"),
             ("listen: { port: 1 }\nlisten: { port: 2 }\nupstreams: []", "listen", "appears twice"),
+            ("listen: { idleTimeout: 1e10s }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "listen.idleTimeout", "at most a year"),
+            ("cache: { maxBytes: 9223372036854775807, maxEntryShare: 1 }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "cache.maxBytes", "at most 1TiB"),
         ]
     )
     func documentErrors(yaml: String, key: String, fragment: String) throws {

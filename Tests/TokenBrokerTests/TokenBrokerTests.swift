@@ -207,6 +207,26 @@ struct AuthenticatedTransportTests {
         #expect(grants.logins.withLock { $0 } == 2)
     }
 
+    @Test("secret files lose one line ending (LF, CRLF or CR) and nothing else; a file of only a line ending is empty, not a crash")
+    func secretFileEndings() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cases: [(content: String, expected: String?)] = [
+            ("pass\n", "pass"), ("pass\r\n", "pass"), ("pass\r", "pass"), ("pass", "pass"), ("pass\n\n", "pass\n"),
+            ("\r\n", nil), ("\n", nil), ("", nil), ("pässwörd\r\n", "pässwörd"),
+        ]
+        for (index, item) in cases.enumerated() {
+            let path = directory + "/secret-\(index)"
+            try Data(item.content.utf8).write(to: URL(fileURLWithPath: path))
+            if let expected = item.expected {
+                #expect(try SecretReference.file(path).resolve().value == expected)
+            } else {
+                let error = #expect(throws: SecretError.self) { try SecretReference.file(path).resolve() }
+                #expect(error?.description.contains("empty") == true)
+            }
+        }
+    }
+
     @Test("an unreadable secret is a typed error naming the reference, not the value")
     func missingSecret() async throws {
         let broker = TokenBroker(upstream: "u", credential: Credential(username: "u", password: .env("TEST_UNSET_VARIABLE_XYZ")), grants: CountingGrants())

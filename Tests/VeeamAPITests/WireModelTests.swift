@@ -82,6 +82,20 @@ struct WireModelTests {
         #expect(error.errors.first?.type == "retryableLogical")
     }
 
+    @Test("an upstream's retryAfter is clamped to 1 s … 1 h, from the body or the header")
+    func retryAfterClamped() {
+        func throttled(body: String, header: String? = nil) -> VeeamAPIError {
+            VeeamAPIError.from(UpstreamResponse(status: 429, headers: header.map { [("Retry-After", $0)] } ?? [], body: Array(body.utf8)))
+        }
+        let error = #"{"errors":[{"message":"m","type":"retryableLogical","code":429,"retryAfter":RA}]}"#
+        #expect(throttled(body: error.replacingOccurrences(of: "RA", with: "5")).retryAfter == 5)
+        #expect(throttled(body: error.replacingOccurrences(of: "RA", with: "-7")).retryAfter == 1)
+        #expect(throttled(body: error.replacingOccurrences(of: "RA", with: "9223372036854775807")).retryAfter == 3600)
+        #expect(throttled(body: "", header: "9223372036854775807").retryAfter == 3600)
+        #expect(throttled(body: "", header: "0").retryAfter == 1)
+        #expect(throttled(body: "", header: "soon").retryAfter == nil)
+    }
+
     @Test("token bodies of both products decode")
     func tokens() throws {
         let vb = #"{"access_token":"a","token_type":"bearer","expires_in":3600,"refresh_token":"r","userName":"u",".issued":"Tue, 24 Nov 2026 02:17:28 GMT",".expires":"Tue, 24 Nov 2026 03:17:28 GMT"}"#
