@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Chaos run (a check, not a benchmark): the release gateway in front of the release simulator,
+# whose faults change every few seconds, under ordinary and hostile requests from 24 clients.
+# scripts/chaos.py drives it and checks every answer. The run fails when
+#   - the gateway process dies or restarts, or its RSS grows past CHAOS_MAX_RSS_MB (default 512);
+#   - an answer's status is not listed in docs/openapi.yaml for its route and method;
+#   - an error is not application/problem+json with type, title, status, code (/readyz 503 answers
+#     the Readiness object; 304 has no body);
+#   - a response body or a gateway log line holds a password, an upstream token, an API key or
+#     the token signing key;
+#   - a request gets no answer within 20 s, or a connection fails.
+#
+#   bash scripts/chaos.sh [SECONDS]                  # default 60
+#   CHAOS_SKIP_BUILD=1 CHAOS_BIN=.build/release bash scripts/chaos.sh 30
+#
+# Environment: CHAOS_BIN (directory holding veeam-sim and veeam-gateway; default the release bin
+# path), CHAOS_GATEWAY (the gateway binary, default $CHAOS_BIN/veeam-gateway), CHAOS_SKIP_BUILD=1 (use the binaries as they are), CHAOS_MAX_RSS_MB, CHAOS_THREADS
+# (default 24), CHAOS_SEED (random seed, printed by every run), CHAOS_KEEP=1 (keep the work
+# directory: config, logs, secrets — for debugging only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-60}
+case $DURATION in '' | *[!0-9]*) echo "usage: bash scripts/chaos.sh [SECONDS]" >&2; exit 2 ;; esac
+MAX_RSS_MB=${CHAOS_MAX_RSS_MB:-512}
+
+if [ "${CHAOS_SKIP_BUILD:-0}" != 1 ]; then
+  echo "building release binaries…" >&2
+  swift build -c release --product veeam-sim >/dev/null
+  swift build -c release --product veeam-gateway >/dev/null
+fi
+BIN=${CHAOS_BIN:-$(swift build -c release --show-bin-path)}
+# The gateway under test: CI points this at the shipped binary (dist/veeam-gateway, built by
+# scripts/build-release.sh with the static standard library).
+GATEWAY=${CHAOS_GATEWAY:-$BIN/veeam-gateway}
+[ -x "$BIN/veeam-sim" ] || { echo "no $BIN/veeam-sim (build it, or set CHAOS_BIN)" >&2; exit 2; }
+[ -x "$GATEWAY" ] || { echo "no $GATEWAY (build it, or set CHAOS_GATEWAY)" >&2; exit 2; }
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+
+# Everything lives in OUT; both processes are stopped (by their PIDs) and OUT removed on exit.
+OUT=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ "${CHAOS_KEEP:-0}" = 1 ]; then echo "kept $OUT" >&2; else rm -rf "$OUT"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The simulator: both products on free ports, short-lived tokens so the gateway refreshes them.
+"$BIN/veeam-sim" --fixtures config/simulator --vb365-port 0 --vspc-port 0 \
+  --write-ports "$OUT/ports.json" --write-ca "$OUT/ca.pem" --token-lifetime 20 --log-level warning \
+  >"$OUT/sim.log" 2>&1 &
+SIM_PID=$!
+PIDS+=("$SIM_PID")
+for _ in $(seq 1 200); do
+  [ -s "$OUT/ports.json" ] && break
+  kill -0 "$SIM_PID" 2>/dev/null || break
+  sleep 0.05
+done
+[ -s "$OUT/ports.json" ] || { echo "the simulator did not start:" >&2; cat "$OUT/sim.log" >&2; exit 1; }
+read -r VB365_PORT VSPC_PORT < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["vb365"], p["vspc"])' "$OUT/ports.json")
+GW_PORT=$(free_port)
+
+# The gateway's own config (not demo.yaml): random keys (hashed by `veeam-gateway hash-key`), one
+# caller per role the policy tells apart plus a scoped app, passwords and the signing key as
+# { file: … } references. Also writes callers.json (ids, keys, roles, scopes) and secrets.tsv
+# (label TAB value: every simulator password, every key, the signing key) for chaos.py.
+python3 - "$OUT" "$GATEWAY" "$GW_PORT" "$VB365_PORT" "$VSPC_PORT" <<'PY'
+import json, os, secrets, subprocess, sys
+
+out, gateway, gw_port, vb365_port, vspc_port = sys.argv[1:]
+vb365 = json.load(open("config/simulator/vb365.json", encoding="utf-8"))
+vspc = json.load(open("config/simulator/vspc.json", encoding="utf-8"))
+os.makedirs(f"{out}/secrets", mode=0o700)
+q = json.dumps  # a JSON string is a valid YAML double-quoted scalar
+
+
+def secret_file(name, value):
+    path = f"{out}/secrets/{name}"
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(value)
+    return path
+
+
+def hash_key(key):
+    done = subprocess.run([gateway, "hash-key"], input=key, capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+abc_org = vb365["organizations"][0]["organization"]["id"]
+callers = [
+    {"id": "chaos-portal-admin", "roles": ["PortalAdministrator"], "scopes": []},
+    {"id": "chaos-sp-admin", "roles": ["ServiceProviderAdministrator"], "scopes": []},
+    {"id": "chaos-sp-global-admin", "roles": ["ServiceProviderGlobalAdministrator"], "scopes": []},
+    {"id": "chaos-company-owner", "roles": ["CompanyOwner"], "scopes": []},
+    {"id": "chaos-sp-operator", "roles": ["ServiceProviderOperator"], "scopes": []},
+    {"id": "chaos-abc-app", "roles": [], "scopes": [f"vb365-chaos.{abc_org}"]},
+]
+for caller in callers:
+    caller["key"] = "ck-" + secrets.token_urlsafe(32)  # never equal to the id
+    caller["keyHash"] = hash_key(caller["key"])
+signing_key = secrets.token_urlsafe(48)  # 64 characters
+
+lines = [
+    "# Written by scripts/chaos.sh for one chaos run.",
+    f"listen: {{ host: 127.0.0.1, port: {gw_port} }}",
+    "log: { level: info, format: json }",
+    "limits: { requestsPerSecond: 2000, burst: 4000, failedAuthPerMinute: 100000 }",
+    "cache: { maxBytes: 4MiB, ttl: 2s, staleWhileRevalidate: 2s, staleIfError: 30s }",
+    "auth:",
+    f"  tokens: {{ signingKey: {{ file: {q(secret_file('signing.key', signing_key))} }}, lifetime: 2m }}",
+    "callers:",
+]
+for c in callers:
+    lines.append(f"  - {{ id: {c['id']}, keyHash: {q(c['keyHash'])}, roles: {q(c['roles'])}, scopes: {q(c['scopes'])} }}")
+lines += [
+    "upstreams:",
+    "  - name: vb365-chaos",
+    "    product: vb365",
+    f"    baseURL: https://127.0.0.1:{vb365_port}",
+    f"    tls: {{ caFile: {q(out + '/ca.pem')} }}",
+    "    timeouts: { connect: 1s, total: 3s }",
+    "    organizations:",
+]
+for n, org in enumerate(vb365["organizations"]):
+    account = org["account"]
+    path = secret_file(f"vb365-org-{n}.password", account["password"])
+    lines.append(f"      - {{ username: {q(account['username'])}, password: {{ file: {q(path)} }} }}")
+svc = next(u for u in vspc["users"] if u["username"] == "gateway-svc")
+lines += [
+    "  - name: vspc-chaos",
+    "    product: vspc",
+    f"    baseURL: https://127.0.0.1:{vspc_port}",
+    f"    tls: {{ caFile: {q(out + '/ca.pem')} }}",
+    "    timeouts: { connect: 1s, total: 3s }",
+    f"    account: {{ username: {q(svc['username'])}, password: {{ file: {q(secret_file('vspc.password', svc['password']))} }} }}",
+]
+with open(f"{out}/gateway.yaml", "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+with open(os.open(f"{out}/callers.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+    json.dump([{k: c[k] for k in ("id", "key", "roles", "scopes")} for c in callers], f, indent=2)
+
+# Secrets: label TAB value. The hashedPassword of VSPC tenants must never be returned either.
+found = [(f"password of VB365 administrator {a['username']}", a["password"]) for a in vb365.get("administrators", [])]
+found += [(f"password of VB365 account {o['account']['username']}", o["account"]["password"]) for o in vb365["organizations"]]
+found += [(f"password of VSPC user {u['username']}", u["password"]) for u in vspc["users"]]
+found += [(f"VSPC hashedPassword of tenant {t['name']}", t["hashedPassword"]) for t in vspc["tenants"] if t.get("hashedPassword")]
+found += [(f"API key of {c['id']}", c["key"]) for c in callers]
+found += [("token signing key", signing_key)]
+with open(os.open(f"{out}/secrets.tsv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+    f.writelines(f"{label}\t{value}\n" for label, value in found)
+PY
+"$GATEWAY" check-config "$OUT/gateway.yaml" >/dev/null
+
+"$GATEWAY" serve --config "$OUT/gateway.yaml" >"$OUT/gateway.log" 2>&1 &
+GW_PID=$!
+PIDS=("$GW_PID" "${PIDS[@]}")  # stopped first
+GW_URL="http://127.0.0.1:$GW_PORT"
+for _ in $(seq 1 300); do
+  curl -sf -o /dev/null "$GW_URL/healthz" && break
+  kill -0 "$GW_PID" 2>/dev/null || break
+  sleep 0.05
+done
+curl -sf -o /dev/null "$GW_URL/healthz" || { echo "the gateway did not start:" >&2; tail -n 30 "$OUT/gateway.log" >&2; exit 1; }
+
+echo "chaos: gateway pid $GW_PID on $GW_URL, simulator pid $SIM_PID (VB365 :$VB365_PORT, VSPC :$VSPC_PORT), ${DURATION}s" >&2
+STATUS=0
+python3 scripts/chaos.py \
+  --gateway "$GW_URL" --gateway-pid "$GW_PID" \
+  --vb365 "https://127.0.0.1:$VB365_PORT" --vspc "https://127.0.0.1:$VSPC_PORT" --ca "$OUT/ca.pem" \
+  --callers "$OUT/callers.json" --secrets "$OUT/secrets.tsv" --log "$OUT/gateway.log" \
+  --openapi docs/openapi.yaml --fixtures config/simulator \
+  --duration "$DURATION" --max-rss-mb "$MAX_RSS_MB" --threads "${CHAOS_THREADS:-24}" \
+  ${CHAOS_SEED:+--seed "$CHAOS_SEED"} || STATUS=$?
+
+if ! kill -0 "$GW_PID" 2>/dev/null; then
+  GW_STATUS=0
+  wait "$GW_PID" 2>/dev/null || GW_STATUS=$?
+  if [ "$GW_STATUS" -gt 128 ]; then how="killed by signal $((GW_STATUS - 128)) ($(kill -l $((GW_STATUS - 128)) 2>/dev/null || echo ?))"; else how="exit status $GW_STATUS"; fi
+  echo "the gateway process is gone ($how); the end of its log:" >&2
+  tail -n 30 "$OUT/gateway.log" >&2
+fi
+exit "$STATUS"
