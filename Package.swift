@@ -12,8 +12,9 @@ let package = Package(
     products: [
         .executable(name: "veeam-gateway", targets: ["veeam-gateway"]),
         .executable(name: "veeam-sim", targets: ["veeam-sim"]),
+        .library(name: "HTTPTransport", targets: ["HTTPTransport"]),
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
-        .library(name: "VeeamAPI", targets: ["VeeamAPI"]),
+        .library(name: "VeeamAPI", targets: ["VeeamAPI", "VeeamWire"]),
         .library(name: "VeeamSimulator", targets: ["VeeamSimulator"]),
     ],
     dependencies: [
@@ -45,23 +46,35 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // The upstream-call protocol and its request, response, options and error types: no libcurl.
+        .target(
+            name: "HTTPTransport",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CurlHTTP",
             dependencies: [
+                "HTTPTransport",
                 "CCurl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The Veeam wire models exactly as the upstreams send them (no I/O).
+        .target(
+            name: "VeeamWire",
+            swiftSettings: swiftSettings
+        ),
+        // Typed clients of both products over any UpstreamTransport.
         .target(
             name: "VeeamAPI",
-            dependencies: ["CurlHTTP"],
+            dependencies: ["VeeamWire", "HTTPTransport"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "TenantModel",
-            dependencies: ["VeeamAPI"],
+            dependencies: ["VeeamWire"],
             swiftSettings: swiftSettings
         ),
         // Generic response cache (no Veeam knowledge).
@@ -72,8 +85,8 @@ let package = Package(
         .target(
             name: "TokenBroker",
             dependencies: [
-                "VeeamAPI",
-                "CurlHTTP",
+                "HTTPTransport",
+                "VeeamWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -85,11 +98,12 @@ let package = Package(
                 "TenantModel",
                 "TokenBroker",
                 "VeeamAPI",
-                "CurlHTTP",
+                "VeeamWire",
+                "HTTPTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -97,8 +111,10 @@ let package = Package(
             name: "GatewayConfig",
             dependencies: [
                 "GatewayCore",
+                "HTTPTransport",
                 "ResponseCache",
-                "CurlHTTP",
+                "TenantModel",
+                "TokenBroker",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -118,7 +134,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -135,7 +150,6 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -150,6 +164,7 @@ let package = Package(
             name: "veeam-sim",
             dependencies: [
                 "VeeamSimulator",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -159,11 +174,10 @@ let package = Package(
             name: "veeam-gateway",
             dependencies: [
                 "CurlHTTP",
-                "VeeamAPI",
+                "HTTPTransport",
                 "GatewayHTTP",
                 "GatewayConfig",
                 "GatewayCore",
-                "ResponseCache",
                 "VeeamSimulator",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -176,6 +190,7 @@ let package = Package(
             name: "curl-bench",
             dependencies: [
                 "CurlHTTP",
+                "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/curl-bench",
@@ -186,10 +201,8 @@ let package = Package(
             name: "GatewayTestSupport",
             dependencies: [
                 "VeeamSimulator",
-                "CurlHTTP",
+                "HTTPTransport",
                 "TokenBroker",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -197,17 +210,17 @@ let package = Package(
         ),
         .testTarget(
             name: "CurlHTTPTests",
-            dependencies: ["CurlHTTP", "GatewayTestSupport", "VeeamSimulator"],
+            dependencies: ["CurlHTTP", "HTTPTransport", "GatewayTestSupport", "VeeamSimulator"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "VeeamAPITests",
-            dependencies: ["VeeamAPI", "CurlHTTP", "GatewayTestSupport"],
+            dependencies: ["VeeamAPI", "VeeamWire", "HTTPTransport", "GatewayTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TenantModelTests",
-            dependencies: ["TenantModel", "VeeamAPI", "GatewayTestSupport"],
+            dependencies: ["TenantModel", "VeeamWire", "GatewayTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -217,24 +230,26 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenBrokerTests",
-            dependencies: ["TokenBroker", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator"],
+            dependencies: ["TokenBroker", "VeeamAPI", "VeeamWire", "CurlHTTP", "HTTPTransport", "GatewayTestSupport", "VeeamSimulator"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatewayCoreTests",
-            dependencies: ["GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator"],
+            dependencies: ["GatewayCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatewayConfigTests",
-            dependencies: ["GatewayConfig", "GatewayTestSupport", "GatewayHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayConfig", "GatewayCore", "TokenBroker", "GatewayHTTP", "GatewayTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "VeeamSimulator", "TokenBroker", "ResponseCache",
+                "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "HTTPTransport", "VeeamSimulator", "TokenBroker", "ResponseCache",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -242,7 +257,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VeeamSimulatorTests",
-            dependencies: ["VeeamSimulator", "GatewayTestSupport", "CurlHTTP"],
+            dependencies: ["VeeamSimulator", "GatewayTestSupport", "CurlHTTP", "HTTPTransport"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CurlHTTP
+import HTTPTransport
 import Foundation
+import Synchronization
 
 /// Load driver for bench/client-vs-curl.sh: N GETs of one URL at a fixed concurrency through
 /// CurlClient; prints one JSON line with requests/s and latency percentiles.
@@ -62,15 +64,14 @@ struct CurlBench: AsyncParsableCommand {
 }
 
 /// Hands out request slots to the workers.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var remaining: Int
-    init(total: Int) { remaining = total }
+final class Counter: Sendable {
+    private let remaining: Mutex<Int>
+    init(total: Int) { remaining = Mutex(total) }
     func take() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard remaining > 0 else { return false }
-        remaining -= 1
-        return true
+        remaining.withLock { remaining in
+            guard remaining > 0 else { return false }
+            remaining -= 1
+            return true
+        }
     }
 }

@@ -1,3 +1,4 @@
+public import HTTPTransport
 import CCurl
 public import Logging
 public import ServiceLifecycle

@@ -1,3 +1,4 @@
+import HTTPTransport
 import CCurl
 import Foundation
 import Logging

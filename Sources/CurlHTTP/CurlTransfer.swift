@@ -1,3 +1,4 @@
+import HTTPTransport
 import CCurl
 
 /// One transfer's easy-handle settings, buffers and outcome. Lives on the event thread only.

@@ -1,3 +1,4 @@
+public import HTTPTransport
 /// An ``UpstreamTransport`` for one upstream: a shared ``CurlClient`` plus that upstream's
 /// ``TransferOptions``. Cheap to copy; every transport of a process should share one client,
 /// so that connections, DNS answers and TLS sessions are shared.

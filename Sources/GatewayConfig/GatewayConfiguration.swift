@@ -1,4 +1,4 @@
-import CurlHTTP
+import HTTPTransport
 public import Foundation
 public import GatewayCore
 import TenantModel

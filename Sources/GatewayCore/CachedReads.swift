@@ -1,5 +1,5 @@
 import Crypto
-public import CurlHTTP
+public import HTTPTransport
 import Foundation
 public import ResponseCache
 import Synchronization
@@ -27,10 +27,17 @@ public struct TenantAnswer: Sendable {
 
 /// JSON as the gateway writes it: sorted keys (stable bytes, stable ETags), unescaped slashes.
 public enum GatewayJSON {
-    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+    /// Our own values only (every member is a string, number, bool, null or array/object of
+    /// them), so encoding does not fail; should it ever, the error is thrown, not hidden behind
+    /// an empty object a caller would take for an answer.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+        do {
+            return Array(try encoder.encode(value))
+        } catch {
+            throw GatewayError.internalInvariant("JSON encoding of \(T.self): \(error)")
+        }
     }
 
     /// A strong ETag over the bytes (SHA-256, first 16 bytes, hex).
@@ -131,7 +138,7 @@ extension TenantService {
                 try await self.read(upstream, id: upstreamID)
             }
             guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
-            let body = GatewayJSON.encode(SingleTenantBody(data: tenant))
+            let body = try GatewayJSON.encode(SingleTenantBody(data: tenant))
             return CacheFill(
                 value: .tenant(tenant, body: body, fetchedAt: Self.now()), bytes: body.count, etag: GatewayJSON.etag(body),
                 tags: ["upstream:" + name, "tenant:" + tenantID])

@@ -1,4 +1,4 @@
-import CurlHTTP
+import HTTPTransport
 import TokenBroker
 import VeeamAPI
 

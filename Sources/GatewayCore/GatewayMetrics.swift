@@ -1,5 +1,5 @@
 public import CoreMetrics
-public import CurlHTTP
+public import HTTPTransport
 import Synchronization
 import TokenBroker
 

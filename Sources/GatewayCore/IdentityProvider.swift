@@ -1,4 +1,4 @@
-public import CurlHTTP
+public import HTTPTransport
 import Foundation
 import JWTKit
 import Synchronization
@@ -45,15 +45,11 @@ public final class IdentityProvider: Sendable {
         var lastFetch: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
-    private let fetches = Mutex(0)
 
     public init(settings: IdentityProviderSettings, transport: any UpstreamTransport) {
         self.settings = settings
         self.transport = transport
     }
-
-    /// How many times the JWKS was fetched (for tests and metrics).
-    public var jwksFetches: Int { fetches.withLock { $0 } }
 
     /// The caller a valid IdP token stands for, or nil.
     public func verify(_ token: String) async -> Caller? {
@@ -77,7 +73,6 @@ public final class IdentityProvider: Sendable {
             return true
         }
         guard allowed else { return nil }
-        fetches.withLock { $0 += 1 }
         guard let response = try? await transport.send(UpstreamRequest(url: settings.jwksURL, headers: [("Accept", "application/json")])),
             response.status == 200
         else { return nil }

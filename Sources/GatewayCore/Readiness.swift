@@ -1,6 +1,6 @@
-import CurlHTTP
+import HTTPTransport
 import TokenBroker
-import VeeamAPI
+import VeeamWire
 
 /// One upstream's readiness, as `/readyz` reports it.
 public struct UpstreamReadiness: Sendable, Encodable, Equatable {

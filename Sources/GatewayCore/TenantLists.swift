@@ -1,23 +1,17 @@
 import Foundation
 import ResponseCache
 import TenantModel
-import VeeamAPI
+import VeeamWire
 
 // `GET /v1/tenants`: every upstream at once, partial results, and kept renderings.
 extension TenantService {
-    /// Every upstream at once, each within its own timeout; whatever came back, plus
-    /// `meta.sources`. One dead or slow upstream never fails or stalls the list.
-    /// Only what `caller` may read is fetched and returned: an upstream none of whose tenants the
-    /// caller may see is not asked at all.
-    public func list(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async -> TenantList {
-        let results = await gather(selectUpstreams(query, caller: caller, policy: policy), bypass: bypassCache)
-        return assemble(query, caller: caller, policy: policy, results)
-    }
-
-    /// ``list(_:caller:policy:bypassCache:)`` as bytes ready to send. The rendering (filter, sort,
-    /// page, JSON) is kept per (what the caller may see, query) and reused while every source it
-    /// came from is the same fresh cache entry: a hot list costs a lookup, not a re-encoding.
-    public func listAnswer(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async -> ListAnswer {
+    /// `GET /v1/tenants` as bytes ready to send: every upstream at once, each within its own
+    /// timeout; whatever came back, plus `meta.sources`. One dead or slow upstream never fails or
+    /// stalls the list. Only what `caller` may read is fetched and returned: an upstream none of
+    /// whose tenants the caller may see is not asked at all. The rendering (filter, sort, page,
+    /// JSON) is kept per (what the caller may see, query) and reused while every source it came
+    /// from is the same fresh cache entry: a hot list costs a lookup, not a re-encoding.
+    public func listAnswer(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async throws -> ListAnswer {
         let selected = selectUpstreams(query, caller: caller, policy: policy)
         let results = await gather(selected, bypass: bypassCache)
         let (status, age, maxAge) = summarize(selected, statuses: results.map(\.status), ages: results.map(\.age))
@@ -26,7 +20,7 @@ extension TenantService {
         if status == .hit, let rendered = renderings.peek(key, countingHit: false)?.entry.value, rendered.stamps == stamps {
             return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
         }
-        let body = GatewayJSON.encode(assemble(query, caller: caller, policy: policy, results))
+        let body = try GatewayJSON.encode(assemble(query, caller: caller, policy: policy, results))
         let etag = GatewayJSON.etag(body)
         if status == .hit, stamps.allSatisfy({ $0 != nil }) {
             renderings.store(key, value: RenderedList(stamps: stamps, body: body, etag: etag), bytes: body.count, etag: etag, policy: .init(ttl: .seconds(3600)))
@@ -101,11 +95,7 @@ extension TenantService {
         }
         let ordered = Normalize.sorted(tenants)
         let page = Array(ordered.dropFirst(query.offset).prefix(query.limit))
-        var list = TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map(\.source)))
-        let statuses = results.map(\.status)
-        let selected = upstreams.filter { u in results.contains { $0.source.upstream == u.definition.name } }
-        (list.cacheStatus, list.age, list.maxAge) = summarize(selected, statuses: statuses, ages: results.map(\.age))
-        return list
+        return TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map(\.source)))
     }
 
     /// One upstream's list as fetched: every tenant read, and the first failure of a partial read.

@@ -1,4 +1,4 @@
-public import CurlHTTP
+public import HTTPTransport
 import Foundation
 public import Logging
 public import TenantModel
@@ -6,6 +6,7 @@ public import TokenBroker
 import Synchronization
 public import ResponseCache
 import VeeamAPI
+import VeeamWire
 
 /// Query of `GET /v1/tenants`.
 public struct TenantQuery: Sendable, Equatable {
@@ -64,16 +65,10 @@ public struct ProblemSummary: Sendable, Encodable, Equatable {
     }
 }
 
-/// `GET /v1/tenants` answer.
+/// `GET /v1/tenants` answer's body.
 public struct TenantList: Sendable, Encodable {
     public var data: [Tenant]
     public var meta: Meta
-    /// Not encoded: for `X-Cache`, `Age` and `Cache-Control`.
-    public var cacheStatus: CacheStatus?
-    public var age = 0
-    public var maxAge = 0
-
-    enum CodingKeys: String, CodingKey { case data, meta }
 
     public struct Meta: Sendable, Encodable {
         public var total: Int
@@ -144,9 +139,10 @@ public final class TenantService: Sendable {
     /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 8,192).
     let locations = Mutex<[String: TenantLocation]>([:])
 
-    /// Builds brokers and clients for each upstream over one shared libcurl client.
+    /// Builds brokers and clients for each upstream; `transport` makes an upstream's base transport
+    /// from its options (the executable passes libcurl's, over one shared client).
     public init(
-        upstreams: [UpstreamDefinition], client: CurlClient, clock: BrokerClock = .continuous, logger: Logger,
+        upstreams: [UpstreamDefinition], transport: (TransferOptions) -> any UpstreamTransport, clock: BrokerClock = .continuous, logger: Logger,
         cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
         metrics: GatewayMetrics? = nil
     ) {
@@ -156,7 +152,7 @@ public final class TenantService: Sendable {
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in
-            let raw = CurlTransport(client: client, options: definition.options)
+            let raw = transport(definition.options)
             let curl: any UpstreamTransport = metrics.map { MetricsTransport(base: raw, upstream: definition.name, metrics: $0) } ?? raw
             let gate = ConcurrencyGate(upstream: definition.name, limit: definition.maxConcurrentRequests, queue: definition.maxQueuedRequests)
             let base = GatedTransport(base: RequestIDTransport(base: curl, uuidOnly: definition.product == .vspc), gate: gate)
@@ -192,12 +188,6 @@ public final class TenantService: Sendable {
     }
 
     // MARK: Reads
-
-    /// One tenant by `{upstream}.{id}`. A malformed id is a 400 and a refused caller a 403 (or,
-    /// scoped, a 404), both before any cache lookup or upstream call.
-    public func tenant(id: String, caller: Caller, policy: AccessPolicy) async throws -> Tenant {
-        try await tenantAnswer(id: id, caller: caller, policy: policy).tenant
-    }
 
     func read(_ upstream: Upstream, id: String) async throws -> Tenant? {
         let name = upstream.definition.name

@@ -1,4 +1,4 @@
-public import CurlHTTP
+public import HTTPTransport
 public import TenantModel
 public import TokenBroker
 public import ResponseCache

@@ -72,7 +72,7 @@ public enum GatewayApplication {
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }
 
-        router.get("/healthz") { _, _ in JSON.response(["status": "ok"]) }
+        router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
         router.get("/openapi.yaml") { _, _ -> Response in
             guard let document = openAPIDocument else { throw GatewayError.routeNotFound }
             return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
@@ -80,7 +80,7 @@ public enum GatewayApplication {
         router.get("/readyz") { _, context in
             let upstreams = try await snapshot(context).service.readiness()
             let ready = upstreams.allSatisfy(\.ready)
-            return JSON.response(Readiness(status: ready ? "ready" : "not ready", upstreams: upstreams), status: ready ? .ok : .serviceUnavailable)
+            return try JSON.response(Readiness(status: ready ? "ready" : "not ready", upstreams: upstreams), status: ready ? .ok : .serviceUnavailable)
         }
         router.post("/v1/auth/token") { request, context in
             try await issueToken(request, context: context, access: try snapshot(context).access)
@@ -90,7 +90,7 @@ public enum GatewayApplication {
             let query = try query(request.uri)
             let caller = try caller(context)
             let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
-            let list = await service.listAnswer(query, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
+            let list = try await service.listAnswer(query, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
             return cacheable(request, body: list.body, etag: list.etag, status: list.cacheStatus, age: list.age, maxAge: list.maxAge)
         }
         v1.get("tenants/:id") { request, context in
@@ -111,12 +111,12 @@ public enum GatewayApplication {
                 throw GatewayError.badRequest("request.invalid_parameter", "tenant must be {upstream}.{uuid}.")
             }
             let purged = service.purgeCache(upstream: parameters["upstream"].map(String.init), tenant: parameters["tenant"].map(String.init))
-            return JSON.response(["purged": purged])
+            return try JSON.response(["purged": purged])
         }
         v1.get("upstreams") { _, context in
             let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
             guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
-            return JSON.response(UpstreamList(data: await service.upstreamInfo()))
+            return try JSON.response(UpstreamList(data: await service.upstreamInfo()))
         }
         return router
     }
@@ -153,7 +153,7 @@ public enum GatewayApplication {
             throw GatewayError.authInvalid
         }
         let (token, expiresIn) = try await tokens.issue(for: record)
-        var response = JSON.response(IssuedToken(access_token: token, token_type: "Bearer", expires_in: expiresIn))
+        var response = try JSON.response(IssuedToken(access_token: token, token_type: "Bearer", expires_in: expiresIn))
         response.headers[.cacheControl] = "no-store"
         return response
     }
@@ -240,10 +240,6 @@ public enum GatewayApplication {
             logger: logger
         )
     }
-}
-
-struct SingleTenant: Encodable {
-    var data: Tenant
 }
 
 struct IssuedToken: Encodable {

@@ -49,7 +49,8 @@ public final class GatewayState: Sendable {
         cacheClock: @escaping @Sendable () -> ContinuousClock.Instant
     ) async throws -> Snapshot {
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: cacheClock)
-        let service = TenantService(upstreams: configuration.upstreams, client: client, logger: logger, cache: cache, metrics: metrics.metrics)
+        let service = TenantService(
+            upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, logger: logger, cache: cache, metrics: metrics.metrics)
         let access = try await AccessControl.make(configuration, client: client)
         return Snapshot(configuration: configuration, service: service, access: access)
     }

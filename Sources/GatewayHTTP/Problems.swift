@@ -25,13 +25,16 @@ public struct GatewayRequestContext: RequestContext {
 
 /// Responses with JSON bodies, encoded by ``GatewayJSON`` (sorted keys: stable bytes, stable ETags).
 enum JSON {
-    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, contentType: String = "application/json") -> Response {
-        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: GatewayJSON.encode(value))))
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, contentType: String = "application/json") throws -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: try GatewayJSON.encode(value))))
     }
 }
 
 /// RFC 9457 problem details, plus our stable `code` and the request id.
 struct Problem: Encodable {
+    /// The problem sent if a problem itself could not be encoded.
+    static let unencodable =
+        #"{"code":"internal.invariant","detail":"The gateway hit an internal error.","status":500,"title":"Internal error","type":"urn:veeam-gateway:problem:internal.invariant"}"#
     var type: String
     var title: String
     var status: Int
@@ -53,8 +56,12 @@ struct Problem: Encodable {
     }
 
     func rendered(retryAfter: Int?, allow: String?) -> RenderedResponse {
+        guard let body = try? GatewayJSON.encode(self) else {
+            // Cannot happen with these members; should it, the caller still gets a problem, a 500.
+            return RenderedResponse(status: .internalServerError, headers: [.contentType: "application/problem+json"], body: Array(Self.unencodable.utf8))
+        }
         var answer = RenderedResponse(
-            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/problem+json"], body: GatewayJSON.encode(self))
+            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/problem+json"], body: body)
         if let retryAfter { answer.headers[.retryAfter] = String(retryAfter) }
         if let allow { answer.headers[.allow] = allow }
         return answer

@@ -1,4 +1,4 @@
-public import CurlHTTP
+public import HTTPTransport
 import Foundation
 public import VeeamSimulator
 import Logging

@@ -1,4 +1,4 @@
-public import VeeamAPI
+public import VeeamWire
 
 /// Enum spellings of the current specs; older servers' values are matched case-insensitively.
 /// A value no spec knows is kept as sent, never dropped.

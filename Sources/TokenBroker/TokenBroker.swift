@@ -1,4 +1,4 @@
-public import CurlHTTP
+public import HTTPTransport
 public import Logging
 
 /// The broker's notion of now; tests pass a manual clock and advance it instead of sleeping.

@@ -1,6 +1,6 @@
-public import CurlHTTP
+public import HTTPTransport
 import Foundation
-import VeeamAPI
+public import VeeamWire
 
 /// What a login or refresh returns.
 public struct TokenGrant: Sendable {
@@ -54,21 +54,24 @@ public struct OAuthTokenEndpoint: TokenGrantClient {
     public let url: String
     /// For messages: the upstream's name.
     public let upstream: String
+    /// The product's success body (the wire model in VeeamAPI).
+    public let body: any OAuthTokenBody.Type
 
-    public init(transport: any UpstreamTransport, url: String, upstream: String) {
+    public init(transport: any UpstreamTransport, url: String, upstream: String, body: any OAuthTokenBody.Type) {
         self.transport = transport
         self.url = url
         self.upstream = upstream
+        self.body = body
     }
 
     /// VB365 REST v5's token endpoint under `baseURL`.
     public static func vb365(transport: any UpstreamTransport, baseURL: String, upstream: String) -> OAuthTokenEndpoint {
-        OAuthTokenEndpoint(transport: transport, url: URLBuilder.url(base: baseURL, path: ["v5", "Token"]), upstream: upstream)
+        OAuthTokenEndpoint(transport: transport, url: URLBuilder.url(base: baseURL, path: ["v5", "Token"]), upstream: upstream, body: VB365TokenResponse.self)
     }
 
     /// VSPC REST v3's token endpoint under `baseURL`.
     public static func vspc(transport: any UpstreamTransport, baseURL: String, upstream: String) -> OAuthTokenEndpoint {
-        OAuthTokenEndpoint(transport: transport, url: URLBuilder.url(base: baseURL, path: ["api", "v3", "token"]), upstream: upstream)
+        OAuthTokenEndpoint(transport: transport, url: URLBuilder.url(base: baseURL, path: ["api", "v3", "token"]), upstream: upstream, body: VSPCTokenResponse.self)
     }
 
     public func login(username: String, password: Secret) async throws -> TokenGrant {
@@ -86,18 +89,13 @@ public struct OAuthTokenEndpoint: TokenGrantClient {
         let decoder = JSONDecoder()
         switch response.status {
         case 200:
-            struct Body: Decodable {
-                var access_token: String
-                var refresh_token: String?
-                var expires_in: Int?
-            }
-            guard let body = try? decoder.decode(Body.self, from: Data(response.body)), !body.access_token.isEmpty else {
+            guard let body = try? decoder.decode(self.body, from: Data(response.body)), !body.accessToken.isEmpty else {
                 throw TokenError(.badResponse, "\(upstream): \(what) answered 200 without a usable token body")
             }
             return TokenGrant(
-                accessToken: Secret(body.access_token),
-                refreshToken: body.refresh_token.flatMap { $0.isEmpty ? nil : Secret($0) },
-                lifetime: .seconds(max(1, body.expires_in ?? 3600))
+                accessToken: Secret(body.accessToken),
+                refreshToken: body.refreshToken.flatMap { $0.isEmpty ? nil : Secret($0) },
+                lifetime: .seconds(max(1, body.expiresIn ?? 3600))
             )
         case 400, 401, 403:
             let oauth = try? decoder.decode(OAuthErrorBody.self, from: Data(response.body))

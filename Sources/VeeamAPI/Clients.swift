@@ -1,4 +1,5 @@
-public import CurlHTTP
+public import VeeamWire
+public import HTTPTransport
 
 /// Reads VB365 REST v5 through a transport that already carries the right token.
 ///

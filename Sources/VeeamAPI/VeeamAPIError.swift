@@ -1,4 +1,5 @@
-public import CurlHTTP
+import VeeamWire
+public import HTTPTransport
 import Foundation
 
 /// An upstream answered, but not with what was asked for. `upstreamMessage` keeps the upstream's

@@ -26,8 +26,16 @@ public struct VB365Organization: Decodable, Sendable, Equatable {
     }
 }
 
+/// A token endpoint's success body: what the gateway takes from it, whatever the product.
+public protocol OAuthTokenBody: Decodable, Sendable {
+    var accessToken: String { get }
+    var refreshToken: String? { get }
+    /// Seconds.
+    var expiresIn: Int? { get }
+}
+
 /// `POST /v5/Token` success body (OWIN style).
-public struct VB365TokenResponse: Decodable, Sendable {
+public struct VB365TokenResponse: OAuthTokenBody {
     public var accessToken: String
     public var tokenType: String?
     /// Seconds.

@@ -80,7 +80,7 @@ public struct VSPCUser: Decodable, Sendable, Equatable {
 }
 
 /// `POST /api/v3/token` success body (not enveloped).
-public struct VSPCTokenResponse: Decodable, Sendable {
+public struct VSPCTokenResponse: OAuthTokenBody {
     public var accessToken: String
     public var tokenType: String?
     public var refreshToken: String?

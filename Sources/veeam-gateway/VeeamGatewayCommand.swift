@@ -1,5 +1,6 @@
 import ArgumentParser
 import CurlHTTP
+import HTTPTransport
 import Foundation
 import Logging
 

@@ -1,4 +1,5 @@
 import CurlHTTP
+import HTTPTransport
 import Foundation
 import GatewayTestSupport
 import Testing
@@ -161,13 +162,23 @@ struct CurlClientTests {
     @Test("a task cancelled before it starts never reaches the network")
     func cancelledBeforeStart() async throws {
         let client = try CurlClient()
-        let task = Task {
-            try await Task.sleep(for: .seconds(30))
-            return try await client.perform(UpstreamRequest(url: "https://127.0.0.1:1/"), options: TransferOptions())
+        try await withSimulator(products: [.vb365]) { sim in
+            let options = sim.trustingOptions()
+            // The task is cancelled before it calls perform (it waits for a stream that only
+            // its cancellation ends, no sleep): perform must answer CancellationError without a
+            // transfer. Were the request sent, the simulator would answer it (401, not an error).
+            let (gate, _) = AsyncStream<Void>.makeStream()
+            let task = Task {
+                for await _ in gate {}
+                let cancelled = Task.isCancelled
+                let response = try await client.perform(UpstreamRequest(url: sim.vb365BaseURL + "/v5/Organization"), options: options)
+                return "cancelled \(cancelled), answered \(response.status)"
+            }
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.result.get() }
+            #expect(client.statistics.transfersStarted == 0)
+            #expect(sim.state.counters(.vb365).requests.isEmpty)
         }
-        task.cancel()
-        await #expect(throws: CancellationError.self) { try await task.result.get() }
-        #expect(client.statistics.transfersStarted == 0)
         await client.shutdown()
     }
 

@@ -1,4 +1,5 @@
 import CurlHTTP
+import HTTPTransport
 import Foundation
 import GatewayTestSupport
 import Testing

@@ -1,4 +1,4 @@
-import CurlHTTP
+import HTTPTransport
 import Foundation
 import GatewayTestSupport
 import Testing

@@ -6,6 +6,7 @@ import Testing
 import TokenBroker
 import GatewayHTTP
 import Logging
+import Synchronization
 
 /// A directory with readable secret and CA files for config tests.
 struct ConfigFixture {
@@ -216,12 +217,12 @@ struct ConfigTests {
 struct JSONLogTests {
     @Test("log.format: json writes one JSON object per line with the metadata")
     func jsonLines() throws {
-        final class Lines: @unchecked Sendable { var all: [String] = [] }
+        final class Lines: Sendable { let all = Mutex<[String]>([]) }
         let lines = Lines()
-        var logger = Logger(label: "veeam-gateway") { JSONLogHandler(label: $0, write: { lines.all.append($0) }) }
+        var logger = Logger(label: "veeam-gateway") { JSONLogHandler(label: $0, write: { line in lines.all.withLock { $0.append(line) } }) }
         logger.logLevel = .info
         logger.info("request", metadata: ["request_id": "r-1", "status": "200", "duration_ms": "1.25"])
-        let line = try #require(lines.all.first)
+        let line = try #require(lines.all.withLock { $0.first })
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
         #expect(object["message"] == "request")
         #expect(object["request_id"] == "r-1")

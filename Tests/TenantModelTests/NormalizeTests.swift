@@ -2,7 +2,7 @@ import Foundation
 import GatewayTestSupport
 import TenantModel
 import Testing
-import VeeamAPI
+import VeeamWire
 
 func encoded(_ tenant: Tenant) throws -> [String: Any] {
     let encoder = JSONEncoder()

@@ -1,10 +1,12 @@
 import CurlHTTP
+import HTTPTransport
 import Foundation
 import GatewayTestSupport
 import Synchronization
 import Testing
 import TokenBroker
 import VeeamAPI
+import VeeamWire
 import VeeamSimulator
 
 let abc = Credential(username: "backup-admin@abc.onmicrosoft.com", password: .env("TEST_ABC_PASSWORD"))

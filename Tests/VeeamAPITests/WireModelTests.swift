@@ -2,7 +2,8 @@ import Foundation
 import GatewayTestSupport
 import Testing
 import VeeamAPI
-import CurlHTTP
+import VeeamWire
+import HTTPTransport
 
 @Suite("VeeamTimestamp")
 struct VeeamTimestampTests {
