@@ -50,6 +50,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var cacheMaxEntryShare = 0.1
     /// `auth.idp`: accept JWTs from an external identity provider.
     public var identityProvider: IdentityProviderSettings?
+    /// `health.probeInterval` (default 10s): `/readyz` answers from the last probe of the
+    /// upstreams, and probes them at most once per interval, however many ask.
+    public var probeInterval: Duration = .seconds(10)
+    /// `metrics.requireCaller` (default false): `/metrics` answers authenticated callers only.
+    public var metricsRequireCaller = false
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -80,7 +85,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         let overrides = environment.filter { $0.key.hasPrefix("VEEAM_GATEWAY__") }
         let root = ConfigNode(node: node, path: "", file: file, overrides: overrides)
         try root.requireMapping()
-        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits"])
+        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics"])
 
         let listen = root.child("listen")
         try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads"])
@@ -140,6 +145,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard configuration.idleTimeout >= .seconds(1) else { throw listen.child("idleTimeout").error("must be at least 1s") }
         configuration.cacheMaxBytes = cacheMaxBytes
         configuration.cacheMaxEntryShare = cacheShare
+        let health = root.child("health")
+        try health.requireKeys(["probeInterval"])
+        configuration.probeInterval = try health.child("probeInterval").duration(default: .seconds(10))
+        guard configuration.probeInterval >= .seconds(1) else { throw health.child("probeInterval").error("must be at least 1s") }
+        let metrics = root.child("metrics")
+        try metrics.requireKeys(["requireCaller"])
+        configuration.metricsRequireCaller = try metrics.child("requireCaller").bool(default: false)
         let limits = root.child("limits")
         try limits.requireKeys(["requestsPerSecond", "burst", "failedAuthPerMinute"])
         configuration.defaultRate = try rate(limits, default: configuration.defaultRate)

@@ -1,4 +1,5 @@
 import HTTPTransport
+import Synchronization
 import TokenBroker
 import VeeamWire
 
@@ -14,11 +15,58 @@ public struct UpstreamReadiness: Sendable, Encodable, Equatable {
     public var reason: String?
 }
 
+/// Every upstream's readiness at one moment.
+public struct ReadinessReport: Sendable {
+    public let upstreams: [UpstreamReadiness]
+    /// When the probe that made it finished.
+    public let checkedAt: ContinuousClock.Instant
+    public var ready: Bool { upstreams.allSatisfy(\.ready) }
+}
+
+/// Runs readiness probes at most once per `interval`: while the last report is younger, it is
+/// the answer; otherwise one probe runs and every asker waits for that one. So a flood of
+/// anonymous `/readyz` costs the Veeam servers one round (and at most one login attempt per
+/// account) per interval, not one per request.
+final class ReadinessProbe: Sendable {
+    private struct State {
+        var last: ReadinessReport?
+        var running: Task<ReadinessReport, Never>?
+    }
+    let interval: Duration
+    private let state = Mutex(State())
+
+    init(interval: Duration) {
+        self.interval = interval
+    }
+
+    /// The last report if it is younger than the interval, else the next probe's.
+    func report(probe: @escaping @Sendable () async -> [UpstreamReadiness]) async -> ReadinessReport {
+        let now = ContinuousClock.now
+        let task = state.withLock { state -> Task<ReadinessReport, Never>? in
+            if let last = state.last, now - last.checkedAt < interval { return nil }
+            if let running = state.running { return running }
+            let running = Task { ReadinessReport(upstreams: await probe(), checkedAt: ContinuousClock.now) }
+            state.running = running
+            return running
+        }
+        guard let task else { return state.withLock { $0.last } ?? ReadinessReport(upstreams: [], checkedAt: now) }
+        let report = await task.value
+        state.withLock { state in
+            if state.last.map({ $0.checkedAt < report.checkedAt }) ?? true { state.last = report }
+            state.running = nil
+        }
+        return report
+    }
+}
+
 extension TenantService {
-    /// Checks every upstream: reachable, a token obtainable for every account, and (VSPC) the
-    /// gateway's own account holding one of seed 004's three roles.
-    public func readiness() async -> [UpstreamReadiness] {
-        await fanOut(upstreams) { await self.readiness(of: $0) }
+    /// Every upstream's readiness: reachable, a token obtainable for every account, and (VSPC)
+    /// the gateway's own account holding one of seed 004's three roles. From the last probe when
+    /// it is younger than `health.probeInterval`; probes run outside the callers' queue.
+    public func readiness() async -> ReadinessReport {
+        await readinessProbe.report { [upstreams] in
+            await fanOut(upstreams) { await self.readiness(of: $0) }
+        }
     }
 
     private func readiness(of upstream: Upstream) async -> UpstreamReadiness {
@@ -44,7 +92,7 @@ extension TenantService {
             result.reason = problem.detail
             return result
         }
-        if case .vspc(_, let client) = upstream.runtime {
+        if let client = upstream.probeClient {
             do {
                 let me = try await client.currentUser()
                 result.accountRole = me.role

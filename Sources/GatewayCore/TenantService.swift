@@ -121,10 +121,15 @@ public final class TenantService: Sendable {
     struct Upstream: Sendable {
         let definition: UpstreamDefinition
         let runtime: Runtime
+        /// VSPC: `users/me` for readiness probes, outside the callers' concurrency gate (a probe
+        /// never takes a caller's place in the queue, nor waits behind callers).
+        var probeClient: VSPCClient? = nil
     }
 
     let upstreams: [Upstream]
     let logger: Logger
+    /// The last readiness of every upstream, probed at most once per `health.probeInterval`.
+    let readinessProbe: ReadinessProbe
     /// Normalized per-upstream results, when caching is on.
     let cache: ResponseCache<CachedPayload>
     /// Rendered list answers, reused while their sources are unchanged (a quarter of the cache's bound).
@@ -144,9 +149,10 @@ public final class TenantService: Sendable {
     public init(
         upstreams: [UpstreamDefinition], transport: (TransferOptions) -> any UpstreamTransport, clock: BrokerClock = .continuous, logger: Logger,
         cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
-        metrics: GatewayMetrics? = nil
+        metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10)
     ) {
         self.logger = logger
+        self.readinessProbe = ReadinessProbe(interval: probeInterval)
         self.cache = cache
         self.renderings = ResponseCache(maxBytes: cache.maxBytes / 4, maxEntryShare: 0.5)
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
@@ -173,7 +179,9 @@ public final class TenantService: Sendable {
                 let broker = TokenBroker(
                     upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
                 let vspc = VSPCClient(transport: AuthenticatedTransport(base: base, broker: broker), baseURL: definition.baseURL)
-                return Upstream(definition: definition, runtime: .vspc(broker, vspc))
+                let ungated = RequestIDTransport(base: curl, uuidOnly: true)
+                let probe = VSPCClient(transport: AuthenticatedTransport(base: ungated, broker: broker), baseURL: definition.baseURL)
+                return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe)
             }
         }
     }

@@ -65,8 +65,13 @@ public enum GatewayApplication {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
         router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state))
-        router.get("/metrics") { _, context -> Response in
-            try await snapshot(context).service.collectMetrics(into: metrics.metrics)
+        router.get("/metrics") { request, context -> Response in
+            let snapshot = try snapshot(context)
+            if snapshot.configuration.metricsRequireCaller {
+                guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
+                context.callerNote.id = caller.id
+            }
+            try await snapshot.service.collectMetrics(into: metrics.metrics)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
@@ -77,10 +82,17 @@ public enum GatewayApplication {
             guard let document = openAPIDocument else { throw GatewayError.routeNotFound }
             return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
-        router.get("/readyz") { _, context in
-            let upstreams = try await snapshot(context).service.readiness()
-            let ready = upstreams.allSatisfy(\.ready)
-            return try JSON.response(Readiness(status: ready ? "ready" : "not ready", upstreams: upstreams), status: ready ? .ok : .serviceUnavailable)
+        router.get("/readyz") { request, context in
+            // Anonymous callers (load balancers, orchestrators) learn ready or not; upstream
+            // names, account roles and reasons are for an administrator only.
+            let snapshot = try snapshot(context)
+            let caller = try await Authenticate.caller(request, context: context)
+            if let caller { context.callerNote.id = caller.id }
+            let report = await snapshot.service.readiness()
+            let details = caller.map { snapshot.access.policy.isAdministrator($0) } ?? false
+            return try JSON.response(
+                Readiness(status: report.ready ? "ready" : "not ready", upstreams: details ? report.upstreams : nil),
+                status: report.ready ? .ok : .serviceUnavailable)
         }
         router.post("/v1/auth/token") { request, context in
             try await issueToken(request, context: context, access: try snapshot(context).access)
@@ -250,7 +262,8 @@ struct IssuedToken: Encodable {
 
 struct Readiness: Encodable {
     var status: String
-    var upstreams: [UpstreamReadiness]
+    /// Only for an administrator.
+    var upstreams: [UpstreamReadiness]?
 }
 
 struct UpstreamList: Encodable {

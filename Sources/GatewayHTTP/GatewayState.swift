@@ -50,7 +50,8 @@ public final class GatewayState: Sendable {
     ) async throws -> Snapshot {
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: cacheClock)
         let service = TenantService(
-            upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, logger: logger, cache: cache, metrics: metrics.metrics)
+            upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, logger: logger, cache: cache, metrics: metrics.metrics,
+            probeInterval: configuration.probeInterval)
         let access = try await AccessControl.make(configuration, client: client)
         return Snapshot(configuration: configuration, service: service, access: access)
     }

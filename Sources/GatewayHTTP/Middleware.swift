@@ -114,8 +114,18 @@ struct Authenticate: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        guard let caller = try await Self.caller(request, context: context) else { throw GatewayError.authRequired }
+        context.caller = caller
+        context.callerNote.id = caller.id
+        return try await next(request, context)
+    }
+
+    /// The caller a request authenticates as; nil when it presents no credentials. Invalid
+    /// credentials, too many failures and an exceeded rate are thrown as their problems. Routes
+    /// that anonymous callers may use too (`/readyz`, `/metrics`) call this directly.
+    static func caller(_ request: Request, context: Context) async throws -> Caller? {
         guard let access = context.snapshot?.access else { throw GatewayError.authRequired }
-        let presented = Self.presentedKey(request)
+        let presented = presentedKey(request)
         let outcome: AccessControl.Outcome
         if let presented, AccessControl.looksLikeJWT(presented), request.headers[.authorization] != nil {
             outcome = await access.authenticate(token: presented, address: context.remoteAddress)
@@ -123,18 +133,11 @@ struct Authenticate: RouterMiddleware {
             outcome = access.authenticate(apiKey: presented, address: context.remoteAddress)
         }
         switch outcome {
-        case .caller(let caller):
-            context.caller = caller
-            context.callerNote.id = caller.id
-            return try await next(request, context)
-        case .missing:
-            throw GatewayError.authRequired
-        case .invalid:
-            throw GatewayError.authInvalid
-        case .tooManyFailures(let seconds):
-            throw GatewayError.tooManyFailures(seconds)
-        case .rateLimited(let seconds):
-            throw GatewayError.rateLimited(seconds)
+        case .caller(let caller): return caller
+        case .missing: return nil
+        case .invalid: throw GatewayError.authInvalid
+        case .tooManyFailures(let seconds): throw GatewayError.tooManyFailures(seconds)
+        case .rateLimited(let seconds): throw GatewayError.rateLimited(seconds)
         }
     }
 }

@@ -142,7 +142,11 @@ struct AuthTests {
                 #expect(ready.status == 200, "\(ready.text)")
             }
             try await withGateway(vb365: sim, vspc: sim, vspcPassword: "company-owner.pw", vspcUser: "company-owner") { gw in
-                let response = try await gw.get("/readyz", key: nil)
+                // Anonymous callers learn not ready, nothing more; an administrator learns why.
+                let anonymous = try await gw.get("/readyz", key: nil)
+                #expect(anonymous.status == 503)
+                #expect(!anonymous.text.contains("company-owner"))
+                let response = try await gw.get("/readyz")
                 #expect(response.status == 503)
                 #expect(response.text.contains("company-owner"))
                 #expect(response.text.contains("CompanyOwner"))

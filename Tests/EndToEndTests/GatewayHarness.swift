@@ -82,7 +82,8 @@ let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3
 
 func gatewayYAML(
     vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc",
-    total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil, listen: String = ""
+    total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil, listen: String = "",
+    extra: String = "", vspcExtra: String = ""
 ) -> String {
     var yaml = "listen: { host: 127.0.0.1, port: 0\(listen.isEmpty ? "" : ", " + listen) }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n"
         + "auth:\n  tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m }\n"
@@ -90,6 +91,7 @@ func gatewayYAML(
         yaml += "  idp: { issuer: 'https://idp.test', audience: veeam-gateway, jwksURL: '\(jwksURL)', rolesClaim: roles, scopesClaim: veeam_scopes, minimumRefreshInterval: \(idpRefresh) }\n"
     }
     if !cache.isEmpty { yaml += "cache: \(cache)\n" }
+    if !extra.isEmpty { yaml += extra + "\n" }
     yaml += TestKeys.yaml + "upstreams:\n"
     if let vb365 {
         yaml += """
@@ -113,7 +115,7 @@ func gatewayYAML(
                 tls: \(vspcTLS ?? "{ caFile: \(vspc.caFile) }")
                 timeouts: { connect: 1s, total: \(total) }
                 account: { username: \(vspcUser), password: { file: \(secrets)/\(vspcPassword) } }
-
+            \(vspcExtra)
             """
     }
     return yaml
@@ -122,6 +124,7 @@ func gatewayYAML(
 func withGateway<T: Sendable>(
     vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s",
     jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil, listen: String = "",
+    extra: String = "", vspcExtra: String = "",
     _ body: (RunningGateway) async throws -> T
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
@@ -129,7 +132,8 @@ func withGateway<T: Sendable>(
     let files = ["abc.pw": "Abc-Org-Pass-1", "contoso.pw": "Contoso-Org-Pass-2", "fabrikam.pw": "Fabrikam-Org-Pass-3", "gateway-svc.pw": "Gateway-Svc-Pass-1", "wrong.pw": "Not-The-Password-9", "company-owner.pw": "Company-Owner-Pass-6", "jwt.key": TestKeys.signingKey]
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
-    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh, cache: cache, vspcTLS: vspcTLS, listen: listen).utf8)
+    try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh, cache: cache, vspcTLS: vspcTLS, listen: listen,
+        extra: extra, vspcExtra: vspcExtra).utf8)
         .write(to: URL(fileURLWithPath: configPath))
     let configuration = try GatewayConfiguration.load(path: configPath)
 
