@@ -110,6 +110,8 @@ public struct CallerDirectory: Sendable {
     /// below copies nothing); `records[i]` goes with bytes `32 i ..< 32 (i + 1)`.
     private let digests: [UInt8]
     public let records: [CallerRecord]
+    /// Each caller by id (ids are unique; the config refuses a second one).
+    private let byID: [String: CallerRecord]
 
     public init(_ records: [CallerRecord]) {
         var digests: [UInt8] = []
@@ -121,7 +123,11 @@ public struct CallerDirectory: Sendable {
         }
         self.digests = digests
         self.records = kept
+        self.byID = Dictionary(kept.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
+
+    /// The configured caller with this id, if there is one now.
+    public func record(id: String) -> CallerRecord? { byID[id] }
 
     /// The caller whose key this is. Compares the key's digest with **every** configured digest
     /// in constant time, so timing tells nothing about which (or whether any) caller matched.

@@ -104,14 +104,24 @@ extension AccessControl {
     }
 
     /// The end of every token check, on both paths: no caller counts as a failure of the address;
-    /// a caller is held to its rate.
+    /// a caller is held to its rate. A gateway token stands for a configured caller as the
+    /// configuration is *now*: a caller removed since (and the configuration reloaded) is refused
+    /// at once, and roles and scopes narrowed since are narrowed in the token too (the token never
+    /// grants more than it was issued with, nor more than the caller has now).
     func admit(_ verified: Caller?, address: String) -> Outcome {
-        guard let caller = verified else {
+        guard let caller = verified.flatMap({ current($0) }) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
         if let wait = rateLimiter.take(caller.id, rate: rate(of: caller.id)) { return .rateLimited(retryAfter: wait) }
         return .caller(caller)
+    }
+
+    /// A token's caller checked against the caller list; other callers (an IdP's) as they are.
+    func current(_ caller: Caller) -> Caller? {
+        guard caller.method == "gateway-token" else { return caller }
+        guard let record = directory.record(id: caller.id) else { return nil }
+        return Caller(id: caller.id, roles: caller.roles.intersection(record.roles), scopes: caller.scopes.intersection(record.scopes), method: caller.method)
     }
 
     /// True when a token's header names our key and HS256: one the synchronous check can judge
@@ -125,7 +135,7 @@ extension AccessControl {
 
     /// The rate a caller is held to (its own, else the default).
     public func rate(of callerID: String) -> RateLimit {
-        directory.records.first { $0.id == callerID }?.rate ?? defaultRate
+        directory.record(id: callerID)?.rate ?? defaultRate
     }
 }
 

@@ -44,6 +44,77 @@ func waitForFile(_ path: String, timeout: Duration = .seconds(20)) async throws 
 
 @Suite("End to end: separate processes, as in production", .serialized)
 struct ProcessTests {
+    @Test("a gateway token follows the caller list: after SIGHUP, a removed caller's token is refused and a narrowed caller's token is narrowed")
+    func tokensFollowReload() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let gatewayPort = try refusedPort()
+        let upstreamPort = try refusedPort()  // nothing listens: no test here reaches an upstream
+        let goneKey = "e2e-token-gone-key-0123456789"
+        let narrowedKey = "e2e-token-narrowed-key-0123456789"
+        func config(callers: String) -> String {
+            """
+            listen: { host: 127.0.0.1, port: \(gatewayPort) }
+            auth: { tokens: { signingKey: { env: E2E_SIGNING_KEY }, lifetime: 1h } }
+            callers:
+            \(callers)
+            upstreams:
+              - name: vspc-main
+                product: vspc
+                baseURL: https://127.0.0.1:\(upstreamPort)
+                account: { username: gateway-svc, password: { env: E2E_VSPC_PASSWORD } }
+            """
+        }
+        let both = """
+              - { id: gone, keyHash: "\(APIKey.hash(goneKey))", roles: [PortalAdministrator] }
+              - { id: narrowed, keyHash: "\(APIKey.hash(narrowedKey))", roles: [PortalAdministrator] }
+            """
+        try Data(config(callers: both).utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
+        let gateway = try Child(
+            try executable("veeam-gateway"), ["serve", "--config", directory + "/gateway.yaml"],
+            environment: ["E2E_SIGNING_KEY": TestKeys.signingKey, "E2E_VSPC_PASSWORD": "Gateway-Svc-Pass-1"])
+        defer { _ = gateway.stop() }
+        let client = try CurlClient()
+        let base = "http://127.0.0.1:\(gatewayPort)"
+        for _ in 0..<200 {
+            if (try? await client.perform(UpstreamRequest(url: base + "/healthz"), options: TransferOptions()))?.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        func token(_ id: String, _ key: String) async throws -> String {
+            let response = try await client.perform(
+                UpstreamRequest(method: .post, url: base + "/v1/auth/token", body: .form([("grant_type", "client_credentials"), ("client_id", id), ("client_secret", key)])),
+                options: TransferOptions())
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.status) \(response.text)")
+            return try #require(body["access_token"] as? String)
+        }
+        func status(_ path: String, _ token: String) async throws -> Int {
+            try await client.perform(UpstreamRequest(url: base + path, headers: [("Authorization", "Bearer " + token)]), options: TransferOptions()).status
+        }
+        let goneToken = try await token("gone", goneKey)
+        let narrowedToken = try await token("narrowed", narrowedKey)
+        #expect(try await status("/v1/upstreams", goneToken) == 200)
+        #expect(try await status("/v1/upstreams", narrowedToken) == 200)
+
+        // `gone` leaves the list and `narrowed` becomes a CompanyOwner; SIGHUP.
+        let after = """
+              - { id: narrowed, keyHash: "\(APIKey.hash(narrowedKey))", roles: [CompanyOwner] }
+            """
+        try Data(config(callers: after).utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
+        kill(gateway.process.processIdentifier, SIGHUP)
+        var refused = 0
+        for _ in 0..<100 {
+            refused = try await status("/v1/upstreams", goneToken)
+            if refused == 401 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(refused == 401, "the removed caller's token is refused at once")
+        #expect(try await status("/v1/upstreams", narrowedToken) == 403, "the narrowed caller is no administrator now")
+        // A cloud tenant needs seed 004's roles: refused before any upstream call, on either path.
+        #expect(try await status("/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", narrowedToken) == 403)
+        #expect(try await status("/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", goneToken) == 401)
+        await client.shutdown()
+    }
+
     @Test("veeam-sim and veeam-gateway serve, over TLS and HTTP, then SIGTERM exits 0")
     func processes() async throws {
         let directory = try makeTemporaryDirectory()
