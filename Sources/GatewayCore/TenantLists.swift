@@ -89,13 +89,38 @@ extension TenantService {
     }
 
     func assemble(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, _ results: [SourceResult]) -> TenantList {
-        var tenants = results.flatMap(\.tenants).filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
+        var tenants: [Tenant] = []
+        var sources: [SourceStatus] = []
+        for result in results {
+            let visible = result.tenants.filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
+            tenants += visible
+            sources.append(Self.source(result, visible: visible, caller: caller, policy: policy, kind: kind(of: result.source.product)))
+        }
         if let q = query.q?.lowercased(), !q.isEmpty {
             tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
         }
         let ordered = Normalize.sorted(tenants)
         let page = Array(ordered.dropFirst(query.offset).prefix(query.limit))
-        return TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: results.map(\.source)))
+        return TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: sources))
+    }
+
+    func kind(of product: Tenant.Product) -> Tenant.Kind { product == .vb365 ? .organization : .cloudTenant }
+
+    /// A source's entry as this caller may see it: `count` is what the caller can read of it, and
+    /// a caller who reads only its scopes hears of a partial failure (another organization's
+    /// account failing) only when one of its own organizations is missing. So a scoped caller
+    /// learns neither how many other organizations exist nor that their accounts fail.
+    static func source(_ result: SourceResult, visible: [Tenant], caller: Caller, policy: AccessPolicy, kind: Tenant.Kind) -> SourceStatus {
+        var source = result.source
+        source.count = visible.count
+        guard !policy.readsAll(caller, kind: kind), source.status == "error", !result.tenants.isEmpty else { return source }
+        let own = caller.scopes.filter { $0.hasPrefix(source.upstream + ".") }
+        let missing = own.contains { id in !visible.contains { $0.id == id } }
+        if !missing {
+            source.status = "ok"
+            source.problem = nil
+        }
+        return source
     }
 
     /// One upstream's list as fetched: every tenant read, and the first failure of a partial read.

@@ -71,7 +71,7 @@ public enum GatewayApplication {
                 guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
                 context.callerNote.id = caller.id
             }
-            try await snapshot.service.collectMetrics(into: metrics.metrics)
+            await snapshot.service.collectMetrics(into: metrics.metrics)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))

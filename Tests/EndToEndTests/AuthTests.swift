@@ -154,4 +154,30 @@ struct AuthTests {
             }
         }
     }
+
+    @Test("a scoped caller's list says nothing of other organizations: its count, and no problem of another account")
+    func scopedSourcesShowOnlyTheirShare() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, cache: "{ maxBytes: 0 }") { gw in
+                func vb365Source(_ key: String) async throws -> [String: Any] {
+                    let list = try await gw.json("/v1/tenants?upstream=vb365-eu", key: key)
+                    return try #require(((list["meta"] as? [String: Any])?["sources"] as? [[String: Any]])?.first, "\(list)")
+                }
+                #expect(try await vb365Source(TestKeys.portalAdmin)["count"] as? Int == 3)
+                #expect(try await vb365Source(TestKeys.abcApp)["count"] as? Int == 1, "the scoped app learns how many organizations exist")
+                // contoso's account starts failing (its password file now holds a wrong one).
+                let directory = URL(fileURLWithPath: gw.configPath).deletingLastPathComponent().path
+                try Data("Not-The-Password-9\n".utf8).write(to: URL(fileURLWithPath: directory + "/contoso.pw"))
+                sim.state.revokeTokens(product: .vb365, username: "svc-backup@contoso.local")
+                let admin = try await vb365Source(TestKeys.portalAdmin)
+                #expect(admin["status"] as? String == "error")
+                #expect(admin["count"] as? Int == 2)
+                #expect(admin["problem"] is [String: Any])
+                let app = try await vb365Source(TestKeys.abcApp)
+                #expect(app["status"] as? String == "ok", "\(app)")
+                #expect(app["count"] as? Int == 1)
+                #expect(app["problem"] is NSNull || app["problem"] == nil, "another organization's failure is not the scoped app's business")
+            }
+        }
+    }
 }
