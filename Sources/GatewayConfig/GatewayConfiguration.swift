@@ -55,6 +55,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var probeInterval: Duration = .seconds(10)
     /// `metrics.requireCaller` (default false): `/metrics` answers authenticated callers only.
     public var metricsRequireCaller = false
+    /// `listen.trustedProxies` (default none): peers whose `X-Forwarded-For` names the client
+    /// that failed authentication is counted against.
+    public var trustedProxies: [AddressRange] = []
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -88,7 +91,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics"])
 
         let listen = root.child("listen")
-        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads"])
+        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies"])
         let log = root.child("log")
         try log.requireKeys(["level", "format"])
         let level = try log.child("level").string(default: "info")
@@ -145,6 +148,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard configuration.idleTimeout >= .seconds(1) else { throw listen.child("idleTimeout").error("must be at least 1s") }
         configuration.cacheMaxBytes = cacheMaxBytes
         configuration.cacheMaxEntryShare = cacheShare
+        configuration.trustedProxies = try listen.child("trustedProxies").array().map { node in
+            guard let range = AddressRange(try node.string()) else {
+                throw node.error("must be an IPv4 or IPv6 address or CIDR range, such as 10.0.0.0/8 or 2001:db8::/32")
+            }
+            return range
+        }
         let health = root.child("health")
         try health.requireKeys(["probeInterval"])
         configuration.probeInterval = try health.child("probeInterval").duration(default: .seconds(10))

@@ -10,11 +10,14 @@ public final class AccessControl: Sendable {
     public let tokens: GatewayTokenIssuer?
     /// An external identity provider, when `auth.idp` is configured.
     public let identityProvider: IdentityProvider?
+    /// Which client a request counts against for failed authentication (`listen.trustedProxies`).
+    public let clientAddresses: ClientAddresses
 
     public init(
         callers: [CallerRecord], policy: AccessPolicy, defaultRate: RateLimit, failedAuthPerMinute: Int,
-        tokens: GatewayTokenIssuer? = nil, identityProvider: IdentityProvider? = nil
+        tokens: GatewayTokenIssuer? = nil, identityProvider: IdentityProvider? = nil, trustedProxies: [AddressRange] = []
     ) {
+        self.clientAddresses = ClientAddresses(trustedProxies: trustedProxies)
         self.tokens = tokens
         self.identityProvider = identityProvider
         self.directory = CallerDirectory(callers)

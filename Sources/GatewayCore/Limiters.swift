@@ -1,3 +1,4 @@
+import DequeModule
 import Synchronization
 
 /// Per-key token buckets (per caller), synchronous and thread-safe.
@@ -46,56 +47,85 @@ extension RateLimiter {
     }
 }
 
-/// Slows repeated failed authentication from one address: after `limit` failures within a
+/// Slows repeated failed authentication from one client: after `limit` failures within a
 /// window, further attempts get 429 until the window passes. The same answer whether or not the
-/// key (id) exists.
+/// key (id) exists. Clients are counted by ``ClientAddresses/limiterKey(peer:forwardedFor:)``
+/// (IPv6 by /64). Memory is bounded: at most `maxTracked` clients, the oldest window evicted
+/// first; every failure costs O(1) amortized (windows expire from the front of a queue kept in
+/// start order), never a scan of all of them.
 public final class FailedAuthLimiter: Sendable {
     struct Window {
         var count: Int
         var started: ContinuousClock.Instant
     }
 
-    private let windows = Mutex<[String: Window]>([:])
-    /// How many addresses have a window: zero (the common case) answers without the lock.
+    /// A window's place in the expiry queue: the client and when its window started (an entry
+    /// whose client has since started another window is skipped when it reaches the front).
+    struct Started {
+        var key: String
+        var at: ContinuousClock.Instant
+    }
+
+    struct State {
+        var windows: [String: Window] = [:]
+        var order = Deque<Started>()
+    }
+
+    private let state = Mutex(State())
+    /// How many clients have a window: zero (the common case) answers without the lock.
     private let tracked = Atomic<Int>(0)
     private let limit: Int
     private let window: Duration
+    /// The most clients tracked at once.
+    public let maxTracked: Int
     private let now: @Sendable () -> ContinuousClock.Instant
 
-    public init(limit: Int, window: Duration = .seconds(60), now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+    public init(
+        limit: Int, window: Duration = .seconds(60), maxTracked: Int = 100_000,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
         self.limit = limit
         self.window = window
+        self.maxTracked = max(1, maxTracked)
         self.now = now
     }
 
-    /// Seconds to wait when `address` has failed too often; nil when it may try.
-    public func blocked(_ address: String) -> Int? {
+    /// Seconds to wait when `client` has failed too often; nil when it may try.
+    public func blocked(_ client: String) -> Int? {
         guard tracked.load(ordering: .acquiring) > 0 else { return nil }
         let now = now()
-        return windows.withLock { windows in
-            guard let entry = windows[address] else { return nil }
-            if now - entry.started >= window {
-                windows[address] = nil
-                tracked.store(windows.count, ordering: .releasing)
-                return nil
-            }
-            guard entry.count >= limit else { return nil }
+        return state.withLock { state in
+            guard let entry = state.windows[client], now - entry.started < window, entry.count >= limit else { return nil }
             let left = window - (now - entry.started)
             return max(1, Int(left.components.seconds) + (left.components.attoseconds > 0 ? 1 : 0))
         }
     }
 
-    public func recordFailure(_ address: String) {
+    public func recordFailure(_ client: String) {
         let now = now()
-        windows.withLock { windows in
-            if var entry = windows[address], now - entry.started < window {
-                entry.count += 1
-                windows[address] = entry
-            } else {
-                windows[address] = Window(count: 1, started: now)
+        state.withLock { state in
+            // Expired windows leave from the front (the queue is in start order).
+            while let first = state.order.first, now - first.at >= window {
+                state.order.removeFirst()
+                if state.windows[first.key]?.started == first.at { state.windows[first.key] = nil }
             }
-            if windows.count > 100_000 { windows = windows.filter { now - $0.value.started < window } }
-            tracked.store(windows.count, ordering: .releasing)
+            // A new client past the bound: the oldest windows make room.
+            if state.windows[client] == nil {
+                while state.windows.count >= maxTracked, let first = state.order.popFirst() {
+                    if state.windows[first.key]?.started == first.at { state.windows[first.key] = nil }
+                }
+            }
+            if var entry = state.windows[client], now - entry.started < window {
+                entry.count += 1
+                state.windows[client] = entry
+            } else {
+                state.windows[client] = Window(count: 1, started: now)
+                state.order.append(Started(key: client, at: now))
+            }
+            tracked.store(state.windows.count, ordering: .releasing)
         }
     }
+
+    /// How many clients are tracked now (for tests and metrics).
+    public var trackedClients: Int { tracked.load(ordering: .acquiring) }
 }

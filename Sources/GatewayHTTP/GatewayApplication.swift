@@ -137,7 +137,8 @@ public enum GatewayApplication {
     /// HTTP Basic; answers a short-lived signed JWT carrying the caller's roles and scopes.
     static func issueToken(_ request: Request, context: GatewayRequestContext, access: AccessControl) async throws -> Response {
         guard let tokens = access.tokens else { throw GatewayError.tokensDisabled }
-        if let wait = access.failedAuth.blocked(context.remoteAddress) { throw GatewayError.tooManyFailures(wait) }
+        let address = Authenticate.client(request, context: context, access: access)
+        if let wait = access.failedAuth.blocked(address) { throw GatewayError.tooManyFailures(wait) }
         var request = request
         let body: ByteBuffer
         do {
@@ -161,7 +162,7 @@ public enum GatewayApplication {
             id = String(decoded[..<colon]).removingPercentEncoding
             secret = String(decoded[decoded.index(after: colon)...]).removingPercentEncoding
         }
-        guard let id, let secret, let record = access.clientCredentials(id: id, secret: secret, address: context.remoteAddress) else {
+        guard let id, let secret, let record = access.clientCredentials(id: id, secret: secret, address: address) else {
             throw GatewayError.authInvalid
         }
         let (token, expiresIn) = try await tokens.issue(for: record)
@@ -282,7 +283,8 @@ extension AccessControl {
         }
         return AccessControl(
             callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
-            failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer, identityProvider: idp)
+            failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer, identityProvider: idp,
+            trustedProxies: configuration.trustedProxies)
     }
 }
 

@@ -88,6 +88,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var remoteAddress = "unknown"
+    /// The peer's failed-authentication key (IPv6 by /64), worked out once per connection.
+    private var peerKey = "unknown"
     private var scratch = ConnectionScratch()
     /// Backpressure: answers wait while the peer does not read them (the channel is not
     /// writable); meanwhile no more bytes are read from the socket.
@@ -102,11 +104,13 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        peerKey = ClientAddresses().limiterKey(peer: remoteAddress, forwardedFor: nil)
         if context.channel.isActive { scheduleIdleCheck(context, in: idleTimeout) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        peerKey = ClientAddresses().limiterKey(peer: remoteAddress, forwardedFor: nil)
         scheduleIdleCheck(context, in: idleTimeout)
         context.fireChannelActive()
     }
@@ -221,7 +225,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if paused { resume(context) }
                 var answer = context.channel.allocator.buffer(capacity: 2048)
                 var largeBody: ByteBuffer?
-                if responder.respond(to: request, remoteAddress: remoteAddress, scratch: &scratch, into: &answer, largeBody: &largeBody) {
+                if responder.respond(to: request, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, into: &answer, largeBody: &largeBody) {
                     buffer.moveReaderIndex(forwardBy: headLength)
                     pending = buffer
                     context.write(wrapOutboundOut(.byteBuffer(answer)), promise: nil)

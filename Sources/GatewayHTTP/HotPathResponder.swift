@@ -18,7 +18,11 @@ struct HotPathResponder: Sendable {
     /// Writes the full answer to `request` into `buffer` and returns true, or returns false
     /// having changed nothing anywhere (no limiter, counter or cache touched) so that the router
     /// can serve the request as if the hot path did not exist.
-    func respond(to request: RawRequest, remoteAddress: String, scratch: inout ConnectionScratch, into buffer: inout ByteBuffer, largeBody: inout ByteBuffer?) -> Bool {
+    /// `peer` is the connection's peer address, `peerKey` its failed-authentication key (both
+    /// worked out once per connection).
+    func respond(
+        to request: RawRequest, peer: String, peerKey: String, scratch: inout ConnectionScratch, into buffer: inout ByteBuffer, largeBody: inout ByteBuffer?
+    ) -> Bool {
         let started = ContinuousClock.now
         let snapshot = state.snapshot
         let service = snapshot.service
@@ -37,6 +41,7 @@ struct HotPathResponder: Sendable {
         }
 
         // Authentication, exactly as the `Authenticate` middleware does it.
+        let remoteAddress = request.forwardedFor.map { access.clientAddresses.limiterKey(peer: peer, forwardedFor: $0) } ?? peerKey
         let presented = Authenticate.presentedKey(apiKey: request.apiKey, authorization: request.authorization)
         let outcome: AccessControl.Outcome
         if let presented, AccessControl.looksLikeJWT(presented), request.authorization != nil {

@@ -96,6 +96,13 @@ struct Authenticate: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     static let apiKeyHeader = HTTPField.Name("X-API-Key")
+    static let forwardedForHeader = HTTPField.Name("X-Forwarded-For")
+
+    /// The client a request's failed authentications count against (the peer, or behind a
+    /// trusted proxy the client it names; IPv6 by /64).
+    static func client(_ request: Request, context: Context, access: AccessControl) -> String {
+        access.clientAddresses.limiterKey(peer: context.remoteAddress, forwardedFor: forwardedForHeader.flatMap { request.headers[$0] })
+    }
 
     static func presentedKey(_ request: Request) -> String? {
         presentedKey(apiKey: apiKeyHeader.flatMap { request.headers[$0] }, authorization: request.headers[.authorization])
@@ -126,11 +133,12 @@ struct Authenticate: RouterMiddleware {
     static func caller(_ request: Request, context: Context) async throws -> Caller? {
         guard let access = context.snapshot?.access else { throw GatewayError.authRequired }
         let presented = presentedKey(request)
+        let address = client(request, context: context, access: access)
         let outcome: AccessControl.Outcome
         if let presented, AccessControl.looksLikeJWT(presented), request.headers[.authorization] != nil {
-            outcome = await access.authenticate(token: presented, address: context.remoteAddress)
+            outcome = await access.authenticate(token: presented, address: address)
         } else {
-            outcome = access.authenticate(apiKey: presented, address: context.remoteAddress)
+            outcome = access.authenticate(apiKey: presented, address: address)
         }
         switch outcome {
         case .caller(let caller): return caller

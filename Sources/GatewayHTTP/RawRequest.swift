@@ -13,6 +13,8 @@ struct RawRequest {
     var authorization: String?
     var ifNoneMatch: String?
     var requestID: String?
+    /// `X-Forwarded-For`, counted only when the peer is a trusted proxy.
+    var forwardedFor: String?
     var contentLength = 0
     /// Something the hot path leaves to the router (another method or route, `Cache-Control`,
     /// `Connection: close`, HTTP/1.0, a repeated credential header, …).
@@ -129,6 +131,8 @@ struct RawRequest {
             ifNoneMatch = remember(4)
         case 12 where Self.equalsIgnoringCase(name, "x-request-id"):
             requestID = remember(8)
+        case 15 where Self.equalsIgnoringCase(name, "x-forwarded-for"):
+            forwardedFor = remember(16)  // a repeat (a list in two fields) is the router's to join
         case 13 where Self.equalsIgnoringCase(name, "cache-control"), 6 where Self.equalsIgnoringCase(name, "expect"):
             needsRouter = true
         case 10 where Self.equalsIgnoringCase(name, "connection"):

@@ -180,4 +180,43 @@ struct AuthTests {
             }
         }
     }
+
+    @Test("behind a trusted proxy, failed authentication counts against the client X-Forwarded-For names, on both paths; otherwise the header is ignored")
+    func trustedProxies() async throws {
+        let org = "/v1/tenants/vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"
+        let fromA: [(name: String, value: String)] = [("X-Forwarded-For", "198.51.100.1")]
+        let fromB: [(name: String, value: String)] = [("X-Forwarded-For", "198.51.100.2")]
+        let spoofedA: [(name: String, value: String)] = [("X-Forwarded-For", "192.0.2.50, 198.51.100.1")]
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: "trustedProxies: [127.0.0.1/32]") { gw in
+                let s1 = try await gw.get(org).status
+                #expect(s1 == 200)  // now a cache hit: the hot path answers it
+                for _ in 0..<5 {
+                    let refused = try await gw.get(org, key: "not-a-key-at-all-0000", headers: fromA).status
+                    #expect(refused == 401)
+                }
+                let s2 = try await gw.get(org, key: "not-a-key-at-all-0000", headers: fromA).status
+                #expect(s2 == 429)
+                // Another client behind the same proxy is not locked out, on either path.
+                let s3 = try await gw.get(org, headers: fromB).status
+                #expect(s3 == 200)
+                let s4 = try await gw.get("/v1/upstreams", headers: fromB).status
+                #expect(s4 == 200)
+                // The locked-out client is, even with a good key, on either path.
+                let s5 = try await gw.get(org, headers: fromA).status
+                #expect(s5 == 429)
+                let s6 = try await gw.get("/v1/upstreams", headers: fromA).status
+                #expect(s6 == 429)
+                // A spoofed entry left of the proxy's own does not help it.
+                let s7 = try await gw.get(org, headers: spoofedA).status
+                #expect(s7 == 429)
+            }
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                for _ in 0..<5 { _ = try await gw.get(org, key: "not-a-key-at-all-0000", headers: fromA) }
+                // No trusted proxies: the header is the client's word, so the peer itself is locked out.
+                let s8 = try await gw.get(org, headers: fromB).status
+                #expect(s8 == 429)
+            }
+        }
+    }
 }

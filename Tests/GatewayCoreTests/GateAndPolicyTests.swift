@@ -92,3 +92,65 @@ struct AccessPolicyTests {
         #expect(failures.blocked("5.6.7.8") == nil)
     }
 }
+
+@Suite("Client addresses and the failed-authentication limiter")
+struct ClientAddressTests {
+    @Test("addresses and ranges parse with inet_pton; IPv6 counts by /64, IPv4-mapped IPv6 as IPv4")
+    func parsing() throws {
+        #expect(IPAddress("203.0.113.7")?.limiterKey == "203.0.113.7")
+        #expect(IPAddress("::ffff:203.0.113.7")?.limiterKey == "203.0.113.7")
+        #expect(IPAddress("2001:db8:1:2:aaaa:bbbb:cccc:dddd")?.limiterKey == "2001:db8:1:2::/64")
+        #expect(IPAddress("[2001:db8:1:2::1]")?.limiterKey == "2001:db8:1:2::/64")
+        #expect(IPAddress("2001:db8:1:3::1")?.limiterKey == "2001:db8:1:3::/64")
+        for bad in ["", "300.1.1.1", "1.2.3", "nope", "2001:db8::1::2", "1.2.3.4 "] { #expect(IPAddress(bad) == nil, "\(bad)") }
+        let ten = try #require(AddressRange("10.0.0.0/8"))
+        #expect(ten.contains(try #require(IPAddress("10.200.3.4"))))
+        #expect(!ten.contains(try #require(IPAddress("11.0.0.1"))))
+        #expect(!ten.contains(try #require(IPAddress("2001:db8::1"))))
+        let odd = try #require(AddressRange("192.168.0.0/23"))
+        #expect(odd.contains(try #require(IPAddress("192.168.1.255"))))
+        #expect(!odd.contains(try #require(IPAddress("192.168.2.0"))))
+        #expect(try #require(AddressRange("2001:db8::/32")).contains(try #require(IPAddress("2001:db8:ffff::1"))))
+        for bad in ["10.0.0.0/33", "10.0.0.0/-1", "2001:db8::/129", "10.0.0.0/8/1", "x/8"] { #expect(AddressRange(bad) == nil, "\(bad)") }
+    }
+
+    @Test("X-Forwarded-For counts only behind a trusted proxy, read from the right, stopping at the first untrusted hop")
+    func forwardedFor() throws {
+        let none = ClientAddresses()
+        #expect(none.limiterKey(peer: "10.0.0.5", forwardedFor: "198.51.100.1") == "10.0.0.5", "no trusted proxies: the header is the client's word")
+        let proxies = ClientAddresses(trustedProxies: [try #require(AddressRange("10.0.0.0/8"))])
+        #expect(proxies.limiterKey(peer: "10.0.0.5", forwardedFor: "198.51.100.1") == "198.51.100.1")
+        // The client may send its own X-Forwarded-For: the entries left of the nearest untrusted hop are not believed.
+        #expect(proxies.limiterKey(peer: "10.0.0.5", forwardedFor: "6.6.6.6, 198.51.100.1, 10.0.0.9") == "198.51.100.1")
+        #expect(proxies.limiterKey(peer: "203.0.113.9", forwardedFor: "198.51.100.1") == "203.0.113.9", "an untrusted peer")
+        #expect(proxies.limiterKey(peer: "10.0.0.5", forwardedFor: "garbage, 198.51.100.1") == "198.51.100.1")
+        #expect(proxies.limiterKey(peer: "10.0.0.5", forwardedFor: "198.51.100.1, garbage") == "10.0.0.5", "a bad nearest hop: count the proxy")
+        #expect(proxies.limiterKey(peer: "10.0.0.5", forwardedFor: "2001:db8:7:7::1") == "2001:db8:7:7::/64")
+    }
+
+    @Test("the limiter tracks at most maxTracked clients, evicting the oldest windows first; expired windows leave")
+    func boundedLimiter() {
+        let clock = TestInstant()
+        let limiter = FailedAuthLimiter(limit: 3, window: .seconds(60), maxTracked: 1_000, now: { clock.now })
+        for _ in 0..<3 { limiter.recordFailure("attacker") }
+        #expect(limiter.blocked("attacker") != nil)
+        clock.advance(.seconds(1))
+        for index in 0..<5_000 { limiter.recordFailure("spray-\(index)") }
+        #expect(limiter.trackedClients == 1_000)
+        #expect(limiter.blocked("spray-4999") == nil && limiter.blocked("attacker") == nil, "the oldest (the attacker's) made room")
+        // The newest stay; once their window passes, the next failure clears them all.
+        for _ in 0..<3 { limiter.recordFailure("spray-4999") }
+        #expect(limiter.blocked("spray-4999") != nil)
+        clock.advance(.seconds(61))
+        limiter.recordFailure("late")
+        #expect(limiter.trackedClients == 1)
+        #expect(limiter.blocked("spray-4999") == nil)
+    }
+}
+
+/// A settable instant for limiter tests.
+final class TestInstant: Sendable {
+    private let value = Mutex(ContinuousClock.now)
+    var now: ContinuousClock.Instant { value.withLock { $0 } }
+    func advance(_ duration: Duration) { value.withLock { $0 += duration } }
+}
