@@ -197,7 +197,18 @@ public struct GatewayConfiguration: Sendable, Equatable {
     static func identityProvider(_ node: ConfigNode) throws -> IdentityProviderSettings? {
         guard !node.isMissing else { return nil }
         try node.requireMapping()
-        try node.requireKeys(["issuer", "audience", "jwksURL", "rolesClaim", "scopesClaim", "tls", "timeouts", "minimumRefreshInterval"])
+        try node.requireKeys(["issuer", "audience", "jwksURL", "rolesClaim", "scopesClaim", "tls", "timeouts", "minimumRefreshInterval", "algorithms"])
+        var algorithms = IdentityProviderSettings.defaultAlgorithms
+        if !node.child("algorithms").isMissing {
+            algorithms = try node.child("algorithms").array().map { item in
+                let name = try item.string()
+                guard IdentityProviderSettings.supportedAlgorithms.contains(name) else {
+                    throw item.error("must be one of \(IdentityProviderSettings.supportedAlgorithms.joined(separator: ", ")) (never none or HS*)")
+                }
+                return name
+            }
+            guard !algorithms.isEmpty else { throw node.child("algorithms").error("must name at least one algorithm") }
+        }
         let jwksURL = try node.child("jwksURL").string()
         guard jwksURL.hasPrefix("https://") || jwksURL.hasPrefix("http://127.0.0.1") || jwksURL.hasPrefix("http://localhost") else {
             throw node.child("jwksURL").error("must be an https:// URL (plain http only on loopback)")
@@ -216,7 +227,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         return IdentityProviderSettings(
             issuer: try node.child("issuer").string(), audience: try node.child("audience").string(), jwksURL: jwksURL,
             rolesClaim: try node.child("rolesClaim").string(default: "roles"), scopesClaim: try node.child("scopesClaim").optionalString(),
-            options: options, minimumRefreshInterval: try node.child("minimumRefreshInterval").duration(default: .seconds(30)))
+            options: options, minimumRefreshInterval: try node.child("minimumRefreshInterval").duration(default: .seconds(30)), algorithms: algorithms)
     }
 
     static func rate(_ node: ConfigNode, default value: RateLimit) throws -> RateLimit {

@@ -19,11 +19,21 @@ public struct IdentityProviderSettings: Sendable, Equatable {
     public var options: TransferOptions
     /// The shortest time between two JWKS fetches (a token with an unknown `kid` triggers one).
     public var minimumRefreshInterval: Duration
+    /// `auth.idp.algorithms`: the only `alg`s accepted. A token naming another is refused before
+    /// any key is touched, and a JWKS key without `alg` is bound to the first of these its type
+    /// allows (never to whatever the first token names).
+    public var algorithms: [String]
+
+    /// Accepted when `auth.idp.algorithms` is not set.
+    public static let defaultAlgorithms = ["RS256", "ES256"]
+    /// What `auth.idp.algorithms` may name: public-key algorithms only (no `none`, no HMAC).
+    public static let supportedAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
     public init(
         issuer: String, audience: String, jwksURL: String, rolesClaim: String = "roles", scopesClaim: String? = nil,
-        options: TransferOptions = .init(), minimumRefreshInterval: Duration = .seconds(30)
+        options: TransferOptions = .init(), minimumRefreshInterval: Duration = .seconds(30), algorithms: [String] = defaultAlgorithms
     ) {
+        self.algorithms = algorithms
         self.issuer = issuer
         self.audience = audience
         self.jwksURL = jwksURL
@@ -53,7 +63,10 @@ public final class IdentityProvider: Sendable {
 
     /// The caller a valid IdP token stands for, or nil.
     public func verify(_ token: String) async -> Caller? {
-        let kid = Self.kid(of: token)
+        let header = Self.header(of: token)
+        // An algorithm not pinned is refused before any key is looked up or bound.
+        guard let alg = header?["alg"] as? String, settings.algorithms.contains(alg) else { return nil }
+        let kid = header?["kid"] as? String
         var (keys, known) = state.withLock { ($0.keys, $0.kids) }
         if keys == nil || (kid.map { !known.contains($0) } ?? false) {
             if let refreshed = await refresh() { (keys, known) = refreshed }
@@ -76,14 +89,9 @@ public final class IdentityProvider: Sendable {
         guard let response = try? await transport.send(UpstreamRequest(url: settings.jwksURL, headers: [("Accept", "application/json")])),
             response.status == 200
         else { return nil }
-        let json = String(decoding: response.body, as: UTF8.self)
+        guard let (json, kids) = Self.pinned(jwks: response.body, algorithms: settings.algorithms) else { return nil }
         let keys = JWTKeyCollection()
         guard (try? await keys.add(jwksJSON: json)) != nil else { return nil }
-        struct KeySet: Decodable {
-            struct Key: Decodable { var kid: String? }
-            var keys: [Key]
-        }
-        let kids = Set(((try? JSONDecoder().decode(KeySet.self, from: Data(response.body)))?.keys ?? []).compactMap(\.kid))
         state.withLock {
             $0.keys = keys
             $0.kids = kids
@@ -91,15 +99,42 @@ public final class IdentityProvider: Sendable {
         return (keys, kids)
     }
 
-    /// The `kid` of a JWS header, read without verifying anything.
-    static func kid(of token: String) -> String? {
-        guard let header = token.split(separator: ".").first else { return nil }
+    /// A JWS header's fields, read without verifying anything.
+    static func header(of token: String) -> [String: Any]? {
+        guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first, header.utf8.count <= 4096 else { return nil }
         var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return nil }
-        return object["kid"] as? String
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
+    /// The JWKS with every key bound to one pinned algorithm: a key whose `alg` is not pinned is
+    /// dropped, a key without `alg` gets the first pinned algorithm its type allows (RSA: RS*/PS*;
+    /// EC: the one its curve implies; OKP: EdDSA) or is dropped. Also the `kid`s kept.
+    static func pinned(jwks body: [UInt8], algorithms: [String]) -> (json: String, kids: Set<String>)? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let all = object["keys"] as? [[String: Any]] else {
+            return nil
+        }
+        let curves = ["P-256": "ES256", "P-384": "ES384", "P-521": "ES512"]
+        var kept: [[String: Any]] = []
+        for var key in all {
+            let candidates: [String]
+            switch key["kty"] as? String {
+            case "RSA": candidates = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+            case "EC": candidates = (key["crv"] as? String).flatMap { curves[$0] }.map { [$0] } ?? []
+            case "OKP": candidates = ["EdDSA"]
+            default: candidates = []
+            }
+            if let alg = key["alg"] as? String {
+                guard candidates.contains(alg), algorithms.contains(alg) else { continue }
+            } else {
+                guard let bound = algorithms.first(where: candidates.contains) else { continue }
+                key["alg"] = bound
+            }
+            kept.append(key)
+        }
+        guard let data = try? JSONSerialization.data(withJSONObject: ["keys": kept]) else { return nil }
+        return (String(decoding: data, as: UTF8.self), Set(kept.compactMap { $0["kid"] as? String }))
     }
 }
 
@@ -109,6 +144,7 @@ struct IdentityClaims: JWTPayload {
     var sub: String?
     var aud: [String]
     var exp: ExpirationClaim
+    var nbf: NotBeforeClaim?
     var strings: [String: [String]]
 
     struct AnyKey: CodingKey {
@@ -121,6 +157,7 @@ struct IdentityClaims: JWTPayload {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
         exp = try container.decode(ExpirationClaim.self, forKey: AnyKey(stringValue: "exp"))
+        nbf = try container.decodeIfPresent(NotBeforeClaim.self, forKey: AnyKey(stringValue: "nbf"))
         iss = try? container.decode(String.self, forKey: AnyKey(stringValue: "iss"))
         sub = try? container.decode(String.self, forKey: AnyKey(stringValue: "sub"))
         if let one = try? container.decode(String.self, forKey: AnyKey(stringValue: "aud")) {
@@ -146,5 +183,6 @@ struct IdentityClaims: JWTPayload {
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
+        try nbf?.verifyNotBefore()
     }
 }

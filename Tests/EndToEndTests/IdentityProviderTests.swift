@@ -3,6 +3,7 @@ import Foundation
 import GatewayTestSupport
 import Hummingbird
 import JWTKit
+import _CryptoExtras
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -15,6 +16,8 @@ final class TestIdentityProvider: Sendable {
         let privateKey: ES256PrivateKey
     }
     let published = Mutex<[Key]>([])
+    /// Further JWKS entries, as raw JSON objects (an RSA key without `alg`, say).
+    let raw = Mutex<[String]>([])
     let fetches = Mutex(0)
 
     func newKey(kid: String) -> Key { Key(kid: kid, privateKey: ES256PrivateKey()) }
@@ -26,7 +29,7 @@ final class TestIdentityProvider: Sendable {
             guard let p = key.privateKey.publicKey.parameters else { return nil }
             return #"{"kty":"EC","crv":"P-256","use":"sig","alg":"ES256","kid":"\#(key.kid)","x":"\#(p.x)","y":"\#(p.y)"}"#
         }
-        return #"{"keys":[\#(entries.joined(separator: ","))]}"#
+        return #"{"keys":[\#((entries + raw.withLock { $0 }).joined(separator: ","))]}"#
     }
 
     struct Claims: JWTPayload {
@@ -128,6 +131,66 @@ struct IdentityProviderTests {
                         #expect([401, 429].contains(status), "refused; after 5 failures the address is slowed with 429")
                     }
                     #expect(idp.fetches.withLock { $0 } == 1, "one fetch within the 30 s minimum interval")
+                }
+            }
+        }
+    }
+
+    @Test("pinned algorithms: a PS512 token cannot bind an RSA key published without alg; the genuine RS256 token still passes; none, HS256 and a future nbf are refused")
+    func pinnedAlgorithms() async throws {
+        let idp = TestIdentityProvider()
+        let rsa = try Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let (modulus, exponent) = try rsa.publicKey.getKeyPrimitives()
+        func b64url(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        idp.raw.withLock { $0 = [#"{"kty":"RSA","use":"sig","kid":"rsa-1","n":"\#(b64url(modulus))","e":"\#(b64url(exponent))"}"#] }
+        let signer = JWTKeyCollection()
+        await signer.add(rsa: rsa, digestAlgorithm: .sha256, kid: JWKIdentifier(string: "rsa-1"))
+        func claims(nbf: Date? = nil) -> String {
+            let exp = Int(Date().addingTimeInterval(300).timeIntervalSince1970)
+            let notBefore = nbf.map { #","nbf":\#(Int($0.timeIntervalSince1970))"# } ?? ""
+            return #"{"iss":"https://idp.test","aud":["veeam-gateway"],"sub":"alice","exp":\#(exp),"roles":["PortalAdministrator"]\#(notBefore)}"#
+        }
+        struct Claims: JWTPayload {
+            var iss: IssuerClaim
+            var aud: AudienceClaim
+            var sub: SubjectClaim
+            var exp: ExpirationClaim
+            var nbf: NotBeforeClaim?
+            var roles: [String]
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        func genuine(nbf: Date? = nil) async throws -> String {
+            try await signer.sign(
+                Claims(iss: .init(value: "https://idp.test"), aud: .init(value: ["veeam-gateway"]), sub: .init(value: "alice"),
+                    exp: .init(value: Date().addingTimeInterval(300)), nbf: nbf.map { .init(value: $0) }, roles: ["PortalAdministrator"]),
+                kid: JWKIdentifier(string: "rsa-1"))
+        }
+        func unsigned(alg: String) -> String {
+            b64url(Data(#"{"alg":"\#(alg)","kid":"rsa-1","typ":"JWT"}"#.utf8)) + "." + b64url(Data(claims().utf8)) + "." + b64url(Data(repeating: 7, count: 256))
+        }
+        try await idp.serve { jwksURL in
+            try await withSimulator { sim in
+                try await withGateway(vb365: sim, vspc: sim, jwksURL: jwksURL) { gw in
+                    func status(_ token: String) async throws -> Int {
+                        try await gw.get("/v1/upstreams", key: nil, headers: [("Authorization", "Bearer " + token)]).status
+                    }
+                    // First an unauthenticated token naming PS512 with the real kid: before pinning it
+                    // bound the alg-less key to PS512, and every genuine RS256 token failed after it.
+                    let forged = try await status(unsigned(alg: "PS512"))
+                    #expect(forged == 401)
+                    let real = try await status(try await genuine())
+                    #expect(real == 200, "the genuine RS256 token after the forged one")
+                    // (The harness slows an address after 5 failures: 5 refusals in all here.)
+                    for alg in ["none", "HS256", "RS512"] {
+                        let refused = try await status(unsigned(alg: alg))
+                        #expect(refused == 401, "\(alg)")
+                    }
+                    let again = try await status(try await genuine())
+                    #expect(again == 200)
+                    let early = try await status(try await genuine(nbf: Date().addingTimeInterval(600)))
+                    #expect(early == 401, "not before a time still to come")
                 }
             }
         }
