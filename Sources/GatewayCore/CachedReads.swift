@@ -132,23 +132,18 @@ extension TenantService {
     public func tenantAnswer(id: String, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async throws -> TenantAnswer {
         let (upstream, upstreamID, tenantID) = try resolveTenant(id: id, caller: caller, policy: policy)
         let name = upstream.definition.name
-        let fetch: @Sendable () async throws -> CacheFill<CachedPayload> = {
-            try self.checkThrottle(name)
-            let tenant = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
-                try await self.read(upstream, id: upstreamID)
-            }
-            guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
-            let body = try GatewayJSON.encode(SingleTenantBody(data: tenant))
-            return CacheFill(
-                value: .tenant(tenant, body: body, fetchedAt: Self.now()), bytes: body.count, etag: GatewayJSON.etag(body),
-                tags: ["upstream:" + name, "tenant:" + tenantID])
-        }
         let maxAge = Int((freshness[name]?.ttl ?? .zero).components.seconds)
         do {
-            let answer: CacheAnswer<CachedPayload>
-            answer = try await cache.value(for: "tenant|" + tenantID, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache) {
-                try await self.recordingThrottle(name, fetch)
-            }
+            let answer = try await cached(
+                "tenant|" + tenantID, of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
+                read: { try await self.read(upstream, id: upstreamID) },
+                store: { tenant in
+                    guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
+                    let body = try GatewayJSON.encode(SingleTenantBody(data: tenant))
+                    return CacheFill(
+                        value: .tenant(tenant, body: body, fetchedAt: Self.now()), bytes: body.count, etag: GatewayJSON.etag(body),
+                        tags: ["upstream:" + name, "tenant:" + tenantID])
+                })
             if let refreshError = answer.refreshError { noteFailure(name, refreshError) } else { markReachable(name, true) }
             guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(id).") }
             return TenantAnswer(
@@ -162,13 +157,30 @@ extension TenantService {
         }
     }
 
+    /// The one way a cache entry of an upstream is filled, for single tenants and lists alike:
+    /// the upstream's quiet period is checked, `read` runs under its total timeout, a 429 starts
+    /// the quiet period, and `store` turns what was read into the entry.
+    func cached<Read: Sendable>(
+        _ key: String, of upstream: Upstream, policy: FreshnessPolicy, bypass: Bool,
+        read: @escaping @Sendable () async throws -> Read, store: @escaping @Sendable (Read) throws -> CacheFill<CachedPayload>
+    ) async throws -> CacheAnswer<CachedPayload> {
+        let name = upstream.definition.name
+        return try await cache.value(for: key, policy: policy, bypass: bypass) {
+            try await self.recordingThrottle(name) {
+                try self.checkThrottle(name)
+                return try store(try await withTimeout(upstream.definition.options.totalTimeout, upstream: name, read))
+            }
+        }
+    }
+
     /// Refuses to call an upstream that answered 429 until its `retryAfter` has passed
-    /// (stale-if-error then answers from the cache, when it can).
+    /// (stale-if-error then answers from the cache, when it can). The refusal is our own
+    /// `GatewayError` (503, `upstream.throttled`), so it cannot be taken for the upstream's 429.
     func checkThrottle(_ name: String) throws {
         let now = ContinuousClock.now
         if let until = throttledUntil.withLock({ $0[name] }), until > now {
             let seconds = max(1, Int((until - now).components.seconds))
-            throw VeeamAPIError(code: .throttled, status: 429, upstreamMessage: "not called: throttled until retryAfter passes", retryAfter: seconds)
+            throw GatewayError.upstream(name, VeeamAPIError(code: .throttled, status: 429, upstreamMessage: "not called: in the quiet period after a 429", retryAfter: seconds))
         }
     }
 
@@ -176,7 +188,7 @@ extension TenantService {
     func recordingThrottle<T: Sendable>(_ name: String, _ fetch: @Sendable () async throws -> T) async throws -> T {
         do {
             return try await fetch()
-        } catch let error as VeeamAPIError where error.code == .throttled && error.upstreamMessage != "not called: throttled until retryAfter passes" {
+        } catch let error as VeeamAPIError where error.code == .throttled {
             let seconds = max(1, error.retryAfter ?? 5)
             throttledUntil.withLock { $0[name] = ContinuousClock.now + .seconds(seconds) }
             logger.warning("upstream throttled the gateway", metadata: ["upstream": "\(name)", "retry_after": "\(seconds)"])

@@ -143,9 +143,9 @@ extension TenantService {
         let name = upstream.definition.name
         let product = upstream.definition.product
         do {
-            let fetch: @Sendable () async throws -> CacheFill<CachedPayload> = {
-                try self.checkThrottle(name)
-                let fetched = try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) { () async throws -> FetchedList in
+            let answer = try await cached(
+                "list|" + name, of: upstream, policy: listFreshness[name] ?? .init(ttl: .zero), bypass: bypass,
+                read: { () async throws -> FetchedList in
                     switch upstream.runtime {
                     case .vspc(_, let client):
                         return FetchedList(tenants: try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) })
@@ -154,19 +154,14 @@ extension TenantService {
                         if reads.tenants.isEmpty, let first = reads.failures.first { throw first }
                         return FetchedList(tenants: reads.tenants, partialFailure: reads.failures.first)
                     }
-                }
-                let (tenants, failure) = (fetched.tenants, fetched.partialFailure)
-                let fetchedAt = Self.now()
-                let bytes = tenants.count * 1024
-                // A partial answer (one organization's account failed) is served, not stored.
-                return CacheFill(
-                    value: .list(tenants, fetchedAt: fetchedAt, partialFailure: failure.map { ProblemSummary(GatewayError.upstream(name, $0)) }),
-                    bytes: bytes, etag: "", tags: ["upstream:" + name], cacheable: failure == nil)
-            }
-            let answer: CacheAnswer<CachedPayload>
-            answer = try await cache.value(for: "list|" + name, policy: listFreshness[name] ?? .init(ttl: .zero), bypass: bypass) {
-                try await self.recordingThrottle(name, fetch)
-            }
+                },
+                store: { fetched in
+                    // A partial answer (one organization's account failed) is served, not stored.
+                    let failure = fetched.partialFailure.map { ProblemSummary(GatewayError.upstream(name, $0)) }
+                    return CacheFill(
+                        value: .list(fetched.tenants, fetchedAt: Self.now(), partialFailure: failure),
+                        bytes: fetched.tenants.count * 1024, etag: "", tags: ["upstream:" + name], cacheable: failure == nil)
+                })
             guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.notFound("internal cache shape") }
             if answer.refreshError == nil, answer.status != .stale { markReachable(name, true) }
             let status: String
