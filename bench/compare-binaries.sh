@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): two gateway binaries side by side on the same simulator, for a
+# before/after of a change. Both serve cache hits of one tenant and of a list page, driven by
+# wrk in alternating runs; prints requests/s (median of ROUNDS) and gateway CPU µs per request
+# (utime+stime from /proc over each run).
+#
+#   bash bench/compare-binaries.sh BEFORE_BINARY AFTER_BINARY
+#
+# Environment: DURATION (default 10s), ROUNDS (default 3), CONNS (default 64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BEFORE=${1:?usage: compare-binaries.sh BEFORE_BINARY AFTER_BINARY}
+AFTER=${2:?usage: compare-binaries.sh BEFORE_BINARY AFTER_BINARY}
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+source bench/lib.sh
+command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+BIN=$(swift build -c release --show-bin-path)
+[ -x "$BIN/veeam-sim" ] || swift build -c release --product veeam-sim >/dev/null
+
+start_sim --generate 1000 --token-lifetime 86400
+new_key() { KEY="bench-key-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"; KEY_HASH=$(printf '%s' "$KEY" | "$AFTER" hash-key | tail -1); }
+new_key
+TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$SIM/api/v3/token" -d grant_type=password -d username=gateway-svc -d password=Gateway-Svc-Pass-1 |
+  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+TENANT=$(curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=1" |
+  python3 -c "import json,sys; print(json.load(sys.stdin)['data'][0]['instanceUid'])")
+
+declare -A URL PID
+for side in before after; do
+  GW_PORT=$(free_port)
+  gateway_yaml >"$OUT/gateway-$side.yaml"
+  binary=$BEFORE; [ "$side" = after ] && binary=$AFTER
+  "$binary" serve --config "$OUT/gateway-$side.yaml" >>"$OUT/gateway-$side.log" 2>&1 &
+  PID[$side]=$!
+  PIDS+=("${PID[$side]}")
+  URL[$side]="http://127.0.0.1:$GW_PORT"
+  wait_for "${URL[$side]}/healthz"
+  for path in "/v1/tenants/vspc-main.$TENANT" "/v1/tenants?limit=100"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "${URL[$side]}$path")
+    [ "$code" = 200 ] || { echo "$side $path answered $code" >&2; tail -5 "$OUT/gateway-$side.log" >&2; exit 1; }
+  done
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+run() {  # run SIDE PATH -> "rps cpu_us_per_request"
+  local side=$1 path=$2 before after out rps
+  before=$(cpu_ticks "${PID[$side]}")
+  out=$(wrk -t2 -c"$CONNS" -d"$DURATION" -H "X-API-Key: $KEY" "${URL[$side]}$path")
+  after=$(cpu_ticks "${PID[$side]}")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  total=$(echo "$out" | awk '/requests in/ {print $1}')
+  python3 -c "import sys; r,t,d,k=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); print(f'{r:.0f} {d/k*1e6/max(t,1):.1f}')" "$rps" "$total" "$((after - before))" "$TICK"
+}
+median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+
+echo "| scenario | before req/s | after req/s | after/before | before CPU µs/req | after CPU µs/req |"
+echo "|---|---|---|---|---|---|"
+for scenario in hit list; do
+  path="/v1/tenants/vspc-main.$TENANT"; [ "$scenario" = list ] && path="/v1/tenants?limit=100"
+  declare -A RPS CPU
+  RPS[before]=""; RPS[after]=""; CPU[before]=""; CPU[after]=""
+  for _ in $(seq 1 "$ROUNDS"); do
+    for side in before after; do
+      read -r rps cpu < <(run "$side" "$path")
+      RPS[$side]+=" $rps"; CPU[$side]+=" $cpu"
+    done
+  done
+  b=$(median ${RPS[before]}); a=$(median ${RPS[after]})
+  printf '| %s, %s connections | %.0f | %.0f | %.2f | %s | %s |\n' "$scenario" "$CONNS" "$b" "$a" "$(python3 -c "print($a/$b)")" \
+    "$(median ${CPU[before]})" "$(median ${CPU[after]})"
+done
