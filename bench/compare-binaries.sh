@@ -6,7 +6,8 @@
 #
 #   bash bench/compare-binaries.sh BEFORE_BINARY AFTER_BINARY
 #
-# Environment: DURATION (default 10s), ROUNDS (default 3), CONNS (default 64).
+# Environment: DURATION (default 10s), ROUNDS (default 3), CONNS (default 64), SCENARIOS
+# (default "hit list").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=${1:?usage: compare-binaries.sh BEFORE_BINARY AFTER_BINARY}
@@ -14,6 +15,7 @@ AFTER=${2:?usage: compare-binaries.sh BEFORE_BINARY AFTER_BINARY}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
+SCENARIOS=${SCENARIOS:-"hit list"}
 source bench/lib.sh
 command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 BIN=$(swift build -c release --show-bin-path)
@@ -58,7 +60,7 @@ median() { python3 -c "import statistics,sys; print(statistics.median(float(x) f
 
 echo "| scenario | before req/s | after req/s | after/before | before CPU µs/req | after CPU µs/req |"
 echo "|---|---|---|---|---|---|"
-for scenario in hit list; do
+for scenario in $SCENARIOS; do
   path="/v1/tenants/vspc-main.$TENANT"; [ "$scenario" = list ] && path="/v1/tenants?limit=100"
   declare -A RPS CPU
   RPS[before]=""; RPS[after]=""; CPU[before]=""; CPU[after]=""
@@ -71,4 +73,8 @@ for scenario in hit list; do
   b=$(median ${RPS[before]}); a=$(median ${RPS[after]})
   printf '| %s, %s connections | %.0f | %.0f | %.2f | %s | %s |\n' "$scenario" "$CONNS" "$b" "$a" "$(python3 -c "print($a/$b)")" \
     "$(median ${CPU[before]})" "$(median ${CPU[after]})"
+done
+for side in before after; do
+  answered=$(curl -s "${URL[$side]}/metrics" | awk '/^veeam_gateway_hot_path_responses_total/ {sum += $2} END {printf "%d", sum}')
+  echo "$side: $answered answers from the hot path" >&2
 done

@@ -118,12 +118,21 @@ public final class TenantService: Sendable {
         case vspc(TokenBroker, VSPCClient)
     }
 
-    struct Upstream: Sendable {
+    /// One configured upstream with its clients. A class: the hot path selects upstreams on every
+    /// list hit, and copying a reference is one retain where copying the struct retained each of
+    /// its many fields (contended between event-loop threads).
+    final class Upstream: Sendable {
         let definition: UpstreamDefinition
         let runtime: Runtime
         /// VSPC: `users/me` for readiness probes, outside the callers' concurrency gate (a probe
         /// never takes a caller's place in the queue, nor waits behind callers).
-        var probeClient: VSPCClient? = nil
+        let probeClient: VSPCClient?
+
+        init(definition: UpstreamDefinition, runtime: Runtime, probeClient: VSPCClient? = nil) {
+            self.definition = definition
+            self.runtime = runtime
+            self.probeClient = probeClient
+        }
     }
 
     let upstreams: [Upstream]
