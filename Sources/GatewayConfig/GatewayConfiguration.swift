@@ -47,6 +47,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var threads = 0
     /// `listen.idleTimeout`: close a keep-alive connection idle this long.
     public var idleTimeout: Duration = .seconds(60)
+    /// `listen.requestHeadTimeout`: close a connection whose request head is not complete this
+    /// long after its first byte (slow or partial heads).
+    public var requestHeadTimeout: Duration = .seconds(10)
     public var cacheMaxEntryShare = 0.1
     /// `auth.idp`: accept JWTs from an external identity provider.
     public var identityProvider: IdentityProviderSettings?
@@ -91,7 +94,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics"])
 
         let listen = root.child("listen")
-        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies"])
+        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout"])
         let log = root.child("log")
         try log.requireKeys(["level", "format"])
         let level = try log.child("level").string(default: "info")
@@ -146,6 +149,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         configuration.threads = try listen.child("threads").int(default: 0, range: 0...256)
         configuration.idleTimeout = try listen.child("idleTimeout").duration(default: .seconds(60))
         guard configuration.idleTimeout >= .seconds(1) else { throw listen.child("idleTimeout").error("must be at least 1s") }
+        configuration.requestHeadTimeout = try listen.child("requestHeadTimeout").duration(default: .seconds(10))
+        guard configuration.requestHeadTimeout >= .milliseconds(100) else { throw listen.child("requestHeadTimeout").error("must be at least 100ms") }
         configuration.cacheMaxBytes = cacheMaxBytes
         configuration.cacheMaxEntryShare = cacheShare
         configuration.trustedProxies = try listen.child("trustedProxies").array().map { node in

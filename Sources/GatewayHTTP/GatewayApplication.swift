@@ -230,7 +230,11 @@ public enum GatewayApplication {
         let configuration = state.snapshot.configuration
         // Request heads are bounded: 16 KiB per field, 32 KiB in all, 100 fields.
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
-        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
+        func amount(_ duration: Duration) -> TimeAmount {
+            .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        }
+        let idle = amount(configuration.idleTimeout)
+        let headTimeout = amount(configuration.requestHeadTimeout)
         let server: HTTPServerBuilder
         if configuration.hotPath {
             // The hot-path handler owns the idle timeout (the requests it answers never reach the
@@ -239,7 +243,7 @@ public enum GatewayApplication {
             server = HTTPServerBuilder { responder in
                 HotPathChannel(
                     inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
-                    responder: hot, idleTimeout: idle)
+                    responder: hot, idleTimeout: idle, headTimeout: headTimeout)
             }
         } else {
             server = .http1(configuration: .init(idleTimeout: idle, httpDecoderConfiguration: decoder))

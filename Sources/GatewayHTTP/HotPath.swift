@@ -22,11 +22,12 @@ struct HotPathChannel: ServerChildChannel {
     let inner: HTTP1Channel
     let responder: HotPathResponder
     let idleTimeout: TimeAmount
+    let headTimeout: TimeAmount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
-            let hot = HotPathHandler(responder: responder, idleTimeout: idleTimeout)
+            let hot = HotPathHandler(responder: responder, idleTimeout: idleTimeout, headTimeout: headTimeout)
             try pipeline.addHandler(hot, position: .first)
             let connectionState = try pipeline.handler(type: HTTPConnectionStateHandler.self)
             try pipeline.addHandler(ResponseCompletionObserver(hot: hot), position: .before(connectionState))
@@ -76,6 +77,10 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let responder: HotPathResponder
     private let idleTimeout: TimeAmount
+    /// How long a request head may take from its first byte (`listen.requestHeadTimeout`).
+    private let headTimeout: TimeAmount
+    /// When the first byte of the head now waiting in `pending` arrived (nil: none waits).
+    private var headStarted: NIODeadline?
     private var pending: ByteBuffer?
     /// Requests handed to the router and not yet answered.
     private var routedInFlight = 0
@@ -97,9 +102,10 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     private var processing = false
 
-    init(responder: HotPathResponder, idleTimeout: TimeAmount) {
+    init(responder: HotPathResponder, idleTimeout: TimeAmount, headTimeout: TimeAmount) {
         self.responder = responder
         self.idleTimeout = idleTimeout
+        self.headTimeout = headTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -201,9 +207,16 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 continue
             }
             guard let headLength = RawRequest.headLength(buffer) else {
-                if buffer.readableBytes > Self.maxHead { handOverForever(context) }
+                if buffer.readableBytes > Self.maxHead {
+                    handOverForever(context)
+                } else if headStarted == nil {
+                    // A partial head: it has until the head deadline to complete.
+                    headStarted = .now()
+                    scheduleIdleCheck(context, in: min(headTimeout, idleTimeout))
+                }
                 return  // wait for the rest of the head
             }
+            headStarted = nil
             guard let request = RawRequest(buffer, headLength: headLength) else {
                 handOverForever(context)
                 return
@@ -244,6 +257,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func handOverForever(_ context: ChannelHandlerContext) {
         passThroughForever = true
+        headStarted = nil
         if let rest = pending, rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
         pending = nil
     }
@@ -252,13 +266,25 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck?.cancel()
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             idleCheck = nil
-            let idleFor = NIODeadline.now() - lastActivity
-            let quiet = routedInFlight == 0 && bodyRemaining == 0 && (pending?.readableBytes ?? 0) == 0
-            if quiet, idleFor >= idleTimeout {
+            let now = NIODeadline.now()
+            let idleFor = now - lastActivity
+            // A head that has not completed within the head deadline (slow or partial): close,
+            // whatever else is going on; the peer had its time.
+            if let started = headStarted, now - started >= headTimeout {
+                responder.logger.debug("closing a connection whose request head did not complete in time")
                 context.close(promise: nil)
-            } else {
-                scheduleIdleCheck(context, in: quiet ? idleTimeout - idleFor : idleTimeout)
+                return
             }
+            // Nothing owed to the peer, or a body it promised and stopped sending: idle means close.
+            let quiet = routedInFlight == 0 && bodyRemaining == 0 && (pending?.readableBytes ?? 0) == 0
+            let stalledBody = bodyRemaining > 0
+            if quiet || stalledBody, idleFor >= idleTimeout {
+                context.close(promise: nil)
+                return
+            }
+            var next = quiet || stalledBody ? idleTimeout - idleFor : idleTimeout
+            if let started = headStarted { next = min(next, headTimeout - (now - started)) }
+            scheduleIdleCheck(context, in: max(next, .milliseconds(10)))
         }
     }
 }

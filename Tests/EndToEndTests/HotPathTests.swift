@@ -264,6 +264,49 @@ struct HotPathTests {
         }
     }
 
+    @Test("partial heads are closed at the head deadline, and promised bodies that stop at the idle timeout (hot path on)")
+    func slowAndPartialRequests() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true, idleTimeout: 3s, requestHeadTimeout: 1s") { gw in
+                let port = try #require(Int(gw.baseURL.split(separator: ":").last ?? ""))
+                let partial = Array("GET /v1/tenants HTTP/1.1\r\nHost: x\r\nX-API-Key: \(TestKeys.portalAdmin)\r\n".utf8)
+                let stalled = Array("POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant".utf8)
+                let outcome = try await RawConnection.onThread { () throws -> [Int] in
+                    var partialFDs: [Int32] = []
+                    for _ in 0..<300 {
+                        let fd = try RawConnection.connect(port: port)
+                        try RawConnection.send(fd, partial)
+                        partialFDs.append(fd)
+                    }
+                    let stalledFDs = try (0..<20).map { _ -> Int32 in
+                        let fd = try RawConnection.connect(port: port)
+                        try RawConnection.send(fd, stalled)
+                        return fd
+                    }
+                    // The head deadline (1 s) plus a second: every partial head is closed by now.
+                    usleep(2_000_000)
+                    func closed(_ fd: Int32) -> Bool {
+                        var byte: UInt8 = 0
+                        return recv(fd, &byte, 1, Int32(MSG_DONTWAIT)) == 0
+                    }
+                    let partialClosed = partialFDs.filter(closed).count
+                    let stalledOpen = stalledFDs.filter { !closed($0) }.count  // still within the idle timeout
+                    // The idle timeout (3 s) plus a second: the stalled bodies are closed too.
+                    usleep(2_000_000)
+                    let stalledClosed = stalledFDs.filter(closed).count
+                    for fd in partialFDs + stalledFDs { close(fd) }
+                    return [partialClosed, stalledOpen, stalledClosed]
+                }
+                #expect(outcome[0] == 300, "\(outcome[0]) of 300 partial heads closed within the deadline and a second")
+                #expect(outcome[1] == 20, "a stalled body is given the idle timeout, not the head deadline")
+                #expect(outcome[2] == 20, "\(outcome[2]) of 20 stalled bodies closed within the idle timeout and a second")
+                // The gateway still serves.
+                let served = try await gw.get("/v1/tenants")
+                #expect(served.status == 200)
+            }
+        }
+    }
+
     @Test("request ids made by either path are distinct version-4 UUIDs")
     func requestIDs() async throws {
         try await withPair { hot, routed, _ in
