@@ -21,6 +21,7 @@ public final class GatewayMetrics: Sendable {
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
+        self.partialHeadScan = Counter(label: "veeam_gateway_hot_path_partial_head_bytes_scanned_total", factory: factory)
     }
 
     /// One served request.
@@ -52,6 +53,14 @@ public final class GatewayMetrics: Sendable {
     }
 
     private let hotPathSeries = Mutex<[Int: Counter]>([:])
+
+    /// Bytes the hot path examined while looking for the end of heads that arrived in pieces
+    /// (each byte once: the scan resumes where it stopped, so a trickled head costs linear work).
+    public func hotPathPartialHeadScan(bytes: Int) {
+        partialHeadScan.increment(by: bytes)
+    }
+
+    private let partialHeadScan: Counter
 
     public func inFlight(_ delta: Int) {
         let meter = Meter(label: "veeam_gateway_http_requests_in_flight", factory: factory)

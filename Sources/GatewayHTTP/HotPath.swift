@@ -81,6 +81,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let headTimeout: TimeAmount
     /// When the first byte of the head now waiting in `pending` arrived (nil: none waits).
     private var headStarted: NIODeadline?
+    /// How far the head now waiting in `pending` has been scanned for its end (0: not at all).
+    private var headScanned = 0
     private var pending: ByteBuffer?
     /// Requests handed to the router and not yet answered.
     private var routedInFlight = 0
@@ -148,6 +150,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if pending == nil || pending?.readableBytes == 0 {
             pending = bytes
+            if bodyRemaining == 0 { headScanned = 0 }  // a new head starts here
         } else {
             if let reader = pending?.readerIndex, reader > 4096 { pending?.discardReadBytes() }
             pending?.writeBuffer(&bytes)
@@ -200,13 +203,17 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         defer { processing = false }
         while var buffer = pending, buffer.readableBytes > 0 {
             if bodyRemaining > 0 {
+                headScanned = 0  // the next head starts after this body
                 let count = min(bodyRemaining, buffer.readableBytes)
                 if let slice = buffer.readSlice(length: count) { context.fireChannelRead(wrapInboundOut(slice)) }
                 bodyRemaining -= count
                 pending = buffer
                 continue
             }
-            guard let headLength = RawRequest.headLength(buffer) else {
+            let resumedAt = headScanned
+            var examined = 0
+            guard let headLength = RawRequest.headLength(buffer, scanned: &headScanned, examined: &examined) else {
+                responder.metrics.hotPathPartialHeadScan(bytes: examined)
                 if buffer.readableBytes > Self.maxHead {
                     handOverForever(context)
                 } else if headStarted == nil {
@@ -217,6 +224,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return  // wait for the rest of the head
             }
             headStarted = nil
+            if resumedAt > 0 { responder.metrics.hotPathPartialHeadScan(bytes: examined) }
+            headScanned = 0  // whatever happens next, the next head starts after this one
             guard let request = RawRequest(buffer, headLength: headLength) else {
                 handOverForever(context)
                 return

@@ -20,14 +20,25 @@ struct RawRequest {
     /// `Connection: close`, HTTP/1.0, a repeated credential header, …).
     var needsRouter = false
 
-    /// Length of the head including the blank line, when `buffer` holds all of it.
-    static func headLength(_ buffer: ByteBuffer) -> Int? {
+    /// Length of the head including the blank line, when `buffer` holds all of it. `scanned` is
+    /// where earlier calls on the same head stopped without finding its end (0 for a new head):
+    /// the scan resumes there, so a head that arrives a byte at a time is examined once, not
+    /// once per byte. It is left at the end of what this call examined; `examined` counts the
+    /// positions this call looked at.
+    static func headLength(_ buffer: ByteBuffer, scanned: inout Int, examined: inout Int) -> Int? {
         buffer.withUnsafeReadableBytes { bytes -> Int? in
-            var index = 3
+            let start = max(3, scanned)
+            var index = start
+            defer { examined = max(0, index - start) }
             while index < bytes.count {
-                if bytes[index] == 0x0A, bytes[index - 1] == 0x0D, bytes[index - 2] == 0x0A, bytes[index - 3] == 0x0D { return index + 1 }
+                if bytes[index] == 0x0A, bytes[index - 1] == 0x0D, bytes[index - 2] == 0x0A, bytes[index - 3] == 0x0D {
+                    scanned = index + 1
+                    index += 1
+                    return scanned
+                }
                 index += 1
             }
+            scanned = max(scanned, bytes.count)
             return nil
         }
     }

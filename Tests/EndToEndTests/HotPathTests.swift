@@ -307,6 +307,37 @@ struct HotPathTests {
         }
     }
 
+    @Test("a 32 KiB head trickled a byte at a time is scanned once, not once per byte (linear work)")
+    func trickledHeadLinear() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true") { gw in
+                let port = try #require(Int(gw.baseURL.split(separator: ":").last ?? ""))
+                func scanned() async throws -> Int {
+                    let text = try await gw.get("/metrics", key: nil).text
+                    let line = text.split(separator: "\n").first { $0.hasPrefix("veeam_gateway_hot_path_partial_head_bytes_scanned_total") }
+                    return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+                }
+                let before = try await scanned()
+                let filler = "X-Filler: " + String(repeating: "a", count: 1000) + "\r\n"
+                var head = "GET /v1/tenants HTTP/1.1\r\nHost: x\r\nX-API-Key: \(TestKeys.portalAdmin)\r\n"
+                while head.utf8.count < 32 * 1024 - 1100 { head += filler }
+                head += "\r\n"
+                let bytes = Array(head.utf8)
+                let reads = try await RawConnection.onThread { () throws -> Int in
+                    let fd = try RawConnection.connect(port: port)
+                    defer { close(fd) }
+                    for byte in bytes { try RawConnection.send(fd, [byte]) }
+                    var reply = [UInt8](repeating: 0, count: 512)
+                    return recv(fd, &reply, reply.count, 0)
+                }
+                #expect(reads > 0, "the head was answered")
+                let work = try await scanned() - before
+                // Rescanning from the first byte on every read would be up to n²/2 (~500 million bytes).
+                #expect(work > 0 && work <= 2 * bytes.count, "\(work) bytes scanned for a \(bytes.count)-byte head")
+            }
+        }
+    }
+
     @Test("request ids made by either path are distinct version-4 UUIDs")
     func requestIDs() async throws {
         try await withPair { hot, routed, _ in
