@@ -20,16 +20,35 @@ build_release() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
 
-# start_sim [veeam-sim options…]: VSPC only on a free port; sets SIM_PORT, SIM (base URL), SIM_PID.
+# start_sim [veeam-sim options…]: both products on free ports; sets SIM_PORT and SIM (VSPC's
+# base URL), VB365_SIM (VB365's) and SIM_PID.
 start_sim() {
   rm -f "$OUT/ports.json"
-  "$BIN/veeam-sim" --no-vb365 --vspc-port 0 --write-ca "$OUT/ca.pem" --write-ports "$OUT/ports.json" --log-level error "$@" \
+  "$BIN/veeam-sim" --vb365-port 0 --vspc-port 0 --write-ca "$OUT/ca.pem" --write-ports "$OUT/ports.json" --log-level error "$@" \
     >>"$OUT/sim.log" 2>&1 &
   SIM_PID=$!
   PIDS+=("$SIM_PID")
   for _ in $(seq 1 200); do [ -s "$OUT/ports.json" ] && break; sleep 0.05; done
   SIM_PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['vspc'])" "$OUT/ports.json")
   SIM="https://127.0.0.1:$SIM_PORT"
+  VB365_SIM="https://127.0.0.1:$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['vb365'])" "$OUT/ports.json")"
+}
+
+# vb365_upstream: the simulator's VB365 as vb365-main with its three organization accounts (each
+# its own, seed 000), passwords in files; YAML lines for gateway_yaml's first argument.
+vb365_upstream() {
+  printf 'Abc-Org-Pass-1' >"$OUT/abc.pw"; printf 'Contoso-Org-Pass-2' >"$OUT/contoso.pw"; printf 'Fabrikam-Org-Pass-3' >"$OUT/fabrikam.pw"
+  cat <<YAML
+  - name: vb365-main
+    product: vb365
+    baseURL: $VB365_SIM
+    tls: { caFile: $OUT/ca.pem }
+    timeouts: { connect: 2s, total: 10s }
+    organizations:
+      - { username: backup-admin@abc.onmicrosoft.com, password: { file: $OUT/abc.pw } }
+      - { username: svc-backup@contoso.local, password: { file: $OUT/contoso.pw } }
+      - { username: backup@fabrikam-hybrid.onmicrosoft.com, password: { file: $OUT/fabrikam.pw } }
+YAML
 }
 
 # new_key: a random API key in KEY and its hash (by `veeam-gateway hash-key`) in KEY_HASH.

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Soak (not a test): the release gateway under mixed load for DURATION (default 10m), bounded.
-#   load    wrk, 32 connections: 60% hits on 20 hot tenants, 30% random tenants of 1,003 (misses
-#           and evictions: the cache is bounded at 1.5 MiB, smaller than the tenants plus the
-#           1 MB list), 10% list pages of 100
-#   faults  the simulator answers 3% 520s, 2% malformed JSON, 2% resets; tokens live 60 s (the
-#           gateway refreshes them); every minute the gateway's tokens are revoked (re-login on
-#           401); from 40% to 50% of the run every upstream request fails (stale-if-error)
+#   load    wrk, 32 connections, both products: 55% hits on 20 hot VSPC tenants, 27% random
+#           tenants of 1,003 (misses and evictions: the cache is bounded at 1.5 MiB, smaller than
+#           the tenants plus the 1 MB list), 9% VB365 organizations (the three accounts, each
+#           read with its own), 9% list pages of 100 (VB365 and VSPC together)
+#   faults  on both products the simulator answers 3% server errors, 2% malformed JSON, 2%
+#           resets; tokens live 60 s (the gateway refreshes them); every minute the gateway's
+#           tokens are revoked (re-login on 401); from 40% to 50% of the run every upstream
+#           request fails (stale-if-error)
 #   prints  every 30 s: RSS, cache bytes against the bound, list renderings, logins, refreshes;
 #           at the end: answers by status, errors (5xx, socket errors), RSS first/last/max.
 #
@@ -23,7 +25,8 @@ new_key
 GW_PORT=$(free_port)
 MAX_BYTES=$((1536 * 1024))
 gateway_yaml "    maxConcurrentRequests: 16
-    maxQueuedRequests: 1000" "{ maxBytes: 1536KiB, maxEntryShare: 0.7, ttl: 5s, staleWhileRevalidate: 5s, staleIfError: 2m }" >"$OUT/gateway.yaml"
+    maxQueuedRequests: 1000
+$(vb365_upstream)" "{ maxBytes: 1536KiB, maxEntryShare: 0.7, ttl: 5s, staleWhileRevalidate: 5s, staleIfError: 2m }" >"$OUT/gateway.yaml"
 start_gateway "$OUT/gateway.yaml"
 
 # Tenant ids from the simulator itself (faults off while reading them).
@@ -34,7 +37,9 @@ for offset in 0 500 1000; do
   curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=$offset" |
     python3 -c "import json,sys; print('\n'.join('vspc-main.' + t['instanceUid'] for t in json.load(sys.stdin)['data']))" >>"$OUT/ids.txt"
 done
-curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/vspc" -H 'Content-Type: application/json' -d '{"errorRate":0.03,"malformedRate":0.02,"resetRate":0.02}' >/dev/null
+for product in vspc vb365; do
+  curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/$product" -H 'Content-Type: application/json' -d '{"errorRate":0.03,"malformedRate":0.02,"resetRate":0.02}' >/dev/null
+done
 python3 - "$OUT" "$KEY" <<'PY'
 import sys
 out, key = sys.argv[1], sys.argv[2]
@@ -42,14 +47,16 @@ ids = [l.strip() for l in open(f"{out}/ids.txt") if l.strip()]
 table = ",".join(f'"{i}"' for i in ids)
 open(f"{out}/soak.lua", "w").write(f'''
 local ids = {{{table}}}
+local orgs = {{"vb365-main.cbc52c37-df7f-4b03-98f3-036e7d4b3127", "vb365-main.5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11", "vb365-main.9a7c1e40-2f6b-4d8e-b3a5-0c4d2e6f8a19"}}
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
 function init(args) s2 = 0; s3 = 0; s4 = 0; s5 = 0; math.randomseed(os.time() + math.random(1000)) end
 function request()
   local r = math.random(100)
   local path
-  if r <= 60 then path = "/v1/tenants/" .. ids[math.random(20)]
-  elseif r <= 90 then path = "/v1/tenants/" .. ids[math.random(#ids)]
+  if r <= 55 then path = "/v1/tenants/" .. ids[math.random(20)]
+  elseif r <= 82 then path = "/v1/tenants/" .. ids[math.random(#ids)]
+  elseif r <= 91 then path = "/v1/tenants/" .. orgs[math.random(3)]
   else path = "/v1/tenants?limit=100&offset=" .. (math.random(10) - 1) * 100 end
   return wrk.format("GET", path, {{["X-API-Key"] = "{key}"}})
 end
@@ -77,11 +84,11 @@ while kill -0 "$WRK_PID" 2>/dev/null && [ "$t" -lt "$SECONDS_TOTAL" ]; do
   for _ in $(seq 1 30); do
     sleep 1; t=$((t + 1))
     if [ "$t" -eq "$OUTAGE_FROM" ]; then
-      curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/vspc" -H 'Content-Type: application/json' -d '{"errorRate":1}' >/dev/null; phase=outage
+      for product in vspc vb365; do curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/$product" -H 'Content-Type: application/json' -d '{"errorRate":1}' >/dev/null; done; phase=outage
     elif [ "$t" -eq "$OUTAGE_TO" ]; then
-      curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/vspc" -H 'Content-Type: application/json' -d '{"errorRate":0.03,"malformedRate":0.02,"resetRate":0.02}' >/dev/null; phase=normal
+      for product in vspc vb365; do curl -s -X PUT --cacert "$OUT/ca.pem" "$SIM/_sim/faults/$product" -H 'Content-Type: application/json' -d '{"errorRate":0.03,"malformedRate":0.02,"resetRate":0.02}' >/dev/null; done; phase=normal
     fi
-    if [ $((t % 60)) -eq 0 ]; then curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/revoke?product=vspc&user=gateway-svc" >/dev/null; fi
+    if [ $((t % 60)) -eq 0 ]; then curl -s -X POST --cacert "$OUT/ca.pem" "$SIM/_sim/revoke" >/dev/null; fi  # both products
     [ "$t" -ge "$SECONDS_TOTAL" ] && break
   done
   RSS=$(( $(ps -o rss= -p "$GW_PID" | tr -d ' ') / 1024 ))
