@@ -1,0 +1,110 @@
+import Foundation
+import GatewayCore
+import HTTPTransport
+import ResponseCache
+import TenantModel
+import TokenBroker
+
+// The access sections: `callers`, `policy`, `limits` rates and roles, `auth.idp`.
+extension GatewayConfiguration {
+    static func identityProvider(_ node: ConfigNode) throws -> IdentityProviderSettings? {
+        guard !node.isMissing else { return nil }
+        try node.requireMapping()
+        try node.requireKeys(["issuer", "audience", "jwksURL", "rolesClaim", "scopesClaim", "tls", "timeouts", "minimumRefreshInterval", "algorithms"])
+        var algorithms = IdentityProviderSettings.defaultAlgorithms
+        if !node.child("algorithms").isMissing {
+            algorithms = try node.child("algorithms").array().map { item in
+                let name = try item.string()
+                guard IdentityProviderSettings.supportedAlgorithms.contains(name) else {
+                    throw item.error("must be one of \(IdentityProviderSettings.supportedAlgorithms.joined(separator: ", ")) (never none or HS*)")
+                }
+                return name
+            }
+            guard !algorithms.isEmpty else { throw node.child("algorithms").error("must name at least one algorithm") }
+        }
+        let jwksURL = try node.child("jwksURL").string()
+        guard jwksURL.hasPrefix("https://") || jwksURL.hasPrefix("http://127.0.0.1") || jwksURL.hasPrefix("http://localhost") else {
+            throw node.child("jwksURL").error("must be an https:// URL (plain http only on loopback)")
+        }
+        let tls = node.child("tls")
+        try tls.requireKeys(["caFile", "pinnedPublicKey"])
+        let caFile = try tls.child("caFile").optionalString()
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw tls.child("caFile").error("cannot read \(caFile)") }
+        let timeouts = node.child("timeouts")
+        try timeouts.requireKeys(["connect", "total"])
+        let options = TransferOptions(
+            tls: .init(caFile: caFile, pinnedPublicKey: try tls.child("pinnedPublicKey").optionalString()),
+            connectTimeout: try timeouts.child("connect").duration(default: .seconds(5)),
+            totalTimeout: try timeouts.child("total").duration(default: .seconds(10)),
+            maxResponseBytes: 1 << 20)
+        return IdentityProviderSettings(
+            issuer: try node.child("issuer").string(), audience: try node.child("audience").string(), jwksURL: jwksURL,
+            rolesClaim: try node.child("rolesClaim").string(default: "roles"), scopesClaim: try node.child("scopesClaim").optionalString(),
+            options: options, minimumRefreshInterval: try node.child("minimumRefreshInterval").duration(default: .seconds(30)), algorithms: algorithms)
+    }
+
+    static func rate(_ node: ConfigNode, default value: RateLimit) throws -> RateLimit {
+        func number(_ child: ConfigNode, _ fallback: Double) throws -> Double {
+            if child.isMissing { return fallback }
+            guard let parsed = Double(try child.string()), parsed > 0, parsed.isFinite else { throw child.error("must be a positive number") }
+            return parsed
+        }
+        let perSecond = try number(node.child("requestsPerSecond"), value.requestsPerSecond)
+        let burst = try number(node.child("burst"), max(value.burst, perSecond))
+        guard burst >= 1 else { throw node.child("burst").error("must be at least 1") }
+        return RateLimit(requestsPerSecond: perSecond, burst: burst)
+    }
+
+    static func roles(_ node: ConfigNode) throws -> Set<String> {
+        var roles = Set<String>()
+        for item in try node.array() {
+            let role = try item.string()
+            guard Role.all.contains(role) else {
+                throw item.error("unknown role \(role); known roles: \(Role.all.sorted().joined(separator: ", "))")
+            }
+            roles.insert(role)
+        }
+        return roles
+    }
+
+    static func policy(_ node: ConfigNode) throws -> AccessPolicy {
+        try node.requireKeys(["cloudTenant", "organization", "admin"])
+        var policy = AccessPolicy()
+        if !node.child("cloudTenant").isMissing { policy.cloudTenantReaders = try roles(node.child("cloudTenant")) }
+        if !node.child("organization").isMissing { policy.organizationReaders = try roles(node.child("organization")) }
+        if !node.child("admin").isMissing { policy.administrators = try roles(node.child("admin")) }
+        return policy
+    }
+
+    static func callers(_ node: ConfigNode, upstreams: [UpstreamDefinition]) throws -> [CallerRecord] {
+        var records: [CallerRecord] = []
+        for item in try node.array() {
+            try item.requireMapping()
+            try item.requireKeys(["id", "keyHash", "roles", "scopes", "rateLimit"])
+            let id = try item.child("id").string()
+            guard (1...64).contains(id.count), id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+                throw item.child("id").error("must be 1-64 letters, digits, '-', '_' or '.'")
+            }
+            guard !records.contains(where: { $0.id == id }) else { throw item.child("id").error("\(id) is used by another caller") }
+            let hash = try item.child("keyHash").string()
+            guard APIKey.isValidHash(hash) else {
+                throw item.child("keyHash").error("must be sha256:<64 hex digits>, from `veeam-gateway hash-key` (never the key itself)")
+            }
+            guard !records.contains(where: { $0.keyHash.lowercased() == hash.lowercased() }) else {
+                throw item.child("keyHash").error("is the same as another caller's")
+            }
+            var scopes = Set<String>()
+            for scope in try item.child("scopes").array() {
+                let value = try scope.string()
+                guard let (upstream, _) = TenantID.parse(value) else { throw scope.error("must be a tenant id, {upstream}.{uuid}") }
+                guard upstreams.contains(where: { $0.name == upstream }) else { throw scope.error("names upstream \(upstream), which is not configured") }
+                scopes.insert(value.lowercased())
+            }
+            let rateNode = item.child("rateLimit")
+            try rateNode.requireKeys(["requestsPerSecond", "burst"])
+            let rate = rateNode.isMissing ? nil : try rate(rateNode, default: RateLimit(requestsPerSecond: 50, burst: 100))
+            records.append(CallerRecord(id: id, keyHash: hash.lowercased(), roles: try roles(item.child("roles")), scopes: scopes, rate: rate))
+        }
+        return records
+    }
+}

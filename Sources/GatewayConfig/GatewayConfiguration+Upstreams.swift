@@ -1,0 +1,115 @@
+import Foundation
+import GatewayCore
+import HTTPTransport
+import ResponseCache
+import TenantModel
+import TokenBroker
+
+// The upstream sections: `upstreams[]`, their freshness, accounts and secret references.
+extension GatewayConfiguration {
+    static func freshness(_ node: ConfigNode, default value: FreshnessPolicy) throws -> FreshnessPolicy {
+        FreshnessPolicy(
+            ttl: try node.child("ttl").duration(default: value.ttl),
+            staleWhileRevalidate: try node.child("staleWhileRevalidate").duration(default: value.staleWhileRevalidate),
+            staleIfError: try node.child("staleIfError").duration(default: value.staleIfError))
+    }
+
+    static func upstream(_ node: ConfigNode, environment: [String: String]) throws -> UpstreamDefinition {
+        try node.requireMapping()
+        try node.requireKeys([
+            "name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache",
+            "maxConcurrentRequests", "maxQueuedRequests",
+        ])
+        let name = try node.child("name").string()
+        guard TenantID.isValidUpstreamName(name) else {
+            throw node.child("name").error("must match [a-z0-9-]{1,32} (it becomes part of every tenant id)")
+        }
+        let productText = try node.child("product").string()
+        guard let product = Tenant.Product(rawValue: productText) else { throw node.child("product").error("must be vb365 or vspc") }
+        var baseURL = try node.child("baseURL").string()
+        while baseURL.hasSuffix("/") { baseURL.removeLast() }
+        guard baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://"), let url = URL(string: baseURL), url.host != nil,
+            url.query == nil, url.path.isEmpty
+        else {
+            throw node.child("baseURL").error("must be https://host:port (no path, no query), e.g. https://vspc.example.internal:1280")
+        }
+
+        let tlsNode = node.child("tls")
+        try tlsNode.requireKeys(["caFile", "pinnedPublicKey", "insecure", "clientCertificateFile", "clientKeyFile"])
+        let caFile = try tlsNode.child("caFile").optionalString()
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw tlsNode.child("caFile").error("cannot read \(caFile)")
+        }
+        let pin = try tlsNode.child("pinnedPublicKey").optionalString()
+        if let pin {
+            let pins = pin.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pins.allSatisfy({ $0.hasPrefix("sha256//") && Data(base64Encoded: String($0.dropFirst(8)))?.count == 32 }) else {
+                throw tlsNode.child("pinnedPublicKey").error("must be sha256//<base64 of 32 bytes> (several joined with ;)")
+            }
+        }
+        let timeouts = node.child("timeouts")
+        try timeouts.requireKeys(["connect", "total"])
+        let connect = try timeouts.child("connect").duration(default: .seconds(5))
+        let total = try timeouts.child("total").duration(default: .seconds(30))
+        guard connect > .zero else { throw timeouts.child("connect").error("must be more than 0") }
+        guard total >= connect else { throw timeouts.child("total").error("must be at least timeouts.connect") }
+
+        let options = TransferOptions(
+            tls: .init(
+                caFile: caFile, pinnedPublicKey: pin, insecure: try tlsNode.child("insecure").bool(default: false),
+                clientCertificateFile: try tlsNode.child("clientCertificateFile").optionalString(),
+                clientKeyFile: try tlsNode.child("clientKeyFile").optionalString()),
+            connectTimeout: connect,
+            totalTimeout: total,
+            maxResponseBytes: try node.child("maxResponseBytes").byteSize(default: 16 << 20)
+        )
+
+        var organizations: [Credential] = []
+        var account: Credential?
+        switch product {
+        case .vb365:
+            let orgNodes = try node.child("organizations").array()
+            guard !orgNodes.isEmpty else {
+                throw node.child("organizations").error("a vb365 upstream lists each organization's own account (seed 000: never an administrator's)")
+            }
+            if !node.child("account").isMissing { throw node.child("account").error("vb365 upstreams use organizations, not account") }
+            organizations = try orgNodes.map { try credential($0, environment: environment) }
+        case .vspc:
+            guard !node.child("account").isMissing else { throw node.child("account").error("a vspc upstream needs the gateway's account") }
+            if !node.child("organizations").isMissing { throw node.child("organizations").error("only vb365 upstreams list organizations") }
+            account = try credential(node.child("account"), environment: environment)
+        }
+        return UpstreamDefinition(
+            name: name, product: product, baseURL: baseURL, options: options, organizations: organizations, account: account,
+            refreshSkew: try node.child("refreshSkew").duration(default: .seconds(60)))
+    }
+
+    static func credential(_ node: ConfigNode, environment: [String: String]) throws -> Credential {
+        try node.requireMapping()
+        try node.requireKeys(["username", "password"])
+        let username = try node.child("username").string()
+        return Credential(username: username, password: try secretReference(node.child("password"), environment: environment))
+    }
+
+    /// `{env: NAME}` or `{file: PATH}`, resolved once to fail early (the value is not kept).
+    static func secretReference(_ node: ConfigNode, environment: [String: String]) throws -> SecretReference {
+        guard case .mapping? = node.node else {
+            throw node.error("must be a secret reference, {env: NAME} or {file: PATH}; a secret is never written in the config")
+        }
+        try node.requireKeys(["env", "file"])
+        let env = try node.child("env").optionalString()
+        let file = try node.child("file").optionalString()
+        let reference: SecretReference
+        switch (env, file) {
+        case (let name?, nil): reference = .env(name)
+        case (nil, let path?): reference = .file(path)
+        default: throw node.error("give exactly one of env or file")
+        }
+        do {
+            _ = try reference.resolve(environment: environment)
+        } catch let error as SecretError {
+            throw node.error(error.reason)
+        }
+        return reference
+    }
+}
