@@ -17,6 +17,16 @@ import Yams
 /// `VEEAM_GATEWAY__` + the key path in capitals with `__` between parts, e.g.
 /// `VEEAM_GATEWAY__LISTEN__PORT=9090` or `VEEAM_GATEWAY__UPSTREAMS__0__BASEURL=https://…`.
 public struct GatewayConfiguration: Sendable, Equatable {
+    /// A host and port to listen on.
+    public struct ListenAddress: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
     public var file: String
     public var host: String
     public var port: Int
@@ -58,6 +68,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var probeInterval: Duration = .seconds(10)
     /// `metrics.requireCaller` (default false): `/metrics` answers authenticated callers only.
     public var metricsRequireCaller = false
+    /// `metrics.listen` (`host`, default 127.0.0.1, and `port`): serve `/metrics` on an address
+    /// of its own (e.g. one only the monitoring network reaches) instead of the API's. Read at
+    /// start; a change takes a restart.
+    public var metricsListen: ListenAddress?
     /// `listen.trustedProxies` (default none): peers whose `X-Forwarded-For` names the client
     /// that failed authentication is counted against.
     public var trustedProxies: [AddressRange] = []
@@ -164,8 +178,19 @@ public struct GatewayConfiguration: Sendable, Equatable {
         configuration.probeInterval = try health.child("probeInterval").duration(default: .seconds(10))
         guard configuration.probeInterval >= .seconds(1) else { throw health.child("probeInterval").error("must be at least 1s") }
         let metrics = root.child("metrics")
-        try metrics.requireKeys(["requireCaller"])
+        try metrics.requireKeys(["requireCaller", "listen"])
         configuration.metricsRequireCaller = try metrics.child("requireCaller").bool(default: false)
+        let metricsListen = metrics.child("listen")
+        if !metricsListen.isMissing {
+            try metricsListen.requireKeys(["host", "port"])
+            guard !metricsListen.child("port").isMissing else { throw metricsListen.child("port").error("is required (0 picks a free port)") }
+            let address = ListenAddress(
+                host: try metricsListen.child("host").string(default: "127.0.0.1"), port: try metricsListen.child("port").int(range: 0...65535))
+            if address.port != 0, address.port == configuration.port {
+                throw metricsListen.child("port").error("must differ from listen.port (\(configuration.port))")
+            }
+            configuration.metricsListen = address
+        }
         let limits = root.child("limits")
         try limits.requireKeys(["requestsPerSecond", "burst", "failedAuthPerMinute"])
         configuration.defaultRate = try rate(limits, default: configuration.defaultRate)

@@ -65,16 +65,9 @@ public enum GatewayApplication {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
         router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state))
-        router.get("/metrics") { request, context -> Response in
-            let snapshot = try snapshot(context)
-            if snapshot.configuration.metricsRequireCaller {
-                guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
-                context.callerNote.id = caller.id
-            }
-            await snapshot.service.collectMetrics(into: metrics.metrics)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+        // `/metrics` is served here unless it has an address of its own (`metrics.listen`).
+        if state.snapshot.configuration.metricsListen == nil {
+            router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
         }
 
         router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
@@ -131,6 +124,39 @@ public enum GatewayApplication {
             return try JSON.response(UpstreamList(data: await service.upstreamInfo()))
         }
         return router
+    }
+
+    /// The Prometheus exposition (`GET /metrics`), authenticated when `metrics.requireCaller` is set;
+    /// on the API's address or on `metrics.listen`.
+    static func metricsAnswer(_ request: Request, context: GatewayRequestContext, metrics: MetricsEndpoint) async throws -> Response {
+        let snapshot = try snapshot(context)
+        if snapshot.configuration.metricsRequireCaller {
+            guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
+            context.callerNote.id = caller.id
+        }
+        await snapshot.service.collectMetrics(into: metrics.metrics)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+    }
+
+    /// The application serving `/metrics` (and `/healthz`) on `metrics.listen`, when set: the
+    /// same problems, request ids and access log as the API's router, no other route.
+    /// `onRunning` receives the bound port.
+    public static func makeMetrics(
+        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> (some ApplicationProtocol)? {
+        let configuration = state.snapshot.configuration
+        guard let address = configuration.metricsListen else { return Application<RouterResponder<GatewayRequestContext>>?.none }
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state))
+        router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
+        router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
     }
 
     /// `POST /v1/auth/token`, OAuth2 `client_credentials`: client id and key in the form body or
@@ -228,25 +254,24 @@ public enum GatewayApplication {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let configuration = state.snapshot.configuration
-        // Request heads are bounded: 16 KiB per field, 32 KiB in all, 100 fields.
-        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
+        // Request heads are bounded (``RequestHeadLimits``, applied alike by the hot path).
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
+            maxHeaderFieldSize: RequestHeadLimits.fieldSize, maxHeaderListSize: RequestHeadLimits.headSize,
+            maxHeaderFieldCount: RequestHeadLimits.fieldCount)
         func amount(_ duration: Duration) -> TimeAmount {
             .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         }
+        // The raw-bytes handler fronts every connection: it frames heads, owns the idle timeout
+        // and the head deadline on both paths, and answers cache hits only when `listen.hotPath`
+        // is on (off, it hands every request to the router, byte for byte).
+        let hot = HotPathResponder(state: state, logger: logger, metrics: metrics.metrics)
         let idle = amount(configuration.idleTimeout)
         let headTimeout = amount(configuration.requestHeadTimeout)
-        let server: HTTPServerBuilder
-        if configuration.hotPath {
-            // The hot-path handler owns the idle timeout (the requests it answers never reach the
-            // router's connection-state handler).
-            let hot = HotPathResponder(state: state, logger: logger, metrics: metrics.metrics)
-            server = HTTPServerBuilder { responder in
-                HotPathChannel(
-                    inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
-                    responder: hot, idleTimeout: idle, headTimeout: headTimeout)
-            }
-        } else {
-            server = .http1(configuration: .init(idleTimeout: idle, httpDecoderConfiguration: decoder))
+        let answers = configuration.hotPath
+        let server = HTTPServerBuilder { responder in
+            HotPathChannel(
+                inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
+                responder: hot, answers: answers, idleTimeout: idle, headTimeout: headTimeout)
         }
         return Application(
             router: router(state: state, logger: logger, metrics: metrics),

@@ -21,13 +21,15 @@ struct HotPathChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let inner: HTTP1Channel
     let responder: HotPathResponder
+    /// `listen.hotPath`: whether cache hits are answered here (else every request goes on).
+    let answers: Bool
     let idleTimeout: TimeAmount
     let headTimeout: TimeAmount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
-            let hot = HotPathHandler(responder: responder, idleTimeout: idleTimeout, headTimeout: headTimeout)
+            let hot = HotPathHandler(responder: responder, answers: answers, idleTimeout: idleTimeout, headTimeout: headTimeout)
             try pipeline.addHandler(hot, position: .first)
             let connectionState = try pipeline.handler(type: HTTPConnectionStateHandler.self)
             try pipeline.addHandler(ResponseCompletionObserver(hot: hot), position: .before(connectionState))
@@ -72,10 +74,14 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
-    /// The largest request head it frames; beyond this the codec (with its own limits) decides.
-    static let maxHead = 40 * 1024
+    /// The most of an unfinished head it holds; beyond this (already past the head bound) the
+    /// connection goes to the codec, which refuses it.
+    static let maxHead = RequestHeadLimits.headSize + 8 * 1024
 
     private let responder: HotPathResponder
+    /// Whether it answers cache hits (`listen.hotPath`); when not, it only frames, times and
+    /// hands on.
+    private let answers: Bool
     private let idleTimeout: TimeAmount
     /// How long a request head may take from its first byte (`listen.requestHeadTimeout`).
     private let headTimeout: TimeAmount
@@ -104,8 +110,9 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     private var processing = false
 
-    init(responder: HotPathResponder, idleTimeout: TimeAmount, headTimeout: TimeAmount) {
+    init(responder: HotPathResponder, answers: Bool, idleTimeout: TimeAmount, headTimeout: TimeAmount) {
         self.responder = responder
+        self.answers = answers
         self.idleTimeout = idleTimeout
         self.headTimeout = headTimeout
     }
@@ -230,7 +237,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 handOverForever(context)
                 return
             }
-            if routedInFlight == 0, request.contentLength == 0, !request.needsRouter {
+            if answers, routedInFlight == 0, request.contentLength == 0, !request.needsRouter {
                 if !context.channel.isWritable {
                     // A peer that sends requests without reading answers: write out what waits,
                     // and if that does not drain it, stop here (and stop reading) until it does.

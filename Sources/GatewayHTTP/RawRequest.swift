@@ -1,5 +1,17 @@
 import NIOCore
 
+/// The bounds on a request head, for both front paths: the router's HTTP decoder refuses a head
+/// beyond them, and the hot path hands such a head to the router rather than answer it, so both
+/// refuse alike.
+enum RequestHeadLimits {
+    /// Header fields per head.
+    static let fieldCount = 100
+    /// Bytes in one header field (name, colon and value).
+    static let fieldSize = 16 * 1024
+    /// Bytes in the whole head.
+    static let headSize = 32 * 1024
+}
+
 /// One request head framed from raw bytes: only what the hot path needs, and flags for anything
 /// that sends the request to the router.
 struct RawRequest {
@@ -67,6 +79,9 @@ struct RawRequest {
         var isRequestLine = true
         var seen: UInt8 = 0  // bit per credential-like header, to spot repeats
         var sawContentLength = false
+        var fields = 0
+        // Beyond the router's head bounds: its decoder refuses the request, and so answers it.
+        if head.count + 4 > RequestHeadLimits.headSize { needsRouter = true }
         while index < head.count {
             let byte = head[index]
             if byte == 0x0D {
@@ -78,6 +93,8 @@ struct RawRequest {
                     isRequestLine = false
                 } else {
                     guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength) else { return nil }
+                    fields += 1
+                    if fields > RequestHeadLimits.fieldCount || line.count > RequestHeadLimits.fieldSize { needsRouter = true }
                 }
                 index += 2
                 lineStart = index

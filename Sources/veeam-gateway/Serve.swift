@@ -48,8 +48,15 @@ struct GatewayRunner: Service {
                 logger.error("upstream not ready", metadata: ["upstream": "\(upstream.upstream)", "reason": "\(upstream.reason ?? "-")"])
             }
         }
-        // Reverse order on shutdown: reloads stop, the server drains, then the client stops.
-        let group = ServiceGroup(configuration: .init(services: [client, app, ReloadOnHangup(state: state)], logger: logger))
+        var services: [any Service] = [client, app]
+        if let metricsApp = GatewayApplication.makeMetrics(state: state, logger: logger, metrics: metrics, onRunning: { bound in
+            logger.info("metrics listening", metadata: ["port": "\(bound)"])
+        }) {
+            services.append(metricsApp)
+        }
+        services.append(ReloadOnHangup(state: state))
+        // Reverse order on shutdown: reloads stop, the servers drain, then the client stops.
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
     }
 }

@@ -22,6 +22,8 @@ struct RunningGateway: Sendable {
     /// The cache's clock: tests advance it instead of sleeping.
     let clock: ManualClock
     let configPath: String
+    /// `http://127.0.0.1:port` of `metrics.listen`, when the config sets it.
+    var metricsURL: String?
     var service: TenantService { state.snapshot.service }
 
     /// GET with an API key (the portal administrator's unless told otherwise; nil sends none).
@@ -147,11 +149,17 @@ func withGateway<T: Sendable>(
     let app = GatewayApplication.make(state: state, logger: logger, metrics: metrics) { bound in
         port.set(bound)
     }
-    let group = ServiceGroup(configuration: .init(services: [upstreamClient, app], logger: logger))
+    var services: [any Service] = [upstreamClient, app]
+    let metricsPort = PortBox()
+    if let metricsApp = GatewayApplication.makeMetrics(state: state, logger: logger, metrics: metrics, onRunning: { metricsPort.set($0) }) {
+        services.append(metricsApp)
+    }
+    let group = ServiceGroup(configuration: .init(services: services, logger: logger))
     let server = Task { try await group.run() }
     let bound = await port.wait()
     let caller = try CurlClient()
-    let gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, state: state, logs: logs, clock: clock, configPath: configPath)
+    var gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, state: state, logs: logs, clock: clock, configPath: configPath)
+    if configuration.metricsListen != nil { gateway.metricsURL = "http://127.0.0.1:\(await metricsPort.wait())" }
     let result: Result<T, any Error>
     do { result = .success(try await body(gateway)) } catch { result = .failure(error) }
     await caller.shutdown()

@@ -251,6 +251,13 @@ struct HotPathTests {
                 ("NUL in a value", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\u{0}\r\n\r\n" + hit, [400]),
                 ("body on a GET", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: 4\r\n\r\nabcd" + hit, [200, 200]),
                 ("Connection: close", "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nConnection: close\r\n\r\n" + hit, [200]),
+                // The head bounds (100 fields, 16 KiB a field, 32 KiB a head): a head beyond them
+                // is refused alike, whichever path frames it (it arrives here in one read).
+                ("100 fields", Self.boundedHead(key: key, fields: 98, fieldBytes: 20) + hit, [200, 200]),
+                ("101 fields", Self.boundedHead(key: key, fields: 99, fieldBytes: 20) + hit, [400]),
+                ("a 16 KiB field", Self.boundedHead(key: key, fields: 1, fieldBytes: 16 * 1024 - 2) + hit, [200, 200]),
+                ("a 17 KiB field", Self.boundedHead(key: key, fields: 1, fieldBytes: 17 * 1024) + hit, [400]),
+                ("a 33 KiB head", Self.boundedHead(key: key, fields: 3, fieldBytes: 11 * 1024) + hit, [400]),
             ]
             for (name, stream, expected) in streams {
                 var answers: [[Int]] = []
@@ -264,10 +271,11 @@ struct HotPathTests {
         }
     }
 
-    @Test("partial heads are closed at the head deadline, and promised bodies that stop at the idle timeout (hot path on)")
-    func slowAndPartialRequests() async throws {
+    @Test("partial heads are closed at the head deadline, and promised bodies that stop at the idle timeout (hot path on and off)",
+          arguments: [true, false])
+    func slowAndPartialRequests(hotPath: Bool) async throws {
         try await withSimulator { sim in
-            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true, idleTimeout: 3s, requestHeadTimeout: 1s") { gw in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: \(hotPath), idleTimeout: 3s, requestHeadTimeout: 1s") { gw in
                 let port = try #require(Int(gw.baseURL.split(separator: ":").last ?? ""))
                 let partial = Array("GET /v1/tenants HTTP/1.1\r\nHost: x\r\nX-API-Key: \(TestKeys.portalAdmin)\r\n".utf8)
                 let stalled = Array("POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant".utf8)
@@ -305,6 +313,16 @@ struct HotPathTests {
                 #expect(served.status == 200)
             }
         }
+    }
+
+    /// A hit's head with `fields` filler fields of `fieldBytes` bytes each (name, colon, value)
+    /// besides `Host` and `X-API-Key`.
+    static func boundedHead(key: String, fields: Int, fieldBytes: Int) -> String {
+        let filler = (0..<fields).map { i -> String in
+            let name = "X-F\(i):"
+            return name + String(repeating: "a", count: max(1, fieldBytes - name.utf8.count)) + "\r\n"
+        }
+        return "GET \(cloudTenantPath) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n" + filler.joined() + "\r\n"
     }
 
     @Test("a 32 KiB head trickled a byte at a time is scanned once, not once per byte (linear work)")

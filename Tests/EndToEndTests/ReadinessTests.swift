@@ -104,4 +104,26 @@ struct ReadinessTests {
             }
         }
     }
+
+    @Test("metrics.listen: /metrics on an address of its own, and no longer on the API's")
+    func metricsOwnAddress() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, extra: "metrics: { listen: { host: 127.0.0.1, port: 0 } }") { gw in
+                let metricsURL = try #require(gw.metricsURL)
+                let scraped = try await gw.client.perform(UpstreamRequest(url: metricsURL + "/metrics"), options: TransferOptions())
+                #expect(scraped.status == 200)
+                #expect(scraped.text.contains("veeam_gateway"))
+                let health = try await gw.client.perform(UpstreamRequest(url: metricsURL + "/healthz"), options: TransferOptions())
+                #expect(health.status == 200)
+                // Nothing else is served there: the API stays on its own address.
+                let api = try await gw.client.perform(
+                    UpstreamRequest(url: metricsURL + "/v1/tenants", headers: [("X-API-Key", TestKeys.portalAdmin)]), options: TransferOptions())
+                #expect(api.status == 404)
+                let onAPI = try await gw.get("/metrics", key: nil)
+                #expect(onAPI.status == 404)
+                #expect(onAPI.header("content-type") == "application/problem+json")
+                #expect(try await gw.get("/v1/tenants").status == 200)
+            }
+        }
+    }
 }

@@ -155,6 +155,8 @@ struct ConfigTests {
             ("upstreams: [ {", "", "not valid YAML"),
             ("listen: { port: 1 }\nlisten: { port: 2 }\nupstreams: []", "listen", "appears twice"),
             ("listen: { idleTimeout: 1e10s }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "listen.idleTimeout", "at most a year"),
+            ("metrics: { listen: { host: 0.0.0.0 } }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "metrics.listen.port", "is required"),
+            ("listen: { port: 9000 }\nmetrics: { listen: { port: 9000 } }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "metrics.listen.port", "must differ"),
             ("cache: { maxBytes: 9223372036854775807, maxEntryShare: 1 }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "cache.maxBytes", "at most 1TiB"),
         ]
     )
