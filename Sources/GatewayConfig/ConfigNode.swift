@@ -79,6 +79,13 @@ struct ConfigNode {
     func string(default value: String) throws -> String { isMissing ? value : try string() }
     func optionalString() throws -> String? { isMissing ? nil : try string() }
 
+    /// A path to a file this process can read, when the key is set.
+    func optionalReadableFile() throws -> String? {
+        guard let path = try optionalString() else { return nil }
+        guard FileManager.default.isReadableFile(atPath: path) else { throw error("cannot read \(path)") }
+        return path
+    }
+
     func int(default value: Int? = nil, range: ClosedRange<Int>? = nil) throws -> Int {
         if isMissing, let value { return value }
         guard let parsed = Int(try string()) else { throw error("must be a whole number") }

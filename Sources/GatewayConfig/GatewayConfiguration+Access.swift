@@ -28,8 +28,7 @@ extension GatewayConfiguration {
         }
         let tls = node.child("tls")
         try tls.requireKeys(["caFile", "pinnedPublicKey"])
-        let caFile = try tls.child("caFile").optionalString()
-        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw tls.child("caFile").error("cannot read \(caFile)") }
+        let caFile = try tls.child("caFile").optionalReadableFile()
         let timeouts = node.child("timeouts")
         try timeouts.requireKeys(["connect", "total"])
         let options = TransferOptions(
@@ -76,22 +75,27 @@ extension GatewayConfiguration {
         return policy
     }
 
-    static func callers(_ node: ConfigNode, upstreams: [UpstreamDefinition]) throws -> [CallerRecord] {
+    static func callers(_ node: ConfigNode, upstreams: [UpstreamDefinition], frontTLS: FrontTLSSettings?) throws -> [CallerRecord] {
         var records: [CallerRecord] = []
         for item in try node.array() {
             try item.requireMapping()
-            try item.requireKeys(["id", "keyHash", "roles", "scopes", "rateLimit"])
+            try item.requireKeys(["id", "keyHash", "certificate", "roles", "scopes", "rateLimit"])
             let id = try item.child("id").string()
             guard (1...64).contains(id.count), id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
                 throw item.child("id").error("must be 1-64 letters, digits, '-', '_' or '.'")
             }
             guard !records.contains(where: { $0.id == id }) else { throw item.child("id").error("\(id) is used by another caller") }
-            let hash = try item.child("keyHash").string()
-            guard APIKey.isValidHash(hash) else {
-                throw item.child("keyHash").error("must be sha256:<64 hex digits>, from `veeam-gateway hash-key` (never the key itself)")
-            }
-            guard !records.contains(where: { $0.keyHash.lowercased() == hash.lowercased() }) else {
-                throw item.child("keyHash").error("is the same as another caller's")
+            let certificate = try certificateBinding(item.child("certificate"), frontTLS: frontTLS, records: records)
+            let hash = try item.child("keyHash").optionalString()?.lowercased()
+            if let hash {
+                guard APIKey.isValidHash(hash) else {
+                    throw item.child("keyHash").error("must be sha256:<64 hex digits>, from `veeam-gateway hash-key` (never the key itself)")
+                }
+                guard !records.contains(where: { $0.keyHash == hash }) else {
+                    throw item.child("keyHash").error("is the same as another caller's")
+                }
+            } else if certificate == nil {
+                throw item.child("keyHash").error("is required (or a certificate, with listen.tls.clientCAFile)")
             }
             var scopes = Set<String>()
             for scope in try item.child("scopes").array() {
@@ -103,8 +107,30 @@ extension GatewayConfiguration {
             let rateNode = item.child("rateLimit")
             try rateNode.requireKeys(["requestsPerSecond", "burst"])
             let rate = rateNode.isMissing ? nil : try rate(rateNode, default: RateLimit(requestsPerSecond: 50, burst: 100))
-            records.append(CallerRecord(id: id, keyHash: hash.lowercased(), roles: try roles(item.child("roles")), scopes: scopes, rate: rate))
+            var record = CallerRecord(id: id, keyHash: hash, roles: try roles(item.child("roles")), scopes: scopes, rate: rate)
+            record.certificate = certificate
+            records.append(record)
         }
         return records
+    }
+
+    /// `callers[].certificate`: `subject` (RFC 4514, as `openssl x509 -noout -subject -nameopt
+    /// RFC2253` prints it) or `san` (a DNS name, e-mail address or URI in the certificate's
+    /// subject alternative names), of a client certificate the front end verified against
+    /// `listen.tls.clientCAFile`.
+    static func certificateBinding(_ node: ConfigNode, frontTLS: FrontTLSSettings?, records: [CallerRecord]) throws -> CertificateBinding? {
+        guard !node.isMissing else { return nil }
+        try node.requireMapping()
+        try node.requireKeys(["subject", "san"])
+        guard frontTLS?.clientCAFile != nil else {
+            throw node.error("needs listen.tls with a clientCAFile (the CA that issues callers' certificates)")
+        }
+        let subject = try node.child("subject").optionalString()
+        let san = try node.child("san").optionalString()
+        guard (subject == nil) != (san == nil) else { throw node.error("must name exactly one of subject or san") }
+        let binding = CertificateBinding(subject: subject, alternativeName: san)
+        guard !binding.isEmpty else { throw node.error("must not be empty") }
+        guard !records.contains(where: { $0.certificate == binding }) else { throw node.error("is the same as another caller's") }
+        return binding
     }
 }

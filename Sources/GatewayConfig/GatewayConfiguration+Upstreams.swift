@@ -36,10 +36,7 @@ extension GatewayConfiguration {
 
         let tlsNode = node.child("tls")
         try tlsNode.requireKeys(["caFile", "pinnedPublicKey", "insecure", "clientCertificateFile", "clientKeyFile"])
-        let caFile = try tlsNode.child("caFile").optionalString()
-        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-            throw tlsNode.child("caFile").error("cannot read \(caFile)")
-        }
+        let caFile = try tlsNode.child("caFile").optionalReadableFile()
         let pin = try tlsNode.child("pinnedPublicKey").optionalString()
         if let pin {
             let pins = pin.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }

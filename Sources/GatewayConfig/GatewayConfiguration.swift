@@ -17,6 +17,27 @@ import Yams
 /// `VEEAM_GATEWAY__` + the key path in capitals with `__` between parts, e.g.
 /// `VEEAM_GATEWAY__LISTEN__PORT=9090` or `VEEAM_GATEWAY__UPSTREAMS__0__BASEURL=https://…`.
 public struct GatewayConfiguration: Sendable, Equatable {
+    /// `listen.tls`: the front end's certificate and key (PEM files, re-read on reload), and
+    /// optionally the CA whose client certificates authenticate callers.
+    public struct FrontTLSSettings: Sendable, Equatable {
+        /// `certificateFile`: the server certificate, then any intermediates (PEM).
+        public var certificateFile: String
+        /// `keyFile`: its private key (PEM).
+        public var keyFile: String
+        /// `clientCAFile`: verify client certificates against these CAs (PEM); a caller bound
+        /// to a certificate (`callers[].certificate`) needs it. Clients without a certificate
+        /// still connect (and use keys or tokens).
+        public var clientCAFile: String?
+        /// `http2` (default true): offer HTTP/2 through ALPN beside HTTP/1.1.
+        public var http2: Bool
+        public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil, http2: Bool = true) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.clientCAFile = clientCAFile
+            self.http2 = http2
+        }
+    }
+
     /// A host and port to listen on.
     public struct ListenAddress: Sendable, Equatable {
         public var host: String
@@ -72,6 +93,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// of its own (e.g. one only the monitoring network reaches) instead of the API's. Read at
     /// start; a change takes a restart.
     public var metricsListen: ListenAddress?
+    /// `listen.tls`: serve HTTPS (HTTP/2 through ALPN) instead of plain HTTP.
+    public var tls: FrontTLSSettings?
     /// `listen.trustedProxies` (default none): peers whose `X-Forwarded-For` names the client
     /// that failed authentication is counted against.
     public var trustedProxies: [AddressRange] = []
@@ -108,7 +131,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics"])
 
         let listen = root.child("listen")
-        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout"])
+        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout", "tls"])
         let log = root.child("log")
         try log.requireKeys(["level", "format"])
         let level = try log.child("level").string(default: "info")
@@ -213,8 +236,22 @@ public struct GatewayConfiguration: Sendable, Equatable {
             }
             configuration.tokenIssuer = try tokens.child("issuer").string(default: "veeam-gateway")
         }
-        configuration.callers = try callers(root.child("callers"), upstreams: upstreams)
+        configuration.tls = try frontTLS(listen.child("tls"))
+        configuration.callers = try callers(root.child("callers"), upstreams: upstreams, frontTLS: configuration.tls)
         return configuration
     }
 
+
+    static func frontTLS(_ node: ConfigNode) throws -> FrontTLSSettings? {
+        guard !node.isMissing else { return nil }
+        try node.requireMapping()
+        try node.requireKeys(["certificateFile", "keyFile", "clientCAFile", "http2"])
+        guard let certificate = try node.child("certificateFile").optionalReadableFile() else {
+            throw node.child("certificateFile").error("is required (a PEM certificate chain)")
+        }
+        guard let key = try node.child("keyFile").optionalReadableFile() else { throw node.child("keyFile").error("is required (a PEM private key)") }
+        return FrontTLSSettings(
+            certificateFile: certificate, keyFile: key, clientCAFile: try node.child("clientCAFile").optionalReadableFile(),
+            http2: try node.child("http2").bool(default: true))
+    }
 }

@@ -40,6 +40,18 @@ public final class AccessControl: Sendable {
         case rateLimited(retryAfter: Int)
     }
 
+    /// Authenticates a client certificate the front end verified (TLS with a client CA), then
+    /// applies the caller's rate. A certificate bound to no caller is an invalid credential.
+    public func authenticate(certificate: PeerCertificate, address: String) -> Outcome {
+        if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
+        guard let record = directory.authenticate(certificate: certificate) else {
+            failedAuth.recordFailure(address)
+            return .invalid
+        }
+        if let wait = rateLimiter.take(record.id, rate: record.rate ?? defaultRate) { return .rateLimited(retryAfter: wait) }
+        return .caller(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "client-certificate"))
+    }
+
     /// Authenticates an API key presented by `address`, then applies the caller's rate.
     public func authenticate(apiKey: String?, address: String) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }

@@ -44,19 +44,49 @@ public struct Caller: Sendable, Equatable {
 /// A configured caller: an id, the *hash* of its API key (never the key), roles and scopes.
 public struct CallerRecord: Sendable, Equatable {
     public var id: String
-    /// `sha256:` + 64 hex digits, from `veeam-gateway hash-key`.
-    public var keyHash: String
+    /// `sha256:` + 64 hex digits, from `veeam-gateway hash-key`; nil for a caller that
+    /// authenticates with a client certificate only.
+    public var keyHash: String?
+    /// The client certificate this caller is bound to, if any (`callers[].certificate`).
+    public var certificate: CertificateBinding?
     public var roles: Set<String>
     public var scopes: Set<String>
     /// Requests per second and burst of this caller; nil uses the default.
     public var rate: RateLimit?
 
-    public init(id: String, keyHash: String, roles: Set<String>, scopes: Set<String> = [], rate: RateLimit? = nil) {
+    public init(id: String, keyHash: String?, roles: Set<String>, scopes: Set<String> = [], rate: RateLimit? = nil) {
         self.id = id
         self.keyHash = keyHash
         self.roles = roles
         self.scopes = scopes
         self.rate = rate
+    }
+}
+
+/// Which verified client certificate stands for a caller: its subject (RFC 4514 string) or one
+/// of its subject alternative names (DNS name, e-mail address or URI).
+public struct CertificateBinding: Sendable, Equatable, Hashable {
+    public var subject: String?
+    public var alternativeName: String?
+    public init(subject: String? = nil, alternativeName: String? = nil) {
+        self.subject = subject.map(Self.normalized)
+        self.alternativeName = alternativeName.map(Self.normalized)
+    }
+    public var isEmpty: Bool { (subject ?? "").isEmpty && (alternativeName ?? "").isEmpty }
+    /// Compared without case and without spaces around the separators of a subject.
+    static func normalized(_ text: String) -> String {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ",").lowercased()
+    }
+}
+
+/// What the front end read from a client certificate it verified (TLS with
+/// `listen.tls.clientCAFile`): the subject and the subject alternative names.
+public struct PeerCertificate: Sendable, Equatable {
+    public var subject: String
+    public var alternativeNames: [String]
+    public init(subject: String, alternativeNames: [String]) {
+        self.subject = subject
+        self.alternativeNames = alternativeNames
     }
 }
 
@@ -110,20 +140,53 @@ public struct CallerDirectory: Sendable {
     /// below copies nothing); `records[i]` goes with bytes `32 i ..< 32 (i + 1)`.
     private let digests: [UInt8]
     public let records: [CallerRecord]
+    /// The callers with a key, in digest order.
+    private let keyed: [CallerRecord]
+    /// Certificate-bound callers by normalized subject and by subject alternative name.
+    private let bySubject: [String: CallerRecord]
+    private let byAlternativeName: [String: CallerRecord]
     /// Each caller by id (ids are unique; the config refuses a second one).
     private let byID: [String: CallerRecord]
 
     public init(_ records: [CallerRecord]) {
         var digests: [UInt8] = []
         var kept: [CallerRecord] = []
+        var keyed: [CallerRecord] = []
+        var bySubject: [String: CallerRecord] = [:]
+        var byAlternativeName: [String: CallerRecord] = [:]
         for record in records {
-            guard let digest = APIKey.digest(fromHash: record.keyHash) else { continue }
-            digests += digest
-            kept.append(record)
+            var usable = false
+            if let certificate = record.certificate {
+                if let subject = certificate.subject { bySubject[subject] = bySubject[subject] ?? record }
+                if let name = certificate.alternativeName { byAlternativeName[name] = byAlternativeName[name] ?? record }
+                usable = true
+            }
+            if let hash = record.keyHash, let digest = APIKey.digest(fromHash: hash) {
+                digests += digest
+                keyed.append(record)
+                usable = true
+            }
+            if usable { kept.append(record) }
         }
         self.digests = digests
+        self.keyed = keyed
         self.records = kept
+        self.bySubject = bySubject
+        self.byAlternativeName = byAlternativeName
         self.byID = Dictionary(kept.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Whether any caller is bound to a client certificate.
+    public var hasCertificateCallers: Bool { !bySubject.isEmpty || !byAlternativeName.isEmpty }
+
+    /// The caller bound to a verified client certificate: by subject first, then by each
+    /// subject alternative name in the certificate's order.
+    public func authenticate(certificate: PeerCertificate) -> CallerRecord? {
+        if let record = bySubject[CertificateBinding.normalized(certificate.subject)] { return record }
+        for name in certificate.alternativeNames {
+            if let record = byAlternativeName[CertificateBinding.normalized(name)] { return record }
+        }
+        return nil
     }
 
     /// The configured caller with this id, if there is one now.
@@ -138,7 +201,7 @@ public struct CallerDirectory: Sendable {
         var found = -1
         digest.withUnsafeBytes { presented in
             digests.withUnsafeBufferPointer { all in
-                for index in 0..<records.count {
+                for index in 0..<keyed.count {
                     var difference: UInt8 = 0
                     let base = index * 32
                     for i in 0..<32 { difference |= all[base + i] ^ presented[i] }
@@ -146,7 +209,7 @@ public struct CallerDirectory: Sendable {
                 }
             }
         }
-        return found >= 0 ? records[found] : nil
+        return found >= 0 ? keyed[found] : nil
     }
 }
 

@@ -5,6 +5,7 @@ public import GatewayConfig
 public import GatewayCore
 public import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 import NIOCore
 import NIOPosix
 public import Logging
@@ -268,10 +269,26 @@ public enum GatewayApplication {
         let idle = amount(configuration.idleTimeout)
         let headTimeout = amount(configuration.requestHeadTimeout)
         let answers = configuration.hotPath
-        let server = HTTPServerBuilder { responder in
-            HotPathChannel(
-                inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
-                responder: hot, answers: answers, idleTimeout: idle, headTimeout: headTimeout)
+        let server: HTTPServerBuilder
+        if configuration.tls != nil {
+            // HTTPS: TLS from the current snapshot, then ALPN (see FrontTLS.swift).
+            let http2 = HTTP2ChannelConfiguration(
+                idleTimeout: configuration.idleTimeout, gracefulCloseTimeout: .seconds(5),
+                streamConfiguration: .init(httpDecoderConfiguration: decoder))
+            server = HTTPServerBuilder { responder in
+                TLSFrontChannel(
+                    state: state,
+                    http1: HotPathChannel(
+                        inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
+                        responder: hot, answers: answers, idleTimeout: idle, headTimeout: headTimeout),
+                    http2: HTTP2Channel(responder: responder, configuration: http2))
+            }
+        } else {
+            server = HTTPServerBuilder { responder in
+                HotPathChannel(
+                    inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
+                    responder: hot, answers: answers, idleTimeout: idle, headTimeout: headTimeout)
+            }
         }
         return Application(
             router: router(state: state, logger: logger, metrics: metrics),

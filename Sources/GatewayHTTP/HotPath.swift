@@ -3,6 +3,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTPTypes
+import NIOSSL
 
 // The hot path: authenticated cache hits answered on the event loop (DESIGN.md, "The hot path").
 //
@@ -30,7 +31,12 @@ struct HotPathChannel: ServerChildChannel {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             let hot = HotPathHandler(responder: responder, answers: answers, idleTimeout: idleTimeout, headTimeout: headTimeout)
-            try pipeline.addHandler(hot, position: .first)
+            // First in line, or right behind TLS (which hands it the decrypted bytes).
+            if let tls = try? pipeline.handler(type: NIOSSLServerHandler.self) {
+                try pipeline.addHandler(hot, position: .after(tls))
+            } else {
+                try pipeline.addHandler(hot, position: .first)
+            }
             let connectionState = try pipeline.handler(type: HTTPConnectionStateHandler.self)
             try pipeline.addHandler(ResponseCompletionObserver(hot: hot), position: .before(connectionState))
             return value

@@ -43,6 +43,8 @@ struct HotPathResponder: Sendable {
         // Authentication, exactly as the `Authenticate` middleware does it.
         let remoteAddress = request.forwardedFor.map { access.clientAddresses.limiterKey(peer: peer, forwardedFor: $0) } ?? peerKey
         let presented = Authenticate.presentedKey(apiKey: request.apiKey, authorization: request.authorization)
+        // Without a key or token the caller may be its client certificate: the router's to read.
+        if presented == nil, access.directory.hasCertificateCallers { return false }
         let outcome: AccessControl.Outcome
         if let presented, AccessControl.looksLikeJWT(presented), request.authorization != nil {
             guard let decided = access.authenticateSynchronously(token: presented, address: remoteAddress) else { return false }

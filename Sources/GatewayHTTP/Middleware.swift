@@ -90,8 +90,9 @@ struct RequestIDAndAccessLog: RouterMiddleware {
     }
 }
 
-/// Authenticates every `/v1` request (API key in `Authorization: Bearer` or `X-API-Key`) before
-/// anything else runs: a refused caller causes no cache lookup and no upstream call.
+/// Authenticates every `/v1` request (API key in `Authorization: Bearer` or `X-API-Key`, a
+/// gateway or IdP JWT, or else a verified client certificate bound to a caller) before anything
+/// else runs: a refused caller causes no cache lookup and no upstream call.
 struct Authenticate: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
@@ -137,6 +138,9 @@ struct Authenticate: RouterMiddleware {
         let outcome: AccessControl.Outcome
         if let presented, AccessControl.looksLikeJWT(presented), request.headers[.authorization] != nil {
             outcome = await access.authenticate(token: presented, address: address)
+        } else if presented == nil, access.directory.hasCertificateCallers, let certificate = await FrontTLS.peerCertificate(of: context.channel) {
+            // No key or token: a verified client certificate bound to a caller stands for one.
+            outcome = access.authenticate(certificate: certificate, address: address)
         } else {
             outcome = access.authenticate(apiKey: presented, address: address)
         }

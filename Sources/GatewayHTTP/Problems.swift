@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 public import GatewayCore
 public import Hummingbird
+public import NIOCore
 
 /// The request context of the gateway: Hummingbird's basic context plus the request id.
 public struct GatewayRequestContext: RequestContext {
@@ -16,10 +17,14 @@ public struct GatewayRequestContext: RequestContext {
     public var snapshot: GatewayState.Snapshot?
     /// The peer's IP address (for failed-authentication limits).
     public let remoteAddress: String
+    /// The connection (or HTTP/2 stream) the request came on: its verified client certificate,
+    /// if any, is looked up only when a request presents no other credential.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.channel = source.channel
+        self.remoteAddress = (source.channel.remoteAddress ?? source.channel.parent?.remoteAddress)?.ipAddress ?? "unknown"
     }
 }
 

@@ -17,6 +17,53 @@ public struct TLSMaterial: Sendable {
     public let serverPrivateKeyPEM: String
     /// `sha256//…` of the server certificate's public key, for `CURLOPT_PINNEDPUBLICKEY`.
     public let serverPublicKeyPin: String
+    /// The CA's private key, PKCS#8 PEM, when this material was generated (it can then issue
+    /// client certificates); nil when loaded from files.
+    public var caPrivateKeyPEM: String? = nil
+
+    /// A client certificate and its key, PEM.
+    public struct ClientCertificate: Sendable {
+        public let certificatePEM: String
+        public let privateKeyPEM: String
+    }
+
+    /// Issues a client certificate (`clientAuth`) signed by this material's CA, with subject
+    /// `O=organization, CN=commonName` and the given DNS subject alternative names.
+    public func issueClientCertificate(commonName: String, organization: String = "VeeamGateway", dnsNames: [String] = []) throws -> ClientCertificate {
+        guard let caPrivateKeyPEM else { throw CertificateError.noCAKey }
+        let caKey = try P256.Signing.PrivateKey(pemRepresentation: caPrivateKeyPEM)
+        let caCertificate = try Certificate(pemEncoded: caCertificatePEM)
+        let key = P256.Signing.PrivateKey()
+        let now = Date()
+        let subject = try DistinguishedName {
+            OrganizationName(organization)
+            CommonName(commonName)
+        }
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: Certificate.PublicKey(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-3600),
+            notValidAfter: now.addingTimeInterval(30 * 24 * 3600),
+            issuer: caCertificate.subject,
+            subject: subject,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.clientAuth])
+                if !dnsNames.isEmpty { SubjectAlternativeNames(dnsNames.map { .dnsName($0) }) }
+                AuthorityKeyIdentifier(keyIdentifier: try caCertificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+            },
+            issuerPrivateKey: Certificate.PrivateKey(caKey)
+        )
+        return ClientCertificate(certificatePEM: try certificate.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
+    }
+
+    public enum CertificateError: Error {
+        /// Only generated material knows its CA's key.
+        case noCAKey
+    }
 
     /// Makes a new CA and a server certificate for `hosts` (DNS names and IP addresses).
     public static func generate(
@@ -86,7 +133,8 @@ public struct TLSMaterial: Sendable {
             caCertificatePEM: try caCertificate.serializeAsPEM().pemString,
             serverCertificatePEM: try serverCertificate.serializeAsPEM().pemString,
             serverPrivateKeyPEM: serverKey.pemRepresentation,
-            serverPublicKeyPin: publicKeyPin(spkiDER: serverKey.publicKey.derRepresentation)
+            serverPublicKeyPin: publicKeyPin(spkiDER: serverKey.publicKey.derRepresentation),
+            caPrivateKeyPEM: caKey.pemRepresentation
         )
     }
 

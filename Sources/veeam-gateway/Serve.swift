@@ -10,7 +10,9 @@ import ServiceLifecycle
 /// Reads a config file, printing a ConfigError (file, key, reason) and exiting 1 when invalid.
 func loadConfiguration(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
     do {
-        return try GatewayConfiguration.load(path: path, environment: environment)
+        let configuration = try GatewayConfiguration.load(path: path, environment: environment)
+        try FrontTLS.check(configuration)
+        return configuration
     } catch let error as ConfigError {
         FileHandle.standardError.write(Data("invalid configuration: \(error)\n".utf8))
         throw ExitCode(1)

@@ -24,18 +24,20 @@ struct RunningGateway: Sendable {
     let configPath: String
     /// `http://127.0.0.1:port` of `metrics.listen`, when the config sets it.
     var metricsURL: String?
+    /// The options callers' requests use (the front end's CA when it serves HTTPS).
+    var callerOptions = TransferOptions(totalTimeout: .seconds(30))
     var service: TenantService { state.snapshot.service }
 
     /// GET with an API key (the portal administrator's unless told otherwise; nil sends none).
     func get(_ path: String, key: String? = TestKeys.portalAdmin, headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
         var all = headers
         if let key { all.append(("X-API-Key", key)) }
-        return try await client.perform(UpstreamRequest(url: baseURL + path, headers: all), options: TransferOptions(totalTimeout: .seconds(30)))
+        return try await client.perform(UpstreamRequest(url: baseURL + path, headers: all), options: callerOptions)
     }
 
     func send(_ method: HTTPMethod, _ path: String, key: String? = TestKeys.portalAdmin) async throws -> UpstreamResponse {
         let headers: [(name: String, value: String)] = key.map { [("X-API-Key", $0)] } ?? []
-        return try await client.perform(UpstreamRequest(method: method, url: baseURL + path, headers: headers), options: TransferOptions())
+        return try await client.perform(UpstreamRequest(method: method, url: baseURL + path, headers: headers), options: callerOptions)
     }
 
     func json(_ path: String, key: String? = TestKeys.portalAdmin) async throws -> [String: Any] {
@@ -85,7 +87,7 @@ let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3
 func gatewayYAML(
     vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc",
     total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil, listen: String = "",
-    extra: String = "", vspcExtra: String = ""
+    extra: String = "", vspcExtra: String = "", extraCallers: String = ""
 ) -> String {
     var yaml = "listen: { host: 127.0.0.1, port: 0\(listen.isEmpty ? "" : ", " + listen) }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n"
         + "auth:\n  tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m }\n"
@@ -94,7 +96,7 @@ func gatewayYAML(
     }
     if !cache.isEmpty { yaml += "cache: \(cache)\n" }
     if !extra.isEmpty { yaml += extra + "\n" }
-    yaml += TestKeys.yaml + "upstreams:\n"
+    yaml += TestKeys.yaml + extraCallers + "upstreams:\n"
     if let vb365 {
         yaml += """
               - name: vb365-eu
@@ -126,7 +128,9 @@ func gatewayYAML(
 func withGateway<T: Sendable>(
     vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s",
     jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil, listen: String = "",
-    extra: String = "", vspcExtra: String = "",
+    extra: String = "", vspcExtra: String = "", extraCallers: String = "",
+    /// The CA file of the front end's certificate, when `listen` sets `tls`: requests go over HTTPS.
+    frontCAFile: String? = nil,
     _ body: (RunningGateway) async throws -> T
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
@@ -135,7 +139,7 @@ func withGateway<T: Sendable>(
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
     try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh, cache: cache, vspcTLS: vspcTLS, listen: listen,
-        extra: extra, vspcExtra: vspcExtra).utf8)
+        extra: extra, vspcExtra: vspcExtra, extraCallers: extraCallers).utf8)
         .write(to: URL(fileURLWithPath: configPath))
     let configuration = try GatewayConfiguration.load(path: configPath)
 
@@ -158,7 +162,9 @@ func withGateway<T: Sendable>(
     let server = Task { try await group.run() }
     let bound = await port.wait()
     let caller = try CurlClient()
-    var gateway = RunningGateway(baseURL: "http://127.0.0.1:\(bound)", client: caller, state: state, logs: logs, clock: clock, configPath: configPath)
+    var gateway = RunningGateway(
+        baseURL: "\(frontCAFile == nil ? "http" : "https")://127.0.0.1:\(bound)", client: caller, state: state, logs: logs, clock: clock, configPath: configPath)
+    if let frontCAFile { gateway.callerOptions.tls.caFile = frontCAFile }
     if configuration.metricsListen != nil { gateway.metricsURL = "http://127.0.0.1:\(await metricsPort.wait())" }
     let result: Result<T, any Error>
     do { result = .success(try await body(gateway)) } catch { result = .failure(error) }

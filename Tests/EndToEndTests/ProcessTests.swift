@@ -115,6 +115,66 @@ struct ProcessTests {
         await client.shutdown()
     }
 
+    @Test("listen.tls: SIGHUP renews the front end's certificate for new connections; a broken key is refused and the old certificate stays")
+    func frontCertificateReload() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let gatewayPort = try refusedPort()
+        let upstreamPort = try refusedPort()  // no test here reaches an upstream
+        let first = try FrontTLSFiles(directory: directory)
+        let secondDirectory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: secondDirectory) }
+        let second = try FrontTLSFiles(directory: secondDirectory)
+        try Data("""
+            listen: { host: 127.0.0.1, port: \(gatewayPort), \(first.listen()) }
+            upstreams:
+              - name: vspc-main
+                product: vspc
+                baseURL: https://127.0.0.1:\(upstreamPort)
+                account: { username: gateway-svc, password: { env: E2E_VSPC_PASSWORD } }
+            """.utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
+        let gateway = try Child(
+            try executable("veeam-gateway"), ["serve", "--config", directory + "/gateway.yaml"], environment: ["E2E_VSPC_PASSWORD": "Gateway-Svc-Pass-1"])
+        defer { _ = gateway.stop() }
+        /// `/healthz` on a new connection, trusting only `caFile`: the status, or nil when the
+        /// handshake fails (the server's certificate is not from that CA).
+        func health(trusting caFile: String) async -> Int? {
+            guard let client = try? CurlClient() else { return nil }
+            defer { Task { await client.shutdown() } }
+            return try? await client.perform(
+                UpstreamRequest(url: "https://127.0.0.1:\(gatewayPort)/healthz"), options: TransferOptions(tls: .init(caFile: caFile), totalTimeout: .seconds(5))
+            ).status
+        }
+        for _ in 0..<200 {
+            if await health(trusting: first.ca) == 200 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await health(trusting: first.ca) == 200)
+        #expect(await health(trusting: second.ca) == nil)
+
+        // The operator renews: the second certificate and key replace the first; SIGHUP.
+        try FileManager.default.removeItem(atPath: first.certificate)
+        try FileManager.default.removeItem(atPath: first.key)
+        try FileManager.default.copyItem(atPath: second.certificate, toPath: first.certificate)
+        try FileManager.default.copyItem(atPath: second.key, toPath: first.key)
+        kill(gateway.process.processIdentifier, SIGHUP)
+        var renewed: Int?
+        for _ in 0..<100 {
+            renewed = await health(trusting: second.ca)
+            if renewed == 200 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(renewed == 200, "new connections get the renewed certificate")
+        #expect(await health(trusting: first.ca) == nil, "and no longer the old one")
+
+        // A broken key: the reload is refused, the running certificate stays, the process serves.
+        try Data("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n".utf8).write(to: URL(fileURLWithPath: first.key))
+        kill(gateway.process.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(gateway.process.isRunning)
+        #expect(await health(trusting: second.ca) == 200)
+    }
+
     @Test("veeam-sim and veeam-gateway serve, over TLS and HTTP, then SIGTERM exits 0")
     func processes() async throws {
         let directory = try makeTemporaryDirectory()

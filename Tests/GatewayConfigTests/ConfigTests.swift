@@ -157,6 +157,12 @@ struct ConfigTests {
             ("listen: { idleTimeout: 1e10s }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "listen.idleTimeout", "at most a year"),
             ("metrics: { listen: { host: 0.0.0.0 } }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "metrics.listen.port", "is required"),
             ("listen: { port: 9000 }\nmetrics: { listen: { port: 9000 } }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "metrics.listen.port", "must differ"),
+            ("listen: { tls: { certificateFile: /etc/passwd } }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "listen.tls.keyFile", "is required"),
+            ("listen: { tls: { certificateFile: /nonexistent/front.crt, keyFile: /etc/passwd } }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "listen.tls.certificateFile", "cannot read"),
+            ("listen: { tls: { certificateFile: /etc/passwd, keyFile: /etc/passwd, http2: maybe } }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "listen.tls.http2", "true or false"),
+            ("callers:\n  - { id: a, certificate: { subject: 'CN=a' }, roles: [] }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "callers[0].certificate", "clientCAFile"),
+            ("listen: { tls: { certificateFile: /etc/passwd, keyFile: /etc/passwd, clientCAFile: /etc/passwd } }\ncallers:\n  - { id: a, certificate: { subject: 'CN=a', san: a.test }, roles: [] }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "callers[0].certificate", "exactly one"),
+            ("callers:\n  - { id: a, roles: [] }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "callers[0].keyHash", "is required"),
             ("cache: { maxBytes: 9223372036854775807, maxEntryShare: 1 }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "cache.maxBytes", "at most 1TiB"),
         ]
     )
@@ -192,11 +198,18 @@ struct ConfigTests {
         #expect(error?.key == "listen.port")
     }
 
-    @Test("check-config exits non-zero and names the key")
-    func checkConfigCommand() throws {
+    @Test(
+        "check-config exits non-zero and names the key",
+        arguments: [
+            ("    refreshSkew: never\n", "listen: { host: 127.0.0.1, port: 8081 }", "upstreams[0].refreshSkew"),
+            // A readable file that is no PEM certificate: found by loading it as serving would.
+            ("", "listen: { host: 127.0.0.1, port: 8081, tls: { certificateFile: /etc/passwd, keyFile: /etc/passwd } }", "listen.tls.certificateFile"),
+        ])
+    func checkConfigCommand(upstreamExtra: String, listen: String, key: String) throws {
         let fixture = try ConfigFixture()
         let path = fixture.directory + "/bad.yaml"
-        try Data(fixture.yaml("    refreshSkew: never\n").utf8).write(to: URL(fileURLWithPath: path))
+        let yaml = fixture.yaml(upstreamExtra).replacingOccurrences(of: "listen: { host: 127.0.0.1, port: 8081 }", with: listen)
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("veeam-gateway").path
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the executables first (swift build --build-tests)")
         let process = Process()
@@ -211,7 +224,7 @@ struct ConfigTests {
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 1)
         #expect(text.contains(path))
-        #expect(text.contains("upstreams[0].refreshSkew"))
+        #expect(text.contains(key), "\(text)")
     }
 }
 

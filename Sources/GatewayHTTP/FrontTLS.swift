@@ -1,0 +1,157 @@
+public import GatewayConfig
+import GatewayCore
+import HummingbirdCore
+import HummingbirdHTTP2
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+import X509
+
+// HTTPS on the front end (`listen.tls`).
+//
+// Each accepted connection gets a TLS handler made from the TLS context of the configuration
+// snapshot in force when it arrives, so a reload (SIGHUP) that re-reads the certificate and key
+// applies to every new connection while open ones keep theirs. ALPN then picks the protocol:
+// `h2` goes to Hummingbird's HTTP/2 channel (every stream through the router), `http/1.1` (or no
+// ALPN at all) to the same raw-bytes front handler and router as plain HTTP, so the hot path
+// answers cache hits behind TLS exactly as without it.
+
+/// Building the front end's TLS context, and reading the client certificate it verified.
+public enum FrontTLS {
+    /// Loads `listen.tls`'s files as serving would, so that `check-config` and the start report a
+    /// certificate or key that does not load as a ``ConfigError`` naming its key.
+    public static func check(_ configuration: GatewayConfiguration) throws {
+        if let settings = configuration.tls { _ = try context(settings, file: configuration.file) }
+    }
+
+    /// The TLS context for `settings`: the certificate chain and key, ALPN `h2` and `http/1.1`
+    /// (or `http/1.1` alone), TLS 1.2 at least, and, with a client CA, client certificates
+    /// verified when presented (connections without one are still accepted). A file that does not
+    /// load is a ``ConfigError`` naming its key.
+    static func context(_ settings: GatewayConfiguration.FrontTLSSettings, file: String) throws -> NIOSSLContext {
+        func failure(_ key: String, _ what: String, _ error: any Error) -> ConfigError {
+            ConfigError(file: file, key: "listen.tls." + key, message: "\(what) could not be loaded (\(error))")
+        }
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(settings.certificateFile)
+        } catch {
+            throw failure("certificateFile", "the PEM certificate chain in \(settings.certificateFile)", error)
+        }
+        guard !chain.isEmpty else {
+            throw ConfigError(file: file, key: "listen.tls.certificateFile", message: "\(settings.certificateFile) holds no PEM certificate")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: settings.keyFile, format: .pem)
+        } catch {
+            throw failure("keyFile", "the PEM private key in \(settings.keyFile)", error)
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = settings.http2 ? ["h2", "http/1.1"] : ["http/1.1"]
+        if let clientCA = settings.clientCAFile {
+            let roots: [NIOSSLCertificate]
+            do {
+                roots = try NIOSSLCertificate.fromPEMFile(clientCA)
+            } catch {
+                throw failure("clientCAFile", "the PEM CA certificates in \(clientCA)", error)
+            }
+            configuration.trustRoots = .certificates(roots)
+            configuration.certificateVerification = .optionalVerification
+        }
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ConfigError(
+                file: file, key: "listen.tls",
+                message: "the certificate and key in \(settings.certificateFile) and \(settings.keyFile) do not make a TLS context (\(error)); is the key the certificate's?")
+        }
+    }
+
+    /// The verified client certificate of the connection a request came on: on the channel
+    /// itself (HTTP/1.1) or on its parent (an HTTP/2 stream); nil without TLS or without one.
+    static func peerCertificate(of channel: any Channel) async -> PeerCertificate? {
+        for candidate in [channel, channel.parent].compactMap({ $0 }) {
+            let certificate: NIOSSLCertificate?
+            do {
+                certificate = try await candidate.nioSSL_peerCertificate().get()
+            } catch {
+                continue  // no TLS handler on this channel
+            }
+            return certificate.flatMap(identity)
+        }
+        return nil
+    }
+
+    /// The subject (RFC 4514) and subject alternative names of a certificate.
+    static func identity(_ certificate: NIOSSLCertificate) -> PeerCertificate? {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
+        var names: [String] = []
+        if let alternatives = try? parsed.extensions.subjectAlternativeNames {
+            for name in alternatives {
+                switch name {
+                case .dnsName(let value), .rfc822Name(let value), .uniformResourceIdentifier(let value): names.append(value)
+                default: break
+                }
+            }
+        }
+        return PeerCertificate(subject: String(describing: parsed.subject), alternativeNames: names)
+    }
+}
+
+/// The TLS child channel: the TLS handler of the current snapshot, then ALPN to HTTP/2 or to the
+/// HTTP/1.1 channel with the raw-bytes front handler (``HotPathChannel``).
+struct TLSFrontChannel: ServerChildChannel {
+    enum Negotiated: Sendable {
+        case http1(HotPathChannel.Value)
+        case http2(HTTP2Channel.Value)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<Negotiated>
+        let channel: any Channel
+    }
+
+    let state: GatewayState
+    let http1: HotPathChannel
+    let http2: HTTP2Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        guard let context = state.snapshot.tlsContext else {
+            return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
+        }
+        do {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(NIOSSLServerHandler(context: context))
+            let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
+                switch result {
+                case .negotiated("h2"):
+                    return http2.setup(channel: channel, logger: logger).map { .http2($0) }
+                case .negotiated("http/1.1"), .fallback:
+                    return http1.setup(channel: channel, logger: logger).map { .http1($0) }
+                case .negotiated:
+                    return channel.close().flatMapThrowing { throw ChannelError.inappropriateOperationForState }
+                }
+            }
+            try pipeline.addHandler(alpn)
+            return channel.eventLoop.makeSucceededFuture(Value(negotiated: alpn.protocolNegotiationResult, channel: channel))
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.negotiated.get() {
+            case .http1(let connection): await http1.handle(value: connection, logger: logger)
+            case .http2(let connection): await http2.handle(value: connection, logger: logger)
+            }
+        } catch {
+            // A failed handshake (no common protocol, an untrusted client certificate, plain
+            // HTTP on the TLS port): the connection is closed; nothing to answer.
+            logger.debug("TLS connection ended before a protocol was agreed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import CurlHTTP
+import Foundation
+import GatewayTestSupport
+import HTTPTransport
+import Testing
+import VeeamSimulator
+
+/// PEM files of generated TLS material in a directory: the front end's certificate and key, the
+/// CA that signed it (which also issues the client certificates below).
+struct FrontTLSFiles {
+    let directory: String
+    let material: TLSMaterial
+    var certificate: String { directory + "/front.crt" }
+    var key: String { directory + "/front.key" }
+    var ca: String { directory + "/front-ca.crt" }
+
+    init(directory: String, material: TLSMaterial? = nil) throws {
+        self.directory = directory
+        self.material = try material ?? TLSMaterial.generate(commonName: "Front CA \(UUID().uuidString.prefix(8))")
+        try write()
+    }
+
+    /// Writes the material's files (again), as an operator renewing a certificate would.
+    func write() throws {
+        try Data(material.serverCertificatePEM.utf8).write(to: URL(fileURLWithPath: certificate))
+        try Data(material.serverPrivateKeyPEM.utf8).write(to: URL(fileURLWithPath: key))
+        try material.writeCA(to: ca)
+    }
+
+    /// A client certificate from this CA, written to `name.crt` and `name.key`; the TLS options
+    /// that present it.
+    func client(_ name: String, commonName: String, dnsNames: [String] = []) throws -> TransferOptions.TLS {
+        let issued = try material.issueClientCertificate(commonName: commonName, dnsNames: dnsNames)
+        let certificatePath = directory + "/\(name).crt"
+        let keyPath = directory + "/\(name).key"
+        try Data(issued.certificatePEM.utf8).write(to: URL(fileURLWithPath: certificatePath))
+        try Data(issued.privateKeyPEM.utf8).write(to: URL(fileURLWithPath: keyPath))
+        return .init(caFile: ca, clientCertificateFile: certificatePath, clientKeyFile: keyPath)
+    }
+
+    func listen(clientCA: Bool = false) -> String {
+        "tls: { certificateFile: \(certificate), keyFile: \(key)\(clientCA ? ", clientCAFile: \(ca)" : "") }"
+    }
+}
+
+@Suite("End to end: HTTPS on the front end (listen.tls), HTTP/2 by ALPN, client certificates")
+struct FrontTLSTests {
+    let cloudTenantPath = "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"
+
+    @Test("HTTPS with HTTP/1.1 and HTTP/2: the same answers, hits answered by the hot path behind TLS; plain HTTP and untrusting clients get nothing")
+    func httpsServes() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try FrontTLSFiles(directory: directory)
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: files.listen(), frontCAFile: files.ca) { gw in
+                #expect(gw.baseURL.hasPrefix("https://"))
+                var http1 = gw
+                http1.callerOptions.httpVersion = .http1
+                let miss = try await http1.get(cloudTenantPath)
+                #expect(miss.status == 200, "\(miss.text)")
+                #expect(miss.info.httpVersion == "1.1")
+                let hitsBefore = try await hotPathOK(gw)
+                let hit = try await http1.get(cloudTenantPath)
+                #expect(hit.status == 200)
+                #expect(hit.header("x-cache") == "HIT")
+                #expect(try await hotPathOK(gw) == hitsBefore + 1, "the hit was answered by the hot path, behind TLS")
+
+                // A new client (libcurl would reuse the HTTP/1.1 connection above).
+                var http2 = gw
+                http2 = RunningGateway(
+                    baseURL: gw.baseURL, client: try CurlClient(), state: gw.state, logs: gw.logs, clock: gw.clock, configPath: gw.configPath)
+                http2.callerOptions = gw.callerOptions
+                defer { Task { [client = http2.client] in await client.shutdown() } }
+                let overHTTP2 = try await http2.get(cloudTenantPath)
+                #expect(overHTTP2.info.httpVersion == "2")
+                #expect(overHTTP2.status == 200)
+                #expect(overHTTP2.body == hit.body)
+                #expect(overHTTP2.header("etag") == hit.header("etag"))
+                let refusedOverHTTP2 = try await http2.get(cloudTenantPath, key: TestKeys.companyOwner)
+                #expect(refusedOverHTTP2.info.httpVersion == "2")
+                #expect(refusedOverHTTP2.status == 403)
+                #expect(refusedOverHTTP2.header("content-type") == "application/problem+json")
+
+                // Plain HTTP on the TLS port, and a client that does not trust the certificate.
+                let plainURL = gw.baseURL.replacingOccurrences(of: "https://", with: "http://") + cloudTenantPath
+                let plain = try? await gw.client.perform(
+                    UpstreamRequest(url: plainURL, headers: [("X-API-Key", TestKeys.portalAdmin)]), options: TransferOptions(totalTimeout: .seconds(5)))
+                #expect(plain == nil || plain?.status != 200)
+                let untrusting = try? await gw.client.perform(
+                    UpstreamRequest(url: gw.baseURL + cloudTenantPath, headers: [("X-API-Key", TestKeys.portalAdmin)]),
+                    options: TransferOptions(totalTimeout: .seconds(5)))
+                #expect(untrusting == nil, "a client verifying against the system CAs must not get through")
+                #expect(try await gw.get("/healthz").status == 200, "the gateway still serves")
+            }
+        }
+    }
+
+    @Test("client certificates: a certificate bound to a caller (by subject or SAN) authenticates; unbound → 401; another CA's → no handshake")
+    func clientCertificates() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try FrontTLSFiles(directory: directory)
+        let callers = """
+              - id: portal-app
+                certificate: { subject: "CN=portal-app,O=VeeamGateway" }
+                roles: [PortalAdministrator]
+              - id: reports-app
+                certificate: { san: reports.example.test }
+                roles: [ReadOnlyUser]
+
+            """
+        let portal = try files.client("portal", commonName: "portal-app")
+        let reports = try files.client("reports", commonName: "someone-else", dnsNames: ["reports.example.test"])
+        let stranger = try files.client("stranger", commonName: "stranger")
+        let otherDirectory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: otherDirectory) }
+        var foreignClient = try FrontTLSFiles(directory: otherDirectory).client("foreign", commonName: "portal-app")
+        foreignClient.caFile = files.ca
+
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: files.listen(clientCA: true), extraCallers: callers, frontCAFile: files.ca) { gw in
+                func get(_ path: String, tls: TransferOptions.TLS, http1: Bool = false, key: String? = nil) async throws -> UpstreamResponse {
+                    var options = gw.callerOptions
+                    options.tls = tls
+                    if http1 { options.httpVersion = .http1 }
+                    let client = try CurlClient()  // a new connection per identity
+                    defer { Task { await client.shutdown() } }
+                    return try await client.perform(UpstreamRequest(url: gw.baseURL + path, headers: key.map { [("X-API-Key", $0)] } ?? []), options: options)
+                }
+                for http1 in [true, false] {
+                    let byPortal = try await get(cloudTenantPath, tls: portal, http1: http1)
+                    #expect(byPortal.status == 200, "portal-app by subject (HTTP/\(http1 ? "1.1" : "2")): \(byPortal.text)")
+                    #expect(byPortal.info.httpVersion == (http1 ? "1.1" : "2"))
+                    #expect(try await get("/v1/upstreams", tls: portal, http1: http1).status == 200)
+                    // reports-app (found by its SAN) is a ReadOnlyUser: seed 004 refuses it a CloudTenant.
+                    let byReports = try await get(cloudTenantPath, tls: reports, http1: http1)
+                    #expect(byReports.status == 403, "\(byReports.text)")
+                    let byStranger = try await get(cloudTenantPath, tls: stranger, http1: http1)
+                    #expect(byStranger.status == 401)
+                    // A key wins over the certificate it came with.
+                    #expect(try await get(cloudTenantPath, tls: reports, http1: http1, key: TestKeys.portalAdmin).status == 200)
+                }
+                // No certificate: keys work, nothing else does.
+                #expect(try await gw.get(cloudTenantPath, key: nil).status == 401)
+                #expect(try await gw.get(cloudTenantPath).status == 200)
+                // A certificate from a CA the front end does not trust: no handshake at all.
+                let foreignAnswer = try? await get(cloudTenantPath, tls: foreignClient)
+                #expect(foreignAnswer == nil)
+            }
+        }
+    }
+
+    func hotPathOK(_ gateway: RunningGateway) async throws -> Int {
+        let text = try await gateway.get("/metrics", key: nil).text
+        let line = text.split(separator: "\n").first { $0.hasPrefix("veeam_gateway_hot_path_responses_total{") && $0.contains("\"200\"") }
+        return line.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }.map { Int($0) } ?? 0
+    }
+}
