@@ -17,7 +17,12 @@
 #
 # Environment: DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256"),
 # SCENARIOS (default "hit list miss"), GW_THREADS (gateway event loops, default one per core),
-# GW_HOTPATH (default true; false measures the router alone).
+# GW_HOTPATH (default true; false measures the router alone),
+# TLS (default 0; 1: both terminate HTTPS with the same certificate, ECDSA P-256, keep-alive),
+# ACCESS_LOG (default 0; 1: one access line per request on both, the gateway's at log.level info
+# to its log file, nginx's access_log to a file).
+# Each run also reads the CPU time (user + system, from /proc) the gateway process and all nginx
+# processes used, and reports CPU µs per request.
 # Needs nginx and wrk (Debian packages; installed with apt-get when missing and run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +58,18 @@ PY
 TENANT=$(sed -n 1p "$OUT/ids.txt")
 echo "simulator on $SIM_PORT with $(wc -l <"$OUT/ids.txt") tenants" >&2
 
-# 2. The gateway: one caller (PortalAdministrator), long TTL, log level warning.
+# 2. The gateway: one caller (PortalAdministrator), long TTL, log level warning (info with
+# ACCESS_LOG=1: an access line per request). With TLS=1 both front ends get the same certificate.
+TLS=${TLS:-0}
+ACCESS_LOG=${ACCESS_LOG:-0}
+SCHEME=http
+if [ "$TLS" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$OUT/front.key" -out "$OUT/front.crt" \
+    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -days 2 2>/dev/null
+  SCHEME=https
+  export GW_TLS="{ certificateFile: $OUT/front.crt, keyFile: $OUT/front.key }"
+fi
+[ "$ACCESS_LOG" = 1 ] && export GW_LOG_LEVEL=info
 new_key
 GW_PORT=$(free_port)
 gateway_yaml "    maxConnections: 64
@@ -71,13 +87,13 @@ pid $OUT/nginx.pid;
 error_log $OUT/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  $( [ "$ACCESS_LOG" = 1 ] && echo "access_log $OUT/nginx-access.log;" || echo "access_log off;" )
   client_body_temp_path $OUT/nginx-tmp; proxy_temp_path $OUT/nginx-tmp; fastcgi_temp_path $OUT/nginx-tmp;
   uwsgi_temp_path $OUT/nginx-tmp; scgi_temp_path $OUT/nginx-tmp;
   proxy_cache_path $OUT/nginx-cache levels=1:2 keys_zone=veeam:16m max_size=256m inactive=60m use_temp_path=off;
   upstream vspc { server 127.0.0.1:$SIM_PORT; keepalive 64; }
   server {
-    listen 127.0.0.1:$NG_PORT;
+    $( [ "$TLS" = 1 ] && echo "listen 127.0.0.1:$NG_PORT ssl; ssl_certificate $OUT/front.crt; ssl_certificate_key $OUT/front.key; keepalive_requests 1000000;" || echo "listen 127.0.0.1:$NG_PORT; keepalive_requests 1000000;" )
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Authorization "Bearer $TOKEN";
@@ -100,12 +116,12 @@ http {
 }
 NGINX
 "$NGINX" -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log"
-wait_for "http://127.0.0.1:$NG_PORT/v1/tenants?limit=1"
+NG_URL="$SCHEME://127.0.0.1:$NG_PORT"
+wait_for "$NG_URL/v1/tenants?limit=1"
 
 # Both must answer the same tenant before anything is measured.
-NG_URL="http://127.0.0.1:$NG_PORT"
 for url in "$GW_URL/v1/tenants/vspc-main.$TENANT" "$NG_URL/v1/tenants/vspc-main.$TENANT"; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$url")
+  code=$(curl -s -k -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$url")
   [ "$code" = 200 ] || { echo "$url answered $code" >&2; tail -n 5 "$OUT/nginx-error.log" "$OUT/gateway.log" >&2; exit 1; }
 done
 
@@ -126,13 +142,22 @@ end
 open(f"{out}/auth.lua", "w").write(f'wrk.headers["X-API-Key"] = "{key}"\n')
 PY
 
-# One wrk run: prints "req/s p50_ms p99_ms errors".
+# CPU time (user + system, clock ticks) of processes: the gateway, or nginx's master and workers.
+cpu_ticks() { local pid; for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'; }
+nginx_pids() { local master; master=$(cat "$OUT/nginx.pid"); echo "$master" $(pgrep -P "$master"); }
+
+# One wrk run: prints "req/s p50_ms p99_ms errors cpu_us_per_request" (the CPU of the processes
+# named after the script).
 run() {
-  local url=$1 conns=$2 script=$3
+  local url=$1 conns=$2 script=$3; shift 3
+  local before after
+  before=$(cpu_ticks "$@")
   wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
-  python3 - "$OUT/wrk.txt" <<'PY'
+  after=$(cpu_ticks "$@")
+  python3 - "$OUT/wrk.txt" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
 def ms(label):
     m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
     if not m: return float("nan")
@@ -142,7 +167,10 @@ rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
 errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
 sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
 if sock: errors += sum(int(x) for x in sock.groups())
-print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.2f} {ms('99'):.2f} {errors}")
+total = re.search(r"(\d+) requests in", text)
+count = int(total.group(1)) if total else 0
+cpu = ticks / hz * 1e6 / count if count else float("nan")
+print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.2f} {ms('99'):.2f} {errors} {cpu:.1f}")
 PY
 }
 median() { python3 -c "import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
@@ -150,13 +178,13 @@ median() { python3 -c "import sys,statistics; print(statistics.median(float(x) f
 # Warm both caches (the tenant and the list page) before the hit runs.
 for url in "$GW_URL" "$NG_URL"; do
   for _ in 1 2 3; do
-    curl -s -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants/vspc-main.$TENANT"
-    curl -s -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants?limit=500"
+    curl -s -k -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants/vspc-main.$TENANT"
+    curl -s -k -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants?limit=500"
   done
 done
 
-TABLE="| scenario | conns | gateway req/s | nginx req/s | ratio | gateway p50 / p99 ms | nginx p50 / p99 ms | p99 ratio | errors gw / nginx |
-|---|---|---|---|---|---|---|---|---|"
+TABLE="| scenario | conns | gateway req/s | nginx req/s | ratio | gateway p50 / p99 ms | nginx p50 / p99 ms | p99 ratio | CPU µs/req gw / nginx | errors gw / nginx |
+|---|---|---|---|---|---|---|---|---|---|"
 for scenario in $SCENARIOS; do
   case $scenario in
     hit) path="/v1/tenants/vspc-main.$TENANT"; script="$OUT/auth.lua" ;;
@@ -164,15 +192,15 @@ for scenario in $SCENARIOS; do
     miss) path="/"; script="$OUT/miss.lua" ;;
   esac
   for conns in $CONNS; do
-    gr=(); g50=(); g99=(); ge=0; nr=(); n50=(); n99=(); ne=0
+    gr=(); g50=(); g99=(); ge=0; gc=(); nr=(); n50=(); n99=(); ne=0; nc=()
     for _ in $(seq 1 "$ROUNDS"); do
-      read -r a b c d < <(run "$GW_URL$path" "$conns" "$script"); gr+=("$a"); g50+=("$b"); g99+=("$c"); ge=$((ge + d))
-      read -r a b c d < <(run "$NG_URL$path" "$conns" "$script"); nr+=("$a"); n50+=("$b"); n99+=("$c"); ne=$((ne + d))
+      read -r a b c d e < <(run "$GW_URL$path" "$conns" "$script" "$GW_PID"); gr+=("$a"); g50+=("$b"); g99+=("$c"); ge=$((ge + d)); gc+=("$e")
+      read -r a b c d e < <(run "$NG_URL$path" "$conns" "$script" $(nginx_pids)); nr+=("$a"); n50+=("$b"); n99+=("$c"); ne=$((ne + d)); nc+=("$e")
     done
     GR=$(median "${gr[@]}"); NR=$(median "${nr[@]}"); G99=$(median "${g99[@]}"); N99=$(median "${n99[@]}")
     RATIO=$(python3 -c "print(f'{$GR/$NR:.2f}' if $NR else 'n/a')")
     P99R=$(python3 -c "print(f'{$G99/$N99:.2f}' if $N99 else 'n/a')")
-    LINE="| $scenario | $conns | ${GR%.*} | ${NR%.*} | $RATIO | $(median "${g50[@]}") / $G99 | $(median "${n50[@]}") / $N99 | $P99R | $ge / $ne |"
+    LINE="| $scenario | $conns | ${GR%.*} | ${NR%.*} | $RATIO | $(median "${g50[@]}") / $G99 | $(median "${n50[@]}") / $N99 | $P99R | $(median "${gc[@]}") / $(median "${nc[@]}") | $ge / $ne |"
     echo "$LINE" >&2
     TABLE+="
 $LINE"
@@ -180,7 +208,7 @@ $LINE"
 done
 
 RSS=$(ps -o rss= -p "$GW_PID" | tr -d ' ')
-HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, hot path ${GW_HOTPATH:-true})"
+HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
 NOTE="Both in front of the same simulated VSPC (1,000 generated tenants, HTTPS with a verified CA, keep-alive). The gateway authenticates every request (API key) and checks roles; nginx checks nothing. Gateway RSS after the runs: $((RSS / 1024)) MiB. \`list\` is a page of 500 tenants; \`miss\` sends \`Cache-Control: no-cache\` for random tenants (every request goes upstream)."
 echo
 echo "$HEADER"

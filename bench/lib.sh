@@ -18,7 +18,7 @@ build_release() {
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+wait_for() { for _ in $(seq 1 200); do curl -s -k -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
 
 # start_sim [veeam-sim options…]: both products on free ports; sets SIM_PORT and SIM (VSPC's
 # base URL), VB365_SIM (VB365's) and SIM_PID.
@@ -62,7 +62,7 @@ new_key() {
 gateway_yaml() {
   printf 'Gateway-Svc-Pass-1' >"$OUT/vspc.pw"
   cat <<YAML
-listen: { host: 127.0.0.1, port: $GW_PORT, threads: ${GW_THREADS:-0}, hotPath: ${GW_HOTPATH:-true} }
+listen: { host: 127.0.0.1, port: $GW_PORT, threads: ${GW_THREADS:-0}, hotPath: ${GW_HOTPATH:-true}${GW_TLS:+, tls: $GW_TLS} }
 log: { level: ${GW_LOG_LEVEL:-warning} }
 limits: { requestsPerSecond: 10000000, burst: 10000000 }
 cache: ${2:-"{ maxBytes: 256MiB, ttl: 10m, staleWhileRevalidate: 10m, staleIfError: 10m }"}
@@ -83,10 +83,10 @@ YAML
 
 # start_gateway FILE: runs `veeam-gateway serve` on it; sets GW_URL and GW_PID.
 start_gateway() {
-  "$BIN/veeam-gateway" serve --config "$1" >>"$OUT/gateway.log" 2>&1 &
+  "${GATEWAY_BIN:-$BIN/veeam-gateway}" serve --config "$1" >>"$OUT/gateway.log" 2>&1 &
   GW_PID=$!
   PIDS+=("$GW_PID")
-  GW_URL="http://127.0.0.1:$GW_PORT"
+  if [ -n "${GW_TLS:-}" ]; then GW_URL="https://127.0.0.1:$GW_PORT"; else GW_URL="http://127.0.0.1:$GW_PORT"; fi
   wait_for "$GW_URL/healthz"
 }
 

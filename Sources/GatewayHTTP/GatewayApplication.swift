@@ -62,10 +62,10 @@ public enum GatewayApplication {
         }
     }
 
-    public static func router(state: GatewayState, logger: Logger, metrics: MetricsEndpoint) -> Router<GatewayRequestContext> {
+    public static func router(state: GatewayState, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
-        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state))
+        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger)))
         // `/metrics` is served here unless it has an address of its own (`metrics.listen`).
         if state.snapshot.configuration.metricsListen == nil {
             router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
@@ -136,6 +136,7 @@ public enum GatewayApplication {
             context.callerNote.id = caller.id
         }
         await snapshot.service.collectMetrics(into: metrics.metrics)
+        metrics.metrics.syncCounter("veeam_gateway_log_lines_dropped_total", to: LogSink.standardError.droppedLines)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
@@ -145,12 +146,13 @@ public enum GatewayApplication {
     /// same problems, request ids and access log as the API's router, no other route.
     /// `onRunning` receives the bound port.
     public static func makeMetrics(
-        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> (some ApplicationProtocol)? {
         let configuration = state.snapshot.configuration
         guard let address = configuration.metricsListen else { return Application<RouterResponder<GatewayRequestContext>>?.none }
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state))
+        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger)))
         router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
         router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
         return Application(
@@ -249,11 +251,13 @@ public enum GatewayApplication {
         return query
     }
 
-    /// The application for `configuration`; `onRunning` receives the bound port.
+    /// The application for `configuration`; `onRunning` receives the bound port. Access lines go
+    /// through `logger` unless `accessLog` says otherwise.
     public static func make(
-        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, port: Int? = nil,
+        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, port: Int? = nil, accessLog: AccessLog? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
+        let accessLog = accessLog ?? AccessLog(logger: logger)
         let configuration = state.snapshot.configuration
         // Request heads are bounded (``RequestHeadLimits``, applied alike by the hot path).
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
@@ -265,7 +269,7 @@ public enum GatewayApplication {
         // The raw-bytes handler fronts every connection: it frames heads, owns the idle timeout
         // and the head deadline on both paths, and answers cache hits only when `listen.hotPath`
         // is on (off, it hands every request to the router, byte for byte).
-        let hot = HotPathResponder(state: state, logger: logger, metrics: metrics.metrics)
+        let hot = HotPathResponder(state: state, logger: logger, accessLog: accessLog, metrics: metrics.metrics)
         let idle = amount(configuration.idleTimeout)
         let headTimeout = amount(configuration.requestHeadTimeout)
         let answers = configuration.hotPath
@@ -291,7 +295,7 @@ public enum GatewayApplication {
             }
         }
         return Application(
-            router: router(state: state, logger: logger, metrics: metrics),
+            router: router(state: state, logger: logger, metrics: metrics, accessLog: accessLog),
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },

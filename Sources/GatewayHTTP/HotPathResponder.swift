@@ -12,6 +12,7 @@ import Synchronization
 struct HotPathResponder: Sendable {
     let state: GatewayState
     let logger: Logger
+    let accessLog: AccessLog
     let metrics: GatewayMetrics
     let bodies = BodyBuffers()
 
@@ -127,8 +128,7 @@ struct HotPathResponder: Sendable {
         let elapsed = ContinuousClock.now - started
         metrics.request(route: MetricsMiddleware.route(request.path), method: "GET", status: status, duration: elapsed)
         metrics.hotPathAnswer(status: status)
-        RequestIDAndAccessLog.logAccess(
-            logger, requestID: requestID, method: "GET", path: request.path, caller: callerID, status: status, elapsed: elapsed)
+        accessLog.record(requestID: requestID, method: "GET", path: request.path, caller: callerID, status: status, elapsed: elapsed)
     }
 }
 

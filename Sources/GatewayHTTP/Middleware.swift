@@ -10,6 +10,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let logger: Logger
     let state: GatewayState
+    let accessLog: AccessLog
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")
 
@@ -34,23 +35,10 @@ struct RequestIDAndAccessLog: RouterMiddleware {
             response = problemResponse(for: error, request: request, requestID: id)
         }
         if let name = Self.requestIDHeader { response.headers[name] = id }
-        Self.logAccess(
-            logger, requestID: id, method: request.method.rawValue, path: request.uri.path, caller: context.callerNote.id, status: Int(response.status.code),
+        accessLog.record(
+            requestID: id, method: request.method.rawValue, path: request.uri.path, caller: context.callerNote.id, status: Int(response.status.code),
             elapsed: ContinuousClock.now - started)
         return response
-    }
-
-    /// The access-log line of one request (both the router and the hot path write it).
-    static func logAccess(_ logger: Logger, requestID: String, method: String, path: String, caller: String?, status: Int, elapsed: Duration) {
-        guard logger.logLevel <= .info else { return }
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        logger.info(
-            "request",
-            metadata: [
-                "request_id": "\(requestID)", "method": "\(method)", "route": "\(MetricsMiddleware.route(path))",
-                "path": "\(path.prefix(200))", "caller": "\(caller ?? "-")",
-                "status": "\(status)", "duration_ms": "\(String(format: "%.2f", ms))",
-            ])
     }
 
     func problemResponse(for error: any Error, request: Request, requestID: String) -> Response {

@@ -20,9 +20,8 @@ func loadConfiguration(_ path: String, environment: [String: String] = ProcessIn
 }
 
 func makeLogger(level: String, format: String = "text") -> Logger {
-    var logger = Logger(label: "veeam-gateway") { label -> any LogHandler in
-        format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-    }
+    let lineFormat = GatewayLogHandler.Format(rawValue: format) ?? .text
+    var logger = Logger(label: "veeam-gateway") { label -> any LogHandler in GatewayLogHandler(label: label, format: lineFormat) }
     logger.logLevel = Logger.Level(rawValue: level) ?? .info
     return logger
 }
@@ -42,7 +41,9 @@ struct GatewayRunner: Service {
         if configuration.callers.isEmpty {
             logger.warning("no callers are configured: every /v1 request will be refused (see callers in the config)")
         }
-        let app = GatewayApplication.make(state: state, logger: logger, metrics: metrics, port: port) { bound in
+        // Access lines in the handler's format, straight to its sink (see AccessLog).
+        let accessLog = AccessLog.standard(format: GatewayLogHandler.Format(rawValue: configuration.logFormat) ?? .text, logger: logger)
+        let app = GatewayApplication.make(state: state, logger: logger, metrics: metrics, port: port, accessLog: accessLog) { bound in
             await onRunning(bound)
             // Seed 004: the gateway's own VSPC account must hold a tenant-reading role. Said at
             // start, and by /readyz for as long as it is not so.
@@ -51,7 +52,7 @@ struct GatewayRunner: Service {
             }
         }
         var services: [any Service] = [client, app]
-        if let metricsApp = GatewayApplication.makeMetrics(state: state, logger: logger, metrics: metrics, onRunning: { bound in
+        if let metricsApp = GatewayApplication.makeMetrics(state: state, logger: logger, metrics: metrics, accessLog: accessLog, onRunning: { bound in
             logger.info("metrics listening", metadata: ["port": "\(bound)"])
         }) {
             services.append(metricsApp)
@@ -78,6 +79,8 @@ struct Serve: AsyncParsableCommand {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(25)
         groupConfiguration.maximumCancellationDuration = .seconds(5)
         let group = ServiceGroup(configuration: groupConfiguration)
+        // Whatever the outcome, the last lines (the reason for stopping among them) are written.
+        defer { LogSink.standardError.flush() }
         try await group.run()
     }
 }

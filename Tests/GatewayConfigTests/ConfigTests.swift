@@ -228,13 +228,88 @@ struct ConfigTests {
     }
 }
 
-@Suite("JSON logs")
+@Suite("Log lines: formats and the buffered writer")
 struct JSONLogTests {
+    @Test("log.format: text is one line, metadata sorted as key=value, values that could forge a line quoted and escaped")
+    func textLines() throws {
+        final class Lines: Sendable { let all = Mutex<[String]>([]) }
+        let lines = Lines()
+        var logger = Logger(label: "veeam-gateway") { GatewayLogHandler(label: $0, format: .text, write: { line in lines.all.withLock { $0.append(line) } }) }
+        logger.logLevel = .info
+        logger.info("request", metadata: ["status": "200", "path": "/v1/tenants/x\n2026-01-01 error forged", "caller": "-"])
+        let line = try #require(lines.all.withLock { $0.first })
+        #expect(!line.contains("\n"))
+        #expect(line.contains(" info veeam-gateway: request caller=- path=\"/v1/tenants/x\\n2026-01-01 error forged\" status=200"), "\(line)")
+        #expect(line.first?.isNumber == true && line.contains("Z info"))
+    }
+
+    @Test("an access line formatted directly is the line the handler makes of the same fields", arguments: [GatewayLogHandler.Format.text, .json])
+    func accessLineSameBothWays(format: GatewayLogHandler.Format) throws {
+        final class Lines: Sendable { let all = Mutex<[String]>([]) }
+        let viaHandler = Lines()
+        let direct = Lines()
+        var logger = Logger(label: "veeam-gateway") { GatewayLogHandler(label: $0, format: format, write: { line in viaHandler.all.withLock { $0.append(line) } }) }
+        logger.logLevel = .info
+        let path = "/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"
+        AccessLog(logger: logger).record(requestID: "r-1", method: "GET", path: path, caller: "portal \"admin\"", status: 200, elapsed: .microseconds(1234))
+        AccessLog.standard(format: format, logger: logger, write: { line in direct.all.withLock { $0.append(line) } })
+            .record(requestID: "r-1", method: "GET", path: path, caller: "portal \"admin\"", status: 200, elapsed: .microseconds(1234))
+        func withoutTimestamp(_ line: String) -> String {
+            format == .text ? String(line.drop { $0 != " " }) : line.replacingOccurrences(of: #""timestamp":"[^"]*""#, with: "", options: .regularExpression)
+        }
+        let a = try #require(viaHandler.all.withLock { $0.first })
+        let b = try #require(direct.all.withLock { $0.first })
+        #expect(withoutTimestamp(a) == withoutTimestamp(b))
+        #expect(b.contains("1.23"), "\(b)")
+        logger.logLevel = .warning
+        AccessLog.standard(format: format, logger: logger, write: { line in direct.all.withLock { $0.append(line) } })
+            .record(requestID: "r-2", method: "GET", path: path, caller: nil, status: 200, elapsed: .zero)
+        #expect(direct.all.withLock { $0.count } == 1, "above info, no access line")
+    }
+
+    @Test("LogSink writes every line whole and in order from its own thread")
+    func sinkWritesInOrder() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let sink = LogSink(fileDescriptor: fds[1])
+        let reader = Thread.detachedReader(fds[0])
+        for i in 0..<5_000 { #expect(sink.append("line \(i) " + String(repeating: "x", count: i % 50))) }
+        sink.flush()
+        close(fds[1])
+        let text = reader.wait()
+        let got = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(got.count == 5_000)
+        #expect(got.enumerated().allSatisfy { $0.element == "line \($0.offset) " + String(repeating: "x", count: $0.offset % 50) })
+        #expect(sink.writtenLines == 5_000 && sink.droppedLines == 0)
+    }
+
+    @Test("LogSink never blocks its callers: with nobody reading, lines beyond its capacity are dropped and counted")
+    func sinkDropsWhenFull() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let sink = LogSink(fileDescriptor: fds[1], capacity: 64 * 1024)
+        let line = String(repeating: "a", count: 99)
+        // 1 MB into a 64 KiB pipe nobody reads and a 64 KiB buffer: the appends all return.
+        var accepted = 0
+        for _ in 0..<10_000 where sink.append(line) { accepted += 1 }
+        #expect(sink.droppedLines == 10_000 - accepted)
+        #expect(sink.droppedLines > 8_000, "\(sink.droppedLines) dropped")
+        // Once read, everything accepted is written.
+        let reader = Thread.detachedReader(fds[0])
+        sink.flush(timeout: .seconds(10))
+        close(fds[1])
+        let written = reader.wait().split(separator: "\n").count
+        #expect(written == accepted)
+        #expect(sink.writtenLines == accepted)
+    }
+
     @Test("log.format: json writes one JSON object per line with the metadata")
     func jsonLines() throws {
         final class Lines: Sendable { let all = Mutex<[String]>([]) }
         let lines = Lines()
-        var logger = Logger(label: "veeam-gateway") { JSONLogHandler(label: $0, write: { line in lines.all.withLock { $0.append(line) } }) }
+        var logger = Logger(label: "veeam-gateway") { GatewayLogHandler(label: $0, format: .json, write: { line in lines.all.withLock { $0.append(line) } }) }
         logger.logLevel = .info
         logger.info("request", metadata: ["request_id": "r-1", "status": "200", "duration_ms": "1.25"])
         let line = try #require(lines.all.withLock { $0.first })
@@ -248,5 +323,33 @@ struct JSONLogTests {
             yaml: "log: { format: json }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }",
             file: "gw.yaml", environment: ["P": "x"])
         #expect(config.logFormat == "json")
+    }
+}
+
+extension Thread {
+    /// Reads `fd` to its end on a thread of its own; `wait()` returns what was read.
+    final class Reader: Sendable {
+        let done = DispatchSemaphore(value: 0)
+        let text = Mutex("")
+        func wait() -> String {
+            done.wait()
+            return text.withLock { $0 }
+        }
+    }
+
+    static func detachedReader(_ fd: Int32) -> Reader {
+        let reader = Reader()
+        Thread.detachNewThread {
+            var data = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                data += buffer[0..<count]
+            }
+            reader.text.withLock { $0 = String(decoding: data, as: UTF8.self) }
+            reader.done.signal()
+        }
+        return reader
     }
 }

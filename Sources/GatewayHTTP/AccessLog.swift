@@ -1,0 +1,72 @@
+public import Logging
+
+/// The access log: one line per request (`request_id`, method, route, path, caller, status,
+/// `duration_ms`) at `info`, written by the router and the hot path alike.
+///
+/// Through a ``Logger`` each line costs a metadata dictionary, its sorting and a copy of every
+/// value; when the process logs with ``GatewayLogHandler`` (as `veeam-gateway serve` does),
+/// ``standard(format:logger:)`` formats the line straight into the handler's format with the same
+/// ``GatewayLogHandler/line(format:label:level:message:_:)`` and hands it to the same sink, which
+/// takes that cost off every request. Tests give a capturing logger and get the same fields.
+public struct AccessLog: Sendable {
+    let logger: Logger
+    private let direct: Direct?
+
+    struct Direct: Sendable {
+        let format: GatewayLogHandler.Format
+        let label: String
+        let write: @Sendable (String) -> Void
+    }
+
+    /// Access lines through `logger` (its handler formats them).
+    public init(logger: Logger) {
+        self.logger = logger
+        self.direct = nil
+    }
+
+    /// Access lines formatted as ``GatewayLogHandler`` formats them, written to `write` (by
+    /// default standard error's ``LogSink``), while `logger`'s level decides whether they are
+    /// written at all.
+    public static func standard(
+        format: GatewayLogHandler.Format, logger: Logger, write: @escaping @Sendable (String) -> Void = { LogSink.standardError.append($0) }
+    ) -> AccessLog {
+        AccessLog(logger: logger, direct: Direct(format: format, label: logger.label, write: write))
+    }
+
+    private init(logger: Logger, direct: Direct?) {
+        self.logger = logger
+        self.direct = direct
+    }
+
+    /// Writes the access line of one request, when the level is `info` or lower.
+    public func record(requestID: String, method: String, path: String, caller: String?, status: Int, elapsed: Duration) {
+        guard logger.logLevel <= .info else { return }
+        // Milliseconds with two decimals, by integer arithmetic (no formatter per line).
+        let hundredths = max(0, elapsed.components.seconds * 100_000 + elapsed.components.attoseconds / 10_000_000_000_000)
+        let fraction = hundredths % 100
+        let ms = "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+        let route = MetricsMiddleware.route(path)
+        let shownPath = path.utf8.count > 200 ? String(path.prefix(200)) : path
+        let callerID = caller ?? "-"
+        guard let direct else {
+            logger.info(
+                "request",
+                metadata: [
+                    "request_id": "\(requestID)", "method": "\(method)", "route": "\(route)", "path": "\(shownPath)", "caller": "\(callerID)",
+                    "status": "\(status)", "duration_ms": "\(ms)",
+                ])
+            return
+        }
+        // The fields in the order the handler gives them (sorted by key).
+        direct.write(
+            GatewayLogHandler.line(format: direct.format, label: direct.label, level: .info, message: "request") { fields in
+                fields.add("caller", callerID)
+                fields.add("duration_ms", ms)
+                fields.add("method", method)
+                fields.add("path", shownPath)
+                fields.add("request_id", requestID)
+                fields.add("route", route)
+                fields.add("status", String(status))
+            })
+    }
+}
