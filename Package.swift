@@ -92,9 +92,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Who may call and what they may read: callers and API keys, gateway tokens, the
+        // identity provider, client addresses, limiters, the role policy. No tenant service.
+        .target(
+            name: "GatewayAccess",
+            dependencies: [
+                "TenantModel",
+                "TokenBroker",
+                "HTTPTransport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The tenant service: upstream reads, the cache, lists, readiness, errors, metrics.
         .target(
             name: "GatewayCore",
             dependencies: [
+                "GatewayAccess",
                 "ResponseCache",
                 "TenantModel",
                 "TokenBroker",
@@ -102,16 +118,15 @@ let package = Package(
                 "VeeamWire",
                 "HTTPTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "GatewayConfig",
             dependencies: [
+                "GatewayAccess",
                 "GatewayCore",
                 "HTTPTransport",
                 "ResponseCache",
@@ -124,6 +139,7 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
+                "GatewayAccess",
                 "CurlHTTP",
                 "ResponseCache",
                 "TenantModel",
@@ -179,6 +195,7 @@ let package = Package(
         .executableTarget(
             name: "veeam-gateway",
             dependencies: [
+                "GatewayAccess",
                 "CurlHTTP",
                 "HTTPTransport",
                 "GatewayHTTP",
@@ -188,6 +205,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -241,17 +260,18 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayCoreTests",
-            dependencies: ["GatewayCore"],
+            dependencies: ["GatewayAccess", "GatewayCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatewayConfigTests",
-            dependencies: ["GatewayConfig", "GatewayCore", "TokenBroker", "GatewayHTTP", "GatewayTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayAccess", "GatewayConfig", "GatewayCore", "TokenBroker", "GatewayHTTP", "GatewayTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
+                "GatewayAccess",
                 "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "HTTPTransport", "VeeamSimulator", "TokenBroker", "ResponseCache",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -11,6 +11,7 @@ cleanup() {
 trap cleanup EXIT
 
 build_release() {
+  if [ -n "${BENCH_SKIP_BUILD:-}" ]; then BIN=$(swift build -c release --show-bin-path); return; fi   # measure what is built
   echo "building release binaries…" >&2
   swift build -c release --product veeam-sim >/dev/null
   swift build -c release --product veeam-gateway >/dev/null

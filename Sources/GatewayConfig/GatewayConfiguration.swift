@@ -1,3 +1,4 @@
+public import GatewayAccess
 import HTTPTransport
 public import Foundation
 public import GatewayCore

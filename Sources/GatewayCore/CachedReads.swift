@@ -1,3 +1,4 @@
+public import GatewayAccess
 import Crypto
 public import HTTPTransport
 import Foundation
@@ -42,7 +43,15 @@ public enum GatewayJSON {
 
     /// A strong ETag over the bytes (SHA-256, first 16 bytes, hex).
     public static func etag(_ bytes: [UInt8]) -> String {
-        "\"" + SHA256.hash(data: bytes).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        let hex = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = [0x22]
+        text.reserveCapacity(34)
+        for byte in SHA256.hash(data: bytes).prefix(16) {
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        text.append(0x22)
+        return String(decoding: text, as: UTF8.self)
     }
 }
 
@@ -91,7 +100,7 @@ extension TenantService {
     func locateTenant(id: String) throws -> (upstream: Upstream, upstreamID: String, tenantID: String, kind: Tenant.Kind) {
         guard let (name, upstreamID) = TenantID.parse(id) else {
             throw GatewayError.badRequest(
-                "request.invalid_id", "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
+                .invalidID, "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
         }
         guard let upstream = upstreams.first(where: { $0.definition.name == name }) else {
             throw GatewayError.notFound("No tenant \(id).")
@@ -168,7 +177,7 @@ extension TenantService {
         return try await cache.value(for: key, policy: policy, bypass: bypass) {
             try await self.recordingThrottle(name) {
                 try self.checkThrottle(name)
-                return try store(try await withTimeout(upstream.definition.options.totalTimeout, upstream: name, read))
+                return try store(try await UpstreamDeadline.within(upstream.definition.options.totalTimeout, read))
             }
         }
     }
@@ -251,7 +260,7 @@ public final class ConcurrencyGate: Sendable {
                 case .full:
                     continuation.resume(
                         throwing: GatewayError(
-                            code: "upstream.overloaded", status: 503, title: "Upstream busy",
+                            .upstreamOverloaded,
                             detail: "Too many requests are waiting for upstream \(upstream); try again shortly.", upstream: upstream, retryAfter: 1))
                 }
             }

@@ -2,57 +2,146 @@ import HTTPTransport
 import TokenBroker
 import VeeamAPI
 
-/// Every error the gateway answers with. `code` is stable and carries no data (it doubles as a
-/// metric label); only `GatewayHTTP` turns it into problem+json. `detail` is written for the
+/// Every error the gateway answers with. `code` is typed and stable and carries no data (its
+/// name doubles as a metric label); its ``Code/category`` decides the HTTP status and title, in
+/// one place (``Code/Category/status``, ``Code/Category/title``). `detail` is written for the
 /// caller and never contains a secret, a token, or an upstream's body.
 public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var code: String
-    public var status: Int
-    public var title: String
+    /// A stable error code: its `rawValue` (`auth.invalid`, `upstream.timeout`, …) is what callers
+    /// see in a problem's `code` and operators in logs and metrics; its category is what it means
+    /// for the HTTP answer. Compared as a whole, never as a string.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        /// What a code means for the answer: each category has one status and title.
+        public enum Category: Sendable, Hashable {
+            case badRequest, unauthorized, forbidden, notFound, methodNotAllowed, payloadTooLarge, tooManyRequests, cancelled, internalError
+            /// The upstream could not be reached, refused the gateway's login, or answered with an error.
+            case upstreamFailed
+            /// The upstream asks the gateway to slow down, or too many requests wait for it.
+            case upstreamBusy
+            case upstreamTimeout
+            /// The HTTP layer refused the request itself with this status (a malformed request).
+            case httpProtocol(status: Int)
+
+            /// The HTTP status of this category.
+            public var status: Int {
+                switch self {
+                case .badRequest: 400
+                case .unauthorized: 401
+                case .forbidden: 403
+                case .notFound: 404
+                case .methodNotAllowed: 405
+                case .payloadTooLarge: 413
+                case .tooManyRequests: 429
+                case .cancelled: 499
+                case .internalError: 500
+                case .upstreamFailed: 502
+                case .upstreamBusy: 503
+                case .upstreamTimeout: 504
+                case .httpProtocol(let status): status
+                }
+            }
+
+            /// The problem's `title` for this category.
+            public var title: String {
+                switch self {
+                case .badRequest: "Bad request"
+                case .unauthorized: "Unauthorized"
+                case .forbidden: "Forbidden"
+                case .notFound: "Not found"
+                case .methodNotAllowed: "Method not allowed"
+                case .payloadTooLarge: "Payload too large"
+                case .tooManyRequests: "Too many requests"
+                case .cancelled: "Cancelled"
+                case .internalError: "Internal error"
+                case .upstreamFailed: "Upstream error"
+                case .upstreamBusy: "Upstream busy"
+                case .upstreamTimeout: "Upstream timeout"
+                case .httpProtocol: "Bad request"
+                }
+            }
+        }
+
+        public let rawValue: String
+        public let category: Category
+
+        init(_ rawValue: String, _ category: Category) {
+            self.rawValue = rawValue
+            self.category = category
+        }
+
+        public var description: String { rawValue }
+
+        public static let invalidRequest = Code("request.invalid", .badRequest)
+        public static let invalidParameter = Code("request.invalid_parameter", .badRequest)
+        public static let invalidID = Code("request.invalid_id", .badRequest)
+        public static let unsupportedGrant = Code("auth.unsupported_grant_type", .badRequest)
+        public static let authRequired = Code("auth.required", .unauthorized)
+        public static let authInvalid = Code("auth.invalid", .unauthorized)
+        public static let forbidden = Code("auth.forbidden", .forbidden)
+        public static let tenantNotFound = Code("tenant.not_found", .notFound)
+        public static let routeNotFound = Code("route.not_found", .notFound)
+        public static let methodNotAllowed = Code("request.method_not_allowed", .methodNotAllowed)
+        public static let bodyTooLarge = Code("request.too_large", .payloadTooLarge)
+        public static let tooManyFailures = Code("auth.too_many_failures", .tooManyRequests)
+        public static let rateLimited = Code("rate.limited", .tooManyRequests)
+        public static let cancelled = Code("request.cancelled", .cancelled)
+        public static let internalError = Code("internal", .internalError)
+        public static let invariant = Code("internal.invariant", .internalError)
+        public static let upstreamOverloaded = Code("upstream.overloaded", .upstreamBusy)
+        public static let upstreamFailed = Code("upstream.error", .upstreamFailed)
+        /// A request the HTTP layer refused before any route ran.
+        public static func httpProtocol(status: Int) -> Code { Code("request.invalid", .httpProtocol(status: status)) }
+        /// An upstream's own error code (libcurl, login, Veeam API), in a category.
+        static func upstream(_ rawValue: String, _ category: Category) -> Code { Code(rawValue, category) }
+    }
+
+    public var code: Code
     public var detail: String
     /// The upstream it concerns, if any.
     public var upstream: String?
     /// Seconds, for `Retry-After`.
     public var retryAfter: Int?
+    /// The methods the resource answers, for `Allow` (with ``Code/methodNotAllowed``).
+    public var allow: String?
     /// For the log only (upstream messages, libcurl detail).
     public var logDetail: String?
 
-    public init(code: String, status: Int, title: String, detail: String, upstream: String? = nil, retryAfter: Int? = nil, logDetail: String? = nil) {
+    public init(_ code: Code, detail: String, upstream: String? = nil, retryAfter: Int? = nil, allow: String? = nil, logDetail: String? = nil) {
         self.code = code
-        self.status = status
-        self.title = title
         self.detail = detail
         self.upstream = upstream
         self.retryAfter = retryAfter
+        self.allow = allow
         self.logDetail = logDetail
     }
+
+    /// The HTTP status (from the code's category).
+    public var status: Int { code.category.status }
+    /// The problem's title (from the code's category).
+    public var title: String { code.category.title }
 
     public var description: String { "\(code) (\(status)): \(detail)" + (logDetail.map { " — \($0)" } ?? "") }
 
     /// The RFC 9457 `type` of this error's problem object.
-    public var problemType: String { "urn:veeam-gateway:problem:" + code }
+    public var problemType: String { "urn:veeam-gateway:problem:" + code.rawValue }
 
-    public static func badRequest(_ code: String = "request.invalid", _ detail: String) -> GatewayError {
-        GatewayError(code: code, status: 400, title: "Bad request", detail: detail)
+    public static func badRequest(_ code: Code = .invalidRequest, _ detail: String) -> GatewayError {
+        GatewayError(code, detail: detail)
     }
 
     /// 403, naming the roles that would be allowed (seed 004 for cloud tenants).
     public static func forbidden(roles: [String], what: String) -> GatewayError {
-        GatewayError(
-            code: "auth.forbidden", status: 403, title: "Forbidden",
-            detail: "Reading \(what) requires one of the roles: \(roles.joined(separator: ", ")).")
+        GatewayError(.forbidden, detail: "Reading \(what) requires one of the roles: \(roles.joined(separator: ", ")).")
     }
 
     public static func notFound(_ detail: String) -> GatewayError {
-        GatewayError(code: "tenant.not_found", status: 404, title: "Not found", detail: detail)
+        GatewayError(.tenantNotFound, detail: detail)
     }
 
     /// 500: an invariant of the gateway's own broke while answering. The request is answered and
     /// the process goes on; the log says what broke (`what` names the place, never data).
     public static func internalInvariant(_ what: String) -> GatewayError {
-        GatewayError(
-            code: "internal.invariant", status: 500, title: "Internal error",
-            detail: "The gateway hit an internal error; the request id identifies it in the gateway's log.", logDetail: what)
+        GatewayError(.invariant, detail: "The gateway hit an internal error; the request id identifies it in the gateway's log.", logDetail: what)
     }
 
     /// Maps whatever an upstream call threw to the caller's answer, naming the upstream.
@@ -63,37 +152,36 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case let error as UpstreamError:
             if error.code == .timeout || error.code == .connectTimeout {
                 return GatewayError(
-                    code: error.code.rawValue, status: 504, title: "Upstream timeout",
-                    detail: "Upstream \(name) did not answer in time.", upstream: name, logDetail: error.message)
+                    .upstream(error.code.rawValue, .upstreamTimeout), detail: "Upstream \(name) did not answer in time.", upstream: name, logDetail: error.message)
             }
             return GatewayError(
-                code: error.code.rawValue, status: 502, title: "Upstream unreachable",
-                detail: "Upstream \(name) could not be reached (\(error.code)).", upstream: name, logDetail: error.message)
+                .upstream(error.code.rawValue, .upstreamFailed), detail: "Upstream \(name) could not be reached (\(error.code)).", upstream: name,
+                logDetail: error.message)
         case let error as TokenError:
             return GatewayError(
-                code: error.code.rawValue, status: 502, title: "Upstream login failed",
-                detail: "The gateway could not log in to upstream \(name).", upstream: name, logDetail: error.message)
+                .upstream(error.code.rawValue, .upstreamFailed), detail: "The gateway could not log in to upstream \(name).", upstream: name,
+                logDetail: error.message)
         case let error as VeeamAPIError:
             switch error.code {
             case .notFound:
-                return GatewayError(code: "tenant.not_found", status: 404, title: "Not found", detail: "No such tenant.", upstream: name, logDetail: error.upstreamMessage)
+                return GatewayError(.tenantNotFound, detail: "No such tenant.", upstream: name, logDetail: error.upstreamMessage)
             case .throttled:
                 return GatewayError(
-                    code: error.code.rawValue, status: 503, title: "Upstream busy",
-                    detail: "Upstream \(name) is throttling requests.", upstream: name, retryAfter: error.retryAfter ?? 5, logDetail: error.upstreamMessage)
+                    .upstream(error.code.rawValue, .upstreamBusy), detail: "Upstream \(name) is throttling requests.", upstream: name,
+                    retryAfter: error.retryAfter ?? 5, logDetail: error.upstreamMessage)
             case .asyncPending:
                 return GatewayError(
-                    code: error.code.rawValue, status: 503, title: "Upstream busy",
-                    detail: "Upstream \(name) queued the request; try again shortly.", upstream: name, retryAfter: 2, logDetail: error.upstreamMessage)
+                    .upstream(error.code.rawValue, .upstreamBusy), detail: "Upstream \(name) queued the request; try again shortly.", upstream: name,
+                    retryAfter: 2, logDetail: error.upstreamMessage)
             default:
                 return GatewayError(
-                    code: error.code.rawValue, status: 502, title: "Upstream error",
-                    detail: "Upstream \(name) answered with an error (\(error.code), status \(error.status)).", upstream: name, logDetail: error.upstreamMessage)
+                    .upstream(error.code.rawValue, .upstreamFailed), detail: "Upstream \(name) answered with an error (\(error.code), status \(error.status)).",
+                    upstream: name, logDetail: error.upstreamMessage)
             }
         case is CancellationError:
-            return GatewayError(code: "request.cancelled", status: 499, title: "Cancelled", detail: "The request was cancelled.", upstream: name)
+            return GatewayError(.cancelled, detail: "The request was cancelled.", upstream: name)
         default:
-            return GatewayError(code: "upstream.error", status: 502, title: "Upstream error", detail: "Upstream \(name) failed.", upstream: name, logDetail: "\(error)")
+            return GatewayError(.upstreamFailed, detail: "Upstream \(name) failed.", upstream: name, logDetail: "\(error)")
         }
     }
 }

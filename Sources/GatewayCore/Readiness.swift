@@ -1,3 +1,4 @@
+public import GatewayAccess
 import HTTPTransport
 import Synchronization
 import TokenBroker
@@ -73,7 +74,7 @@ extension TenantService {
         let name = upstream.definition.name
         var result = UpstreamReadiness(upstream: name, ready: false, reachable: false, tokenObtainable: false)
         do {
-            try await withTimeout(upstream.definition.options.totalTimeout, upstream: name) {
+            try await UpstreamDeadline.within(upstream.definition.options.totalTimeout) {
                 switch upstream.runtime {
                 case .vb365(let orgs):
                     for org in orgs { _ = try await org.broker.accessToken() }

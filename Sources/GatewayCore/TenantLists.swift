@@ -1,3 +1,4 @@
+public import GatewayAccess
 import Foundation
 import ResponseCache
 import TenantModel
@@ -162,7 +163,7 @@ extension TenantService {
                         value: .list(fetched.tenants, fetchedAt: Self.now(), partialFailure: failure),
                         bytes: fetched.tenants.count * 1024, etag: "", tags: ["upstream:" + name], cacheable: failure == nil)
                 })
-            guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.notFound("internal cache shape") }
+            guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.internalInvariant("list cache entry of \(name) holds no list") }
             if answer.refreshError == nil, answer.status != .stale { markReachable(name, true) }
             let status: String
             let problem: ProblemSummary?

@@ -61,7 +61,7 @@ public struct ProblemSummary: Sendable, Encodable, Equatable {
         self.title = error.title
         self.status = error.status
         self.detail = error.detail
-        self.code = error.code
+        self.code = error.code.rawValue
     }
 }
 
@@ -167,7 +167,8 @@ public final class TenantService: Sendable {
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in
-            let raw = transport(definition.options)
+            // Innermost: every transfer (logins too) within the read's one deadline.
+            let raw = DeadlineTransport(base: transport(definition.options), upstream: definition.name, limit: definition.options.totalTimeout)
             let curl: any UpstreamTransport = metrics.map { MetricsTransport(base: raw, upstream: definition.name, metrics: $0) } ?? raw
             let gate = ConcurrencyGate(upstream: definition.name, limit: definition.maxConcurrentRequests, queue: definition.maxQueuedRequests)
             let base = GatedTransport(base: RequestIDTransport(base: curl, uuidOnly: definition.product == .vspc), gate: gate)
@@ -314,24 +315,9 @@ public final class TenantService: Sendable {
         if error is UpstreamError { markReachable(name, false) } else if !(error is CancellationError) { markReachable(name, true) }
     }
 
+    /// Now, as `fetchedAt` shows it: RFC 3339 UTC with milliseconds (no formatter per fill).
     static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
+        VeeamTimestamp(epochMilliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))).rfc3339UTC
     }
 }
 
-/// Runs `operation`, or throws `upstream.timeout` for `upstream` once `limit` has passed
-/// (cancelling the operation, and so its transfers).
-func withTimeout<T: Sendable>(_ limit: Duration, upstream: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw UpstreamError(.timeout, "no complete answer from \(upstream) within \(limit)")
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        return first
-    }
-}

@@ -1,3 +1,4 @@
+public import GatewayAccess
 public import GatewayConfig
 import GatewayCore
 import HummingbirdCore

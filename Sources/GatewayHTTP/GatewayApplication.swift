@@ -1,3 +1,4 @@
+public import GatewayAccess
 import Foundation
 public import Prometheus
 public import CurlHTTP
@@ -111,10 +112,10 @@ public enum GatewayApplication {
             guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
             let parameters = request.uri.queryParameters
             if let upstream = parameters["upstream"], !TenantID.isValidUpstreamName(String(upstream)) {
-                throw GatewayError.badRequest("request.invalid_parameter", "upstream must match [a-z0-9-]{1,32}.")
+                throw GatewayError.badRequest(.invalidParameter, "upstream must match [a-z0-9-]{1,32}.")
             }
             if let tenant = parameters["tenant"], TenantID.parse(String(tenant)) == nil {
-                throw GatewayError.badRequest("request.invalid_parameter", "tenant must be {upstream}.{uuid}.")
+                throw GatewayError.badRequest(.invalidParameter, "tenant must be {upstream}.{uuid}.")
             }
             let purged = service.purgeCache(upstream: parameters["upstream"].map(String.init), tenant: parameters["tenant"].map(String.init))
             return try JSON.response(["purged": purged])
@@ -203,7 +204,7 @@ public enum GatewayApplication {
     /// The snapshot the request-id middleware took (always set for routed requests).
     static func snapshot(_ context: GatewayRequestContext) throws -> GatewayState.Snapshot {
         guard let snapshot = context.snapshot else {
-            throw GatewayError(code: "internal", status: 500, title: "Internal error", detail: "The gateway failed to serve this request.")
+            throw GatewayError.internalError
         }
         return snapshot
     }
@@ -219,32 +220,32 @@ public enum GatewayApplication {
         var query = TenantQuery()
         if let raw = parameters["product"] {
             guard let product = Tenant.Product(rawValue: String(raw)) else {
-                throw GatewayError.badRequest("request.invalid_parameter", "product must be vb365 or vspc.")
+                throw GatewayError.badRequest(.invalidParameter, "product must be vb365 or vspc.")
             }
             query.product = product
         }
         if let raw = parameters["upstream"] {
             guard TenantID.isValidUpstreamName(String(raw)) else {
-                throw GatewayError.badRequest("request.invalid_parameter", "upstream must match [a-z0-9-]{1,32}.")
+                throw GatewayError.badRequest(.invalidParameter, "upstream must match [a-z0-9-]{1,32}.")
             }
             query.upstream = String(raw)
         }
         if let raw = parameters["q"] {
             let q = String(raw)
             guard q.count <= 200, !q.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw GatewayError.badRequest("request.invalid_parameter", "q must be at most 200 characters, without control characters.")
+                throw GatewayError.badRequest(.invalidParameter, "q must be at most 200 characters, without control characters.")
             }
             query.q = q
         }
         if let raw = parameters["limit"] {
             guard let limit = Int(String(raw)), (1...500).contains(limit) else {
-                throw GatewayError.badRequest("request.invalid_parameter", "limit must be a whole number from 1 to 500.")
+                throw GatewayError.badRequest(.invalidParameter, "limit must be a whole number from 1 to 500.")
             }
             query.limit = limit
         }
         if let raw = parameters["offset"] {
             guard let offset = Int(String(raw)), (0...1_000_000).contains(offset) else {
-                throw GatewayError.badRequest("request.invalid_parameter", "offset must be a whole number from 0 to 1000000.")
+                throw GatewayError.badRequest(.invalidParameter, "offset must be a whole number from 0 to 1000000.")
             }
             query.offset = offset
         }

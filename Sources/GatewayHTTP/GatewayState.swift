@@ -1,3 +1,4 @@
+public import GatewayAccess
 public import Foundation
 public import CurlHTTP
 public import GatewayConfig

@@ -1,3 +1,4 @@
+import GatewayAccess
 import GatewayCore
 import HummingbirdCore
 import Logging

@@ -1,3 +1,4 @@
+import GatewayAccess
 import Foundation
 import GatewayCore
 import HTTPTypes
@@ -53,10 +54,10 @@ struct RequestIDAndAccessLog: RouterMiddleware {
                 gatewayError = .routeNotFound
             }
         case let error as HTTPError:
-            gatewayError = GatewayError(code: "request.invalid", status: Int(error.status.code), title: error.status.reasonPhrase, detail: "The request could not be served.")
+            gatewayError = GatewayError(.httpProtocol(status: Int(error.status.code)), detail: "The request could not be served.")
         default:
             logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
-            gatewayError = GatewayError(code: "internal", status: 500, title: "Internal error", detail: "The gateway failed to serve this request.")
+            gatewayError = .internalError
         }
         return Self.render(gatewayError, path: request.uri.path, requestID: requestID, logger: logger).response
     }
@@ -65,13 +66,12 @@ struct RequestIDAndAccessLog: RouterMiddleware {
     /// and `X-Request-Id`; logs failures worth an operator's attention. One function for the
     /// router and the hot path, so both answer a refusal with the same bytes.
     static func render(_ gatewayError: GatewayError, path: String, requestID: String, logger: Logger) -> RenderedResponse {
-        if gatewayError.status >= 500 || (gatewayError.logDetail != nil && gatewayError.status != 405) {
+        if gatewayError.status >= 500 || gatewayError.logDetail != nil {
             logger.warning(
                 "request failed",
                 metadata: ["request_id": "\(requestID)", "code": "\(gatewayError.code)", "upstream": "\(gatewayError.upstream ?? "-")", "detail": "\(gatewayError.logDetail ?? gatewayError.detail)"])
         }
-        let allow = gatewayError.code == "request.method_not_allowed" ? gatewayError.logDetail : nil
-        var answer = Problem(gatewayError, requestID: requestID, instance: path).rendered(retryAfter: gatewayError.retryAfter, allow: allow)
+        var answer = Problem(gatewayError, requestID: requestID, instance: path).rendered(retryAfter: gatewayError.retryAfter, allow: gatewayError.allow)
         if gatewayError.status == 401 { answer.headers[.wwwAuthenticate] = #"Bearer realm="veeam-gateway""# }
         if let name = requestIDHeader { answer.headers[name] = requestID }
         return answer

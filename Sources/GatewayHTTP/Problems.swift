@@ -1,3 +1,4 @@
+public import GatewayAccess
 import Foundation
 import Synchronization
 public import GatewayCore
@@ -54,7 +55,7 @@ struct Problem: Encodable {
         self.title = error.title
         self.status = error.status
         self.detail = error.detail
-        self.code = error.code
+        self.code = error.code.rawValue
         self.requestId = requestID
         self.instance = instance
         self.upstream = error.upstream
@@ -87,30 +88,28 @@ struct RenderedResponse {
 
 extension GatewayError {
     static func methodNotAllowed(_ allow: String) -> GatewayError {
-        GatewayError(code: "request.method_not_allowed", status: 405, title: "Method not allowed", detail: "This resource answers \(allow) only.", logDetail: allow)
+        GatewayError(.methodNotAllowed, detail: "This resource answers \(allow) only.", allow: allow)
     }
 
-    static let tokensDisabled = GatewayError(
-        code: "route.not_found", status: 404, title: "Not found", detail: "Gateway tokens are not enabled (auth.tokens.signingKey).")
-    static let unsupportedGrant = GatewayError(
-        code: "auth.unsupported_grant_type", status: 400, title: "Bad request", detail: "grant_type must be client_credentials.")
-    static let bodyTooLarge = GatewayError(code: "request.too_large", status: 413, title: "Payload too large", detail: "The request body is larger than 16 KiB.")
+    static let tokensDisabled = GatewayError(.routeNotFound, detail: "Gateway tokens are not enabled (auth.tokens.signingKey).")
+    static let unsupportedGrant = GatewayError(.unsupportedGrant, detail: "grant_type must be client_credentials.")
+    static let bodyTooLarge = GatewayError(.bodyTooLarge, detail: "The request body is larger than 16 KiB.")
 
     static let authRequired = GatewayError(
-        code: "auth.required", status: 401, title: "Unauthorized",
-        detail: "Send an API key as Authorization: Bearer <key> or X-API-Key, or a gateway token as Authorization: Bearer <token>.")
-    static let authInvalid = GatewayError(code: "auth.invalid", status: 401, title: "Unauthorized", detail: "The credentials are not valid.")
+        .authRequired, detail: "Send an API key as Authorization: Bearer <key> or X-API-Key, or a gateway token as Authorization: Bearer <token>.")
+    static let authInvalid = GatewayError(.authInvalid, detail: "The credentials are not valid.")
     static func tooManyFailures(_ seconds: Int) -> GatewayError {
-        GatewayError(code: "auth.too_many_failures", status: 429, title: "Too many requests", detail: "Too many failed authentications; try again later.", retryAfter: seconds)
+        GatewayError(.tooManyFailures, detail: "Too many failed authentications; try again later.", retryAfter: seconds)
     }
     static func rateLimited(_ seconds: Int) -> GatewayError {
-        GatewayError(code: "rate.limited", status: 429, title: "Too many requests", detail: "The caller's request rate is exceeded; try again later.", retryAfter: seconds)
+        GatewayError(.rateLimited, detail: "The caller's request rate is exceeded; try again later.", retryAfter: seconds)
     }
     static func adminRequired(_ roles: Set<String>) -> GatewayError {
-        GatewayError(code: "auth.forbidden", status: 403, title: "Forbidden", detail: "This operation requires one of the roles: \(roles.sorted().joined(separator: ", ")).")
+        GatewayError(.forbidden, detail: "This operation requires one of the roles: \(roles.sorted().joined(separator: ", ")).")
     }
 
-    static let routeNotFound = GatewayError(code: "route.not_found", status: 404, title: "Not found", detail: "No such resource.")
+    static let routeNotFound = GatewayError(.routeNotFound, detail: "No such resource.")
+    static let internalError = GatewayError(.internalError, detail: "The gateway failed to serve this request.")
 }
 
 /// The caller id of a request, for its access-log line (a reference, shared by the context copies).

@@ -71,6 +71,17 @@ public struct VeeamTimestamp: Sendable, Hashable, Codable, CustomStringConvertib
         self.zoneAssumed = assumed
     }
 
+    /// Milliseconds since 1970-01-01T00:00:00Z as a timestamp with three fractional digits (what
+    /// the gateway stamps its own answers with, e.g. `fetchedAt`).
+    public init(epochMilliseconds: Int64) {
+        let seconds = epochMilliseconds.floorDivided(by: 1000)
+        let milliseconds = Int(epochMilliseconds - seconds * 1000)
+        self.epochSeconds = seconds
+        self.fractionDigits = (milliseconds < 100 ? "0" : "") + (milliseconds < 10 ? "0" : "") + String(milliseconds)
+        self.zoneAssumed = false
+        self.original = ""
+    }
+
     /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`: the same instant in UTC, with the upstream's digits.
     public var rfc3339UTC: String {
         let days = Int(epochSeconds.floorDivided(by: 86_400))

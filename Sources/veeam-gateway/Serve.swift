@@ -1,3 +1,4 @@
+import GatewayAccess
 import ArgumentParser
 import CurlHTTP
 import Foundation

@@ -1,10 +1,32 @@
+import NIOCore
+import NIOPosix
 import ArgumentParser
 import CurlHTTP
 import HTTPTransport
 import Foundation
 import Logging
 
+/// The process entry: Swift concurrency runs on the NIO event loops (the global executor is
+/// NIO's singleton event-loop group, the one the HTTP server uses), so a request that awaits
+/// (a cache fill, an upstream call) resumes on an event loop instead of hopping between the
+/// cooperative pool and the event loops; measured in docs/benchmarks.md ("Miss path").
+/// `VEEAM_GATEWAY_NIO_EXECUTOR=0` keeps Swift's own pool (to compare, or should a platform not
+/// allow it). Nothing the gateway runs in a task blocks a thread: libcurl has its own thread,
+/// log lines their own writer, and locks are held for a few instructions.
 @main
+enum Main {
+    static func main() {
+        if ProcessInfo.processInfo.environment["VEEAM_GATEWAY_NIO_EXECUTOR"] != "0" {
+            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
+        Task {
+            await VeeamGatewayCommand.main()
+            exit(0)
+        }
+        dispatchMain()
+    }
+}
+
 struct VeeamGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "veeam-gateway",

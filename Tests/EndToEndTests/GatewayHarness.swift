@@ -1,3 +1,4 @@
+import GatewayAccess
 import CurlHTTP
 import HTTPTransport
 import Foundation

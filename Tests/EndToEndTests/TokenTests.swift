@@ -1,3 +1,4 @@
+import GatewayAccess
 import HTTPTransport
 import Foundation
 import GatewayCore

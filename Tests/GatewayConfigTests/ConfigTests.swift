@@ -1,3 +1,4 @@
+import GatewayAccess
 import Foundation
 import GatewayConfig
 import GatewayCore

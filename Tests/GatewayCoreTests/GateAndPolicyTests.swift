@@ -1,3 +1,4 @@
+import GatewayAccess
 import GatewayCore
 import Synchronization
 import Testing
@@ -14,7 +15,8 @@ struct ConcurrencyGateTests {
         try await Task.sleep(for: .milliseconds(50))
         let refused = await #expect(throws: GatewayError.self) { try await gate.acquire() }
         #expect(refused?.status == 503)
-        #expect(refused?.code == "upstream.overloaded")
+        #expect(refused?.code == .upstreamOverloaded)
+        #expect(refused?.code.rawValue == "upstream.overloaded")
         #expect(refused?.retryAfter == 1)
         #expect(refused?.upstream == "vspc-main")
         // Releasing hands the slot to a waiter; all waiters get through in turn.
