@@ -136,9 +136,33 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Log lines: the text/JSON handler and the buffered writer behind it.
+        .target(
+            name: "GatewayLogging",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // The composition root: builds snapshots from a configuration, reloads them on SIGHUP.
+        .target(
+            name: "GatewayRuntime",
+            dependencies: [
+                "GatewayAccess",
+                "GatewayConfig",
+                "GatewayCore",
+                "GatewayHTTP",
+                "CurlHTTP",
+                "ResponseCache",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "GatewayHTTP",
             dependencies: [
+                "GatewayLogging",
                 "GatewayAccess",
                 "CurlHTTP",
                 "ResponseCache",
@@ -156,9 +180,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Resources/openapi.yaml")],
             swiftSettings: swiftSettings
@@ -195,6 +217,8 @@ let package = Package(
         .executableTarget(
             name: "veeam-gateway",
             dependencies: [
+                "GatewayRuntime",
+                "GatewayLogging",
                 "GatewayAccess",
                 "CurlHTTP",
                 "HTTPTransport",
@@ -265,12 +289,13 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayConfigTests",
-            dependencies: ["GatewayAccess", "GatewayConfig", "GatewayCore", "TokenBroker", "GatewayHTTP", "GatewayTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayAccess", "GatewayConfig", "GatewayCore", "TokenBroker", "GatewayHTTP", "GatewayLogging", "GatewayTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
+                "GatewayRuntime",
                 "GatewayAccess",
                 "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "HTTPTransport", "VeeamSimulator", "TokenBroker", "ResponseCache",
                 .product(name: "Hummingbird", package: "hummingbird"),

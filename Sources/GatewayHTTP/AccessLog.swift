@@ -1,3 +1,4 @@
+public import GatewayLogging
 public import Logging
 
 /// The access log: one line per request (`request_id`, method, route, path, caller, status,

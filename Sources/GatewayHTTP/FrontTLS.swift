@@ -5,7 +5,7 @@ import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
 import NIOCore
-import NIOSSL
+public import NIOSSL
 import NIOTLS
 import X509
 
@@ -30,7 +30,7 @@ public enum FrontTLS {
     /// (or `http/1.1` alone), TLS 1.2 at least, and, with a client CA, client certificates
     /// verified when presented (connections without one are still accepted). A file that does not
     /// load is a ``ConfigError`` naming its key.
-    static func context(_ settings: GatewayConfiguration.FrontTLSSettings, file: String) throws -> NIOSSLContext {
+    public static func context(_ settings: GatewayConfiguration.FrontTLSSettings, file: String) throws -> NIOSSLContext {
         func failure(_ key: String, _ what: String, _ error: any Error) -> ConfigError {
             ConfigError(file: file, key: "listen.tls." + key, message: "\(what) could not be loaded (\(error))")
         }
@@ -115,7 +115,7 @@ struct TLSFrontChannel: ServerChildChannel {
         let channel: any Channel
     }
 
-    let state: GatewayState
+    let state: SnapshotSource
     let http1: HotPathChannel
     let http2: HTTP2Channel
 

@@ -1,3 +1,4 @@
+import GatewayLogging
 public import GatewayAccess
 import Foundation
 public import Prometheus
@@ -63,7 +64,7 @@ public enum GatewayApplication {
         }
     }
 
-    public static func router(state: GatewayState, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil) -> Router<GatewayRequestContext> {
+    public static func router(state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
         router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger)))
@@ -147,7 +148,7 @@ public enum GatewayApplication {
     /// same problems, request ids and access log as the API's router, no other route.
     /// `onRunning` receives the bound port.
     public static func makeMetrics(
-        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil,
+        state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> (some ApplicationProtocol)? {
         let configuration = state.snapshot.configuration
@@ -202,7 +203,7 @@ public enum GatewayApplication {
     }
 
     /// The snapshot the request-id middleware took (always set for routed requests).
-    static func snapshot(_ context: GatewayRequestContext) throws -> GatewayState.Snapshot {
+    static func snapshot(_ context: GatewayRequestContext) throws -> GatewaySnapshot {
         guard let snapshot = context.snapshot else {
             throw GatewayError.internalError
         }
@@ -255,7 +256,7 @@ public enum GatewayApplication {
     /// The application for `configuration`; `onRunning` receives the bound port. Access lines go
     /// through `logger` unless `accessLog` says otherwise.
     public static func make(
-        state: GatewayState, logger: Logger, metrics: MetricsEndpoint, port: Int? = nil, accessLog: AccessLog? = nil,
+        state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, port: Int? = nil, accessLog: AccessLog? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let accessLog = accessLog ?? AccessLog(logger: logger)
@@ -320,23 +321,6 @@ struct Readiness: Encodable {
 
 struct UpstreamList: Encodable {
     var data: [UpstreamInfo]
-}
-
-extension AccessControl {
-    /// The access settings of a configuration (resolving the token signing key, if any).
-    public static func make(_ configuration: GatewayConfiguration, client: CurlClient) async throws -> AccessControl {
-        var issuer: GatewayTokenIssuer?
-        if let reference = configuration.tokenSigningKey {
-            issuer = await GatewayTokenIssuer(signingKey: try reference.resolve(), issuer: configuration.tokenIssuer, lifetime: configuration.tokenLifetime)
-        }
-        let idp = configuration.identityProvider.map { settings in
-            IdentityProvider(settings: settings, transport: CurlTransport(client: client, options: settings.options))
-        }
-        return AccessControl(
-            callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
-            failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer, identityProvider: idp,
-            trustedProxies: configuration.trustedProxies)
-    }
 }
 
 /// The Prometheus registry behind `/metrics` and the swift-metrics factory that feeds it. One per

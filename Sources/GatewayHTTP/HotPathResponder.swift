@@ -11,7 +11,7 @@ import Synchronization
 /// Decides and writes hot-path answers. Shared by every connection; all it touches is
 /// thread-safe and synchronous (the configuration snapshot, `Mutex`-guarded cache and limiters).
 struct HotPathResponder: Sendable {
-    let state: GatewayState
+    let state: SnapshotSource
     let logger: Logger
     let accessLog: AccessLog
     let metrics: GatewayMetrics

@@ -10,7 +10,7 @@ import Logging
 struct RequestIDAndAccessLog: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let logger: Logger
-    let state: GatewayState
+    let state: SnapshotSource
     let accessLog: AccessLog
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")

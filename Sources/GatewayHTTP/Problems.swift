@@ -15,7 +15,7 @@ public struct GatewayRequestContext: RequestContext {
     /// Written by the authentication middleware so the access log (outside it) can name the caller.
     public var callerNote = CallerNote()
     /// The configuration snapshot this request runs under (taken once, at its start).
-    public var snapshot: GatewayState.Snapshot?
+    public var snapshot: GatewaySnapshot?
     /// The peer's IP address (for failed-authentication limits).
     public let remoteAddress: String
     /// The connection (or HTTP/2 stream) the request came on: its verified client certificate,

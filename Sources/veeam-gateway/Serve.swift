@@ -1,3 +1,5 @@
+import GatewayRuntime
+import GatewayLogging
 import GatewayAccess
 import ArgumentParser
 import CurlHTTP
@@ -44,7 +46,7 @@ struct GatewayRunner: Service {
         }
         // Access lines in the handler's format, straight to its sink (see AccessLog).
         let accessLog = AccessLog.standard(format: GatewayLogHandler.Format(rawValue: configuration.logFormat) ?? .text, logger: logger)
-        let app = GatewayApplication.make(state: state, logger: logger, metrics: metrics, port: port, accessLog: accessLog) { bound in
+        let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics, port: port, accessLog: accessLog) { bound in
             await onRunning(bound)
             // Seed 004: the gateway's own VSPC account must hold a tenant-reading role. Said at
             // start, and by /readyz for as long as it is not so.
@@ -53,7 +55,7 @@ struct GatewayRunner: Service {
             }
         }
         var services: [any Service] = [client, app]
-        if let metricsApp = GatewayApplication.makeMetrics(state: state, logger: logger, metrics: metrics, accessLog: accessLog, onRunning: { bound in
+        if let metricsApp = GatewayApplication.makeMetrics(state: state.source, logger: logger, metrics: metrics, accessLog: accessLog, onRunning: { bound in
             logger.info("metrics listening", metadata: ["port": "\(bound)"])
         }) {
             services.append(metricsApp)

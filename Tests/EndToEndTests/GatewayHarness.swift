@@ -1,3 +1,4 @@
+import GatewayRuntime
 import GatewayAccess
 import CurlHTTP
 import HTTPTransport
@@ -151,12 +152,12 @@ func withGateway<T: Sendable>(
     let metrics = MetricsEndpoint()
     let state = try await GatewayState(configuration: configuration, client: upstreamClient, metrics: metrics, logger: logger, cacheClock: { clock.now })
     let port = PortBox()
-    let app = GatewayApplication.make(state: state, logger: logger, metrics: metrics) { bound in
+    let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics) { bound in
         port.set(bound)
     }
     var services: [any Service] = [upstreamClient, app]
     let metricsPort = PortBox()
-    if let metricsApp = GatewayApplication.makeMetrics(state: state, logger: logger, metrics: metrics, onRunning: { metricsPort.set($0) }) {
+    if let metricsApp = GatewayApplication.makeMetrics(state: state.source, logger: logger, metrics: metrics, onRunning: { metricsPort.set($0) }) {
         services.append(metricsApp)
     }
     let group = ServiceGroup(configuration: .init(services: services, logger: logger))

@@ -1,3 +1,4 @@
+import GatewayRuntime
 import CurlHTTP
 import Foundation
 import GatewayCore
@@ -31,7 +32,7 @@ struct OpenAPITests {
         let configuration = GatewayConfiguration(file: "test", upstreams: [])
         let metrics = MetricsEndpoint()
         let state = try await GatewayState(configuration: configuration, client: client, metrics: metrics, logger: Logger(label: "test"))
-        let router = GatewayApplication.router(state: state, logger: Logger(label: "test"), metrics: metrics)
+        let router = GatewayApplication.router(state: state.source, logger: Logger(label: "test"), metrics: metrics)
         var routed = Set<String>()
         var unexpected: [String] = []
         // Paths in OpenAPI syntax: ":id" and "{id}" both become "{id}".

@@ -1,3 +1,4 @@
+import GatewayLogging
 import GatewayAccess
 import Foundation
 import GatewayConfig

@@ -6,31 +6,17 @@ public import GatewayCore
 public import Logging
 import ResponseCache
 public import ServiceLifecycle
-public import NIOSSL
-import Synchronization
+import NIOSSL
+public import GatewayHTTP
 import UnixSignals
 
-/// The running gateway's configuration-derived parts, swapped whole on reload. Each request takes
-/// one snapshot at its start, so it sees either the old configuration or the new one, never a mix.
+/// The composition root: builds the gateway's configuration-derived parts (the tenant service and
+/// its upstream stacks, access control, the front end's TLS context) from a configuration, and
+/// swaps them whole on reload. Each request takes one snapshot at its start (from ``source``), so
+/// it sees either the old configuration or the new one, never a mix.
 public final class GatewayState: Sendable {
-    /// A class, so that taking the snapshot (every request, on the hot path too) is one retain.
-    public final class Snapshot: Sendable {
-        public let configuration: GatewayConfiguration
-        public let service: TenantService
-        public let access: AccessControl
-        /// The front end's TLS context (`listen.tls`), made from the files as they were when
-        /// this snapshot was built: new connections take the current one.
-        public let tlsContext: NIOSSLContext?
-
-        init(configuration: GatewayConfiguration, service: TenantService, access: AccessControl, tlsContext: NIOSSLContext?) {
-            self.configuration = configuration
-            self.service = service
-            self.access = access
-            self.tlsContext = tlsContext
-        }
-    }
-
-    private let current: Mutex<Snapshot>
+    /// What the front end reads each request's snapshot from; replaced whole on reload.
+    public let source: SnapshotSource
     private let client: CurlClient
     private let metrics: MetricsEndpoint
     private let logger: Logger
@@ -45,22 +31,22 @@ public final class GatewayState: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.cacheClock = cacheClock
-        self.current = Mutex(try await Self.build(configuration, client: client, metrics: metrics, logger: logger, cacheClock: cacheClock))
+        self.source = SnapshotSource(try await Self.build(configuration, client: client, metrics: metrics, logger: logger, cacheClock: cacheClock))
     }
 
-    public var snapshot: Snapshot { current.withLock { $0 } }
+    public var snapshot: GatewaySnapshot { source.snapshot }
 
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
         cacheClock: @escaping @Sendable () -> ContinuousClock.Instant
-    ) async throws -> Snapshot {
+    ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: cacheClock)
         let service = TenantService(
             upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, logger: logger, cache: cache, metrics: metrics.metrics,
             probeInterval: configuration.probeInterval)
         let access = try await AccessControl.make(configuration, client: client)
-        return Snapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext)
+        return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext)
     }
 
     /// Re-reads the config file and swaps it in. An invalid file keeps the running configuration
@@ -79,7 +65,7 @@ public final class GatewayState: Sendable {
                 throw ConfigError(file: path, key: "listen.tls", message: "turning TLS on or off takes a restart")
             }
             let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, cacheClock: cacheClock)
-            current.withLock { $0 = next }
+            source.replace(with: next)
             if configuration.host != old.configuration.host || configuration.port != old.configuration.port {
                 logger.warning("listen address changes take effect at the next start", metadata: ["config": "\(path)"])
             }
@@ -105,3 +91,21 @@ public struct ReloadOnHangup: Service {
         }
     }
 }
+
+extension AccessControl {
+    /// The access settings of a configuration (resolving the token signing key, if any).
+    public static func make(_ configuration: GatewayConfiguration, client: CurlClient) async throws -> AccessControl {
+        var issuer: GatewayTokenIssuer?
+        if let reference = configuration.tokenSigningKey {
+            issuer = await GatewayTokenIssuer(signingKey: try reference.resolve(), issuer: configuration.tokenIssuer, lifetime: configuration.tokenLifetime)
+        }
+        let idp = configuration.identityProvider.map { settings in
+            IdentityProvider(settings: settings, transport: CurlTransport(client: client, options: settings.options))
+        }
+        return AccessControl(
+            callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
+            failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer, identityProvider: idp,
+            trustedProxies: configuration.trustedProxies)
+    }
+}
+
