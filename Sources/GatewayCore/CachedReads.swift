@@ -167,41 +167,16 @@ extension TenantService {
     }
 
     /// The one way a cache entry of an upstream is filled, for single tenants and lists alike:
-    /// the upstream's quiet period is checked, `read` runs under its total timeout, a 429 starts
-    /// the quiet period, and `store` turns what was read into the entry.
+    /// `read` runs under the upstream's total timeout (its transfers go through the upstream's
+    /// ``UpstreamStack``), and `store` turns what was read into the entry.
     func cached<Read: Sendable>(
         _ key: String, of upstream: Upstream, policy: FreshnessPolicy, bypass: Bool,
         read: @escaping @Sendable () async throws -> Read, store: @escaping @Sendable (Read) throws -> CacheFill<CachedPayload>
     ) async throws -> CacheAnswer<CachedPayload> {
-        let name = upstream.definition.name
         return try await cache.value(for: key, policy: policy, bypass: bypass) {
-            try await self.recordingThrottle(name) {
-                try self.checkThrottle(name)
-                return try store(try await UpstreamDeadline.within(upstream.definition.options.totalTimeout, read))
-            }
-        }
-    }
-
-    /// Refuses to call an upstream that answered 429 until its `retryAfter` has passed
-    /// (stale-if-error then answers from the cache, when it can). The refusal is our own
-    /// `GatewayError` (503, `upstream.throttled`), so it cannot be taken for the upstream's 429.
-    func checkThrottle(_ name: String) throws {
-        let now = ContinuousClock.now
-        if let until = throttledUntil.withLock({ $0[name] }), until > now {
-            let seconds = max(1, Int((until - now).components.seconds))
-            throw GatewayError.upstream(name, VeeamAPIError(code: .throttled, status: 429, upstreamMessage: "not called: in the quiet period after a 429", retryAfter: seconds))
-        }
-    }
-
-    /// Runs `fetch`; a 429 from the upstream starts its quiet period.
-    func recordingThrottle<T: Sendable>(_ name: String, _ fetch: @Sendable () async throws -> T) async throws -> T {
-        do {
-            return try await fetch()
-        } catch let error as VeeamAPIError where error.code == .throttled {
-            let seconds = max(1, error.retryAfter ?? 5)
-            throttledUntil.withLock { $0[name] = ContinuousClock.now + .seconds(seconds) }
-            logger.warning("upstream throttled the gateway", metadata: ["upstream": "\(name)", "retry_after": "\(seconds)"])
-            throw error
+            // One deadline for the whole read; the quiet period after a 429 is the stack's
+            // (ThrottleTransport): a refused read throws, and stale-if-error may answer.
+            try store(try await UpstreamDeadline.within(upstream.definition.options.totalTimeout, read))
         }
     }
 
@@ -217,89 +192,3 @@ extension TenantService {
     public var cacheStatistics: CacheStatistics { cache.statistics }
 }
 
-/// A bounded queue in front of one upstream: at most `limit` requests in flight, at most
-/// `queue` waiting; beyond that, 503 with `Retry-After` instead of piling onto a Veeam server.
-public final class ConcurrencyGate: Sendable {
-    struct State {
-        var running = 0
-        var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
-        var nextID: UInt64 = 0
-    }
-
-    public let upstream: String
-    public let limit: Int
-    public let queue: Int
-    private let state = Mutex(State())
-
-    public init(upstream: String, limit: Int, queue: Int) {
-        self.upstream = upstream
-        self.limit = max(1, limit)
-        self.queue = max(0, queue)
-    }
-
-    public func acquire() async throws {
-        let id = state.withLock { state -> UInt64 in
-            state.nextID += 1
-            return state.nextID
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                enum Outcome { case run, wait, full }
-                let outcome = state.withLock { state -> Outcome in
-                    if state.running < limit {
-                        state.running += 1
-                        return .run
-                    }
-                    guard state.waiters.count < queue else { return .full }
-                    state.waiters.append((id, continuation))
-                    return .wait
-                }
-                switch outcome {
-                case .run: continuation.resume()
-                case .wait: break
-                case .full:
-                    continuation.resume(
-                        throwing: GatewayError(
-                            .upstreamOverloaded,
-                            detail: "Too many requests are waiting for upstream \(upstream); try again shortly.", upstream: upstream, retryAfter: 1))
-                }
-            }
-        } onCancel: {
-            let cancelled = state.withLock { state -> CheckedContinuation<Void, any Error>? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index).continuation
-            }
-            cancelled?.resume(throwing: CancellationError())
-        }
-    }
-
-    public func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, any Error>? in
-            if state.waiters.isEmpty {
-                state.running -= 1
-                return nil
-            }
-            return state.waiters.removeFirst().continuation  // the slot passes to the next waiter
-        }
-        next?.resume()
-    }
-
-    public var inFlight: Int { state.withLock { $0.running } }
-}
-
-/// Passes every request through a ``ConcurrencyGate``.
-public struct GatedTransport: UpstreamTransport {
-    public let base: any UpstreamTransport
-    public let gate: ConcurrencyGate
-
-    public init(base: any UpstreamTransport, gate: ConcurrencyGate) {
-        self.base = base
-        self.gate = gate
-    }
-
-    public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        try await gate.acquire()
-        defer { gate.release() }
-        return try await base.send(request)
-    }
-}

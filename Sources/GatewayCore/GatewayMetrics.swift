@@ -97,31 +97,6 @@ public final class GatewayMetrics: Sendable {
     }
 }
 
-/// Counts and times every upstream call (outcome by status class or error code).
-public struct MetricsTransport: UpstreamTransport {
-    public let base: any UpstreamTransport
-    public let upstream: String
-    public let metrics: GatewayMetrics
-
-    public init(base: any UpstreamTransport, upstream: String, metrics: GatewayMetrics) {
-        self.base = base
-        self.upstream = upstream
-        self.metrics = metrics
-    }
-
-    public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        let started = ContinuousClock.now
-        do {
-            let response = try await base.send(request)
-            metrics.upstreamCall(upstream: upstream, outcome: "\(response.status / 100)xx", duration: ContinuousClock.now - started)
-            return response
-        } catch let error as UpstreamError {
-            metrics.upstreamCall(upstream: upstream, outcome: error.code.rawValue, duration: ContinuousClock.now - started)
-            throw error
-        }
-    }
-}
-
 extension TenantService {
     /// Copies cache and token counters into the metrics (called when `/metrics` is scraped).
     public func collectMetrics(into metrics: GatewayMetrics) async {

@@ -146,7 +146,6 @@ public final class TenantService: Sendable {
     let freshness: [String: FreshnessPolicy]
     let listFreshness: [String: FreshnessPolicy]
     /// Upstreams that answered 429: not called again before this instant.
-    let throttledUntil = Mutex<[String: ContinuousClock.Instant]>([:])
     /// VB365 organization id → index of the account that reads it (learned from reads).
     private let organizationIndex = Mutex<[String: Int]>([:])
     private let reachability = Mutex<[String: Bool]>([:])
@@ -167,30 +166,25 @@ public final class TenantService: Sendable {
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in
-            // Innermost: every transfer (logins too) within the read's one deadline.
-            let raw = DeadlineTransport(base: transport(definition.options), upstream: definition.name, limit: definition.options.totalTimeout)
-            let curl: any UpstreamTransport = metrics.map { MetricsTransport(base: raw, upstream: definition.name, metrics: $0) } ?? raw
-            let gate = ConcurrencyGate(upstream: definition.name, limit: definition.maxConcurrentRequests, queue: definition.maxQueuedRequests)
-            let base = GatedTransport(base: RequestIDTransport(base: curl, uuidOnly: definition.product == .vspc), gate: gate)
+            let stack = UpstreamStack(definition, transport: transport(definition.options), metrics: metrics, logger: logger)
             switch definition.product {
             case .vb365:
-                let grants = OAuthTokenEndpoint.vb365(transport: curl, baseURL: definition.baseURL, upstream: definition.name)
+                let grants = OAuthTokenEndpoint.vb365(transport: stack.unqueued, baseURL: definition.baseURL, upstream: definition.name)
                 let orgs = definition.organizations.map { credential in
                     let broker = TokenBroker(
                         upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
                     return VB365Org(
                         credential: credential, broker: broker,
-                        client: VB365Client(transport: AuthenticatedTransport(base: base, broker: broker), baseURL: definition.baseURL))
+                        client: VB365Client(transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL))
                 }
                 return Upstream(definition: definition, runtime: .vb365(orgs))
             case .vspc:
-                let grants = OAuthTokenEndpoint.vspc(transport: curl, baseURL: definition.baseURL, upstream: definition.name)
+                let grants = OAuthTokenEndpoint.vspc(transport: stack.unqueued, baseURL: definition.baseURL, upstream: definition.name)
                 let credential = definition.account ?? Credential(username: "", password: .env(""))
                 let broker = TokenBroker(
                     upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
-                let vspc = VSPCClient(transport: AuthenticatedTransport(base: base, broker: broker), baseURL: definition.baseURL)
-                let ungated = RequestIDTransport(base: curl, uuidOnly: true)
-                let probe = VSPCClient(transport: AuthenticatedTransport(base: ungated, broker: broker), baseURL: definition.baseURL)
+                let vspc = VSPCClient(transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL)
+                let probe = VSPCClient(transport: AuthenticatedTransport(base: stack.unqueued, broker: broker), baseURL: definition.baseURL)
                 return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe)
             }
         }

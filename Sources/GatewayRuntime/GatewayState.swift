@@ -45,7 +45,7 @@ public final class GatewayState: Sendable {
         let service = TenantService(
             upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, logger: logger, cache: cache, metrics: metrics.metrics,
             probeInterval: configuration.probeInterval)
-        let access = try await AccessControl.make(configuration, client: client)
+        let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger)
         return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext)
     }
 
@@ -94,13 +94,18 @@ public struct ReloadOnHangup: Service {
 
 extension AccessControl {
     /// The access settings of a configuration (resolving the token signing key, if any).
-    public static func make(_ configuration: GatewayConfiguration, client: CurlClient) async throws -> AccessControl {
+    /// The identity provider's JWKS is fetched through the same ``UpstreamStack`` as every upstream
+    /// call (deadline, metrics as upstream `idp`, 429 quiet period, request id).
+    public static func make(_ configuration: GatewayConfiguration, client: CurlClient, metrics: GatewayMetrics? = nil, logger: Logger) async throws -> AccessControl {
         var issuer: GatewayTokenIssuer?
         if let reference = configuration.tokenSigningKey {
             issuer = await GatewayTokenIssuer(signingKey: try reference.resolve(), issuer: configuration.tokenIssuer, lifetime: configuration.tokenLifetime)
         }
         let idp = configuration.identityProvider.map { settings in
-            IdentityProvider(settings: settings, transport: CurlTransport(client: client, options: settings.options))
+            let stack = UpstreamStack(
+                name: "idp", transport: CurlTransport(client: client, options: settings.options), totalTimeout: settings.options.totalTimeout,
+                metrics: metrics, logger: logger, maxConcurrentRequests: 4, maxQueuedRequests: 100, uuidRequestIDs: false)
+            return IdentityProvider(settings: settings, transport: stack.unqueued)
         }
         return AccessControl(
             callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,

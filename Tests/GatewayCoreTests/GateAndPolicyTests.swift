@@ -5,6 +5,54 @@ import Testing
 
 @Suite("ConcurrencyGate")
 struct ConcurrencyGateTests {
+    /// Yields until `condition` holds: no clock involved, bounded (a broken gate fails, not hangs).
+    static func until(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for _ in 0..<100_000 where !condition() { await Task.yield() }
+        try #require(condition(), sourceLocation: sourceLocation)
+    }
+
+    @Test("state machine: run to the limit, queue to the bound, refuse beyond; cancel a queued waiter; release passes the slot on")
+    func transitions() {
+        var machine = ConcurrencyGate.StateMachine<String>(limit: 2, queue: 1)
+        #expect(machine.acquire(id: 1, waiter: "a", isCancelled: false) == .run)
+        #expect(machine.acquire(id: 2, waiter: "b", isCancelled: false) == .run)
+        #expect(machine.acquire(id: 3, waiter: "c", isCancelled: false) == .wait)
+        #expect(machine.acquire(id: 4, waiter: "d", isCancelled: false) == .refuse)
+        #expect(machine.running == 2 && machine.queued == 1)
+        // Cancelled before it queued: it does not wait for a slot (the bug this machine fixed).
+        #expect(machine.acquire(id: 5, waiter: "e", isCancelled: true) == .cancelled)
+        #expect(machine.queued == 1)
+        // A queued waiter cancelled leaves the queue; one not queued is not found.
+        #expect(machine.cancel(id: 3) == "c")
+        #expect(machine.cancel(id: 3) == nil)
+        #expect(machine.cancel(id: 1) == nil)
+        #expect(machine.acquire(id: 6, waiter: "f", isCancelled: false) == .wait)
+        // Release hands the slot to the next waiter (running stays), then frees it.
+        #expect(machine.release() == "f")
+        #expect(machine.running == 2 && machine.queued == 0)
+        #expect(machine.release() == nil)
+        #expect(machine.release() == nil)
+        #expect(machine.running == 0)
+        #expect(machine.release() == nil)
+        #expect(machine.running == 0, "never below zero")
+    }
+
+    @Test("a task cancelled before it reaches the gate gets CancellationError at once, and takes no place in the queue", .timeLimit(.minutes(1)))
+    func cancelledBeforeQueueing() async throws {
+        let gate = ConcurrencyGate(upstream: "vspc-main", limit: 1, queue: 5)
+        try await gate.acquire()  // the only slot, held throughout
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await gate.acquire()
+        }
+        let outcome = await cancelled.result
+        #expect(throws: CancellationError.self) { try outcome.get() }
+        #expect(gate.queued == 0)
+        #expect(gate.inFlight == 1)
+        gate.release()
+        #expect(gate.inFlight == 0)
+    }
+
     @Test("at most `limit` run, at most `queue` wait, the rest get 503 with Retry-After")
     func boundedQueue() async throws {
         let gate = ConcurrencyGate(upstream: "vspc-main", limit: 2, queue: 3)
@@ -12,7 +60,7 @@ struct ConcurrencyGateTests {
         try await gate.acquire()
         #expect(gate.inFlight == 2)
         let waiters = (0..<3).map { _ in Task { try await gate.acquire() } }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Self.until { gate.queued == 3 }
         let refused = await #expect(throws: GatewayError.self) { try await gate.acquire() }
         #expect(refused?.status == 503)
         #expect(refused?.code == .upstreamOverloaded)

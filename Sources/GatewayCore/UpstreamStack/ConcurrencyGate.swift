@@ -1,0 +1,66 @@
+public import HTTPTransport
+import Synchronization
+
+/// A bounded queue in front of one upstream: at most `limit` requests in flight, at most
+/// `queue` waiting; beyond that, 503 with `Retry-After` instead of piling onto a Veeam server.
+public final class ConcurrencyGate: Sendable {
+    public let upstream: String
+    public var limit: Int { machine.withLock { $0.limit } }
+    public var queue: Int { machine.withLock { $0.queue } }
+    private let machine: Mutex<StateMachine<CheckedContinuation<Void, any Error>>>
+    private let ids = Atomic<UInt64>(0)
+
+    public init(upstream: String, limit: Int, queue: Int) {
+        self.upstream = upstream
+        self.machine = Mutex(StateMachine(limit: limit, queue: queue))
+    }
+
+    /// Takes a slot, waiting in the queue for one; throws `upstream.overloaded` when the queue
+    /// is full, and `CancellationError` when the task is cancelled before it has a slot.
+    public func acquire() async throws {
+        let id = ids.add(1, ordering: .relaxed).newValue
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let action = machine.withLock { $0.acquire(id: id, waiter: continuation, isCancelled: Task.isCancelled) }
+                switch action {
+                case .run: continuation.resume()
+                case .wait: break
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .refuse:
+                    continuation.resume(
+                        throwing: GatewayError(
+                            .upstreamOverloaded,
+                            detail: "Too many requests are waiting for upstream \(upstream); try again shortly.", upstream: upstream, retryAfter: 1))
+                }
+            }
+        } onCancel: {
+            machine.withLock { $0.cancel(id: id) }?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Gives a slot back (to the next waiter, if any).
+    public func release() {
+        machine.withLock { $0.release() }?.resume()
+    }
+
+    public var inFlight: Int { machine.withLock { $0.running } }
+    /// Acquirers waiting for a slot.
+    public var queued: Int { machine.withLock { $0.queued } }
+}
+
+/// Passes every request through a ``ConcurrencyGate``.
+public struct GatedTransport: UpstreamTransport {
+    public let base: any UpstreamTransport
+    public let gate: ConcurrencyGate
+
+    public init(base: any UpstreamTransport, gate: ConcurrencyGate) {
+        self.base = base
+        self.gate = gate
+    }
+
+    public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        try await gate.acquire()
+        defer { gate.release() }
+        return try await base.send(request)
+    }
+}
