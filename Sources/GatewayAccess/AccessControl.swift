@@ -42,25 +42,36 @@ public final class AccessControl: Sendable {
 
     /// Authenticates a client certificate the front end verified (TLS with a client CA), then
     /// applies the caller's rate. A certificate bound to no caller is an invalid credential.
-    public func authenticate(certificate: PeerCertificate, address: String) -> Outcome {
+    public func authenticate(certificate: PeerCertificate, address: String, takingRate: Bool = true) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         guard let record = directory.authenticate(certificate: certificate) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        if let wait = rateLimiter.take(record.id, rate: record.rate ?? defaultRate) { return .rateLimited(retryAfter: wait) }
-        return .caller(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "client-certificate"))
+        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "client-certificate"), takingRate: takingRate)
     }
 
-    /// Authenticates an API key presented by `address`, then applies the caller's rate.
-    public func authenticate(apiKey: String?, address: String) -> Outcome {
+    /// Authenticates an API key presented by `address`, then applies the caller's rate (unless
+    /// `takingRate` is false: the hot path takes it only once it knows it answers, with
+    /// ``takeRate(_:)``).
+    public func authenticate(apiKey: String?, address: String, takingRate: Bool = true) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         guard let apiKey, !apiKey.isEmpty else { return .missing }
         guard let record = directory.authenticate(apiKey: apiKey) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        if let wait = rateLimiter.take(record.id, rate: record.rate ?? defaultRate) { return .rateLimited(retryAfter: wait) }
-        return .caller(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "api-key"))
+        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "api-key"), takingRate: takingRate)
+    }
+
+    /// An authenticated caller, held to its rate when `takingRate`.
+    func admitted(_ caller: Caller, takingRate: Bool) -> Outcome {
+        if takingRate, let wait = takeRate(caller) { return .rateLimited(retryAfter: wait) }
+        return .caller(caller)
+    }
+
+    /// Takes one request from the caller's rate: nil when allowed, else the seconds to wait.
+    public func takeRate(_ caller: Caller) -> Int? {
+        rateLimiter.take(caller.id, rate: rate(of: caller.id))
     }
 }

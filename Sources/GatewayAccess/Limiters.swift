@@ -35,18 +35,6 @@ public final class RateLimiter: Sendable {
     }
 }
 
-extension RateLimiter {
-    /// Gives back the token a request took when that request is handed to another path that
-    /// will take its own (the hot path passing a cache miss to the router): one request, one token.
-    public func refund(_ key: String, rate: RateLimit) {
-        buckets.withLock { buckets in
-            guard var bucket = buckets[key] else { return }
-            bucket.tokens = min(rate.burst, bucket.tokens + 1)
-            buckets[key] = bucket
-        }
-    }
-}
-
 /// Slows repeated failed authentication from one client: after `limit` failures within a
 /// window, further attempts get 429 until the window passes. The same answer whether or not the
 /// key (id) exists. Clients are counted by ``ClientAddresses/limiterKey(peer:forwardedFor:)``

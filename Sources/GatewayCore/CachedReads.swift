@@ -129,11 +129,16 @@ extension TenantService {
     /// Never calls an upstream, never waits.
     public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> CachedBody? {
         try authorize(caller, kind: location.kind, tenantID: location.tenantID, requested: location.requested, policy: policy)
-        let ttl = Int((freshness[location.upstream]?.ttl ?? .zero).components.seconds)
+        let ttl = freshness[location.upstream]?.ttl
         return cache.withFreshEntry("tenant|" + location.tenantID) { entry, age -> CachedBody? in
             guard case .tenant(_, let body, _) = entry.value else { return nil }
-            return CachedBody(body: body, etag: entry.etag, age: age, maxAge: max(0, ttl - age))
+            return CachedBody(body: body, etag: entry.etag, age: age, maxAge: Self.maxAge(ttl: ttl, age: age))
         }
+    }
+
+    /// `Cache-Control: max-age` of an answer `age` seconds old under `ttl`: what is left of it.
+    static func maxAge(ttl: Duration?, age: Int) -> Int {
+        max(0, Int((ttl ?? .zero).components.seconds) - age)
     }
 
     /// One tenant, through the cache. Authorization runs first: a refused caller causes no cache
@@ -141,7 +146,6 @@ extension TenantService {
     public func tenantAnswer(id: String, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async throws -> TenantAnswer {
         let (upstream, upstreamID, tenantID) = try resolveTenant(id: id, caller: caller, policy: policy)
         let name = upstream.definition.name
-        let maxAge = Int((freshness[name]?.ttl ?? .zero).components.seconds)
         do {
             let answer = try await cached(
                 "tenant|" + tenantID, of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
@@ -157,7 +161,7 @@ extension TenantService {
             guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(id).") }
             return TenantAnswer(
                 tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: answer.status, age: answer.age,
-                maxAge: max(0, maxAge - answer.age))
+                maxAge: Self.maxAge(ttl: freshness[name]?.ttl, age: answer.age))
         } catch let error as GatewayError {
             throw error
         } catch {

@@ -85,7 +85,7 @@ extension TenantService {
         let status: CacheStatus =
             present.contains(.stale) ? .stale : present.contains(.bypass) ? .bypass : present.contains(.miss) || present.isEmpty ? .miss : .hit
         let age = ages.max() ?? 0
-        let maxAge = max(0, (selected.map { Int((listFreshness[$0.definition.name]?.ttl ?? .zero).components.seconds) }.min() ?? 0) - age)
+        let maxAge = selected.map { Self.maxAge(ttl: listFreshness[$0.definition.name]?.ttl, age: age) }.min() ?? 0
         return (status, age, maxAge)
     }
 

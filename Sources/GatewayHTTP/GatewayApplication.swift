@@ -45,23 +45,15 @@ public enum GatewayApplication {
         return access.policy.isAdministrator(caller)
     }
 
-    /// A cacheable answer: `ETag`, `X-Cache`, `Age`, `Cache-Control: private`; 304 when the
-    /// caller's `If-None-Match` matches.
+    /// A cacheable answer (``CachedAnswerRendering``): 304 when the caller's `If-None-Match`
+    /// matches, else 200 with the body.
     static func cacheable(_ request: Request, body: [UInt8], etag: String, status: CacheStatus?, age: Int, maxAge: Int) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json", .eTag: etag, .cacheControl: "private, max-age=\(max(0, maxAge))", .age: String(age)]
-        if let status, let name = HTTPField.Name("X-Cache") { headers[name] = status.rawValue }
-        if let match = request.headers[.ifNoneMatch], matches(ifNoneMatch: match, etag: etag) {
+        var headers = HTTPFields()
+        CachedAnswerRendering.headers(etag: etag, maxAge: maxAge, age: age, cacheStatus: status) { headers.append(HTTPField(name: $0, value: $1)) }
+        if CachedAnswerRendering.notModified(ifNoneMatch: request.headers[.ifNoneMatch], etag: etag) {
             return Response(status: .notModified, headers: headers)
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
-    /// Whether an `If-None-Match` value names `etag` (or is `*`).
-    static func matches(ifNoneMatch value: String, etag: String) -> Bool {
-        value.split(separator: ",").contains { candidate in
-            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
-            return trimmed == etag || trimmed == "*"
-        }
     }
 
     public static func router(state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil) -> Router<GatewayRequestContext> {

@@ -42,31 +42,20 @@ struct HotPathResponder: Sendable {
             return false
         }
 
-        // Authentication, exactly as the `Authenticate` middleware does it.
-        let remoteAddress = request.forwardedFor.map { access.clientAddresses.limiterKey(peer: peer, forwardedFor: $0) } ?? peerKey
-        let presented = Authenticate.presentedKey(apiKey: request.apiKey, authorization: request.authorization)
-        // Without a key or token the caller may be its client certificate: the router's to read.
-        if presented == nil, access.directory.hasCertificateCallers { return false }
-        let outcome: AccessControl.Outcome
-        if let presented, AccessControl.looksLikeJWT(presented), request.authorization != nil {
-            guard let decided = access.authenticateSynchronously(token: presented, address: remoteAddress) else { return false }
-            outcome = decided
-        } else {
-            outcome = access.authenticate(apiKey: presented, address: remoteAddress)
-        }
+        // Admission, as the router's: the same function. The caller's rate is taken only once
+        // this path knows it answers (a miss goes to the router, which takes it there).
+        let presented = Admission.Presented(apiKey: request.apiKey, authorization: request.authorization, forwardedFor: request.forwardedFor)
+        let client = Admission.client(presented, peer: peer, peerKey: peerKey, access: access)
+        guard let outcome = Admission.decide(presented, client: client, access: access, takingRate: false) else { return false }
         let requestID = request.requestID.flatMap { RequestIDAndAccessLog.isAcceptable($0) ? $0 : nil } ?? RequestIDs.make(using: &scratch.random)
         let caller: Caller
-        switch outcome {
-        case .caller(let who):
-            caller = who
-        case .missing:
-            return refuse(scratch.date(), .authRequired, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
-        case .invalid:
-            return refuse(scratch.date(), .authInvalid, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
-        case .tooManyFailures(let seconds):
-            return refuse(scratch.date(), .tooManyFailures(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
-        case .rateLimited(let seconds):
-            return refuse(scratch.date(), .rateLimited(seconds), request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+        do {
+            guard let admitted = try Admission.caller(outcome) else {
+                return refuse(scratch.date(), .authRequired, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
+            }
+            caller = admitted
+        } catch {
+            return refuse(scratch.date(), error, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
         }
 
         let cached: (body: [UInt8], etag: String, age: Int, maxAge: Int)?
@@ -79,25 +68,29 @@ struct HotPathResponder: Sendable {
                 cached = nil
             }
         } catch let error as GatewayError {
+            // Refused by the policy: answered here, so the request counts against the rate first.
+            if let wait = access.takeRate(caller) {
+                return refuse(scratch.date(), .rateLimited(wait), request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
+            }
             return refuse(scratch.date(), error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
         } catch {
             cached = nil
         }
-        guard let answer = cached else {
-            // Not in the cache: the router takes its own rate token, so give this one back.
-            access.rateLimiter.refund(caller.id, rate: access.rate(of: caller.id))
-            return false
+        // Not in the cache: the router serves it (and takes the rate there); nothing was taken here.
+        guard let answer = cached else { return false }
+        if let wait = access.takeRate(caller) {
+            return refuse(scratch.date(), .rateLimited(wait), request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
         }
 
-        let notModified = request.ifNoneMatch.map { GatewayApplication.matches(ifNoneMatch: $0, etag: answer.etag) } ?? false
+        let notModified = CachedAnswerRendering.notModified(ifNoneMatch: request.ifNoneMatch, etag: answer.etag)
         buffer.writeStaticString(notModified ? "HTTP/1.1 304 Not Modified\r\n" : "HTTP/1.1 200 OK\r\n")
-        buffer.writeStaticString("Content-Type: application/json\r\nETag: ")
-        buffer.writeString(answer.etag)
-        buffer.writeStaticString("\r\nCache-Control: private, max-age=")
-        buffer.writeString(String(max(0, answer.maxAge)))
-        buffer.writeStaticString("\r\nAge: ")
-        buffer.writeString(String(answer.age))
-        buffer.writeStaticString("\r\nX-Cache: HIT\r\nX-Request-Id: ")
+        CachedAnswerRendering.headers(etag: answer.etag, maxAge: answer.maxAge, age: answer.age, cacheStatus: .hit) { name, value in
+            buffer.writeString(name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("X-Request-Id: ")
         buffer.writeString(requestID)
         buffer.writeStaticString("\r\nDate: ")
         buffer.writeString(scratch.date())

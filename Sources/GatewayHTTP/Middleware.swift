@@ -87,25 +87,16 @@ struct Authenticate: RouterMiddleware {
     static let apiKeyHeader = HTTPField.Name("X-API-Key")
     static let forwardedForHeader = HTTPField.Name("X-Forwarded-For")
 
-    /// The client a request's failed authentications count against (the peer, or behind a
-    /// trusted proxy the client it names; IPv6 by /64).
+    /// The credential headers of a request.
+    static func presented(_ request: Request) -> Admission.Presented {
+        Admission.Presented(
+            apiKey: apiKeyHeader.flatMap { request.headers[$0] }, authorization: request.headers[.authorization],
+            forwardedFor: forwardedForHeader.flatMap { request.headers[$0] })
+    }
+
+    /// The client a request's failed authentications count against.
     static func client(_ request: Request, context: Context, access: AccessControl) -> String {
-        access.clientAddresses.limiterKey(peer: context.remoteAddress, forwardedFor: forwardedForHeader.flatMap { request.headers[$0] })
-    }
-
-    static func presentedKey(_ request: Request) -> String? {
-        presentedKey(apiKey: apiKeyHeader.flatMap { request.headers[$0] }, authorization: request.headers[.authorization])
-    }
-
-    /// The credential a request presents: `X-API-Key` first, else an `Authorization: Bearer`
-    /// value (another scheme presents an empty one); nil when it sends neither. The hot path
-    /// calls this too.
-    static func presentedKey(apiKey: String?, authorization: String?) -> String? {
-        if let apiKey { return apiKey }
-        guard let authorization else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return "" }
-        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+        Admission.client(presented(request), peer: context.remoteAddress, access: access)
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -116,29 +107,17 @@ struct Authenticate: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// The caller a request authenticates as; nil when it presents no credentials. Invalid
-    /// credentials, too many failures and an exceeded rate are thrown as their problems. Routes
-    /// that anonymous callers may use too (`/readyz`, `/metrics`) call this directly.
+    /// The caller a request authenticates as (``Admission``); nil when it presents no
+    /// credentials. Invalid credentials, too many failures and an exceeded rate are thrown as
+    /// their problems. Routes that anonymous callers may use too (`/readyz`, `/metrics`) call this
+    /// directly.
     static func caller(_ request: Request, context: Context) async throws -> Caller? {
         guard let access = context.snapshot?.access else { throw GatewayError.authRequired }
-        let presented = presentedKey(request)
-        let address = client(request, context: context, access: access)
-        let outcome: AccessControl.Outcome
-        if let presented, AccessControl.looksLikeJWT(presented), request.headers[.authorization] != nil {
-            outcome = await access.authenticate(token: presented, address: address)
-        } else if presented == nil, access.directory.hasCertificateCallers, let certificate = await FrontTLS.peerCertificate(of: context.channel) {
-            // No key or token: a verified client certificate bound to a caller stands for one.
-            outcome = access.authenticate(certificate: certificate, address: address)
-        } else {
-            outcome = access.authenticate(apiKey: presented, address: address)
-        }
-        switch outcome {
-        case .caller(let caller): return caller
-        case .missing: return nil
-        case .invalid: throw GatewayError.authInvalid
-        case .tooManyFailures(let seconds): throw GatewayError.tooManyFailures(seconds)
-        case .rateLimited(let seconds): throw GatewayError.rateLimited(seconds)
-        }
+        let presented = presented(request)
+        let client = Admission.client(presented, peer: context.remoteAddress, access: access)
+        let channel = context.channel
+        let outcome = await Admission.decide(presented, client: client, access: access) { await FrontTLS.peerCertificate(of: channel) }
+        return try Admission.caller(outcome)
     }
 }
 

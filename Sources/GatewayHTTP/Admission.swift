@@ -1,0 +1,76 @@
+import GatewayAccess
+import GatewayCore
+
+/// Admission, for both front paths: what a request presents (a key, a token, a client
+/// certificate; the client it comes from) → the caller, or the refusal to answer with. The
+/// router's `Authenticate` middleware and the hot path call these same functions, so a request is
+/// admitted or refused alike whichever path frames it.
+enum Admission {
+    /// The credential headers of a request, as either path read them.
+    struct Presented {
+        var apiKey: String?
+        var authorization: String?
+        var forwardedFor: String?
+
+        /// The credential a request presents: `X-API-Key` first, else an `Authorization: Bearer`
+        /// value (another scheme presents an empty one); nil when it sends neither.
+        var key: String? {
+            if let apiKey { return apiKey }
+            guard let authorization else { return nil }
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return "" }
+            return String(parts[1]).trimmingCharacters(in: .whitespaces)
+        }
+
+        /// A gateway or identity-provider token (three dot-separated parts in `Authorization`).
+        var isToken: Bool {
+            guard let key, authorization != nil else { return false }
+            return AccessControl.looksLikeJWT(key)
+        }
+    }
+
+    /// The client a request's failed authentications count against: the peer, or behind a
+    /// trusted proxy the client `X-Forwarded-For` names (IPv6 by /64). `peerKey` is the peer's own
+    /// key, worked out once per connection.
+    static func client(_ presented: Presented, peer: String, peerKey: String? = nil, access: AccessControl) -> String {
+        guard let forwardedFor = presented.forwardedFor else {
+            return peerKey ?? access.clientAddresses.limiterKey(peer: peer, forwardedFor: nil)
+        }
+        return access.clientAddresses.limiterKey(peer: peer, forwardedFor: forwardedFor)
+    }
+
+    /// Decides without waiting: API keys, and gateway tokens verified on the spot. Nil when only
+    /// the waiting path can decide (an identity provider's token; a client certificate that may
+    /// stand for a caller); then nothing was recorded or taken. With `takingRate` false the
+    /// caller's rate is left for ``AccessControl/takeRate(_:)``.
+    static func decide(_ presented: Presented, client: String, access: AccessControl, takingRate: Bool = true) -> AccessControl.Outcome? {
+        let key = presented.key
+        if key == nil, access.directory.hasCertificateCallers { return nil }
+        if presented.isToken, let key {
+            return access.authenticateSynchronously(token: key, address: client, takingRate: takingRate)
+        }
+        return access.authenticate(apiKey: key, address: client, takingRate: takingRate)
+    }
+
+    /// Decides, waiting where it must (the router): as ``decide(_:client:access:takingRate:)``,
+    /// then identity-provider tokens and client certificates.
+    static func decide(
+        _ presented: Presented, client: String, access: AccessControl, certificate: () async -> PeerCertificate?
+    ) async -> AccessControl.Outcome {
+        if let decided = decide(presented, client: client, access: access) { return decided }
+        if presented.isToken, let key = presented.key { return await access.authenticate(token: key, address: client) }
+        if let peer = await certificate() { return access.authenticate(certificate: peer, address: client) }
+        return access.authenticate(apiKey: nil, address: client)
+    }
+
+    /// The caller an outcome admits (nil: no credentials at all), or the refusal to answer with.
+    static func caller(_ outcome: AccessControl.Outcome) throws(GatewayError) -> Caller? {
+        switch outcome {
+        case .caller(let caller): return caller
+        case .missing: return nil
+        case .invalid: throw .authInvalid
+        case .tooManyFailures(let seconds): throw .tooManyFailures(seconds)
+        case .rateLimited(let seconds): throw .rateLimited(seconds)
+        }
+    }
+}
