@@ -154,24 +154,7 @@ run() {
   before=$(cpu_ticks "$@")
   wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
   after=$(cpu_ticks "$@")
-  python3 - "$OUT/wrk.txt" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-ticks, hz = int(sys.argv[2]), int(sys.argv[3])
-def ms(label):
-    m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-    if not m: return float("nan")
-    v, unit = float(m.group(1)), m.group(2)
-    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
-sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-if sock: errors += sum(int(x) for x in sock.groups())
-total = re.search(r"(\d+) requests in", text)
-count = int(total.group(1)) if total else 0
-cpu = ticks / hz * 1e6 / count if count else float("nan")
-print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.2f} {ms('99'):.2f} {errors} {cpu:.1f}")
-PY
+  wrk_summary "$OUT/wrk.txt" "$((after - before))"
 }
 median() { python3 -c "import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
 

@@ -99,3 +99,26 @@ c = json.load(sys.stdin)['vspc']
 f = sys.argv[1]
 print(sum(v for k, v in c['requests'].items() if not k.lower().endswith('/token')) if f == 'resourceRequests' else c[f])" "$1"
 }
+
+# wrk_summary FILE TICKS: "req/s p50_ms p99_ms errors cpu_us_per_request" from wrk --latency output
+# in FILE, where TICKS is the CPU time (clock ticks) the measured processes used during the run.
+wrk_summary() {
+  python3 - "$1" "$2" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
+def ms(label):
+    m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not m: return float("nan")
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+if sock: errors += sum(int(x) for x in sock.groups())
+total = re.search(r"(\d+) requests in", text)
+count = int(total.group(1)) if total else 0
+cpu = ticks / hz * 1e6 / count if count else float("nan")
+print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.3f} {ms('99'):.3f} {errors} {cpu:.1f}")
+PY
+}

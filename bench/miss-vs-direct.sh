@@ -40,27 +40,13 @@ printf 'wrk.headers["X-API-Key"] = "%s"\nwrk.headers["Cache-Control"] = "no-cach
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VSPC_TOKEN" >"$OUT/vspc.lua"
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VB365_TOKEN" >"$OUT/vb365.lua"
 
-# One run: "p50_ms p99_ms req/s non2xx cpu_us_per_request" (CPU of the process given).
+# One run: "req/s p50_ms p99_ms errors cpu_us_per_request" (CPU of the process given).
 run() {
   local url=$1 script=$2 pid=$3 before after
   before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   wrk -t1 -c1 -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
   after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  python3 - "$OUT/wrk.txt" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-ticks, hz = int(sys.argv[2]), int(sys.argv[3])
-def ms(label):
-    m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-    if not m: return float("nan")
-    v, unit = float(m.group(1)), m.group(2)
-    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-total = re.search(r"(\d+) requests in", text)
-count = int(total.group(1)) if total else 0
-bad = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
-print(f"{ms('50'):.3f} {ms('99'):.3f} {float(rps.group(1)) if rps else 0:.0f} {bad} {ticks / hz * 1e6 / count if count else float('nan'):.1f}")
-PY
+  wrk_summary "$OUT/wrk.txt" "$((after - before))"
 }
 median() { python3 -c "import sys,statistics; print(round(statistics.median(float(x) for x in sys.argv[1:]), 3))" "$@"; }
 
@@ -74,8 +60,8 @@ for product in vspc vb365; do
   fi
   d50=(); d99=(); g50=(); g99=(); gc=(); gb=0; db=0
   for _ in $(seq 1 "$ROUNDS"); do
-    read -r a b _ e _ < <(run "$direct" "$script" "$SIM_PID"); d50+=("$a"); d99+=("$b"); db=$((db + e))
-    read -r a b _ e c < <(run "$GW_URL$path" "$OUT/gw.lua" "$GW_PID"); g50+=("$a"); g99+=("$b"); gb=$((gb + e)); gc+=("$c")
+    read -r _ a b e _ < <(run "$direct" "$script" "$SIM_PID"); d50+=("$a"); d99+=("$b"); db=$((db + e))
+    read -r _ a b e c < <(run "$GW_URL$path" "$OUT/gw.lua" "$GW_PID"); g50+=("$a"); g99+=("$b"); gb=$((gb + e)); gc+=("$c")
   done
   D50=$(median "${d50[@]}"); G50=$(median "${g50[@]}")
   ADDED=$(python3 -c "print(f'{$G50 - $D50:.3f}')")

@@ -103,34 +103,18 @@ public struct GatewayLogHandler: LogHandler {
         return line
     }
 
-    /// A metadata value in a text line: as is when it is one plain word, else quoted with `"`
-    /// and `\` escaped, and never a line break (a value cannot forge a second line).
+    /// A metadata value in a text line: as is when it is one plain word, else quoted as a JSON
+    /// string, so never a line break (a value cannot forge a second line).
     static func appendText(_ value: String, to line: inout String) {
         let plain = !value.isEmpty && value.utf8.allSatisfy { $0 > 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }
         if plain {
             line += value
-            return
+        } else {
+            appendJSONString(value, to: &line)
         }
-        line += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    line += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
-                    line.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        line += "\""
     }
 
-    /// A JSON string literal (RFC 8259 escapes).
+    /// A JSON string literal (RFC 8259 escapes; DEL escaped too): the quoting of both formats.
     static func appendJSONString(_ value: String, to line: inout String) {
         line += "\""
         for scalar in value.unicodeScalars {
@@ -141,7 +125,7 @@ public struct GatewayLogHandler: LogHandler {
             case "\r": line += "\\r"
             case "\t": line += "\\t"
             default:
-                if scalar.value < 0x20 {
+                if scalar.value < 0x20 || scalar.value == 0x7F {
                     let hex = String(scalar.value, radix: 16)
                     line += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {
