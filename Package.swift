@@ -285,7 +285,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayCoreTests",
-            dependencies: ["GatewayAccess", "GatewayCore"],
+            dependencies: ["GatewayAccess", "GatewayCore", "HTTPTransport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

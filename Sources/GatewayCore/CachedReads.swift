@@ -192,6 +192,11 @@ extension TenantService {
         return cache.purgeAll()
     }
 
+    /// Waits until no cache fill or background refresh is running.
+    public func settleCache() async {
+        await cache.settle()
+    }
+
     /// The cache's counters, for metrics.
     public var cacheStatistics: CacheStatistics { cache.statistics }
 }

@@ -169,7 +169,7 @@ public final class TenantService: Sendable {
             let stack = UpstreamStack(definition, transport: transport(definition.options), metrics: metrics, logger: logger)
             switch definition.product {
             case .vb365:
-                let grants = OAuthTokenEndpoint.vb365(transport: stack.unqueued, baseURL: definition.baseURL, upstream: definition.name)
+                let grants = OAuthTokenEndpoint.vb365(transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name)
                 let orgs = definition.organizations.map { credential in
                     let broker = TokenBroker(
                         upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
@@ -179,12 +179,12 @@ public final class TenantService: Sendable {
                 }
                 return Upstream(definition: definition, runtime: .vb365(orgs))
             case .vspc:
-                let grants = OAuthTokenEndpoint.vspc(transport: stack.unqueued, baseURL: definition.baseURL, upstream: definition.name)
+                let grants = OAuthTokenEndpoint.vspc(transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name)
                 let credential = definition.account ?? Credential(username: "", password: .env(""))
                 let broker = TokenBroker(
                     upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
                 let vspc = VSPCClient(transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL)
-                let probe = VSPCClient(transport: AuthenticatedTransport(base: stack.unqueued, broker: broker), baseURL: definition.baseURL)
+                let probe = VSPCClient(transport: AuthenticatedTransport(base: stack.probes, broker: broker), baseURL: definition.baseURL)
                 return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe)
             }
         }

@@ -137,6 +137,10 @@ struct TLSFrontChannel: ServerChildChannel {
                 }
             }
             try pipeline.addHandler(alpn)
+            // Until a protocol is agreed no other timeout runs: a peer that connects and sends
+            // nothing (or stops mid-handshake) gets the head deadline, then is closed.
+            let handshakeDeadline = channel.eventLoop.scheduleTask(in: http1.headTimeout) { channel.close(promise: nil) }
+            alpn.protocolNegotiationResult.whenComplete { _ in handshakeDeadline.cancel() }
             return channel.eventLoop.makeSucceededFuture(Value(negotiated: alpn.protocolNegotiationResult, channel: channel))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
@@ -144,15 +148,24 @@ struct TLSFrontChannel: ServerChildChannel {
     }
 
     func handle(value: Value, logger: Logger) async {
+        let negotiated: Negotiated
         do {
-            switch try await value.negotiated.get() {
-            case .http1(let connection): await http1.handle(value: connection, logger: logger)
-            case .http2(let connection): await http2.handle(value: connection, logger: logger)
+            // Shutdown cancels this task: a connection still in its handshake is closed then.
+            negotiated = try await withTaskCancellationHandler {
+                try await value.negotiated.get()
+            } onCancel: {
+                value.channel.close(promise: nil)
             }
         } catch {
             // A failed handshake (no common protocol, an untrusted client certificate, plain
-            // HTTP on the TLS port): the connection is closed; nothing to answer.
+            // HTTP on the TLS port, the handshake deadline): nothing to answer; make sure it is closed.
             logger.debug("TLS connection ended before a protocol was agreed", metadata: ["error": "\(error)"])
+            value.channel.close(promise: nil)
+            return
+        }
+        switch negotiated {
+        case .http1(let connection): await http1.handle(value: connection, logger: logger)
+        case .http2(let connection): await http2.handle(value: connection, logger: logger)
         }
     }
 }

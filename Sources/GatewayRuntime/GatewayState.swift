@@ -105,7 +105,7 @@ extension AccessControl {
             let stack = UpstreamStack(
                 name: "idp", transport: CurlTransport(client: client, options: settings.options), totalTimeout: settings.options.totalTimeout,
                 metrics: metrics, logger: logger, maxConcurrentRequests: 4, maxQueuedRequests: 100, uuidRequestIDs: false)
-            return IdentityProvider(settings: settings, transport: stack.unqueued)
+            return IdentityProvider(settings: settings, transport: stack.probes)
         }
         return AccessControl(
             callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,

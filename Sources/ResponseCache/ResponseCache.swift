@@ -235,6 +235,16 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         }
     }
 
+    /// Waits until no fill or refresh is running (those started meanwhile included): for tests
+    /// and shutdown, instead of polling the counters.
+    public func settle() async {
+        for _ in 0..<10_000 {
+            let running = state.withLock { Array($0.fills.values) }
+            if running.isEmpty { return }
+            for fill in running { _ = try? await fill.value }
+        }
+    }
+
     /// Removes every entry; returns how many.
     @discardableResult
     public func purgeAll() -> Int {

@@ -4,6 +4,7 @@ import ArgumentParser
 import CurlHTTP
 import HTTPTransport
 import Foundation
+import GatewayLogging
 import Logging
 
 /// The process entry. With `VEEAM_GATEWAY_NIO_EXECUTOR=1`, Swift concurrency runs on the NIO
@@ -21,6 +22,7 @@ enum Main {
         }
         Task {
             await VeeamGatewayCommand.main()
+            LogSink.standardError.flush()
             exit(0)
         }
         dispatchMain()

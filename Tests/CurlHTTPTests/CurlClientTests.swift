@@ -145,7 +145,8 @@ struct CurlClientTests {
             let started = ContinuousClock.now
             let task = Task { try await vb365Login(client, sim, options: options) }
             // Wait until the transfer is on the multi handle, then cancel.
-            while client.statistics.active == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            let onTheMultiHandle = await eventually { client.statistics.active > 0 }
+            try #require(onTheMultiHandle)
             task.cancel()
             let result = await task.result
             #expect(throws: CancellationError.self) { try result.get() }

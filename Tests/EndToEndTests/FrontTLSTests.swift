@@ -151,6 +151,38 @@ struct FrontTLSTests {
         }
     }
 
+    @Test("connections that never finish the TLS handshake are closed at the head deadline")
+    func silentHandshakes() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try FrontTLSFiles(directory: directory)
+        try await withSimulator { sim in
+            try await withGateway(
+                vb365: sim, vspc: sim, listen: files.listen() + ", idleTimeout: 3s, requestHeadTimeout: 1s", frontCAFile: files.ca
+            ) { gw in
+                let port = try #require(Int(gw.baseURL.split(separator: ":").last ?? ""))
+                let closed = try await RawConnection.onThread { () throws -> Int in
+                    var fds: [Int32] = []
+                    for index in 0..<100 {
+                        let fd = try RawConnection.connect(port: port)
+                        // Half send nothing; half the first bytes of a ClientHello, then stop.
+                        if index % 2 == 1 { try RawConnection.send(fd, [0x16, 0x03, 0x01, 0x02, 0x00]) }
+                        fds.append(fd)
+                    }
+                    usleep(2_000_000)  // the deadline (1 s) and a second
+                    let count = fds.filter { fd in
+                        var byte: UInt8 = 0
+                        return recv(fd, &byte, 1, Int32(MSG_DONTWAIT)) == 0
+                    }.count
+                    for fd in fds { close(fd) }
+                    return count
+                }
+                #expect(closed == 100, "\(closed) of 100 silent or stalled handshakes closed within the deadline and a second")
+                #expect(try await gw.get("/healthz").status == 200, "the gateway still serves")
+            }
+        }
+    }
+
     func hotPathOK(_ gateway: RunningGateway) async throws -> Int {
         let text = try await gateway.get("/metrics", key: nil).text
         let line = text.split(separator: "\n").first { $0.hasPrefix("veeam_gateway_hot_path_responses_total{") && $0.contains("\"200\"") }

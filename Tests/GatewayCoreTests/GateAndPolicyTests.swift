@@ -1,5 +1,7 @@
 import GatewayAccess
 import GatewayCore
+import HTTPTransport
+import Logging
 import Synchronization
 import Testing
 
@@ -35,6 +37,46 @@ struct ConcurrencyGateTests {
         #expect(machine.running == 0)
         #expect(machine.release() == nil)
         #expect(machine.running == 0, "never below zero")
+    }
+
+    @Test("waiting in the queue is bounded by the read's deadline", .timeLimit(.minutes(1)))
+    func queueWaitBoundedByDeadline() async throws {
+        let gate = ConcurrencyGate(upstream: "vspc-main", limit: 1, queue: 5)
+        try await gate.acquire()  // held throughout
+        let waited = await #expect(throws: UpstreamError.self) { try await gate.acquire(until: .now + .milliseconds(100)) }
+        #expect(waited?.code == .timeout)
+        #expect(gate.queued == 0, "the timed-out waiter left the queue")
+        // A deadline already past is refused without queueing.
+        await #expect(throws: UpstreamError.self) { try await gate.acquire(until: .now - .seconds(1)) }
+        gate.release()
+        try await gate.acquire(until: .now + .seconds(5))  // a free slot: no wait, no timer
+        #expect(gate.inFlight == 1)
+        gate.release()
+    }
+
+    @Test("a 429's quiet period is the upstream's retryAfter clamped to an hour; reads are refused in it, logins and probes only record it")
+    func throttleQuietPeriod() async throws {
+        struct Answer429: UpstreamTransport {
+            let retryAfter: String
+            func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+                UpstreamResponse(status: 429, headers: [("Retry-After", retryAfter)], body: [], info: TransferInfo())
+            }
+        }
+        let state = ThrottleState()
+        let logger = Logger(label: "test")
+        let recording = ThrottleTransport(base: Answer429(retryAfter: "9223372036854775807"), upstream: "vspc-main", state: state, refusing: false, logger: logger)
+        let refusing = ThrottleTransport(base: Answer429(retryAfter: "1"), upstream: "vspc-main", state: state, refusing: true, logger: logger)
+        #expect(state.remaining() == nil)
+        let first = try await recording.send(UpstreamRequest(url: "https://vspc/api/v3/token"))
+        #expect(first.status == 429)
+        let left = try #require(state.remaining())
+        #expect(left > 3500 && left <= 3600, "\(left) s: an upstream's huge Retry-After is clamped to an hour")
+        let refused = await #expect(throws: GatewayError.self) { _ = try await refusing.send(UpstreamRequest(url: "https://vspc/api/v3/x")) }
+        #expect(refused?.code.rawValue == "upstream.throttled")
+        #expect(refused?.status == 503)
+        #expect(refused?.retryAfter == left)
+        // Logins and probes are not refused in the quiet period.
+        #expect(try await recording.send(UpstreamRequest(url: "https://vspc/api/v3/token")).status == 429)
     }
 
     @Test("a task cancelled before it reaches the gate gets CancellationError at once, and takes no place in the queue", .timeLimit(.minutes(1)))
@@ -81,7 +123,7 @@ struct ConcurrencyGateTests {
         let gate = ConcurrencyGate(upstream: "u", limit: 1, queue: 1)
         try await gate.acquire()
         let waiter = Task { try await gate.acquire() }
-        try await Task.sleep(for: .milliseconds(30))
+        try await Self.until { gate.queued == 1 }
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         let next = Task { try await gate.acquire() }  // the queue has room again

@@ -62,7 +62,8 @@ struct ResponseCacheTests {
         }
         #expect(answers.allSatisfy { $0.status == .stale && $0.entry.value == "a#1" })
         // Let the one refresh finish.
-        while cache.statistics.fills < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        await cache.settle()
+        #expect(cache.statistics.fills == 2)
         #expect(origin.calls.withLock { $0 } == 2)
         #expect(cache.statistics.refreshes == 1)
         let fresh = try await cache.value(for: "k", policy: policy, fill: origin.fill("a"))
@@ -106,7 +107,8 @@ struct ResponseCacheTests {
         let cache = ResponseCache<String>(maxBytes: 10_000)
         let origin = Origin(delay: .milliseconds(200))
         let first = Task { try await cache.value(for: "k", policy: policy, fill: origin.fill("a")) }
-        try await Task.sleep(for: .milliseconds(20))
+        let started = await eventually { origin.calls.withLock { $0 } == 1 }  // the fill runs
+        try #require(started)
         let second = Task { try await cache.value(for: "k", policy: policy, fill: origin.fill("a")) }
         first.cancel()
         let value = try await second.value

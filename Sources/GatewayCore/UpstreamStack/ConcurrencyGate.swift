@@ -9,6 +9,8 @@ public final class ConcurrencyGate: Sendable {
     public var queue: Int { machine.withLock { $0.queue } }
     private let machine: Mutex<StateMachine<CheckedContinuation<Void, any Error>>>
     private let ids = Atomic<UInt64>(0)
+    /// Timers of queued acquirers that have a deadline, by id.
+    private let timers = Mutex<[UInt64: Task<Void, Never>]>([:])
 
     public init(upstream: String, limit: Int, queue: Int) {
         self.upstream = upstream
@@ -16,15 +18,29 @@ public final class ConcurrencyGate: Sendable {
     }
 
     /// Takes a slot, waiting in the queue for one; throws `upstream.overloaded` when the queue
-    /// is full, and `CancellationError` when the task is cancelled before it has a slot.
-    public func acquire() async throws {
+    /// is full, `CancellationError` when the task is cancelled before it has a slot, and
+    /// `upstream.timeout` when `deadline` (the read's ``UpstreamDeadline``) passes first.
+    public func acquire(until deadline: ContinuousClock.Instant? = nil) async throws {
+        if let deadline, deadline <= .now {
+            throw UpstreamError(.timeout, "no slot to \(upstream) before the total timeout")
+        }
         let id = ids.add(1, ordering: .relaxed).newValue
+        defer { timers.withLock { $0.removeValue(forKey: id) }?.cancel() }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let action = machine.withLock { $0.acquire(id: id, waiter: continuation, isCancelled: Task.isCancelled) }
                 switch action {
                 case .run: continuation.resume()
-                case .wait: break
+                case .wait:
+                    guard let deadline else { break }
+                    // Waiting is bounded by the read's deadline, as the transfer itself is.
+                    let timer = Task { [self] in
+                        try? await Task.sleep(until: deadline, clock: .continuous)
+                        guard !Task.isCancelled else { return }
+                        machine.withLock { $0.cancel(id: id) }?
+                            .resume(throwing: UpstreamError(.timeout, "no slot to \(upstream) before the total timeout"))
+                    }
+                    timers.withLock { $0[id] = timer }
                 case .cancelled: continuation.resume(throwing: CancellationError())
                 case .refuse:
                     continuation.resume(
@@ -59,7 +75,7 @@ public struct GatedTransport: UpstreamTransport {
     }
 
     public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        try await gate.acquire()
+        try await gate.acquire(until: UpstreamDeadline.current)
         defer { gate.release() }
         return try await base.send(request)
     }

@@ -1,8 +1,9 @@
 public import HTTPTransport
 public import Logging
 import Synchronization
+import VeeamAPI
 
-/// An upstream's quiet period after it answered 429: until its `Retry-After` (default 5 s) has
+/// An upstream's quiet period after it answered 429: until its `retryAfter` (default 5 s, at most 1 h) has
 /// passed, no request is sent to it; each is refused at once with our own `upstream.throttled`
 /// (503, with `Retry-After`), so stale-if-error can answer from the cache and the refusal cannot
 /// be taken for the upstream's own 429.
@@ -22,30 +23,35 @@ public final class ThrottleState: Sendable {
     }
 }
 
-/// Keeps an upstream's ``ThrottleState``: refuses requests during its quiet period, and starts
-/// one when the upstream answers 429.
+/// Keeps an upstream's ``ThrottleState``: starts a quiet period when the upstream answers 429,
+/// and (when `refusing`, as for tenant reads) refuses requests during it. Logins and readiness
+/// probes record 429s but are not refused: a token must stay obtainable, and a throttling
+/// upstream is reachable, not down.
 public struct ThrottleTransport: UpstreamTransport {
     public let base: any UpstreamTransport
     public let upstream: String
     public let state: ThrottleState
+    public let refusing: Bool
     let logger: Logger
 
-    public init(base: any UpstreamTransport, upstream: String, state: ThrottleState, logger: Logger) {
+    public init(base: any UpstreamTransport, upstream: String, state: ThrottleState, refusing: Bool = true, logger: Logger) {
         self.base = base
         self.upstream = upstream
         self.state = state
+        self.refusing = refusing
         self.logger = logger
     }
 
     public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        if let seconds = state.remaining() {
+        if refusing, let seconds = state.remaining() {
             throw GatewayError(
                 .upstream("upstream.throttled", .upstreamBusy), detail: "Upstream \(upstream) is throttling requests.", upstream: upstream,
                 retryAfter: seconds, logDetail: "not called: in the quiet period after a 429")
         }
         let response = try await base.send(request)
         if response.status == 429 {
-            let seconds = max(1, response.header("retry-after").flatMap { Int($0) } ?? 5)
+            // The upstream's `retryAfter` (body or header), clamped to 1 s … 1 h as the clients do.
+            let seconds = VeeamAPIError.from(response).retryAfter ?? 5
             state.start(seconds: seconds)
             logger.warning("upstream throttled the gateway", metadata: ["upstream": "\(upstream)", "retry_after": "\(seconds)"])
         }

@@ -5,16 +5,22 @@ public import Logging
 /// middleware in a file of its own, composed here (in the spirit of KrakenD's proxy chain), for
 /// tenant reads, logins, readiness probes and the identity provider's JWKS alike. Outermost first:
 ///
-///     ConcurrencyGate (tenant reads only) → RequestID → Throttle (429 quiet period)
-///       → Metrics → Deadline (timeouts.total, once per read) → the transport (libcurl)
+///     reads:  ConcurrencyGate → RequestID → Throttle (refuses in a 429 quiet period) → Metrics → Deadline → transport
+///     probes:                   RequestID → Throttle (records 429s)               → Metrics → Deadline → transport
+///     logins:                               Throttle (records 429s)               → Metrics → Deadline → transport
 ///
-/// The token (``AuthenticatedTransport``, per account) wraps the result where a client needs one.
+/// Logins carry no caller's `X-Request-Id` (VSPC takes it for an idempotency key, and a login
+/// serves every caller); neither logins nor probes queue behind callers' reads (logins are
+/// coalesced per account) or are refused in a quiet period (a token must stay obtainable; a
+/// throttling upstream is reachable). The token (``AuthenticatedTransport``, per account) wraps
+/// `reads` or `probes` where a client needs one.
 public struct UpstreamStack: Sendable {
     /// Tenant reads: queued by the upstream's gate.
     public let reads: any UpstreamTransport
-    /// Logins and readiness probes: everything but the gate (logins are coalesced per account;
-    /// probes must not queue behind callers' reads).
-    public let unqueued: any UpstreamTransport
+    /// Readiness probes: no gate, no quiet-period refusal.
+    public let probes: any UpstreamTransport
+    /// Token logins and refreshes: as probes, without the caller's request id.
+    public let logins: any UpstreamTransport
     public let gate: ConcurrencyGate
     public let throttle: ThrottleState
 
@@ -27,11 +33,12 @@ public struct UpstreamStack: Sendable {
         let timed = DeadlineTransport(base: transport, upstream: name, limit: totalTimeout)
         let counted: any UpstreamTransport = metrics.map { MetricsTransport(base: timed, upstream: name, metrics: $0) } ?? timed
         let throttle = ThrottleState()
-        let throttled = ThrottleTransport(base: counted, upstream: name, state: throttle, logger: logger)
-        let identified = RequestIDTransport(base: throttled, uuidOnly: uuidRequestIDs)
+        let recording = ThrottleTransport(base: counted, upstream: name, state: throttle, refusing: false, logger: logger)
+        let refusing = ThrottleTransport(base: counted, upstream: name, state: throttle, refusing: true, logger: logger)
         let gate = ConcurrencyGate(upstream: name, limit: maxConcurrentRequests, queue: maxQueuedRequests)
-        self.reads = GatedTransport(base: identified, gate: gate)
-        self.unqueued = identified
+        self.reads = GatedTransport(base: RequestIDTransport(base: refusing, uuidOnly: uuidRequestIDs), gate: gate)
+        self.probes = RequestIDTransport(base: recording, uuidOnly: uuidRequestIDs)
+        self.logins = recording
         self.gate = gate
         self.throttle = throttle
     }
