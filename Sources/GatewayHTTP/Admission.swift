@@ -22,8 +22,9 @@ enum Admission {
             return String(parts[1]).trimmingCharacters(in: .whitespaces)
         }
 
-        /// A gateway or identity-provider token (three dot-separated parts in `Authorization`).
-        var isToken: Bool {
+        /// Whether `key` (this request's ``key``) is a gateway or identity-provider token: three
+        /// dot-separated parts, sent in `Authorization`.
+        func isToken(_ key: String?) -> Bool {
             guard let key, authorization != nil else { return false }
             return AccessControl.looksLikeJWT(key)
         }
@@ -46,7 +47,7 @@ enum Admission {
     static func decide(_ presented: Presented, client: String, access: AccessControl, takingRate: Bool = true) -> AccessControl.Outcome? {
         let key = presented.key
         if key == nil, access.directory.hasCertificateCallers { return nil }
-        if presented.isToken, let key {
+        if presented.isToken(key), let key {
             return access.authenticateSynchronously(token: key, address: client, takingRate: takingRate)
         }
         return access.authenticate(apiKey: key, address: client, takingRate: takingRate)
@@ -58,7 +59,8 @@ enum Admission {
         _ presented: Presented, client: String, access: AccessControl, certificate: () async -> PeerCertificate?
     ) async -> AccessControl.Outcome {
         if let decided = decide(presented, client: client, access: access) { return decided }
-        if presented.isToken, let key = presented.key { return await access.authenticate(token: key, address: client) }
+        let key = presented.key
+        if presented.isToken(key), let key { return await access.authenticate(token: key, address: client) }
         if let peer = await certificate() { return access.authenticate(certificate: peer, address: client) }
         return access.authenticate(apiKey: nil, address: client)
     }

@@ -267,26 +267,23 @@ public enum GatewayApplication {
         let idle = amount(configuration.idleTimeout)
         let headTimeout = amount(configuration.requestHeadTimeout)
         let answers = configuration.hotPath
+        @Sendable func http1(_ responder: @escaping HTTPChannelHandler.Responder) -> HotPathChannel {
+            HotPathChannel(
+                inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
+                responder: hot, answers: answers, idleTimeout: idle, headTimeout: headTimeout)
+        }
         let server: HTTPServerBuilder
         if configuration.tls != nil {
-            // HTTPS: TLS from the current snapshot, then ALPN (see FrontTLS.swift).
+            // HTTPS: TLS from the current snapshot, then ALPN to HTTP/2 or to the same HTTP/1.1
+            // channel as plain HTTP (see FrontTLS.swift).
             let http2 = HTTP2ChannelConfiguration(
                 idleTimeout: configuration.idleTimeout, gracefulCloseTimeout: .seconds(5),
                 streamConfiguration: .init(httpDecoderConfiguration: decoder))
             server = HTTPServerBuilder { responder in
-                TLSFrontChannel(
-                    state: state,
-                    http1: HotPathChannel(
-                        inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
-                        responder: hot, answers: answers, idleTimeout: idle, headTimeout: headTimeout),
-                    http2: HTTP2Channel(responder: responder, configuration: http2))
+                TLSFrontChannel(state: state, http1: http1(responder), http2: HTTP2Channel(responder: responder, configuration: http2))
             }
         } else {
-            server = HTTPServerBuilder { responder in
-                HotPathChannel(
-                    inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil, httpDecoderConfiguration: decoder)),
-                    responder: hot, answers: answers, idleTimeout: idle, headTimeout: headTimeout)
-            }
+            server = HTTPServerBuilder { responder in http1(responder) }
         }
         return Application(
             router: router(state: state, logger: logger, metrics: metrics, accessLog: accessLog),

@@ -58,8 +58,10 @@ struct HotPathResponder: Sendable {
             return refuse(scratch.date(), error, request, requestID: requestID, callerID: nil, started: started, into: &buffer)
         }
 
-        let cached: (body: [UInt8], etag: String, age: Int, maxAge: Int)?
+        // The policy's refusal or the cached answer; a miss (nil) goes to the router untouched.
+        let decided: Result<(body: [UInt8], etag: String, age: Int, maxAge: Int), GatewayError>
         do {
+            let cached: (body: [UInt8], etag: String, age: Int, maxAge: Int)?
             if let listQuery {
                 cached = service.cachedListAnswer(listQuery, caller: caller, policy: access.policy).map { ($0.body, $0.etag, $0.age, $0.maxAge) }
             } else if let location {
@@ -67,19 +69,22 @@ struct HotPathResponder: Sendable {
             } else {
                 cached = nil
             }
+            // Not in the cache: the router serves it (and takes the rate there); nothing was taken here.
+            guard let cached else { return false }
+            decided = .success(cached)
         } catch let error as GatewayError {
-            // Refused by the policy: answered here, so the request counts against the rate first.
-            if let wait = access.takeRate(caller) {
-                return refuse(scratch.date(), .rateLimited(wait), request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
-            }
-            return refuse(scratch.date(), error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
+            decided = .failure(error)
         } catch {
-            cached = nil
+            return false
         }
-        // Not in the cache: the router serves it (and takes the rate there); nothing was taken here.
-        guard let answer = cached else { return false }
+        // Answered here, a hit or a refusal: the request counts against the caller's rate first.
         if let wait = access.takeRate(caller) {
             return refuse(scratch.date(), .rateLimited(wait), request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
+        }
+        let answer: (body: [UInt8], etag: String, age: Int, maxAge: Int)
+        switch decided {
+        case .success(let found): answer = found
+        case .failure(let error): return refuse(scratch.date(), error, request, requestID: requestID, callerID: caller.id, started: started, into: &buffer)
         }
 
         let notModified = CachedAnswerRendering.notModified(ifNoneMatch: request.ifNoneMatch, etag: answer.etag)
