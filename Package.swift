@@ -133,6 +133,7 @@ let package = Package(
                 "ResponseCache",
                 "TenantModel",
                 "TokenBroker",
+                "VeeamWire",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

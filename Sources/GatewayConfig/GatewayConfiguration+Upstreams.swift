@@ -4,6 +4,7 @@ import HTTPTransport
 import ResponseCache
 import TenantModel
 import TokenBroker
+import VeeamWire
 
 // The upstream sections: `upstreams[]`, their freshness, accounts and secret references.
 extension GatewayConfiguration {
@@ -18,7 +19,7 @@ extension GatewayConfiguration {
         try node.requireMapping()
         try node.requireKeys([
             "name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache",
-            "maxConcurrentRequests", "maxQueuedRequests",
+            "maxConcurrentRequests", "maxQueuedRequests", "apiVersion", "clientVersion",
         ])
         let name = try node.child("name").string()
         guard TenantID.isValidUpstreamName(name) else {
@@ -63,8 +64,20 @@ extension GatewayConfiguration {
 
         var organizations: [Credential] = []
         var account: Credential?
+        var apiVersion = VB365VersionResolver.Setting.auto
+        var clientVersion: String? = "3.6"
         switch product {
         case .vb365:
+            if !node.child("clientVersion").isMissing { throw node.child("clientVersion").error("only vspc upstreams send X-Client-Version") }
+            let text = try node.child("apiVersion").string(default: "auto")
+            if text == "auto" {
+                apiVersion = .auto
+            } else if let version = VB365APIVersion(rawValue: text) {
+                apiVersion = .fixed(version)
+            } else {
+                let known = VB365APIVersion.allCases.map(\.rawValue).joined(separator: ", ")
+                throw node.child("apiVersion").error("must be auto or one of \(known) (the VB365 REST versions this gateway speaks)")
+            }
             let orgNodes = try node.child("organizations").array()
             guard !orgNodes.isEmpty else {
                 throw node.child("organizations").error("a vb365 upstream lists each organization's own account (seed 000: never an administrator's)")
@@ -72,13 +85,30 @@ extension GatewayConfiguration {
             if !node.child("account").isMissing { throw node.child("account").error("vb365 upstreams use organizations, not account") }
             organizations = try orgNodes.map { try credential($0, environment: environment) }
         case .vspc:
+            if !node.child("apiVersion").isMissing {
+                throw node.child("apiVersion").error("only vb365 upstreams have an apiVersion (VSPC is REST v3; see clientVersion)")
+            }
+            let versionNode = node.child("clientVersion")
+            if versionNode.node != nil, versionNode.isMissing {
+                clientVersion = nil  // written as null: send no X-Client-Version
+            } else if !versionNode.isMissing {
+                let text = try versionNode.string()
+                let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+                guard (2...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else {
+                    throw versionNode.error("must be a VSPC REST version such as 3.6 or 3.6.1 (or null to send no X-Client-Version)")
+                }
+                clientVersion = text
+            }
             guard !node.child("account").isMissing else { throw node.child("account").error("a vspc upstream needs the gateway's account") }
             if !node.child("organizations").isMissing { throw node.child("organizations").error("only vb365 upstreams list organizations") }
             account = try credential(node.child("account"), environment: environment)
         }
-        return UpstreamDefinition(
+        var definition = UpstreamDefinition(
             name: name, product: product, baseURL: baseURL, options: options, organizations: organizations, account: account,
             refreshSkew: try node.child("refreshSkew").duration(default: .seconds(60)))
+        definition.vb365APIVersion = apiVersion
+        definition.vspcClientVersion = clientVersion
+        return definition
     }
 
     static func credential(_ node: ConfigNode, environment: [String: String]) throws -> Credential {

@@ -76,7 +76,7 @@ extension TenantService {
         do {
             try await UpstreamDeadline.within(upstream.definition.options.totalTimeout) {
                 switch upstream.runtime {
-                case .vb365(let orgs):
+                case .vb365(let orgs, _):
                     for org in orgs { _ = try await org.broker.accessToken() }
                 case .vspc(let broker, _):
                     _ = try await broker.accessToken()

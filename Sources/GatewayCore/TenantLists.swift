@@ -150,7 +150,7 @@ extension TenantService {
                     switch upstream.runtime {
                     case .vspc(_, let client):
                         return FetchedList(tenants: try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) })
-                    case .vb365(let orgs):
+                    case .vb365(let orgs, _):
                         let reads = await self.readOrganizations(name, orgs)
                         if reads.tenants.isEmpty, let first = reads.failures.first { throw first }
                         return FetchedList(tenants: reads.tenants, partialFailure: reads.failures.first)

@@ -102,19 +102,42 @@ public struct UpstreamInfo: Sendable, Encodable {
     public var accounts: Int
     public var tokenState: String
     public var reachable: Bool?
+    /// VB365: the REST version in use (`v5`…`v8`), null while `auto` has not found it yet;
+    /// VSPC: the `X-Client-Version` sent.
+    public var apiVersion: String?
 }
 
 /// Reads tenants from every configured upstream: aggregation with per-source timeouts and
 /// partial results, single reads by `{upstream}.{id}`.
 public final class TenantService: Sendable {
+    /// One organization account of a VB365 upstream (seed 000), read in the upstream's version.
     struct VB365Org: Sendable {
         let credential: Credential
         let broker: TokenBroker
-        let client: VB365Client
+        /// The reads side of the upstream's stack, carrying this account's token.
+        let transport: AuthenticatedTransport
+        let baseURL: String
+        let version: VB365VersionResolver
+
+        /// `GET /vN/Organization` with this account's token. A server that stopped serving the
+        /// version in use (404 on the route or its token endpoint) has it forgotten, so the next
+        /// read discovers again (`apiVersion: auto`).
+        func organization() async throws -> VB365Organization {
+            let current = try await version.current()
+            do {
+                return try await VB365Client(transport: transport, baseURL: baseURL, version: current).organization()
+            } catch let error as VeeamAPIError where error.code == .versionUnsupported {
+                version.forget(current)
+                throw error
+            } catch let error as TokenError where error.code == .versionUnsupported {
+                version.forget(current)
+                throw error
+            }
+        }
     }
 
     enum Runtime: Sendable {
-        case vb365([VB365Org])
+        case vb365([VB365Org], VB365VersionResolver)
         case vspc(TokenBroker, VSPCClient)
     }
 
@@ -169,22 +192,29 @@ public final class TenantService: Sendable {
             let stack = UpstreamStack(definition, transport: transport(definition.options), metrics: metrics, logger: logger)
             switch definition.product {
             case .vb365:
-                let grants = OAuthTokenEndpoint.vb365(transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name)
+                let resolver = VB365VersionResolver(
+                    setting: definition.vb365APIVersion, upstream: definition.name, baseURL: definition.baseURL, transport: stack.probes, logger: logger)
+                let grants = OAuthTokenEndpoint.vb365(transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name) {
+                    try await resolver.current()
+                }
                 let orgs = definition.organizations.map { credential in
                     let broker = TokenBroker(
                         upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
                     return VB365Org(
-                        credential: credential, broker: broker,
-                        client: VB365Client(transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL))
+                        credential: credential, broker: broker, transport: AuthenticatedTransport(base: stack.reads, broker: broker),
+                        baseURL: definition.baseURL, version: resolver)
                 }
-                return Upstream(definition: definition, runtime: .vb365(orgs))
+                return Upstream(definition: definition, runtime: .vb365(orgs, resolver))
             case .vspc:
-                let grants = OAuthTokenEndpoint.vspc(transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name)
+                let grants = OAuthTokenEndpoint.vspc(
+                    transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name, clientVersion: definition.vspcClientVersion)
                 let credential = definition.account ?? Credential(username: "", password: .env(""))
                 let broker = TokenBroker(
                     upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
-                let vspc = VSPCClient(transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL)
-                let probe = VSPCClient(transport: AuthenticatedTransport(base: stack.probes, broker: broker), baseURL: definition.baseURL)
+                let vspc = VSPCClient(
+                    transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
+                let probe = VSPCClient(
+                    transport: AuthenticatedTransport(base: stack.probes, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
                 return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe)
             }
         }
@@ -194,7 +224,7 @@ public final class TenantService: Sendable {
     public func brokers(of upstream: String) -> [TokenBroker] {
         guard let found = upstreams.first(where: { $0.definition.name == upstream }) else { return [] }
         switch found.runtime {
-        case .vb365(let orgs): return orgs.map(\.broker)
+        case .vb365(let orgs, _): return orgs.map(\.broker)
         case .vspc(let broker, _): return [broker]
         }
     }
@@ -210,10 +240,10 @@ public final class TenantService: Sendable {
             } catch let error as VeeamAPIError where error.code == .notFound {
                 return nil
             }
-        case .vb365(let orgs):
+        case .vb365(let orgs, _):
             // Seed 000: each organization is readable only with its own account.
             if let index = organizationIndex.withLock({ $0[name + "." + id] }), index < orgs.count {
-                let org = try await orgs[index].client.organization()
+                let org = try await orgs[index].organization()
                 if org.id.lowercased() == id { return Normalize.organization(org, upstream: name) }
             }
             let reads = await readOrganizations(name, orgs)
@@ -239,7 +269,7 @@ public final class TenantService: Sendable {
     func readOrganizations(_ name: String, _ orgs: [VB365Org]) async -> OrganizationReads {
         let reads = await fanOut(Array(orgs.indices)) { account in
             do {
-                return OrganizationRead(account: account, outcome: .success(try await orgs[account].client.organization()))
+                return OrganizationRead(account: account, outcome: .success(try await orgs[account].organization()))
             } catch {
                 return OrganizationRead(account: account, outcome: .failure(error))
             }
@@ -296,9 +326,29 @@ public final class TenantService: Sendable {
             infos.append(
                 UpstreamInfo(
                     name: name, product: upstream.definition.product, baseURL: upstream.definition.baseURL,
-                    accounts: brokers(of: name).count, tokenState: state, reachable: reachability.withLock { $0[name] }))
+                    accounts: brokers(of: name).count, tokenState: state, reachable: reachability.withLock { $0[name] },
+                    apiVersion: apiVersion(of: upstream)))
         }
         return infos
+    }
+
+    func apiVersion(of upstream: Upstream) -> String? {
+        switch upstream.runtime {
+        case .vb365(_, let resolver): resolver.known?.rawValue
+        case .vspc: upstream.definition.vspcClientVersion
+        }
+    }
+
+    /// Finds what each upstream needs found before its first read (VB365 `apiVersion: auto`), so
+    /// the version is known and logged at start and after a reload rather than at the first
+    /// caller's request. A failure is logged by the resolver and retried by the next read.
+    public func prepare() async {
+        await withTaskGroup(of: Void.self) { group in
+            for upstream in upstreams {
+                guard case .vb365(_, let resolver) = upstream.runtime, resolver.known == nil else { continue }
+                group.addTask { _ = try? await resolver.current() }
+            }
+        }
     }
 
     func markReachable(_ name: String, _ value: Bool) {

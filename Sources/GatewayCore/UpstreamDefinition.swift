@@ -16,6 +16,10 @@ public struct UpstreamDefinition: Sendable, Equatable {
     public var organizations: [Credential]
     /// VSPC: the gateway's account. Nil for VB365.
     public var account: Credential?
+    /// VB365: the REST version to speak (`apiVersion`, default `auto`: the newest the server serves).
+    public var vb365APIVersion: VB365VersionResolver.Setting = .auto
+    /// VSPC: sent as `X-Client-Version` on every request (`clientVersion`, default `3.6`); nil sends none.
+    public var vspcClientVersion: String? = "3.6"
     /// Refresh tokens this long before they expire.
     public var refreshSkew: Duration
     /// TTL, stale-while-revalidate and stale-if-error of this upstream's cached results.

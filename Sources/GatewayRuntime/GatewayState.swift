@@ -46,6 +46,8 @@ public final class GatewayState: Sendable {
             upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, logger: logger, cache: cache, metrics: metrics.metrics,
             probeInterval: configuration.probeInterval)
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger)
+        // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
+        Task { await service.prepare() }
         return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext)
     }
 

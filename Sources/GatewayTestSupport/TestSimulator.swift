@@ -25,6 +25,12 @@ public struct RunningSimulator: Sendable {
     public let stop: @Sendable () async -> Void
 
     public var state: SimulatorState { simulator.state }
+
+    /// The same simulator with other ports named for its products (a test pointing one
+    /// product's client at the other product's listener).
+    public func withPorts(_ ports: [SimulatedProduct: Int]) -> RunningSimulator {
+        RunningSimulator(simulator: simulator, ports: ports, caFile: caFile, tls: tls, stop: stop)
+    }
     public var vb365BaseURL: String { "https://127.0.0.1:\(ports[.vb365] ?? 0)" }
     public var vspcBaseURL: String { "https://127.0.0.1:\(ports[.vspc] ?? 0)" }
 
@@ -55,6 +61,7 @@ public func makeTemporaryDirectory() throws -> String {
 /// Runs `body` with a simulator serving both products on free ports over TLS, then stops it.
 public func withSimulator<T: Sendable>(
     dialect: SimulatorDialect = .seed,
+    vb365API: SimulatorVB365API = .v5,
     http2: Bool = false,
     gzip: Bool = false,
     generate: Int = 0,
@@ -75,6 +82,7 @@ public func withSimulator<T: Sendable>(
     configuration.vb365Port = products.contains(.vb365) ? 0 : nil
     configuration.vspcPort = products.contains(.vspc) ? 0 : nil
     configuration.dialect = dialect
+    configuration.vb365API = vb365API
     configuration.http2 = http2
     configuration.gzip = gzip
     configuration.tokenLifetime = tokenLifetime

@@ -1,16 +1,19 @@
 public import VeeamWire
 
 /// Enum spellings of the current specs; older servers' values are matched case-insensitively.
-/// A value no spec knows is kept as sent, never dropped.
+/// A value no spec knows is kept as sent, never dropped. `Unknown`, the VSPC 3.6.1 models'
+/// fallback of every extensible enum (the server could not name the value), becomes `null`: the
+/// source lacks it, which is what `null` says everywhere in a Tenant.
 public enum EnumSpelling {
     static let organizationTypes = ["Office365", "OnPremises", "Hybrid"]
-    static let tenantTypes = ["General", "VCD", "Unknown"]
-    static let gatewaySelectionTypes = ["StandaloneGateways", "GatewayPool", "Unknown"]
+    static let tenantTypes = ["General", "VCD"]
+    static let gatewaySelectionTypes = ["StandaloneGateways", "GatewayPool"]
     static let throttlingUnits = ["MbitPerSec", "KbytePerSec", "MbytePerSec"]
 
     public static func canonical(_ value: String?, among known: [String]) -> String? {
         guard let value else { return nil }
         let lowered = value.lowercased()
+        if lowered == "unknown" { return nil }
         return known.first { $0.lowercased() == lowered } ?? value
     }
 }

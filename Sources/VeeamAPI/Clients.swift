@@ -1,26 +1,112 @@
 public import VeeamWire
 public import HTTPTransport
+import Foundation
 
-/// Reads VB365 REST v5 through a transport that already carries the right token.
+/// Reads VB365 REST (v5 to v8, ``VB365APIVersion``) through a transport that already carries the
+/// right token.
 ///
-/// Seed 000: `GET /v5/Organization` answers the organization whose credentials obtained the
+/// Seed 000: `GET /vN/Organization` answers the organization whose credentials obtained the
 /// token, so the transport must be authenticated with **that organization's own account**, never
 /// an administrator's. The gateway builds one client per configured organization account.
 public struct VB365Client: Sendable {
     public let transport: any UpstreamTransport
     public let baseURL: String
+    public let version: VB365APIVersion
 
-    public init(transport: any UpstreamTransport, baseURL: String) {
+    public init(transport: any UpstreamTransport, baseURL: String, version: VB365APIVersion) {
         self.transport = transport
         self.baseURL = baseURL
+        self.version = version
     }
 
-    /// `GET /v5/Organization`.
-    public func organization() async throws -> VB365Organization {
+    private func get(_ path: [String], query: [(String, String)] = []) async throws -> UpstreamResponse {
         let response = try await transport.send(
-            UpstreamRequest(url: URLBuilder.url(base: baseURL, path: ["v5", "Organization"]), headers: [("Accept", "application/json")])
+            UpstreamRequest(
+                url: URLBuilder.url(base: baseURL, path: [version.rawValue] + path, query: query), headers: [("Accept", "application/json")])
         )
-        return try response.decoded(VB365Organization.self)
+        // Every route read here exists in every version, for every account that may call it: a 404
+        // means the server does not serve this version (an upgrade or a downgrade since it was chosen).
+        if response.status == 404 {
+            throw VeeamAPIError(code: .versionUnsupported, status: 404, upstreamMessage: "GET /\(version)/\(path.joined(separator: "/")) is not served")
+        }
+        return response
+    }
+
+    /// `GET /vN/Organization`.
+    public func organization() async throws -> VB365Organization {
+        try await get(["Organization"]).decoded(VB365Organization.self)
+    }
+
+    /// `GET /vN/ServiceInstance`: the installation id and VB365 build.
+    public func serviceInstance() async throws -> VB365ServiceInstance {
+        try await get(["ServiceInstance"]).decoded(VB365ServiceInstance.self)
+    }
+
+    /// `GET /vN/Organizations`, the administrator's view: one array up to v7; v8 pages it
+    /// (`limit` up to 10,000, no total) and this follows the pages to the end. A server that does
+    /// not honour `offset` (a page that does not echo it, or repeats the previous page's first
+    /// id) ends the walk with ``VeeamAPIError/Code/badResponse`` instead of looping; `maxPages`
+    /// bounds it in any case.
+    public func organizations(pageSize: Int = 1000, maxPages: Int = 1000) async throws -> [VB365OrganizationSummary] {
+        let view = [("extendedView", "false")]
+        guard version.pagesOrganizations else {
+            return try await get(["Organizations"], query: version.requiresExtendedView ? view : []).decoded([VB365OrganizationSummary].self)
+        }
+        let limit = max(1, min(pageSize, 10_000))
+        var all: [VB365OrganizationSummary] = []
+        var previousFirst: String?
+        for _ in 0..<maxPages {
+            let offset = all.count
+            let page = try await get(["Organizations"], query: [("limit", String(limit)), ("offset", String(offset))])
+                .decoded(VB365Page<VB365OrganizationSummary>.self)
+            guard page.offset == offset, page.results.first?.id == nil || page.results.first?.id != previousFirst else {
+                throw VeeamAPIError(
+                    code: .badResponse, status: 200, upstreamMessage: "GET /v8/Organizations ignored offset \(offset) (answered offset \(page.offset))")
+            }
+            all += page.results
+            previousFirst = page.results.first?.id
+            if page.results.count < min(limit, page.limit) || page.results.isEmpty { return all }
+        }
+        throw VeeamAPIError(code: .badResponse, status: 200, upstreamMessage: "GET /v8/Organizations did not end within \(maxPages) pages")
+    }
+
+    /// Finds the newest version a server speaks, without credentials: `GET /vN/Organization`
+    /// with no token, newest first. A server that serves vN answers 401 (its API refusing the
+    /// missing bearer); one that does not serves a 404 from its router. The first version not
+    /// answered with a 404 wins; a 5xx or a transport error ends the search with that error, so
+    /// a server in trouble is not mistaken for an old one. Costs at most four anonymous requests
+    /// and no login attempt (nothing an account lockout counts).
+    public static func discoverVersion(transport: any UpstreamTransport, baseURL: String) async throws -> VB365VersionDiscovery {
+        var probes: [VB365VersionDiscovery.Probe] = []
+        for version in VB365APIVersion.allCases.reversed() {
+            let response = try await transport.send(
+                UpstreamRequest(
+                    url: URLBuilder.url(base: baseURL, path: [version.rawValue, "Organization"]), headers: [("Accept", "application/json")]))
+            probes.append(.init(version: version, status: response.status))
+            switch response.status {
+            case 404: continue
+            case 500...: throw VeeamAPIError.from(response)
+            default: return VB365VersionDiscovery(version: version, probes: probes)
+            }
+        }
+        return VB365VersionDiscovery(version: nil, probes: probes)
+    }
+}
+
+/// What ``VB365Client/discoverVersion(transport:baseURL:)`` found: the version, if any, and the
+/// status each probe got (for the log).
+public struct VB365VersionDiscovery: Sendable, Equatable {
+    public struct Probe: Sendable, Equatable {
+        public var version: VB365APIVersion
+        public var status: Int
+    }
+    /// Nil: the server answered 404 to every version this gateway knows.
+    public var version: VB365APIVersion?
+    public var probes: [Probe]
+
+    /// `GET /v8/Organization → 404, GET /v7/Organization → 401`.
+    public var method: String {
+        probes.map { "GET /\($0.version)/Organization → \($0.status)" }.joined(separator: ", ")
     }
 }
 
@@ -33,16 +119,22 @@ public struct VSPCClient: Sendable {
     /// A bound on pages followed, so a server that never ends its list cannot hold us forever.
     public let maxPages: Int
 
-    public init(transport: any UpstreamTransport, baseURL: String, pageSize: Int = 500, maxPages: Int = 1000) {
+    /// Sent as `X-Client-Version` (the REST version the gateway was written against), or not at all.
+    public let clientVersion: String?
+
+    public init(transport: any UpstreamTransport, baseURL: String, clientVersion: String? = nil, pageSize: Int = 500, maxPages: Int = 1000) {
         self.transport = transport
         self.baseURL = baseURL
+        self.clientVersion = clientVersion
         self.pageSize = max(1, min(pageSize, 500))
         self.maxPages = maxPages
     }
 
     private func get(_ path: [String], query: [(String, String)] = []) async throws -> UpstreamResponse {
-        try await transport.send(
-            UpstreamRequest(url: URLBuilder.url(base: baseURL, path: ["api", "v3"] + path, query: query), headers: [("Accept", "application/json")])
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        if let clientVersion { headers.append((name: "X-Client-Version", value: clientVersion)) }
+        return try await transport.send(
+            UpstreamRequest(url: URLBuilder.url(base: baseURL, path: ["api", "v3"] + path, query: query), headers: headers)
         )
     }
 

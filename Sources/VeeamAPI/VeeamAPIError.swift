@@ -23,6 +23,9 @@ public struct VeeamAPIError: Error, Sendable, Equatable, CustomStringConvertible
         public static let throttled = Code(rawValue: "upstream.throttled")
         /// 202: VSPC queued the work as an async action.
         public static let asyncPending = Code(rawValue: "upstream.async_pending")
+        /// VB365: the server does not serve the API version asked for (a 404 from a route every
+        /// version has), or speaks none this gateway knows.
+        public static let versionUnsupported = Code(rawValue: "upstream.version_unsupported")
         /// A 200 whose body does not parse.
         public static let badResponse = Code(rawValue: "upstream.bad_response")
     }
@@ -54,7 +57,8 @@ public struct VeeamAPIError: Error, Sendable, Equatable, CustomStringConvertible
             message = first.message
             retryAfter = first.retryAfter
         } else if let vb = try? decoder.decode(VB365ErrorBody.self, from: Data(response.body)) {
-            message = vb.message
+            // `errorCode` (v7+) is kept for the log; v8's `stackTrace` is the server's internals and is dropped.
+            message = [vb.errorCode, vb.message].compactMap { $0 }.joined(separator: ": ")
         }
         if retryAfter == nil, let header = response.header("retry-after") { retryAfter = Int(header) }
         // An upstream's number, not ours to trust: a quiet period of 1 s to 1 h.

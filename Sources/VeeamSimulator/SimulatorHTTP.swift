@@ -101,6 +101,28 @@ enum SimHTTP {
         return formatter.string(from: date)
     }
 
+    /// `2026-11-24T02:17:28.1234567Z`: .NET's round-trip format, as VB365 v6+ write `.issued` and `.expires`.
+    static func dotNetDateTime(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        let ticks = Int((date.timeIntervalSince1970 * 10_000_000).rounded(.down)) % 10_000_000
+        let fraction = String(ticks)
+        return formatter.string(from: date) + "." + String(repeating: "0", count: 7 - fraction.count) + fraction + "Z"
+    }
+
+    /// The value of cookie `name` in the request's `Cookie` headers, if any.
+    static func cookie(_ request: Request, named name: String) -> String? {
+        for header in request.headers[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == name { return String(parts[1]) }
+            }
+        }
+        return nil
+    }
+
     static func roll(_ rate: Double) -> Bool {
         rate > 0 && Double.random(in: 0..<1) < rate
     }
@@ -116,6 +138,10 @@ extension SimulatorState {
     func enter(_ product: SimulatedProduct, route: String, resource: Bool, request: Request? = nil) async throws -> DrawnFault? {
         count(product) { $0.requests[route, default: 0] += 1 }
         if let name = HTTPField.Name("X-Request-Id"), let id = request?.headers[name] { recordRequestID(id, product: product) }
+        if product == .vspc, let request, let name = HTTPField.Name("X-Client-Version") {
+            let version = request.headers[name].map { String($0.prefix(32)) } ?? "none"
+            count(product) { $0.clientVersions[version, default: 0] += 1 }
+        }
         let faults = self.faults(product)
         if faults.latencyMs > 0 {
             try await Task.sleep(for: .milliseconds(faults.latencyMs))

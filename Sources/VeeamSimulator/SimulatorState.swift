@@ -15,6 +15,22 @@ public enum SimulatorDialect: String, Sendable, Codable, CaseIterable {
     case v3_6_1 = "3.6.1"
 }
 
+/// Which VB365 REST version a simulated VB365 serves (`--vb365-api`). The simulator's own reading
+/// of the specs, on purpose apart from the gateway's `VB365APIVersion`.
+public enum SimulatorVB365API: String, Sendable, Codable, CaseIterable, Comparable {
+    /// VB365 5 (OWIN): `/v5/Token`, HTTP-date `.issued`, OAuth error bodies, the seed's spellings.
+    case v5
+    /// VB365 6: `/v6/token`, ISO-8601 `.issued`, `RESTExceptionInfo` errors, `extendedView` required.
+    case v6
+    /// VB365 7: `disable_antiforgery_token`, `errorCode`, `description`.
+    case v7
+    /// VB365 8: paged `/Organizations`, ten error codes and `stackTrace`, anonymous `/v8/Health`.
+    case v8
+
+    var number: Int { Int(rawValue.dropFirst()) ?? 5 }
+    public static func < (a: Self, b: Self) -> Bool { a.number < b.number }
+}
+
 /// Faults injected into one product's resource routes (token routes only get `latencyMs`).
 public struct SimulatorFaults: Sendable, Codable, Equatable {
     /// Added to every request, token requests included.
@@ -72,6 +88,9 @@ public struct SimulatorCounters: Sendable, Codable, Equatable {
     public var forbidden = 0
     /// Faults injected (errors, malformed bodies, resets, 429s, 202s).
     public var faultsInjected = 0
+    /// `X-Client-Version` values received (VSPC clients send the REST version they speak), and
+    /// how often; `"none"` counts requests without one.
+    public var clientVersions: [String: Int] = [:]
     public init() {}
 
     /// Requests to resource routes (everything but the token endpoint).
@@ -92,6 +111,17 @@ public final class SimulatorState: Sendable {
     struct RefreshToken {
         var product: SimulatedProduct
         var username: String
+        /// VB365 v7+: the antiforgery cookie a refresh must present (a login without
+        /// `disable_antiforgery_token=true`); nil when none is needed.
+        var antiforgery: String?
+    }
+
+    /// What redeeming a refresh token gave.
+    enum Redemption {
+        case user(String)
+        case invalid
+        /// The token was issued with an antiforgery cookie and the refresh did not present it.
+        case antiforgeryMissing
     }
 
     struct Inner {
@@ -185,14 +215,14 @@ public final class SimulatorState: Sendable {
         var lifetime: Int
     }
 
-    func issueToken(product: SimulatedProduct, username: String) -> IssuedToken {
+    func issueToken(product: SimulatedProduct, username: String, antiforgery: String? = nil) -> IssuedToken {
         let access = Self.randomToken()
         let refresh = Self.randomToken()
         return inner.withLock { inner in
             let issued = Date().addingTimeInterval(inner.clockOffset)
             let expires = issued.addingTimeInterval(inner.tokenLifetime)
             inner.accessTokens[access] = AccessToken(product: product, username: username, expiresAt: expires)
-            inner.refreshTokens[refresh] = RefreshToken(product: product, username: username)
+            inner.refreshTokens[refresh] = RefreshToken(product: product, username: username, antiforgery: antiforgery)
             inner.everIssued.append(contentsOf: [access, refresh])
             return IssuedToken(
                 accessToken: access, refreshToken: refresh, issued: issued, expires: expires,
@@ -203,11 +233,18 @@ public final class SimulatorState: Sendable {
 
     /// Consumes a refresh token (each works once); returns its user.
     func redeemRefreshToken(_ token: String, product: SimulatedProduct) -> String? {
+        if case .user(let user) = redeemRefreshToken(token, product: product, antiforgery: nil) { return user }
+        return nil
+    }
+
+    /// Consumes a refresh token, checking the antiforgery cookie it was issued with, if any. A
+    /// refresh refused for a missing cookie does not spend the token.
+    func redeemRefreshToken(_ token: String, product: SimulatedProduct, antiforgery: String?) -> Redemption {
         inner.withLock { inner in
-            guard !inner.rejectRefresh, let entry = inner.refreshTokens.removeValue(forKey: token), entry.product == product else {
-                return nil
-            }
-            return entry.username
+            guard !inner.rejectRefresh, let entry = inner.refreshTokens[token], entry.product == product else { return .invalid }
+            if let required = entry.antiforgery, required != antiforgery { return .antiforgeryMissing }
+            inner.refreshTokens[token] = nil
+            return .user(entry.username)
         }
     }
 
@@ -238,7 +275,7 @@ public final class SimulatorState: Sendable {
         }
     }
 
-    private static func randomToken() -> String {
+    static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<4).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
     }

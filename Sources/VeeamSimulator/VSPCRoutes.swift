@@ -28,7 +28,7 @@ struct VSPCRoutes: Sendable {
 
     private func token(_ request: Request) async throws -> Response {
         var request = request
-        _ = try await state.enter(Self.product, route: "POST /api/v3/token", resource: false)
+        _ = try await state.enter(Self.product, route: "POST /api/v3/token", resource: false, request: request)
         let form = try await SimHTTP.form(&request)
         switch form["grant_type"] {
         case "password":
@@ -192,8 +192,11 @@ struct VSPCRoutes: Sendable {
 
     // MARK: Dialect
 
-    /// The tenant as this dialect's server sends it: `seed` as written, `3.6.1` with PascalCase
-    /// enums and `throttlingUnit` always set.
+    /// The tenant as this dialect's server sends it. `seed`: as written (older servers). `3.6.1`:
+    /// complete against the 3.6.1 `CloudTenant` model for every member sent — PascalCase enums,
+    /// `throttlingUnit` always set, the required `credentials` (`{userName, password}`; the
+    /// fixture's, else the tenant's login name with no password), no `null` where the model has
+    /// no `nullable` (`hashedPassword`), and nothing the model lacks (`backupServerUid`).
     func render(_ tenant: JSONValue) -> JSONValue {
         guard dialect == .v3_6_1 else { return tenant }
         var out = tenant
@@ -209,6 +212,13 @@ struct VSPCRoutes: Sendable {
         } else {
             out["throttlingUnit"] = .string("MbitPerSec")
         }
-        return out
+        if tenant["credentials"] == nil {
+            let login = (tenant["name"]?.stringValue ?? "tenant").lowercased().replacingOccurrences(of: " ", with: "-")
+            out["credentials"] = .object(["userName": .string(login), "password": .null])
+        }
+        guard case .object(var members) = out else { return out }
+        if members["hashedPassword"] == .null { members["hashedPassword"] = nil }
+        members["backupServerUid"] = nil
+        return .object(members)
     }
 }

@@ -18,6 +18,8 @@ public struct SimulatorConfiguration: Sendable {
     /// Port of the VSPC listener (`0`: any free port; `nil`: not started).
     public var vspcPort: Int? = 1280
     public var dialect: SimulatorDialect = .seed
+    /// The VB365 REST version served (only that one, under `/vN/`).
+    public var vb365API: SimulatorVB365API = .v5
     /// Lifetime of access tokens (`expires_in`).
     public var tokenLifetime: Duration = .seconds(3600)
     /// Offer HTTP/2 through ALPN besides HTTP/1.1.
@@ -87,7 +89,7 @@ public final class VeeamSimulator: Service, Sendable {
                 let router = Router(context: SimulatorContext.self)
                 if configuration.gzip { router.add(middleware: GzipMiddleware()) }
                 switch product {
-                case .vb365: VB365Routes(state: state, fixtures: configuration.fixtures).register(on: router)
+                case .vb365: VB365Routes(state: state, fixtures: configuration.fixtures, api: configuration.vb365API).register(on: router)
                 case .vspc: VSPCRoutes(state: state, fixtures: configuration.fixtures, dialect: configuration.dialect).register(on: router)
                 }
                 AdminRoutes(state: state).register(on: router)

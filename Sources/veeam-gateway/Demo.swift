@@ -15,6 +15,16 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Demo config file.") var config = "config/demo.yaml"
     @Option(help: "Simulator fixture directory.") var fixtures: String?
     @Option(help: "Log level.") var logLevel = "notice"
+    @Option(name: .customLong("vb365-api"), help: "VB365 REST version the simulator serves: v5, v6, v7 or v8 (the gateway finds it: apiVersion auto).")
+    var vb365API = "v5"
+    @Option(help: "VSPC dialect the simulator speaks: seed or 3.6.1.") var dialect = "seed"
+
+    func validate() throws {
+        guard SimulatorVB365API(rawValue: vb365API) != nil else {
+            throw ValidationError("--vb365-api must be one of \(SimulatorVB365API.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard SimulatorDialect(rawValue: dialect) != nil else { throw ValidationError("--dialect must be seed or 3.6.1") }
+    }
 
     static let passwordVariables = [
         "backup-admin@abc.onmicrosoft.com": "DEMO_VB365_ABC_PASSWORD",
@@ -44,6 +54,8 @@ struct Demo: AsyncParsableCommand {
         var simulatorConfiguration = SimulatorConfiguration(fixtures: loaded, tls: tls)
         simulatorConfiguration.vb365Port = 0
         simulatorConfiguration.vspcPort = 0
+        simulatorConfiguration.vb365API = SimulatorVB365API(rawValue: vb365API) ?? .v5
+        simulatorConfiguration.dialect = SimulatorDialect(rawValue: dialect) ?? .seed
         var simLogger = logger
         simLogger.logLevel = .warning
         let simulator = VeeamSimulator(configuration: simulatorConfiguration, logger: simLogger)
@@ -82,7 +94,7 @@ struct DemoGateway: Service {
 
                 VeeamGateway demo
                   gateway      \(base)
-                  VB365 (sim)  \(vb365)/v5      upstream \(names.first ?? "")
+                  VB365 (sim)  \(vb365)/\(simulator.configuration.vb365API.rawValue)      upstream \(names.first ?? "")
                   VSPC  (sim)  \(vspc)/api/v3   upstream \(names.last ?? "")
                   simulator CA \(caFile) (the gateway verifies with it)
 

@@ -8,7 +8,7 @@ import VeeamSimulator
 struct VeeamSimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "veeam-sim",
-        abstract: "Simulated Veeam Backup for Microsoft 365 (REST v5) and Veeam Service Provider Console (REST v3) servers over HTTPS.",
+        abstract: "Simulated Veeam Backup for Microsoft 365 (REST v5–v8) and Veeam Service Provider Console (REST v3) servers over HTTPS.",
         discussion: """
             Users, passwords and records come from config/simulator/*.json (see docs/simulator.md).
             Without --cert/--key a throwaway CA and server certificate are generated; --write-ca
@@ -24,6 +24,8 @@ struct VeeamSimCommand: AsyncParsableCommand {
     @Flag(help: "Do not start the VSPC listener.") var noVspc = false
     @Option(help: "VSPC dialect: seed (old servers: general, gatewayPool, null throttlingUnit) or 3.6.1 (VSPC 9.1).")
     var dialect: String = "seed"
+    @Option(name: .customLong("vb365-api"), help: "VB365 REST version to serve: v5 (the seed's, default), v6, v7 or v8, each as its published spec describes.")
+    var vb365API: String = "v5"
     @Option(help: "Access-token lifetime in seconds (expires_in).") var tokenLifetime: Double = 3600
     @Flag(help: "Offer HTTP/2 (ALPN h2) as well as HTTP/1.1.") var http2 = false
     @Flag(help: "gzip answers to requests that accept it.") var gzip = false
@@ -44,6 +46,9 @@ struct VeeamSimCommand: AsyncParsableCommand {
     func validate() throws {
         guard SimulatorDialect(rawValue: dialect) != nil else {
             throw ValidationError("--dialect must be seed or 3.6.1")
+        }
+        guard SimulatorVB365API(rawValue: vb365API) != nil else {
+            throw ValidationError("--vb365-api must be one of \(SimulatorVB365API.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
         guard tokenLifetime > 0, tokenLifetime <= 365 * 86400 else { throw ValidationError("--token-lifetime must be between 0 and a year of seconds") }
@@ -75,6 +80,7 @@ struct VeeamSimCommand: AsyncParsableCommand {
         configuration.vb365Port = noVb365 ? nil : vb365Port
         configuration.vspcPort = noVspc ? nil : vspcPort
         configuration.dialect = SimulatorDialect(rawValue: dialect) ?? .seed
+        configuration.vb365API = SimulatorVB365API(rawValue: vb365API) ?? .v5
         configuration.tokenLifetime = .milliseconds(Int64(tokenLifetime * 1000))
         configuration.http2 = http2
         configuration.gzip = gzip
@@ -102,7 +108,8 @@ struct Announcer: Service {
         let host = simulator.configuration.host
         var lines: [String] = []
         if let port = ports[.vb365] {
-            lines.append("VB365 REST v5 on https://\(host):\(port)/v5  (\(fixtures.organizations.count) organizations)")
+            let api = simulator.configuration.vb365API.rawValue
+            lines.append("VB365 REST \(api) on https://\(host):\(port)/\(api)  (\(fixtures.organizations.count) organizations)")
         }
         if let port = ports[.vspc] {
             lines.append("VSPC REST v3  on https://\(host):\(port)/api/v3  (\(fixtures.tenants.count) tenants, dialect \(simulator.configuration.dialect.rawValue))")

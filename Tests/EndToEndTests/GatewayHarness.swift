@@ -89,7 +89,7 @@ let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3
 func gatewayYAML(
     vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc",
     total: String = "10s", jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil, listen: String = "",
-    extra: String = "", vspcExtra: String = "", extraCallers: String = ""
+    extra: String = "", vspcExtra: String = "", extraCallers: String = "", vb365Extra: String = ""
 ) -> String {
     var yaml = "listen: { host: 127.0.0.1, port: 0\(listen.isEmpty ? "" : ", " + listen) }\nlog: { level: debug }\nlimits: { failedAuthPerMinute: 5 }\n"
         + "auth:\n  tokens: { signingKey: { file: \(secrets)/jwt.key }, lifetime: 5m }\n"
@@ -110,7 +110,7 @@ func gatewayYAML(
                   - { username: backup-admin@abc.onmicrosoft.com, password: { file: \(secrets)/abc.pw } }
                   - { username: svc-backup@contoso.local, password: { file: \(secrets)/contoso.pw } }
                   - { username: backup@fabrikam-hybrid.onmicrosoft.com, password: { file: \(secrets)/fabrikam.pw } }
-
+            \(vb365Extra)
             """
     }
     if let vspc {
@@ -130,7 +130,7 @@ func gatewayYAML(
 func withGateway<T: Sendable>(
     vb365: RunningSimulator?, vspc: RunningSimulator?, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc", total: String = "10s",
     jwksURL: String? = nil, idpRefresh: String = "0s", cache: String = "", vspcTLS: String? = nil, listen: String = "",
-    extra: String = "", vspcExtra: String = "", extraCallers: String = "",
+    extra: String = "", vspcExtra: String = "", extraCallers: String = "", vb365Extra: String = "",
     /// The CA file of the front end's certificate, when `listen` sets `tls`: requests go over HTTPS.
     frontCAFile: String? = nil,
     _ body: (RunningGateway) async throws -> T
@@ -141,7 +141,7 @@ func withGateway<T: Sendable>(
     for (name, value) in files { try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/" + name)) }
     let configPath = directory + "/gateway.yaml"
     try Data(gatewayYAML(vb365: vb365, vspc: vspc, secrets: directory, vspcPassword: vspcPassword, vspcUser: vspcUser, total: total, jwksURL: jwksURL, idpRefresh: idpRefresh, cache: cache, vspcTLS: vspcTLS, listen: listen,
-        extra: extra, vspcExtra: vspcExtra, extraCallers: extraCallers).utf8)
+        extra: extra, vspcExtra: vspcExtra, extraCallers: extraCallers, vb365Extra: vb365Extra).utf8)
         .write(to: URL(fileURLWithPath: configPath))
     let configuration = try GatewayConfiguration.load(path: configPath)
 
@@ -151,6 +151,11 @@ func withGateway<T: Sendable>(
     let upstreamClient = try CurlClient(logger: logger)
     let metrics = MetricsEndpoint()
     let state = try await GatewayState(configuration: configuration, client: upstreamClient, metrics: metrics, logger: logger, cacheClock: { clock.now })
+    // `apiVersion: auto` (the default) probes the VB365 server at start; let it finish, then
+    // zero the simulator's counters so that tests count only what their own requests caused
+    // (VersionTests count the probes themselves).
+    await state.snapshot.service.prepare()
+    vb365?.simulator.state.resetCounters()
     let port = PortBox()
     let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics) { bound in
         port.set(bound)

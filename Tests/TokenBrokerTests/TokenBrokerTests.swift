@@ -24,14 +24,14 @@ struct BrokerFixture {
         let transport = CurlTransport(client: client, options: sim.trustingOptions())
         return TokenBroker(
             upstream: "vb365-test", credential: abc,
-            grants: OAuthTokenEndpoint.vb365(transport: transport, baseURL: sim.vb365BaseURL, upstream: "vb365-test"),
+            grants: OAuthTokenEndpoint.vb365(transport: transport, baseURL: sim.vb365BaseURL, upstream: "vb365-test", version: .v5),
             clock: clock.brokerClock, logger: logs.logger())
     }
 
     func organizationClient(_ broker: TokenBroker) -> VB365Client {
         VB365Client(
             transport: AuthenticatedTransport(base: CurlTransport(client: client, options: sim.trustingOptions()), broker: broker),
-            baseURL: sim.vb365BaseURL)
+            baseURL: sim.vb365BaseURL, version: .v5)
     }
 }
 
@@ -168,8 +168,8 @@ struct TokenBrokerTests {
             let transport = CurlTransport(client: f.client, options: f.sim.trustingOptions())
             let admin = TokenBroker(
                 upstream: "vb365-test", credential: Credential(username: "TECH\\vbo-admin", password: .env("TEST_ADMIN_PASSWORD")),
-                grants: OAuthTokenEndpoint.vb365(transport: transport, baseURL: f.sim.vb365BaseURL, upstream: "vb365-test"))
-            let reader = VB365Client(transport: AuthenticatedTransport(base: transport, broker: admin), baseURL: f.sim.vb365BaseURL)
+                grants: OAuthTokenEndpoint.vb365(transport: transport, baseURL: f.sim.vb365BaseURL, upstream: "vb365-test", version: .v5))
+            let reader = VB365Client(transport: AuthenticatedTransport(base: transport, broker: admin), baseURL: f.sim.vb365BaseURL, version: .v5)
             let error = await #expect(throws: VeeamAPIError.self) { try await reader.organization() }
             #expect(error?.code == .forbidden)
         }

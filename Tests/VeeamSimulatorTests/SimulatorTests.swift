@@ -10,9 +10,12 @@ struct SimClient {
     let client: CurlClient
     let sim: RunningSimulator
 
-    func send(_ product: SimulatedProduct, _ method: HTTPMethod = .get, _ path: String, token: String? = nil, form: [(String, String)]? = nil) async throws -> UpstreamResponse {
+    func send(
+        _ product: SimulatedProduct, _ method: HTTPMethod = .get, _ path: String, token: String? = nil, form: [(String, String)]? = nil,
+        headers extra: [(name: String, value: String)] = []
+    ) async throws -> UpstreamResponse {
         let base = product == .vb365 ? sim.vb365BaseURL : sim.vspcBaseURL
-        var headers: [(name: String, value: String)] = []
+        var headers: [(name: String, value: String)] = extra
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         return try await client.perform(
             UpstreamRequest(method: method, url: base + path, headers: headers, body: form.map { .form($0) }),
@@ -34,12 +37,12 @@ struct SimClient {
 }
 
 func withSimClient<T: Sendable>(
-    dialect: SimulatorDialect = .seed, generate: Int = 0, faults: [SimulatedProduct: SimulatorFaults] = [:],
+    dialect: SimulatorDialect = .seed, vb365API: SimulatorVB365API = .v5, generate: Int = 0, faults: [SimulatedProduct: SimulatorFaults] = [:],
     _ body: (SimClient) async throws -> T
 ) async throws -> T {
     let client = try CurlClient()
     defer { Task { await client.shutdown() } }
-    return try await withSimulator(dialect: dialect, generate: generate, faults: faults) { sim in
+    return try await withSimulator(dialect: dialect, vb365API: vb365API, generate: generate, faults: faults) { sim in
         try await body(SimClient(client: client, sim: sim))
     }
 }
