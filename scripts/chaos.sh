@@ -16,7 +16,9 @@
 # Environment: CHAOS_BIN (directory holding veeam-sim and veeam-gateway; default the release bin
 # path), CHAOS_GATEWAY (the gateway binary, default $CHAOS_BIN/veeam-gateway), CHAOS_SKIP_BUILD=1 (use the binaries as they are), CHAOS_MAX_RSS_MB, CHAOS_THREADS
 # (default 24), CHAOS_SEED (random seed, printed by every run), CHAOS_KEEP=1 (keep the work
-# directory: config, logs, secrets — for debugging only).
+# directory: config, logs, secrets — for debugging only), CHAOS_VB365_API (the VB365 REST version
+# the simulator serves, default v8, found by the gateway's apiVersion auto) and CHAOS_DIALECT (VSPC,
+# default 3.6.1): the servers in the field today.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
@@ -53,6 +55,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # The simulator: both products on free ports, short-lived tokens so the gateway refreshes them.
 "$BIN/veeam-sim" --fixtures config/simulator --vb365-port 0 --vspc-port 0 \
+  --vb365-api "${CHAOS_VB365_API:-v8}" --dialect "${CHAOS_DIALECT:-3.6.1}" \
   --write-ports "$OUT/ports.json" --write-ca "$OUT/ca.pem" --token-lifetime 20 --log-level warning \
   >"$OUT/sim.log" 2>&1 &
 SIM_PID=$!
@@ -151,6 +154,7 @@ found = [(f"password of VB365 administrator {a['username']}", a["password"]) for
 found += [(f"password of VB365 account {o['account']['username']}", o["account"]["password"]) for o in vb365["organizations"]]
 found += [(f"password of VSPC user {u['username']}", u["password"]) for u in vspc["users"]]
 found += [(f"VSPC hashedPassword of tenant {t['name']}", t["hashedPassword"]) for t in vspc["tenants"] if t.get("hashedPassword")]
+found += [(f"VSPC credentials of tenant {t['name']}", t["credentials"]["password"]) for t in vspc["tenants"] if (t.get("credentials") or {}).get("password")]
 found += [(f"API key of {c['id']}", c["key"]) for c in callers]
 found += [("token signing key", signing_key)]
 with open(os.open(f"{out}/secrets.tsv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
@@ -169,7 +173,7 @@ for _ in $(seq 1 300); do
 done
 curl -sf -o /dev/null "$GW_URL/healthz" || { echo "the gateway did not start:" >&2; tail -n 30 "$OUT/gateway.log" >&2; exit 1; }
 
-echo "chaos: gateway pid $GW_PID on $GW_URL, simulator pid $SIM_PID (VB365 :$VB365_PORT, VSPC :$VSPC_PORT), ${DURATION}s" >&2
+echo "chaos: gateway pid $GW_PID on $GW_URL, simulator pid $SIM_PID (VB365 ${CHAOS_VB365_API:-v8} :$VB365_PORT, VSPC ${CHAOS_DIALECT:-3.6.1} :$VSPC_PORT), ${DURATION}s" >&2
 STATUS=0
 python3 scripts/chaos.py \
   --gateway "$GW_URL" --gateway-pid "$GW_PID" \

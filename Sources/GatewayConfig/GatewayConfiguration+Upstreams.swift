@@ -89,7 +89,9 @@ extension GatewayConfiguration {
                 throw node.child("apiVersion").error("only vb365 upstreams have an apiVersion (VSPC is REST v3; see clientVersion)")
             }
             let versionNode = node.child("clientVersion")
-            if versionNode.node != nil, versionNode.isMissing {
+            let writtenNull: Bool
+            if case .scalar(let scalar)? = versionNode.node { writtenNull = ["null", "Null", "NULL", "~", ""].contains(scalar.string) } else { writtenNull = false }
+            if versionNode.node != nil, versionNode.isMissing || writtenNull {
                 clientVersion = nil  // written as null: send no X-Client-Version
             } else if !versionNode.isMissing {
                 let text = try versionNode.string()

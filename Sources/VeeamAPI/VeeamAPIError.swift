@@ -58,7 +58,8 @@ public struct VeeamAPIError: Error, Sendable, Equatable, CustomStringConvertible
             retryAfter = first.retryAfter
         } else if let vb = try? decoder.decode(VB365ErrorBody.self, from: Data(response.body)) {
             // `errorCode` (v7+) is kept for the log; v8's `stackTrace` is the server's internals and is dropped.
-            message = [vb.errorCode, vb.message].compactMap { $0 }.joined(separator: ": ")
+            let parts = [vb.errorCode, vb.message].compactMap { $0 }
+            message = parts.isEmpty ? nil : parts.joined(separator: ": ")
         }
         if retryAfter == nil, let header = response.header("retry-after") { retryAfter = Int(header) }
         // An upstream's number, not ours to trust: a quiet period of 1 s to 1 h.

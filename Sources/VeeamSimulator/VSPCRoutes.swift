@@ -194,8 +194,8 @@ struct VSPCRoutes: Sendable {
 
     /// The tenant as this dialect's server sends it. `seed`: as written (older servers). `3.6.1`:
     /// complete against the 3.6.1 `CloudTenant` model for every member sent — PascalCase enums,
-    /// `throttlingUnit` always set, the required `credentials` (`{userName, password}`; the
-    /// fixture's, else the tenant's login name with no password), no `null` where the model has
+    /// `throttlingUnit` always set, the required `credentials` (`{userName, password: null}`; the
+    /// fixture's user name, else the tenant's login name), no `null` where the model has
     /// no `nullable` (`hashedPassword`), and nothing the model lacks (`backupServerUid`).
     func render(_ tenant: JSONValue) -> JSONValue {
         guard dialect == .v3_6_1 else { return tenant }
@@ -212,10 +212,10 @@ struct VSPCRoutes: Sendable {
         } else {
             out["throttlingUnit"] = .string("MbitPerSec")
         }
-        if tenant["credentials"] == nil {
-            let login = (tenant["name"]?.stringValue ?? "tenant").lowercased().replacingOccurrences(of: " ", with: "-")
-            out["credentials"] = .object(["userName": .string(login), "password": .null])
-        }
+        // `OwnerCredentials.password` is write-only: a read carries null (the seed dialect, as an
+        // older server that is not so careful, sends the fixture's value — the gateway drops both).
+        let login = (tenant["name"]?.stringValue ?? "tenant").lowercased().replacingOccurrences(of: " ", with: "-")
+        out["credentials"] = .object(["userName": tenant["credentials"]?["userName"] ?? .string(login), "password": .null])
         guard case .object(var members) = out else { return out }
         if members["hashedPassword"] == .null { members["hashedPassword"] = nil }
         members["backupServerUid"] = nil

@@ -84,7 +84,7 @@ enum TestKeys {
 }
 
 /// Secret values the harness writes to files; tests search logs and bodies for them.
-let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3", "Gateway-Svc-Pass-1"]
+let secretValues = ["Abc-Org-Pass-1", "Contoso-Org-Pass-2", "Fabrikam-Org-Pass-3", "Gateway-Svc-Pass-1", "Bravo-Tenant-Pass-7", "a9d5f1e0c3b2a8f7e6d5c4b3a2f1e0d9"]
 
 func gatewayYAML(
     vb365: RunningSimulator?, vspc: RunningSimulator?, secrets: String, vspcPassword: String = "gateway-svc.pw", vspcUser: String = "gateway-svc",

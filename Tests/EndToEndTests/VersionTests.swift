@@ -66,6 +66,21 @@ struct VersionTests {
         }
     }
 
+    @Test("a reload discovers again (a server may have been upgraded since the start)")
+    func reloadDiscovers() async throws {
+        try await withSimulator(vb365API: .v7) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                #expect(try await gw.get(organizationPath).status == 200)
+                #expect(await gw.state.reload())
+                await gw.state.snapshot.service.prepare()
+                let lines = gw.logs.all.filter { $0.contains("VB365 API version discovered") }
+                #expect(lines.count == 2)
+                #expect(lines.allSatisfy { $0.contains("apiVersion=v7") })
+                #expect(try await gw.get(organizationPath).status == 200)
+            }
+        }
+    }
+
     @Test("a fixed apiVersion the server does not serve is a 502 naming the upstream, and /readyz says why", arguments: [
         (SimulatorVB365API.v6, "v8"), (SimulatorVB365API.v8, "v5"),
     ])

@@ -165,6 +165,10 @@ struct ConfigTests {
             ("callers:\n  - { id: a, certificate: { subject: 'CN=a' }, roles: [] }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "callers[0].certificate", "clientCAFile"),
             ("listen: { tls: { certificateFile: /etc/passwd, keyFile: /etc/passwd, clientCAFile: /etc/passwd } }\ncallers:\n  - { id: a, certificate: { subject: 'CN=a', san: a.test }, roles: [] }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "callers[0].certificate", "exactly one"),
             ("callers:\n  - { id: a, roles: [] }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "callers[0].keyHash", "is required"),
+            ("upstreams:\n  - { name: a, product: vb365, baseURL: 'https://x:1', apiVersion: v9, organizations: [{ username: u, password: { env: P } }] }", "upstreams[0].apiVersion", "auto or one of v5, v6, v7, v8"),
+            ("upstreams:\n  - { name: a, product: vb365, baseURL: 'https://x:1', clientVersion: '3.6', organizations: [{ username: u, password: { env: P } }] }", "upstreams[0].clientVersion", "only vspc"),
+            ("upstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', apiVersion: v8, account: { username: u, password: { env: P } } }", "upstreams[0].apiVersion", "only vb365"),
+            ("upstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', clientVersion: three, account: { username: u, password: { env: P } } }", "upstreams[0].clientVersion", "such as 3.6"),
             ("cache: { maxBytes: 9223372036854775807, maxEntryShare: 1 }\nupstreams:\n  - { name: a, product: vspc, baseURL: 'https://x:1', account: { username: u, password: { env: P } } }", "cache.maxBytes", "at most 1TiB"),
         ]
     )
@@ -175,6 +179,21 @@ struct ConfigTests {
         #expect(error?.key == key)
         #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
         #expect(error?.description.contains("hunter2") == false)
+    }
+
+    @Test("apiVersion (vb365) and clientVersion (vspc): defaults auto and 3.6, fixed values kept, null sends none")
+    func upstreamVersions() throws {
+        let yaml = """
+            upstreams:
+              - { name: a, product: vb365, baseURL: 'https://x:1', organizations: [{ username: u, password: { env: P } }] }
+              - { name: b, product: vb365, baseURL: 'https://x:2', apiVersion: v7, organizations: [{ username: u, password: { env: P } }] }
+              - { name: c, product: vspc, baseURL: 'https://x:3', account: { username: u, password: { env: P } } }
+              - { name: d, product: vspc, baseURL: 'https://x:4', clientVersion: 3.6.1, account: { username: u, password: { env: P } } }
+              - { name: e, product: vspc, baseURL: 'https://x:5', clientVersion: null, account: { username: u, password: { env: P } } }
+            """
+        let upstreams = try GatewayConfiguration.parse(yaml: yaml, file: "gw.yaml", environment: ["P": "x"]).upstreams
+        #expect(upstreams.map(\.vb365APIVersion) == [.auto, .fixed(.v7), .auto, .auto, .auto])
+        #expect(upstreams.map(\.vspcClientVersion) == ["3.6", "3.6", "3.6", "3.6.1", nil])
     }
 
     @Test("duplicate upstream names are refused")

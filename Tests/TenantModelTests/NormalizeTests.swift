@@ -140,3 +140,17 @@ struct TenantIDTests {
         #expect(Normalize.sorted([a, b, c]).map(\.id) == [c.id, b.id, a.id])
     }
 }
+
+@Suite("Normalize: enum values")
+struct EnumValueTests {
+    @Test("Unknown (the 3.6.1 models' fallback) is null; a value no spec knows is kept; old spellings are made current")
+    func unknown() throws {
+        let json = #"{"instanceUid": "c386d34c-0ab6-4e13-b30a-67fcb05b83e4", "type": "Unknown", "gatewaySelectionType": "unknown", "throttlingUnit": "GbitPerSec"}"#
+        let tenant = Normalize.cloudTenant(try decodeTenant(json), upstream: "vspc-main")
+        #expect(tenant.type == nil)
+        #expect(tenant.details["gatewaySelectionType"] == .null)
+        #expect(tenant.details["throttlingUnit"] == .string("GbitPerSec"))
+        let old = Normalize.cloudTenant(try decodeTenant(#"{"instanceUid": "c386d34c-0ab6-4e13-b30a-67fcb05b83e4", "type": "vCD"}"#), upstream: "vspc-main")
+        #expect(old.type == "VCD")
+    }
+}

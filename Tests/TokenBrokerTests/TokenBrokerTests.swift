@@ -43,6 +43,34 @@ func withBroker(_ body: (BrokerFixture) async throws -> Void) async throws {
 
 @Suite("TokenBroker against the simulator", .serialized)
 struct TokenBrokerTests {
+    @Test("every VB365 version: login, refresh ahead of expiry (v7+: the antiforgery flag lets it through), refusal in the server's words",
+        arguments: SimulatorVB365API.allCases)
+    func everyVersion(api: SimulatorVB365API) async throws {
+        let client = try CurlClient()
+        try await withSimulator(vb365API: api) { sim in
+            let version = try #require(VB365APIVersion(rawValue: api.rawValue))
+            let fixture = BrokerFixture(client: client, sim: sim)
+            let transport = CurlTransport(client: client, options: sim.trustingOptions())
+            let grants = OAuthTokenEndpoint.vb365(transport: transport, baseURL: sim.vb365BaseURL, upstream: "vb365-test", version: version)
+            setenv("TEST_ABC_PASSWORD", abcPassword, 1)
+            let broker = TokenBroker(upstream: "vb365-test", credential: abc, grants: grants, clock: fixture.clock.brokerClock, logger: fixture.logs.logger())
+            let reader = VB365Client(transport: AuthenticatedTransport(base: transport, broker: broker), baseURL: sim.vb365BaseURL, version: version)
+            #expect(try await reader.organization().name == "abc.onmicrosoft.com")
+            fixture.clock.advance(by: .seconds(3590))  // inside the refresh window, not yet expired
+            #expect(try await reader.organization().name == "abc.onmicrosoft.com")
+            #expect(await broker.statistics.refreshes == 1)
+            #expect(sim.state.counters(.vb365).logins == 1)
+            #expect(sim.state.counters(.vb365).refreshes == 1)
+            #expect(sim.state.counters(.vb365).refreshFailures == 0)
+
+            setenv("TEST_ABC_PASSWORD", "wrong", 1)
+            let refused = await #expect(throws: TokenError.self) { try await grants.login(username: abc.username, password: try abc.password.resolve()) }
+            #expect(refused?.code == .rejected)
+            #expect(refused?.message.contains(api == .v5 ? "invalid_grant" : "incorrect") == true, "\(refused?.message ?? "")")
+        }
+        await client.shutdown()
+    }
+
     @Test("500 concurrent reads with no token make exactly 1 login")
     func stampede() async throws {
         try await withBroker { f in
