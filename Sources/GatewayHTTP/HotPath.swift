@@ -89,40 +89,33 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether it answers cache hits (`listen.hotPath`); when not, it only frames, times and
     /// hands on.
     private let answers: Bool
-    private let idleTimeout: TimeAmount
-    /// How long a request head may take from its first byte (`listen.requestHeadTimeout`).
-    private let headTimeout: TimeAmount
-    /// When the first byte of the head now waiting in `pending` arrived (nil: none waits).
-    private var headStarted: NIODeadline?
-    /// How far the head now waiting in `pending` has been scanned for its end (0: not at all).
-    private var headScanned = 0
+    /// Framing, request order, flow and time: every decision about the connection
+    /// (HotPathHandler+StateMachine.swift). What stays here are the bytes and the channel.
+    private var machine: HotPathConnectionStateMachine
+    /// Bytes read and not yet framed or handed on.
     private var pending: ByteBuffer?
-    /// Requests handed to the router and not yet answered.
-    private var routedInFlight = 0
-    /// Body bytes of a handed-on request still to pass through.
-    private var bodyRemaining = 0
-    /// Set once the stream holds something it does not frame (chunked bodies, upgrades, odd
-    /// syntax): from then on every byte goes to the codec, which is the authority.
-    private var passThroughForever = false
+    /// The head scanner's cursor over `pending`: how far the head now waiting has been searched
+    /// for its end, so a trickled head is not searched from its first byte on every read.
+    private var headScanned = 0
+    /// Answers written since the last flush (flushed at the end of the read burst).
     private var wroteAnswer = false
-    private var lastActivity = NIODeadline.now()
+    /// `process` is running (a writability event inside it must not re-enter it).
+    private var processing = false
     private var idleCheck: Scheduled<Void>?
     private var remoteAddress = "unknown"
     /// The peer's failed-authentication key (IPv6 by /64), worked out once per connection.
     private var peerKey = "unknown"
     private var scratch = ConnectionScratch()
-    /// Backpressure: answers wait while the peer does not read them (the channel is not
-    /// writable); meanwhile no more bytes are read from the socket.
-    private var paused = false
-    private var readHeld = false
-    private var processing = false
 
     init(responder: HotPathResponder, answers: Bool, idleTimeout: TimeAmount, headTimeout: TimeAmount) {
         self.responder = responder
         self.answers = answers
-        self.idleTimeout = idleTimeout
-        self.headTimeout = headTimeout
+        self.machine = HotPathConnectionStateMachine(
+            now: NIODeadline.now().uptimeNanoseconds, headTimeout: headTimeout.nanoseconds, idleTimeout: idleTimeout.nanoseconds,
+            maxHead: Self.maxHead)
     }
+
+    private var idleTimeout: TimeAmount { .nanoseconds(machine.idleTimeout) }
 
     func handlerAdded(context: ChannelHandlerContext) {
         remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
@@ -151,20 +144,18 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Called by the observer once the router has written a whole response.
     func routedResponseCompleted() {
-        routedInFlight = max(0, routedInFlight - 1)
-        lastActivity = .now()
+        machine.routedResponseCompleted(now: NIODeadline.now().uptimeNanoseconds)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastActivity = .now()
-        var bytes = unwrapInboundIn(data)
-        if passThroughForever {
+        if machine.bytesArrived(now: NIODeadline.now().uptimeNanoseconds) {
             context.fireChannelRead(data)
             return
         }
+        var bytes = unwrapInboundIn(data)
         if pending == nil || pending?.readableBytes == 0 {
             pending = bytes
-            if bodyRemaining == 0 { headScanned = 0 }  // a new head starts here
+            if machine.bodyRemaining == 0 { headScanned = 0 }  // a new head starts here
         } else {
             if let reader = pending?.readerIndex, reader > 4096 { pending?.discardReadBytes() }
             pending?.writeBuffer(&bytes)
@@ -180,17 +171,13 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    /// Holds socket reads while answers wait for the peer (see `paused`).
+    /// Holds socket reads while answers wait for the peer (the machine's flow).
     func read(context: ChannelHandlerContext) {
-        if paused {
-            readHeld = true
-        } else {
-            context.read()
-        }
+        if machine.readRequested() { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, paused, !processing {
+        if context.channel.isWritable, machine.isPaused, !processing {
             resume(context)
             process(context)
             if wroteAnswer {
@@ -203,11 +190,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Ends a pause: reading goes on (a read held meanwhile is issued now).
     private func resume(_ context: ChannelHandlerContext) {
-        paused = false
-        if readHeld {
-            readHeld = false
-            context.read()
-        }
+        if machine.resume() { context.read() }
     }
 
     /// Frames and serves every complete request in `pending`.
@@ -216,11 +199,11 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         processing = true
         defer { processing = false }
         while var buffer = pending, buffer.readableBytes > 0 {
-            if bodyRemaining > 0 {
+            if machine.bodyRemaining > 0 {
                 headScanned = 0  // the next head starts after this body
-                let count = min(bodyRemaining, buffer.readableBytes)
+                let count = min(machine.bodyRemaining, buffer.readableBytes)
                 if let slice = buffer.readSlice(length: count) { context.fireChannelRead(wrapInboundOut(slice)) }
-                bodyRemaining -= count
+                machine.bodyForwarded(count)
                 pending = buffer
                 continue
             }
@@ -228,37 +211,36 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             var examined = 0
             guard let headLength = RawRequest.headLength(buffer, scanned: &headScanned, examined: &examined) else {
                 responder.metrics.hotPathPartialHeadScan(bytes: examined)
-                if buffer.readableBytes > Self.maxHead {
-                    handOverForever(context)
-                } else if headStarted == nil {
-                    // A partial head: it has until the head deadline to complete.
-                    headStarted = .now()
-                    scheduleIdleCheck(context, in: min(headTimeout, idleTimeout))
+                switch machine.headIncomplete(buffered: buffer.readableBytes, now: NIODeadline.now().uptimeNanoseconds) {
+                case .handOver: handOverForever(context)
+                case .armDeadline(let delay): scheduleIdleCheck(context, in: .nanoseconds(delay))
+                case .wait: break
                 }
                 return  // wait for the rest of the head
             }
-            headStarted = nil
+            machine.headCompleted()
             if resumedAt > 0 { responder.metrics.hotPathPartialHeadScan(bytes: examined) }
             headScanned = 0  // whatever happens next, the next head starts after this one
             guard let request = RawRequest(buffer, headLength: headLength) else {
+                machine.unframeable()
                 handOverForever(context)
                 return
             }
-            if answers, routedInFlight == 0, request.contentLength == 0, !request.needsRouter {
+            if machine.mayAnswer(answers: answers, contentLength: request.contentLength, needsRouter: request.needsRouter) {
                 if !context.channel.isWritable {
                     // A peer that sends requests without reading answers: write out what waits,
                     // and if that does not drain it, stop here (and stop reading) until it does.
                     context.flush()
                     wroteAnswer = false
                     if !context.channel.isWritable {
-                        paused = true
+                        machine.pause()
                         responder.logger.debug("hot path paused: the peer is not reading its answers")
                         return
                     }
                 }
                 // Writable: whatever paused this connection is over (the writability event may
                 // have come while this loop ran, and been left to it).
-                if paused { resume(context) }
+                if machine.isPaused { resume(context) }
                 var answer = context.channel.allocator.buffer(capacity: 2048)
                 var largeBody: ByteBuffer?
                 if responder.respond(to: request, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, into: &answer, largeBody: &largeBody) {
@@ -272,15 +254,12 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             // Hand this request's head on; its body (Content-Length) follows as it arrives.
             if let head = buffer.readSlice(length: headLength) { context.fireChannelRead(wrapInboundOut(head)) }
-            routedInFlight += 1
-            bodyRemaining = request.contentLength
+            machine.routed(contentLength: request.contentLength)
             pending = buffer
         }
     }
 
     private func handOverForever(_ context: ChannelHandlerContext) {
-        passThroughForever = true
-        headStarted = nil
         if let rest = pending, rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
         pending = nil
     }
@@ -289,25 +268,16 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck?.cancel()
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             idleCheck = nil
-            let now = NIODeadline.now()
-            let idleFor = now - lastActivity
-            // A head that has not completed within the head deadline (slow or partial): close,
-            // whatever else is going on; the peer had its time.
-            if let started = headStarted, now - started >= headTimeout {
+            switch machine.timerFired(now: NIODeadline.now().uptimeNanoseconds, pendingBytes: pending?.readableBytes ?? 0) {
+            case .closeHeadTimedOut:
+                // The peer had its time for the head (slow or partial), whatever else goes on.
                 responder.logger.debug("closing a connection whose request head did not complete in time")
                 context.close(promise: nil)
-                return
-            }
-            // Nothing owed to the peer, or a body it promised and stopped sending: idle means close.
-            let quiet = routedInFlight == 0 && bodyRemaining == 0 && (pending?.readableBytes ?? 0) == 0
-            let stalledBody = bodyRemaining > 0
-            if quiet || stalledBody, idleFor >= idleTimeout {
+            case .closeIdle:
                 context.close(promise: nil)
-                return
+            case .check(let next):
+                scheduleIdleCheck(context, in: .nanoseconds(next))
             }
-            var next = quiet || stalledBody ? idleTimeout - idleFor : idleTimeout
-            if let started = headStarted { next = min(next, headTimeout - (now - started)) }
-            scheduleIdleCheck(context, in: max(next, .milliseconds(10)))
         }
     }
 }

@@ -70,13 +70,16 @@ struct VersionTests {
     func reloadDiscovers() async throws {
         try await withSimulator(vb365API: .v7) { sim in
             try await withGateway(vb365: sim, vspc: sim) { gw in
-                #expect(try await gw.get(organizationPath).status == 200)
-                #expect(await gw.state.reload())
+                let before = try await gw.get(organizationPath)
+                #expect(before.status == 200)
+                let reloaded = await gw.state.reload()
+                #expect(reloaded)
                 await gw.state.snapshot.service.prepare()
                 let lines = gw.logs.all.filter { $0.contains("VB365 API version discovered") }
                 #expect(lines.count == 2)
                 #expect(lines.allSatisfy { $0.contains("apiVersion=v7") })
-                #expect(try await gw.get(organizationPath).status == 200)
+                let after = try await gw.get(organizationPath)
+                #expect(after.status == 200)
             }
         }
     }

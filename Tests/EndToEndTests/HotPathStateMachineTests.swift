@@ -1,0 +1,110 @@
+import GatewayHTTP
+import Testing
+
+/// Issue 12, point 5: the front connection's states and transitions, one at a time
+/// (HotPathHandler+StateMachine.swift); HotPathTests drive the same machine through sockets.
+@Suite("HotPathConnectionStateMachine transitions")
+struct HotPathStateMachineTests {
+    static let ms: Int64 = 1_000_000
+    func machine(at now: UInt64 = 1_000 * UInt64(ms)) -> HotPathConnectionStateMachine {
+        HotPathConnectionStateMachine(now: now, headTimeout: 1_000 * Self.ms, idleTimeout: 5_000 * Self.ms, maxHead: 40_960)
+    }
+    func at(_ milliseconds: Int64) -> UInt64 { UInt64(milliseconds * Self.ms) }
+
+    @Test("a partial head arms the earlier deadline once, completes, or is closed when its time is up")
+    func partialHead() {
+        var m = machine(at: at(1_000))
+        #expect(m.headIncomplete(buffered: 10, now: at(1_000)) == .armDeadline(in: 1_000 * Self.ms))
+        #expect(m.framing == .awaitingHead(partialSince: at(1_000)))
+        #expect(m.headIncomplete(buffered: 20, now: at(1_500)) == .wait, "the deadline runs from the first byte, not the last")
+        #expect(m.timerFired(now: at(1_900), pendingBytes: 20) == .check(in: 100 * Self.ms))
+        #expect(m.timerFired(now: at(2_000), pendingBytes: 20) == .closeHeadTimedOut)
+        m.headCompleted()
+        #expect(m.framing == .awaitingHead(partialSince: nil))
+        #expect(m.timerFired(now: at(2_000), pendingBytes: 0) == .check(in: 4_000 * Self.ms), "no head deadline once the head is whole")
+    }
+
+    @Test("a head past maxHead, or one not framed, passes everything through for good")
+    func passThrough() {
+        var big = machine()
+        #expect(big.headIncomplete(buffered: 40_961, now: at(1_000)) == .handOver)
+        #expect(big.framing == .passThrough)
+        let bigPasses = big.bytesArrived(now: at(1_001))
+        #expect(bigPasses)
+        var odd = machine()
+        odd.unframeable()
+        let oddPasses = odd.bytesArrived(now: at(1_001))
+        #expect(oddPasses)
+    }
+
+    @Test("answers keep request order: nothing is answered while a routed request is unanswered")
+    func order() {
+        var m = machine()
+        #expect(m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
+        #expect(!m.mayAnswer(answers: false, contentLength: 0, needsRouter: false))
+        #expect(!m.mayAnswer(answers: true, contentLength: 5, needsRouter: false))
+        #expect(!m.mayAnswer(answers: true, contentLength: 0, needsRouter: true))
+        m.routed(contentLength: 0)
+        m.routed(contentLength: 0)
+        #expect(!m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
+        m.routedResponseCompleted(now: at(1_100))
+        #expect(!m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
+        m.routedResponseCompleted(now: at(1_200))
+        #expect(m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
+        m.routedResponseCompleted(now: at(1_300))
+        #expect(m.routedInFlight == 0, "never below zero")
+        #expect(m.lastActivity == at(1_300))
+    }
+
+    @Test("a routed body passes through byte count by byte count, then the next head may start")
+    func body() {
+        var m = machine()
+        m.routed(contentLength: 10)
+        #expect(m.framing == .body(remaining: 10))
+        m.bodyForwarded(4)
+        #expect(m.bodyRemaining == 6)
+        m.bodyForwarded(6)
+        #expect(m.framing == .awaitingHead(partialSince: nil))
+        m.bodyForwarded(3)
+        #expect(m.framing == .awaitingHead(partialSince: nil), "body bytes outside a body change nothing")
+    }
+
+    @Test("idle: a quiet connection or a stalled body is closed after the idle timeout; a busy one is not")
+    func idle() {
+        var quiet = machine(at: at(1_000))
+        #expect(quiet.timerFired(now: at(5_900), pendingBytes: 0) == .check(in: 100 * Self.ms))
+        #expect(quiet.timerFired(now: at(5_999), pendingBytes: 0) == .check(in: 10 * Self.ms), "never sooner than 10 ms")
+        #expect(quiet.timerFired(now: at(6_000), pendingBytes: 0) == .closeIdle)
+        let passes = quiet.bytesArrived(now: at(5_000))
+        #expect(!passes)
+        #expect(quiet.timerFired(now: at(6_000), pendingBytes: 0) == .check(in: 4_000 * Self.ms))
+
+        var busy = machine(at: at(1_000))
+        busy.routed(contentLength: 0)
+        #expect(busy.timerFired(now: at(60_000), pendingBytes: 0) == .check(in: 5_000 * Self.ms), "the router owes an answer: not idle")
+
+        var stalled = machine(at: at(1_000))
+        stalled.routed(contentLength: 100)
+        #expect(stalled.timerFired(now: at(6_000), pendingBytes: 0) == .closeIdle, "a promised body that stops is idle")
+    }
+
+    @Test("flow: a pause holds reads, and resuming issues the held one exactly once")
+    func flow() {
+        var m = machine()
+        let first = m.readRequested()
+        #expect(first, "reading: issue it")
+        m.pause()
+        #expect(m.isPaused)
+        let held = m.readRequested()
+        #expect(!held)
+        #expect(m.flow == .paused(readHeld: true))
+        let issued = m.resume()
+        #expect(issued)
+        #expect(m.flow == .reading)
+        let again = m.resume()
+        #expect(!again, "nothing held: nothing to issue")
+        m.pause()
+        let none = m.resume()
+        #expect(!none, "paused without a read asked for")
+    }
+}
