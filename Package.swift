@@ -286,7 +286,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayCoreTests",
-            dependencies: ["GatewayAccess", "GatewayCore", "HTTPTransport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayAccess", "GatewayCore", "HTTPTransport", "TokenBroker", "VeeamAPI", "VeeamWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

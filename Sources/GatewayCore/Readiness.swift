@@ -76,8 +76,13 @@ extension TenantService {
         do {
             try await UpstreamDeadline.within(upstream.definition.options.totalTimeout) {
                 switch upstream.runtime {
-                case .vb365(let orgs, _):
-                    for org in orgs { _ = try await org.broker.accessToken() }
+                case .vb365(let orgs, let resolver):
+                    do {
+                        for org in orgs { _ = try await org.broker.accessToken() }
+                    } catch {
+                        resolver.note(error)  // a server downgraded since discovery: find its version again
+                        throw error
+                    }
                 case .vspc(let broker, _):
                     _ = try await broker.accessToken()
                 }

@@ -126,11 +126,8 @@ public final class TenantService: Sendable {
             let current = try await version.current()
             do {
                 return try await VB365Client(transport: transport, baseURL: baseURL, version: current).organization()
-            } catch let error as VeeamAPIError where error.code == .versionUnsupported {
-                version.forget(current)
-                throw error
-            } catch let error as TokenError where error.code == .versionUnsupported {
-                version.forget(current)
+            } catch {
+                version.note(error)
                 throw error
             }
         }
@@ -192,8 +189,10 @@ public final class TenantService: Sendable {
             let stack = UpstreamStack(definition, transport: transport(definition.options), metrics: metrics, logger: logger)
             switch definition.product {
             case .vb365:
+                // Discovery goes the logins' way: no caller's gate, no caller's request id.
                 let resolver = VB365VersionResolver(
-                    setting: definition.vb365APIVersion, upstream: definition.name, baseURL: definition.baseURL, transport: stack.probes, logger: logger)
+                    setting: definition.vb365APIVersion, upstream: definition.name, baseURL: definition.baseURL, transport: stack.logins,
+                    timeout: definition.options.totalTimeout, logger: logger)
                 let grants = OAuthTokenEndpoint.vb365(transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name) {
                     try await resolver.current()
                 }

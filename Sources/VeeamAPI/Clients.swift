@@ -72,9 +72,10 @@ public struct VB365Client: Sendable {
 
     /// Finds the newest version a server speaks, without credentials: `GET /vN/Organization`
     /// with no token, newest first. A server that serves vN answers 401 (its API refusing the
-    /// missing bearer); one that does not serves a 404 from its router. The first version not
-    /// answered with a 404 wins; a 5xx or a transport error ends the search with that error, so
-    /// a server in trouble is not mistaken for an old one. Costs at most four anonymous requests
+    /// missing bearer); one that does not serves a 404 from its router. The first 401 wins; a
+    /// 429, a 5xx, any other status (a proxy or firewall answering for the server) or a transport
+    /// error ends the search with that error, so a server in trouble is not mistaken for an old
+    /// one. Costs at most four anonymous requests
     /// and no login attempt (nothing an account lockout counts).
     public static func discoverVersion(transport: any UpstreamTransport, baseURL: String) async throws -> VB365VersionDiscovery {
         var probes: [VB365VersionDiscovery.Probe] = []
@@ -85,8 +86,13 @@ public struct VB365Client: Sendable {
             probes.append(.init(version: version, status: response.status))
             switch response.status {
             case 404: continue
-            case 500...: throw VeeamAPIError.from(response)
-            default: return VB365VersionDiscovery(version: version, probes: probes)
+            case 401, 200: return VB365VersionDiscovery(version: version, probes: probes)
+            case 429, 500...: throw VeeamAPIError.from(response)
+            default:
+                // A proxy, a firewall or a redirect answers for the server: no version can be told.
+                throw VeeamAPIError(
+                    code: .badResponse, status: response.status,
+                    upstreamMessage: "GET /\(version)/Organization without a token answered \(response.status), not 401 or 404")
             }
         }
         return VB365VersionDiscovery(version: nil, probes: probes)

@@ -75,7 +75,15 @@ enum SimHTTP {
         let data = Data(buffer.readableBytesView)
         if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
             guard case .object(let members) = (try? JSONValue.parse(data)) ?? .null else { return [:] }
-            return members.compactMapValues { $0.stringValue }
+            // Token requests in JSON carry booleans too (`disable_antiforgery_token: true`).
+            return members.compactMapValues { value -> String? in
+                switch value {
+                case .string(let text): return text
+                case .bool(let flag): return flag ? "true" : "false"
+                case .int(let number): return String(number)
+                default: return nil
+                }
+            }
         }
         var fields: [String: String] = [:]
         for pair in String(decoding: data, as: UTF8.self).split(separator: "&") {

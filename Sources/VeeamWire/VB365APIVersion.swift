@@ -62,7 +62,8 @@ public struct VB365Page<Item: Decodable & Sendable>: Decodable, Sendable {
 /// `RestOrganizationComposed` as `GET /vN/Organizations` sends it (the administrator's view).
 /// Only what identifies an organization is decoded.
 public struct VB365OrganizationSummary: Decodable, Sendable, Equatable {
-    public var id: String
+    /// Nullable in the spec (an organization being added has none yet).
+    public var id: String?
     public var name: String?
     public var type: String?
     public var region: String?

@@ -108,7 +108,7 @@ struct VersionTests {
         }
     }
 
-    @Test("auto against a server that speaks no known version: 502 with the reason, found again once it does")
+    @Test("auto against a server that speaks no known version: 502 with the reason, four anonymous probes and no login")
     func noKnownVersion() async throws {
         // The VSPC listener serves no /vN/Organization at all: every probe is a 404.
         try await withSimulator { sim in
@@ -120,9 +120,14 @@ struct VersionTests {
                 let read = try await gw.get(organizationPath)
                 #expect(read.status == 502)
                 #expect(read.text.contains("upstream.version_unsupported"))
-                // No login was tried against a server whose version is unknown.
-                #expect(sim.state.counters(.vb365).logins == 0)
-                #expect(sim.state.counters(.vb365).loginFailures == 0)
+                // What reached that server: the four probes of the start, nothing more (no login
+                // against a server whose version is unknown; the failure is remembered for 5 s).
+                let metrics = try await gw.get("/metrics").text
+                let calls = metrics.split(separator: "\n")
+                    .filter { $0.hasPrefix("veeam_gateway_upstream_requests_total{") && $0.contains(#"upstream="vb365-eu""#) }
+                    .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                    .reduce(0, +)
+                #expect(calls == 4, "\(metrics.split(separator: "\n").filter { $0.contains("vb365-eu") })")
             }
         }
     }
