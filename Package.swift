@@ -79,13 +79,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Generic response cache (no Veeam knowledge).
+        // The one injected clock (a Swift Clock of ContinuousClock instants).
+        .target(
+            name: "GatewayClock",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ResponseCache",
+            dependencies: ["GatewayClock"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "TokenBroker",
             dependencies: [
+                "GatewayClock",
                 "HTTPTransport",
                 "VeeamWire",
                 .product(name: "Logging", package: "swift-log"),
@@ -97,6 +104,7 @@ let package = Package(
         .target(
             name: "GatewayAccess",
             dependencies: [
+                "GatewayClock",
                 "TenantModel",
                 "TokenBroker",
                 "HTTPTransport",
@@ -110,6 +118,7 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: [
+                "GatewayClock",
                 "GatewayAccess",
                 "ResponseCache",
                 "TenantModel",
@@ -148,6 +157,7 @@ let package = Package(
         .target(
             name: "GatewayRuntime",
             dependencies: [
+                "GatewayClock",
                 "GatewayAccess",
                 "GatewayConfig",
                 "GatewayCore",
@@ -251,9 +261,9 @@ let package = Package(
         .target(
             name: "GatewayTestSupport",
             dependencies: [
+                "GatewayClock",
                 "VeeamSimulator",
                 "HTTPTransport",
-                "TokenBroker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -286,7 +296,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayCoreTests",
-            dependencies: ["GatewayAccess", "GatewayCore", "HTTPTransport", "TokenBroker", "VeeamAPI", "VeeamWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayClock", "GatewayAccess", "GatewayCore", "HTTPTransport", "TokenBroker", "VeeamAPI", "VeeamWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

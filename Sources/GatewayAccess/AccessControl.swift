@@ -1,3 +1,4 @@
+public import GatewayClock
 /// Authentication and authorization settings of a running gateway: an immutable snapshot (swap
 /// the whole value on reload) plus the limiters. Every check is synchronous.
 public final class AccessControl: Sendable {
@@ -15,7 +16,8 @@ public final class AccessControl: Sendable {
 
     public init(
         callers: [CallerRecord], policy: AccessPolicy, defaultRate: RateLimit, failedAuthPerMinute: Int,
-        tokens: GatewayTokenIssuer? = nil, identityProvider: IdentityProvider? = nil, trustedProxies: [AddressRange] = []
+        tokens: GatewayTokenIssuer? = nil, identityProvider: IdentityProvider? = nil, trustedProxies: [AddressRange] = [],
+        clock: GatewayClock = .continuous
     ) {
         self.clientAddresses = ClientAddresses(trustedProxies: trustedProxies)
         self.tokens = tokens
@@ -23,8 +25,8 @@ public final class AccessControl: Sendable {
         self.directory = CallerDirectory(callers)
         self.policy = policy
         self.defaultRate = defaultRate
-        self.rateLimiter = RateLimiter()
-        self.failedAuth = FailedAuthLimiter(limit: failedAuthPerMinute)
+        self.rateLimiter = RateLimiter(clock: clock)
+        self.failedAuth = FailedAuthLimiter(limit: failedAuthPerMinute, clock: clock)
     }
 
     /// The outcome of authenticating one request.

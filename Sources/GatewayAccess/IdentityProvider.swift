@@ -1,3 +1,4 @@
+public import GatewayClock
 public import HTTPTransport
 import Foundation
 import JWTKit
@@ -56,7 +57,10 @@ public final class IdentityProvider: Sendable {
     }
     private let state = Mutex(State())
 
-    public init(settings: IdentityProviderSettings, transport: any UpstreamTransport) {
+    private let clock: GatewayClock
+
+    public init(settings: IdentityProviderSettings, transport: any UpstreamTransport, clock: GatewayClock = .continuous) {
+        self.clock = clock
         self.settings = settings
         self.transport = transport
     }
@@ -79,7 +83,7 @@ public final class IdentityProvider: Sendable {
     }
 
     private func refresh() async -> (JWTKeyCollection, Set<String>)? {
-        let now = ContinuousClock.now
+        let now = clock.now
         let allowed = state.withLock { state -> Bool in
             if let last = state.lastFetch, now - last < settings.minimumRefreshInterval { return false }
             state.lastFetch = now

@@ -1,3 +1,4 @@
+public import GatewayClock
 import DequeModule
 import Synchronization
 
@@ -9,15 +10,15 @@ public final class RateLimiter: Sendable {
     }
 
     fileprivate let buckets = Mutex<[String: Bucket]>([:])
-    private let now: @Sendable () -> ContinuousClock.Instant
+    private let clock: GatewayClock
 
-    public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
-        self.now = now
+    public init(clock: GatewayClock = .continuous) {
+        self.clock = clock
     }
 
     /// Takes one token for `key`; nil when allowed, else the seconds to wait (`Retry-After`).
     public func take(_ key: String, rate: RateLimit) -> Int? {
-        let now = now()
+        let now = clock.now
         return buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: rate.burst, updated: now)
             let elapsed = now - bucket.updated
@@ -66,22 +67,19 @@ public final class FailedAuthLimiter: Sendable {
     private let window: Duration
     /// The most clients tracked at once.
     public let maxTracked: Int
-    private let now: @Sendable () -> ContinuousClock.Instant
+    private let clock: GatewayClock
 
-    public init(
-        limit: Int, window: Duration = .seconds(60), maxTracked: Int = 100_000,
-        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
-    ) {
+    public init(limit: Int, window: Duration = .seconds(60), maxTracked: Int = 100_000, clock: GatewayClock = .continuous) {
         self.limit = limit
         self.window = window
         self.maxTracked = max(1, maxTracked)
-        self.now = now
+        self.clock = clock
     }
 
     /// Seconds to wait when `client` has failed too often; nil when it may try.
     public func blocked(_ client: String) -> Int? {
         guard tracked.load(ordering: .acquiring) > 0 else { return nil }
-        let now = now()
+        let now = clock.now
         return state.withLock { state in
             guard let entry = state.windows[client], now - entry.started < window, entry.count >= limit else { return nil }
             let left = window - (now - entry.started)
@@ -90,7 +88,7 @@ public final class FailedAuthLimiter: Sendable {
     }
 
     public func recordFailure(_ client: String) {
-        let now = now()
+        let now = clock.now
         state.withLock { state in
             // Expired windows leave from the front (the queue is in start order).
             while let first = state.order.first, now - first.at >= window {

@@ -1,3 +1,4 @@
+import GatewayClock
 public import GatewayAccess
 import HTTPTransport
 import Synchronization
@@ -36,17 +37,20 @@ final class ReadinessProbe: Sendable {
     let interval: Duration
     private let state = Mutex(State())
 
-    init(interval: Duration) {
+    let clock: GatewayClock
+
+    init(interval: Duration, clock: GatewayClock) {
         self.interval = interval
+        self.clock = clock
     }
 
     /// The last report if it is younger than the interval, else the next probe's.
     func report(probe: @escaping @Sendable () async -> [UpstreamReadiness]) async -> ReadinessReport {
-        let now = ContinuousClock.now
+        let now = clock.now
         let task = state.withLock { state -> Task<ReadinessReport, Never>? in
             if let last = state.last, now - last.checkedAt < interval { return nil }
             if let running = state.running { return running }
-            let running = Task { ReadinessReport(upstreams: await probe(), checkedAt: ContinuousClock.now) }
+            let running = Task { [clock] in ReadinessReport(upstreams: await probe(), checkedAt: clock.now) }
             state.running = running
             return running
         }

@@ -1,3 +1,4 @@
+public import GatewayClock
 public import HTTPTransport
 import Foundation
 public import Logging
@@ -175,14 +176,14 @@ public final class TenantService: Sendable {
     /// Builds brokers and clients for each upstream; `transport` makes an upstream's base transport
     /// from its options (the executable passes libcurl's, over one shared client).
     public init(
-        upstreams: [UpstreamDefinition], transport: (TransferOptions) -> any UpstreamTransport, clock: BrokerClock = .continuous, logger: Logger,
+        upstreams: [UpstreamDefinition], transport: (TransferOptions) -> any UpstreamTransport, clock: GatewayClock = .continuous, logger: Logger,
         cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
         metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10)
     ) {
         self.logger = logger
-        self.readinessProbe = ReadinessProbe(interval: probeInterval)
+        self.readinessProbe = ReadinessProbe(interval: probeInterval, clock: clock)
         self.cache = cache
-        self.renderings = ResponseCache(maxBytes: cache.maxBytes / 4, maxEntryShare: 0.5)
+        self.renderings = ResponseCache(maxBytes: cache.maxBytes / 4, maxEntryShare: 0.5, clock: cache.clock)
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in
@@ -192,7 +193,7 @@ public final class TenantService: Sendable {
                 // Discovery goes the logins' way: no caller's gate, no caller's request id.
                 let resolver = VB365VersionResolver(
                     setting: definition.vb365APIVersion, upstream: definition.name, baseURL: definition.baseURL, transport: stack.logins,
-                    timeout: definition.options.totalTimeout, logger: logger)
+                    timeout: definition.options.totalTimeout, logger: logger, clock: clock)
                 let grants = OAuthTokenEndpoint.vb365(transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name) {
                     try await resolver.current()
                 }

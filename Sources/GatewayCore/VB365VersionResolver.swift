@@ -1,3 +1,4 @@
+public import GatewayClock
 public import HTTPTransport
 public import Logging
 import Synchronization
@@ -45,14 +46,14 @@ public final class VB365VersionResolver: Sendable {
     private let transport: any UpstreamTransport
     private let timeout: Duration
     private let retryAfter: Duration
-    private let now: @Sendable () -> ContinuousClock.Instant
+    private let clock: GatewayClock
     private let logger: Logger
     private let state: Mutex<State>
 
     /// `transport` should be an upstream's login side: no caller's gate, no caller's request id.
     public init(
         setting: Setting, upstream: String, baseURL: String, transport: any UpstreamTransport, timeout: Duration, logger: Logger,
-        retryAfter: Duration = .seconds(5), now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+        retryAfter: Duration = .seconds(5), clock: GatewayClock = .continuous
     ) {
         self.setting = setting
         self.upstream = upstream
@@ -60,7 +61,7 @@ public final class VB365VersionResolver: Sendable {
         self.transport = transport
         self.timeout = timeout
         self.retryAfter = retryAfter
-        self.now = now
+        self.clock = clock
         self.logger = logger
         if case .fixed(let version) = setting {
             state = Mutex(.known(version))
@@ -79,7 +80,7 @@ public final class VB365VersionResolver: Sendable {
 
     /// The version to speak, discovering it first if need be.
     public func current() async throws -> VB365APIVersion {
-        let instant = now()
+        let instant = clock.now
         let next: Next = state.withLock { state in
             switch state {
             case .known(let version):
@@ -145,7 +146,7 @@ public final class VB365VersionResolver: Sendable {
                 ])
             return version
         } catch {
-            let until = now() + retryAfter
+            let until = clock.now + retryAfter
             state.withLock { $0 = .failed(error, until: until) }
             if !(error is VeeamAPIError) {
                 logger.warning("VB365 API version discovery failed", metadata: ["upstream": "\(upstream)", "error": "\(error)"])

@@ -1,3 +1,4 @@
+public import GatewayClock
 public import GatewayAccess
 public import Foundation
 public import CurlHTTP
@@ -20,32 +21,33 @@ public final class GatewayState: Sendable {
     private let client: CurlClient
     private let metrics: MetricsEndpoint
     private let logger: Logger
-    private let cacheClock: @Sendable () -> ContinuousClock.Instant
+    private let clock: GatewayClock
 
     /// Builds the first snapshot; the libcurl client and the metrics outlive reloads.
     public init(
         configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        cacheClock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+        clock: GatewayClock = .continuous
     ) async throws {
         self.client = client
         self.metrics = metrics
         self.logger = logger
-        self.cacheClock = cacheClock
-        self.source = SnapshotSource(try await Self.build(configuration, client: client, metrics: metrics, logger: logger, cacheClock: cacheClock))
+        self.clock = clock
+        self.source = SnapshotSource(try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock))
     }
 
     public var snapshot: GatewaySnapshot { source.snapshot }
 
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        cacheClock: @escaping @Sendable () -> ContinuousClock.Instant
+        clock: GatewayClock
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
-        let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, now: cacheClock)
+        let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, clock: clock)
         let service = TenantService(
-            upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, logger: logger, cache: cache, metrics: metrics.metrics,
+            upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, clock: clock, logger: logger, cache: cache,
+            metrics: metrics.metrics,
             probeInterval: configuration.probeInterval)
-        let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger)
+        let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
         Task { await service.prepare() }
         return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext)
@@ -66,7 +68,7 @@ public final class GatewayState: Sendable {
             if (configuration.tls == nil) != (old.configuration.tls == nil) {
                 throw ConfigError(file: path, key: "listen.tls", message: "turning TLS on or off takes a restart")
             }
-            let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, cacheClock: cacheClock)
+            let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock)
             source.replace(with: next)
             if configuration.host != old.configuration.host || configuration.port != old.configuration.port {
                 logger.warning("listen address changes take effect at the next start", metadata: ["config": "\(path)"])
@@ -98,7 +100,9 @@ extension AccessControl {
     /// The access settings of a configuration (resolving the token signing key, if any).
     /// The identity provider's JWKS is fetched through the same ``UpstreamStack`` as every upstream
     /// call (deadline, metrics as upstream `idp`, 429 quiet period, request id).
-    public static func make(_ configuration: GatewayConfiguration, client: CurlClient, metrics: GatewayMetrics? = nil, logger: Logger) async throws -> AccessControl {
+    public static func make(
+        _ configuration: GatewayConfiguration, client: CurlClient, metrics: GatewayMetrics? = nil, logger: Logger, clock: GatewayClock = .continuous
+    ) async throws -> AccessControl {
         var issuer: GatewayTokenIssuer?
         if let reference = configuration.tokenSigningKey {
             issuer = await GatewayTokenIssuer(signingKey: try reference.resolve(), issuer: configuration.tokenIssuer, lifetime: configuration.tokenLifetime)
@@ -107,12 +111,12 @@ extension AccessControl {
             let stack = UpstreamStack(
                 name: "idp", transport: CurlTransport(client: client, options: settings.options), totalTimeout: settings.options.totalTimeout,
                 metrics: metrics, logger: logger, maxConcurrentRequests: 4, maxQueuedRequests: 100, uuidRequestIDs: false)
-            return IdentityProvider(settings: settings, transport: stack.probes)
+            return IdentityProvider(settings: settings, transport: stack.probes, clock: clock)
         }
         return AccessControl(
             callers: configuration.callers, policy: configuration.policy, defaultRate: configuration.defaultRate,
             failedAuthPerMinute: configuration.failedAuthPerMinute, tokens: issuer, identityProvider: idp,
-            trustedProxies: configuration.trustedProxies)
+            trustedProxies: configuration.trustedProxies, clock: clock)
     }
 }
 

@@ -1,22 +1,33 @@
+public import GatewayClock
 public import Logging
 import Synchronization
-public import TokenBroker
 
-/// A clock that moves only when told: tests advance it instead of sleeping.
+/// A clock that moves when told: tests advance it instead of sleeping. Frozen between advances
+/// by default; `flowing` runs in real time besides (a whole gateway under test, whose rate
+/// limits refill and tokens age as they would, with jumps on demand).
 public final class ManualClock: Sendable {
     private let origin = ContinuousClock.now
     private let offset = Mutex(Duration.zero)
+    private let flowing: Bool
 
-    public init() {}
+    public init(flowing: Bool = false) {
+        self.flowing = flowing
+    }
 
-    public var now: ContinuousClock.Instant { origin + offset.withLock { $0 } }
+    public var now: ContinuousClock.Instant { (flowing ? ContinuousClock.now : origin) + offset.withLock { $0 } }
 
     public func advance(by duration: Duration) {
         offset.withLock { $0 += duration }
     }
 
-    public var brokerClock: BrokerClock {
-        BrokerClock { [self] in self.now }
+    /// This clock as the gateway's one injected clock. A sleep ends once the clock (moved or
+    /// flowing) has reached its deadline.
+    public var clock: GatewayClock {
+        GatewayClock(now: { [self] in self.now }) { [self] deadline, _ in
+            while self.now < deadline {
+                try await Task.sleep(for: min(deadline - self.now, .milliseconds(10)))
+            }
+        }
     }
 }
 

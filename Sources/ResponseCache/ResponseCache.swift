@@ -1,3 +1,4 @@
+public import GatewayClock
 import Synchronization
 
 /// How long an entry is fresh, and how long past that it may still be served.
@@ -95,14 +96,15 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     /// An entry larger than this share of `maxBytes` is answered but not stored.
     public let maxEntryBytes: Int
     public let maxBytes: Int
-    private let now: @Sendable () -> ContinuousClock.Instant
+    /// What decides freshness (injected: tests move it instead of sleeping).
+    public let clock: GatewayClock
 
-    public init(maxBytes: Int, maxEntryShare: Double = 0.1, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+    public init(maxBytes: Int, maxEntryShare: Double = 0.1, clock: GatewayClock = .continuous) {
         self.maxBytes = max(0, maxBytes)
         let share = maxEntryShare.isFinite ? min(max(maxEntryShare, 0), 1) : 0
         let entryBytes = (Double(max(0, maxBytes)) * share).rounded(.down)
         self.maxEntryBytes = entryBytes < 0x1p63 ? Int(entryBytes) : Int.max
-        self.now = now
+        self.clock = clock
         self.state = Mutex(State(store: LRUStore(maxBytes: max(0, maxBytes))))
     }
 
@@ -118,7 +120,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     /// The entry for `key` if it is fresh; synchronous, for the hot path. Counts a hit unless
     /// `countingHit` is false (the caller then counts with ``recordHits(_:)`` once it answers).
     public func peek(_ key: String, countingHit: Bool = true) -> CacheAnswer<Value>? {
-        let now = now()
+        let now = clock.now
         return state.withLock { state in
             guard let entry = state.store.get(key), now - entry.storedAt < entry.policy.ttl else { return nil }
             if countingHit { state.statistics.hits += 1 }
@@ -129,7 +131,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     /// Reads a *fresh* entry in place, under the lock: `read` takes what it needs (and copies only
     /// that), for the hot path. Counts a hit when found.
     public func withFreshEntry<R: Sendable>(_ key: String, _ read: @Sendable (borrowing CacheEntry<Value>, _ age: Int) -> R?) -> R? {
-        let now = now()
+        let now = clock.now
         return state.withLock { state in
             guard let result = state.store.withEntry(key, { entry -> R? in
                 guard now - entry.storedAt < entry.policy.ttl else { return nil }
@@ -148,7 +150,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     /// Stores a value directly (no fill, no single-flight): for derived values computed from
     /// other entries. Too-large values are not stored.
     public func store(_ key: String, value: Value, bytes: Int, etag: String, policy: FreshnessPolicy, tags: Set<String> = []) {
-        let entry = CacheEntry(value: value, bytes: bytes, etag: etag, storedAt: now(), policy: policy, tags: tags)
+        let entry = CacheEntry(value: value, bytes: bytes, etag: etag, storedAt: clock.now, policy: policy, tags: tags)
         state.withLock { state in
             guard bytes <= maxEntryBytes else {
                 state.statistics.notStoredTooLarge += 1
@@ -164,7 +166,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         for key: String, policy: FreshnessPolicy, bypass: Bool = false,
         fill: @escaping @Sendable () async throws -> CacheFill<Value>
     ) async throws -> CacheAnswer<Value> {
-        let now = now()
+        let now = clock.now
         let plan: Plan = state.withLock { state in
             let cached = bypass ? nil : state.store.get(key)
             if let entry = cached {
@@ -220,7 +222,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         Task {
             defer { state.withLock { _ = $0.fills.removeValue(forKey: key) } }
             let produced = try await fill()
-            let entry = CacheEntry(value: produced.value, bytes: produced.bytes, etag: produced.etag, storedAt: now(), policy: policy, tags: produced.tags)
+            let entry = CacheEntry(value: produced.value, bytes: produced.bytes, etag: produced.etag, storedAt: clock.now, policy: policy, tags: produced.tags)
             state.withLock { state in
                 state.statistics.fills += 1
                 guard produced.cacheable else { return }

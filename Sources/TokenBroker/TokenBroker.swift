@@ -1,12 +1,7 @@
+public import GatewayClock
 public import HTTPTransport
 public import Logging
 
-/// The broker's notion of now; tests pass a manual clock and advance it instead of sleeping.
-public struct BrokerClock: Sendable {
-    public let now: @Sendable () -> ContinuousClock.Instant
-    public init(now: @escaping @Sendable () -> ContinuousClock.Instant) { self.now = now }
-    public static let continuous = BrokerClock { ContinuousClock.now }
-}
 
 /// The token lifecycle of one credential set (upstream + account).
 ///
@@ -39,7 +34,7 @@ public actor TokenBroker {
     public nonisolated let credential: Credential
     private let grants: any TokenGrantClient
     private let refreshSkew: Duration
-    private let clock: BrokerClock
+    private let clock: GatewayClock
     private let logger: Logger
 
     private struct Session {
@@ -59,7 +54,7 @@ public actor TokenBroker {
         credential: Credential,
         grants: any TokenGrantClient,
         refreshSkew: Duration = .seconds(60),
-        clock: BrokerClock = .continuous,
+        clock: GatewayClock = .continuous,
         logger: Logger = Logger(label: "veeam-gateway.token")
     ) {
         self.upstream = upstream
@@ -76,13 +71,13 @@ public actor TokenBroker {
     public var state: State {
         if lastFailed { return .failed }
         guard let session else { return .none }
-        return clock.now() < session.expiresAt ? .valid : .expired
+        return clock.now < session.expiresAt ? .valid : .expired
     }
 
     /// A valid access token, logging in or refreshing first when needed.
     /// - Throws: ``TokenError`` or ``UpstreamError``.
     public func accessToken() async throws -> Secret {
-        if let session, clock.now() < session.refreshAt {
+        if let session, clock.now < session.refreshAt {
             return session.access
         }
         if let inflight {
@@ -121,7 +116,7 @@ public actor TokenBroker {
     }
 
     private func obtain(previous: Session?) async throws -> Session {
-        let started = clock.now()
+        let started = clock.now
         if let refresh = previous?.refresh {
             do {
                 let grant = try await grants.refresh(refresh)

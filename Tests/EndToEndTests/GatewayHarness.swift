@@ -146,11 +146,11 @@ func withGateway<T: Sendable>(
     let configuration = try GatewayConfiguration.load(path: configPath)
 
     let logs = LogCapture()
-    let clock = ManualClock()
+    let clock = ManualClock(flowing: true)
     let logger = logs.logger(label: "veeam-gateway")
     let upstreamClient = try CurlClient(logger: logger)
     let metrics = MetricsEndpoint()
-    let state = try await GatewayState(configuration: configuration, client: upstreamClient, metrics: metrics, logger: logger, cacheClock: { clock.now })
+    let state = try await GatewayState(configuration: configuration, client: upstreamClient, metrics: metrics, logger: logger, clock: clock.clock)
     // `apiVersion: auto` (the default) probes the VB365 server at start; let it finish, then
     // zero the simulator's counters so that tests count only what their own requests caused
     // (VersionTests count the probes themselves).

@@ -1,3 +1,4 @@
+import GatewayClock
 import GatewayAccess
 import GatewayCore
 import HTTPTransport
@@ -223,7 +224,7 @@ struct ClientAddressTests {
     @Test("the limiter tracks at most maxTracked clients, evicting the oldest windows first; expired windows leave")
     func boundedLimiter() {
         let clock = TestInstant()
-        let limiter = FailedAuthLimiter(limit: 3, window: .seconds(60), maxTracked: 1_000, now: { clock.now })
+        let limiter = FailedAuthLimiter(limit: 3, window: .seconds(60), maxTracked: 1_000, clock: clock.clock)
         for _ in 0..<3 { limiter.recordFailure("attacker") }
         #expect(limiter.blocked("attacker") != nil)
         clock.advance(.seconds(1))
@@ -241,8 +242,10 @@ struct ClientAddressTests {
 }
 
 /// A settable instant for limiter tests.
+/// A clock that moves only when told (the gateway's one clock, `GatewayClock`, reading it).
 final class TestInstant: Sendable {
     private let value = Mutex(ContinuousClock.now)
     var now: ContinuousClock.Instant { value.withLock { $0 } }
     func advance(_ duration: Duration) { value.withLock { $0 += duration } }
+    var clock: GatewayClock { GatewayClock(now: { self.now }, sleep: { _, _ in throw CancellationError() }) }
 }

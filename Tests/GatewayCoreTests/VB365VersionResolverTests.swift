@@ -29,7 +29,7 @@ struct VB365VersionResolverTests {
     func resolver(_ server: ProbedServer, _ setting: VB365VersionResolver.Setting = .auto, clock: TestInstant = TestInstant()) -> VB365VersionResolver {
         VB365VersionResolver(
             setting: setting, upstream: "vb", baseURL: "https://vb:4443", transport: server, timeout: .seconds(5), logger: Logger(label: "test"),
-            retryAfter: .seconds(5), now: { clock.now })
+            retryAfter: .seconds(5), clock: clock.clock)
     }
 
     @Test("100 concurrent callers share one round of probes (v8 404, v7 401)")

@@ -30,7 +30,7 @@ struct ResponseCacheTests {
     @Test("a fresh entry is a hit until its TTL passes; then a miss fills again")
     func ttl() async throws {
         let clock = ManualClock()
-        let cache = ResponseCache<String>(maxBytes: 10_000, now: { clock.now })
+        let cache = ResponseCache<String>(maxBytes: 10_000, clock: clock.clock)
         let origin = Origin()
         let noSWR = FreshnessPolicy(ttl: .seconds(30))
         #expect(try await cache.value(for: "k", policy: noSWR, fill: origin.fill("a")).status == .miss)
@@ -50,7 +50,7 @@ struct ResponseCacheTests {
     @Test("stale-while-revalidate answers stale at once and makes exactly one refresh")
     func staleWhileRevalidate() async throws {
         let clock = ManualClock()
-        let cache = ResponseCache<String>(maxBytes: 10_000, now: { clock.now })
+        let cache = ResponseCache<String>(maxBytes: 10_000, clock: clock.clock)
         let origin = Origin(delay: .milliseconds(50))
         _ = try await cache.value(for: "k", policy: policy, fill: origin.fill("a"))
         clock.advance(by: .seconds(40))
@@ -74,7 +74,7 @@ struct ResponseCacheTests {
     @Test("stale-if-error answers the stale entry within its window, and the error after it")
     func staleIfError() async throws {
         let clock = ManualClock()
-        let cache = ResponseCache<String>(maxBytes: 10_000, now: { clock.now })
+        let cache = ResponseCache<String>(maxBytes: 10_000, clock: clock.clock)
         let origin = Origin()
         _ = try await cache.value(for: "k", policy: policy, fill: origin.fill("a"))
         origin.failing.withLock { $0 = true }

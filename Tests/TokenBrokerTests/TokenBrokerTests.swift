@@ -25,7 +25,7 @@ struct BrokerFixture {
         return TokenBroker(
             upstream: "vb365-test", credential: abc,
             grants: OAuthTokenEndpoint.vb365(transport: transport, baseURL: sim.vb365BaseURL, upstream: "vb365-test", version: .v5),
-            clock: clock.brokerClock, logger: logs.logger())
+            clock: clock.clock, logger: logs.logger())
     }
 
     func organizationClient(_ broker: TokenBroker) -> VB365Client {
@@ -53,7 +53,7 @@ struct TokenBrokerTests {
             let transport = CurlTransport(client: client, options: sim.trustingOptions())
             let grants = OAuthTokenEndpoint.vb365(transport: transport, baseURL: sim.vb365BaseURL, upstream: "vb365-test", version: version)
             setenv("TEST_ABC_PASSWORD", abcPassword, 1)
-            let broker = TokenBroker(upstream: "vb365-test", credential: abc, grants: grants, clock: fixture.clock.brokerClock, logger: fixture.logs.logger())
+            let broker = TokenBroker(upstream: "vb365-test", credential: abc, grants: grants, clock: fixture.clock.clock, logger: fixture.logs.logger())
             let reader = VB365Client(transport: AuthenticatedTransport(base: transport, broker: broker), baseURL: sim.vb365BaseURL, version: version)
             #expect(try await reader.organization().name == "abc.onmicrosoft.com")
             fixture.clock.advance(by: .seconds(3590))  // inside the refresh window, not yet expired
