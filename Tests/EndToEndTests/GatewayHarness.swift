@@ -133,6 +133,9 @@ func withGateway<T: Sendable>(
     extra: String = "", vspcExtra: String = "", extraCallers: String = "", vb365Extra: String = "",
     /// The CA file of the front end's certificate, when `listen` sets `tls`: requests go over HTTPS.
     frontCAFile: String? = nil,
+    /// The gateway's one clock: flowing in real time unless a test needs it frozen (two gateways
+    /// compared header by header, `Age` included).
+    clock: ManualClock = ManualClock(flowing: true),
     _ body: (RunningGateway) async throws -> T
 ) async throws -> T {
     let directory = try makeTemporaryDirectory()
@@ -146,7 +149,6 @@ func withGateway<T: Sendable>(
     let configuration = try GatewayConfiguration.load(path: configPath)
 
     let logs = LogCapture()
-    let clock = ManualClock(flowing: true)
     let logger = logs.logger(label: "veeam-gateway")
     let upstreamClient = try CurlClient(logger: logger)
     let metrics = MetricsEndpoint()

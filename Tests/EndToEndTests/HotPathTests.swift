@@ -17,9 +17,11 @@ struct HotPathTests {
     static let otherTenantPath = "/v1/tenants/vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19"
 
     func withPair(_ body: (RunningGateway, RunningGateway, RunningSimulator) async throws -> Void) async throws {
+        // One frozen clock for both: their answers are compared header by header, Age included.
+        let clock = ManualClock()
         try await withSimulator { sim in
-            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true") { hot in
-                try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: false") { routed in
+            try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: true", clock: clock) { hot in
+                try await withGateway(vb365: sim, vspc: sim, listen: "hotPath: false", clock: clock) { routed in
                     try await body(hot, routed, sim)
                 }
             }

@@ -4,6 +4,7 @@ import HTTPTransport
 import Foundation
 import GatewayCore
 import GatewayTestSupport
+import Synchronization
 import Testing
 
 /// Finds a built executable next to the test bundle (`swift build --build-tests` builds them).
@@ -13,17 +14,43 @@ func executable(_ name: String) throws -> String {
     return path
 }
 
-/// A child process, terminated (SIGTERM) when the test ends.
+/// A child process, terminated (SIGTERM) when the test ends. Its output (stdout and stderr) is
+/// read as it comes, so tests can wait for a line instead of sleeping.
 final class Child: @unchecked Sendable {
     let process = Process()
     let output = Pipe()
+    private final class Captured: Sendable {
+        let bytes = Mutex<[UInt8]>([])
+    }
+    private let captured = Captured()
     init(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
+        output.fileHandleForReading.readabilityHandler = { [captured] handle in
+            let data = handle.availableData
+            captured.bytes.withLock { $0 += data }
+        }
         try process.run()
+    }
+
+    /// What the child has written so far.
+    var text: String { captured.bytes.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    /// All the child wrote, once it has exited: what the reader has not delivered yet is read to
+    /// the end.
+    func allOutput() -> String {
+        output.fileHandleForReading.readabilityHandler = nil
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        captured.bytes.withLock { $0 += rest }
+        return text
+    }
+
+    /// Waits (bounded) until the child's output holds `needle` `count` times.
+    func waitForOutput(_ needle: String, count: Int = 1, within limit: Duration = .seconds(10)) async -> Bool {
+        await eventually(within: limit) { self.text.components(separatedBy: needle).count - 1 >= count }
     }
 
     /// SIGTERM, then the exit status.
@@ -171,7 +198,7 @@ struct ProcessTests {
         // A broken key: the reload is refused, the running certificate stays, the process serves.
         try Data("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n".utf8).write(to: URL(fileURLWithPath: first.key))
         kill(gateway.process.processIdentifier, SIGHUP)
-        try await Task.sleep(for: .milliseconds(500))
+        #expect(await gateway.waitForOutput("configuration reload refused"), "\(gateway.text.suffix(2000))")
         #expect(gateway.process.isRunning)
         #expect(await health(trusting: second.ca) == 200)
     }
@@ -248,19 +275,34 @@ struct ProcessTests {
         _ = try await client.perform(
             UpstreamRequest(method: .put, url: "https://127.0.0.1:\(vspc)/_sim/faults/vspc", body: .json(Array(slow))),
             options: TransferOptions(tls: .init(caFile: directory + "/ca.pem")))
+        let simOptions = TransferOptions(tls: .init(caFile: directory + "/ca.pem"))
+        /// How often the simulator's VSPC has been asked for one tenant.
+        func tenantReads() async throws -> Int {
+            let body = try await client.perform(UpstreamRequest(url: "https://127.0.0.1:\(vspc)/_sim/counters"), options: simOptions).body
+            let counters = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+            let requests = (counters?["vspc"] as? [String: Any])?["requests"] as? [String: Any]
+            return requests?["GET /api/v3/infrastructure/sites/tenants/{tenantUid}"] as? Int ?? 0
+        }
+        let readsBefore = try await tenantReads()
         let inFlight = Task {
             try await client.perform(
                 UpstreamRequest(url: base + "/v1/tenants/vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19", headers: [("X-API-Key", TestKeys.portalAdmin)]),
                 options: TransferOptions(totalTimeout: .seconds(20)))
         }
-        try await Task.sleep(for: .milliseconds(400))
+        // Terminate once the simulator holds the request (it answers after 1.5 s), not after a guess.
+        var held = false
+        for _ in 0..<400 where !held {
+            held = try await tenantReads() > readsBefore
+            if !held { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(held, "the request reached the simulator")
         gateway.process.terminate()
         let answered = try await inFlight.value
         #expect(answered.status == 200, "the in-flight request finished during graceful shutdown")
         await client.shutdown()
 
         #expect(gateway.stop() == 0, "SIGTERM stops the gateway cleanly")
-        let log = String(decoding: gateway.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = gateway.allOutput()
         #expect(log.contains("request"))
         #expect(!log.contains("Abc-Org-Pass-1"))
         #expect(!log.contains("Gateway-Svc-Pass-1"))

@@ -77,7 +77,8 @@ struct ReadinessTests {
                 #expect(first.status == 200)
                 #expect(gw.service.purgeCache() >= 1)
                 let probe = Task { try await gw.get("/readyz", key: TestKeys.portalAdmin) }
-                try await Task.sleep(for: .milliseconds(60))
+                // The probe is at the simulator (held there 300 ms) before the caller's read goes.
+                #expect(await eventually { sim.state.counters(.vspc).requests["GET /api/v3/users/me", default: 0] >= 1 })
                 let read = try await gw.get("/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4")
                 #expect(read.status == 200, "\(read.text)")
                 let probed = try await probe.value
