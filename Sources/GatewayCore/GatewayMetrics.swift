@@ -19,13 +19,18 @@ public final class GatewayMetrics: Sendable {
         var status: Int
     }
 
-    public init(factory: any MetricsFactory) {
+    /// The last 15 minutes and the recent problems, for `/v1/status`.
+    public let board: StatusBoard
+
+    public init(factory: any MetricsFactory, board: StatusBoard = StatusBoard()) {
         self.factory = factory
+        self.board = board
         self.partialHeadScan = Counter(label: "veeam_gateway_hot_path_partial_head_bytes_scanned_total", factory: factory)
     }
 
     /// One served request.
-    public func request(route: String, method: String, status: Int, duration: Duration) {
+    public func request(route: String, method: String, status: Int, duration: Duration, cache: String? = nil) {
+        board.request(route: method + " " + route, status: status, duration: duration, cache: cache)
         let key = RequestSeriesKey(route: route, method: method, status: status)
         let series = requestSeries.withLock { known in
             if let found = known[key] { return found }
@@ -68,7 +73,8 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// One upstream call: `outcome` is `2xx`…`5xx` or a stable transport error code.
-    public func upstreamCall(upstream: String, outcome: String, duration: Duration) {
+    public func upstreamCall(upstream: String, outcome: String, status: Int?, duration: Duration) {
+        board.upstreamCall(upstream: upstream, outcome: outcome, status: status)
         Counter(label: "veeam_gateway_upstream_requests_total", dimensions: [("upstream", upstream), ("outcome", outcome)], factory: factory).increment()
         Timer(label: "veeam_gateway_upstream_request_duration_seconds", dimensions: [("upstream", upstream)], factory: factory)
             .recordNanoseconds(Self.nanoseconds(duration))

@@ -87,6 +87,11 @@ extension TenantService {
                         resolver.note(error)  // a server downgraded since discovery: find its version again
                         throw error
                     }
+                    // Tokens may all be cached: one anonymous request says the server answers at
+                    // all (any HTTP status does; only a transport failure is unreachable).
+                    let version = try await resolver.current()
+                    _ = try await upstream.probes.send(
+                        UpstreamRequest(url: URLBuilder.url(base: upstream.definition.baseURL, path: [version.rawValue, "Organization"])))
                 case .vspc(let broker, _):
                     _ = try await broker.accessToken()
                 }
@@ -99,7 +104,7 @@ extension TenantService {
             return result
         } catch {
             let problem = GatewayError.upstream(name, error)
-            result.reason = problem.detail
+            result.reason = problem.detail + " (" + problem.code.rawValue + ")"
             return result
         }
         if let client = upstream.probeClient {
@@ -113,7 +118,9 @@ extension TenantService {
                     return result
                 }
             } catch {
-                result.reason = GatewayError.upstream(name, error).detail
+                let problem = GatewayError.upstream(name, error)
+                result.reachable = !(error is UpstreamError)
+                result.reason = problem.detail + " (" + problem.code.rawValue + ")"
                 return result
             }
         }

@@ -148,16 +148,24 @@ public final class TenantService: Sendable {
         /// VSPC: `users/me` for readiness probes, outside the callers' concurrency gate (a probe
         /// never takes a caller's place in the queue, nor waits behind callers).
         let probeClient: VSPCClient?
+        /// The 429 quiet period of this upstream's stack (shown on the status page).
+        let throttle: ThrottleState
+        /// The stack's probe side (no gate, no caller's request id): VB365 reachability probes.
+        let probes: any UpstreamTransport
 
-        init(definition: UpstreamDefinition, runtime: Runtime, probeClient: VSPCClient? = nil) {
+        init(definition: UpstreamDefinition, runtime: Runtime, probeClient: VSPCClient? = nil, stack: UpstreamStack) {
             self.definition = definition
             self.runtime = runtime
             self.probeClient = probeClient
+            self.throttle = stack.throttle
+            self.probes = stack.probes
         }
     }
 
     let upstreams: [Upstream]
     let logger: Logger
+    /// Where upstream failures are recorded for the status page.
+    let board: StatusBoard?
     /// The last readiness of every upstream, probed at most once per `health.probeInterval`.
     let readinessProbe: ReadinessProbe
     /// Normalized per-upstream results, when caching is on.
@@ -181,6 +189,7 @@ public final class TenantService: Sendable {
         metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10)
     ) {
         self.logger = logger
+        self.board = metrics?.board
         self.readinessProbe = ReadinessProbe(interval: probeInterval, clock: clock)
         self.cache = cache
         self.renderings = ResponseCache(maxBytes: cache.maxBytes / 4, maxEntryShare: 0.5, clock: cache.clock)
@@ -204,7 +213,7 @@ public final class TenantService: Sendable {
                         credential: credential, broker: broker, transport: AuthenticatedTransport(base: stack.reads, broker: broker),
                         baseURL: definition.baseURL, version: resolver)
                 }
-                return Upstream(definition: definition, runtime: .vb365(orgs, resolver))
+                return Upstream(definition: definition, runtime: .vb365(orgs, resolver), stack: stack)
             case .vspc:
                 let grants = OAuthTokenEndpoint.vspc(
                     transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name, clientVersion: definition.vspcClientVersion)
@@ -215,7 +224,7 @@ public final class TenantService: Sendable {
                     transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
                 let probe = VSPCClient(
                     transport: AuthenticatedTransport(base: stack.probes, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
-                return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe)
+                return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe, stack: stack)
             }
         }
     }
@@ -356,12 +365,13 @@ public final class TenantService: Sendable {
     }
 
     func noteFailure(_ name: String, _ error: any Error) {
+        if !(error is CancellationError) { board?.upstreamFailed(name, code: GatewayError.upstream(name, error).code.rawValue) }
         if error is UpstreamError { markReachable(name, false) } else if !(error is CancellationError) { markReachable(name, true) }
     }
 
     /// Now, as `fetchedAt` shows it: RFC 3339 UTC with milliseconds (no formatter per fill).
     static func now() -> String {
-        VeeamTimestamp(epochMilliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))).rfc3339UTC
+        StatusBoard.timestamp(Date())
     }
 }
 

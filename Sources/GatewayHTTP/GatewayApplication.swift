@@ -23,6 +23,7 @@ public enum GatewayApplication {
     public static let operations: [String: [HTTPRequest.Method]] = [
         "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/metrics": [.get], "/v1/auth/token": [.post],
         "/v1/tenants": [.get], "/v1/tenants/:id": [.get], "/v1/upstreams": [.get], "/v1/cache": [.delete],
+        "/v1/status": [.get], "/v1/auth/session": [.post], "/status": [.get], "/status.js": [.get], "/status.css": [.get],
     ]
 
     /// The methods a path answers, when the path is one of ours (any other method is a 405 with
@@ -59,7 +60,7 @@ public enum GatewayApplication {
     public static func router(state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
-        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger)))
+        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger), board: metrics.metrics.board))
         // `/metrics` is served here unless it has an address of its own (`metrics.listen`).
         if state.snapshot.configuration.metricsListen == nil {
             router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
@@ -85,6 +86,10 @@ public enum GatewayApplication {
         router.post("/v1/auth/token") { request, context in
             try await issueToken(request, context: context, access: try snapshot(context).access)
         }
+        // The operator's status page: the page and its assets (no data, anyone), the session
+        // exchange, and the JSON it renders (administrators: a key, a token, or the session cookie).
+        let sessions = StatusSessions()
+        StatusPage.register(on: router, sessions: sessions, board: metrics.metrics.board)
         let v1 = router.group("v1").add(middleware: Authenticate())
         v1.get("tenants") { request, context in
             let query = try query(request.uri)
@@ -146,7 +151,7 @@ public enum GatewayApplication {
         let configuration = state.snapshot.configuration
         guard let address = configuration.metricsListen else { return Application<RouterResponder<GatewayRequestContext>>?.none }
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger)))
+        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger), board: metrics.metrics.board))
         router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
         router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
         return Application(

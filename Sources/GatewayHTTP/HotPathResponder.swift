@@ -111,21 +111,21 @@ struct HotPathResponder: Sendable {
                 largeBody = bodies.buffer(for: answer.etag, body: answer.body)
             }
         }
-        finish(request, requestID: requestID, callerID: caller.id, status: notModified ? 304 : 200, started: started)
+        finish(request, requestID: requestID, callerID: caller.id, status: notModified ? 304 : 200, started: started, cache: "HIT")
         return true
     }
 
     /// A refusal, rendered by the same function as the router's problem answers.
     private func refuse(_ date: String, _ error: GatewayError, _ request: RawRequest, requestID: String, callerID: String?, started: ContinuousClock.Instant, into buffer: inout ByteBuffer) -> Bool {
-        let answer = RequestIDAndAccessLog.render(error, path: request.path, requestID: requestID, logger: logger)
+        let answer = RequestIDAndAccessLog.render(error, path: request.path, requestID: requestID, logger: logger, board: metrics.board)
         HTTP1Wire.write(answer, date: date, into: &buffer)
         finish(request, requestID: requestID, callerID: callerID, status: Int(answer.status.code), started: started)
         return true
     }
 
-    private func finish(_ request: RawRequest, requestID: String, callerID: String?, status: Int, started: ContinuousClock.Instant) {
+    private func finish(_ request: RawRequest, requestID: String, callerID: String?, status: Int, started: ContinuousClock.Instant, cache: String? = nil) {
         let elapsed = ContinuousClock.now - started
-        metrics.request(route: MetricsMiddleware.route(request.path), method: "GET", status: status, duration: elapsed)
+        metrics.request(route: MetricsMiddleware.route(request.path), method: "GET", status: status, duration: elapsed, cache: cache)
         metrics.hotPathAnswer(status: status)
         accessLog.record(requestID: requestID, method: "GET", path: request.path, caller: callerID, status: status, elapsed: elapsed)
     }

@@ -4,6 +4,7 @@ import GatewayCore
 import HTTPTypes
 import Hummingbird
 import Logging
+import TenantModel
 
 /// Takes `X-Request-Id` from the caller when well-formed (1-128 of `[A-Za-z0-9._:-]`), else makes
 /// a UUID; echoes it, scopes it for upstream calls, and writes one access-log line per request.
@@ -12,6 +13,8 @@ struct RequestIDAndAccessLog: RouterMiddleware {
     let logger: Logger
     let state: SnapshotSource
     let accessLog: AccessLog
+    /// Where answered problems are recorded for the status page.
+    let board: StatusBoard?
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")
 
@@ -59,13 +62,19 @@ struct RequestIDAndAccessLog: RouterMiddleware {
             logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
             gatewayError = .internalError
         }
-        return Self.render(gatewayError, path: request.uri.path, requestID: requestID, logger: logger).response
+        return Self.render(gatewayError, path: request.uri.path, requestID: requestID, logger: logger, board: board).response
     }
 
     /// The problem+json answer to an error, with its `Retry-After`, `Allow`, `WWW-Authenticate`
     /// and `X-Request-Id`; logs failures worth an operator's attention. One function for the
     /// router and the hot path, so both answer a refusal with the same bytes.
-    static func render(_ gatewayError: GatewayError, path: String, requestID: String, logger: Logger) -> RenderedResponse {
+    static func render(_ gatewayError: GatewayError, path: String, requestID: String, logger: Logger, board: StatusBoard?) -> RenderedResponse {
+        // The status page's recent problems: the route template, the code, the upstream, the
+        // request id, and the tenant id only when it is a well-formed one (never raw input).
+        let tenant = path.hasPrefix("/v1/tenants/") ? String(path.dropFirst("/v1/tenants/".count)) : nil
+        board?.problem(
+            route: MetricsMiddleware.route(path), status: gatewayError.status, code: gatewayError.code.rawValue, upstream: gatewayError.upstream,
+            requestID: requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil })
         if gatewayError.status >= 500 || gatewayError.logDetail != nil {
             logger.warning(
                 "request failed",
@@ -126,6 +135,8 @@ struct MetricsMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let metrics: GatewayMetrics
 
+    static let cacheHeader = HTTPField.Name("X-Cache")
+
     static func route(_ path: String) -> String {
         if path.hasPrefix("/v1/tenants/") { return "/v1/tenants/{id}" }
         return GatewayApplication.operations[path] != nil ? path : "other"
@@ -136,7 +147,9 @@ struct MetricsMiddleware: RouterMiddleware {
         metrics.inFlight(1)
         defer { metrics.inFlight(-1) }
         let response = try await next(request, context)
-        metrics.request(route: Self.route(request.uri.path), method: request.method.rawValue, status: Int(response.status.code), duration: ContinuousClock.now - started)
+        metrics.request(
+            route: Self.route(request.uri.path), method: request.method.rawValue, status: Int(response.status.code), duration: ContinuousClock.now - started,
+            cache: Self.cacheHeader.flatMap { response.headers[$0] })
         return response
     }
 }

@@ -1,3 +1,4 @@
+public import Foundation
 public import GatewayClock
 public import HTTPTransport
 public import Logging
@@ -46,6 +47,8 @@ public actor TokenBroker {
 
     private var session: Session?
     private var inflight: Task<Session, any Error>?
+    /// When the last login or refresh succeeded (wall clock, for the status page).
+    private var lastObtained: Date?
     private var lastFailed = false
     public private(set) var statistics = Statistics()
 
@@ -66,6 +69,32 @@ public actor TokenBroker {
         logger[metadataKey: "upstream"] = "\(upstream)"
         logger[metadataKey: "account"] = "\(credential.username)"
         self.logger = logger
+    }
+
+    /// What the status page shows of this account: never a token or a password.
+    public struct AccountStatus: Sendable, Encodable, Equatable {
+        public var username: String
+        /// `none`, `valid`, `expired` or `failed`.
+        public var state: String
+        /// Seconds until the access token expires (nil without one).
+        public var expiresInSeconds: Int?
+        /// A login or refresh is in flight.
+        public var refreshing: Bool
+        /// When the last login or refresh succeeded (RFC 3339, UTC).
+        public var lastLogin: String?
+        public var logins: Int
+        public var refreshes: Int
+        /// Logins that failed (refresh failures that fell back to a login not counted twice).
+        public var failedLogins: Int
+    }
+
+    /// This account's status; `format` writes the wall-clock time.
+    public func status(format: (Date) -> String) -> AccountStatus {
+        let left = session.map { $0.expiresAt - clock.now }
+        return AccountStatus(
+            username: credential.username, state: state.rawValue,
+            expiresInSeconds: left.map { max(0, Int($0.components.seconds)) }, refreshing: inflight != nil,
+            lastLogin: lastObtained.map(format), logins: statistics.logins, refreshes: statistics.refreshes, failedLogins: statistics.failures)
     }
 
     public var state: State {
@@ -91,6 +120,7 @@ public actor TokenBroker {
             let fresh = try await task.value
             session = fresh
             lastFailed = false
+            lastObtained = Date()
             return fresh.access
         } catch {
             lastFailed = true

@@ -16,10 +16,10 @@ public struct MetricsTransport: UpstreamTransport {
         let started = ContinuousClock.now
         do {
             let response = try await base.send(request)
-            metrics.upstreamCall(upstream: upstream, outcome: "\(response.status / 100)xx", duration: ContinuousClock.now - started)
+            metrics.upstreamCall(upstream: upstream, outcome: "\(response.status / 100)xx", status: response.status, duration: ContinuousClock.now - started)
             return response
         } catch let error as UpstreamError {
-            metrics.upstreamCall(upstream: upstream, outcome: error.code.rawValue, duration: ContinuousClock.now - started)
+            metrics.upstreamCall(upstream: upstream, outcome: error.code.rawValue, status: nil, duration: ContinuousClock.now - started)
             throw error
         }
     }

@@ -1,0 +1,213 @@
+import DequeModule
+public import Foundation
+public import GatewayClock
+import Synchronization
+import VeeamWire
+
+/// What the operator's status page shows of the last 15 minutes: requests, errors and latency by
+/// route, upstream calls and errors, cache outcomes, in 10-second buckets, and the last 50
+/// problems. One per process (it lives in ``GatewayMetrics``, so reloads keep it). Recording is
+/// one lock and a few increments; nothing here holds a body, a key, a token or a password.
+public final class StatusBoard: Sendable {
+    /// Seconds per bucket and buckets kept: 90 × 10 s = 15 minutes.
+    public static let bucketSeconds = 10
+    public static let bucketCount = 90
+    /// Upper bounds of the latency histogram, in microseconds (the last bucket is unbounded).
+    static let latencyBounds: [Int] = [
+        100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000,
+        30_000_000,
+    ]
+
+    struct RouteCounts {
+        var requests = 0
+        var errors = 0
+        var latency = [Int](repeating: 0, count: StatusBoard.latencyBounds.count + 1)
+    }
+
+    struct UpstreamCounts {
+        var requests = 0
+        var errors = 0
+        var throttled = 0
+    }
+
+    struct Bucket {
+        var epoch = -1
+        var routes: [String: RouteCounts] = [:]
+        var upstreams: [String: UpstreamCounts] = [:]
+        var cacheHits = 0
+        var cacheMisses = 0
+        var staleServed = 0
+    }
+
+    /// One problem answered: what an operator needs to find it in the log, nothing more.
+    public struct Problem: Sendable, Encodable, Equatable {
+        public var at: String
+        public var route: String
+        public var status: Int
+        public var code: String
+        public var upstream: String?
+        public var requestId: String
+        /// The tenant id of the request, when it was a well-formed one.
+        public var tenant: String?
+    }
+
+    /// An upstream's last failure.
+    public struct LastError: Sendable, Encodable, Equatable {
+        public var code: String
+        public var at: String
+    }
+
+    struct State {
+        var ring = [Bucket](repeating: Bucket(), count: StatusBoard.bucketCount)
+        var problems = Deque<Problem>()
+        var lastErrors: [String: LastError] = [:]
+        /// Each upstream's mark (ok/degraded/down) and since when it holds.
+        var marks: [String: (mark: String, since: String)] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let clock: GatewayClock
+    private let origin: ContinuousClock.Instant
+    /// When this process started (wall clock, for the page).
+    public let startedAt = Date()
+
+    public init(clock: GatewayClock = .continuous) {
+        self.clock = clock
+        self.origin = clock.now
+    }
+
+    private func epoch(_ instant: ContinuousClock.Instant) -> Int {
+        Int((instant - origin).components.seconds) / Self.bucketSeconds
+    }
+
+    /// The bucket of now, reset if it last held an older epoch.
+    private func withBucket(_ body: (inout Bucket) -> Void) {
+        let current = epoch(clock.now)
+        state.withLock { state in
+            let index = current % Self.bucketCount
+            if state.ring[index].epoch != current { state.ring[index] = Bucket(epoch: current) }
+            body(&state.ring[index])
+        }
+    }
+
+    // MARK: Recording
+
+    /// One answered request: `route` is a template, `cache` the `X-Cache` value if any. A 5xx is an error.
+    public func request(route: String, status: Int, duration: Duration, cache: String?) {
+        let micros = Int(duration.components.seconds) * 1_000_000 + Int(duration.components.attoseconds / 1_000_000_000_000)
+        let slot = Self.latencyBounds.firstIndex { micros <= $0 } ?? Self.latencyBounds.count
+        withBucket { bucket in
+            bucket.routes[route, default: RouteCounts()].requests += 1
+            if status >= 500 { bucket.routes[route, default: RouteCounts()].errors += 1 }
+            bucket.routes[route, default: RouteCounts()].latency[slot] += 1
+            switch cache {
+            case "HIT": bucket.cacheHits += 1
+            case "MISS", "BYPASS": bucket.cacheMisses += 1
+            case "STALE": bucket.staleServed += 1
+            default: break
+            }
+        }
+    }
+
+    /// One upstream call: `outcome` is `2xx`…`5xx` or a transport error code. 5xx and transport
+    /// errors count as errors, 429 as throttled; other 4xx (a tenant not found, a 401 before a
+    /// re-login) are answers, not failures of the upstream.
+    public func upstreamCall(upstream: String, outcome: String, status: Int?) {
+        withBucket { bucket in
+            bucket.upstreams[upstream, default: UpstreamCounts()].requests += 1
+            if status == 429 {
+                bucket.upstreams[upstream, default: UpstreamCounts()].throttled += 1
+            } else if status.map({ $0 >= 500 }) ?? true {
+                bucket.upstreams[upstream, default: UpstreamCounts()].errors += 1
+            }
+        }
+    }
+
+    /// A problem answered to a caller; the last 50 are kept.
+    public func problem(route: String, status: Int, code: String, upstream: String?, requestID: String, tenant: String?) {
+        let record = Problem(at: Self.timestamp(Date()), route: route, status: status, code: code, upstream: upstream, requestId: requestID, tenant: tenant)
+        state.withLock { state in
+            state.problems.append(record)
+            if state.problems.count > 50 { state.problems.removeFirst() }
+        }
+    }
+
+    /// An upstream failed (a read, a login, a probe): its code and when.
+    public func upstreamFailed(_ upstream: String, code: String) {
+        let record = LastError(code: code, at: Self.timestamp(Date()))
+        state.withLock { $0.lastErrors[upstream] = record }
+    }
+
+    /// Records an upstream's mark and returns since when it holds (set when it changes).
+    public func mark(_ upstream: String, _ mark: String) -> String {
+        let now = Self.timestamp(Date())
+        return state.withLock { state in
+            if let known = state.marks[upstream], known.mark == mark { return known.since }
+            state.marks[upstream] = (mark, now)
+            return now
+        }
+    }
+
+    public func lastError(_ upstream: String) -> LastError? {
+        state.withLock { $0.lastErrors[upstream] }
+    }
+
+    public var problems: [Problem] { state.withLock { Array($0.problems.reversed()) } }
+
+    // MARK: Windows
+
+    /// Sums over the last 1, 5 and 15 minutes.
+    public struct Windows<Value: Sendable & Encodable & Equatable>: Sendable, Encodable, Equatable {
+        public var m1: Value
+        public var m5: Value
+        public var m15: Value
+        enum CodingKeys: String, CodingKey {
+            case m1 = "1m"
+            case m5 = "5m"
+            case m15 = "15m"
+        }
+    }
+
+    /// The buckets of the last 15 minutes, oldest first (an empty bucket where nothing happened).
+    func recent() -> [Bucket] {
+        let current = epoch(clock.now)
+        return state.withLock { state in
+            (0..<Self.bucketCount).map { back in
+                let wanted = current - (Self.bucketCount - 1 - back)
+                guard wanted >= 0 else { return Bucket(epoch: wanted) }
+                let bucket = state.ring[wanted % Self.bucketCount]
+                return bucket.epoch == wanted ? bucket : Bucket(epoch: wanted)
+            }
+        }
+    }
+
+    /// The last `minutes` of `buckets` (oldest first).
+    static func last(_ minutes: Int, of buckets: [Bucket]) -> ArraySlice<Bucket> {
+        buckets.suffix(minutes * 60 / bucketSeconds)
+    }
+
+    static func windows<V>(_ buckets: [Bucket], _ value: (ArraySlice<Bucket>) -> V) -> Windows<V> {
+        Windows(m1: value(last(1, of: buckets)), m5: value(last(5, of: buckets)), m15: value(last(15, of: buckets)))
+    }
+
+    /// The 99th percentile of a histogram, as its bucket's upper bound in milliseconds (nil: no requests).
+    static func p99(_ histogram: [Int]) -> Double? {
+        let total = histogram.reduce(0, +)
+        guard total > 0 else { return nil }
+        let wanted = Int((Double(total) * 0.99).rounded(.up))
+        var seen = 0
+        for (index, count) in histogram.enumerated() {
+            seen += count
+            if seen >= wanted {
+                let bound = index < latencyBounds.count ? latencyBounds[index] : latencyBounds[latencyBounds.count - 1] * 2
+                return Double(bound) / 1000
+            }
+        }
+        return nil
+    }
+
+    /// RFC 3339 UTC with milliseconds, formatted as `fetchedAt` is (one formatter for the gateway's times).
+    static func timestamp(_ date: Date) -> String {
+        VeeamTimestamp(epochMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down))).rfc3339UTC
+    }
+}

@@ -1,0 +1,182 @@
+public import Foundation
+public import TokenBroker
+
+/// `GET /v1/status`: is it working, and if not, which Veeam server, which account, since when.
+/// Built from the readiness probe (at most one per `health.probeInterval`), the brokers, the
+/// cache and the ``StatusBoard``; holds no secret (no token, password, key or upstream body).
+public struct StatusReport: Sendable, Encodable {
+    public struct Rate: Sendable, Encodable, Equatable {
+        public var requests: StatusBoard.Windows<Int>
+        public var errors: StatusBoard.Windows<Int>
+        /// Requests per second over each window.
+        public var perSecond: StatusBoard.Windows<Double>
+        /// errors / requests over each window (0 without requests).
+        public var errorRatio: StatusBoard.Windows<Double>
+    }
+
+    public struct Upstream: Sendable, Encodable {
+        public var name: String
+        public var product: String
+        public var apiVersion: String?
+        public var baseURL: String
+        /// `ok`, `degraded` (answers, with errors, throttling or a failing account) or `down`.
+        public var mark: String
+        /// Since when `mark` holds (as this process saw it).
+        public var since: String
+        public var reachable: Bool
+        /// Why not ok (from the readiness probe), never a secret.
+        public var reason: String?
+        public var lastError: StatusBoard.LastError?
+        /// Seconds left of a 429 quiet period in force, or nil.
+        public var throttledForSeconds: Int?
+        public var accounts: [TokenBroker.AccountStatus]
+        public var calls: Rate
+        /// Per 10 s bucket over 15 minutes, oldest first.
+        public var series: Series
+    }
+
+    public struct Route: Sendable, Encodable {
+        public var route: String
+        public var calls: Rate
+        /// The 99th percentile latency in ms (the upper bound of its histogram bucket), nil without requests.
+        public var p99Ms: StatusBoard.Windows<Double?>
+    }
+
+    public struct Cache: Sendable, Encodable {
+        public var entries: Int
+        public var bytes: Int
+        public var maxBytes: Int
+        public var hitRatio: StatusBoard.Windows<Double?>
+        public var staleServed: StatusBoard.Windows<Int>
+        public var evictions: Int
+    }
+
+    public struct Series: Sendable, Encodable {
+        public var intervalSeconds: Int
+        public var requests: [Int]
+        public var errors: [Int]
+        /// Hits / (hits + misses) per bucket; nil where there were neither.
+        public var cacheHitRatio: [Double?]?
+    }
+
+    public struct Gateway: Sendable, Encodable {
+        public var startedAt: String
+        public var uptimeSeconds: Int
+        public var calls: Rate
+        public var p99Ms: StatusBoard.Windows<Double?>
+        public var routes: [Route]
+        public var series: Series
+    }
+
+    public var generatedAt: String
+    /// `ok` when every upstream is, `down` when every one is, else `degraded`.
+    public var mark: String
+    public var gateway: Gateway
+    public var upstreams: [Upstream]
+    public var cache: Cache
+    /// The shared tier (Redis), when one is configured; this gateway runs without one.
+    public var sharedTier: String?
+    /// The last 50 problems answered, newest first.
+    public var problems: [StatusBoard.Problem]
+}
+
+extension StatusBoard {
+    func rate(_ buckets: [Bucket], requests: (Bucket) -> Int, errors: (Bucket) -> Int) -> StatusReport.Rate {
+        let r = Self.windows(buckets) { $0.reduce(0) { $0 + requests($1) } }
+        let e = Self.windows(buckets) { $0.reduce(0) { $0 + errors($1) } }
+        func per(_ n: Int, _ minutes: Int) -> Double { (Double(n) / Double(minutes * 60) * 100).rounded() / 100 }
+        func ratio(_ e: Int, _ r: Int) -> Double { r == 0 ? 0 : (Double(e) / Double(r) * 10_000).rounded() / 10_000 }
+        return StatusReport.Rate(
+            requests: r, errors: e, perSecond: .init(m1: per(r.m1, 1), m5: per(r.m5, 5), m15: per(r.m15, 15)),
+            errorRatio: .init(m1: ratio(e.m1, r.m1), m5: ratio(e.m5, r.m5), m15: ratio(e.m15, r.m15)))
+    }
+
+    func p99(_ buckets: [Bucket], route: String?) -> Windows<Double?> {
+        Self.windows(buckets) { slice -> Double? in
+            var histogram = [Int](repeating: 0, count: Self.latencyBounds.count + 1)
+            for bucket in slice {
+                for (name, counts) in bucket.routes where route == nil || name == route {
+                    for index in histogram.indices { histogram[index] += counts.latency[index] }
+                }
+            }
+            return Self.p99(histogram)
+        }
+    }
+
+    static func hitRatio(hits: Int, misses: Int) -> Double? {
+        hits + misses == 0 ? nil : (Double(hits) / Double(hits + misses) * 10_000).rounded() / 10_000
+    }
+}
+
+extension TenantService {
+    /// The operator's view (`GET /v1/status`).
+    public func statusReport(board: StatusBoard) async -> StatusReport {
+        let readiness = await readiness()
+        let buckets = board.recent()
+        var upstreamRows: [StatusReport.Upstream] = []
+        for upstream in upstreams {
+            let name = upstream.definition.name
+            var accounts: [TokenBroker.AccountStatus] = []
+            for broker in brokers(of: name) { accounts.append(await broker.status(format: StatusBoard.timestamp)) }
+            let probe = readiness.upstreams.first { $0.upstream == name }
+            let calls = board.rate(buckets, requests: { $0.upstreams[name]?.requests ?? 0 }, errors: { $0.upstreams[name]?.errors ?? 0 })
+            let throttled = upstream.throttle.remaining()
+            let reachable = probe?.reachable ?? false
+            let mark: String
+            if !reachable || !(probe?.tokenObtainable ?? false) {
+                mark = "down"
+            } else if !(probe?.ready ?? false) || calls.errors.m1 > 0 || throttled != nil || accounts.contains(where: { $0.state == "failed" }) {
+                mark = "degraded"
+            } else {
+                mark = "ok"
+            }
+            if let probe, !probe.ready { board.upstreamFailed(name, code: Self.code(of: probe.reason)) }
+            upstreamRows.append(
+                StatusReport.Upstream(
+                    name: name, product: upstream.definition.product.rawValue, apiVersion: apiVersion(of: upstream), baseURL: upstream.definition.baseURL,
+                    mark: mark, since: board.mark(name, mark), reachable: reachable, reason: probe?.reason, lastError: board.lastError(name),
+                    throttledForSeconds: throttled, accounts: accounts, calls: calls,
+                    series: StatusReport.Series(
+                        intervalSeconds: StatusBoard.bucketSeconds, requests: buckets.map { $0.upstreams[name]?.requests ?? 0 },
+                        errors: buckets.map { $0.upstreams[name]?.errors ?? 0 }, cacheHitRatio: nil)))
+        }
+        let routeNames = Set(buckets.flatMap { $0.routes.keys }).sorted()
+        let routes = routeNames.map { route in
+            StatusReport.Route(
+                route: route,
+                calls: board.rate(buckets, requests: { $0.routes[route]?.requests ?? 0 }, errors: { $0.routes[route]?.errors ?? 0 }),
+                p99Ms: board.p99(buckets, route: route))
+        }
+        let statistics = cacheStatistics
+        let hits = StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.cacheHits } }
+        let misses = StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.cacheMisses } }
+        let marks = upstreamRows.map(\.mark)
+        let overall = marks.allSatisfy { $0 == "ok" } ? "ok" : (marks.allSatisfy { $0 == "down" } ? "down" : "degraded")
+        return StatusReport(
+            generatedAt: StatusBoard.timestamp(Date()), mark: overall,
+            gateway: StatusReport.Gateway(
+                startedAt: StatusBoard.timestamp(board.startedAt), uptimeSeconds: Int(Date().timeIntervalSince(board.startedAt)),
+                calls: board.rate(
+                    buckets, requests: { $0.routes.values.reduce(0) { $0 + $1.requests } }, errors: { $0.routes.values.reduce(0) { $0 + $1.errors } }),
+                p99Ms: board.p99(buckets, route: nil), routes: routes,
+                series: StatusReport.Series(
+                    intervalSeconds: StatusBoard.bucketSeconds, requests: buckets.map { $0.routes.values.reduce(0) { $0 + $1.requests } },
+                    errors: buckets.map { $0.routes.values.reduce(0) { $0 + $1.errors } },
+                    cacheHitRatio: buckets.map { StatusBoard.hitRatio(hits: $0.cacheHits, misses: $0.cacheMisses) })),
+            upstreams: upstreamRows,
+            cache: StatusReport.Cache(
+                entries: statistics.entries, bytes: statistics.bytes, maxBytes: cache.maxBytes,
+                hitRatio: .init(
+                    m1: StatusBoard.hitRatio(hits: hits.m1, misses: misses.m1), m5: StatusBoard.hitRatio(hits: hits.m5, misses: misses.m5),
+                    m15: StatusBoard.hitRatio(hits: hits.m15, misses: misses.m15)),
+                staleServed: StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.staleServed } }, evictions: statistics.evictions),
+            sharedTier: nil, problems: board.problems)
+    }
+
+    /// The stable code at the end of a readiness reason (`… (upstream.connect)`), else `upstream.error`.
+    static func code(of reason: String?) -> String {
+        guard let reason, reason.hasSuffix(")"), let open = reason.lastIndex(of: "(") else { return "upstream.error" }
+        let inner = reason[reason.index(after: open)..<reason.index(before: reason.endIndex)]
+        return inner.contains(".") && !inner.contains(" ") ? String(inner) : "upstream.error"
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GatewayAccess
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET /status` (an HTML page with its script and style, served from the bundle: nothing
+/// external, so it works air-gapped), `POST /v1/auth/session` and `GET /v1/status`.
+///
+/// The page asks once for a PortalAdministrator's API key and sends it in `X-API-Key` to
+/// `/v1/auth/session`, which answers a cookie (`HttpOnly`, `SameSite=Strict`, `Path=/v1/status`,
+/// `Secure` over TLS) that only `/v1/status` accepts. The key never goes into a URL, the page's
+/// storage or a log line; the page keeps no secret at all (it cannot read the cookie).
+enum StatusPage {
+    /// Strict: no inline script or style, nothing from elsewhere, no framing.
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+    static let assets: [String: (file: String, type: String)] = [
+        "/status": ("status.html", "text/html; charset=utf-8"),
+        "/status.js": ("status.js", "text/javascript; charset=utf-8"),
+        "/status.css": ("status.css", "text/css; charset=utf-8"),
+    ]
+
+    /// The bundled files, read once.
+    static let files: [String: [UInt8]] = {
+        var found: [String: [UInt8]] = [:]
+        for (_, asset) in assets {
+            let name = (asset.file as NSString).deletingPathExtension
+            let ext = (asset.file as NSString).pathExtension
+            if let url = Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "status") ?? Bundle.module.url(forResource: name, withExtension: ext),
+                let data = try? Data(contentsOf: url)
+            {
+                found[asset.file] = Array(data)
+            }
+        }
+        return found
+    }()
+
+    /// The headers every page, asset and status answer carries.
+    static func secured(_ headers: inout HTTPFields) {
+        headers[.contentSecurityPolicy] = contentSecurityPolicy
+        headers[.xContentTypeOptions] = "nosniff"
+        if let referrer = HTTPField.Name("Referrer-Policy") { headers[referrer] = "no-referrer" }
+        if let frame = HTTPField.Name("X-Frame-Options") { headers[frame] = "DENY" }
+    }
+
+    static func register(on router: Router<GatewayRequestContext>, sessions: StatusSessions, board: StatusBoard) {
+        for (path, asset) in assets {
+            router.get(RouterPath(stringLiteral: path)) { _, _ -> Response in
+                guard let bytes = files[asset.file] else { throw GatewayError.routeNotFound }
+                var headers: HTTPFields = [.contentType: asset.type, .cacheControl: "no-cache"]
+                secured(&headers)
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            }
+        }
+        router.post("/v1/auth/session") { request, context in
+            let snapshot = try GatewayApplication.snapshot(context)
+            guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
+            context.callerNote.id = caller.id
+            guard snapshot.access.policy.isAdministrator(caller) else { throw GatewayError.adminRequired(snapshot.access.policy.administrators) }
+            let token = sessions.open(for: caller.id)
+            let seconds = Int(sessions.lifetime.components.seconds)
+            var response = try JSON.response(SessionOpened(expiresIn: seconds))
+            let secure = snapshot.configuration.tls != nil ? "; Secure" : ""
+            response.headers.append(
+                HTTPField(name: .setCookie, value: "\(StatusSessions.cookieName)=\(token); Path=/v1/status; Max-Age=\(seconds); HttpOnly; SameSite=Strict\(secure)"))
+            // No secret: tells the page (which cannot read the session cookie) that a session
+            // is open, so it asks for the status instead of for the key, and no 401 is seen.
+            response.headers.append(
+                HTTPField(name: .setCookie, value: "\(StatusSessions.cookieName)_open=1; Path=/status; Max-Age=\(seconds); SameSite=Strict\(secure)"))
+            response.headers[.cacheControl] = "no-store"
+            secured(&response.headers)
+            return response
+        }
+        router.get("/v1/status") { request, context in
+            let snapshot = try GatewayApplication.snapshot(context)
+            let access = snapshot.access
+            var caller = try await Authenticate.caller(request, context: context)
+            if caller == nil, let header = request.headers[.cookie], let token = StatusSessions.token(inCookieHeader: header) {
+                // The session holds a caller id only: its roles are the current configuration's.
+                guard let id = sessions.callerID(for: token), let record = access.directory.record(id: id) else { throw GatewayError.authInvalid }
+                caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "status-session")
+            }
+            guard let caller else { throw GatewayError.authRequired }
+            context.callerNote.id = caller.id
+            guard access.policy.isAdministrator(caller) else { throw GatewayError.adminRequired(access.policy.administrators) }
+            var response = try JSON.response(await snapshot.service.statusReport(board: board))
+            response.headers[.cacheControl] = "no-store"
+            secured(&response.headers)
+            return response
+        }
+    }
+}
+
+struct SessionOpened: Encodable {
+    var expiresIn: Int
+}
