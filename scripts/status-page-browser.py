@@ -150,7 +150,8 @@ def main():
 
         def traffic():
             paths = ["/v1/tenants", "/v1/tenants/vb365-demo.cbc52c37-df7f-4b03-98f3-036e7d4b3127",
-                     "/v1/tenants/vspc-demo.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", "/v1/tenants/vspc-demo.not-a-uuid"]
+                     "/v1/tenants/vspc-demo.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", "/v1/tenants/vb365-demo.5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11",
+                     "/v1/tenants/vspc-demo.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19"] * 6 + ["/v1/tenants/vspc-demo.not-a-uuid"]
             n = 0
             while not stop_traffic.is_set():
                 request = urllib.request.Request(base + paths[n % len(paths)], headers={"X-API-Key": admin_key})
@@ -159,7 +160,7 @@ def main():
                 except Exception:
                     pass
                 n += 1
-                stop_traffic.wait(0.05)
+                stop_traffic.wait(0.1)
 
         traffic_thread = threading.Thread(target=traffic, daemon=True)
         traffic_thread.start()

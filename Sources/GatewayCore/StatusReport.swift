@@ -19,7 +19,9 @@ public struct StatusReport: Sendable, Encodable {
         public var product: String
         public var apiVersion: String?
         public var baseURL: String
-        /// `ok`, `degraded` (answers, with errors, throttling or a failing account) or `down`.
+        /// What the last probe found, now: `down` (unreachable, or no token obtainable), `degraded`
+        /// (answers, but the probe is not ready — the account's role, say — or a 429 quiet period
+        /// is in force, or an account's login failed) or `ok`. Past errors are in `calls`.
         public var mark: String
         /// Since when `mark` holds (as this process saw it).
         public var since: String
@@ -125,7 +127,7 @@ extension TenantService {
             let mark: String
             if !reachable || !(probe?.tokenObtainable ?? false) {
                 mark = "down"
-            } else if !(probe?.ready ?? false) || calls.errors.m1 > 0 || throttled != nil || accounts.contains(where: { $0.state == "failed" }) {
+            } else if !(probe?.ready ?? false) || throttled != nil || accounts.contains(where: { $0.state == "failed" }) {
                 mark = "degraded"
             } else {
                 mark = "ok"

@@ -21,6 +21,7 @@ enum StatusPage {
         "/status": ("status.html", "text/html; charset=utf-8"),
         "/status.js": ("status.js", "text/javascript; charset=utf-8"),
         "/status.css": ("status.css", "text/css; charset=utf-8"),
+        "/status.svg": ("status.svg", "image/svg+xml"),
     ]
 
     /// The bundled files, read once.

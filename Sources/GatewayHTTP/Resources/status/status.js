@@ -57,16 +57,24 @@ function chart(values, options) {
   const step = values.length > 1 ? width / (values.length - 1) : width;
   let path = "";
   let pen = false;
+  const dots = [];
   values.forEach((v, i) => {
     if (v === null || v === undefined) { pen = false; return; }
     const x = (i * step).toFixed(1);
     const y = (height - 2 - (Math.min(v, max) / max) * (height - 4)).toFixed(1);
+    const alone = (i === 0 || values[i - 1] === null || values[i - 1] === undefined) && (i === values.length - 1 || values[i + 1] === null || values[i + 1] === undefined);
+    if (alone) dots.push([x, y]);
     path += (pen ? "L" : "M") + x + " " + y + " ";
     pen = true;
   });
   const line = document.createElementNS(SVG, "path");
   for (const [k, v] of Object.entries({ d: path.trim() || "M0 0", fill: "none", stroke: options.color || "#0969da", "stroke-width": 1.5 })) line.setAttribute(k, v);
   svg.append(line);
+  for (const [x, y] of dots) {
+    const dot = document.createElementNS(SVG, "circle");
+    for (const [k, v] of Object.entries({ cx: x, cy: y, r: 2, fill: options.color || "#0969da" })) dot.setAttribute(k, v);
+    svg.append(dot);
+  }
   const title = document.createElementNS(SVG, "title");
   title.textContent = `${options.label || ""} (max ${options.max !== undefined ? options.max : max})`;
   svg.append(title);
@@ -87,10 +95,9 @@ function render(status) {
 
   fill(document.querySelector("#upstreams tbody"), status.upstreams.map((u) => {
     const accounts = el("td", { class: "wrap" }, ...u.accounts.map((a) =>
-      el("span", { class: "account" },
-        `${a.username}: ${a.state}` + (a.expiresInSeconds !== null && a.expiresInSeconds !== undefined ? `, expires in ${a.expiresInSeconds} s` : "") +
-        (a.refreshing ? ", refreshing" : "") + (a.lastLogin ? `, last login ${since(a.lastLogin)}` : "") +
-        (a.failedLogins ? `, ${a.failedLogins} failed logins` : ""))));
+      el("span", { class: "account account-" + a.state, title: a.lastLogin ? "last login " + since(a.lastLogin) : "no login yet" },
+        `${a.username}: ${a.state}` + (a.expiresInSeconds !== null && a.expiresInSeconds !== undefined ? `, ${Math.round(a.expiresInSeconds / 60)} min left` : "") +
+        (a.refreshing ? ", refreshing" : "") + (a.failedLogins ? `, ${a.failedLogins} failed logins` : ""))));
     const problem = [u.reason, u.lastError ? `${u.lastError.code} at ${since(u.lastError.at)}` : null, u.throttledForSeconds ? `throttled for ${u.throttledForSeconds} s` : null]
       .filter(Boolean).join(" · ");
     const spark = el("td", { class: "spark" });
