@@ -84,6 +84,26 @@ struct StatusTests {
         }
     }
 
+    @Test("over HTTPS the session cookie is Secure as well, and works over HTTP/1.1 and HTTP/2")
+    func secureSession() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try FrontTLSFiles(directory: directory)
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: files.listen(), frontCAFile: files.ca) { gw in
+                let opened = try await gw.send(.post, "/v1/auth/session")
+                let session = try #require(opened.headers.first { $0.name.lowercased() == "set-cookie" && $0.value.hasPrefix("vgw_status=") }?.value)
+                #expect(session.contains("; Secure"), "\(session)")
+                let cookie = try #require(session.split(separator: ";").first.map(String.init))
+                for version in [TransferOptions.HTTPVersion.http1, .http2Preferred] {
+                    var client = gw
+                    client.callerOptions.httpVersion = version
+                    #expect(try await client.get("/v1/status", key: nil, headers: [("Cookie", cookie)]).status == 200, "\(version)")
+                }
+            }
+        }
+    }
+
     @Test("the page and its assets: strict CSP, nosniff, no referrer, no framing, served from the gateway")
     func page() async throws {
         try await withSimulator { sim in
