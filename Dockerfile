@@ -22,7 +22,7 @@ FROM debian:bookworm-slim
 # Unpinned on purpose: the runtime takes Debian's security updates at each build.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcurl4 ca-certificates libstdc++6 zlib1g \
+ && apt-get install -y --no-install-recommends libcurl4 libhiredis0.14 ca-certificates libstdc++6 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin gateway
 COPY --from=build /out/ /app/

@@ -42,6 +42,25 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // hiredis, for the shared tier (Debian: libhiredis-dev).
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        // The shared tier: Redis through hiredis on dedicated threads, a circuit breaker, and
+        // the shared, encrypted upstream sessions.
+        .target(
+            name: "SharedTier",
+            dependencies: [
+                "CHiredis",
+                "GatewayClock",
+                "TokenBroker",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // zlib, for the simulator's gzip answers (Debian: zlib1g-dev).
         .systemLibrary(
             name: "CZlib",
@@ -142,6 +161,7 @@ let package = Package(
                 "ResponseCache",
                 "TenantModel",
                 "TokenBroker",
+                "SharedTier",
                 "VeeamWire",
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -158,6 +178,7 @@ let package = Package(
             name: "GatewayRuntime",
             dependencies: [
                 "GatewayClock",
+                "SharedTier",
                 "GatewayAccess",
                 "GatewayConfig",
                 "GatewayCore",
@@ -310,6 +331,7 @@ let package = Package(
                 "GatewayRuntime",
                 "GatewayAccess",
                 "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "HTTPTransport", "VeeamSimulator", "TokenBroker", "ResponseCache",
+                "SharedTier",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

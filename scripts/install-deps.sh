@@ -2,7 +2,7 @@
 # Installs the system packages VeeamGateway needs on Debian/Ubuntu (Swift 6 itself is assumed).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
-PACKAGES=(libcurl4-openssl-dev zlib1g-dev pkg-config ca-certificates curl python3)
+PACKAGES=(libcurl4-openssl-dev zlib1g-dev libhiredis-dev redis-server pkg-config ca-certificates curl python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -14,4 +14,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 fi
 pkg-config --exists libcurl || { echo "libcurl not found by pkg-config" >&2; exit 1; }
+pkg-config --exists hiredis || { echo "hiredis not found by pkg-config" >&2; exit 1; }
 command -v swift >/dev/null || { echo "Swift 6 is required: https://www.swift.org/install/linux/" >&2; exit 1; }

@@ -190,6 +190,8 @@ def main():
             stopped = time.time()
             down = page.wait_for_selector('tr[data-upstream="vspc-demo"][data-mark="down"]', timeout=(REFRESH_S + PROBE_S + 4) * 1000)
             took = time.time() - stopped
+            if took > REFRESH_S + PROBE_S + 1:
+                failures.append(f"the down row took {took:.1f}s: more than one refresh ({REFRESH_S}s) and one probe interval ({PROBE_S}s)")
             error_text = down.query_selector(".error-cell").inner_text()
             print(f"vspc-demo down after {took:.1f}s: {error_text}")
             if "vspc-demo" not in error_text and "upstream." not in error_text:

@@ -13,6 +13,8 @@ public final class StatusSessions: Sendable {
 
     struct Session {
         var callerID: String
+        /// The caller's key hash when the session opened: a rotated key ends the session.
+        var keyHash: String
         var expires: ContinuousClock.Instant
     }
 
@@ -32,14 +34,14 @@ public final class StatusSessions: Sendable {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// A new session for `callerID`: the token to put in the cookie.
-    public func open(for callerID: String) -> String {
+    /// A new session for `callerID`, whose key's hash is `keyHash`: the token to put in the cookie.
+    public func open(for callerID: String, keyHash: String) -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         let token = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
         let now = clock.now
-        let session = Session(callerID: callerID, expires: now + lifetime)
+        let session = Session(callerID: callerID, keyHash: keyHash, expires: now + lifetime)
         sessions.withLock { sessions in
             if sessions.count >= capacity {
                 sessions = sessions.filter { $0.value.expires > now }
@@ -52,8 +54,14 @@ public final class StatusSessions: Sendable {
         return token
     }
 
-    /// The caller id of a live session, or nil (unknown or expired token).
-    public func callerID(for token: String) -> String? {
+    /// The caller of a live session, as the current configuration has it; nil when the token is
+    /// unknown or expired, or the caller is gone or has another key since.
+    public func caller(for token: String, in directory: CallerDirectory) -> CallerRecord? {
+        guard let (id, keyHash) = session(for: token), let record = directory.record(id: id), record.keyHash == keyHash else { return nil }
+        return record
+    }
+
+    func session(for token: String) -> (String, String)? {
         guard (20...100).contains(token.utf8.count) else { return nil }
         let key = Self.digest(token)
         let now = clock.now
@@ -63,7 +71,7 @@ public final class StatusSessions: Sendable {
                 sessions[key] = nil
                 return nil
             }
-            return session.callerID
+            return (session.callerID, session.keyHash)
         }
     }
 

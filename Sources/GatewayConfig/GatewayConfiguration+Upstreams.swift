@@ -29,6 +29,9 @@ extension GatewayConfiguration {
         guard let product = Tenant.Product(rawValue: productText) else { throw node.child("product").error("must be vb365 or vspc") }
         var baseURL = try node.child("baseURL").string()
         while baseURL.hasSuffix("/") { baseURL.removeLast() }
+        if let url = URL(string: baseURL), url.user != nil || url.password != nil {
+            throw node.child("baseURL").error("must carry no user or password (they would show in /v1/upstreams and /v1/status): use organizations or account")
+        }
         guard baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://"), let url = URL(string: baseURL), url.host != nil,
             url.query == nil, url.path.isEmpty
         else {

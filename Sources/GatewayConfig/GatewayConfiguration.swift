@@ -94,6 +94,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// of its own (e.g. one only the monitoring network reaches) instead of the API's. Read at
     /// start; a change takes a restart.
     public var metricsListen: ListenAddress?
+    /// `shared.redis`: the shared tier of several replicas; nil runs alone.
+    public var sharedRedis: SharedRedisConfiguration?
     /// `listen.tls`: serve HTTPS (HTTP/2 through ALPN) instead of plain HTTP.
     public var tls: FrontTLSSettings?
     /// `listen.trustedProxies` (default none): peers whose `X-Forwarded-For` names the client
@@ -129,7 +131,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         let overrides = environment.filter { $0.key.hasPrefix("VEEAM_GATEWAY__") }
         let root = ConfigNode(node: node, path: "", file: file, overrides: overrides)
         try root.requireMapping()
-        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics"])
+        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared"])
 
         let listen = root.child("listen")
         try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout", "tls"])
@@ -197,6 +199,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             }
             return range
         }
+        configuration.sharedRedis = try Self.sharedRedis(root.child("shared"), environment: environment)
         let health = root.child("health")
         try health.requireKeys(["probeInterval"])
         configuration.probeInterval = try health.child("probeInterval").duration(default: .seconds(10))

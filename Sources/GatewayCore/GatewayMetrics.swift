@@ -30,7 +30,7 @@ public final class GatewayMetrics: Sendable {
 
     /// One served request.
     public func request(route: String, method: String, status: Int, duration: Duration, cache: String? = nil) {
-        board.request(route: method + " " + route, status: status, duration: duration, cache: cache)
+        board.request(method: method, route: route, status: status, duration: duration, cache: cache)
         let key = RequestSeriesKey(route: route, method: method, status: status)
         let series = requestSeries.withLock { known in
             if let found = known[key] { return found }
@@ -117,6 +117,14 @@ extension TenantService {
         metrics.gauge("veeam_gateway_cache_max_bytes", self.cache.maxBytes)
         // Kept list renderings: bounded by a quarter of cache.maxBytes, on top of it.
         metrics.gauge("veeam_gateway_list_renderings_bytes", renderings.statistics.bytes)
+        if let tier = sharedStatus?() {
+            for state in ["closed", "open", "half-open"] {
+                metrics.gauge("veeam_gateway_shared_tier_state", dimensions: [("state", state)], tier.state == state ? 1 : 0)
+            }
+            metrics.syncCounter("veeam_gateway_shared_tier_commands_total", to: tier.commands)
+            metrics.syncCounter("veeam_gateway_shared_tier_failures_total", to: tier.failures)
+            metrics.syncCounter("veeam_gateway_shared_tier_fallbacks_total", to: tier.fallbacks)
+        }
         for upstream in upstreams {
             let name = upstream.definition.name
             var logins = 0

@@ -77,16 +77,25 @@ extension TenantService {
     private func readiness(of upstream: Upstream) async -> UpstreamReadiness {
         let name = upstream.definition.name
         var result = UpstreamReadiness(upstream: name, ready: false, reachable: false, tokenObtainable: false)
+        /// A VB365 account that failed while others did not.
+        var partial: (any Error)?
         do {
             try await UpstreamDeadline.within(upstream.definition.options.totalTimeout) {
                 switch upstream.runtime {
                 case .vb365(let orgs, let resolver):
-                    do {
-                        for org in orgs { _ = try await org.broker.accessToken() }
-                    } catch {
-                        resolver.note(error)  // a server downgraded since discovery: find its version again
-                        throw error
+                    // Every account, not up to the first failure: one failing organization makes
+                    // the upstream not ready (degraded on the status page), not unreachable.
+                    var failures: [any Error] = []
+                    for org in orgs {
+                        do {
+                            _ = try await org.broker.accessToken()
+                        } catch {
+                            resolver.note(error)  // a server downgraded since discovery: find its version again
+                            failures.append(error)
+                        }
                     }
+                    if failures.count == orgs.count, let first = failures.first { throw first }
+                    partial = failures.first
                     // Tokens may all be cached: one anonymous request says the server answers at
                     // all (any HTTP status does; only a transport failure is unreachable).
                     let version = try await resolver.current()
@@ -98,6 +107,11 @@ extension TenantService {
             }
             result.reachable = true
             result.tokenObtainable = true
+            if let partial {
+                let problem = GatewayError.upstream(name, partial)
+                result.reason = "Not every organization account can log in: " + problem.detail + " (" + problem.code.rawValue + ")"
+                return result
+            }
         } catch let error as TokenError {
             result.reachable = error.code != .secretUnavailable
             result.reason = GatewayError.upstream(name, error).detail + " (" + error.code.rawValue + ")"

@@ -22,6 +22,19 @@ public final class StatusBoard: Sendable {
         var requests = 0
         var errors = 0
         var latency = [Int](repeating: 0, count: StatusBoard.latencyBounds.count + 1)
+
+        mutating func record(status: Int, slot: Int) {
+            requests += 1
+            if status >= 500 { errors += 1 }
+            latency[slot] += 1
+        }
+    }
+
+    /// A route as counted: the method and the template apart (no string is built per request).
+    struct RouteKey: Hashable {
+        var method: String
+        var route: String
+        var name: String { method + " " + route }
     }
 
     struct UpstreamCounts {
@@ -32,7 +45,7 @@ public final class StatusBoard: Sendable {
 
     struct Bucket {
         var epoch = -1
-        var routes: [String: RouteCounts] = [:]
+        var routes: [RouteKey: RouteCounts] = [:]
         var upstreams: [String: UpstreamCounts] = [:]
         var cacheHits = 0
         var cacheMisses = 0
@@ -77,8 +90,11 @@ public final class StatusBoard: Sendable {
     }
 
     private func epoch(_ instant: ContinuousClock.Instant) -> Int {
-        Int((instant - origin).components.seconds) / Self.bucketSeconds
+        max(0, Int((instant - origin).components.seconds) / Self.bucketSeconds)
     }
+
+    /// Seconds since the board started (what a window can cover at most).
+    var uptimeSeconds: Int { max(1, Int((clock.now - origin).components.seconds)) }
 
     /// The bucket of now, reset if it last held an older epoch.
     private func withBucket(_ body: (inout Bucket) -> Void) {
@@ -93,13 +109,12 @@ public final class StatusBoard: Sendable {
     // MARK: Recording
 
     /// One answered request: `route` is a template, `cache` the `X-Cache` value if any. A 5xx is an error.
-    public func request(route: String, status: Int, duration: Duration, cache: String?) {
+    public func request(method: String, route: String, status: Int, duration: Duration, cache: String?) {
         let micros = Int(duration.components.seconds) * 1_000_000 + Int(duration.components.attoseconds / 1_000_000_000_000)
         let slot = Self.latencyBounds.firstIndex { micros <= $0 } ?? Self.latencyBounds.count
+        let key = RouteKey(method: method, route: route)
         withBucket { bucket in
-            bucket.routes[route, default: RouteCounts()].requests += 1
-            if status >= 500 { bucket.routes[route, default: RouteCounts()].errors += 1 }
-            bucket.routes[route, default: RouteCounts()].latency[slot] += 1
+            bucket.routes[key, default: RouteCounts()].record(status: status, slot: slot)
             switch cache {
             case "HIT": bucket.cacheHits += 1
             case "MISS", "BYPASS": bucket.cacheMisses += 1
@@ -120,6 +135,19 @@ public final class StatusBoard: Sendable {
             } else if status.map({ $0 >= 500 }) ?? true {
                 bucket.upstreams[upstream, default: UpstreamCounts()].errors += 1
             }
+        }
+    }
+
+    /// Whether a problem goes on the board: upstream failures and every refusal of an
+    /// authenticated request (400, 403, 404 of a tenant, 5xx). Refusals anyone can cause without a
+    /// key — 401, 429, unknown routes and methods, malformed HTTP — are counted in the route rates
+    /// only, so anonymous traffic cannot push real failures off the list.
+    public static func keeps(_ error: GatewayError) -> Bool {
+        if error.upstream != nil || error.status >= 500 { return true }
+        if case .httpProtocol = error.code.category { return false }
+        switch error.code.category {
+        case .unauthorized, .tooManyRequests, .methodNotAllowed, .payloadTooLarge, .cancelled: return false
+        default: return error.code != .routeNotFound && error.code != .unsupportedGrant
         }
     }
 

@@ -76,7 +76,7 @@ public struct StatusReport: Sendable, Encodable {
     public var gateway: Gateway
     public var upstreams: [Upstream]
     public var cache: Cache
-    /// The shared tier (Redis), when one is configured; this gateway runs without one.
+    /// The shared tier (Redis) and its circuit's state, when one is configured.
     public var sharedTier: String?
     /// The last 50 problems answered, newest first.
     public var problems: [StatusBoard.Problem]
@@ -86,14 +86,16 @@ extension StatusBoard {
     func rate(_ buckets: [Bucket], requests: (Bucket) -> Int, errors: (Bucket) -> Int) -> StatusReport.Rate {
         let r = Self.windows(buckets) { $0.reduce(0) { $0 + requests($1) } }
         let e = Self.windows(buckets) { $0.reduce(0) { $0 + errors($1) } }
-        func per(_ n: Int, _ minutes: Int) -> Double { (Double(n) / Double(minutes * 60) * 100).rounded() / 100 }
+        // Per second over what the window covers: its length, or the uptime when shorter.
+        let uptime = uptimeSeconds
+        func per(_ n: Int, _ minutes: Int) -> Double { (Double(n) / Double(min(minutes * 60, uptime)) * 100).rounded() / 100 }
         func ratio(_ e: Int, _ r: Int) -> Double { r == 0 ? 0 : (Double(e) / Double(r) * 10_000).rounded() / 10_000 }
         return StatusReport.Rate(
             requests: r, errors: e, perSecond: .init(m1: per(r.m1, 1), m5: per(r.m5, 5), m15: per(r.m15, 15)),
             errorRatio: .init(m1: ratio(e.m1, r.m1), m5: ratio(e.m5, r.m5), m15: ratio(e.m15, r.m15)))
     }
 
-    func p99(_ buckets: [Bucket], route: String?) -> Windows<Double?> {
+    func p99(_ buckets: [Bucket], route: RouteKey?) -> Windows<Double?> {
         Self.windows(buckets) { slice -> Double? in
             var histogram = [Int](repeating: 0, count: Self.latencyBounds.count + 1)
             for bucket in slice {
@@ -142,10 +144,10 @@ extension TenantService {
                         intervalSeconds: StatusBoard.bucketSeconds, requests: buckets.map { $0.upstreams[name]?.requests ?? 0 },
                         errors: buckets.map { $0.upstreams[name]?.errors ?? 0 }, cacheHitRatio: nil)))
         }
-        let routeNames = Set(buckets.flatMap { $0.routes.keys }).sorted()
-        let routes = routeNames.map { route in
+        let routeKeys = Set(buckets.flatMap { $0.routes.keys }).sorted { $0.name < $1.name }
+        let routes = routeKeys.map { route in
             StatusReport.Route(
-                route: route,
+                route: route.name,
                 calls: board.rate(buckets, requests: { $0.routes[route]?.requests ?? 0 }, errors: { $0.routes[route]?.errors ?? 0 }),
                 p99Ms: board.p99(buckets, route: route))
         }
@@ -172,7 +174,7 @@ extension TenantService {
                     m1: StatusBoard.hitRatio(hits: hits.m1, misses: misses.m1), m5: StatusBoard.hitRatio(hits: hits.m5, misses: misses.m5),
                     m15: StatusBoard.hitRatio(hits: hits.m15, misses: misses.m15)),
                 staleServed: StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.staleServed } }, evictions: statistics.evictions),
-            sharedTier: nil, problems: board.problems)
+            sharedTier: sharedStatus?().line, problems: board.problems)
     }
 
     /// The stable code at the end of a readiness reason (`… (upstream.connect)`), else `upstream.error`.

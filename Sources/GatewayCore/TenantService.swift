@@ -166,6 +166,8 @@ public final class TenantService: Sendable {
     let logger: Logger
     /// Where upstream failures are recorded for the status page.
     let board: StatusBoard?
+    /// The shared tier's state, when one is configured.
+    public let sharedStatus: (@Sendable () -> SharedTierStatus)?
     /// The last readiness of every upstream, probed at most once per `health.probeInterval`.
     let readinessProbe: ReadinessProbe
     /// Normalized per-upstream results, when caching is on.
@@ -186,8 +188,10 @@ public final class TenantService: Sendable {
     public init(
         upstreams: [UpstreamDefinition], transport: (TransferOptions) -> any UpstreamTransport, clock: GatewayClock = .continuous, logger: Logger,
         cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
-        metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10)
+        metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10),
+        shared: (any SharedSessions)? = nil, sharedStatus: (@Sendable () -> SharedTierStatus)? = nil
     ) {
+        self.sharedStatus = sharedStatus
         self.logger = logger
         self.board = metrics?.board
         self.readinessProbe = ReadinessProbe(interval: probeInterval, clock: clock)
@@ -208,7 +212,8 @@ public final class TenantService: Sendable {
                 }
                 let orgs = definition.organizations.map { credential in
                     let broker = TokenBroker(
-                        upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
+                        upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
+                        shared: shared)
                     return VB365Org(
                         credential: credential, broker: broker, transport: AuthenticatedTransport(base: stack.reads, broker: broker),
                         baseURL: definition.baseURL, version: resolver)
@@ -219,7 +224,8 @@ public final class TenantService: Sendable {
                     transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name, clientVersion: definition.vspcClientVersion)
                 let credential = definition.account ?? Credential(username: "", password: .env(""))
                 let broker = TokenBroker(
-                    upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger)
+                    upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
+                    shared: shared)
                 let vspc = VSPCClient(
                     transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
                 let probe = VSPCClient(
@@ -375,3 +381,21 @@ public final class TenantService: Sendable {
     }
 }
 
+/// What the shared tier says of itself, for `/v1/status`, `/readyz` and `/metrics`.
+public struct SharedTierStatus: Sendable {
+    /// `redis 10.0.0.5:6379/0: closed`.
+    public var line: String
+    /// The circuit: `closed` (in use), `open` (down: every replica on its own), `half-open`.
+    public var state: String
+    public var commands: Int
+    public var failures: Int
+    /// Commands not even tried while the circuit was open: each one a fallback to local behaviour.
+    public var fallbacks: Int
+    public init(line: String, state: String, commands: Int, failures: Int, fallbacks: Int) {
+        self.line = line
+        self.state = state
+        self.commands = commands
+        self.failures = failures
+        self.fallbacks = fallbacks
+    }
+}

@@ -79,8 +79,12 @@ public enum GatewayApplication {
             if let caller { context.callerNote.id = caller.id }
             let report = await snapshot.service.readiness()
             let details = caller.map { snapshot.access.policy.isAdministrator($0) } ?? false
+            // The shared tier never makes a replica unready (each falls back to its own
+            // behaviour); an administrator is told its state.
             return try JSON.response(
-                Readiness(status: report.ready ? "ready" : "not ready", upstreams: details ? report.upstreams : nil),
+                Readiness(
+                    status: report.ready ? "ready" : "not ready", upstreams: details ? report.upstreams : nil,
+                    sharedTier: details ? snapshot.service.sharedStatus?().line : nil),
                 status: report.ready ? .ok : .serviceUnavailable)
         }
         router.post("/v1/auth/token") { request, context in
@@ -311,6 +315,8 @@ struct Readiness: Encodable {
     var status: String
     /// Only for an administrator.
     var upstreams: [UpstreamReadiness]?
+    /// Only for an administrator, when a shared tier is configured: `redis host:port/db: open`.
+    var sharedTier: String?
 }
 
 struct UpstreamList: Encodable {

@@ -72,9 +72,9 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         // The status page's recent problems: the route template, the code, the upstream, the
         // request id, and the tenant id only when it is a well-formed one (never raw input).
         let tenant = path.hasPrefix("/v1/tenants/") ? String(path.dropFirst("/v1/tenants/".count)) : nil
-        board?.problem(
+        if StatusBoard.keeps(gatewayError) { board?.problem(
             route: MetricsMiddleware.route(path), status: gatewayError.status, code: gatewayError.code.rawValue, upstream: gatewayError.upstream,
-            requestID: requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil })
+            requestID: requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }) }
         if gatewayError.status >= 500 || gatewayError.logDetail != nil {
             logger.warning(
                 "request failed",

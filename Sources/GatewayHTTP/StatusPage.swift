@@ -58,10 +58,16 @@ enum StatusPage {
         }
         router.post("/v1/auth/session") { request, context in
             let snapshot = try GatewayApplication.snapshot(context)
+            // An API key, in X-API-Key, and nothing else: a custom header (no cross-site form can
+            // send it) and a caller of the configuration, whose key the session is bound to.
+            guard Authenticate.apiKeyHeader.flatMap({ request.headers[$0] }) != nil else {
+                throw GatewayError(.authRequired, detail: "Send a PortalAdministrator's API key in X-API-Key.")
+            }
             guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
             context.callerNote.id = caller.id
             guard snapshot.access.policy.isAdministrator(caller) else { throw GatewayError.adminRequired(snapshot.access.policy.administrators) }
-            let token = sessions.open(for: caller.id)
+            guard let record = snapshot.access.directory.record(id: caller.id), let keyHash = record.keyHash else { throw GatewayError.authInvalid }
+            let token = sessions.open(for: caller.id, keyHash: keyHash)
             let seconds = Int(sessions.lifetime.components.seconds)
             var response = try JSON.response(SessionOpened(expiresIn: seconds))
             let secure = snapshot.configuration.tls != nil ? "; Secure" : ""
@@ -81,7 +87,7 @@ enum StatusPage {
             var caller = try await Authenticate.caller(request, context: context)
             if caller == nil, let header = request.headers[.cookie], let token = StatusSessions.token(inCookieHeader: header) {
                 // The session holds a caller id only: its roles are the current configuration's.
-                guard let id = sessions.callerID(for: token), let record = access.directory.record(id: id) else { throw GatewayError.authInvalid }
+                guard let record = sessions.caller(for: token, in: access.directory) else { throw GatewayError.authInvalid }
                 caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "status-session")
             }
             guard let caller else { throw GatewayError.authRequired }

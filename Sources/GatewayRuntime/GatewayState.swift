@@ -1,3 +1,4 @@
+public import SharedTier
 public import GatewayClock
 public import GatewayAccess
 public import Foundation
@@ -22,6 +23,8 @@ public final class GatewayState: Sendable {
     private let metrics: MetricsEndpoint
     private let logger: Logger
     private let clock: GatewayClock
+    /// The replicas' shared tier (`shared.redis`), made once: its threads and connections outlive reloads.
+    public let sharedTier: RedisSharedSessions?
 
     /// Builds the first snapshot; the libcurl client and the metrics outlive reloads.
     public init(
@@ -32,21 +35,38 @@ public final class GatewayState: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
-        self.source = SnapshotSource(try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock))
+        if let shared = configuration.sharedRedis {
+            var settings = shared.settings
+            settings.password = try shared.password.map { try $0.resolve().value }
+            let key = try shared.encryptionKey.resolve().value
+            self.sharedTier = RedisSharedSessions(client: RedisClient(settings: settings, logger: logger, clock: clock), encryptionKey: key, logger: logger)
+            logger.notice("shared tier: Redis", metadata: ["redis": "\(settings.host):\(settings.port)/\(settings.database)", "keyPrefix": "\(settings.keyPrefix)"])
+        } else {
+            self.sharedTier = nil
+        }
+        self.source = SnapshotSource(try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier))
     }
 
     public var snapshot: GatewaySnapshot { source.snapshot }
 
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        clock: GatewayClock
+        clock: GatewayClock, shared: RedisSharedSessions?
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, clock: clock)
+        var sharedStatus: (@Sendable () -> SharedTierStatus)?
+        if let shared {
+            sharedStatus = {
+                let counters = shared.client.counters
+                return SharedTierStatus(
+                    line: shared.statusLine, state: shared.client.breaker.state.rawValue, commands: counters.commands, failures: counters.failures,
+                    fallbacks: counters.fastFailures)
+            }
+        }
         let service = TenantService(
             upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, clock: clock, logger: logger, cache: cache,
-            metrics: metrics.metrics,
-            probeInterval: configuration.probeInterval)
+            metrics: metrics.metrics, probeInterval: configuration.probeInterval, shared: shared, sharedStatus: sharedStatus)
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
         Task { await service.prepare() }
@@ -68,7 +88,10 @@ public final class GatewayState: Sendable {
             if (configuration.tls == nil) != (old.configuration.tls == nil) {
                 throw ConfigError(file: path, key: "listen.tls", message: "turning TLS on or off takes a restart")
             }
-            let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock)
+            if configuration.sharedRedis != old.configuration.sharedRedis {
+                throw ConfigError(file: path, key: "shared.redis", message: "changing the shared tier takes a restart")
+            }
+            let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier)
             source.replace(with: next)
             if configuration.host != old.configuration.host || configuration.port != old.configuration.port {
                 logger.warning("listen address changes take effect at the next start", metadata: ["config": "\(path)"])

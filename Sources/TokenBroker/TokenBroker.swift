@@ -28,6 +28,8 @@ public actor TokenBroker {
         public var refreshes = 0
         public var refreshFailures = 0
         public var failures = 0
+        /// Sessions taken from the shared tier instead of a login or refresh of this replica.
+        public var shared = 0
         public init() {}
     }
 
@@ -51,6 +53,9 @@ public actor TokenBroker {
     private var lastObtained: Date?
     private var lastFailed = false
     public private(set) var statistics = Statistics()
+    /// The replicas' shared sessions, when a shared tier is configured.
+    private let shared: (any SharedSessions)?
+    private var account: SharedAccount { SharedAccount(upstream: upstream, username: credential.username) }
 
     public init(
         upstream: String,
@@ -58,13 +63,15 @@ public actor TokenBroker {
         grants: any TokenGrantClient,
         refreshSkew: Duration = .seconds(60),
         clock: GatewayClock = .continuous,
-        logger: Logger = Logger(label: "veeam-gateway.token")
+        logger: Logger = Logger(label: "veeam-gateway.token"),
+        shared: (any SharedSessions)? = nil
     ) {
         self.upstream = upstream
         self.credential = credential
         self.grants = grants
         self.refreshSkew = refreshSkew
         self.clock = clock
+        self.shared = shared
         var logger = logger
         logger[metadataKey: "upstream"] = "\(upstream)"
         logger[metadataKey: "account"] = "\(credential.username)"
@@ -131,11 +138,12 @@ public actor TokenBroker {
 
     /// Forgets the session if `token` is still its access token (it was refused with 401),
     /// so the next ``accessToken()`` logs in again. A newer token is left alone.
-    public func invalidate(_ token: Secret) {
+    public func invalidate(_ token: Secret) async {
         if session?.access == token {
             session = nil
             logger.info("upstream refused the access token; the next call logs in again")
         }
+        await shared?.discard(account, refused: token)
     }
 
     /// A session from a grant: refreshed `refreshSkew` before expiry, or at half its lifetime when
@@ -145,7 +153,60 @@ public actor TokenBroker {
         return Session(access: grant.accessToken, refresh: grant.refreshToken, expiresAt: started + grant.lifetime, refreshAt: started + grant.lifetime - lead)
     }
 
+    /// A session shared by another replica, as this process's clock sees it; nil when there is
+    /// none, or it is due for refresh already.
+    private func adopt(_ stored: SharedSession?) -> Session? {
+        guard let stored else { return nil }
+        let left = stored.expiresAt.timeIntervalSinceNow
+        guard left > 1 else { return nil }
+        let lifetime = Duration.milliseconds(Int64(left * 1000))
+        let candidate = session(TokenGrant(accessToken: stored.access, refreshToken: stored.refresh, lifetime: lifetime), obtainedAt: clock.now)
+        return clock.now < candidate.refreshAt ? candidate : nil
+    }
+
+    /// With a shared tier: a session another replica obtained; else this replica logs in for all
+    /// (under the account's lock) and shares the result; else, when another holds the lock, the
+    /// session it stores (waited for up to 5 s); when the tier is down, as without one.
     private func obtain(previous: Session?) async throws -> Session {
+        guard let shared else { return try await obtainHere(previous: previous) }
+        if let adopted = adopt(await shared.load(account)) {
+            statistics.shared += 1
+            return adopted
+        }
+        if let lock = await shared.lock(account) {
+            // Another replica may have stored one between the look and the lock.
+            if let adopted = adopt(await shared.load(account)) {
+                await shared.unlock(lock)
+                statistics.shared += 1
+                return adopted
+            }
+            do {
+                let fresh = try await obtainHere(previous: previous)
+                let expires = Date().addingTimeInterval(Double((fresh.expiresAt - clock.now).components.seconds))
+                await shared.store(SharedSession(access: fresh.access, refresh: fresh.refresh, expiresAt: expires), for: account)
+                await shared.unlock(lock)
+                return fresh
+            } catch {
+                await shared.unlock(lock)
+                throw error
+            }
+        }
+        if shared.isAvailable {
+            // Another replica is logging in: its session, as soon as it is stored.
+            for _ in 0..<100 {
+                try await Task.sleep(for: .milliseconds(50))
+                if let adopted = adopt(await shared.load(account)) {
+                    statistics.shared += 1
+                    return adopted
+                }
+                if !shared.isAvailable { break }
+            }
+            logger.warning("no session from the replica holding the login lock; logging in here")
+        }
+        return try await obtainHere(previous: previous)
+    }
+
+    private func obtainHere(previous: Session?) async throws -> Session {
         let started = clock.now
         if let refresh = previous?.refresh {
             do {

@@ -68,7 +68,7 @@ struct StatusTests {
                 let cookies = opened.headers.filter { $0.name.lowercased() == "set-cookie" }.map(\.value)
                 let session = try #require(cookies.first { $0.hasPrefix("vgw_status=") })
                 for attribute in ["Path=/v1/status", "HttpOnly", "SameSite=Strict", "Max-Age=900"] { #expect(session.contains(attribute), "\(session)") }
-                #expect(!session.contains("Secure"), "plain HTTP: no Secure flag (FrontTLS tests the other case)")
+                #expect(!session.contains("Secure"), "plain HTTP: no Secure flag (secureSession tests HTTPS)")
                 #expect(cookies.contains { $0.hasPrefix("vgw_status_open=1;") && !$0.contains("HttpOnly") })
                 let cookie = try #require(session.split(separator: ";").first.map(String.init))
                 let (withCookie, body) = try await status(gw, headers: [("Cookie", cookie)], key: nil)
@@ -78,8 +78,13 @@ struct StatusTests {
                 #expect(try await status(gw, headers: [("Cookie", "vgw_status=forged-session-token-0123456789")], key: nil).0.status == 401)
                 #expect(try await gw.send(.post, "/v1/auth/session", key: TestKeys.spAdmin).status == 403)
                 #expect(try await gw.send(.post, "/v1/auth/session", key: nil).status == 401)
-                // The key was never logged.
-                #expect(gw.logs.lines(containing: [TestKeys.portalAdmin, cookie]).isEmpty)
+                // Neither the key nor the session token was logged.
+                let token = String(cookie.dropFirst("vgw_status=".count))
+                #expect(token.count > 20)
+                #expect(gw.logs.lines(containing: [TestKeys.portalAdmin, token]).isEmpty)
+                // A key in Authorization (or a gateway token) does not open a session: X-API-Key only.
+                let viaBearer = try await gw.get("/v1/auth/session", key: nil, headers: [("Authorization", "Bearer " + TestKeys.portalAdmin)])
+                #expect(viaBearer.status == 405)
             }
         }
     }
@@ -118,8 +123,14 @@ struct StatusTests {
                     #expect(response.header("referrer-policy") == "no-referrer")
                 }
                 let html = try await gw.get("/status", key: nil).text
-                #expect(!html.contains("<script>"), "no inline script")
+                let scripts = html.components(separatedBy: "<script").dropFirst()
+                #expect(!scripts.isEmpty && scripts.allSatisfy { $0.hasPrefix(" src=\"/") }, "only scripts from the gateway, none inline")
+                #expect(html.range(of: #"\son[a-z]+\s*="#, options: .regularExpression) == nil, "no inline event handlers")
+                #expect(!html.contains("style="), "no inline styles")
                 #expect(!html.contains("http://") && !html.contains("https://"), "nothing from elsewhere")
+                let icon = try await gw.get("/status.svg", key: nil)
+                #expect(icon.status == 200 && icon.header("content-type") == "image/svg+xml")
+                #expect(icon.header("x-frame-options") == "DENY")
             }
         }
     }

@@ -1,0 +1,116 @@
+import Crypto
+import Foundation
+public import Logging
+public import TokenBroker
+
+/// Upstream sessions in Redis, shared by every replica: one login per account for all of them.
+///
+/// - **At rest**: `{prefix}session:{upstream}:{sha256(username)}` holds AES-GCM of the session
+///   (access and refresh token, expiry), under a key derived from `shared.redis.encryptionKey`,
+///   with the Redis key as associated data (a value moved to another key does not open). Nothing
+///   in Redis is usable without the encryption key; it expires with the session (`PX`).
+/// - **One login at a time**: `{prefix}lock:{upstream}:{sha256(username)}`, `SET … NX PX 10000`
+///   with a random fencing token; released only by its holder (compare-and-delete in Lua), or by
+///   expiry when the holder died.
+/// - **Never a new way to fail**: every call is bounded by `shared.redis.timeout` and the
+///   client's circuit breaker; any failure reads as "nothing shared" and the broker logs in itself.
+public final class RedisSharedSessions: SharedSessions {
+    public let client: RedisClient
+    private let key: SymmetricKey
+    private let logger: Logger
+    /// How long a login lock lives if its holder never releases it.
+    public let lockLifetime: Duration
+
+    /// `encryptionKey` is the secret (any length; SHA-256 makes the AES-256 key of it).
+    public init(client: RedisClient, encryptionKey: String, logger: Logger, lockLifetime: Duration = .seconds(10)) {
+        self.client = client
+        self.key = SymmetricKey(data: SHA256.hash(data: Data(encryptionKey.utf8)))
+        self.logger = logger
+        self.lockLifetime = lockLifetime
+    }
+
+    public var isAvailable: Bool { client.breaker.state != .open }
+
+    /// `redis 127.0.0.1:6379/0: closed` (the circuit: closed, open, half-open).
+    public var statusLine: String {
+        "redis \(client.settings.host):\(client.settings.port)/\(client.settings.database): \(client.breaker.state.rawValue)"
+    }
+
+    func name(_ kind: String, _ account: SharedAccount) -> String {
+        let user = SHA256.hash(data: Data(account.username.utf8)).map { String(format: "%02x", $0) }.joined()
+        return "\(client.settings.keyPrefix)\(kind):\(account.upstream):\(user)"
+    }
+
+    struct Stored: Codable {
+        var access: String
+        var refresh: String?
+        var expiresAt: Double
+    }
+
+    /// Seals a session for `redisKey`.
+    func seal(_ session: SharedSession, redisKey: String) throws -> [UInt8] {
+        let plain = try JSONEncoder().encode(Stored(access: session.access.value, refresh: session.refresh?.value, expiresAt: session.expiresAt.timeIntervalSince1970))
+        let box = try AES.GCM.seal(plain, using: key, authenticating: Data(redisKey.utf8))
+        guard let combined = box.combined else { throw CryptoKitError.incorrectParameterSize }
+        return Array(combined)
+    }
+
+    /// Opens what `seal` made, or nil (another key, another Redis key, tampered, garbage).
+    func open(_ bytes: [UInt8], redisKey: String) -> SharedSession? {
+        guard let box = try? AES.GCM.SealedBox(combined: Data(bytes)),
+            let plain = try? AES.GCM.open(box, using: key, authenticating: Data(redisKey.utf8)),
+            let stored = try? JSONDecoder().decode(Stored.self, from: plain)
+        else { return nil }
+        return SharedSession(access: Secret(stored.access), refresh: stored.refresh.map(Secret.init), expiresAt: Date(timeIntervalSince1970: stored.expiresAt))
+    }
+
+    public func load(_ account: SharedAccount) async -> SharedSession? {
+        let redisKey = name("session", account)
+        do {
+            guard let bytes = try await client.command([Array("GET".utf8), Array(redisKey.utf8)]).bytes else { return nil }
+            guard let session = open(bytes, redisKey: redisKey) else {
+                logger.warning("a shared session did not decrypt (another encryption key?); ignored", metadata: ["upstream": "\(account.upstream)"])
+                return nil
+            }
+            return session
+        } catch {
+            logger.debug("shared tier: load failed", metadata: ["error": "\(error.code.rawValue)"])
+            return nil
+        }
+    }
+
+    public func store(_ session: SharedSession, for account: SharedAccount) async {
+        let redisKey = name("session", account)
+        let milliseconds = Int(session.expiresAt.timeIntervalSinceNow * 1000)
+        guard milliseconds > 1000, let sealed = try? seal(session, redisKey: redisKey) else { return }
+        do {
+            _ = try await client.command([Array("SET".utf8), Array(redisKey.utf8), sealed, Array("PX".utf8), Array(String(milliseconds).utf8)])
+        } catch {
+            logger.debug("shared tier: store failed", metadata: ["error": "\(error.code.rawValue)"])
+        }
+    }
+
+    public func discard(_ account: SharedAccount, refused: Secret) async {
+        guard let stored = await load(account), stored.access == refused else { return }
+        _ = try? await client.command(["DEL", name("session", account)])
+    }
+
+    public func lock(_ account: SharedAccount) async -> SharedLock? {
+        var generator = SystemRandomNumberGenerator()
+        let fence = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+        let milliseconds = Int(lockLifetime.components.seconds) * 1000
+        do {
+            let reply = try await client.command(["SET", name("lock", account), fence, "NX", "PX", String(milliseconds)])
+            return reply == .status("OK") ? SharedLock(account: account, fence: fence) : nil
+        } catch {
+            return nil
+        }
+    }
+
+    /// Deletes the lock only if it is still this holder's (its fence), in one step.
+    static let release = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
+
+    public func unlock(_ lock: SharedLock) async {
+        _ = try? await client.command(["EVAL", Self.release, "1", name("lock", lock.account), lock.fence])
+    }
+}

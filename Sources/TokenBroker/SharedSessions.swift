@@ -1,0 +1,54 @@
+public import Foundation
+
+/// Upstream sessions shared by every replica of the gateway (the shared tier), so that N
+/// replicas make one login per account. A broker asks it before logging in; the tier holds the
+/// session encrypted, and one replica at a time (a lock with an expiry) logs in for everyone.
+/// Every method degrades to "nothing shared" when the tier is down: a broker then logs in
+/// itself, as a single gateway does. Implemented by SharedTier (Redis).
+public protocol SharedSessions: Sendable {
+    /// A session another replica (or this one) obtained for `account`, if still there.
+    func load(_ account: SharedAccount) async -> SharedSession?
+    /// Stores a fresh session for every replica (until it expires).
+    func store(_ session: SharedSession, for account: SharedAccount) async
+    /// Drops the stored session if its access token is `refused` (an upstream answered 401).
+    func discard(_ account: SharedAccount, refused: Secret) async
+    /// Takes the account's login lock; nil when another replica holds it, or the tier is down
+    /// (see ``isAvailable``).
+    func lock(_ account: SharedAccount) async -> SharedLock?
+    func unlock(_ lock: SharedLock) async
+    /// Whether the tier answers now (when not, waiting for another replica is pointless).
+    var isAvailable: Bool { get }
+}
+
+/// An account as the shared tier names it.
+public struct SharedAccount: Sendable, Hashable {
+    public var upstream: String
+    public var username: String
+    public init(upstream: String, username: String) {
+        self.upstream = upstream
+        self.username = username
+    }
+}
+
+/// A session as replicas share it: expiry in wall-clock time (instants of one process mean
+/// nothing to another).
+public struct SharedSession: Sendable {
+    public var access: Secret
+    public var refresh: Secret?
+    public var expiresAt: Date
+    public init(access: Secret, refresh: Secret?, expiresAt: Date) {
+        self.access = access
+        self.refresh = refresh
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A held login lock: the account and the fencing token that proves who holds it.
+public struct SharedLock: Sendable {
+    public var account: SharedAccount
+    public var fence: String
+    public init(account: SharedAccount, fence: String) {
+        self.account = account
+        self.fence = fence
+    }
+}
