@@ -23,6 +23,13 @@ static inline redisReply *chiredis_command(redisContext *c, int argc, const char
     return (redisReply *)redisCommandArgv(c, argc, argv, argvlen);
 }
 
+static inline redisReply *chiredis_get_reply(redisContext *c) {
+    void *reply = NULL;
+    if (redisGetReply(c, &reply) != REDIS_OK) return NULL;
+    return (redisReply *)reply;
+}
+
+static inline int chiredis_fd(const redisContext *c) { return c->fd; }
 static inline int chiredis_err(const redisContext *c) { return c->err; }
 static inline const char *chiredis_errstr(const redisContext *c) { return c->errstr; }
 

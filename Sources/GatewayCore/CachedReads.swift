@@ -192,6 +192,13 @@ extension TenantService {
         return cache.purgeAll()
     }
 
+    /// Tells every other replica to purge the same (shared tier): true when Redis took the
+    /// message, false when it did not, nil without a shared tier.
+    public func broadcastPurge(upstream: String?, tenant: String?) async -> Bool? {
+        guard let purgeBroadcast else { return nil }
+        return await purgeBroadcast(upstream, tenant)
+    }
+
     /// Waits until no cache fill or background refresh is running.
     public func settleCache() async {
         await cache.settle()
@@ -201,3 +208,17 @@ extension TenantService {
     public var cacheStatistics: CacheStatistics { cache.statistics }
 }
 
+/// A purge as replicas tell each other (`DELETE /v1/cache` on one reaches all): JSON on the
+/// shared tier's purge channel. `origin` names the replica, so that it ignores its own.
+public struct CachePurge: Codable, Sendable, Equatable {
+    public var origin: String
+    public var upstream: String?
+    public var tenant: String?
+
+    public init(origin: String, upstream: String?, tenant: String?) {
+        self.origin = origin
+        self.upstream = upstream
+        self.tenant = tenant
+    }
+
+}

@@ -166,6 +166,8 @@ public final class TenantService: Sendable {
     let logger: Logger
     /// Where upstream failures are recorded for the status page.
     let board: StatusBoard?
+    /// Publishes a purge to the other replicas, when a shared tier is configured.
+    let purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)?
     /// The shared tier's state, when one is configured.
     public let sharedStatus: (@Sendable () -> SharedTierStatus)?
     /// The last readiness of every upstream, probed at most once per `health.probeInterval`.
@@ -189,8 +191,10 @@ public final class TenantService: Sendable {
         upstreams: [UpstreamDefinition], transport: (TransferOptions) -> any UpstreamTransport, clock: GatewayClock = .continuous, logger: Logger,
         cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
         metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10),
-        shared: (any SharedSessions)? = nil, sharedStatus: (@Sendable () -> SharedTierStatus)? = nil
+        shared: (any SharedSessions)? = nil, sharedStatus: (@Sendable () -> SharedTierStatus)? = nil,
+        purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)? = nil
     ) {
+        self.purgeBroadcast = purgeBroadcast
         self.sharedStatus = sharedStatus
         self.logger = logger
         self.board = metrics?.board

@@ -119,8 +119,12 @@ public enum GatewayApplication {
             if let tenant = parameters["tenant"], TenantID.parse(String(tenant)) == nil {
                 throw GatewayError.badRequest(.invalidParameter, "tenant must be {upstream}.{uuid}.")
             }
-            let purged = service.purgeCache(upstream: parameters["upstream"].map(String.init), tenant: parameters["tenant"].map(String.init))
-            return try JSON.response(["purged": purged])
+            let upstream = parameters["upstream"].map(String.init)
+            let tenant = parameters["tenant"].map(String.init)
+            let purged = service.purgeCache(upstream: upstream, tenant: tenant)
+            // With a shared tier, every other replica purges the same.
+            let broadcast = await service.broadcastPurge(upstream: upstream, tenant: tenant)
+            return try JSON.response(PurgeAnswer(purged: purged, replicas: broadcast.map { $0 ? "told" : "not reached" }))
         }
         v1.get("upstreams") { _, context in
             let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
@@ -317,6 +321,12 @@ struct Readiness: Encodable {
     var upstreams: [UpstreamReadiness]?
     /// Only for an administrator, when a shared tier is configured: `redis host:port/db: open`.
     var sharedTier: String?
+}
+
+struct PurgeAnswer: Encodable {
+    var purged: Int
+    /// With a shared tier: whether the other replicas were told.
+    var replicas: String?
 }
 
 struct UpstreamList: Encodable {

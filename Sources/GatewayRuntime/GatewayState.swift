@@ -25,6 +25,10 @@ public final class GatewayState: Sendable {
     private let clock: GatewayClock
     /// The replicas' shared tier (`shared.redis`), made once: its threads and connections outlive reloads.
     public let sharedTier: RedisSharedSessions?
+    /// The purge channel's listener (shared tier): purges made on other replicas, applied here.
+    private let purgeListener: RedisSubscriber?
+    /// This replica among those sharing the tier (several may run in one process, as in tests).
+    private let replicaID = UUID().uuidString.lowercased()
 
     /// Builds the first snapshot; the libcurl client and the metrics outlive reloads.
     public init(
@@ -44,19 +48,50 @@ public final class GatewayState: Sendable {
         } else {
             self.sharedTier = nil
         }
-        self.source = SnapshotSource(try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier))
+        let replica = replicaID
+        let source = SnapshotSource(
+            try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, replica: replica))
+        self.source = source
+        if let sharedTier {
+            self.purgeListener = RedisSubscriber(
+                settings: sharedTier.client.settings, channel: Self.purgeChannel(sharedTier), logger: logger
+            ) { payload in
+                guard let purge = try? JSONDecoder().decode(CachePurge.self, from: Data(payload)), purge.origin != replica else { return }
+                let purged = source.snapshot.service.purgeCache(upstream: purge.upstream, tenant: purge.tenant)
+                logger.info("purge from another replica", metadata: ["purged": "\(purged)", "upstream": "\(purge.upstream ?? "-")", "tenant": "\(purge.tenant ?? "-")"])
+            }
+        } else {
+            self.purgeListener = nil
+        }
     }
 
     public var snapshot: GatewaySnapshot { source.snapshot }
 
+    deinit {
+        purgeListener?.stop()
+        sharedTier?.client.shutdown()
+    }
+
+    /// The shared tier's purge channel.
+    static func purgeChannel(_ shared: RedisSharedSessions) -> String { shared.client.settings.keyPrefix + "purge" }
+
+    /// Whether this replica hears other replicas' purges now (shared tier).
+    public var hearsPurges: Bool { purgeListener?.isListening ?? false }
+
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        clock: GatewayClock, shared: RedisSharedSessions?
+        clock: GatewayClock, shared: RedisSharedSessions?, replica: String
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, clock: clock)
         var sharedStatus: (@Sendable () -> SharedTierStatus)?
+        var purgeBroadcast: (@Sendable (String?, String?) async -> Bool)?
         if let shared {
+            let channel = purgeChannel(shared)
+            purgeBroadcast = { upstream, tenant in
+                guard let payload = try? JSONEncoder().encode(CachePurge(origin: replica, upstream: upstream, tenant: tenant)) else { return false }
+                return (try? await shared.client.command([Array("PUBLISH".utf8), Array(channel.utf8), Array(payload)])) != nil
+            }
             sharedStatus = {
                 let counters = shared.client.counters
                 return SharedTierStatus(
@@ -66,7 +101,8 @@ public final class GatewayState: Sendable {
         }
         let service = TenantService(
             upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, clock: clock, logger: logger, cache: cache,
-            metrics: metrics.metrics, probeInterval: configuration.probeInterval, shared: shared, sharedStatus: sharedStatus)
+            metrics: metrics.metrics, probeInterval: configuration.probeInterval, shared: shared, sharedStatus: sharedStatus,
+            purgeBroadcast: purgeBroadcast)
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
         Task { await service.prepare() }
@@ -91,7 +127,7 @@ public final class GatewayState: Sendable {
             if configuration.sharedRedis != old.configuration.sharedRedis {
                 throw ConfigError(file: path, key: "shared.redis", message: "changing the shared tier takes a restart")
             }
-            let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier)
+            let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, replica: replicaID)
             source.replace(with: next)
             if configuration.host != old.configuration.host || configuration.port != old.configuration.port {
                 logger.warning("listen address changes take effect at the next start", metadata: ["config": "\(path)"])

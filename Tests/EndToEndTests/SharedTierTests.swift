@@ -96,6 +96,29 @@ struct SharedTierTests {
         }
     }
 
+    @Test("a purge on replica A reaches replica B through Redis: B answers MISS next")
+    func purgeReachesEveryReplica() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                try await withReplicas(sim, redis) { replicas in
+                    let (a, b) = (replicas[0], replicas[1])
+                    for replica in [a, b] {
+                        #expect(try await replica.get(cloudTenantPath).status == 200)
+                        #expect(try await replica.get(cloudTenantPath).header("x-cache") == "HIT")
+                    }
+                    #expect(await eventually { b.state.hearsPurges })
+                    let purge = try await a.send(.delete, "/v1/cache?tenant=vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4")
+                    #expect(purge.status == 200)
+                    #expect(purge.text.contains(#""replicas":"told""#), "\(purge.text)")
+                    #expect(await eventually { b.logs.all.contains { $0.contains("purge from another replica") } })
+                    #expect(try await b.get(cloudTenantPath).header("x-cache") == "MISS")
+                    #expect(try await a.get(cloudTenantPath).header("x-cache") == "MISS")
+                    #expect(!a.logs.all.contains { $0.contains("purge from another replica") }, "a replica ignores its own purges")
+                }
+            }
+        }
+    }
+
     @Test("Redis killed during a load run: no caller's request fails, sessions are refreshed locally; back, the tier resumes")
     func redisKilled() async throws {
         try await withRedis { redis in

@@ -1,0 +1,95 @@
+import CHiredis
+import Foundation
+public import Logging
+import Synchronization
+
+/// One Redis channel, listened to on a thread of its own (hiredis's blocking `SUBSCRIBE`): every
+/// message goes to `onMessage`. When Redis is away the thread reconnects every second; nothing
+/// else waits for it. ``stop()`` closes the socket, which ends the blocking read.
+public final class RedisSubscriber: Sendable {
+    public let channel: String
+    private let settings: RedisSettings
+    private let logger: Logger
+    private let onMessage: @Sendable ([UInt8]) -> Void
+    private struct State {
+        var stopped = false
+        var fd: Int32 = -1
+    }
+    private let state = Mutex(State())
+    /// Whether the subscription is in place now.
+    private let listening = Atomic<Bool>(false)
+
+    public init(settings: RedisSettings, channel: String, logger: Logger, onMessage: @escaping @Sendable ([UInt8]) -> Void) {
+        self.settings = settings
+        self.channel = channel
+        self.logger = logger
+        self.onMessage = onMessage
+        let thread = Thread { [self] in self.run() }
+        thread.name = "redis-subscriber"
+        thread.start()
+    }
+
+    public var isListening: Bool { listening.load(ordering: .relaxed) }
+
+    public func stop() {
+        let fd = state.withLock { state -> Int32 in
+            state.stopped = true
+            return state.fd
+        }
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    private var stopped: Bool { state.withLock { $0.stopped } }
+
+    private func run() {
+        var announced = false
+        while !stopped {
+            if let context = subscribe() {
+                state.withLock { $0.fd = chiredis_fd(context) }
+                listening.store(true, ordering: .relaxed)
+                if !announced {
+                    logger.info("shared tier: listening", metadata: ["channel": "\(channel)"])
+                    announced = true
+                }
+                while let reply = chiredis_get_reply(context) {
+                    let message = RedisClient.convert(reply)
+                    freeReplyObject(reply)
+                    if case .array(let parts) = message, parts.count == 3, parts[0].bytes == Array("message".utf8), let payload = parts[2].bytes {
+                        onMessage(payload)
+                    }
+                }
+                listening.store(false, ordering: .relaxed)
+                state.withLock { $0.fd = -1 }
+                redisFree(context)
+                if !stopped { logger.warning("shared tier: subscription lost; reconnecting", metadata: ["channel": "\(channel)"]) }
+            }
+            if !stopped { Thread.sleep(forTimeInterval: 1) }
+        }
+    }
+
+    private func subscribe() -> UnsafeMutablePointer<redisContext>? {
+        guard let context = chiredis_connect(settings.host, Int32(settings.port), 1000) else { return nil }
+        guard chiredis_err(context) == 0 else {
+            redisFree(context)
+            return nil
+        }
+        chiredis_set_timeout(context, 1000)
+        var commands: [[[UInt8]]] = []
+        if let password = settings.password { commands.append([Array("AUTH".utf8), Array(password.utf8)]) }
+        commands.append([Array("SUBSCRIBE".utf8), Array(channel.utf8)])
+        for command in commands {
+            guard case .success(let reply) = RedisClient.run(context, command), !isError(reply) else {
+                redisFree(context)
+                return nil
+            }
+        }
+        // Messages may be minutes apart: no read timeout from here on (stop() closes the socket).
+        chiredis_set_timeout(context, 0)
+        return context
+    }
+
+    private func isError(_ reply: RedisReply) -> Bool {
+        if case .error = reply { return true }
+        return false
+    }
+}
