@@ -117,7 +117,7 @@ struct HotPathResponder: Sendable {
 
     /// A refusal, rendered by the same function as the router's problem answers.
     private func refuse(_ date: String, _ error: GatewayError, _ request: RawRequest, requestID: String, callerID: String?, started: ContinuousClock.Instant, into buffer: inout ByteBuffer) -> Bool {
-        let answer = RequestIDAndAccessLog.render(error, path: request.path, requestID: requestID, logger: logger, board: metrics.board)
+        let answer = RequestIDAndAccessLog.render(error, method: "GET", path: request.path, requestID: requestID, logger: logger, board: metrics.board)
         HTTP1Wire.write(answer, date: date, into: &buffer)
         finish(request, requestID: requestID, callerID: callerID, status: Int(answer.status.code), started: started)
         return true

@@ -62,18 +62,18 @@ struct RequestIDAndAccessLog: RouterMiddleware {
             logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
             gatewayError = .internalError
         }
-        return Self.render(gatewayError, path: request.uri.path, requestID: requestID, logger: logger, board: board).response
+        return Self.render(gatewayError, method: request.method.rawValue, path: request.uri.path, requestID: requestID, logger: logger, board: board).response
     }
 
     /// The problem+json answer to an error, with its `Retry-After`, `Allow`, `WWW-Authenticate`
     /// and `X-Request-Id`; logs failures worth an operator's attention. One function for the
     /// router and the hot path, so both answer a refusal with the same bytes.
-    static func render(_ gatewayError: GatewayError, path: String, requestID: String, logger: Logger, board: StatusBoard?) -> RenderedResponse {
+    static func render(_ gatewayError: GatewayError, method: String, path: String, requestID: String, logger: Logger, board: StatusBoard?) -> RenderedResponse {
         // The status page's recent problems: the route template, the code, the upstream, the
         // request id, and the tenant id only when it is a well-formed one (never raw input).
         let tenant = path.hasPrefix("/v1/tenants/") ? String(path.dropFirst("/v1/tenants/".count)) : nil
         if StatusBoard.keeps(gatewayError) { board?.problem(
-            route: MetricsMiddleware.route(path), status: gatewayError.status, code: gatewayError.code.rawValue, upstream: gatewayError.upstream,
+            route: method + " " + MetricsMiddleware.route(path), status: gatewayError.status, code: gatewayError.code.rawValue, upstream: gatewayError.upstream,
             requestID: requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }) }
         if gatewayError.status >= 500 || gatewayError.logDetail != nil {
             logger.warning(

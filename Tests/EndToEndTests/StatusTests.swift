@@ -47,7 +47,7 @@ struct StatusTests {
                 #expect((cache["hitRatio"] as? [String: Any])?["1m"] as? Double == 0.5)
                 let problems = try #require(body["problems"] as? [[String: Any]])
                 let forbidden = try #require(problems.first { $0["code"] as? String == "auth.forbidden" })
-                #expect(forbidden["route"] as? String == "/v1/tenants/{id}")
+                #expect(forbidden["route"] as? String == "GET /v1/tenants/{id}")
                 #expect(forbidden["tenant"] as? String == "vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4")
                 #expect((forbidden["requestId"] as? String)?.isEmpty == false)
                 for secret in secretValues + sim.state.issuedTokens + [TestKeys.portalAdmin, TestKeys.companyOwner] {
