@@ -4,14 +4,15 @@
 Starts the simulator once per VB365 API version (v5, v6, v7, v8) and once per VSPC dialect
 (seed, 3.6.1), calls every covered endpoint over HTTPS (verifying with the CA the simulator
 writes) and validates each JSON body:
-  - VB365 v6/v7/v8 against ../shared/upstream-specs/vb365_rest_v6.json, _v7.json, _v8.json
+  - VB365 v6/v7/v8 against specs/upstream/vb365_rest_v6.json, _v7.json, _v8.json (verbatim copies of
+    ../shared/upstream-specs, kept in the repository so that CI needs nothing beside it)
     (OpenAPI 3.0.1, verbatim). The schema is the spec's own
     paths[path][method].responses[status, else "default"].content[...].schema, checked with
     openapi_schema_validator's OAS30ReadValidator (OAS30Validator in the response direction:
     a required member must be present even if readOnly, a writeOnly member must be absent) and
     the OAS 3.0 format checker (date-time, uuid, int32, int64). Every _links.*.href and
     _actions.*.uri must name the version being served (/vN/).
-  - VSPC (dialect 3.6.1) against ../shared/upstream-specs/vspc_v3_relevant_extract.RECONSTRUCTED.json,
+  - VSPC (dialect 3.6.1) against specs/upstream/vspc_v3_relevant_extract.RECONSTRUCTED.json,
     converted from its shorthand to JSON Schema 2020-12 (see `vspc_schemas`); the response shape
     of each operation comes from the file's own "paths" entries.
 What it cannot check:
@@ -553,7 +554,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("binary", nargs="?", default=os.environ.get("SIM_BIN"), help="veeam-sim binary (default: $SIM_BIN)")
     parser.add_argument("--only", action="append", default=[], metavar="PRODUCT[:VERSION]", help="e.g. vb365:v8, vspc:3.6.1, vspc (repeatable)")
-    parser.add_argument("--specs", type=Path, default=REPO.parent / "shared/upstream-specs", help="folder of the upstream specs")
+    vendored = REPO / "specs/upstream"
+    parser.add_argument("--specs", type=Path, default=vendored if vendored.is_dir() else REPO.parent / "shared/upstream-specs",
+                        help="folder of the upstream specs (default: the repository's verbatim copies in specs/upstream)")
     args = parser.parse_args()
     if not args.binary:
         parser.error("pass the veeam-sim binary or set SIM_BIN")
