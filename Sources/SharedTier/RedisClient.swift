@@ -212,7 +212,7 @@ public final class RedisClient: Sendable {
             }
             let milliseconds = max(1, Int(left.components.seconds) * 1000 + Int(left.components.attoseconds / 1_000_000_000_000_000))
             if connection == nil {
-                switch connect(timeoutMilliseconds: milliseconds) {
+                switch Self.connect(settings, timeoutMilliseconds: milliseconds) {
                 case .success(let made): connection = made
                 case .failure(let error):
                     job.done(.failure(error))
@@ -233,7 +233,9 @@ public final class RedisClient: Sendable {
         }
     }
 
-    private func connect(timeoutMilliseconds: Int) -> Result<UnsafeMutablePointer<redisContext>, RedisError> {
+    /// A connection to `settings`' server, authenticated and on its database (the command
+    /// threads' and the subscriber's, alike).
+    static func connect(_ settings: RedisSettings, timeoutMilliseconds: Int) -> Result<UnsafeMutablePointer<redisContext>, RedisError> {
         guard let context = chiredis_connect(settings.host, Int32(settings.port), timeoutMilliseconds) else {
             return .failure(RedisError(code: .connection, message: "cannot allocate a connection"))
         }

@@ -68,20 +68,10 @@ public final class RedisSubscriber: Sendable {
     }
 
     private func subscribe() -> UnsafeMutablePointer<redisContext>? {
-        guard let context = chiredis_connect(settings.host, Int32(settings.port), 1000) else { return nil }
-        guard chiredis_err(context) == 0 else {
+        guard case .success(let context) = RedisClient.connect(settings, timeoutMilliseconds: 1000) else { return nil }
+        guard case .success(let reply) = RedisClient.run(context, [Array("SUBSCRIBE".utf8), Array(channel.utf8)]), !isError(reply) else {
             redisFree(context)
             return nil
-        }
-        chiredis_set_timeout(context, 1000)
-        var commands: [[[UInt8]]] = []
-        if let password = settings.password { commands.append([Array("AUTH".utf8), Array(password.utf8)]) }
-        commands.append([Array("SUBSCRIBE".utf8), Array(channel.utf8)])
-        for command in commands {
-            guard case .success(let reply) = RedisClient.run(context, command), !isError(reply) else {
-                redisFree(context)
-                return nil
-            }
         }
         // Messages may be minutes apart: no read timeout from here on (stop() closes the socket).
         chiredis_set_timeout(context, 0)

@@ -194,7 +194,7 @@ public actor TokenBroker {
         if shared.isAvailable {
             // Another replica is logging in: its session, as soon as it is stored.
             for _ in 0..<100 {
-                try await Task.sleep(for: .milliseconds(50))
+                try await clock.sleep(for: .milliseconds(50))
                 if let adopted = adopt(await shared.load(account)) {
                     statistics.shared += 1
                     return adopted

@@ -1,0 +1,124 @@
+public import Foundation
+public import ResponseCache
+public import TenantModel
+
+// What the tenant service answers: the list query, list bodies and their sources, the list answer
+// ready to send, what `/v1/upstreams` shows, and the shared tier's state. Values only.
+
+/// Query of `GET /v1/tenants`.
+public struct TenantQuery: Sendable, Equatable {
+    public var product: Tenant.Product?
+    public var upstream: String?
+    /// Name contains, case-insensitive.
+    public var q: String?
+    public var limit: Int = 100
+    public var offset: Int = 0
+    public init(product: Tenant.Product? = nil, upstream: String? = nil, q: String? = nil, limit: Int = 100, offset: Int = 0) {
+        self.product = product
+        self.upstream = upstream
+        self.q = q
+        self.limit = limit
+        self.offset = offset
+    }
+}
+
+/// One upstream's part of a list answer.
+public struct SourceStatus: Sendable, Encodable, Equatable {
+    public var upstream: String
+    public var product: Tenant.Product
+    /// `ok`, `stale` or `error`.
+    public var status: String
+    public var fetchedAt: String
+    public var count: Int
+    public var problem: ProblemSummary?
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(upstream, forKey: .upstream)
+        try c.encode(product, forKey: .product)
+        try c.encode(status, forKey: .status)
+        try c.encode(fetchedAt, forKey: .fetchedAt)
+        try c.encode(count, forKey: .count)
+        try c.encode(problem, forKey: .problem)
+    }
+
+    enum CodingKeys: String, CodingKey { case upstream, product, status, fetchedAt, count, problem }
+}
+
+/// A problem object inside `meta.sources` (RFC 9457 members plus our `code`).
+public struct ProblemSummary: Sendable, Encodable, Equatable {
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    public var code: String
+
+    public init(_ error: GatewayError) {
+        self.type = error.problemType
+        self.title = error.title
+        self.status = error.status
+        self.detail = error.detail
+        self.code = error.code.rawValue
+    }
+}
+
+/// `GET /v1/tenants` answer's body.
+public struct TenantList: Sendable, Encodable {
+    public var data: [Tenant]
+    public var meta: Meta
+
+    public struct Meta: Sendable, Encodable {
+        public var total: Int
+        public var limit: Int
+        public var offset: Int
+        public var sources: [SourceStatus]
+    }
+}
+
+/// A list answer ready to send, with what the front end needs for its headers.
+public struct ListAnswer: Sendable {
+    public var body: [UInt8]
+    public var etag: String
+    public var cacheStatus: CacheStatus?
+    public var age: Int
+    public var maxAge: Int
+}
+
+/// A list rendering and the cache entries (by time of storing) it was made from.
+struct RenderedList: Sendable {
+    var stamps: [ContinuousClock.Instant?]
+    var body: [UInt8]
+    var etag: String
+}
+
+/// What `/v1/upstreams` shows of an upstream: no secrets.
+public struct UpstreamInfo: Sendable, Encodable {
+    public var name: String
+    public var product: Tenant.Product
+    public var baseURL: String
+    public var accounts: Int
+    public var tokenState: String
+    public var reachable: Bool?
+    /// VB365: the REST version in use (`v5`…`v8`), null while `auto` has not found it yet;
+    /// VSPC: the `X-Client-Version` sent.
+    public var apiVersion: String?
+}
+
+/// What the shared tier says of itself, for `/v1/status`, `/readyz` and `/metrics`.
+public struct SharedTierStatus: Sendable {
+    /// `redis 10.0.0.5:6379/0: closed`.
+    public var line: String
+    /// The circuit: `closed` (in use), `open` (down: every replica on its own), `half-open`.
+    public var state: String
+    public var commands: Int
+    public var failures: Int
+    /// Commands not even tried while the circuit was open: each one a fallback to local behaviour.
+    public var fallbacks: Int
+    public init(line: String, state: String, commands: Int, failures: Int, fallbacks: Int) {
+        self.line = line
+        self.state = state
+        self.commands = commands
+        self.failures = failures
+        self.fallbacks = fallbacks
+    }
+}
