@@ -55,6 +55,7 @@ let package = Package(
             dependencies: [
                 "CHiredis",
                 "GatewayClock",
+                "ResponseCache",
                 "TokenBroker",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -185,6 +186,7 @@ let package = Package(
                 "GatewayHTTP",
                 "CurlHTTP",
                 "ResponseCache",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

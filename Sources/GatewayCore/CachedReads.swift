@@ -152,10 +152,7 @@ extension TenantService {
                 read: { try await self.read(upstream, id: upstreamID) },
                 store: { tenant in
                     guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
-                    let body = try GatewayJSON.encode(SingleTenantBody(data: tenant))
-                    return CacheFill(
-                        value: .tenant(tenant, body: body, fetchedAt: Self.now()), bytes: body.count, etag: GatewayJSON.etag(body),
-                        tags: ["upstream:" + name, "tenant:" + tenantID])
+                    return Self.tenantFill(tenant, body: try GatewayJSON.encode(SingleTenantBody(data: tenant)), fetchedAt: Self.now())
                 })
             if let refreshError = answer.refreshError { noteFailure(name, refreshError) } else { markReachable(name, true) }
             guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(id).") }
@@ -170,17 +167,39 @@ extension TenantService {
         }
     }
 
+    /// A single tenant's cache entry: its body ready to send, tagged for purges by upstream and id.
+    static func tenantFill(_ tenant: Tenant, body: [UInt8], fetchedAt: String) -> CacheFill<CachedPayload> {
+        CacheFill(
+            value: .tenant(tenant, body: body, fetchedAt: fetchedAt), bytes: body.count, etag: GatewayJSON.etag(body),
+            tags: ["upstream:" + tenant.source.upstream, "tenant:" + tenant.id])
+    }
+
+    /// An upstream's list entry; a partial one (an account failed) is answered, never stored.
+    static func listFill(_ tenants: [Tenant], upstream: String, fetchedAt: String, partialFailure: ProblemSummary?) -> CacheFill<CachedPayload> {
+        CacheFill(
+            value: .list(tenants, fetchedAt: fetchedAt, partialFailure: partialFailure), bytes: tenants.count * 1024, etag: "",
+            tags: ["upstream:" + upstream], cacheable: partialFailure == nil)
+    }
+
     /// The one way a cache entry of an upstream is filled, for single tenants and lists alike:
     /// `read` runs under the upstream's total timeout (its transfers go through the upstream's
-    /// ``UpstreamStack``), and `store` turns what was read into the entry.
+    /// ``UpstreamStack``), and `store` turns what was read into the entry. With a shared tier, a
+    /// local miss asks the shared level first, and one replica fills the key for all of them
+    /// (``SharedFills``).
     func cached<Read: Sendable>(
         _ key: String, of upstream: Upstream, policy: FreshnessPolicy, bypass: Bool,
         read: @escaping @Sendable () async throws -> Read, store: @escaping @Sendable (Read) throws -> CacheFill<CachedPayload>
     ) async throws -> CacheAnswer<CachedPayload> {
+        let timeout = upstream.definition.options.totalTimeout
+        // One deadline for the whole read; the quiet period after a 429 is the stack's
+        // (ThrottleTransport): a refused read throws, and stale-if-error may answer.
+        let fill: @Sendable () async throws -> CacheFill<CachedPayload> = { try store(try await UpstreamDeadline.within(timeout, read)) }
+        guard let sharedFills, policy.ttl > .zero else { return try await cache.value(for: key, policy: policy, bypass: bypass, fill: fill) }
         return try await cache.value(for: key, policy: policy, bypass: bypass) {
-            // One deadline for the whole read; the quiet period after a 429 is the stack's
-            // (ThrottleTransport): a refused read throws, and stale-if-error may answer.
-            try store(try await UpstreamDeadline.within(upstream.definition.options.totalTimeout, read))
+            // A claim outlives the fill it covers; waiting for another replica's fill lasts as
+            // long as that fill may.
+            try await sharedFills.fill(
+                key, ttl: policy.ttl, claimLifetime: timeout + .seconds(2), waitBudget: timeout + .seconds(1), bypass: bypass, fill)
         }
     }
 
@@ -192,11 +211,23 @@ extension TenantService {
         return cache.purgeAll()
     }
 
-    /// Tells every other replica to purge the same (shared tier): true when Redis took the
-    /// message, false when it did not, nil without a shared tier.
+    /// Purges the shared level the same way and tells every other replica to purge its local
+    /// cache (shared tier): true when Redis took both, false when it did not, nil without a
+    /// shared tier.
     public func broadcastPurge(upstream: String?, tenant: String?) async -> Bool? {
         guard let purgeBroadcast else { return nil }
-        return await purgeBroadcast(upstream, tenant)
+        var purgedShared = true
+        if let level = sharedFills?.level {
+            if let tenant {
+                purgedShared = await level.purge(keys: ["tenant|" + tenant.lowercased()], prefixes: [])
+            } else if let upstream {
+                purgedShared = await level.purge(keys: ["list|" + upstream], prefixes: ["tenant|" + upstream + "."])
+            } else {
+                purgedShared = await level.purge(keys: [], prefixes: [""])
+            }
+        }
+        let told = await purgeBroadcast(upstream, tenant)
+        return purgedShared && told
     }
 
     /// Waits until no cache fill or background refresh is running.

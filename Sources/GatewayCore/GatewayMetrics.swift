@@ -124,6 +124,11 @@ extension TenantService {
             metrics.syncCounter("veeam_gateway_shared_tier_commands_total", to: tier.commands)
             metrics.syncCounter("veeam_gateway_shared_tier_failures_total", to: tier.failures)
             metrics.syncCounter("veeam_gateway_shared_tier_fallbacks_total", to: tier.fallbacks)
+            metrics.syncCounter("veeam_gateway_shared_cache_hits_total", to: tier.cache.hits)
+            metrics.syncCounter("veeam_gateway_shared_cache_misses_total", to: tier.cache.misses)
+            metrics.syncCounter("veeam_gateway_shared_cache_lock_waits_total", to: tier.cache.lockWaits)
+            metrics.syncCounter("veeam_gateway_shared_cache_fallbacks_total", to: tier.cache.fallbacks)
+            metrics.syncCounter("veeam_gateway_shared_cache_stores_total", to: tier.cache.stores)
         }
         for upstream in upstreams {
             let name = upstream.definition.name

@@ -114,11 +114,14 @@ public struct SharedTierStatus: Sendable {
     public var failures: Int
     /// Commands not even tried while the circuit was open: each one a fallback to local behaviour.
     public var fallbacks: Int
-    public init(line: String, state: String, commands: Int, failures: Int, fallbacks: Int) {
+    /// The shared cache level's hits, misses, lock waits and fallbacks.
+    public var cache: SharedLevelStatistics
+    public init(line: String, state: String, commands: Int, failures: Int, fallbacks: Int, cache: SharedLevelStatistics) {
         self.line = line
         self.state = state
         self.commands = commands
         self.failures = failures
         self.fallbacks = fallbacks
+        self.cache = cache
     }
 }

@@ -159,9 +159,7 @@ extension TenantService {
                 store: { fetched in
                     // A partial answer (one organization's account failed) is served, not stored.
                     let failure = fetched.partialFailure.map { ProblemSummary(GatewayError.upstream(name, $0)) }
-                    return CacheFill(
-                        value: .list(fetched.tenants, fetchedAt: Self.now(), partialFailure: failure),
-                        bytes: fetched.tenants.count * 1024, etag: "", tags: ["upstream:" + name], cacheable: failure == nil)
+                    return Self.listFill(fetched.tenants, upstream: name, fetchedAt: Self.now(), partialFailure: failure)
                 })
             guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.internalInvariant("list cache entry of \(name) holds no list") }
             if answer.refreshError == nil, answer.status != .stale { markReachable(name, true) }

@@ -67,6 +67,8 @@ public final class TenantService: Sendable {
     let logger: Logger
     /// Where upstream failures are recorded for the status page.
     let board: StatusBoard?
+    /// The shared cache level behind the local cache, when a shared tier is configured.
+    let sharedFills: SharedFills<CachedPayload>?
     /// Publishes a purge to the other replicas, when a shared tier is configured.
     let purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)?
     /// The shared tier's state, when one is configured.
@@ -92,9 +94,10 @@ public final class TenantService: Sendable {
         upstreams: [UpstreamDefinition], transport: (TransferOptions) -> any UpstreamTransport, clock: GatewayClock = .continuous, logger: Logger,
         cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
         metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10),
-        shared: (any SharedSessions)? = nil, sharedStatus: (@Sendable () -> SharedTierStatus)? = nil,
+        shared: (any SharedSessions)? = nil, sharedCache: SharedFills<CachedPayload>? = nil, sharedStatus: (@Sendable () -> SharedTierStatus)? = nil,
         purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)? = nil
     ) {
+        self.sharedFills = sharedCache
         self.purgeBroadcast = purgeBroadcast
         self.sharedStatus = sharedStatus
         self.logger = logger
@@ -138,6 +141,12 @@ public final class TenantService: Sendable {
                 return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe, stack: stack)
             }
         }
+    }
+
+    /// The shared cache level's fills over `level`, made once per process (its counters outlive
+    /// reloads): what a replica writes there, and how another reads it, is ``SharedPayloads``'.
+    public static func sharedFills(over level: any SharedCacheLevel, clock: GatewayClock) -> SharedFills<CachedPayload> {
+        SharedFills(level: level, clock: clock, encode: SharedPayloads.encode, decode: SharedPayloads.decode)
     }
 
     /// The brokers of an upstream (for tests, readiness and `/v1/upstreams`).

@@ -11,6 +11,8 @@ public import ServiceLifecycle
 import NIOSSL
 public import GatewayHTTP
 import UnixSignals
+import Crypto
+import Synchronization
 
 /// The composition root: builds the gateway's configuration-derived parts (the tenant service and
 /// its upstream stacks, access control, the front end's TLS context) from a configuration, and
@@ -24,11 +26,18 @@ public final class GatewayState: Sendable {
     private let logger: Logger
     private let clock: GatewayClock
     /// The replicas' shared tier (`shared.redis`), made once: its threads and connections outlive reloads.
-    public let sharedTier: RedisSharedSessions?
-    /// The purge channel's listener (shared tier): purges made on other replicas, applied here.
-    private let purgeListener: RedisSubscriber?
+    public let sharedTier: RedisSharedTier?
+    /// The shared tier's listener: fills, purges and reloads made on other replicas, applied here.
+    private let listener: RedisSubscriber?
+    /// The shared cache level's fills (their counters outlive reloads), with the tier.
+    private let sharedFills: SharedFills<CachedPayload>?
     /// This replica among those sharing the tier (several may run in one process, as in tests).
     private let replicaID = UUID().uuidString.lowercased()
+    /// SHA-256 of the config file's bytes as last loaded: a reload another replica announces is
+    /// applied here only when this replica's own file changed since.
+    private let loadedDigest: Mutex<String>
+    /// Reloads another replica announced reach this state through here (set once built).
+    private let reloads = ReloadRelay()
 
     /// Builds the first snapshot; the libcurl client and the metrics outlive reloads.
     public init(
@@ -39,69 +48,84 @@ public final class GatewayState: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
+        self.loadedDigest = Mutex(Self.digest(of: configuration.file))
         if let shared = configuration.sharedRedis {
             var settings = shared.settings
             settings.password = try shared.password.map { try $0.resolve().value }
             let key = try shared.encryptionKey.resolve().value
-            self.sharedTier = RedisSharedSessions(client: RedisClient(settings: settings, logger: logger, clock: clock), encryptionKey: key, logger: logger)
+            self.sharedTier = RedisSharedTier(settings: settings, encryptionKey: key, logger: logger, clock: clock)
             logger.notice("shared tier: Redis", metadata: ["redis": "\(settings.host):\(settings.port)/\(settings.database)", "keyPrefix": "\(settings.keyPrefix)"])
         } else {
             self.sharedTier = nil
         }
+        self.sharedFills = sharedTier.map { TenantService.sharedFills(over: $0.cache, clock: clock) }
         let replica = replicaID
         let source = SnapshotSource(
-            try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, replica: replica))
+            try await Self.build(
+                configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replica))
         self.source = source
-        if let sharedTier {
-            self.purgeListener = RedisSubscriber(
-                settings: sharedTier.client.settings, channel: Self.purgeChannel(sharedTier), logger: logger
-            ) { payload in
+        let reloads = self.reloads
+        self.listener = sharedTier?.listen(
+            onPurge: { payload in
                 guard let purge = try? JSONDecoder().decode(CachePurge.self, from: Data(payload)), purge.origin != replica else { return }
                 let purged = source.snapshot.service.purgeCache(upstream: purge.upstream, tenant: purge.tenant)
                 logger.info("purge from another replica", metadata: ["purged": "\(purged)", "upstream": "\(purge.upstream ?? "-")", "tenant": "\(purge.tenant ?? "-")"])
+            },
+            onReload: { payload in
+                guard let announced = try? JSONDecoder().decode(ReloadAnnouncement.self, from: Data(payload)), announced.origin != replica else { return }
+                reloads.deliver()
+            })
+        reloads.set { [weak self] in
+            guard let self else { return }
+            let path = self.snapshot.configuration.file
+            guard Self.digest(of: path) != self.loadedDigest.withLock({ $0 }) else {
+                logger.info("reload from another replica: this replica's file is unchanged; nothing to do", metadata: ["config": "\(path)"])
+                return
             }
-        } else {
-            self.purgeListener = nil
+            logger.notice("reload from another replica", metadata: ["config": "\(path)"])
+            await self.reload(announce: false)
         }
     }
 
     public var snapshot: GatewaySnapshot { source.snapshot }
 
     deinit {
-        purgeListener?.stop()
-        sharedTier?.client.shutdown()
+        listener?.stop()
+        sharedTier?.shutdown()
     }
 
-    /// The shared tier's purge channel.
-    static func purgeChannel(_ shared: RedisSharedSessions) -> String { shared.client.settings.keyPrefix + "purge" }
+    /// Whether this replica hears other replicas' fills, purges and reloads now (shared tier).
+    public var hearsPurges: Bool { listener?.isListening ?? false }
 
-    /// Whether this replica hears other replicas' purges now (shared tier).
-    public var hearsPurges: Bool { purgeListener?.isListening ?? false }
+    /// SHA-256 (hex) of a file's bytes; empty when it cannot be read.
+    static func digest(of path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "" }
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
 
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        clock: GatewayClock, shared: RedisSharedSessions?, replica: String
+        clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, clock: clock)
         var sharedStatus: (@Sendable () -> SharedTierStatus)?
         var purgeBroadcast: (@Sendable (String?, String?) async -> Bool)?
         if let shared {
-            let channel = purgeChannel(shared)
             purgeBroadcast = { upstream, tenant in
                 guard let payload = try? JSONEncoder().encode(CachePurge(origin: replica, upstream: upstream, tenant: tenant)) else { return false }
-                return (try? await shared.client.command([Array("PUBLISH".utf8), Array(channel.utf8), Array(payload)])) != nil
+                return await shared.publish(shared.purgeChannel, Array(payload))
             }
             sharedStatus = {
                 let counters = shared.client.counters
                 return SharedTierStatus(
                     line: shared.statusLine, state: shared.client.breaker.state.rawValue, commands: counters.commands, failures: counters.failures,
-                    fallbacks: counters.fastFailures)
+                    fallbacks: counters.fastFailures, cache: fills?.statistics ?? SharedLevelStatistics())
             }
         }
         let service = TenantService(
             upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, clock: clock, logger: logger, cache: cache,
-            metrics: metrics.metrics, probeInterval: configuration.probeInterval, shared: shared, sharedStatus: sharedStatus,
+            metrics: metrics.metrics, probeInterval: configuration.probeInterval, shared: shared?.sessions, sharedCache: fills, sharedStatus: sharedStatus,
             purgeBroadcast: purgeBroadcast)
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
@@ -112,11 +136,14 @@ public final class GatewayState: Sendable {
     /// Re-reads the config file and swaps it in. An invalid file keeps the running configuration
     /// and logs exactly why; returns whether the new one is in force. Upstream sessions and the
     /// cache start afresh with the new configuration (its upstreams may have changed). The front
-    /// end's certificate and key are read again: new connections use them.
+    /// end's certificate and key are read again: new connections use them. With a shared tier, a
+    /// reload in force is announced (`announce`) to the other replicas, which reload their own
+    /// files if those changed.
     @discardableResult
-    public func reload(environment: [String: String] = ProcessInfo.processInfo.environment) async -> Bool {
+    public func reload(environment: [String: String] = ProcessInfo.processInfo.environment, announce: Bool = true) async -> Bool {
         let old = snapshot
         let path = old.configuration.file
+        let digest = Self.digest(of: path)
         do {
             let configuration = try GatewayConfiguration.load(path: path, environment: environment)
             // The listener was built with or without TLS at start: a reload may renew the
@@ -127,8 +154,14 @@ public final class GatewayState: Sendable {
             if configuration.sharedRedis != old.configuration.sharedRedis {
                 throw ConfigError(file: path, key: "shared.redis", message: "changing the shared tier takes a restart")
             }
-            let next = try await Self.build(configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, replica: replicaID)
+            let next = try await Self.build(
+                configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replicaID)
             source.replace(with: next)
+            loadedDigest.withLock { $0 = digest }
+            if announce, let sharedTier, let payload = try? JSONEncoder().encode(ReloadAnnouncement(origin: replicaID)) {
+                let told = await sharedTier.publish(sharedTier.reloadChannel, Array(payload))
+                logger.info("reload announced to the other replicas", metadata: ["told": "\(told)"])
+            }
             if configuration.host != old.configuration.host || configuration.port != old.configuration.port {
                 logger.warning("listen address changes take effect at the next start", metadata: ["config": "\(path)"])
             }
@@ -139,6 +172,33 @@ public final class GatewayState: Sendable {
         } catch {
             logger.error("configuration reload refused; the running configuration stays", metadata: ["config": "\(path)", "error": "\(error)"])
             return false
+        }
+    }
+}
+
+/// A reload as replicas announce it on the shared tier's reload channel.
+struct ReloadAnnouncement: Codable {
+    var origin: String
+}
+
+/// Hands reloads announced by other replicas (heard on the subscriber's thread) to the state,
+/// which is set once it is built; each runs in a task of its own, one after the other.
+final class ReloadRelay: Sendable {
+    private let action = Mutex<(@Sendable () async -> Void)?>(nil)
+    private let running = Mutex<Task<Void, Never>?>(nil)
+
+    func set(_ action: @escaping @Sendable () async -> Void) {
+        self.action.withLock { $0 = action }
+    }
+
+    func deliver() {
+        guard let action = action.withLock({ $0 }) else { return }
+        running.withLock { running in
+            let previous = running
+            running = Task {
+                await previous?.value
+                await action()
+            }
         }
     }
 }

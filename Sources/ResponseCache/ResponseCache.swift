@@ -55,13 +55,17 @@ public struct CacheFill<Value>: Sendable where Value: Sendable {
     public var tags: Set<String>
     /// False to answer without storing (e.g. an upstream error page).
     public var cacheable: Bool
+    /// How old the value already is (one taken from a shared level was stored there earlier):
+    /// its entry counts its freshness from then, not from now.
+    public var age: Duration
 
-    public init(value: Value, bytes: Int, etag: String, tags: Set<String> = [], cacheable: Bool = true) {
+    public init(value: Value, bytes: Int, etag: String, tags: Set<String> = [], cacheable: Bool = true, age: Duration = .zero) {
         self.value = value
         self.bytes = bytes
         self.etag = etag
         self.tags = tags
         self.cacheable = cacheable
+        self.age = age
     }
 }
 
@@ -197,7 +201,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         case .wait(let task, let stale):
             do {
                 let entry = try await task.value
-                return CacheAnswer(entry: entry, status: bypass ? .bypass : .miss, age: 0, refreshError: nil)
+                return CacheAnswer(entry: entry, status: bypass ? .bypass : .miss, age: Self.seconds(clock.now - entry.storedAt), refreshError: nil)
             } catch {
                 // stale-if-error: an entry past its TTL but within its window answers instead.
                 if let stale, now - stale.storedAt < stale.policy.ttl + stale.policy.staleIfError {
@@ -222,7 +226,9 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         Task {
             defer { state.withLock { _ = $0.fills.removeValue(forKey: key) } }
             let produced = try await fill()
-            let entry = CacheEntry(value: produced.value, bytes: produced.bytes, etag: produced.etag, storedAt: clock.now, policy: policy, tags: produced.tags)
+            let entry = CacheEntry(
+                value: produced.value, bytes: produced.bytes, etag: produced.etag, storedAt: clock.now - max(.zero, produced.age), policy: policy,
+                tags: produced.tags)
             state.withLock { state in
                 state.statistics.fills += 1
                 guard produced.cacheable else { return }

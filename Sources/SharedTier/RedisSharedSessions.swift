@@ -16,18 +16,24 @@ public import TokenBroker
 ///   client's circuit breaker; any failure reads as "nothing shared" and the broker logs in itself.
 public final class RedisSharedSessions: SharedSessions {
     public let client: RedisClient
-    private let key: SymmetricKey
+    private let sealer: Sealer
     private let logger: Logger
+    /// Wakes this replica's brokers when another replica stored a session or gave its lock up.
+    public let notifier: FillNotifier
     /// How long a login lock lives if its holder never releases it.
     public let lockLifetime: Duration
 
     /// `encryptionKey` is the secret (any length; SHA-256 makes the AES-256 key of it).
-    public init(client: RedisClient, encryptionKey: String, logger: Logger, lockLifetime: Duration = .seconds(10)) {
+    public init(client: RedisClient, encryptionKey: String, notifier: FillNotifier, logger: Logger, lockLifetime: Duration = .seconds(10)) {
         self.client = client
-        self.key = SymmetricKey(data: SHA256.hash(data: Data(encryptionKey.utf8)))
+        self.sealer = Sealer(secret: encryptionKey)
+        self.notifier = notifier
         self.logger = logger
         self.lockLifetime = lockLifetime
     }
+
+    /// Stores and releases are announced where the cache's are (`{prefix}filled`).
+    var channel: String { client.settings.keyPrefix + "filled" }
 
     public var isAvailable: Bool { client.breaker.state != .open }
 
@@ -48,19 +54,15 @@ public final class RedisSharedSessions: SharedSessions {
     }
 
     /// Seals a session for `redisKey`.
-    func seal(_ session: SharedSession, redisKey: String) throws -> [UInt8] {
-        let plain = try JSONEncoder().encode(Stored(access: session.access.value, refresh: session.refresh?.value, expiresAt: session.expiresAt.timeIntervalSince1970))
-        let box = try AES.GCM.seal(plain, using: key, authenticating: Data(redisKey.utf8))
-        guard let combined = box.combined else { throw CryptoKitError.incorrectParameterSize }
-        return Array(combined)
+    func seal(_ session: SharedSession, redisKey: String) -> [UInt8]? {
+        let stored = Stored(access: session.access.value, refresh: session.refresh?.value, expiresAt: session.expiresAt.timeIntervalSince1970)
+        guard let plain = try? JSONEncoder().encode(stored) else { return nil }
+        return sealer.seal(Array(plain), for: redisKey)
     }
 
     /// Opens what `seal` made, or nil (another key, another Redis key, tampered, garbage).
     func open(_ bytes: [UInt8], redisKey: String) -> SharedSession? {
-        guard let box = try? AES.GCM.SealedBox(combined: Data(bytes)),
-            let plain = try? AES.GCM.open(box, using: key, authenticating: Data(redisKey.utf8)),
-            let stored = try? JSONDecoder().decode(Stored.self, from: plain)
-        else { return nil }
+        guard let plain = sealer.open(bytes, for: redisKey), let stored = try? JSONDecoder().decode(Stored.self, from: Data(plain)) else { return nil }
         return SharedSession(access: Secret(stored.access), refresh: stored.refresh.map(Secret.init), expiresAt: Date(timeIntervalSince1970: stored.expiresAt))
     }
 
@@ -82,9 +84,10 @@ public final class RedisSharedSessions: SharedSessions {
     public func store(_ session: SharedSession, for account: SharedAccount) async {
         let redisKey = name("session", account)
         let milliseconds = Int(session.expiresAt.timeIntervalSinceNow * 1000)
-        guard milliseconds > 1000, let sealed = try? seal(session, redisKey: redisKey) else { return }
+        guard milliseconds > 1000, let sealed = seal(session, redisKey: redisKey) else { return }
         do {
             _ = try await client.command([Array("SET".utf8), Array(redisKey.utf8), sealed, Array("PX".utf8), Array(String(milliseconds).utf8)])
+            _ = try await client.command(["PUBLISH", channel, redisKey])
         } catch {
             logger.debug("shared tier: store failed", metadata: ["error": "\(error.code.rawValue)"])
         }
@@ -107,10 +110,12 @@ public final class RedisSharedSessions: SharedSessions {
         }
     }
 
-    /// Deletes the lock only if it is still this holder's (its fence), in one step.
-    static let release = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
-
     public func unlock(_ lock: SharedLock) async {
-        _ = try? await client.command(["EVAL", Self.release, "1", name("lock", lock.account), lock.fence])
+        // The cache's release: delete the lock if it is still this holder's, and wake the waiters.
+        _ = try? await client.command(["EVAL", RedisSharedCache.releaseScript, "1", name("lock", lock.account), lock.fence, channel, name("session", lock.account)])
+    }
+
+    public func waitForChange(_ account: SharedAccount, since: ContinuousClock.Instant, timeout: Duration) async {
+        await notifier.wait(name("session", account), since: since, timeout: timeout)
     }
 }

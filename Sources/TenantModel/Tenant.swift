@@ -3,7 +3,7 @@
 /// `id` is `{upstream}.{upstream id}`; a field the source does not have is `null`, never
 /// invented; timestamps are RFC 3339 in UTC with the upstream's precision; enum values use the
 /// current specs' spelling, unknown ones kept as sent. Encodes with explicit nulls.
-public struct Tenant: Sendable, Equatable, Encodable {
+public struct Tenant: Sendable, Equatable, Codable {
     /// Which upstream product a tenant comes from.
     public enum Product: String, Sendable, Codable, CaseIterable {
         case vb365
@@ -15,7 +15,7 @@ public struct Tenant: Sendable, Equatable, Encodable {
         case cloudTenant
     }
 
-    public struct Source: Sendable, Equatable, Encodable {
+    public struct Source: Sendable, Equatable, Codable {
         public var product: Product
         public var upstream: String
         public var id: String
@@ -26,7 +26,7 @@ public struct Tenant: Sendable, Equatable, Encodable {
         }
     }
 
-    public struct Backup: Sendable, Equatable, Encodable {
+    public struct Backup: Sendable, Equatable, Codable {
         public var protected: Bool?
         public var firstBackupAt: String?
         public var lastBackupAt: String?
@@ -80,8 +80,25 @@ public struct Tenant: Sendable, Equatable, Encodable {
     }
 }
 
+extension Tenant {
+    /// Reads what ``encode(to:)`` wrote (the shared cache level stores tenants so): `links` is
+    /// derived from `id`, so it is not read.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try c.decode(String.self, forKey: .id)
+        self.kind = try c.decode(Kind.self, forKey: .kind)
+        self.source = try c.decode(Source.self, forKey: .source)
+        self.name = try c.decodeIfPresent(String.self, forKey: .name)
+        self.description = try c.decodeIfPresent(String.self, forKey: .description)
+        self.type = try c.decodeIfPresent(String.self, forKey: .type)
+        self.enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled)
+        self.backup = try c.decode(Backup.self, forKey: .backup)
+        self.details = try c.decode([String: DetailValue].self, forKey: .details)
+    }
+}
+
 /// A value in `Tenant.details`.
-public enum DetailValue: Sendable, Equatable, Encodable {
+public enum DetailValue: Sendable, Equatable, Codable {
     case null
     case bool(Bool)
     case int(Int)
@@ -96,6 +113,21 @@ public enum DetailValue: Sendable, Equatable, Encodable {
         case .int(let v): try c.encode(v)
         case .string(let v): try c.encode(v)
         case .strings(let v): try c.encode(v)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let value = try? c.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? c.decode(Int.self) {
+            self = .int(value)
+        } else if let value = try? c.decode(String.self) {
+            self = .string(value)
+        } else {
+            self = .strings(try c.decode([String].self))
         }
     }
 

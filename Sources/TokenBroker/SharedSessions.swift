@@ -16,6 +16,9 @@ public protocol SharedSessions: Sendable {
     /// (see ``isAvailable``).
     func lock(_ account: SharedAccount) async -> SharedLock?
     func unlock(_ lock: SharedLock) async
+    /// Returns when another replica stored a session for `account` or gave its lock up after
+    /// `since` (woken by the tier), or after `timeout`.
+    func waitForChange(_ account: SharedAccount, since: ContinuousClock.Instant, timeout: Duration) async
     /// Whether the tier answers now (when not, waiting for another replica is pointless).
     var isAvailable: Bool { get }
 }

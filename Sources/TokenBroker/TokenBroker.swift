@@ -30,6 +30,8 @@ public actor TokenBroker {
         public var failures = 0
         /// Sessions taken from the shared tier instead of a login or refresh of this replica.
         public var shared = 0
+        /// Waits for another replica's login (each woken by the tier, or after at most 1 s).
+        public var sharedWaits = 0
         public init() {}
     }
 
@@ -165,46 +167,51 @@ public actor TokenBroker {
     }
 
     /// With a shared tier: a session another replica obtained; else this replica logs in for all
-    /// (under the account's lock) and shares the result; else, when another holds the lock, the
-    /// session it stores (waited for up to 5 s); when the tier is down, as without one.
+    /// (under the account's lock) and shares the result; else, while another replica holds the
+    /// lock, the session it stores: woken when it is stored or the lock is given up (then this
+    /// replica tries the lock again), for as long as a lock may live (a dead holder's lapses).
+    /// When the tier is down, or the wait runs out, as without one.
     private func obtain(previous: Session?) async throws -> Session {
         guard let shared else { return try await obtainHere(previous: previous) }
-        if let adopted = adopt(await shared.load(account)) {
-            statistics.shared += 1
-            return adopted
-        }
-        if let lock = await shared.lock(account) {
-            // Another replica may have stored one between the look and the lock.
+        let deadline = clock.now + Self.sharedWaitLimit
+        while true {
+            let asked = clock.now
             if let adopted = adopt(await shared.load(account)) {
-                await shared.unlock(lock)
                 statistics.shared += 1
                 return adopted
             }
-            do {
-                let fresh = try await obtainHere(previous: previous)
-                let expires = Date().addingTimeInterval(Double((fresh.expiresAt - clock.now).components.seconds))
-                await shared.store(SharedSession(access: fresh.access, refresh: fresh.refresh, expiresAt: expires), for: account)
-                await shared.unlock(lock)
-                return fresh
-            } catch {
-                await shared.unlock(lock)
-                throw error
-            }
-        }
-        if shared.isAvailable {
-            // Another replica is logging in: its session, as soon as it is stored.
-            for _ in 0..<100 {
-                try await clock.sleep(for: .milliseconds(50))
+            if let lock = await shared.lock(account) {
+                // Another replica may have stored one between the look and the lock.
                 if let adopted = adopt(await shared.load(account)) {
+                    await shared.unlock(lock)
                     statistics.shared += 1
                     return adopted
                 }
-                if !shared.isAvailable { break }
+                do {
+                    let fresh = try await obtainHere(previous: previous)
+                    let expires = Date().addingTimeInterval(Double((fresh.expiresAt - clock.now).components.seconds))
+                    await shared.store(SharedSession(access: fresh.access, refresh: fresh.refresh, expiresAt: expires), for: account)
+                    await shared.unlock(lock)
+                    return fresh
+                } catch {
+                    await shared.unlock(lock)
+                    throw error
+                }
             }
-            logger.warning("no session from the replica holding the login lock; logging in here")
+            let left = deadline - clock.now
+            guard shared.isAvailable, left > .zero else { break }
+            // Another replica is logging in: its session, as soon as it is stored.
+            try Task.checkCancellation()
+            statistics.sharedWaits += 1
+            await shared.waitForChange(account, since: asked, timeout: min(left, .seconds(1)))
         }
+        if shared.isAvailable { logger.warning("no session from the replica holding the login lock; logging in here") }
         return try await obtainHere(previous: previous)
     }
+
+    /// How long a broker waits for another replica's login before logging in itself: a little
+    /// more than the tier's lock lifetime (10 s), so a dead holder's lock lapses first.
+    static let sharedWaitLimit: Duration = .seconds(12)
 
     private func obtainHere(previous: Session?) async throws -> Session {
         let started = clock.now

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayAccess
 import GatewayTestSupport
 import HTTPTransport
 import Logging
@@ -18,11 +19,11 @@ struct SharedTierTests {
     }
 
     /// Three in-process gateways (replicas) over one simulator and one Redis.
-    func withReplicas(_ sim: RunningSimulator, _ redis: RunningRedis, _ body: ([RunningGateway]) async throws -> Void) async throws {
+    func withReplicas(_ sim: RunningSimulator, _ redis: RunningRedis, cache: String = "", _ body: ([RunningGateway]) async throws -> Void) async throws {
         setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
-        try await withGateway(vb365: sim, vspc: sim, extra: shared(redis)) { a in
-            try await withGateway(vb365: sim, vspc: sim, extra: shared(redis)) { b in
-                try await withGateway(vb365: sim, vspc: sim, extra: shared(redis)) { c in
+        try await withGateway(vb365: sim, vspc: sim, cache: cache, extra: shared(redis)) { a in
+            try await withGateway(vb365: sim, vspc: sim, cache: cache, extra: shared(redis)) { b in
+                try await withGateway(vb365: sim, vspc: sim, cache: cache, extra: shared(redis)) { c in
                     try await body([a, b, c])
                 }
             }
@@ -41,11 +42,166 @@ struct SharedTierTests {
         }
     }
 
+    /// Resource reads of one tenant route (not logins, not lists) the simulator served.
+    func tenantReads(_ sim: RunningSimulator, _ product: SimulatedProduct) -> Int {
+        sim.state.counters(product).requests.filter { route, _ in
+            product == .vspc ? route.contains("/tenants/") : route.hasSuffix("/Organization")
+        }.values.reduce(0, +)
+    }
+
+    @Test("three replicas, 300 concurrent cold requests for one tenant, 300 ms upstream latency: exactly one tenant read in all (both products)")
+    func oneFetchAcrossReplicas() async throws {
+        try await withRedis { redis in
+            try await withSimulator(faults: [.vb365: SimulatorFaults(latencyMs: 300), .vspc: SimulatorFaults(latencyMs: 300)]) { sim in
+                try await withReplicas(sim, redis) { replicas in
+                    for (path, product) in [(cloudTenantPath, SimulatedProduct.vspc), (organizationPath, .vb365)] {
+                        let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
+                            for replica in replicas {
+                                for _ in 0..<100 {
+                                    group.addTask {
+                                        let response = try await replica.get(path)
+                                        return Answer(status: response.status, etag: response.header("etag") ?? "-", cache: response.header("x-cache") ?? "-")
+                                    }
+                                }
+                            }
+                            var all: [Answer] = []
+                            for try await answer in group { all.append(answer) }
+                            return all
+                        }
+                        #expect(answers.count == 300)
+                        #expect(answers.allSatisfy { $0.status == 200 }, "\(Dictionary(grouping: answers, by: \.status).mapValues(\.count))")
+                        // One fill for three replicas. A VSPC tenant is one request; a VB365
+                        // organization read cold is one `GET /vN/Organization` per organization
+                        // account (seed 000: each account sees only its own, and which one is this
+                        // organization's is learned by reading), 3 here, 9 with three replicas alone.
+                        let accounts = product == .vspc ? 1 : 3
+                        #expect(tenantReads(sim, product) == accounts, "\(path): one fill for three replicas (\(sim.state.counters(product).requests))")
+                        #expect(Set(answers.map(\.etag)).count == 1, "every replica answers the same bytes, so the same ETag")
+                        #expect(sim.state.counters(product).logins == accounts, "only the replica that filled logged in, once per account")
+                        try await Task.sleep(for: .seconds(2))  // the caller's rate (50/s, burst 100) refills
+                    }
+                    var hits = 0
+                    var stores = 0
+                    var waits = 0
+                    for replica in replicas {
+                        let tier = try #require(replica.service.sharedStatus?())
+                        hits += tier.cache.hits
+                        stores += tier.cache.stores
+                        waits += tier.cache.lockWaits
+                        #expect(tier.cache.fallbacks == 0)
+                    }
+                    #expect(stores == 2, "one fill per tenant, stored for every replica")
+                    #expect(hits == 4, "the two other replicas took each tenant from Redis")
+                    #expect(waits >= 4, "they waited for the filling replica (woken by pub/sub)")
+                    var exported = 0
+                    for replica in replicas {
+                        let metrics = try await replica.get("/metrics").text
+                        #expect(metrics.contains("veeam_gateway_shared_cache_lock_waits_total"))
+                        let line = metrics.split(separator: "\n").first { $0.hasPrefix("veeam_gateway_shared_cache_hits_total ") }
+                        exported += line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+                    }
+                    #expect(exported == 4, "/metrics says the same")
+                }
+            }
+        }
+    }
+
+    struct Answer: Sendable {
+        var status: Int
+        var etag: String
+        var cache: String
+    }
+
+    @Test("a replica that died holding a fill's claim holds the others up only until the claim lapses; a later fill is never overwritten by an older one")
+    func deadHolderAndFence() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
+                try await withGateway(vb365: sim, vspc: sim, extra: shared(redis)) { gw in
+                    var settings = try RedisSettings.parse(redis.url).get()
+                    settings.keyPrefix = "vgw-test:"
+                    let client = RedisClient(settings: settings, logger: Logger(label: "test"))
+                    defer { client.shutdown() }
+                    // A replica that claimed this tenant's fill and died: its claim lives 1.5 s.
+                    let key = "tenant|vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"
+                    _ = try await client.command(["SET", "vgw-test:cache:{\(key)}:lock", "424242", "PX", "1500"])
+                    let answer = try await gw.get(cloudTenantPath)
+                    #expect(answer.status == 200)
+                    #expect(tenantReads(sim, .vspc) == 1)
+                    let tier = try #require(gw.service.sharedStatus?())
+                    #expect(tier.cache.lockWaits >= 1, "it waited for the dead holder")
+                    #expect(tier.cache.misses == 1, "then claimed the fill itself when the claim lapsed (no fallback)")
+                    #expect(tier.cache.fallbacks == 0)
+
+                    // Fencing, on the level itself: claim 1 lapses, claim 2 stores, claim 1's late store is refused.
+                    let level = RedisSharedCache(client: client, encryptionKey: Self.encryptionKey, notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
+                    guard case .claimed(let first) = await level.lookup("fence-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("no claim"); return
+                    }
+                    guard case .busy = await level.lookup("fence-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("a held claim is not busy"); return
+                    }
+                    _ = try await client.command(["DEL", "vgw-test:cache:{fence-test}:lock"])  // it lapsed
+                    guard case .claimed(let second) = await level.lookup("fence-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("no second claim"); return
+                    }
+                    #expect(second.fence > first.fence)
+                    await level.store(Array("newer".utf8), ttl: .seconds(30), claim: second)
+                    await level.store(Array("older".utf8), ttl: .seconds(30), claim: first)
+                    guard case .found(let bytes, let age) = await level.lookup("fence-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("nothing stored"); return
+                    }
+                    #expect(bytes == Array("newer".utf8))
+                    #expect(age < .seconds(5))
+                    // At rest: sealed, and useless under another key.
+                    let raw = try #require(try await client.command(["GET", "vgw-test:cache:{fence-test}"]).bytes)
+                    #expect(!String(decoding: raw, as: UTF8.self).contains("newer"))
+                    let stranger = RedisSharedCache(client: client, encryptionKey: "another-key-another-key-another-key", notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
+                    guard case .unavailable = await stranger.lookup("fence-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("another key read the value"); return
+                    }
+                    let cached = try #require(try await client.command(["GET", "vgw-test:cache:{\(key)}"]).bytes)
+                    let text = String(decoding: cached, as: UTF8.self)
+                    #expect(!text.contains("c386d34c"), "a cached tenant is sealed too")
+                }
+            }
+        }
+    }
+
+    @Test("a reload on one replica reaches the others: a replica whose file changed reloads it, one whose file did not stays")
+    func reloadReachesEveryReplica() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                try await withReplicas(sim, redis) { replicas in
+                    let (a, b, c) = (replicas[0], replicas[1], replicas[2])
+                    for replica in replicas { #expect(await eventually { replica.state.hearsPurges }) }
+                    let newKey = "e2e-added-on-every-replica-0123456789"
+                    for replica in [a, b] {
+                        let original = try String(contentsOfFile: replica.configPath, encoding: .utf8)
+                        let added = original.replacingOccurrences(
+                            of: "callers:\n",
+                            with: "callers:\n  - { id: added, keyHash: \"\(APIKey.hash(newKey))\", roles: [ServiceProviderAdministrator] }\n")
+                        try Data(added.utf8).write(to: URL(fileURLWithPath: replica.configPath))
+                    }
+                    #expect(await a.state.reload())
+                    #expect(await eventually { b.logs.all.contains { $0.contains("configuration reloaded") } })
+                    #expect(try await b.get(cloudTenantPath, key: newKey).status == 200, "B reloaded its own changed file")
+                    #expect(await eventually { c.logs.all.contains { $0.contains("file is unchanged") } })
+                    #expect(try await c.get(cloudTenantPath, key: newKey).status == 401, "C's file did not change: it kept its configuration")
+                    #expect(!c.logs.all.contains { $0.contains("configuration reloaded") })
+                    #expect(!a.logs.all.contains { $0.contains("reload from another replica") }, "a replica ignores its own announcement")
+                    #expect(!b.logs.all.contains { $0.contains("reload announced") }, "a reload another replica announced is not announced again")
+                }
+            }
+        }
+    }
+
     @Test("three fresh replicas, 100 concurrent callers each, 300 ms upstream latency: one login per account in all")
     func oneLoginPerAccount() async throws {
         try await withRedis { redis in
             try await withSimulator(faults: [.vb365: SimulatorFaults(latencyMs: 300), .vspc: SimulatorFaults(latencyMs: 300)]) { sim in
-                try await withReplicas(sim, redis) { replicas in
+                // Nothing cached (TTL 0): every replica reads, so every replica needs the sessions.
+                try await withReplicas(sim, redis, cache: "{ ttl: 0s, list: { ttl: 0s } }") { replicas in
                     let statuses = try await load(replicas, "/v1/tenants", count: 100)
                     #expect(statuses.count == 300)
                     #expect(statuses.allSatisfy { $0 == 200 }, "\(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
@@ -84,8 +240,8 @@ struct SharedTierTests {
                         let ttl = try await client.command(["PTTL", name])
                         #expect(ttl != .integer(-1), "it expires with the session")
                     }
-                    let wrongKey = RedisSharedSessions(client: client, encryptionKey: "another-key-another-key-another-key", logger: Logger(label: "test"))
-                    let right = RedisSharedSessions(client: client, encryptionKey: Self.encryptionKey, logger: Logger(label: "test"))
+                    let wrongKey = RedisSharedSessions(client: client, encryptionKey: "another-key-another-key-another-key", notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
+                    let right = RedisSharedSessions(client: client, encryptionKey: Self.encryptionKey, notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
                     let account = SharedAccount(upstream: "vspc-main", username: "gateway-svc")
                     #expect(await wrongKey.load(account) == nil)
                     let opened = await right.load(account)
@@ -111,8 +267,11 @@ struct SharedTierTests {
                     #expect(purge.status == 200)
                     #expect(purge.text.contains(#""replicas":"told""#), "\(purge.text)")
                     #expect(await eventually { b.logs.all.contains { $0.contains("purge from another replica") } })
+                    let before = tenantReads(sim, .vspc)
                     #expect(try await b.get(cloudTenantPath).header("x-cache") == "MISS")
+                    #expect(tenantReads(sim, .vspc) == before + 1, "the shared level was purged too: B read the upstream, not Redis's old copy")
                     #expect(try await a.get(cloudTenantPath).header("x-cache") == "MISS")
+                    #expect(tenantReads(sim, .vspc) == before + 1, "A took what B stored in the shared level")
                     #expect(!a.logs.all.contains { $0.contains("purge from another replica") }, "a replica ignores its own purges")
                 }
             }
@@ -160,6 +319,9 @@ struct SharedTierTests {
                     let metrics = try await replicas[0].get("/metrics").text
                     #expect(metrics.contains(#"veeam_gateway_shared_tier_state{state="open"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("shared_tier") })")
                     #expect(metrics.contains("veeam_gateway_shared_tier_fallbacks_total"))
+                    var fallbacks = 0
+                    for replica in replicas { fallbacks += replica.service.sharedStatus?().cache.fallbacks ?? 0 }
+                    #expect(fallbacks > 0, "fills went to the upstream while the shared level was gone")
                     try await redis.start()
                     try await Task.sleep(for: .seconds(2.2))  // the circuit's open period
                     #expect(try await load(replicas, cloudTenantPath, count: 3).allSatisfy { $0 == 200 })

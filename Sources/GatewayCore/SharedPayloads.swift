@@ -1,0 +1,58 @@
+import Foundation
+import ResponseCache
+import TenantModel
+
+/// How a ``CachedPayload`` is written to the shared cache level and read back by another
+/// replica: a one-byte layout version, then JSON. A single tenant is its response body as sent
+/// (`{"data": tenant}`): its bytes, and so its ETag, are the same on every replica. A list is its
+/// upstream, time of fetching and tenants. A partial list is never stored (it is not cached at
+/// all). What another layout wrote (an older or newer replica during a rolling upgrade) reads as
+/// nothing: the replica fills it itself.
+enum SharedPayloads {
+    static let tenantLayout: UInt8 = 1
+    static let listLayout: UInt8 = 2
+
+    struct StoredTenant: Codable {
+        var data: Tenant
+    }
+
+    struct StoredList: Codable {
+        var upstream: String
+        var fetchedAt: String
+        var tenants: [Tenant]
+    }
+
+    static func encode(_ fill: CacheFill<CachedPayload>) -> [UInt8]? {
+        switch fill.value {
+        case .tenant(_, let body, let fetchedAt):
+            // fetchedAt is ASCII (RFC 3339): its length fits one byte.
+            let stamp = Array(fetchedAt.utf8)
+            guard stamp.count < 256 else { return nil }
+            return [tenantLayout, UInt8(stamp.count)] + stamp + body
+        case .list(let tenants, let fetchedAt, let partialFailure):
+            guard partialFailure == nil, let upstream = fill.tags.first(where: { $0.hasPrefix("upstream:") })?.dropFirst(9),
+                let json = try? GatewayJSON.encode(StoredList(upstream: String(upstream), fetchedAt: fetchedAt, tenants: tenants))
+            else { return nil }
+            return [listLayout] + json
+        }
+    }
+
+    static func decode(_ bytes: [UInt8]) -> CacheFill<CachedPayload>? {
+        guard let layout = bytes.first else { return nil }
+        switch layout {
+        case tenantLayout:
+            guard bytes.count > 2 else { return nil }
+            let stampEnd = 2 + Int(bytes[1])
+            guard bytes.count > stampEnd else { return nil }
+            let fetchedAt = String(decoding: bytes[2..<stampEnd], as: UTF8.self)
+            let body = Array(bytes[stampEnd...])
+            guard let tenant = try? JSONDecoder().decode(StoredTenant.self, from: Data(body)).data else { return nil }
+            return TenantService.tenantFill(tenant, body: body, fetchedAt: fetchedAt)
+        case listLayout:
+            guard let list = try? JSONDecoder().decode(StoredList.self, from: Data(bytes.dropFirst())) else { return nil }
+            return TenantService.listFill(list.tenants, upstream: list.upstream, fetchedAt: list.fetchedAt, partialFailure: nil)
+        default:
+            return nil
+        }
+    }
+}

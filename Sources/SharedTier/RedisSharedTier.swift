@@ -1,0 +1,61 @@
+import Foundation
+public import GatewayClock
+public import Logging
+
+/// The replicas' shared tier over one Redis, made once per process (its threads and connections
+/// outlive reloads): the client, the shared sessions and cache level, and the channels replicas
+/// tell each other things on.
+///
+/// | channel | message | what a replica does |
+/// |---|---|---|
+/// | `{prefix}filled` | a key stored or released | wakes its tasks waiting for that fill or login |
+/// | `{prefix}purge` | a ``DELETE /v1/cache`` (JSON, with its origin) | purges its local cache the same way |
+/// | `{prefix}reload` | a reload (JSON, with its origin) | reloads its own file, if it changed |
+public final class RedisSharedTier: Sendable {
+    public let client: RedisClient
+    public let notifier: FillNotifier
+    public let sessions: RedisSharedSessions
+    public let cache: RedisSharedCache
+    private let logger: Logger
+
+    public init(settings: RedisSettings, encryptionKey: String, logger: Logger, clock: GatewayClock = .continuous) {
+        self.logger = logger
+        self.client = RedisClient(settings: settings, logger: logger, clock: clock)
+        self.notifier = FillNotifier(clock: clock)
+        self.sessions = RedisSharedSessions(client: client, encryptionKey: encryptionKey, notifier: notifier, logger: logger)
+        self.cache = RedisSharedCache(client: client, encryptionKey: encryptionKey, notifier: notifier, logger: logger)
+    }
+
+    public var purgeChannel: String { client.settings.keyPrefix + "purge" }
+    public var reloadChannel: String { client.settings.keyPrefix + "reload" }
+    public var filledChannel: String { cache.channel }
+
+    /// `redis 127.0.0.1:6379/0: closed` (the circuit: closed, open, half-open).
+    public var statusLine: String { sessions.statusLine }
+
+    /// Sends `payload` to every replica listening on `channel`; false when Redis did not take it.
+    public func publish(_ channel: String, _ payload: [UInt8]) async -> Bool {
+        (try? await client.command([Array("PUBLISH".utf8), Array(channel.utf8), payload])) != nil
+    }
+
+    /// Listens on the three channels: fills wake this replica's waiters here; purges and reloads
+    /// go to `onPurge` and `onReload` (with their JSON payload).
+    public func listen(onPurge: @escaping @Sendable ([UInt8]) -> Void, onReload: @escaping @Sendable ([UInt8]) -> Void) -> RedisSubscriber {
+        let filled = filledChannel
+        let purge = purgeChannel
+        let notifier = self.notifier
+        return RedisSubscriber(settings: client.settings, channels: [filled, purge, reloadChannel], logger: logger) { channel, payload in
+            if channel == filled {
+                notifier.notify(String(decoding: payload, as: UTF8.self))
+            } else if channel == purge {
+                onPurge(payload)
+            } else {
+                onReload(payload)
+            }
+        }
+    }
+
+    public func shutdown() {
+        client.shutdown()
+    }
+}
