@@ -1,4 +1,5 @@
 public import Foundation
+public import ResponseCache
 public import TokenBroker
 
 /// `GET /v1/status`: is it working, and if not, which Veeam server, which account, since when.
@@ -78,6 +79,8 @@ public struct StatusReport: Sendable, Encodable {
     public var cache: Cache
     /// The shared tier (Redis) and its circuit's state, when one is configured.
     public var sharedTier: String?
+    /// The shared cache level's counters since start, when a shared tier is configured.
+    public var sharedCache: SharedLevelStatistics?
     /// The last 50 problems answered, newest first.
     public var problems: [StatusBoard.Problem]
 }
@@ -116,6 +119,7 @@ extension TenantService {
     /// The operator's view (`GET /v1/status`).
     public func statusReport(board: StatusBoard) async -> StatusReport {
         let readiness = await readiness()
+        let shared = sharedStatus?()
         let buckets = board.recent()
         var upstreamRows: [StatusReport.Upstream] = []
         for upstream in upstreams {
@@ -174,7 +178,7 @@ extension TenantService {
                     m1: StatusBoard.hitRatio(hits: hits.m1, misses: misses.m1), m5: StatusBoard.hitRatio(hits: hits.m5, misses: misses.m5),
                     m15: StatusBoard.hitRatio(hits: hits.m15, misses: misses.m15)),
                 staleServed: StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.staleServed } }, evictions: statistics.evictions),
-            sharedTier: sharedStatus?().line, problems: board.problems)
+            sharedTier: shared?.line, sharedCache: shared?.cache, problems: board.problems)
     }
 
     /// The stable code at the end of a readiness reason (`… (upstream.connect)`), else `upstream.error`.

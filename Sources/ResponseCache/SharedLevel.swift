@@ -47,7 +47,7 @@ public struct SharedClaim: Sendable, Equatable {
 }
 
 /// Counters of the shared level, for `/metrics` and the status page.
-public struct SharedLevelStatistics: Sendable, Equatable {
+public struct SharedLevelStatistics: Sendable, Equatable, Codable {
     /// Local misses answered from the shared level.
     public var hits = 0
     /// Local misses this replica filled from its upstream for every replica (it held the claim).

@@ -101,6 +101,12 @@ struct SharedTierTests {
                         exported += line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
                     }
                     #expect(exported == 4, "/metrics says the same")
+                    var shown = 0
+                    for replica in replicas {
+                        let status = try await replica.json("/v1/status")
+                        shown += ((status["sharedCache"] as? [String: Any])?["hits"] as? Int) ?? 0
+                    }
+                    #expect(shown == 4, "and /v1/status")
                 }
             }
         }

@@ -91,7 +91,9 @@ function render(status) {
   overall.dataset.mark = status.mark;
   overall.textContent = status.mark;
   document.getElementById("meta").textContent =
-    `up since ${since(status.gateway.startedAt)} · shared tier: ${status.sharedTier || "none configured"}`;
+    `up since ${since(status.gateway.startedAt)} · shared tier: ${status.sharedTier || "none configured"}` +
+    (status.sharedCache ? ` · shared cache: ${status.sharedCache.hits} hits, ${status.sharedCache.misses} fills, ` +
+      `${status.sharedCache.lockWaits} waits, ${status.sharedCache.fallbacks} fallbacks` : "");
 
   fill(document.querySelector("#upstreams tbody"), status.upstreams.map((u) => {
     const accounts = el("td", { class: "wrap" }, ...u.accounts.map((a) =>
