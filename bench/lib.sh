@@ -6,7 +6,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null || true
   sleep 0.5
-  rm -rf "$OUT"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$OUT"
 }
 trap cleanup EXIT
 

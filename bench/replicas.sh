@@ -66,7 +66,7 @@ stop_replicas() { for pid in "${GW_PIDS[@]}"; do kill "$pid" 2>/dev/null || true
 haproxy_in_front() {
   LB_PORT=$(free_port)
   {
-    printf 'global\n  maxconn 20000\ndefaults\n  mode http\n  option http-keep-alive\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n'
+    printf 'global\n  maxconn 4000\ndefaults\n  mode http\n  option http-keep-alive\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n'
     printf 'frontend fe\n  bind 127.0.0.1:%s\n  default_backend gateways\nbackend gateways\n  balance roundrobin\n  http-reuse always\n' "$LB_PORT"
     local i=0
     for port in "${GW_PORTS[@]}"; do i=$((i + 1)); printf '  server g%s 127.0.0.1:%s\n' "$i" "$port"; done
@@ -80,7 +80,7 @@ haproxy_in_front() {
 cpu_ticks() { local t=0; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$t"; }
 
 VB365_ORGS="cbc52c37-df7f-4b03-98f3-036e7d4b3127"
-PART1="| set-up | run | req/s | p50 / p99 ms | non-2xx | VSPC tenant reads | VB365 organization reads | logins | gateways' CPU µs per request |
+PART1="| set-up | run | req/s | p50 / p99 ms | non-2xx | VSPC tenant reads | VB365 organization reads | logins since start (both products) | gateways' CPU µs per request |
 |---|---|---|---|---|---|---|---|---|"
 for setup in "1 replica" "3 replicas, each on its own" "3 replicas sharing Redis"; do
   start_sim --generate 1000 --token-lifetime 86400
@@ -117,7 +117,12 @@ LUA
     after=$(cpu_ticks "${GW_PIDS[@]}")
     read -r rps p50 p99 errors cpu < <(wrk_summary "$OUT/wrk.txt" "$((after - before))")
     read -r v1 o1 l1 < <(counters)
-    LINE="| $setup | $run | $rps | $p50 / $p99 | $errors | $((v1 - v0)) | $((o1 - o0)) | $((l1 - l0)) | $cpu |"
+    LINE="| $setup | $run | $rps | $p50 / $p99 | $errors | $((v1 - v0)) | $((o1 - o0)) | $l1 | $cpu |"
+    if [ "$setup" = "3 replicas sharing Redis" ] && [ "$run" = cold ]; then
+      KEYS_HELD=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'bench:cache:*' | grep -c '}$' || true)
+      USED=$(redis-cli -p "$REDIS_PORT" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+      REDIS_NOTE="After the cold run Redis held $KEYS_HELD cached values in $((USED / 1024)) KiB (used_memory, sessions and locks included): $((USED / (KEYS_HELD > 0 ? KEYS_HELD : 1))) bytes per value."
+    fi
     echo "$LINE" >&2
     PART1+="
 $LINE"
@@ -174,8 +179,9 @@ $LINE"
 done
 
 HEADER="### Replicas behind haproxy, and the shared tier ($(date -u +%Y-%m-%d), $(nproc) cores, release builds, Redis $(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p'), haproxy $("$HAPROXY" -v | sed -n '1s/.*version \([0-9.]*\).*/\1/p'))"
-NOTE1="Part 1: wrk -t2 -c$CONNS for $DURATION per run through haproxy (round-robin, keep-alive), random tenants of 1,000 VSPC tenants and 3 VB365 organizations; a fresh simulator and an empty Redis per set-up. *cold* starts with empty caches; *hot* follows it. Reads and logins are what reached the simulator during the run. Everything (wrk, haproxy, the replicas, the simulator, Redis) shares the machine's cores."
+NOTE1="Part 1: wrk -t2 -c$CONNS for $DURATION per run through haproxy (round-robin, keep-alive), random tenants of 1,000 VSPC tenants and 3 VB365 organizations; a fresh simulator and an empty Redis per set-up. *cold* starts with empty caches; *hot* follows it. Reads are what reached the simulator during the run; logins are counted from the replicas' start (they log in at start for their readiness probes, before the first run). Everything (wrk, haproxy, the replicas, the simulator, Redis) shares the machine's cores."
 NOTE2="Part 2: one gateway straight, wrk -t1 -c1, $DURATION per run, median of $ROUNDS alternated runs. *Local miss, shared hit*: \`cache.maxBytes: 0\` stores nothing locally, so every request asks Redis (one Lua script round trip, AES-GCM open, JSON decode of the tenant). *No-cache miss with the shared tier*: the claim (one script), the upstream read, the store and wake-up (one script)."
+NOTE1="$NOTE1 ${REDIS_NOTE:-}"
 echo; echo "$HEADER"; echo; echo "$NOTE1"; echo; echo "$PART1"; echo; echo "$NOTE2"; echo; echo "$PART2"
 if [ "$WRITE" = "--write" ]; then
   { echo; echo "$HEADER"; echo; echo "$NOTE1"; echo; echo "$PART1"; echo; echo "$NOTE2"; echo; echo "$PART2"; } >>docs/benchmarks.md

@@ -207,6 +207,7 @@ extension TenantService {
     public func purgeCache(upstream: String? = nil, tenant: String? = nil) -> Int {
         if let tenant { return cache.purge(tag: "tenant:" + tenant.lowercased()) }
         renderings.purgeAll()
+        views.purgeAll()
         if let upstream { return cache.purge(tag: "upstream:" + upstream) }
         return cache.purgeAll()
     }

@@ -84,6 +84,14 @@ public struct ListAnswer: Sendable {
     public var maxAge: Int
 }
 
+/// The tenants a caller may see of some sources, filtered by `q` and sorted (every page of a
+/// list is a slice of it), with the cache entries (by time of storing) it was made from.
+struct ListView: Sendable {
+    var stamps: [ContinuousClock.Instant?]
+    var tenants: [Tenant]
+    var sources: [SourceStatus]
+}
+
 /// A list rendering and the cache entries (by time of storing) it was made from.
 struct RenderedList: Sendable {
     var stamps: [ContinuousClock.Instant?]

@@ -21,7 +21,18 @@ extension TenantService {
         if status == .hit, let rendered = renderings.peek(key, countingHit: false)?.entry.value, rendered.stamps == stamps {
             return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
         }
-        let body = try GatewayJSON.encode(assemble(query, caller: caller, policy: policy, results))
+        let viewKey = viewKey(query, caller: caller, policy: policy)
+        let view: ListView
+        if status == .hit, let kept = views.peek(viewKey, countingHit: false)?.entry.value, kept.stamps == stamps {
+            view = kept
+        } else {
+            view = makeView(query, caller: caller, policy: policy, results, stamps: stamps)
+            if status == .hit, stamps.allSatisfy({ $0 != nil }) {
+                // The array's own storage (a tenant's strings are shared with the cache entry).
+                views.store(viewKey, value: view, bytes: view.tenants.count * MemoryLayout<Tenant>.stride + 1024, etag: "", policy: .init(ttl: .seconds(3600)))
+            }
+        }
+        let body = try GatewayJSON.encode(page(view, query))
         let etag = GatewayJSON.etag(body)
         if status == .hit, stamps.allSatisfy({ $0 != nil }) {
             renderings.store(key, value: RenderedList(stamps: stamps, body: body, etag: etag), bytes: body.count, etag: etag, policy: .init(ttl: .seconds(3600)))
@@ -51,10 +62,16 @@ extension TenantService {
 
     /// What decides a list's content for a caller: which kinds it reads in full, else its scopes.
     func renderingKey(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> String {
+        viewKey(query, caller: caller, policy: policy) + "|\(query.limit)|\(query.offset)"
+    }
+
+    /// What decides the tenants of a list, whatever the page: which kinds the caller reads in
+    /// full, else its scopes; the filters.
+    func viewKey(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> String {
         let organizations = policy.readsAll(caller, kind: .organization)
         let cloudTenants = policy.readsAll(caller, kind: .cloudTenant)
         let scopes = organizations ? "" : caller.scopes.sorted().joined(separator: ",")
-        return "\(organizations ? 1 : 0)\(cloudTenants ? 1 : 0)|\(scopes)|\(query.product?.rawValue ?? "")|\(query.upstream ?? "")|\(query.q ?? "")|\(query.limit)|\(query.offset)"
+        return "\(organizations ? 1 : 0)\(cloudTenants ? 1 : 0)|\(scopes)|\(query.product?.rawValue ?? "")|\(query.upstream ?? "")|\(query.q ?? "")"
     }
 
     func selectUpstreams(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> [Upstream] {
@@ -89,7 +106,8 @@ extension TenantService {
         return (status, age, maxAge)
     }
 
-    func assemble(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, _ results: [SourceResult]) -> TenantList {
+    /// What `caller` may see of `results`, filtered by `q` and sorted.
+    func makeView(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, _ results: [SourceResult], stamps: [ContinuousClock.Instant?]) -> ListView {
         var tenants: [Tenant] = []
         var sources: [SourceStatus] = []
         for result in results {
@@ -100,9 +118,13 @@ extension TenantService {
         if let q = query.q?.lowercased(), !q.isEmpty {
             tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
         }
-        let ordered = Normalize.sorted(tenants)
-        let page = Array(ordered.dropFirst(query.offset).prefix(query.limit))
-        return TenantList(data: page, meta: .init(total: ordered.count, limit: query.limit, offset: query.offset, sources: sources))
+        return ListView(stamps: stamps, tenants: Normalize.sorted(tenants), sources: sources)
+    }
+
+    /// One page of a view, as `GET /v1/tenants` answers it.
+    func page(_ view: ListView, _ query: TenantQuery) -> TenantList {
+        let page = Array(view.tenants.dropFirst(query.offset).prefix(query.limit))
+        return TenantList(data: page, meta: .init(total: view.tenants.count, limit: query.limit, offset: query.offset, sources: view.sources))
     }
 
     func kind(of product: Tenant.Product) -> Tenant.Kind { product == .vb365 ? .organization : .cloudTenant }

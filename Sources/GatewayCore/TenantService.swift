@@ -79,6 +79,9 @@ public final class TenantService: Sendable {
     let cache: ResponseCache<CachedPayload>
     /// Rendered list answers, reused while their sources are unchanged (a quarter of the cache's bound).
     let renderings: ResponseCache<RenderedList>
+    /// What a caller may see of the lists, filtered and sorted, whatever the page: reused by every
+    /// page of it while its sources are unchanged (another eighth of the cache's bound).
+    let views: ResponseCache<ListView>
     let freshness: [String: FreshnessPolicy]
     let listFreshness: [String: FreshnessPolicy]
     /// Upstreams that answered 429: not called again before this instant.
@@ -105,6 +108,7 @@ public final class TenantService: Sendable {
         self.readinessProbe = ReadinessProbe(interval: probeInterval, clock: clock)
         self.cache = cache
         self.renderings = ResponseCache(maxBytes: cache.maxBytes / 4, maxEntryShare: 0.5, clock: cache.clock)
+        self.views = ResponseCache(maxBytes: cache.maxBytes / 8, maxEntryShare: 0.5, clock: cache.clock)
         self.freshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.freshness) })
         self.listFreshness = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.name, $0.listFreshness) })
         self.upstreams = upstreams.map { definition in

@@ -79,10 +79,11 @@ public enum Normalize {
 
     /// Stable order for lists: name (case-insensitive), then id.
     public static func sorted(_ tenants: [Tenant]) -> [Tenant] {
-        tenants.sorted { a, b in
-            let an = (a.name ?? "").lowercased()
-            let bn = (b.name ?? "").lowercased()
-            return an != bn ? an < bn : a.id < b.id
+        // Each name lowercased once, not once per comparison (100,000 tenants: 1.7 M comparisons).
+        let keys = tenants.map { ($0.name ?? "").lowercased() }
+        let order = tenants.indices.sorted { i, j in
+            keys[i] != keys[j] ? keys[i] < keys[j] : tenants[i].id < tenants[j].id
         }
+        return order.map { tenants[$0] }
     }
 }

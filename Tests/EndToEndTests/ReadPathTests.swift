@@ -58,6 +58,19 @@ struct ReadPathTests {
                 let page = try await gw.json("/v1/tenants?limit=2&offset=4")
                 #expect((page["data"] as? [[String: Any]])?.count == 2)
                 #expect((page["meta"] as? [String: Any])?["offset"] as? Int == 4)
+                // Every page is a slice of one sorted view (kept while its sources are unchanged).
+                var paged: [String] = []
+                for offset in stride(from: 0, to: 6, by: 2) {
+                    let slice = try #require(try await gw.json("/v1/tenants?limit=2&offset=\(offset)")["data"] as? [[String: Any]])
+                    for tenant in slice {
+                        let id: String? = tenant["id"] as? String
+                        paged.append(id ?? "-")
+                    }
+                }
+                #expect(paged == data.compactMap { $0["id"] as? String })
+                // A scoped caller's pages come from its own view, never the administrator's.
+                let scoped = try #require(try await gw.json("/v1/tenants?limit=2&offset=0", key: TestKeys.abcApp)["data"] as? [[String: Any]])
+                #expect(scoped.compactMap { $0["id"] as? String } == ["vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"])
                 let oneUpstream = try await gw.json("/v1/tenants?upstream=vb365-eu")
                 #expect(((oneUpstream["meta"] as? [String: Any])?["sources"] as? [Any])?.count == 1)
             }
