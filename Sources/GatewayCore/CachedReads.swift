@@ -130,7 +130,7 @@ extension TenantService {
     public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> CachedBody? {
         try authorize(caller, kind: location.kind, tenantID: location.tenantID, requested: location.requested, policy: policy)
         let ttl = freshness[location.upstream]?.ttl
-        return cache.withFreshEntry("tenant|" + location.tenantID) { entry, age -> CachedBody? in
+        return cache.withFreshEntry(CacheKeys.tenant(location.tenantID)) { entry, age -> CachedBody? in
             guard case .tenant(_, let body, _) = entry.value else { return nil }
             return CachedBody(body: body, etag: entry.etag, age: age, maxAge: Self.maxAge(ttl: ttl, age: age))
         }
@@ -148,7 +148,7 @@ extension TenantService {
         let name = upstream.definition.name
         do {
             let answer = try await cached(
-                "tenant|" + tenantID, of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
+                CacheKeys.tenant(tenantID), of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
                 read: { try await self.read(upstream, id: upstreamID) },
                 store: { tenant in
                     guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
@@ -171,14 +171,14 @@ extension TenantService {
     static func tenantFill(_ tenant: Tenant, body: [UInt8], fetchedAt: String) -> CacheFill<CachedPayload> {
         CacheFill(
             value: .tenant(tenant, body: body, fetchedAt: fetchedAt), bytes: body.count, etag: GatewayJSON.etag(body),
-            tags: ["upstream:" + tenant.source.upstream, "tenant:" + tenant.id])
+            tags: [CacheKeys.upstreamTag(tenant.source.upstream), CacheKeys.tenantTag(tenant.id)])
     }
 
     /// An upstream's list entry; a partial one (an account failed) is answered, never stored.
     static func listFill(_ tenants: [Tenant], upstream: String, fetchedAt: String, partialFailure: ProblemSummary?) -> CacheFill<CachedPayload> {
         CacheFill(
             value: .list(tenants, fetchedAt: fetchedAt, partialFailure: partialFailure), bytes: tenants.count * 1024, etag: "",
-            tags: ["upstream:" + upstream], cacheable: partialFailure == nil)
+            tags: [CacheKeys.upstreamTag(upstream)], cacheable: partialFailure == nil)
     }
 
     /// The one way a cache entry of an upstream is filled, for single tenants and lists alike:
@@ -199,36 +199,34 @@ extension TenantService {
             // A claim outlives the fill it covers; waiting for another replica's fill lasts as
             // long as that fill may.
             try await sharedFills.fill(
-                key, ttl: policy.ttl, claimLifetime: timeout + .seconds(2), waitBudget: timeout + .seconds(1), bypass: bypass, fill)
+                CacheKeys.shared(key, fingerprint: upstream.fingerprint), ttl: policy.ttl, claimLifetime: timeout + .seconds(2), waitBudget: timeout + .seconds(1), bypass: bypass, fill)
         }
     }
 
-    /// `DELETE /v1/cache`: everything, one upstream's entries, or one tenant's.
+    /// Purges this replica's cache: everything, one upstream's entries, or one tenant's (a purge
+    /// another replica made, heard on the shared tier, comes here). Returns how many entries went.
     public func purgeCache(upstream: String? = nil, tenant: String? = nil) -> Int {
-        if let tenant { return cache.purge(tag: "tenant:" + tenant.lowercased()) }
+        let scope = CacheKeys.Scope(upstream: upstream, tenant: tenant)
+        if case .tenant = scope, let tag = scope.tag { return cache.purge(tag: tag) }
         renderings.purgeAll()
         views.purgeAll()
-        if let upstream { return cache.purge(tag: "upstream:" + upstream) }
-        return cache.purgeAll()
+        guard let tag = scope.tag else { return cache.purgeAll() }
+        return cache.purge(tag: tag)
     }
 
-    /// Purges the shared level the same way and tells every other replica to purge its local
-    /// cache (shared tier): true when Redis took both, false when it did not, nil without a
-    /// shared tier.
-    public func broadcastPurge(upstream: String?, tenant: String?) async -> Bool? {
-        guard let purgeBroadcast else { return nil }
-        var purgedShared = true
+    /// `DELETE /v1/cache`: the shared level first (so this replica cannot refill from the old
+    /// value there), then this replica's cache, then the other replicas are told (shared tier).
+    public func purge(upstream: String?, tenant: String?) async -> PurgeOutcome {
+        var reached = true
         if let level = sharedFills?.level {
-            if let tenant {
-                purgedShared = await level.purge(keys: ["tenant|" + tenant.lowercased()], prefixes: [])
-            } else if let upstream {
-                purgedShared = await level.purge(keys: ["list|" + upstream], prefixes: ["tenant|" + upstream + "."])
-            } else {
-                purgedShared = await level.purge(keys: [], prefixes: [""])
-            }
+            let fingerprints = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.definition.name, $0.fingerprint) })
+            let (keys, prefixes) = CacheKeys.Scope(upstream: upstream, tenant: tenant).shared(fingerprints: fingerprints)
+            reached = await level.purge(keys: keys, prefixes: prefixes)
         }
+        let purged = purgeCache(upstream: upstream, tenant: tenant)
+        guard let purgeBroadcast else { return PurgeOutcome(purged: purged, replicasTold: nil) }
         let told = await purgeBroadcast(upstream, tenant)
-        return purgedShared && told
+        return PurgeOutcome(purged: purged, replicasTold: reached && told)
     }
 
     /// Waits until no cache fill or background refresh is running.
@@ -238,6 +236,15 @@ extension TenantService {
 
     /// The cache's counters, for metrics.
     public var cacheStatistics: CacheStatistics { cache.statistics }
+}
+
+/// What `DELETE /v1/cache` did.
+public struct PurgeOutcome: Sendable {
+    /// Entries removed from this replica's cache.
+    public var purged: Int
+    /// With a shared tier: whether Redis took the purge of the shared level and the message to
+    /// the other replicas; nil without one.
+    public var replicasTold: Bool?
 }
 
 /// A purge as replicas tell each other (`DELETE /v1/cache` on one reaches all): JSON on the

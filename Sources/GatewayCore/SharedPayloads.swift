@@ -30,8 +30,8 @@ enum SharedPayloads {
             guard stamp.count < 256 else { return nil }
             return [tenantLayout, UInt8(stamp.count)] + stamp + body
         case .list(let tenants, let fetchedAt, let partialFailure):
-            guard partialFailure == nil, let upstream = fill.tags.first(where: { $0.hasPrefix("upstream:") })?.dropFirst(9),
-                let json = try? GatewayJSON.encode(StoredList(upstream: String(upstream), fetchedAt: fetchedAt, tenants: tenants))
+            guard partialFailure == nil, let upstream = CacheKeys.upstream(ofTags: fill.tags),
+                let json = try? GatewayJSON.encode(StoredList(upstream: upstream, fetchedAt: fetchedAt, tenants: tenants))
             else { return nil }
             return [listLayout] + json
         }

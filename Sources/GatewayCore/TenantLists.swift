@@ -48,7 +48,7 @@ extension TenantService {
         var stamps: [ContinuousClock.Instant?] = []
         var ages: [Int] = []
         for upstream in selected {
-            guard let answer = cache.peek("list|" + upstream.definition.name, countingHit: false) else { return nil }
+            guard let answer = cache.peek(CacheKeys.list(upstream.definition.name), countingHit: false) else { return nil }
             stamps.append(answer.entry.storedAt)
             ages.append(answer.age)
         }
@@ -167,7 +167,7 @@ extension TenantService {
         let product = upstream.definition.product
         do {
             let answer = try await cached(
-                "list|" + name, of: upstream, policy: listFreshness[name] ?? .init(ttl: .zero), bypass: bypass,
+                CacheKeys.list(name), of: upstream, policy: listFreshness[name] ?? .init(ttl: .zero), bypass: bypass,
                 read: { () async throws -> FetchedList in
                     switch upstream.runtime {
                     case .vspc(_, let client):

@@ -53,6 +53,8 @@ public final class TenantService: Sendable {
         let throttle: ThrottleState
         /// The stack's probe side (no gate, no caller's request id): VB365 reachability probes.
         let probes: any UpstreamTransport
+        /// What names this upstream's entries on the shared level (``CacheKeys/fingerprint(_:)``).
+        let fingerprint: String
 
         init(definition: UpstreamDefinition, runtime: Runtime, probeClient: VSPCClient? = nil, stack: UpstreamStack) {
             self.definition = definition
@@ -60,6 +62,7 @@ public final class TenantService: Sendable {
             self.probeClient = probeClient
             self.throttle = stack.throttle
             self.probes = stack.probes
+            self.fingerprint = CacheKeys.fingerprint(definition)
         }
     }
 

@@ -121,10 +121,9 @@ public enum GatewayApplication {
             }
             let upstream = parameters["upstream"].map(String.init)
             let tenant = parameters["tenant"].map(String.init)
-            let purged = service.purgeCache(upstream: upstream, tenant: tenant)
-            // With a shared tier, every other replica purges the same.
-            let broadcast = await service.broadcastPurge(upstream: upstream, tenant: tenant)
-            return try JSON.response(PurgeAnswer(purged: purged, replicas: broadcast.map { $0 ? "told" : "not reached" }))
+            // With a shared tier, the shared level and every other replica purge the same.
+            let outcome = await service.purge(upstream: upstream, tenant: tenant)
+            return try JSON.response(PurgeAnswer(purged: outcome.purged, replicas: outcome.replicasTold.map { $0 ? "told" : "not reached" }))
         }
         v1.get("upstreams") { _, context in
             let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()

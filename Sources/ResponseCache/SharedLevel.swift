@@ -14,7 +14,9 @@ public protocol SharedCacheLevel: Sendable {
     /// Stores a filled value for `ttl` under the claim (unless a later claim has stored already:
     /// the fence), releases it, and wakes every replica waiting for `key`.
     func store(_ bytes: [UInt8], ttl: Duration, claim: SharedClaim) async
-    /// Gives a claim up (its fill failed), waking the waiters so that one of them takes over.
+    /// Gives a claim up (its fill failed, or its value is not to be shared) and wakes the waiters,
+    /// who then fill for themselves at once (for a moment, lookups of the key answer
+    /// `.unavailable`): a failing upstream is not tried again by one replica after another.
     func release(_ claim: SharedClaim) async
     /// Returns when `key` was stored or released by any replica since `since`, or after `timeout`.
     func waitForFill(_ key: String, since: ContinuousClock.Instant, timeout: Duration) async
@@ -36,13 +38,15 @@ public enum SharedLookup: Sendable {
 }
 
 /// A held claim on a key: the fencing token orders fills, so a holder whose claim expired never
-/// overwrites what a later one stored.
+/// overwrites what a later one stored; `holder` (random) tells this holder's claim from another's.
 public struct SharedClaim: Sendable, Equatable {
     public var key: String
     public var fence: Int64
-    public init(key: String, fence: Int64) {
+    public var holder: String
+    public init(key: String, fence: Int64, holder: String) {
         self.key = key
         self.fence = fence
+        self.holder = holder
     }
 }
 
@@ -54,7 +58,8 @@ public struct SharedLevelStatistics: Sendable, Equatable, Codable {
     public var misses = 0
     /// Waits for another replica's fill.
     public var lockWaits = 0
-    /// Fills made locally because the level was unavailable, or a wait ran out.
+    /// Fills made locally because the level was unavailable, a wait ran out, or the last fill of
+    /// the key was not shared (it failed, or its value was too large).
     public var fallbacks = 0
     /// Values stored under a claim.
     public var stores = 0

@@ -6,12 +6,17 @@ public import ResponseCache
 ///
 /// - **Values**: `{prefix}cache:{KEY}` holds AES-GCM (``Sealer``) of the payload and the TTL it
 ///   was stored with, expiring after that TTL (`PX`): present means fresh, and its age is the TTL
-///   less what Redis says is left (`PTTL`), so replicas' clocks never enter into it.
-/// - **One fill at a time**: `{prefix}cache:{KEY}:lock` holds the claim's fencing token, a number
-///   from `{prefix}fences` (`INCR`), set with an expiry (a dead holder's claim lapses). A store
-///   is written only when its fence is above the last stored one (`…:fence`), so a holder whose
-///   claim lapsed never overwrites a later fill. Looking, claiming and storing are each one Lua
+///   less what Redis says is left (`PTTL`), so replicas' clocks never enter into it. A value over
+///   ``maxValueBytes`` is not shared (each replica fills it itself).
+/// - **One fill at a time**: `{prefix}cache:{KEY}:lock` holds the claim, `fence:holder`: the
+///   fence a number from `{prefix}fences` (`INCR`), the holder random; it expires (a dead
+///   holder's claim lapses). A store is written only when its fence is above the last stored or
+///   purged one (`…:fence`), so a holder whose claim lapsed, or that began before a purge, never
+///   overwrites what came after. Looking, claiming, storing and releasing are each one Lua
 ///   script: one round trip each, and no replica sees half of another's step.
+/// - **Given up**: a released claim (a failed fill, a value not to share) leaves `…:skip` for
+///   ``skipLifetime``: lookups then answer `.unavailable` and the waiters fill for themselves
+///   at once, instead of claiming and failing one after another.
 /// - **Wake-ups**: a store or a release publishes the key on `{prefix}filled`; every replica's
 ///   subscriber hands it to the ``FillNotifier`` its waiters sleep on.
 ///
@@ -22,38 +27,48 @@ public final class RedisSharedCache: SharedCacheLevel {
     public let notifier: FillNotifier
     private let sealer: Sealer
     private let logger: Logger
+    /// Values larger than this (sealed) are not shared: moving them within a command's budget
+    /// (`timeout`, 50 ms by default) cannot be counted on.
+    public let maxValueBytes: Int
+    /// How long lookups answer `.unavailable` after a claim was given up.
+    public let skipLifetime: Duration = .seconds(2)
 
-    public init(client: RedisClient, encryptionKey: String, notifier: FillNotifier, logger: Logger) {
+    public init(client: RedisClient, encryptionKey: String, notifier: FillNotifier, logger: Logger, maxValueBytes: Int = 4 << 20) {
         self.client = client
         self.sealer = Sealer(secret: encryptionKey)
         self.notifier = notifier
         self.logger = logger
+        self.maxValueBytes = maxValueBytes
     }
 
     /// The channel stores and releases are announced on (shared with logins).
-    public var channel: String { client.settings.keyPrefix + "filled" }
+    public var channel: String { RedisSharedTier.filledChannel(client.settings) }
 
-    /// `{prefix}cache:{tenant|vspc-main.…}`: the braces make the key its own hash tag, so a
-    /// value, its lock and its fence would live on one node of a cluster.
+    /// `{prefix}cache:{…|tenant|vspc-main.…}`: the braces make the key its own hash tag, so a
+    /// value, its lock and its fence live in one slot (the global fence counter does not: Redis
+    /// Cluster is not supported, see docs/operations.md).
     func valueKey(_ key: String) -> String { client.settings.keyPrefix + "cache:{" + key + "}" }
+    var fences: String { client.settings.keyPrefix + "fences" }
 
     static let lookupScript = """
         if ARGV[1] == '0' then
           local v = redis.call('GET', KEYS[1])
           if v then return {1, v, redis.call('PTTL', KEYS[1])} end
         end
+        if redis.call('EXISTS', KEYS[4]) == 1 then return {4} end
         if redis.call('EXISTS', KEYS[2]) == 1 then return {3} end
         local f = redis.call('INCR', KEYS[3])
-        redis.call('SET', KEYS[2], f, 'PX', ARGV[2])
+        redis.call('SET', KEYS[2], f .. ':' .. ARGV[3], 'PX', ARGV[2])
         return {2, f}
         """
 
     public func lookup(_ key: String, claimFor lifetime: Duration, skipValue: Bool) async -> SharedLookup {
         let name = valueKey(key)
+        let holder = Self.randomHolder()
         do {
             let reply = try await client.command([
-                "EVAL", Self.lookupScript, "3", name, name + ":lock", client.settings.keyPrefix + "fences", skipValue ? "1" : "0",
-                String(max(1, lifetime.milliseconds)),
+                "EVAL", Self.lookupScript, "4", name, name + ":lock", fences, name + ":skip", skipValue ? "1" : "0",
+                String(max(1, lifetime.milliseconds)), holder,
             ])
             guard case .array(let parts) = reply, case .integer(let kind)? = parts.first else { return .unavailable }
             switch kind {
@@ -68,14 +83,24 @@ public final class RedisSharedCache: SharedCacheLevel {
                 return .found(bytes: Array(plain.dropFirst(8)), age: .milliseconds(max(0, ttl - max(0, left))))
             case 2:
                 guard parts.count == 2, case .integer(let fence) = parts[1] else { return .unavailable }
-                return .claimed(SharedClaim(key: key, fence: fence))
-            default:
+                return .claimed(SharedClaim(key: key, fence: fence, holder: holder))
+            case 3:
                 return .busy
+            default:
+                return .unavailable
             }
         } catch {
+            // The script may have run and claimed the key with no answer reaching us: give that
+            // claim up (if it is ours), or the others would wait for it until it lapses.
             logger.debug("shared cache: lookup failed", metadata: ["error": "\(error.code.rawValue)"])
+            _ = try? await client.command(["EVAL", Self.abandonScript, "1", name + ":lock", ":" + holder, channel, key])
             return .unavailable
         }
+    }
+
+    static func randomHolder() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 16)
     }
 
     static let storeScript = """
@@ -83,11 +108,11 @@ public final class RedisSharedCache: SharedCacheLevel {
         local stored = 0
         if tonumber(ARGV[1]) > last then
           redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-          redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3])
+          redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[4])
           stored = 1
         end
-        if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-        redis.call('PUBLISH', ARGV[4], ARGV[5])
+        if redis.call('GET', KEYS[2]) == ARGV[1] .. ':' .. ARGV[5] then redis.call('DEL', KEYS[2]) end
+        redis.call('PUBLISH', ARGV[6], ARGV[7])
         return stored
         """
 
@@ -96,39 +121,68 @@ public final class RedisSharedCache: SharedCacheLevel {
         let milliseconds = max(1, ttl.milliseconds)
         var plain: [UInt8] = (0..<8).reversed().map { UInt8(truncatingIfNeeded: Int64(milliseconds) >> ($0 * 8)) }
         plain += bytes
-        guard let sealed = sealer.seal(plain, for: name) else { return await release(claim) }
+        guard let sealed = sealer.seal(plain, for: name), sealed.count <= maxValueBytes else {
+            logger.debug("shared cache: value not shared (too large)", metadata: ["key": "\(claim.key)", "bytes": "\(plain.count)"])
+            return await release(claim)
+        }
         do {
             let reply = try await client.command([
                 Array("EVAL".utf8), Array(Self.storeScript.utf8), Array("3".utf8), Array(name.utf8), Array((name + ":lock").utf8),
-                Array((name + ":fence").utf8), Array(String(claim.fence).utf8), sealed, Array(String(milliseconds).utf8), Array(channel.utf8),
-                Array(claim.key.utf8),
+                Array((name + ":fence").utf8), Array(String(claim.fence).utf8), sealed, Array(String(milliseconds).utf8),
+                // The fence outlives the value by a minute: a late holder's store is refused after it expires too.
+                Array(String(milliseconds + 60_000).utf8), Array(claim.holder.utf8), Array(channel.utf8), Array(claim.key.utf8),
             ])
-            if reply == .integer(0) { logger.debug("shared cache: a later fill stored first; kept", metadata: ["key": "\(claim.key)"]) }
+            if reply == .integer(0) { logger.debug("shared cache: a later fill or a purge came first; not stored", metadata: ["key": "\(claim.key)"]) }
         } catch {
             logger.debug("shared cache: store failed", metadata: ["error": "\(error.code.rawValue)"])
+            await release(claim)
         }
     }
 
+    /// Deletes the claim if it is still this holder's, leaves the skip mark, wakes the waiters.
     static let releaseScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+        if ARGV[4] ~= '0' then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
         redis.call('PUBLISH', ARGV[2], ARGV[3])
+        return 1
+        """
+
+    /// Deletes a claim whose value ends with `ARGV[1]` (`:holder`), when the claim's answer was lost.
+    static let abandonScript = """
+        local v = redis.call('GET', KEYS[1])
+        if v and string.sub(v, -string.len(ARGV[1])) == ARGV[1] then
+          redis.call('DEL', KEYS[1])
+          redis.call('PUBLISH', ARGV[2], ARGV[3])
+        end
         return 1
         """
 
     public func release(_ claim: SharedClaim) async {
         let name = valueKey(claim.key)
-        _ = try? await client.command(["EVAL", Self.releaseScript, "1", name + ":lock", String(claim.fence), channel, claim.key])
+        _ = try? await client.command([
+            "EVAL", Self.releaseScript, "2", name + ":lock", name + ":skip", "\(claim.fence):\(claim.holder)", channel, claim.key,
+            String(skipLifetime.milliseconds),
+        ])
     }
 
     public func waitForFill(_ key: String, since: ContinuousClock.Instant, timeout: Duration) async {
         await notifier.wait(key, since: since, timeout: timeout)
     }
 
+    /// Deletes values and fences them: every claim taken before (a fill already running) is
+    /// refused when it stores, so nothing read before the purge lands after it.
+    static let purgeScript = """
+        for i = 2, #KEYS do
+          local f = redis.call('INCR', KEYS[1])
+          redis.call('SET', KEYS[i] .. ':fence', f, 'PX', ARGV[1])
+          redis.call('DEL', KEYS[i])
+        end
+        return #KEYS - 1
+        """
+
     public func purge(keys: [String], prefixes: [String]) async -> Bool {
         do {
-            if !keys.isEmpty {
-                _ = try await client.command(["UNLINK"] + keys.map(valueKey))
-            }
+            try await purgeNames(keys.map(valueKey))
             for prefix in prefixes {
                 let pattern = Self.escapeGlob(client.settings.keyPrefix + "cache:{" + prefix) + "*"
                 var cursor = "0"
@@ -137,9 +191,14 @@ public final class RedisSharedCache: SharedCacheLevel {
                         let next = parts[0].bytes, case .array(let found) = parts[1]
                     else { return false }
                     cursor = String(decoding: next, as: UTF8.self)
-                    // Values only: a running fill's claim and fence stay theirs.
-                    let values = found.compactMap { $0.bytes }.filter { $0.last == UInt8(ascii: "}") }
-                    if !values.isEmpty { _ = try await client.command([Array("UNLINK".utf8)] + values) }
+                    // The value each name belongs to (a value, or its lock, fence or skip mark).
+                    var values = Set<String>()
+                    for bytes in found.compactMap(\.bytes) {
+                        let name = String(decoding: bytes, as: UTF8.self)
+                        guard let close = name.lastIndex(of: "}") else { continue }
+                        values.insert(String(name[...close]))
+                    }
+                    try await purgeNames(Array(values))
                 } while cursor != "0"
             }
             return true
@@ -147,6 +206,12 @@ public final class RedisSharedCache: SharedCacheLevel {
             logger.warning("shared cache: purge failed", metadata: ["error": "\(error.code.rawValue)"])
             return false
         }
+    }
+
+    private func purgeNames(_ names: [String]) async throws(RedisError) {
+        guard !names.isEmpty else { return }
+        // A fence outlives any claim (the upstream's total timeout + 2 s) by far.
+        _ = try await client.command(["EVAL", Self.purgeScript, String(names.count + 1), fences] + names + ["3600000"])
     }
 
     /// `pattern` for `SCAN MATCH` matching `text` literally.

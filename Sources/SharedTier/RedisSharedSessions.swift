@@ -33,7 +33,7 @@ public final class RedisSharedSessions: SharedSessions {
     }
 
     /// Stores and releases are announced where the cache's are (`{prefix}filled`).
-    var channel: String { client.settings.keyPrefix + "filled" }
+    var channel: String { RedisSharedTier.filledChannel(client.settings) }
 
     public var isAvailable: Bool { client.breaker.state != .open }
 
@@ -98,15 +98,14 @@ public final class RedisSharedSessions: SharedSessions {
         _ = try? await client.command(["DEL", name("session", account)])
     }
 
-    public func lock(_ account: SharedAccount) async -> SharedLock? {
-        var generator = SystemRandomNumberGenerator()
-        let fence = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
-        let milliseconds = Int(lockLifetime.components.seconds) * 1000
+    public func lock(_ account: SharedAccount) async -> SharedLockAttempt {
+        let fence = RedisSharedCache.randomHolder() + RedisSharedCache.randomHolder()
+        let milliseconds = max(1, lockLifetime.milliseconds)
         do {
             let reply = try await client.command(["SET", name("lock", account), fence, "NX", "PX", String(milliseconds)])
-            return reply == .status("OK") ? SharedLock(account: account, fence: fence) : nil
+            return reply == .status("OK") ? .acquired(SharedLock(account: account, fence: fence)) : .heldElsewhere
         } catch {
-            return nil
+            return .unavailable
         }
     }
 

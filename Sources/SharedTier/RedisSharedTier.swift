@@ -28,7 +28,10 @@ public final class RedisSharedTier: Sendable {
 
     public var purgeChannel: String { client.settings.keyPrefix + "purge" }
     public var reloadChannel: String { client.settings.keyPrefix + "reload" }
-    public var filledChannel: String { cache.channel }
+    public var filledChannel: String { Self.filledChannel(client.settings) }
+
+    /// Where stores and releases of fills and logins are announced: `{prefix}filled`.
+    public static func filledChannel(_ settings: RedisSettings) -> String { settings.keyPrefix + "filled" }
 
     /// `redis 127.0.0.1:6379/0: closed` (the circuit: closed, open, half-open).
     public var statusLine: String { sessions.statusLine }

@@ -12,13 +12,16 @@ public protocol SharedSessions: Sendable {
     func store(_ session: SharedSession, for account: SharedAccount) async
     /// Drops the stored session if its access token is `refused` (an upstream answered 401).
     func discard(_ account: SharedAccount, refused: Secret) async
-    /// Takes the account's login lock; nil when another replica holds it, or the tier is down
-    /// (see ``isAvailable``).
-    func lock(_ account: SharedAccount) async -> SharedLock?
+    /// Takes the account's login lock: held, held by another replica, or not known (the tier
+    /// did not answer: log in here).
+    func lock(_ account: SharedAccount) async -> SharedLockAttempt
     func unlock(_ lock: SharedLock) async
     /// Returns when another replica stored a session for `account` or gave its lock up after
     /// `since` (woken by the tier), or after `timeout`.
     func waitForChange(_ account: SharedAccount, since: ContinuousClock.Instant, timeout: Duration) async
+    /// How long a login lock lives when its holder never gives it up (a broker waits a little
+    /// longer for another replica's session before logging in itself).
+    var lockLifetime: Duration { get }
     /// Whether the tier answers now (when not, waiting for another replica is pointless).
     var isAvailable: Bool { get }
 }
@@ -44,6 +47,15 @@ public struct SharedSession: Sendable {
         self.refresh = refresh
         self.expiresAt = expiresAt
     }
+}
+
+/// What taking a login lock came to.
+public enum SharedLockAttempt: Sendable {
+    case acquired(SharedLock)
+    /// Another replica holds it: its session is coming.
+    case heldElsewhere
+    /// The tier did not answer.
+    case unavailable
 }
 
 /// A held login lock: the account and the fencing token that proves who holds it.

@@ -173,14 +173,17 @@ public actor TokenBroker {
     /// When the tier is down, or the wait runs out, as without one.
     private func obtain(previous: Session?) async throws -> Session {
         guard let shared else { return try await obtainHere(previous: previous) }
-        let deadline = clock.now + Self.sharedWaitLimit
+        // A little longer than a lock lives, so that a dead holder's lock lapses first.
+        let deadline = clock.now + shared.lockLifetime + .seconds(2)
+        var ranOut = false
         while true {
             let asked = clock.now
             if let adopted = adopt(await shared.load(account)) {
                 statistics.shared += 1
                 return adopted
             }
-            if let lock = await shared.lock(account) {
+            let attempt = await shared.lock(account)
+            if case .acquired(let lock) = attempt {
                 // Another replica may have stored one between the look and the lock.
                 if let adopted = adopt(await shared.load(account)) {
                     await shared.unlock(lock)
@@ -199,19 +202,19 @@ public actor TokenBroker {
                 }
             }
             let left = deadline - clock.now
-            guard shared.isAvailable, left > .zero else { break }
+            guard case .heldElsewhere = attempt, shared.isAvailable else { break }
+            guard left > .zero else {
+                ranOut = true
+                break
+            }
             // Another replica is logging in: its session, as soon as it is stored.
             try Task.checkCancellation()
             statistics.sharedWaits += 1
             await shared.waitForChange(account, since: asked, timeout: min(left, .seconds(1)))
         }
-        if shared.isAvailable { logger.warning("no session from the replica holding the login lock; logging in here") }
+        if ranOut { logger.warning("no session from the replica holding the login lock; logging in here") }
         return try await obtainHere(previous: previous)
     }
-
-    /// How long a broker waits for another replica's login before logging in itself: a little
-    /// more than the tier's lock lifetime (10 s), so a dead holder's lock lapses first.
-    static let sharedWaitLimit: Duration = .seconds(12)
 
     private func obtainHere(previous: Session?) async throws -> Session {
         let started = clock.now

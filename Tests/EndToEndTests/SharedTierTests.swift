@@ -128,15 +128,22 @@ struct SharedTierTests {
                     settings.keyPrefix = "vgw-test:"
                     let client = RedisClient(settings: settings, logger: Logger(label: "test"))
                     defer { client.shutdown() }
+                    // The upstream's fingerprint in shared names, from another tenant's fill.
+                    #expect(try await gw.get("/v1/tenants/vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19").status == 200)
+                    guard case .array(let names) = try await client.command(["KEYS", "vgw-test:cache:{*|tenant|vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19}"]),
+                        let found = names.first?.bytes
+                    else { Issue.record("no shared value"); return }
+                    let fingerprint = String(String(decoding: found, as: UTF8.self).dropFirst("vgw-test:cache:{".count).prefix { $0 != "|" })
                     // A replica that claimed this tenant's fill and died: its claim lives 1.5 s.
-                    let key = "tenant|vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"
-                    _ = try await client.command(["SET", "vgw-test:cache:{\(key)}:lock", "424242", "PX", "1500"])
+                    let key = "\(fingerprint)|tenant|vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4"
+                    _ = try await client.command(["SET", "vgw-test:cache:{\(key)}:lock", "424242:dead", "PX", "1500"])
+                    let readsBefore = tenantReads(sim, .vspc)
                     let answer = try await gw.get(cloudTenantPath)
                     #expect(answer.status == 200)
-                    #expect(tenantReads(sim, .vspc) == 1)
+                    #expect(tenantReads(sim, .vspc) == readsBefore + 1)
                     let tier = try #require(gw.service.sharedStatus?())
                     #expect(tier.cache.lockWaits >= 1, "it waited for the dead holder")
-                    #expect(tier.cache.misses == 1, "then claimed the fill itself when the claim lapsed (no fallback)")
+                    #expect(tier.cache.misses == 2, "then claimed the fill itself when the claim lapsed (no fallback)")
                     #expect(tier.cache.fallbacks == 0)
 
                     // Fencing, on the level itself: claim 1 lapses, claim 2 stores, claim 1's late store is refused.
@@ -165,6 +172,20 @@ struct SharedTierTests {
                     let stranger = RedisSharedCache(client: client, encryptionKey: "another-key-another-key-another-key", notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
                     guard case .unavailable = await stranger.lookup("fence-test", claimFor: .seconds(5), skipValue: false) else {
                         Issue.record("another key read the value"); return
+                    }
+                    // A fill that began before a purge does not land after it (the purge fences it).
+                    guard case .claimed(let early) = await level.lookup("purge-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("no claim"); return
+                    }
+                    #expect(await level.purge(keys: ["purge-test"], prefixes: []))
+                    await level.store(Array("read before the purge".utf8), ttl: .seconds(30), claim: early)
+                    guard case .claimed(let late) = await level.lookup("purge-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("the early fill was stored after the purge"); return
+                    }
+                    // A claim given up (its fill failed): for a moment the others fill for themselves.
+                    await level.release(late)
+                    guard case .unavailable = await level.lookup("purge-test", claimFor: .seconds(5), skipValue: false) else {
+                        Issue.record("a released claim did not send the waiters to their upstreams"); return
                     }
                     let cached = try #require(try await client.command(["GET", "vgw-test:cache:{\(key)}"]).bytes)
                     let text = String(decoding: cached, as: UTF8.self)

@@ -1,0 +1,67 @@
+import Crypto
+import Foundation
+import TenantModel
+
+/// The cache's names, decided once: the key of each entry, the tags a purge selects entries by,
+/// and what a purge covers on the shared level.
+enum CacheKeys {
+    /// A single tenant's entry.
+    static func tenant(_ tenantID: String) -> String { "tenant|" + tenantID }
+    /// An upstream's list entry.
+    static func list(_ upstream: String) -> String { "list|" + upstream }
+    static func upstreamTag(_ upstream: String) -> String { "upstream:" + upstream }
+    static func tenantTag(_ tenantID: String) -> String { "tenant:" + tenantID }
+    /// The upstream a list entry's tags name.
+    static func upstream(ofTags tags: Set<String>) -> String? {
+        tags.first { $0.hasPrefix("upstream:") }.map { String($0.dropFirst("upstream:".count)) }
+    }
+
+    /// An entry's name on the shared level: the key behind its upstream's fingerprint, so that a
+    /// replica whose configuration of that upstream differs (another base URL, other accounts, a
+    /// reload in progress on some replicas) neither reads nor overwrites what the others stored.
+    static func shared(_ key: String, fingerprint: String) -> String { fingerprint + "|" + key }
+
+    /// A few hex digits of SHA-256 over what decides an upstream's answers.
+    static func fingerprint(_ definition: UpstreamDefinition) -> String {
+        let accounts = (definition.organizations.map(\.username) + [definition.account?.username ?? ""]).joined(separator: ",")
+        let text = [
+            definition.name, definition.product.rawValue, definition.baseURL, accounts, "\(definition.vb365APIVersion)",
+            definition.vspcClientVersion ?? "-",
+        ].joined(separator: "\n")
+        return SHA256.hash(data: Data(text.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// What a purge removes: one tenant, one upstream's entries, or everything.
+    enum Scope: Sendable {
+        case tenant(String)
+        case upstream(String)
+        case everything
+
+        init(upstream: String?, tenant: String?) {
+            if let tenant { self = .tenant(tenant.lowercased()) } else if let upstream { self = .upstream(upstream) } else { self = .everything }
+        }
+
+        /// The local cache's tag for it (nil: every entry).
+        var tag: String? {
+            switch self {
+            case .tenant(let id): return CacheKeys.tenantTag(id)
+            case .upstream(let name): return CacheKeys.upstreamTag(name)
+            case .everything: return nil
+            }
+        }
+
+        /// Its keys and key prefixes on the shared level, given each upstream's fingerprint.
+        func shared(fingerprints: [String: String]) -> (keys: [String], prefixes: [String]) {
+            switch self {
+            case .tenant(let id):
+                guard let (upstream, _) = TenantID.parse(id), let fingerprint = fingerprints[upstream] else { return ([], []) }
+                return ([CacheKeys.shared(CacheKeys.tenant(id), fingerprint: fingerprint)], [])
+            case .upstream(let name):
+                guard let fingerprint = fingerprints[name] else { return ([], []) }
+                return ([CacheKeys.shared(CacheKeys.list(name), fingerprint: fingerprint)], [CacheKeys.shared(CacheKeys.tenant(name + "."), fingerprint: fingerprint)])
+            case .everything:
+                return ([], [""])
+            }
+        }
+    }
+}
