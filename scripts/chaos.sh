@@ -43,6 +43,7 @@ OUT=$(mktemp -d)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$OUT/redis.pid" ] && kill -9 "$(cat "$OUT/redis.pid")" 2>/dev/null || true
   for pid in "${PIDS[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
@@ -69,14 +70,28 @@ done
 read -r VB365_PORT VSPC_PORT < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["vb365"], p["vspc"])' "$OUT/ports.json")
 GW_PORT=$(free_port)
 
+# The shared tier (issue 15): a real redis-server, killed and restarted during the run
+# (CHAOS_REDIS=0 runs without one). Redis is never a new way to fail: the invariants stay.
+REDIS_PORT=""
+if [ "${CHAOS_REDIS:-1}" = 1 ]; then
+  command -v redis-server >/dev/null || { echo "no redis-server (apt-get install redis-server, or CHAOS_REDIS=0)" >&2; exit 2; }
+  REDIS_PORT=$(free_port)
+  # The running server's pid is in redis.pid (the flapping loop below restarts it in a subshell).
+  start_redis() {
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --protected-mode no >>"$OUT/redis.log" 2>&1 &
+    echo $! >"$OUT/redis.pid"
+  }
+  start_redis
+fi
+
 # The gateway's own config (not demo.yaml): random keys (hashed by `veeam-gateway hash-key`), one
 # caller per role the policy tells apart plus a scoped app, passwords and the signing key as
 # { file: … } references. Also writes callers.json (ids, keys, roles, scopes) and secrets.tsv
 # (label TAB value: every simulator password, every key, the signing key) for chaos.py.
-python3 - "$OUT" "$GATEWAY" "$GW_PORT" "$VB365_PORT" "$VSPC_PORT" <<'PY'
+python3 - "$OUT" "$GATEWAY" "$GW_PORT" "$VB365_PORT" "$VSPC_PORT" "$REDIS_PORT" <<'PY'
 import json, os, secrets, subprocess, sys
 
-out, gateway, gw_port, vb365_port, vspc_port = sys.argv[1:]
+out, gateway, gw_port, vb365_port, vspc_port, redis_port = sys.argv[1:]
 vb365 = json.load(open("config/simulator/vb365.json", encoding="utf-8"))
 vspc = json.load(open("config/simulator/vspc.json", encoding="utf-8"))
 os.makedirs(f"{out}/secrets", mode=0o700)
@@ -143,6 +158,12 @@ lines += [
     "    timeouts: { connect: 1s, total: 3s }",
     f"    account: {{ username: {q(svc['username'])}, password: {{ file: {q(secret_file('vspc.password', svc['password']))} }} }}",
 ]
+shared_key = "sk-" + secrets.token_urlsafe(32)
+if redis_port:
+    lines += [
+        "shared:",
+        f"  redis: {{ url: 'redis://127.0.0.1:{redis_port}', keyPrefix: 'chaos:', encryptionKey: {{ file: {q(secret_file('shared.key', shared_key))} }} }}",
+    ]
 with open(f"{out}/gateway.yaml", "w") as f:
     f.write("\n".join(lines) + "\n")
 
@@ -157,6 +178,8 @@ found += [(f"VSPC hashedPassword of tenant {t['name']}", t["hashedPassword"]) fo
 found += [(f"VSPC credentials of tenant {t['name']}", t["credentials"]["password"]) for t in vspc["tenants"] if (t.get("credentials") or {}).get("password")]
 found += [(f"API key of {c['id']}", c["key"]) for c in callers]
 found += [("token signing key", signing_key)]
+if redis_port:
+    found += [("shared tier encryption key", shared_key)]
 with open(os.open(f"{out}/secrets.tsv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
     f.writelines(f"{label}\t{value}\n" for label, value in found)
 PY
@@ -174,6 +197,19 @@ done
 curl -sf -o /dev/null "$GW_URL/healthz" || { echo "the gateway did not start:" >&2; tail -n 30 "$OUT/gateway.log" >&2; exit 1; }
 
 echo "chaos: gateway pid $GW_PID on $GW_URL, simulator pid $SIM_PID (VB365 ${CHAOS_VB365_API:-v8} :$VB365_PORT, VSPC ${CHAOS_DIALECT:-3.6.1} :$VSPC_PORT), ${DURATION}s" >&2
+if [ -n "$REDIS_PORT" ]; then
+  # Redis down for 3 s of every 12 (SIGKILL, as a crash), for the whole run.
+  (
+    while sleep 9; do
+      kill -9 "$(cat "$OUT/redis.pid")" 2>/dev/null || true
+      echo "chaos: redis killed" >>"$OUT/redis.log"
+      sleep 3
+      start_redis
+    done
+  ) &
+  PIDS+=("$!")
+  echo "chaos: shared tier on redis :$REDIS_PORT, killed for 3 s of every 12" >&2
+fi
 STATUS=0
 python3 scripts/chaos.py \
   --gateway "$GW_URL" --gateway-pid "$GW_PID" \
