@@ -319,7 +319,10 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayCoreTests",
-            dependencies: ["GatewayClock", "GatewayAccess", "GatewayCore", "HTTPTransport", "TokenBroker", "VeeamAPI", "VeeamWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "GatewayClock", "GatewayAccess", "GatewayCore", "GatewayTestSupport", "HTTPTransport", "ResponseCache", "TenantModel", "TokenBroker", "VeeamAPI",
+                "VeeamWire", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

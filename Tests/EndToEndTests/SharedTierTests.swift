@@ -195,6 +195,31 @@ struct SharedTierTests {
         }
     }
 
+    @Test("replicas that configure an upstream differently never take each other's values from the shared level")
+    func differentConfigurationsDoNotShare() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
+                try await withGateway(vb365: sim, vspc: sim, extra: shared(redis)) { a in
+                    // B speaks another VSPC client version: what it reads may differ, so it is its own.
+                    try await withGateway(vb365: sim, vspc: sim, extra: shared(redis), vspcExtra: "    clientVersion: '3.5'\n") { (b: RunningGateway) async throws -> Void in
+                        #expect(try await a.get(cloudTenantPath).status == 200)
+                        let before = tenantReads(sim, .vspc)
+                        #expect(try await b.get(cloudTenantPath).status == 200)
+                        #expect(tenantReads(sim, .vspc) == before + 1, "B read its upstream itself")
+                        #expect(b.service.sharedStatus?().cache.hits == 0)
+                        // The VB365 upstream is configured alike: B takes A's value.
+                        #expect(try await a.get(organizationPath).status == 200)
+                        let organizations = tenantReads(sim, .vb365)
+                        #expect(try await b.get(organizationPath).status == 200)
+                        #expect(tenantReads(sim, .vb365) == organizations)
+                        #expect(b.service.sharedStatus?().cache.hits == 1)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a reload on one replica reaches the others: a replica whose file changed reloads it, one whose file did not stays")
     func reloadReachesEveryReplica() async throws {
         try await withRedis { redis in
