@@ -152,7 +152,7 @@ extension TenantService {
                 read: { try await self.read(upstream, id: upstreamID) },
                 store: { tenant in
                     guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
-                    return Self.tenantFill(tenant, body: try GatewayJSON.encode(SingleTenantBody(data: tenant)), fetchedAt: Self.now())
+                    return Self.tenantFill(tenant, body: try Self.tenantBody(tenant), fetchedAt: Self.now())
                 })
             if let refreshError = answer.refreshError { noteFailure(name, refreshError) } else { markReachable(name, true) }
             guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(id).") }
@@ -167,15 +167,20 @@ extension TenantService {
         }
     }
 
+    /// `{"data": tenant}`, as a single tenant is answered (and cached, and shared).
+    public static func tenantBody(_ tenant: Tenant) throws -> [UInt8] {
+        try GatewayJSON.encode(SingleTenantBody(data: tenant))
+    }
+
     /// A single tenant's cache entry: its body ready to send, tagged for purges by upstream and id.
-    static func tenantFill(_ tenant: Tenant, body: [UInt8], fetchedAt: String) -> CacheFill<CachedPayload> {
+    public static func tenantFill(_ tenant: Tenant, body: [UInt8], fetchedAt: String) -> CacheFill<CachedPayload> {
         CacheFill(
             value: .tenant(tenant, body: body, fetchedAt: fetchedAt), bytes: body.count, etag: GatewayJSON.etag(body),
             tags: [CacheKeys.upstreamTag(tenant.source.upstream), CacheKeys.tenantTag(tenant.id)])
     }
 
     /// An upstream's list entry; a partial one (an account failed) is answered, never stored.
-    static func listFill(_ tenants: [Tenant], upstream: String, fetchedAt: String, partialFailure: ProblemSummary?) -> CacheFill<CachedPayload> {
+    public static func listFill(_ tenants: [Tenant], upstream: String, fetchedAt: String, partialFailure: ProblemSummary?) -> CacheFill<CachedPayload> {
         CacheFill(
             value: .list(tenants, fetchedAt: fetchedAt, partialFailure: partialFailure), bytes: tenants.count * 1024, etag: "",
             tags: [CacheKeys.upstreamTag(upstream)], cacheable: partialFailure == nil)

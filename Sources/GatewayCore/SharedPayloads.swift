@@ -1,5 +1,5 @@
 import Foundation
-import ResponseCache
+public import ResponseCache
 import TenantModel
 
 /// How a ``CachedPayload`` is written to the shared cache level and read back by another
@@ -8,7 +8,7 @@ import TenantModel
 /// upstream, time of fetching and tenants. A partial list is never stored (it is not cached at
 /// all). What another layout wrote (an older or newer replica during a rolling upgrade) reads as
 /// nothing: the replica fills it itself.
-enum SharedPayloads {
+public enum SharedPayloads {
     static let tenantLayout: UInt8 = 1
     static let listLayout: UInt8 = 2
 
@@ -22,7 +22,8 @@ enum SharedPayloads {
         var tenants: [Tenant]
     }
 
-    static func encode(_ fill: CacheFill<CachedPayload>) -> [UInt8]? {
+    /// What is written to the shared level for `fill`; nil when it is not to be shared.
+    public static func encode(_ fill: CacheFill<CachedPayload>) -> [UInt8]? {
         switch fill.value {
         case .tenant(_, let body, let fetchedAt):
             // fetchedAt is ASCII (RFC 3339): its length fits one byte.
@@ -37,7 +38,8 @@ enum SharedPayloads {
         }
     }
 
-    static func decode(_ bytes: [UInt8]) -> CacheFill<CachedPayload>? {
+    /// The entry `encode` wrote; nil for another layout, or bytes that do not read.
+    public static func decode(_ bytes: [UInt8]) -> CacheFill<CachedPayload>? {
         guard let layout = bytes.first else { return nil }
         switch layout {
         case tenantLayout:
