@@ -75,6 +75,7 @@ let package = Package(
         .target(
             name: "CurlHTTP",
             dependencies: [
+                "GatewayClock",
                 "HTTPTransport",
                 "CCurl",
                 .product(name: "Logging", package: "swift-log"),
@@ -180,6 +181,7 @@ let package = Package(
             dependencies: [
                 "GatewayClock",
                 "SharedTier",
+                "TokenBroker",
                 "GatewayAccess",
                 "GatewayConfig",
                 "GatewayCore",

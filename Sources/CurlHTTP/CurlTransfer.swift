@@ -1,3 +1,4 @@
+import GatewayClock
 import HTTPTransport
 import CCurl
 

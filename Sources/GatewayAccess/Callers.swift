@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TokenBroker
 public import TenantModel
 
 /// The role vocabulary of VSPC's per-operation role lists (seed 004 and the 3.6.1 spec).
@@ -104,7 +105,7 @@ public struct RateLimit: Sendable, Equatable {
 /// right here (it is not a password store); the config holds only the hash.
 public enum APIKey {
     public static func hash(_ key: String) -> String {
-        "sha256:" + SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Hex.lowercase(SHA256.hash(data: Data(key.utf8)))
     }
 
     static func digest(fromHash text: String) -> [UInt8]? {

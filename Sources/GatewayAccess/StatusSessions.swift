@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TokenBroker
 public import GatewayClock
 import Synchronization
 
@@ -31,7 +32,7 @@ public final class StatusSessions: Sendable {
     }
 
     static func digest(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// A new session for `callerID`, whose key's hash is `keyHash`: the token to put in the cookie.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TokenBroker
 import TenantModel
 
 /// The cache's names, decided once: the key of each entry, the tags a purge selects entries by,
@@ -28,7 +29,7 @@ enum CacheKeys {
             definition.name, definition.product.rawValue, definition.baseURL, accounts, "\(definition.vb365APIVersion)",
             definition.vspcClientVersion ?? "-",
         ].joined(separator: "\n")
-        return SHA256.hash(data: Data(text.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(SHA256.hash(data: Data(text.utf8)).prefix(6))
     }
 
     /// What a purge removes: one tenant, one upstream's entries, or everything.

@@ -2,6 +2,7 @@ public import GatewayAccess
 import Crypto
 public import HTTPTransport
 import Foundation
+import TokenBroker
 public import ResponseCache
 import Synchronization
 public import TenantModel
@@ -43,15 +44,7 @@ public enum GatewayJSON {
 
     /// A strong ETag over the bytes (SHA-256, first 16 bytes, hex).
     public static func etag(_ bytes: [UInt8]) -> String {
-        let hex = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = [0x22]
-        text.reserveCapacity(34)
-        for byte in SHA256.hash(data: bytes).prefix(16) {
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
-        }
-        text.append(0x22)
-        return String(decoding: text, as: UTF8.self)
+        "\"" + Hex.lowercase(SHA256.hash(data: bytes).prefix(16)) + "\""
     }
 }
 
@@ -212,9 +205,12 @@ extension TenantService {
     /// another replica made, heard on the shared tier, comes here). Returns how many entries went.
     public func purgeCache(upstream: String? = nil, tenant: String? = nil) -> Int {
         let scope = CacheKeys.Scope(upstream: upstream, tenant: tenant)
-        if case .tenant = scope, let tag = scope.tag { return cache.purge(tag: tag) }
-        renderings.purgeAll()
-        views.purgeAll()
+        // Lists are kept apart from single tenants: a tenant's purge leaves them (and what was
+        // made of them) as they are.
+        if case .tenant = scope {} else {
+            renderings.purgeAll()
+            views.purgeAll()
+        }
         guard let tag = scope.tag else { return cache.purgeAll() }
         return cache.purge(tag: tag)
     }

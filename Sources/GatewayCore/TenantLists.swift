@@ -21,20 +21,22 @@ extension TenantService {
         if status == .hit, let rendered = renderings.peek(key, countingHit: false)?.entry.value, rendered.stamps == stamps {
             return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
         }
+        // Views and renderings are kept only when made from fresh cache entries, each known by its stamp.
+        let keep = status == .hit && stamps.allSatisfy { $0 != nil }
         let viewKey = viewKey(query, caller: caller, policy: policy)
         let view: ListView
         if status == .hit, let kept = views.peek(viewKey, countingHit: false)?.entry.value, kept.stamps == stamps {
             view = kept
         } else {
             view = makeView(query, caller: caller, policy: policy, results, stamps: stamps)
-            if status == .hit, stamps.allSatisfy({ $0 != nil }) {
+            if keep {
                 // The array's own storage (a tenant's strings are shared with the cache entry).
                 views.store(viewKey, value: view, bytes: view.tenants.count * MemoryLayout<Tenant>.stride + 1024, etag: "", policy: .init(ttl: .seconds(3600)))
             }
         }
         let body = try GatewayJSON.encode(page(view, query))
         let etag = GatewayJSON.etag(body)
-        if status == .hit, stamps.allSatisfy({ $0 != nil }) {
+        if keep {
             renderings.store(key, value: RenderedList(stamps: stamps, body: body, etag: etag), bytes: body.count, etag: etag, policy: .init(ttl: .seconds(3600)))
         }
         return ListAnswer(body: body, etag: etag, cacheStatus: status, age: age, maxAge: maxAge)

@@ -2,6 +2,7 @@ public import SharedTier
 public import GatewayClock
 public import GatewayAccess
 public import Foundation
+import TokenBroker
 public import CurlHTTP
 public import GatewayConfig
 public import GatewayCore
@@ -100,7 +101,7 @@ public final class GatewayState: Sendable {
     /// SHA-256 (hex) of a file's bytes; empty when it cannot be read.
     static func digest(of path: String) -> String {
         guard let data = FileManager.default.contents(atPath: path) else { return "" }
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(SHA256.hash(data: data))
     }
 
     static func build(

@@ -210,7 +210,7 @@ public final class RedisClient: Sendable {
                 job.done(.failure(RedisError(code: .timeout, message: "no thread was free within the timeout")))
                 continue
             }
-            let milliseconds = max(1, left.milliseconds)
+            let milliseconds = left.clampedMilliseconds
             if connection == nil {
                 switch Self.connect(settings, timeoutMilliseconds: milliseconds) {
                 case .success(let made): connection = made

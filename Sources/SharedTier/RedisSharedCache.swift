@@ -1,4 +1,5 @@
 import Foundation
+import GatewayClock
 public import Logging
 public import ResponseCache
 
@@ -68,7 +69,7 @@ public final class RedisSharedCache: SharedCacheLevel {
         do {
             let reply = try await client.command([
                 "EVAL", Self.lookupScript, "4", name, name + ":lock", fences, name + ":skip", skipValue ? "1" : "0",
-                String(max(1, lifetime.milliseconds)), holder,
+                String(max(1, lifetime.clampedMilliseconds)), holder,
             ])
             guard case .array(let parts) = reply, case .integer(let kind)? = parts.first else { return .unavailable }
             switch kind {
@@ -118,7 +119,7 @@ public final class RedisSharedCache: SharedCacheLevel {
 
     public func store(_ bytes: [UInt8], ttl: Duration, claim: SharedClaim) async {
         let name = valueKey(claim.key)
-        let milliseconds = max(1, ttl.milliseconds)
+        let milliseconds = max(1, ttl.clampedMilliseconds)
         var plain: [UInt8] = (0..<8).reversed().map { UInt8(truncatingIfNeeded: Int64(milliseconds) >> ($0 * 8)) }
         plain += bytes
         guard let sealed = sealer.seal(plain, for: name), sealed.count <= maxValueBytes else {
@@ -161,7 +162,7 @@ public final class RedisSharedCache: SharedCacheLevel {
         let name = valueKey(claim.key)
         _ = try? await client.command([
             "EVAL", Self.releaseScript, "2", name + ":lock", name + ":skip", "\(claim.fence):\(claim.holder)", channel, claim.key,
-            String(skipLifetime.milliseconds),
+            String(skipLifetime.clampedMilliseconds),
         ])
     }
 
@@ -222,12 +223,5 @@ public final class RedisSharedCache: SharedCacheLevel {
             escaped.append(character)
         }
         return escaped
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds (rounded down).
-    var milliseconds: Int {
-        Int(components.seconds) * 1000 + Int(components.attoseconds / 1_000_000_000_000_000)
     }
 }

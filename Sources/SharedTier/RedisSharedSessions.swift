@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GatewayClock
 public import Logging
 public import TokenBroker
 
@@ -43,7 +44,7 @@ public final class RedisSharedSessions: SharedSessions {
     }
 
     func name(_ kind: String, _ account: SharedAccount) -> String {
-        let user = SHA256.hash(data: Data(account.username.utf8)).map { String(format: "%02x", $0) }.joined()
+        let user = Hex.lowercase(SHA256.hash(data: Data(account.username.utf8)))
         return "\(client.settings.keyPrefix)\(kind):\(account.upstream):\(user)"
     }
 
@@ -100,7 +101,7 @@ public final class RedisSharedSessions: SharedSessions {
 
     public func lock(_ account: SharedAccount) async -> SharedLockAttempt {
         let fence = RedisSharedCache.randomHolder() + RedisSharedCache.randomHolder()
-        let milliseconds = max(1, lockLifetime.milliseconds)
+        let milliseconds = max(1, lockLifetime.clampedMilliseconds)
         do {
             let reply = try await client.command(["SET", name("lock", account), fence, "NX", "PX", String(milliseconds)])
             return reply == .status("OK") ? .acquired(SharedLock(account: account, fence: fence)) : .heldElsewhere

@@ -72,3 +72,20 @@ extension String {
         return String(String.UnicodeScalarView(scalars))
     }
 }
+
+/// Bytes as lowercase hex: how the gateway writes a hash it names something by (an API key's
+/// `sha256:…`, a status session, an account in Redis, a config file's digest, an ETag), so that
+/// every such name is spelled one way.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}

@@ -18,6 +18,13 @@ struct SharedTierTests {
         "shared: { redis: { url: '\(redis.url)', keyPrefix: 'vgw-test:', encryptionKey: { env: VGW_TEST_SHARED_KEY } } }"
     }
 
+    /// A client of the test Redis with the replicas' key prefix, for looking at what they wrote.
+    func testClient(_ redis: RunningRedis) throws -> RedisClient {
+        var settings = try RedisSettings.parse(redis.url).get()
+        settings.keyPrefix = "vgw-test:"
+        return RedisClient(settings: settings, logger: Logger(label: "test"))
+    }
+
     /// Three in-process gateways (replicas) over one simulator and one Redis.
     func withReplicas(_ sim: RunningSimulator, _ redis: RunningRedis, cache: String = "", _ body: ([RunningGateway]) async throws -> Void) async throws {
         setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
@@ -124,9 +131,7 @@ struct SharedTierTests {
             try await withSimulator { sim in
                 setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
                 try await withGateway(vb365: sim, vspc: sim, extra: shared(redis)) { gw in
-                    var settings = try RedisSettings.parse(redis.url).get()
-                    settings.keyPrefix = "vgw-test:"
-                    let client = RedisClient(settings: settings, logger: Logger(label: "test"))
+                    let client = try testClient(redis)
                     defer { client.shutdown() }
                     // The upstream's fingerprint in shared names, from another tenant's fill.
                     #expect(try await gw.get("/v1/tenants/vspc-main.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19").status == 200)
@@ -277,9 +282,7 @@ struct SharedTierTests {
             try await withSimulator { sim in
                 try await withReplicas(sim, redis) { replicas in
                     #expect(try await load(replicas, "/v1/tenants", count: 2).allSatisfy { $0 == 200 })
-                    var settings = try RedisSettings.parse(redis.url).get()
-                    settings.keyPrefix = "vgw-test:"
-                    let client = RedisClient(settings: settings, logger: Logger(label: "test"))
+                    let client = try testClient(redis)
                     defer { client.shutdown() }
                     guard case .array(let keys) = try await client.command(["KEYS", "vgw-test:*"]) else { Issue.record("no keys"); return }
                     let names = keys.compactMap { $0.bytes.map { String(decoding: $0, as: UTF8.self) } }
