@@ -6,10 +6,13 @@ import Synchronization
 
 /// The thread that owns the multi handle, the share handle and every easy handle.
 ///
-/// Concurrency contract: `inbox`, `stats` and `stopped` are Mutex-guarded and touched from any
-/// thread; every other stored property is touched only by the event thread (hence
-/// `@unchecked Sendable`). `curl_multi_wakeup` is the one libcurl call made from other threads,
-/// and only while holding the inbox lock with `closed == false`, so it never races cleanup.
+/// Concurrency contract: `inbox`, `wakeGuard`, `stats` and `stopped` are Mutex-guarded and
+/// touched from any thread; every other stored property is touched only by the event thread
+/// (hence `@unchecked Sendable`). `curl_multi_wakeup` is the one libcurl call made from other
+/// threads, and only while holding `wakeGuard` with it false (not closed), so it never races
+/// cleanup. It is *not* made under the inbox lock: the woken event thread takes that lock at
+/// once, and would find it held by the waker still in its system call (a second sleep and
+/// wake-up per transfer, measured on the miss path). A wake-up already pending is not repeated.
 final class CurlEventLoop: @unchecked Sendable {
     struct Inbox {
         var submissions: [TransferTicket] = []
@@ -17,6 +20,8 @@ final class CurlEventLoop: @unchecked Sendable {
         var shutdownRequested = false
         /// Set by the event thread, under the lock, right before it frees the multi handle.
         var closed = false
+        /// A wake-up was sent and the event thread has not drained the inbox since.
+        var wakePending = false
     }
 
     struct Stopped {
@@ -25,6 +30,8 @@ final class CurlEventLoop: @unchecked Sendable {
     }
 
     private let inbox = Mutex(Inbox())
+    /// True once the multi handle is being freed: no wake-up after that.
+    private let wakeGuard = Mutex(false)
     private let stats = Mutex(CurlClient.Statistics())
     private let stopped = Mutex(Stopped())
     private let insecureWarned = Mutex(Set<String>())
@@ -72,30 +79,53 @@ final class CurlEventLoop: @unchecked Sendable {
 
     // MARK: - Called from any thread
 
+    /// What a change to the inbox asks of the event thread.
+    private enum Posted {
+        case refused, queued, wake
+    }
+
     func submit(_ ticket: TransferTicket) {
-        let accepted = inbox.withLock { inbox -> Bool in
-            guard !inbox.shutdownRequested, !inbox.closed else { return false }
+        let posted = inbox.withLock { inbox -> Posted in
+            guard !inbox.shutdownRequested, !inbox.closed else { return .refused }
             inbox.submissions.append(ticket)
-            _ = curl_multi_wakeup(multi)
-            return true
+            return Self.needsWake(&inbox)
         }
-        if !accepted {
-            ticket.finish(.failure(UpstreamError(.shutdown, "the HTTP client is shut down")))
+        switch posted {
+        case .refused: ticket.finish(.failure(UpstreamError(.shutdown, "the HTTP client is shut down")))
+        case .wake: wake()
+        case .queued: break
         }
     }
 
     func cancel(_ ticket: TransferTicket) {
-        inbox.withLock { inbox in
-            guard !inbox.closed else { return }
+        let posted = inbox.withLock { inbox -> Posted in
+            guard !inbox.closed else { return .refused }
             inbox.cancellations.append(ticket)
-            _ = curl_multi_wakeup(multi)
+            return Self.needsWake(&inbox)
         }
+        if case .wake = posted { wake() }
     }
 
     func requestShutdown() {
-        inbox.withLock { inbox in
-            guard !inbox.closed, !inbox.shutdownRequested else { return }
+        let posted = inbox.withLock { inbox -> Posted in
+            guard !inbox.closed, !inbox.shutdownRequested else { return .refused }
             inbox.shutdownRequested = true
+            return Self.needsWake(&inbox)
+        }
+        if case .wake = posted { wake() }
+    }
+
+    /// Whether this change must wake the event thread (none is pending yet); marks it pending.
+    private static func needsWake(_ inbox: inout Inbox) -> Posted {
+        if inbox.wakePending { return .queued }
+        inbox.wakePending = true
+        return .wake
+    }
+
+    /// Wakes the event thread out of `curl_multi_poll`, unless the multi handle is going away.
+    private func wake() {
+        wakeGuard.withLock { closing in
+            guard !closing else { return }
             _ = curl_multi_wakeup(multi)
         }
     }
@@ -131,6 +161,7 @@ final class CurlEventLoop: @unchecked Sendable {
                 defer {
                     inbox.submissions.removeAll(keepingCapacity: true)
                     inbox.cancellations.removeAll(keepingCapacity: true)
+                    inbox.wakePending = false
                 }
                 return (inbox.submissions, inbox.cancellations, inbox.shutdownRequested)
             }
@@ -250,6 +281,7 @@ final class CurlEventLoop: @unchecked Sendable {
         for ticket in leftovers { ticket.finish(.failure(failure)) }
         for handle in idleHandles { curl_easy_cleanup(handle) }
         idleHandles.removeAll()
+        wakeGuard.withLock { $0 = true }  // a waker past the inbox's `closed` check finishes first
         curl_multi_cleanup(multi)
         curl_share_cleanup(share)
         stats.withLock {

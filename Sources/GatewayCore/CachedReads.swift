@@ -54,6 +54,13 @@ public struct CachedBody: Sendable {
     public var etag: String
     public var age: Int
     public var maxAge: Int
+
+    public init(body: [UInt8], etag: String, age: Int, maxAge: Int) {
+        self.body = body
+        self.etag = etag
+        self.age = age
+        self.maxAge = maxAge
+    }
 }
 
 /// A tenant id resolved against the configured upstreams (see ``TenantService/locate(_:)``).
@@ -62,11 +69,7 @@ public struct TenantLocation: Sendable {
     let tenantID: String
     let kind: Tenant.Kind
     /// The id as the caller wrote it (problem details quote it).
-    let requested: String
-}
-
-struct SingleTenantBody: Encodable {
-    var data: Tenant
+    public let requested: String
 }
 
 extension TenantService {
@@ -87,6 +90,11 @@ extension TenantService {
         case .hidden: throw GatewayError.notFound("No tenant \(requested).")
         case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
         }
+    }
+
+    /// The read decision alone, for a located id (a hot-path request that skips the cache).
+    public func authorize(_ caller: Caller, at location: TenantLocation, policy: AccessPolicy) throws {
+        try authorize(caller, kind: location.kind, tenantID: location.tenantID, requested: location.requested, policy: policy)
     }
 
     /// The upstream, upstream id, gateway id and kind a tenant id names; no caller involved.
@@ -121,7 +129,7 @@ extension TenantService {
     /// refused caller; nil when the answer is not in the cache (the async path must fill it).
     /// Never calls an upstream, never waits.
     public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> CachedBody? {
-        try authorize(caller, kind: location.kind, tenantID: location.tenantID, requested: location.requested, policy: policy)
+        try authorize(caller, at: location, policy: policy)
         let ttl = freshness[location.upstream]?.ttl
         return cache.withFreshEntry(CacheKeys.tenant(location.tenantID)) { entry, age -> CachedBody? in
             guard case .tenant(_, let body, _) = entry.value else { return nil }
@@ -145,7 +153,7 @@ extension TenantService {
                 read: { try await self.read(upstream, id: upstreamID) },
                 store: { tenant in
                     guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
-                    return Self.tenantFill(tenant, body: try Self.tenantBody(tenant), fetchedAt: Self.now())
+                    return Self.tenantFill(tenant, body: Self.tenantBody(tenant), fetchedAt: Self.now())
                 })
             if let refreshError = answer.refreshError { noteFailure(name, refreshError) } else { markReachable(name, true) }
             guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(id).") }
@@ -161,8 +169,15 @@ extension TenantService {
     }
 
     /// `{"data": tenant}`, as a single tenant is answered (and cached, and shared).
-    public static func tenantBody(_ tenant: Tenant) throws -> [UInt8] {
-        try GatewayJSON.encode(SingleTenantBody(data: tenant))
+    /// Written by ``TenantModel/Tenant/writeJSON(into:)``: the bytes `GatewayJSON` would write,
+    /// without its cost on every miss.
+    public static func tenantBody(_ tenant: Tenant) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(1024)
+        body.append(contentsOf: #"{"data":"#.utf8)
+        tenant.writeJSON(into: &body)
+        body.append(UInt8(ascii: "}"))
+        return body
     }
 
     /// A single tenant's cache entry: its body ready to send, tagged for purges by upstream and id.

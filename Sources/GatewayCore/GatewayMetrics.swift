@@ -19,6 +19,19 @@ public final class GatewayMetrics: Sendable {
         var status: Int
     }
 
+    /// Upstream-call series already made, by upstream and outcome (every miss makes one call).
+    private let upstreamSeries = Mutex<[UpstreamSeriesKey: UpstreamSeries]>([:])
+
+    struct UpstreamSeriesKey: Hashable {
+        var upstream: String
+        var outcome: String
+    }
+
+    struct UpstreamSeries {
+        var count: Counter
+        var duration: Timer
+    }
+
     /// The last 15 minutes and the recent problems, for `/v1/status`.
     public let board: StatusBoard
 
@@ -26,6 +39,7 @@ public final class GatewayMetrics: Sendable {
         self.factory = factory
         self.board = board
         self.partialHeadScan = Counter(label: "veeam_gateway_hot_path_partial_head_bytes_scanned_total", factory: factory)
+        self.inFlightMeter = Meter(label: "veeam_gateway_http_requests_in_flight", factory: factory)
     }
 
     /// One served request.
@@ -67,17 +81,26 @@ public final class GatewayMetrics: Sendable {
 
     private let partialHeadScan: Counter
 
+    private let inFlightMeter: Meter
+
     public func inFlight(_ delta: Int) {
-        let meter = Meter(label: "veeam_gateway_http_requests_in_flight", factory: factory)
-        if delta > 0 { meter.increment(by: Double(delta)) } else { meter.decrement(by: Double(-delta)) }
+        if delta > 0 { inFlightMeter.increment(by: Double(delta)) } else { inFlightMeter.decrement(by: Double(-delta)) }
     }
 
     /// One upstream call: `outcome` is `2xx`…`5xx` or a stable transport error code.
     public func upstreamCall(upstream: String, outcome: String, status: Int?, duration: Duration) {
         board.upstreamCall(upstream: upstream, outcome: outcome, status: status)
-        Counter(label: "veeam_gateway_upstream_requests_total", dimensions: [("upstream", upstream), ("outcome", outcome)], factory: factory).increment()
-        Timer(label: "veeam_gateway_upstream_request_duration_seconds", dimensions: [("upstream", upstream)], factory: factory)
-            .recordNanoseconds(Self.nanoseconds(duration))
+        let key = UpstreamSeriesKey(upstream: upstream, outcome: outcome)
+        let series = upstreamSeries.withLock { known in
+            if let found = known[key] { return found }
+            let made = UpstreamSeries(
+                count: Counter(label: "veeam_gateway_upstream_requests_total", dimensions: [("upstream", upstream), ("outcome", outcome)], factory: factory),
+                duration: Timer(label: "veeam_gateway_upstream_request_duration_seconds", dimensions: [("upstream", upstream)], factory: factory))
+            known[key] = made
+            return made
+        }
+        series.count.increment()
+        series.duration.recordNanoseconds(Self.nanoseconds(duration))
     }
 
     /// Brings a monotonically growing count (read from a component's statistics) into a counter.

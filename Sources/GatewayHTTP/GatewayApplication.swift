@@ -39,11 +39,9 @@ public enum GatewayApplication {
     public static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
         .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
 
-    /// `Cache-Control: no-cache` from a caller allowed to force refreshes (an administrator)
-    /// bypasses the cache and refreshes the entry; from anyone else it is ignored.
+    /// Whether the request skips the cache (``CacheBypass``).
     static func bypass(_ request: Request, _ caller: Caller, _ access: AccessControl) -> Bool {
-        guard let value = request.headers[.cacheControl]?.lowercased(), value.contains("no-cache") else { return false }
-        return access.policy.isAdministrator(caller)
+        CacheBypass.requested(request.headers[.cacheControl], caller: caller, policy: access.policy)
     }
 
     /// A cacheable answer (``CachedAnswerRendering``): 304 when the caller's `If-None-Match`

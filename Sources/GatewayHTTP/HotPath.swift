@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import NIOSSL
+import ResponseCache
 
 // The hot path: authenticated cache hits answered on the event loop (DESIGN.md, "The hot path").
 //
@@ -12,10 +13,12 @@ import NIOSSL
 // this machine caps a fixed answer at about a quarter of nginx's rate. So a channel handler sits
 // *ahead of the HTTP codec* and reads the raw bytes: a plain `GET /v1/tenants/{id}` whose caller
 // it can authenticate synchronously and whose answer is fresh in the cache is answered right
-// there, from the cached body, with the per-request headers spliced in. Everything else — other
-// routes, misses, stale entries, bodies, anything unusual — is handed on, byte for byte, to the
-// codec and the router, which fill the cache. Both paths make the same decisions with the same
-// functions (``TenantService/cachedTenantAnswer(at:caller:policy:)``, ``AccessControl``), and
+// there, from the cached body, with the per-request headers spliced in. A single tenant that is
+// not fresh in the cache is served here too, in a task on the connection's event loop (the miss
+// path: see ``HotPathHandler``'s `serve`). Everything else — other routes, list misses, bodies,
+// anything unusual — is handed on, byte for byte, to the codec and the router. Both paths make
+// the same decisions with the same functions (``TenantService/cachedTenantAnswer(at:caller:policy:)``,
+// ``TenantService/tenantAnswer(id:caller:policy:bypassCache:)``, ``AccessControl``), and
 // `HotPathTests` compares their answers header by header.
 
 /// Hummingbird's HTTP/1 child channel with ``HotPathHandler`` in front of its pipeline.
@@ -106,6 +109,16 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The peer's failed-authentication key (IPv6 by /64), worked out once per connection.
     private var peerKey = "unknown"
     private var scratch = ConnectionScratch()
+    /// Runs this connection's misses on its event loop (made when the handler is added).
+    private var executor: EventLoopTaskExecutor?
+    /// The handler is off the pipeline or its channel closed: an answer finishing now is dropped.
+    private var gone = false
+    /// A quiesce (graceful shutdown) that came while answering: passed on once the answer is out,
+    /// so the connection-state handler does not close the connection under it.
+    private var heldQuiesce: Any?
+    /// Bytes went on to the codec since the last read-complete passed on: the router's inbound
+    /// stream delivers what it was given at a read-complete, so one must follow.
+    private var forwardedSinceReadComplete = false
 
     init(responder: HotPathResponder, answers: Bool, idleTimeout: TimeAmount, headTimeout: TimeAmount) {
         self.responder = responder
@@ -118,6 +131,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleTimeout: TimeAmount { .nanoseconds(machine.idleTimeout) }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        executor = EventLoopTaskExecutor(loop: context.eventLoop)
         remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
         peerKey = ClientAddresses().limiterKey(peer: remoteAddress, forwardedFor: nil)
         if context.channel.isActive { scheduleIdleCheck(context, in: idleTimeout) }
@@ -131,11 +145,13 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        gone = true
         idleCheck?.cancel()
         idleCheck = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        gone = true
         idleCheck?.cancel()
         idleCheck = nil
         pending = nil
@@ -168,10 +184,19 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             wroteAnswer = false
             context.flush()
         }
+        forwardedSinceReadComplete = false
         context.fireChannelReadComplete()
     }
 
-    /// Holds socket reads while answers wait for the peer (the machine's flow).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, machine.answering {
+            heldQuiesce = event
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Holds socket reads while answers wait for the peer, or for a miss being served (the machine's flow).
     func read(context: ChannelHandlerContext) {
         if machine.readRequested() { context.read() }
     }
@@ -183,6 +208,10 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if wroteAnswer {
                 wroteAnswer = false
                 context.flush()
+            }
+            if forwardedSinceReadComplete {
+                forwardedSinceReadComplete = false
+                context.fireChannelReadComplete()
             }
         }
         context.fireChannelWritabilityChanged()
@@ -199,10 +228,11 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         processing = true
         defer { processing = false }
         while var buffer = pending, buffer.readableBytes > 0 {
+            if machine.answering { return }  // everything after a miss being served waits for its answer
             if machine.bodyRemaining > 0 {
                 headScanned = 0  // the next head starts after this body
                 let count = min(machine.bodyRemaining, buffer.readableBytes)
-                if let slice = buffer.readSlice(length: count) { context.fireChannelRead(wrapInboundOut(slice)) }
+                if let slice = buffer.readSlice(length: count) { forward(slice, context) }
                 machine.bodyForwarded(count)
                 pending = buffer
                 continue
@@ -243,24 +273,91 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if machine.isPaused { resume(context) }
                 var answer = context.channel.allocator.buffer(capacity: 2048)
                 var largeBody: ByteBuffer?
-                if responder.respond(to: request, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, into: &answer, largeBody: &largeBody) {
+                switch responder.respond(to: request, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, into: &answer, largeBody: &largeBody) {
+                case .answered:
                     buffer.moveReaderIndex(forwardBy: headLength)
                     pending = buffer
                     context.write(wrapOutboundOut(.byteBuffer(answer)), promise: nil)
                     if let largeBody { context.write(wrapOutboundOut(.byteBuffer(largeBody)), promise: nil) }
                     wroteAnswer = true
                     continue
+                case .fill(let miss):
+                    buffer.moveReaderIndex(forwardBy: headLength)
+                    pending = buffer
+                    serve(miss, context)
+                    return
+                case .handOn:
+                    break
                 }
             }
             // Hand this request's head on; its body (Content-Length) follows as it arrives.
-            if let head = buffer.readSlice(length: headLength) { context.fireChannelRead(wrapInboundOut(head)) }
+            if let head = buffer.readSlice(length: headLength) { forward(head, context) }
             machine.routed(contentLength: request.contentLength)
             pending = buffer
         }
     }
 
+    /// Serves a miss in a task on this connection's event loop (``EventLoopTaskExecutor``; its
+    /// cache fill too, through ``FillExecutor``), then writes the answer and goes on with what
+    /// came after it.
+    private func serve(_ miss: HotPathMiss, _ context: ChannelHandlerContext) {
+        machine.answerStarted()
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(Served(handler: self, context: context), eventLoop: loop)
+        let responder = responder
+        let date = scratch.date()
+        let allocator = context.channel.allocator
+        let executor = executor ?? EventLoopTaskExecutor(loop: loop)
+        Task(executorPreference: executor) {
+            let answer = await FillExecutor.$preferred.withValue(executor) {
+                await responder.serve(miss, date: date, allocator: allocator)
+            }
+            if loop.inEventLoop {
+                bound.value.handler.answerReady(answer, bound.value.context)
+            } else {
+                loop.execute { bound.value.handler.answerReady(answer, bound.value.context) }
+            }
+            responder.served(miss, answer)
+        }
+    }
+
+    /// The handler and context a miss's answer goes back to (on their event loop only).
+    private struct Served {
+        let handler: HotPathHandler
+        let context: ChannelHandlerContext
+    }
+
+    /// A miss's answer is ready (on the event loop): write it, then frame what waited behind it.
+    private func answerReady(_ answer: HotPathAnswer, _ context: ChannelHandlerContext) {
+        let issueRead = machine.answerWritten(now: NIODeadline.now().uptimeNanoseconds)
+        guard !gone else { return }
+        context.write(wrapOutboundOut(.byteBuffer(answer.head)), promise: nil)
+        if let largeBody = answer.largeBody { context.write(wrapOutboundOut(.byteBuffer(largeBody)), promise: nil) }
+        forwardedSinceReadComplete = false
+        process(context)
+        wroteAnswer = false
+        context.flush()
+        // Requests that waited behind this one and went to the router now: they came in reads
+        // whose read-complete has passed, so the router's stream is told they are there.
+        if forwardedSinceReadComplete {
+            forwardedSinceReadComplete = false
+            context.fireChannelReadComplete()
+        }
+        if let quiesce = heldQuiesce, !machine.answering {
+            heldQuiesce = nil
+            context.fireUserInboundEventTriggered(quiesce)
+        }
+        if issueRead { context.read() }
+    }
+
+    /// Hands bytes on to the codec (and so to the router).
+    private func forward(_ bytes: ByteBuffer, _ context: ChannelHandlerContext) {
+        forwardedSinceReadComplete = true
+        context.fireChannelRead(wrapInboundOut(bytes))
+    }
+
     private func handOverForever(_ context: ChannelHandlerContext) {
-        if let rest = pending, rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
+        if let rest = pending, rest.readableBytes > 0 { forward(rest, context) }
         pending = nil
     }
 

@@ -7,7 +7,9 @@
 ///   a handed-on request's body through, or passing everything through for good (the stream held
 ///   something the handler does not frame; the codec is the authority from then on);
 /// - **order**: how many requests went to the router and are not answered yet (while any are, a
-///   later request is never answered ahead of them);
+///   later request is never answered ahead of them), and whether a request the handler answers
+///   itself, later (a cache miss it fills), is still unanswered (while it is, nothing after it is
+///   framed, answered or handed on, and socket reads are held);
 /// - **flow**: reading, or paused because the peer does not read its answers (a read asked for
 ///   meanwhile is held, and issued on resume).
 public struct HotPathConnectionStateMachine: Sendable, Equatable {
@@ -30,6 +32,11 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
     public private(set) var flow: Flow = .reading
     /// Requests handed to the router and not answered yet.
     public private(set) var routedInFlight = 0
+    /// A request this handler answers itself is being served (a miss it fills): everything after
+    /// it waits.
+    public private(set) var answering = false
+    /// A socket read was asked for while answering (issued when the answer is written).
+    public private(set) var readHeldForAnswer = false
     /// The last byte read or response completed.
     public private(set) var lastActivity: UInt64
 
@@ -98,7 +105,27 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
     /// Whether this request may be answered here: answering is on, it has no body and needs
     /// nothing only the router does, and no earlier request is still with the router.
     public func mayAnswer(answers: Bool, contentLength: Int, needsRouter: Bool) -> Bool {
-        answers && routedInFlight == 0 && contentLength == 0 && !needsRouter
+        answers && routedInFlight == 0 && !answering && contentLength == 0 && !needsRouter
+    }
+
+    /// The handler serves the request just framed itself, later: nothing after it goes anywhere
+    /// until ``answerWritten(now:)``.
+    public mutating func answerStarted() {
+        answering = true
+    }
+
+    /// That answer was written. Returns whether a read held meanwhile must be issued now (not when
+    /// the connection is paused: then resuming issues it).
+    public mutating func answerWritten(now: UInt64) -> Bool {
+        answering = false
+        lastActivity = now
+        guard readHeldForAnswer else { return false }
+        readHeldForAnswer = false
+        if case .paused = flow {
+            flow = .paused(readHeld: true)
+            return false
+        }
+        return true
     }
 
     /// The request's head went to the router; its body (if any) follows as it arrives.
@@ -124,16 +151,27 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
 
     /// The pipeline asks for a socket read. Returns whether to issue it now (else it is held).
     public mutating func readRequested() -> Bool {
-        guard case .paused = flow else { return true }
-        flow = .paused(readHeld: true)
-        return false
+        if case .paused = flow {
+            flow = .paused(readHeld: true)
+            return false
+        }
+        if answering {
+            readHeldForAnswer = true
+            return false
+        }
+        return true
     }
 
-    /// Writable again. Returns whether a held read must be issued now.
+    /// Writable again. Returns whether a held read must be issued now (not while answering: then
+    /// the answer's end issues it).
     public mutating func resume() -> Bool {
         defer { flow = .reading }
-        if case .paused(readHeld: true) = flow { return true }
-        return false
+        guard case .paused(readHeld: true) = flow else { return false }
+        if answering {
+            readHeldForAnswer = true
+            return false
+        }
+        return true
     }
 
     // MARK: Time
@@ -155,7 +193,7 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
             partialFor = Int64(bitPattern: now &- since)
             if let elapsed = partialFor, elapsed >= headTimeout { return .closeHeadTimedOut }
         }
-        let quiet = routedInFlight == 0 && bodyRemaining == 0 && pendingBytes == 0
+        let quiet = routedInFlight == 0 && !answering && bodyRemaining == 0 && pendingBytes == 0
         let stalledBody = bodyRemaining > 0
         if quiet || stalledBody, idleFor >= idleTimeout { return .closeIdle }
         var next = quiet || stalledBody ? idleTimeout - idleFor : idleTimeout

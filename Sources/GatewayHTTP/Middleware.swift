@@ -48,8 +48,6 @@ struct RequestIDAndAccessLog: RouterMiddleware {
     func problemResponse(for error: any Error, request: Request, requestID: String) -> Response {
         let gatewayError: GatewayError
         switch error {
-        case let error as GatewayError:
-            gatewayError = error
         case let error as HTTPError where error.status == .notFound:
             if let allowed = GatewayApplication.allowedMethods(forPath: request.uri.path), !allowed.contains(request.method) {
                 gatewayError = .methodNotAllowed(allowed.map(\.rawValue).joined(separator: ", "))
@@ -59,10 +57,17 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         case let error as HTTPError:
             gatewayError = GatewayError(.httpProtocol(status: Int(error.status.code)), detail: "The request could not be served.")
         default:
-            logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
-            gatewayError = .internalError
+            gatewayError = Self.gatewayError(for: error, requestID: requestID, logger: logger)
         }
         return Self.render(gatewayError, method: request.method.rawValue, path: request.uri.path, requestID: requestID, logger: logger, board: board).response
+    }
+
+    /// The problem a handler's error is answered with: a ``GatewayError`` as itself, anything else
+    /// (a bug) as a 500, logged by type only (its description might carry what must not be seen).
+    static func gatewayError(for error: any Error, requestID: String, logger: Logger) -> GatewayError {
+        if let error = error as? GatewayError { return error }
+        logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
+        return .internalError
     }
 
     /// The problem+json answer to an error, with its `Retry-After`, `Allow`, `WWW-Authenticate`

@@ -27,8 +27,10 @@ struct RawRequest {
     var requestID: String?
     /// `X-Forwarded-For`, counted only when the peer is a trusted proxy.
     var forwardedFor: String?
+    /// `Cache-Control` (``CacheBypass`` decides what it asks for).
+    var cacheControl: String?
     var contentLength = 0
-    /// Something the hot path leaves to the router (another method or route, `Cache-Control`,
+    /// Something the hot path leaves to the router (another method or route, a repeated `Cache-Control`,
     /// `Connection: close`, HTTP/1.0, a repeated credential header, …).
     var needsRouter = false
 
@@ -161,7 +163,9 @@ struct RawRequest {
             requestID = remember(8)
         case 15 where Self.equalsIgnoringCase(name, "x-forwarded-for"):
             forwardedFor = remember(16)  // a repeat (a list in two fields) is the router's to join
-        case 13 where Self.equalsIgnoringCase(name, "cache-control"), 6 where Self.equalsIgnoringCase(name, "expect"):
+        case 13 where Self.equalsIgnoringCase(name, "cache-control"):
+            cacheControl = remember(32)  // a repeat is the router's to join
+        case 6 where Self.equalsIgnoringCase(name, "expect"):
             needsRouter = true
         case 10 where Self.equalsIgnoringCase(name, "connection"):
             if !Self.equalsIgnoringCase(value, "keep-alive") { needsRouter = true }

@@ -83,6 +83,14 @@ public struct CacheStatistics: Sendable, Equatable {
     public init() {}
 }
 
+/// Where fills run. A fill is a task of its own (it outlives a cancelled waiter), and an
+/// unstructured task does not inherit its starter's executor preference: a caller that wants its
+/// fills on the executor it runs on (the hot path's event loop) says so here, for the fills it
+/// starts. Nil (the default): the global concurrent executor.
+public enum FillExecutor {
+    @TaskLocal public static var preferred: (any TaskExecutor)?
+}
+
 /// A response cache knowing nothing of Veeam: TTL, stale-while-revalidate, stale-if-error,
 /// single-flight fills, and an LRU bounded by bytes.
 ///
@@ -223,7 +231,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     private func startFill(
         key: String, policy: FreshnessPolicy, fill: @escaping @Sendable () async throws -> CacheFill<Value>
     ) -> Task<CacheEntry<Value>, any Error> {
-        Task {
+        Task(executorPreference: FillExecutor.preferred) { [self] in
             defer { state.withLock { _ = $0.fills.removeValue(forKey: key) } }
             let produced = try await fill()
             let entry = CacheEntry(

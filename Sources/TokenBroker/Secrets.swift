@@ -77,15 +77,22 @@ extension String {
 /// `sha256:…`, a status session, an account in Redis, a config file's digest, an ETag), so that
 /// every such name is spelled one way.
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
+    /// Inlinable, so each caller gets it specialised for its sequence (a digest, a slice of one,
+    /// an array): the generic version through a module boundary cost more than the hash it
+    /// spells, on every ETag.
+    @inlinable
     public static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
         var text: [UInt8] = []
         text.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
+            text.append(digit(byte >> 4))
+            text.append(digit(byte & 0x0F))
         }
         return String(decoding: text, as: UTF8.self)
+    }
+
+    @inlinable
+    static func digit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") - 10 + value
     }
 }

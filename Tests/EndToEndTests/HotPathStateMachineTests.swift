@@ -56,6 +56,50 @@ struct HotPathStateMachineTests {
         #expect(m.lastActivity == at(1_300))
     }
 
+    @Test("a miss served by the handler: nothing after it is answered, reads are held once, idle never closes it")
+    func answering() {
+        var m = machine()
+        let r1 = m.readRequested()
+        #expect(r1)
+        m.answerStarted()
+        #expect(!m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
+        let r2 = m.readRequested()
+        #expect(!r2, "a read waits for the answer")
+        let r3 = m.readRequested()
+        #expect(!r3)
+        if case .closeIdle = m.timerFired(now: at(1_000_000), pendingBytes: 0) { Issue.record("closed a connection owed an answer") }
+        let r4 = m.answerWritten(now: at(2_000))
+        #expect(r4, "the held read is issued once the answer is written")
+        #expect(m.lastActivity == at(2_000))
+        #expect(m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
+        let r5 = m.readRequested()
+        #expect(r5)
+        // No read asked for meanwhile: none to issue.
+        m.answerStarted()
+        let r6 = m.answerWritten(now: at(3_000))
+        #expect(!r6)
+        // Paused by the peer while answering: the held read is the pause's to issue, once.
+        m.answerStarted()
+        let r7 = m.readRequested()
+        #expect(!r7)
+        m.pause()
+        let r8 = m.answerWritten(now: at(4_000))
+        #expect(!r8)
+        let r9 = m.resume()
+        #expect(r9, "resuming issues the read held over the answer")
+        let r10 = m.resume()
+        #expect(!r10)
+        // Paused, then answering, then writable: the answer's end issues it, not the resume.
+        m.pause()
+        let r11 = m.readRequested()
+        #expect(!r11)
+        m.answerStarted()
+        let r12 = m.resume()
+        #expect(!r12)
+        let r13 = m.answerWritten(now: at(5_000))
+        #expect(r13)
+    }
+
     @Test("a routed body passes through byte count by byte count, then the next head may start")
     func body() {
         var m = machine()

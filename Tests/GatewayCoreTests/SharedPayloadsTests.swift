@@ -31,7 +31,7 @@ struct SharedPayloadsTests {
         })
         #expect(kinds == ["null", "bool", "int", "string", "strings"])
         for tenant in all {
-            let body = try TenantService.tenantBody(tenant)
+            let body = TenantService.tenantBody(tenant)
             let fill = TenantService.tenantFill(tenant, body: body, fetchedAt: "2026-12-01T10:00:00.1234567Z")
             let written = try #require(SharedPayloads.encode(fill))
             let back = try #require(SharedPayloads.decode(written))
@@ -41,7 +41,7 @@ struct SharedPayloadsTests {
             }
             #expect(read == tenant)
             #expect(readBody == body)
-            #expect(try TenantService.tenantBody(read) == body, "re-encoding what was read gives the same bytes")
+            #expect(TenantService.tenantBody(read) == body, "re-encoding what was read gives the same bytes")
             #expect(fetchedAt == "2026-12-01T10:00:00.1234567Z")
             #expect(back.etag == fill.etag)
             #expect(back.tags == fill.tags)
@@ -66,7 +66,7 @@ struct SharedPayloadsTests {
         let all = try tenants()
         let summary = ProblemSummary(GatewayError.upstream("vb365-eu", GatewayError.notFound("gone")))
         #expect(SharedPayloads.encode(TenantService.listFill(all, upstream: "vb365-eu", fetchedAt: "x", partialFailure: summary)) == nil)
-        let body = try TenantService.tenantBody(all[0])
+        let body = TenantService.tenantBody(all[0])
         let bytes = try #require(SharedPayloads.encode(TenantService.tenantFill(all[0], body: body, fetchedAt: "2026-12-01T10:00:00Z")))
         #expect(SharedPayloads.decode([]) == nil)
         #expect(SharedPayloads.decode([9] + bytes.dropFirst()) == nil, "a layout this build does not know")
