@@ -50,8 +50,8 @@ run() {
 }
 median() { python3 -c "import sys,statistics; print(round(statistics.median(float(x) for x in sys.argv[1:]), 3))" "$@"; }
 
-TABLE="| product | direct p50 / p99 ms | gateway miss p50 / p99 ms | added p50 ms | gateway CPU µs per miss | non-2xx gw / direct |
-|---|---|---|---|---|---|"
+TABLE="| product | direct p50 / p99 ms | gateway miss p50 / p99 ms | added p50 ms | added p50 per round, min–max ms | gateway CPU µs per miss | non-2xx gw / direct |
+|---|---|---|---|---|---|---|"
 for product in vspc vb365; do
   if [ "$product" = vspc ]; then
     direct="$SIM/api/v3/infrastructure/sites/tenants/$VSPC_TENANT"; script="$OUT/vspc.lua"; path="/v1/tenants/vspc-main.$VSPC_TENANT"
@@ -65,7 +65,9 @@ for product in vspc vb365; do
   done
   D50=$(median "${d50[@]}"); G50=$(median "${g50[@]}")
   ADDED=$(python3 -c "print(f'{$G50 - $D50:.3f}')")
-  LINE="| $product | $D50 / $(median "${d99[@]}") | $G50 / $(median "${g99[@]}") | $ADDED | $(median "${gc[@]}") | $gb / $db |"
+  # Each round's own difference (its direct run next to its gateway run): how far the machine moved.
+  SPREAD=$(python3 -c "import sys; n=len(sys.argv)//2; a=[float(g)-float(d) for d,g in zip(sys.argv[1:n+1], sys.argv[n+1:])]; print(f'{min(a):.3f}–{max(a):.3f}')" "${d50[@]}" "${g50[@]}")
+  LINE="| $product | $D50 / $(median "${d99[@]}") | $G50 / $(median "${g99[@]}") | $ADDED | $SPREAD | $(median "${gc[@]}") | $gb / $db |"
   echo "$LINE" >&2
   TABLE+="
 $LINE"

@@ -10,25 +10,9 @@ public final class SilentListener: Sendable {
     private let descriptor: Int32
 
     public init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 64) == 0 else {
-            close(fd)
-            throw POSIXError(.EADDRINUSE)
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        self.descriptor = fd
-        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let socket = try LoopbackSocket.listening(backlog: 64)
+        self.descriptor = socket.descriptor
+        self.port = socket.port
     }
 
     deinit {
@@ -40,4 +24,32 @@ public final class SilentListener: Sendable {
 public func refusedPort() throws -> Int {
     let listener = try SilentListener()
     return listener.port  // the listener closes when it goes out of scope
+}
+
+/// A TCP socket bound to 127.0.0.1 on a free port and listening: the test servers' one way to
+/// get one.
+struct LoopbackSocket {
+    let descriptor: Int32
+    let port: Int
+
+    static func listening(backlog: Int32) throws -> LoopbackSocket {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, backlog) == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return LoopbackSocket(descriptor: fd, port: Int(UInt16(bigEndian: address.sin_port)))
+    }
 }

@@ -91,6 +91,27 @@ struct CurlClientTests {
         await client.shutdown()
     }
 
+    @Test("response headers: values trimmed of spaces and tabs, colons after the first kept, an interim 100's headers dropped")
+    func headerLines() async throws {
+        let client = try CurlClient()
+        let server = try CannedHTTPServer(
+            response: Array(
+                ("HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+                    + "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padded:\t  padded value \t\r\nX-Empty:\r\n"
+                    + "X-Colons: a:b: c\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").utf8))
+        let response = try await client.perform(UpstreamRequest(url: "http://127.0.0.1:\(server.port)/"), options: TransferOptions())
+        #expect(response.status == 200)
+        #expect(response.body == Array("ok".utf8))
+        #expect(response.header("x-padded") == "padded value")
+        #expect(response.header("x-empty") == "")
+        #expect(response.header("x-colons") == "a:b: c")
+        #expect(response.header("content-type") == "text/plain")
+        #expect(response.header("x-interim") == nil, "the interim response's headers are not the answer's")
+        #expect(response.headers.map(\.name) == ["Content-Type", "X-Padded", "X-Empty", "X-Colons", "Content-Length", "Connection"])
+        server.stop()
+        await client.shutdown()
+    }
+
     @Test("the connect timeout fires when the TLS handshake never completes")
     func connectTimeout() async throws {
         let client = try CurlClient()
