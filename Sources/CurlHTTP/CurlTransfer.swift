@@ -179,42 +179,24 @@ final class CurlTransfer {
         return true
     }
 
+    /// One header line, read as bytes: CR LF trimmed (`"\r\n"` is one `Character`, so string
+    /// suffix checks miss it), and a `String` made only of the name and the value.
     func receiveHeader(_ bytes: UnsafeRawBufferPointer) {
-        switch Self.headerLine(bytes) {
-        case .statusLine: headers.removeAll()  // a new response (after 100 Continue or a redirect)
-        case .field(let name, let value): headers.append((name, value))
-        case .other: break
-        }
-    }
-
-    /// What one line libcurl hands the header callback is.
-    enum HeaderLine: Equatable {
-        /// `HTTP/…`: a response starts.
-        case statusLine
-        /// `name: value`, the value without surrounding spaces and tabs.
-        case field(name: String, value: String)
-        /// The blank line ending the head, or a line without a colon.
-        case other
-    }
-
-    /// Reads one header line as bytes (CR LF trimmed; `"\r\n"` is one `Character`, so string
-    /// suffix checks miss it), making a `String` only of the name and the value.
-    static func headerLine(_ bytes: UnsafeRawBufferPointer) -> HeaderLine {
         var end = bytes.count
         while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
-        if end >= 5, bytes[0] == UInt8(ascii: "H"), bytes[1] == UInt8(ascii: "T"), bytes[2] == UInt8(ascii: "T"),
-            bytes[3] == UInt8(ascii: "P"), bytes[4] == UInt8(ascii: "/")
-        {
-            return .statusLine
+        let line = UnsafeRawBufferPointer(rebasing: bytes[0..<end])
+        if line.starts(with: "HTTP/".utf8) {
+            headers.removeAll()  // a new response (after 100 Continue or a redirect)
+            return
         }
-        guard let colon = bytes[0..<end].firstIndex(of: UInt8(ascii: ":")) else { return .other }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
         func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         var start = colon + 1
-        while start < end, isBlank(bytes[start]) { start += 1 }
-        while end > start, isBlank(bytes[end - 1]) { end -= 1 }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<colon]), as: UTF8.self)
-        let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-        return .field(name: name, value: value)
+        while start < end, isBlank(line[start]) { start += 1 }
+        while end > start, isBlank(line[end - 1]) { end -= 1 }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self)
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
+        headers.append((name, value))
     }
 
     // MARK: - Outcome
