@@ -6,6 +6,11 @@
  * These typed wrappers are the only C the project has.
  */
 #include <curl/curl.h>
+#ifdef __linux__
+/* The socket watcher's epoll and eventfd, which Swift's Glibc module leaves out. */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#endif
 
 static inline CURLcode ccurl_easy_setopt_long(CURL *handle, CURLoption option, long value) {
     return curl_easy_setopt(handle, option, value);
@@ -53,6 +58,23 @@ static inline CURLMcode ccurl_multi_setopt_long(CURLM *multi, CURLMoption option
 
 static inline CURLSHcode ccurl_share_setopt_long(CURLSH *share, CURLSHoption option, long value) {
     return curl_share_setopt(share, option, value);
+}
+
+static inline CURLMcode ccurl_multi_setopt_pointer(CURLM *multi, CURLMoption option, void *value) {
+    return curl_multi_setopt(multi, option, value);
+}
+
+static inline CURLMcode ccurl_multi_setopt_socket_function(CURLM *multi, curl_socket_callback callback) {
+    return curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, callback);
+}
+
+static inline CURLMcode ccurl_multi_setopt_timer_function(CURLM *multi, curl_multi_timer_callback callback) {
+    return curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, callback);
+}
+
+/* CURL_SOCKET_TIMEOUT is a macro of a macro, which Swift does not import. */
+static inline curl_socket_t ccurl_socket_timeout(void) {
+    return CURL_SOCKET_TIMEOUT;
 }
 
 /* CURLMsg keeps the result in a union; Swift reads it through this. */

@@ -1,33 +1,41 @@
 public import HTTPTransport
 import CCurl
 public import Logging
+public import NIOCore
+public import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 
-/// An asynchronous HTTP/1.1 and HTTP/2 client over libcurl's multi interface.
+/// An asynchronous HTTP/1.1 and HTTP/2 client over libcurl's multi interface, run on the
+/// event loops of a swift-nio `EventLoopGroup` (the HTTP server's, so a cache miss never
+/// changes thread to reach its upstream).
 ///
-/// One thread per client drives every transfer with `curl_multi_poll`; callers `await`
-/// responses while any number of transfers run at once. Connections, DNS answers and TLS
-/// sessions are shared across all transfers of a client (a `CURLSH` share plus the multi
-/// handle's connection pool), and HTTP/2 connections are multiplexed where the upstream offers
-/// ALPN `h2`. Easy handles are pooled and reset between transfers.
+/// Each event loop of the group has its own libcurl (a multi handle, a `CURLSH` share of
+/// connections, DNS answers and TLS sessions, pooled easy handles) driven with
+/// `curl_multi_socket_action` on that loop's thread; one watcher thread waits on every loop's
+/// sockets and hands a ready one back to its loop (``CurlSocketWatcher``). A caller running on
+/// one of the loops is served by that loop's libcurl; any other caller by the first loop's, so
+/// background work shares one pool. HTTP/2 connections are multiplexed where the upstream offers
+/// ALPN `h2`. The connection limits of ``Configuration`` apply per event loop.
 ///
-/// Cancelling the calling task removes the transfer from the multi handle on the event thread
-/// at once and frees its handle; the caller gets `CancellationError`.
+/// Cancelling the calling task removes the transfer from its multi handle on its loop at once
+/// and frees its handle; the caller gets `CancellationError`.
 ///
 /// Create one client per process, share it between ``CurlTransport``s, and call
 /// ``shutdown()`` when done (transfers still running then fail with `upstream.shutdown`).
 public final class CurlClient: Sendable {
     /// Settings that apply to the whole client (per-upstream settings are ``TransferOptions``).
     public struct Configuration: Sendable {
-        /// Most connections open to one host at once (`CURLMOPT_MAX_HOST_CONNECTIONS`).
-        /// Transfers beyond it wait for a connection, or share one through HTTP/2.
+        /// Most connections open to one host at once from one event loop
+        /// (`CURLMOPT_MAX_HOST_CONNECTIONS`). Transfers beyond it wait for a connection, or
+        /// share one through HTTP/2.
         public var maxConnectionsPerHost: Int
-        /// Most connections open in total; 0 means no limit (`CURLMOPT_MAX_TOTAL_CONNECTIONS`).
+        /// Most connections open in total from one event loop; 0 means no limit
+        /// (`CURLMOPT_MAX_TOTAL_CONNECTIONS`).
         public var maxTotalConnections: Int
-        /// Idle connections kept for reuse (`CURLMOPT_MAXCONNECTS`).
+        /// Idle connections kept for reuse per event loop (`CURLMOPT_MAXCONNECTS`).
         public var maxIdleConnections: Int
-        /// Easy handles kept for reuse after their transfer ends.
+        /// Easy handles kept for reuse per event loop after their transfer ends.
         public var handlePoolSize: Int
 
         public init(
@@ -43,42 +51,91 @@ public final class CurlClient: Sendable {
         }
     }
 
-    /// Counters since the client started.
+    /// Counters since the client started, summed over its event loops.
     public struct Statistics: Sendable, Equatable {
         public var transfersStarted = 0
         public var transfersCompleted = 0
         public var transfersFailed = 0
         public var transfersCancelled = 0
+        /// Transfers asked for on one of the client's event loops and started there at once,
+        /// without a change of thread.
+        public var transfersOnCallerLoop = 0
         /// Connections libcurl opened (the sum of `CURLINFO_NUM_CONNECTS`).
         public var connectionsOpened = 0
-        /// Transfers on the multi handle now.
+        /// Transfers on the multi handles now.
         public var active = 0
-        /// Easy handles idle in the pool now.
+        /// Easy handles idle in the pools now.
         public var pooledHandles = 0
         public init() {}
+
+        static func + (lhs: Self, rhs: Self) -> Self {
+            var sum = lhs
+            sum.transfersStarted += rhs.transfersStarted
+            sum.transfersCompleted += rhs.transfersCompleted
+            sum.transfersFailed += rhs.transfersFailed
+            sum.transfersCancelled += rhs.transfersCancelled
+            sum.transfersOnCallerLoop += rhs.transfersOnCallerLoop
+            sum.connectionsOpened += rhs.connectionsOpened
+            sum.active += rhs.active
+            sum.pooledHandles += rhs.pooledHandles
+            return sum
+        }
     }
 
-    let loop: CurlEventLoop
+    let core: CurlClientCore
+    /// One per event loop of the group, in the group's order.
+    let loops: [CurlEventLoop]
+    private let loopIndex: [ObjectIdentifier: Int]
 
     /// libcurl's version string, e.g. `libcurl/7.88.1 OpenSSL/3.0.x …`.
     public static var libcurlVersion: String { String(cString: curl_version()) }
 
-    /// Starts the client's event thread.
-    public init(configuration: Configuration = .init(), logger: Logger = Logger(label: "veeam-gateway.curl")) throws {
-        self.loop = try CurlEventLoop(configuration: configuration, logger: logger)
+    /// Sets up libcurl on every loop of `eventLoopGroup` (by default swift-nio's shared group,
+    /// which is the HTTP server's unless it was given threads of its own) and starts the
+    /// socket watcher.
+    public init(
+        configuration: Configuration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "veeam-gateway.curl")
+    ) throws {
+        guard CurlClientCore.globalInit == CURLE_OK else {
+            throw UpstreamError(.invalidRequest, "curl_global_init failed")
+        }
+        let eventLoops = Array(eventLoopGroup.makeIterator())
+        guard !eventLoops.isEmpty else { throw UpstreamError(.invalidRequest, "the event loop group has no loop") }
+        let core = CurlClientCore(configuration: configuration, logger: logger, watcher: try CurlSocketWatcher(), loops: eventLoops.count)
+        var loops: [CurlEventLoop] = []
+        var loopIndex: [ObjectIdentifier: Int] = [:]
+        for eventLoop in eventLoops {
+            loopIndex[ObjectIdentifier(eventLoop)] = loops.count
+            loops.append(try CurlEventLoop(eventLoop: eventLoop, index: loops.count, client: core))
+        }
+        self.core = core
+        self.loops = loops
+        self.loopIndex = loopIndex
+        core.watcher.start(loops)
     }
 
     deinit {
-        loop.requestShutdown()
+        for loop in loops { loop.requestShutdown() }
     }
 
     /// The client's counters.
-    public var statistics: Statistics { loop.statistics }
+    public var statistics: Statistics { loops.reduce(Statistics()) { $0 + $1.statistics } }
+
+    /// The libcurl of the caller's event loop, or the first loop's for a caller on none.
+    private var callersLoop: CurlEventLoop {
+        if let current = MultiThreadedEventLoopGroup.currentEventLoop, let index = loopIndex[ObjectIdentifier(current)] {
+            return loops[index]
+        }
+        return loops[0]
+    }
 
     /// Performs one request with the given options. HTTP error statuses are returned, not thrown.
     /// - Throws: ``UpstreamError`` for transport failures; `CancellationError` when the task is cancelled.
     public func perform(_ request: UpstreamRequest, options: TransferOptions) async throws -> UpstreamResponse {
         let ticket = TransferTicket(request: request, options: options)
+        let loop = callersLoop
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UpstreamResponse, any Error>) in
                 if ticket.attach(continuation) {
@@ -92,11 +149,51 @@ public final class CurlClient: Sendable {
         }
     }
 
-    /// Stops the event thread. Transfers still running fail with `upstream.shutdown`;
-    /// later calls to ``perform(_:options:)`` fail the same way.
+    /// Stops every loop's libcurl, then the watcher. Transfers still running fail with
+    /// `upstream.shutdown`; later calls to ``perform(_:options:)`` fail the same way.
     public func shutdown() async {
-        loop.requestShutdown()
-        await loop.waitUntilStopped()
+        for loop in loops { loop.requestShutdown() }
+        for loop in loops { await loop.waitUntilStopped() }
+    }
+}
+
+/// What a client's event loops share: settings, the logger, the watcher, and the count of loops
+/// still running (the last to stop stops the watcher, so no socket is armed after it closes).
+final class CurlClientCore: Sendable {
+    let configuration: CurlClient.Configuration
+    let logger: Logger
+    let watcher: CurlSocketWatcher
+    private let running: Mutex<Int>
+    private let insecureWarned = Mutex(Set<String>())
+
+    static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
+
+    init(configuration: CurlClient.Configuration, logger: Logger, watcher: CurlSocketWatcher, loops: Int) {
+        self.configuration = configuration
+        self.logger = logger
+        self.watcher = watcher
+        self.running = Mutex(loops)
+    }
+
+    /// A loop has freed its libcurl; after the last, the watcher stops.
+    func loopStopped() {
+        let last = running.withLock { count -> Bool in
+            count -= 1
+            return count == 0
+        }
+        if last { watcher.stop() }
+    }
+
+    /// Logs the insecure-TLS warning once per host.
+    func warnInsecureOnce(url: String) {
+        let host = CurlTransfer.hostPart(of: url)
+        let first = insecureWarned.withLock { $0.insert(host).inserted }
+        if first {
+            logger.warning(
+                "TLS verification is OFF for this upstream (insecure: true); anyone on the path can read and change its traffic",
+                metadata: ["upstream.host": "\(host)"]
+            )
+        }
     }
 }
 

@@ -1,56 +1,54 @@
 import HTTPTransport
 import CCurl
-import Foundation
 import Logging
+import NIOCore
 import Synchronization
 
-/// The thread that owns the multi handle, the share handle and every easy handle.
+/// One swift-nio event loop's libcurl: a multi handle, a share handle and pooled easy handles,
+/// all used on that loop's thread only.
 ///
-/// Concurrency contract: `inbox`, `wakeGuard`, `stats` and `stopped` are Mutex-guarded and
-/// touched from any thread; every other stored property is touched only by the event thread
-/// (hence `@unchecked Sendable`). `curl_multi_wakeup` is the one libcurl call made from other
-/// threads, and only while holding `wakeGuard` with it false (not closed), so it never races
-/// cleanup. It is *not* made under the inbox lock: the woken event thread takes that lock at
-/// once, and would find it held by the waker still in its system call (a second sleep and
-/// wake-up per transfer, measured on the miss path). A wake-up already pending is not repeated.
+/// A transfer asked for on the loop (a cache miss the hot path serves on the caller's own
+/// connection) is added, sent and finished on that thread without a change of thread: libcurl is
+/// driven with `curl_multi_socket_action`, its timers are the loop's scheduled tasks, and only
+/// the wait for a socket to become ready happens elsewhere, in the client's one
+/// ``CurlSocketWatcher`` thread, which hands the ready socket back to this loop.
+///
+/// Concurrency contract: `stats` and `stopped` are Mutex-guarded and read from any thread; every
+/// other stored property is touched only on `eventLoop` (hence `@unchecked Sendable`). Calls
+/// from other threads (``submit(_:)`` off the loop, ``cancel(_:)``, ``requestShutdown()``,
+/// ``socketsReady(_:)``) are `execute`d onto it. libcurl's socket and timer callbacks run inside
+/// the loop's own libcurl calls; they record what libcurl asks for and never call libcurl back.
 final class CurlEventLoop: @unchecked Sendable {
-    struct Inbox {
-        var submissions: [TransferTicket] = []
-        var cancellations: [TransferTicket] = []
-        var shutdownRequested = false
-        /// Set by the event thread, under the lock, right before it frees the multi handle.
-        var closed = false
-        /// A wake-up was sent and the event thread has not drained the inbox since.
-        var wakePending = false
-    }
-
     struct Stopped {
         var done = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let inbox = Mutex(Inbox())
-    /// True once the multi handle is being freed: no wake-up after that.
-    private let wakeGuard = Mutex(false)
+    /// What libcurl asked to be told about one socket.
+    private struct WatchedSocket {
+        /// `CURL_POLL_IN`, `_OUT` or `_INOUT`.
+        var what: Int32
+        /// Whether the watcher holds a registration that has not fired yet.
+        var armed: Bool
+    }
+
+    let eventLoop: any EventLoop
+    let index: Int
+    private let client: CurlClientCore
     private let stats = Mutex(CurlClient.Statistics())
     private let stopped = Mutex(Stopped())
-    private let insecureWarned = Mutex(Set<String>())
-    let logger: Logger
-    let configuration: CurlClient.Configuration
 
-    // Event-thread state.
-    private let multi: UnsafeMutableRawPointer
+    // Loop-thread state.
+    /// Nil once the loop's libcurl has been freed.
+    private var multi: UnsafeMutableRawPointer?
     private let share: UnsafeMutableRawPointer
     private var idleHandles: [UnsafeMutableRawPointer] = []
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var activeByTicket: [ObjectIdentifier: UnsafeMutableRawPointer] = [:]
+    private var sockets: [Int32: WatchedSocket] = [:]
+    private var timer: Scheduled<Void>?
 
-    private static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
-
-    init(configuration: CurlClient.Configuration, logger: Logger) throws {
-        guard Self.globalInit == CURLE_OK else {
-            throw UpstreamError(.invalidRequest, "curl_global_init failed")
-        }
+    init(eventLoop: any EventLoop, index: Int, client: CurlClientCore) throws(UpstreamError) {
         guard let multi = curl_multi_init() else {
             throw UpstreamError(.invalidRequest, "curl_multi_init failed")
         }
@@ -58,6 +56,12 @@ final class CurlEventLoop: @unchecked Sendable {
             curl_multi_cleanup(multi)
             throw UpstreamError(.invalidRequest, "curl_share_init failed")
         }
+        self.eventLoop = eventLoop
+        self.index = index
+        self.client = client
+        self.multi = multi
+        self.share = share
+        let configuration = client.configuration
         // One thread uses the share, so no lock callbacks are needed.
         _ = ccurl_share_setopt_long(share, CURLSHOPT_SHARE, Int(CURL_LOCK_DATA_DNS.rawValue))
         _ = ccurl_share_setopt_long(share, CURLSHOPT_SHARE, Int(CURL_LOCK_DATA_SSL_SESSION.rawValue))
@@ -66,67 +70,41 @@ final class CurlEventLoop: @unchecked Sendable {
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxTotalConnections)
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, configuration.maxIdleConnections)
-        self.multi = multi
-        self.share = share
-        self.configuration = configuration
-        self.logger = logger
-        let thread = Thread { [self] in self.runLoop() }
-        thread.name = "curl-event-loop"
-        thread.start()
+        // The callbacks get this object unretained: the client keeps every loop alive until
+        // its multi handle is freed, and libcurl calls them only from inside our own calls.
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        _ = ccurl_multi_setopt_socket_function(multi, curlSocketCallback)
+        _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, context)
+        _ = ccurl_multi_setopt_timer_function(multi, curlTimerCallback)
+        _ = ccurl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, context)
     }
 
     var statistics: CurlClient.Statistics { stats.withLock { $0 } }
 
     // MARK: - Called from any thread
 
-    /// What a change to the inbox asks of the event thread.
-    private enum Posted {
-        case refused, queued, wake
-    }
-
+    /// Starts the transfer: at once when called on the loop, otherwise on its next turn.
     func submit(_ ticket: TransferTicket) {
-        let posted = inbox.withLock { inbox -> Posted in
-            guard !inbox.shutdownRequested, !inbox.closed else { return .refused }
-            inbox.submissions.append(ticket)
-            return Self.needsWake(&inbox)
-        }
-        switch posted {
-        case .refused: ticket.finish(.failure(UpstreamError(.shutdown, "the HTTP client is shut down")))
-        case .wake: wake()
-        case .queued: break
+        if eventLoop.inEventLoop {
+            stats.withLock { $0.transfersOnCallerLoop += 1 }
+            start(ticket)
+        } else {
+            eventLoop.execute { self.start(ticket) }
         }
     }
 
     func cancel(_ ticket: TransferTicket) {
-        let posted = inbox.withLock { inbox -> Posted in
-            guard !inbox.closed else { return .refused }
-            inbox.cancellations.append(ticket)
-            return Self.needsWake(&inbox)
-        }
-        if case .wake = posted { wake() }
+        eventLoop.execute { self.abort(ticket) }
     }
 
     func requestShutdown() {
-        let posted = inbox.withLock { inbox -> Posted in
-            guard !inbox.closed, !inbox.shutdownRequested else { return .refused }
-            inbox.shutdownRequested = true
-            return Self.needsWake(&inbox)
-        }
-        if case .wake = posted { wake() }
+        eventLoop.execute { self.close() }
     }
 
-    /// Whether this change must wake the event thread (none is pending yet); marks it pending.
-    private static func needsWake(_ inbox: inout Inbox) -> Posted {
-        if inbox.wakePending { return .queued }
-        inbox.wakePending = true
-        return .wake
-    }
-
-    /// Wakes the event thread out of `curl_multi_poll`, unless the multi handle is going away.
-    private func wake() {
-        wakeGuard.withLock { closing in
-            guard !closing else { return }
-            _ = curl_multi_wakeup(multi)
+    /// Called by the watcher's thread: these sockets are ready.
+    func socketsReady(_ events: [CurlSocketEvent]) {
+        eventLoop.execute {
+            for event in events { self.socketReady(event) }
         }
     }
 
@@ -141,44 +119,58 @@ final class CurlEventLoop: @unchecked Sendable {
         }
     }
 
-    /// Logs the insecure-TLS warning once per host.
-    func warnInsecureOnce(url: String) {
-        let host = CurlTransfer.hostPart(of: url)
-        let first = insecureWarned.withLock { $0.insert(host).inserted }
-        if first {
-            logger.warning(
-                "TLS verification is OFF for this upstream (insecure: true); anyone on the path can read and change its traffic",
-                metadata: ["upstream.host": "\(host)"]
-            )
+    // MARK: - libcurl's callbacks (on the loop, inside our libcurl calls)
+
+    /// libcurl wants to hear about `socket` (`what`: `CURL_POLL_*`), or no longer (`CURL_POLL_REMOVE`).
+    fileprivate func socketChanged(_ socket: Int32, what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            if sockets.removeValue(forKey: socket) != nil { client.watcher.forget(socket) }
+            return
+        }
+        let isNew = sockets[socket] == nil
+        sockets[socket] = WatchedSocket(what: what, armed: true)
+        client.watcher.arm(socket, what: what, loop: index, isNew: isNew)
+    }
+
+    /// libcurl wants `socket_action(CURL_SOCKET_TIMEOUT)` in `milliseconds`, or never (-1).
+    fileprivate func timerChanged(_ milliseconds: Int) {
+        timer?.cancel()
+        timer = nil
+        guard milliseconds >= 0 else { return }
+        timer = eventLoop.scheduleTask(in: .milliseconds(Int64(milliseconds))) { self.timerFired() }
+    }
+
+    // MARK: - On the loop
+
+    private func timerFired() {
+        timer = nil
+        drive(ccurl_socket_timeout(), flags: 0)
+    }
+
+    private func socketReady(_ event: CurlSocketEvent) {
+        guard multi != nil, sockets[event.socket] != nil else { return }  // gone since it fired
+        sockets[event.socket]?.armed = false
+        drive(event.socket, flags: event.flags)
+        // Still wanted and not armed again by libcurl's callback meanwhile: ask for the next event.
+        if let watched = sockets[event.socket], !watched.armed {
+            sockets[event.socket]?.armed = true
+            client.watcher.arm(event.socket, what: watched.what, loop: index, isNew: false)
         }
     }
 
-    // MARK: - Event thread
-
-    private func runLoop() {
-        while true {
-            let (submissions, cancellations, shutdown) = inbox.withLock { inbox in
-                defer {
-                    inbox.submissions.removeAll(keepingCapacity: true)
-                    inbox.cancellations.removeAll(keepingCapacity: true)
-                    inbox.wakePending = false
-                }
-                return (inbox.submissions, inbox.cancellations, inbox.shutdownRequested)
-            }
-            for ticket in submissions { start(ticket) }
-            for ticket in cancellations { abort(ticket) }
-            if shutdown { break }
-
-            var running: Int32 = 0
-            _ = curl_multi_perform(multi, &running)
-            collectFinished()
-            var ready: Int32 = 0
-            _ = curl_multi_poll(multi, nil, 0, 1000, &ready)
-        }
-        close()
+    /// Lets libcurl act on `socket` (or on its timers), then hands finished transfers back.
+    private func drive(_ socket: Int32, flags: Int32) {
+        guard let multi else { return }
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(multi, socket, flags, &running)
+        collectFinished()
     }
 
     private func start(_ ticket: TransferTicket) {
+        guard let multi else {
+            ticket.finish(.failure(UpstreamError(.shutdown, "the HTTP client is shut down")))
+            return
+        }
         if ticket.isCancelRequested {
             stats.withLock { $0.transfersCancelled += 1 }
             ticket.finish(.failure(CancellationError()))
@@ -188,7 +180,7 @@ final class CurlEventLoop: @unchecked Sendable {
             ticket.finish(.failure(UpstreamError(.invalidRequest, "curl_easy_init failed")))
             return
         }
-        if ticket.options.tls.insecure { warnInsecureOnce(url: ticket.request.url) }
+        if ticket.options.tls.insecure { client.warnInsecureOnce(url: ticket.request.url) }
         let transfer = CurlTransfer(ticket: ticket, handle: handle)
         do {
             try transfer.configure(share: share)
@@ -212,10 +204,13 @@ final class CurlEventLoop: @unchecked Sendable {
             $0.active = active.count
             $0.pooledHandles = idleHandles.count
         }
+        // Send now rather than on the timer libcurl just set: a kept-alive connection takes the
+        // request in this very call.
+        drive(ccurl_socket_timeout(), flags: 0)
     }
 
     private func abort(_ ticket: TransferTicket) {
-        guard let handle = activeByTicket.removeValue(forKey: ObjectIdentifier(ticket)),
+        guard let multi, let handle = activeByTicket.removeValue(forKey: ObjectIdentifier(ticket)),
             let transfer = active.removeValue(forKey: handle)
         else { return }  // finished already, or never started (start() saw the flag)
         _ = curl_multi_remove_handle(multi, handle)
@@ -230,6 +225,7 @@ final class CurlEventLoop: @unchecked Sendable {
     }
 
     private func collectFinished() {
+        guard let multi else { return }
         var remaining: Int32 = 0
         while let message = curl_multi_info_read(multi, &remaining) {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle else { continue }
@@ -255,7 +251,7 @@ final class CurlEventLoop: @unchecked Sendable {
     }
 
     private func recycle(_ handle: UnsafeMutableRawPointer) {
-        if idleHandles.count < configuration.handlePoolSize {
+        if idleHandles.count < client.configuration.handlePoolSize {
             curl_easy_reset(handle)
             idleHandles.append(handle)
         } else {
@@ -263,7 +259,11 @@ final class CurlEventLoop: @unchecked Sendable {
         }
     }
 
+    /// Fails what is running, frees every handle and tells the client this loop is done.
     private func close() {
+        guard let multi else { return }
+        timer?.cancel()
+        timer = nil
         let failure = UpstreamError(.shutdown, "the HTTP client was shut down during the transfer")
         for (handle, transfer) in active {
             _ = curl_multi_remove_handle(multi, handle)
@@ -273,17 +273,13 @@ final class CurlEventLoop: @unchecked Sendable {
         }
         active.removeAll()
         activeByTicket.removeAll()
-        let leftovers = inbox.withLock { inbox -> [TransferTicket] in
-            inbox.closed = true
-            defer { inbox.submissions.removeAll() }
-            return inbox.submissions
-        }
-        for ticket in leftovers { ticket.finish(.failure(failure)) }
         for handle in idleHandles { curl_easy_cleanup(handle) }
         idleHandles.removeAll()
-        wakeGuard.withLock { $0 = true }  // a waker past the inbox's `closed` check finishes first
         curl_multi_cleanup(multi)
+        self.multi = nil
         curl_share_cleanup(share)
+        for socket in sockets.keys { client.watcher.forget(socket) }
+        sockets.removeAll()
         stats.withLock {
             $0.active = 0
             $0.pooledHandles = 0
@@ -294,5 +290,20 @@ final class CurlEventLoop: @unchecked Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
+        client.loopStopped()
     }
+}
+
+/// libcurl's socket callback (`CURLMOPT_SOCKETFUNCTION`).
+private let curlSocketCallback: curl_socket_callback = { _, socket, what, context, _ in
+    guard let context else { return 0 }
+    Unmanaged<CurlEventLoop>.fromOpaque(context).takeUnretainedValue().socketChanged(socket, what: what)
+    return 0
+}
+
+/// libcurl's timer callback (`CURLMOPT_TIMERFUNCTION`).
+private let curlTimerCallback: curl_multi_timer_callback = { _, milliseconds, context in
+    guard let context else { return 0 }
+    Unmanaged<CurlEventLoop>.fromOpaque(context).takeUnretainedValue().timerChanged(milliseconds)
+    return 0
 }

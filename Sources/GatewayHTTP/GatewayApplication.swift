@@ -8,8 +8,8 @@ public import GatewayCore
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
-import NIOCore
-import NIOPosix
+public import NIOCore
+public import NIOPosix
 public import Logging
 import TenantModel
 import ResponseCache
@@ -255,10 +255,20 @@ public enum GatewayApplication {
         return query
     }
 
-    /// The application for `configuration`; `onRunning` receives the bound port. Access lines go
-    /// through `logger` unless `accessLog` says otherwise.
+    /// The event loops of the HTTP server: `listen.threads` of its own, or swift-nio's shared
+    /// group (one loop per core) when that is 0. The upstream client must run on the same group
+    /// (``CurlClient/init(configuration:eventLoopGroup:logger:)``), so that a miss served on a
+    /// connection's loop reaches its upstream from that loop.
+    public static func eventLoopGroup(for configuration: GatewayConfiguration) -> any EventLoopGroup {
+        configuration.threads > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads) : MultiThreadedEventLoopGroup.singleton
+    }
+
+    /// The application for `configuration`, on `eventLoopGroup` (see ``eventLoopGroup(for:)``);
+    /// `onRunning` receives the bound port. Access lines go through `logger` unless `accessLog`
+    /// says otherwise.
     public static func make(
         state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, port: Int? = nil, accessLog: AccessLog? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let accessLog = accessLog ?? AccessLog(logger: logger)
@@ -300,7 +310,7 @@ public enum GatewayApplication {
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
-            eventLoopGroupProvider: configuration.threads > 0 ? .shared(MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)) : .singleton,
+            eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )
     }

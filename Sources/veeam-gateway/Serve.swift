@@ -37,8 +37,9 @@ struct GatewayRunner: Service {
     var onRunning: @Sendable (Int) async -> Void = { _ in }
 
     func run() async throws {
+        let eventLoops = GatewayApplication.eventLoopGroup(for: configuration)
         let client = try CurlClient(
-            configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), logger: logger)
+            configuration: .init(maxConnectionsPerHost: configuration.maxConnectionsPerHost), eventLoopGroup: eventLoops, logger: logger)
         let metrics = MetricsEndpoint()
         let state = try await GatewayState(configuration: configuration, client: client, metrics: metrics, logger: logger)
         if configuration.callers.isEmpty {
@@ -46,7 +47,7 @@ struct GatewayRunner: Service {
         }
         // Access lines in the handler's format, straight to its sink (see AccessLog).
         let accessLog = AccessLog.standard(format: GatewayLogHandler.Format(rawValue: configuration.logFormat) ?? .text, logger: logger)
-        let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics, port: port, accessLog: accessLog) { bound in
+        let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics, port: port, accessLog: accessLog, eventLoopGroup: eventLoops) { bound in
             await onRunning(bound)
             // Seed 004: the gateway's own VSPC account must hold a tenant-reading role. Said at
             // start, and by /readyz for as long as it is not so.

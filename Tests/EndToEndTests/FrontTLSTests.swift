@@ -69,7 +69,7 @@ struct FrontTLSTests {
                 // A new client (libcurl would reuse the HTTP/1.1 connection above).
                 var http2 = gw
                 http2 = RunningGateway(
-                    baseURL: gw.baseURL, client: try CurlClient(), state: gw.state, logs: gw.logs, clock: gw.clock, configPath: gw.configPath)
+                    baseURL: gw.baseURL, client: try CurlClient(), upstreamClient: gw.upstreamClient, state: gw.state, logs: gw.logs, clock: gw.clock, configPath: gw.configPath)
                 http2.callerOptions = gw.callerOptions
                 defer { Task { [client = http2.client] in await client.shutdown() } }
                 let overHTTP2 = try await http2.get(cloudTenantPath)

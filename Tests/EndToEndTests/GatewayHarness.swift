@@ -8,6 +8,7 @@ import GatewayCore
 import GatewayHTTP
 import GatewayTestSupport
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import ResponseCache
 import Synchronization
@@ -19,6 +20,8 @@ import VeeamSimulator
 struct RunningGateway: Sendable {
     let baseURL: String
     let client: CurlClient
+    /// The gateway's own client, to its upstreams.
+    let upstreamClient: CurlClient
     let state: GatewayState
     let logs: LogCapture
     /// The cache's clock: tests advance it instead of sleeping.
@@ -150,7 +153,11 @@ func withGateway<T: Sendable>(
 
     let logs = LogCapture()
     let logger = logs.logger(label: "veeam-gateway")
-    let upstreamClient = try CurlClient(logger: logger)
+    // Event loops of its own, as `serve` has in a process of its own (swift-nio's shared group
+    // there): the front end and libcurl on them, not on the group every simulator and caller of
+    // the test process shares.
+    let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let upstreamClient = try CurlClient(eventLoopGroup: loops, logger: logger)
     let metrics = MetricsEndpoint()
     let state = try await GatewayState(configuration: configuration, client: upstreamClient, metrics: metrics, logger: logger, clock: clock.clock)
     // `apiVersion: auto` (the default) probes the VB365 server at start; let it finish, then
@@ -159,7 +166,7 @@ func withGateway<T: Sendable>(
     await state.snapshot.service.prepare()
     vb365?.simulator.state.resetCounters()
     let port = PortBox()
-    let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics) { bound in
+    let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics, eventLoopGroup: loops) { bound in
         port.set(bound)
     }
     var services: [any Service] = [upstreamClient, app]
@@ -172,7 +179,7 @@ func withGateway<T: Sendable>(
     let bound = await port.wait()
     let caller = try CurlClient()
     var gateway = RunningGateway(
-        baseURL: "\(frontCAFile == nil ? "http" : "https")://127.0.0.1:\(bound)", client: caller, state: state, logs: logs, clock: clock, configPath: configPath)
+        baseURL: "\(frontCAFile == nil ? "http" : "https")://127.0.0.1:\(bound)", client: caller, upstreamClient: upstreamClient, state: state, logs: logs, clock: clock, configPath: configPath)
     if let frontCAFile { gateway.callerOptions.tls.caFile = frontCAFile }
     if configuration.metricsListen != nil { gateway.metricsURL = "http://127.0.0.1:\(await metricsPort.wait())" }
     let result: Result<T, any Error>
@@ -180,6 +187,7 @@ func withGateway<T: Sendable>(
     await caller.shutdown()
     await group.triggerGracefulShutdown()
     _ = await server.result
+    try? await loops.shutdownGracefully()
     return try result.get()
 }
 

@@ -147,6 +147,8 @@ struct HotPathTests {
     @Test("a miss on the hot gateway is served on its event loop and costs one rate token, as on the router")
     func missesCostOneToken() async throws {
         try await withPair { hot, routed, sim in
+            let hotBefore = hot.upstreamClient.statistics
+            let routedBefore = routed.upstreamClient.statistics
             var statuses: [String] = []
             for path in [cloudTenantPath, Self.otherTenantPath, organizationPath, cloudTenantPath] {
                 let a = try await hot.get(path, key: TestKeys.limited)
@@ -156,6 +158,16 @@ struct HotPathTests {
             }
             #expect(statuses == ["200 MISS", "200 MISS", "200 MISS", "429 -"])
             #expect(try await hotAnswers(hot) == ["200": 3, "429": 1])
+            // Every upstream call those misses made (the reads, and the logins of accounts not
+            // signed in yet) was started by libcurl on the connection's own loop, without a change
+            // of thread; the router's misses run in tasks off the loops and start none there.
+            let hotAfter = hot.upstreamClient.statistics
+            let routedAfter = routed.upstreamClient.statistics
+            let hotStarted = hotAfter.transfersStarted - hotBefore.transfersStarted
+            #expect(hotStarted >= 3)
+            #expect(hotAfter.transfersOnCallerLoop - hotBefore.transfersOnCallerLoop == hotStarted)
+            #expect(routedAfter.transfersStarted - routedBefore.transfersStarted >= 3)
+            #expect(routedAfter.transfersOnCallerLoop == routedBefore.transfersOnCallerLoop)
             // A `Cache-Control: no-cache` from an administrator always reaches the upstream, on
             // either path, with the same answer; from a caller who is not one, it is a hit.
             let before = sim.state.counters(.vspc).resourceRequests
