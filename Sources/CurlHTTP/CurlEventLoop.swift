@@ -37,6 +37,9 @@ final class CurlEventLoop: @unchecked Sendable {
     private let client: CurlClientCore
     private let stats = Mutex(CurlClient.Statistics())
     private let stopped = Mutex(Stopped())
+    /// Set once by ``requestShutdown()``: later submissions are refused at once, from any thread,
+    /// and nothing more is `execute`d for shutting down (the loop's group may be gone by then).
+    private let shutdownRequested = Atomic<Bool>(false)
 
     // Loop-thread state.
     /// Nil once the loop's libcurl has been freed.
@@ -85,6 +88,10 @@ final class CurlEventLoop: @unchecked Sendable {
 
     /// Starts the transfer: at once when called on the loop, otherwise on its next turn.
     func submit(_ ticket: TransferTicket) {
+        if shutdownRequested.load(ordering: .acquiring) {
+            ticket.finish(.failure(UpstreamError(.shutdown, "the HTTP client is shut down")))
+            return
+        }
         if eventLoop.inEventLoop {
             stats.withLock { $0.transfersOnCallerLoop += 1 }
             start(ticket)
@@ -98,6 +105,7 @@ final class CurlEventLoop: @unchecked Sendable {
     }
 
     func requestShutdown() {
+        guard !shutdownRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
         eventLoop.execute { self.close() }
     }
 
