@@ -89,14 +89,13 @@ final class CurlEventLoop: @unchecked Sendable {
     /// Starts the transfer: at once when called on the loop, otherwise on its next turn.
     func submit(_ ticket: TransferTicket) {
         if shutdownRequested.load(ordering: .acquiring) {
-            ticket.finish(.failure(UpstreamError(.shutdown, "the HTTP client is shut down")))
+            ticket.finish(.failure(Self.shutDown))
             return
         }
         if eventLoop.inEventLoop {
-            stats.withLock { $0.transfersOnCallerLoop += 1 }
-            start(ticket)
+            start(ticket, onCallerLoop: true)
         } else {
-            eventLoop.execute { self.start(ticket) }
+            eventLoop.execute { self.start(ticket, onCallerLoop: false) }
         }
     }
 
@@ -174,9 +173,12 @@ final class CurlEventLoop: @unchecked Sendable {
         collectFinished()
     }
 
-    private func start(_ ticket: TransferTicket) {
+    /// What a submission gets once the loop's libcurl is shut down (or being shut down).
+    private static let shutDown = UpstreamError(.shutdown, "the HTTP client is shut down")
+
+    private func start(_ ticket: TransferTicket, onCallerLoop: Bool) {
         guard let multi else {
-            ticket.finish(.failure(UpstreamError(.shutdown, "the HTTP client is shut down")))
+            ticket.finish(.failure(Self.shutDown))
             return
         }
         if ticket.isCancelRequested {
@@ -209,6 +211,7 @@ final class CurlEventLoop: @unchecked Sendable {
         activeByTicket[ObjectIdentifier(ticket)] = handle
         stats.withLock {
             $0.transfersStarted += 1
+            $0.transfersOnCallerLoop += onCallerLoop ? 1 : 0
             $0.active = active.count
             $0.pooledHandles = idleHandles.count
         }
