@@ -254,6 +254,24 @@ struct CurlClientTests {
         await client.shutdown()
     }
 
+    @Test("a kept-alive connection the upstream closes while idle is noticed: each next request connects afresh and succeeds")
+    func upstreamClosesIdleConnection() async throws {
+        let client = try CurlClient()
+        // Keep-alive by its headers, closed by the server after each answer.
+        let server = try CannedHTTPServer(response: Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8))
+        let options = TransferOptions(connectTimeout: .seconds(2), totalTimeout: .seconds(5))
+        for _ in 0..<5 {
+            let response = try await client.perform(UpstreamRequest(url: "http://127.0.0.1:\(server.port)/"), options: options)
+            #expect(response.status == 200)
+            #expect(response.body == Array("ok".utf8))
+        }
+        let statistics = client.statistics
+        #expect(statistics.transfersCompleted == 5 && statistics.transfersFailed == 0)
+        #expect(statistics.connectionsOpened >= 5, "a closed connection is never reused")
+        server.stop()
+        await client.shutdown()
+    }
+
     @Test("a body over the limit aborts with upstream.too_large")
     func oversize() async throws {
         let client = try CurlClient()
