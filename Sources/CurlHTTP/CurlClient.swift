@@ -62,6 +62,13 @@ public final class CurlClient: Sendable {
         public var transfersOnCallerLoop = 0
         /// Connections libcurl opened (the sum of `CURLINFO_NUM_CONNECTS`).
         public var connectionsOpened = 0
+        /// Sockets added to the watcher. A kept-alive connection's socket is added once and its
+        /// registration changed for each later transfer on it, not deleted and added again.
+        public var socketsAdded = 0
+        /// Scheduled tasks made for libcurl's timers. A deadline libcurl sets and moves within one
+        /// of our calls, or moves later, makes none (a transfer on a kept-alive connection
+        /// usually makes none at all).
+        public var timerTasksScheduled = 0
         /// Transfers on the multi handles now.
         public var active = 0
         /// Easy handles idle in the pools now.
@@ -76,6 +83,8 @@ public final class CurlClient: Sendable {
             sum.transfersCancelled += rhs.transfersCancelled
             sum.transfersOnCallerLoop += rhs.transfersOnCallerLoop
             sum.connectionsOpened += rhs.connectionsOpened
+            sum.socketsAdded += rhs.socketsAdded
+            sum.timerTasksScheduled += rhs.timerTasksScheduled
             sum.active += rhs.active
             sum.pooledHandles += rhs.pooledHandles
             return sum

@@ -49,7 +49,21 @@ final class CurlEventLoop: @unchecked Sendable {
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var activeByTicket: [ObjectIdentifier: UnsafeMutableRawPointer] = [:]
     private var sockets: [Int32: WatchedSocket] = [:]
+    /// Sockets libcurl stopped watching whose watcher registration was left in place (disarmed):
+    /// a kept-alive connection goes quiet after every transfer and is watched again by the next,
+    /// so its registration is changed then instead of deleted now and added again. A number that
+    /// was closed meanwhile is no longer registered (the kernel drops a closed descriptor), which
+    /// ``CurlSocketWatcher/arm(_:what:loop:isNew:)`` finds out and mends.
+    private var parked: Set<Int32> = []
+    /// When libcurl wants `socket_action(CURL_SOCKET_TIMEOUT)`, nil for never. Its callback only
+    /// records this; ``settleTimer()`` turns it into a scheduled task once the libcurl call that
+    /// changed it has returned, so a deadline libcurl sets and moves within one call (every
+    /// transfer's start asks for 0 ms, then for its real deadline) costs no task.
+    private var timerDue: NIODeadline?
+    /// The scheduled task and when it fires. A task that fires before `timerDue` schedules the
+    /// next one instead of driving libcurl, so a later deadline never cancels and reschedules.
     private var timer: Scheduled<Void>?
+    private var timerAt = NIODeadline.distantFuture
 
     init(eventLoop: any EventLoop, index: Int, client: CurlClientCore) throws(UpstreamError) {
         guard let multi = curl_multi_init() else {
@@ -131,26 +145,42 @@ final class CurlEventLoop: @unchecked Sendable {
     /// libcurl wants to hear about `socket` (`what`: `CURL_POLL_*`), or no longer (`CURL_POLL_REMOVE`).
     fileprivate func socketChanged(_ socket: Int32, what: Int32) {
         if what == CURL_POLL_REMOVE {
-            if sockets.removeValue(forKey: socket) != nil { client.watcher.forget(socket) }
+            if sockets.removeValue(forKey: socket) != nil { parked.insert(socket) }
             return
         }
-        let isNew = sockets[socket] == nil
+        let isNew = sockets[socket] == nil && parked.remove(socket) == nil
+        if isNew { stats.withLock { $0.socketsAdded += 1 } }
         sockets[socket] = WatchedSocket(what: what, armed: true)
         client.watcher.arm(socket, what: what, loop: index, isNew: isNew)
     }
 
     /// libcurl wants `socket_action(CURL_SOCKET_TIMEOUT)` in `milliseconds`, or never (-1).
     fileprivate func timerChanged(_ milliseconds: Int) {
-        timer?.cancel()
-        timer = nil
-        guard milliseconds >= 0 else { return }
-        timer = eventLoop.scheduleTask(in: .milliseconds(Int64(milliseconds))) { self.timerFired() }
+        timerDue = milliseconds < 0 ? nil : .now() + .milliseconds(Int64(milliseconds))
     }
 
     // MARK: - On the loop
 
+    /// Makes `timerDue` a scheduled task, after each libcurl call that may have changed it: kept
+    /// as it is when the task already fires no later (it re-arms itself then), else moved earlier.
+    private func settleTimer() {
+        guard let due = timerDue else { return }  // a task still scheduled fires, finds nothing due
+        if timer != nil, timerAt <= due { return }
+        timer?.cancel()
+        timerAt = due
+        timer = eventLoop.scheduleTask(deadline: due) { self.timerFired() }
+        stats.withLock { $0.timerTasksScheduled += 1 }
+    }
+
     private func timerFired() {
         timer = nil
+        timerAt = .distantFuture
+        guard let due = timerDue else { return }
+        if due > .now() {
+            settleTimer()  // libcurl moved its deadline later meanwhile
+            return
+        }
+        timerDue = nil
         drive(ccurl_socket_timeout(), flags: 0)
     }
 
@@ -171,6 +201,7 @@ final class CurlEventLoop: @unchecked Sendable {
         var running: Int32 = 0
         _ = curl_multi_socket_action(multi, socket, flags, &running)
         collectFinished()
+        settleTimer()
     }
 
     /// What a submission gets once the loop's libcurl is shut down (or being shut down).
@@ -225,6 +256,7 @@ final class CurlEventLoop: @unchecked Sendable {
             let transfer = active.removeValue(forKey: handle)
         else { return }  // finished already, or never started (start() saw the flag)
         _ = curl_multi_remove_handle(multi, handle)
+        settleTimer()
         transfer.release()
         recycle(handle)
         stats.withLock {
@@ -275,6 +307,7 @@ final class CurlEventLoop: @unchecked Sendable {
         guard let multi else { return }
         timer?.cancel()
         timer = nil
+        timerDue = nil
         let failure = UpstreamError(.shutdown, "the HTTP client was shut down during the transfer")
         for (handle, transfer) in active {
             _ = curl_multi_remove_handle(multi, handle)
@@ -290,7 +323,9 @@ final class CurlEventLoop: @unchecked Sendable {
         self.multi = nil
         curl_share_cleanup(share)
         for socket in sockets.keys { client.watcher.forget(socket) }
+        for socket in parked { client.watcher.forget(socket) }
         sockets.removeAll()
+        parked.removeAll()
         stats.withLock {
             $0.active = 0
             $0.pooledHandles = 0

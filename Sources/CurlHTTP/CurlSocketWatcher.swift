@@ -75,7 +75,9 @@ final class CurlSocketWatcher: Sendable {
         }
     }
 
-    /// Stops watching `socket` (libcurl is done with it). A socket already closed is gone anyway.
+    /// Stops watching `socket` (its loop is shutting down; a socket libcurl merely stops
+    /// watching keeps its disarmed registration for the next transfer on it). A socket already
+    /// closed is gone anyway.
     func forget(_ socket: Int32) {
         var event = epoll_event()
         _ = epoll_ctl(epoll, Int32(EPOLL_CTL_DEL), socket, &event)
