@@ -122,3 +122,35 @@ cpu = ticks / hz * 1e6 / count if count else float("nan")
 print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.3f} {ms('99'):.3f} {errors} {cpu:.1f}")
 PY
 }
+
+# start_miss_setup: for the one-connection miss benchmarks (miss-vs-direct.sh, miss-timeline.sh):
+# the simulator, the two seed records (VSPC_TENANT, VB365_ORG), upstream tokens for requests sent
+# straight to it (VSPC_TOKEN: the gateway's account; VB365_TOKEN: the organization's own), a
+# gateway with both products (KEY, GW_URL, GW_PID), and wrk scripts: $OUT/gw.lua (a no-cache
+# miss as an administrator), $OUT/vspc.lua and $OUT/vb365.lua (the tokens).
+start_miss_setup() {
+  build_release
+  start_sim
+  VSPC_TENANT=c386d34c-0ab6-4e13-b30a-67fcb05b83e4
+  VB365_ORG=cbc52c37-df7f-4b03-98f3-036e7d4b3127
+  VSPC_TOKEN=$(upstream_token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
+  VB365_TOKEN=$(upstream_token "$VB365_SIM/v5/token" backup-admin@abc.onmicrosoft.com Abc-Org-Pass-1)
+  new_key
+  GW_PORT=$(free_port)
+  gateway_yaml "$(vb365_upstream)" >"$OUT/gateway.yaml"
+  start_gateway "$OUT/gateway.yaml"
+  local path code
+  for path in "/v1/tenants/vspc-main.$VSPC_TENANT" "/v1/tenants/vb365-main.$VB365_ORG"; do
+    code=$(curl -s -k -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$GW_URL$path")
+    [ "$code" = 200 ] || { echo "$path answered $code" >&2; tail -n 5 "$OUT/gateway.log" >&2; exit 1; }
+  done
+  printf 'wrk.headers["X-API-Key"] = "%s"\nwrk.headers["Cache-Control"] = "no-cache"\n' "$KEY" >"$OUT/gw.lua"
+  printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VSPC_TOKEN" >"$OUT/vspc.lua"
+  printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VB365_TOKEN" >"$OUT/vb365.lua"
+}
+
+# upstream_token URL USERNAME PASSWORD: an access token from the simulator's password grant.
+upstream_token() {
+  curl -s --cacert "$OUT/ca.pem" "$1" -d grant_type=password --data-urlencode "username=$2" --data-urlencode "password=$3" |
+    python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])"
+}

@@ -4,7 +4,9 @@
 # read/write-like system call of the machine for RECORD seconds in the middle of each run, and
 # bench/miss-timeline.py splits each request at its system calls: the client's write, the
 # gateway's event loop reading it, the upstream request leaving, the simulator's answer, the
-# watcher's and the loop's wake-ups, the answer read, the response written, the client's read.
+# watcher's and the loop's wake-ups, the answer read, the response written, the client's read;
+# and, after the upstream send, how long the loop stays on its CPU and whether the simulator
+# was woken on that same CPU (then it waits for the loop to sleep). Figures: docs/benchmarks.md.
 # Run for both products, a gateway miss (`Cache-Control: no-cache` as an administrator) and the
 # same upstream request sent straight to the simulator, in the same sitting.
 #
@@ -19,21 +21,7 @@ RECORD=${RECORD:-1}
 source bench/lib.sh
 command -v perf >/dev/null || { echo "perf is needed (apt-get install linux-perf)" >&2; exit 1; }
 
-build_release
-start_sim
-VSPC_TENANT=c386d34c-0ab6-4e13-b30a-67fcb05b83e4
-VB365_ORG=cbc52c37-df7f-4b03-98f3-036e7d4b3127
-token() { curl -s --cacert "$OUT/ca.pem" "$1" -d grant_type=password --data-urlencode "username=$2" --data-urlencode "password=$3" |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])"; }
-VSPC_TOKEN=$(token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
-VB365_TOKEN=$(token "$VB365_SIM/v5/token" backup-admin@abc.onmicrosoft.com Abc-Org-Pass-1)
-new_key
-GW_PORT=$(free_port)
-gateway_yaml "$(vb365_upstream)" >"$OUT/gateway.yaml"
-start_gateway "$OUT/gateway.yaml"
-printf 'wrk.headers["X-API-Key"] = "%s"\nwrk.headers["Cache-Control"] = "no-cache"\n' "$KEY" >"$OUT/gw.lua"
-printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VSPC_TOKEN" >"$OUT/vspc.lua"
-printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VB365_TOKEN" >"$OUT/vb365.lua"
+start_miss_setup
 
 # Thread ids of a process, comma-separated; with a second argument, only those whose name starts
 # with it, or (prefix "!") does not.

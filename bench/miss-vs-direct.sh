@@ -26,23 +26,7 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-build_release
-start_sim
-VSPC_TENANT=c386d34c-0ab6-4e13-b30a-67fcb05b83e4
-VB365_ORG=cbc52c37-df7f-4b03-98f3-036e7d4b3127
-token() { curl -s --cacert "$OUT/ca.pem" "$1" -d grant_type=password --data-urlencode "username=$2" --data-urlencode "password=$3" |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])"; }
-VSPC_TOKEN=$(token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
-VB365_TOKEN=$(token "$VB365_SIM/v5/token" backup-admin@abc.onmicrosoft.com Abc-Org-Pass-1)
-
-new_key
-GW_PORT=$(free_port)
-gateway_yaml "$(vb365_upstream)" >"$OUT/gateway.yaml"
-start_gateway "$OUT/gateway.yaml"
-for path in "/v1/tenants/vspc-main.$VSPC_TENANT" "/v1/tenants/vb365-main.$VB365_ORG"; do
-  code=$(curl -s -k -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$GW_URL$path")
-  [ "$code" = 200 ] || { echo "$path answered $code" >&2; tail -n 5 "$OUT/gateway.log" >&2; exit 1; }
-done
+start_miss_setup
 
 # nginx: a reverse proxy and nothing else (one worker, as one connection uses one event loop).
 NG_PORT=$(free_port)
@@ -82,9 +66,6 @@ for path in /vspc /vb365; do
 done
 : >"$OUT/none.lua"
 
-printf 'wrk.headers["X-API-Key"] = "%s"\nwrk.headers["Cache-Control"] = "no-cache"\n' "$KEY" >"$OUT/gw.lua"
-printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VSPC_TOKEN" >"$OUT/vspc.lua"
-printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VB365_TOKEN" >"$OUT/vb365.lua"
 
 # One run: "req/s p50_ms p99_ms errors cpu_us_per_request" (CPU of the processes given).
 ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$t"; }
