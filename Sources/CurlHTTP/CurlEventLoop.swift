@@ -49,11 +49,15 @@ final class CurlEventLoop: @unchecked Sendable {
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var activeByTicket: [ObjectIdentifier: UnsafeMutableRawPointer] = [:]
     private var sockets: [Int32: WatchedSocket] = [:]
-    /// Sockets libcurl stopped watching whose watcher registration was left in place (disarmed):
-    /// a kept-alive connection goes quiet after every transfer and is watched again by the next,
-    /// so its registration is changed then instead of deleted now and added again. A number that
-    /// was closed meanwhile is no longer registered (the kernel drops a closed descriptor), which
-    /// ``CurlSocketWatcher/arm(_:what:loop:isNew:)`` finds out and mends.
+    /// Sockets libcurl stopped watching whose watcher registration was left in place: a
+    /// kept-alive connection goes quiet after every transfer (its one-shot registration spent by
+    /// the answer's last read) and is watched again by the next, so its registration is changed
+    /// then instead of deleted now and added again. An event a parked socket still reports finds
+    /// it unwatched and is dropped. A number that was closed meanwhile is no longer registered
+    /// (the kernel drops a closed descriptor), which ``CurlSocketWatcher/arm(_:what:loop:isNew:)``
+    /// finds out and mends; such a number stays here until libcurl uses it again (the set is
+    /// bounded by the descriptor numbers libcurl has had). Parked numbers are never deleted from
+    /// the watcher by number: a closed one may belong to another loop's socket by then.
     private var parked: Set<Int32> = []
     /// When libcurl wants `socket_action(CURL_SOCKET_TIMEOUT)`, nil for never. Its callback only
     /// records this; ``settleTimer()`` turns it into a scheduled task once the libcurl call that
@@ -305,6 +309,11 @@ final class CurlEventLoop: @unchecked Sendable {
     /// Fails what is running, frees every handle and tells the client this loop is done.
     private func close() {
         guard let multi else { return }
+        // Unregistered while this loop's libcurl still holds them open (once closed below, a
+        // number may be another loop's socket). Parked ones are closed with their connections.
+        for socket in sockets.keys { client.watcher.forget(socket) }
+        sockets.removeAll()
+        parked.removeAll()
         timer?.cancel()
         timer = nil
         timerDue = nil
@@ -322,10 +331,6 @@ final class CurlEventLoop: @unchecked Sendable {
         curl_multi_cleanup(multi)
         self.multi = nil
         curl_share_cleanup(share)
-        for socket in sockets.keys { client.watcher.forget(socket) }
-        for socket in parked { client.watcher.forget(socket) }
-        sockets.removeAll()
-        parked.removeAll()
         stats.withLock {
             $0.active = 0
             $0.pooledHandles = 0
