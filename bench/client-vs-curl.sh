@@ -6,29 +6,21 @@
 #   bash bench/client-vs-curl.sh            # prints a table; --write appends it to docs/benchmarks.md
 #
 # Environment: REQUESTS (default 4000 per run), ROUNDS (default 3, medians reported), HTTP2=1 to
-# let the simulator offer HTTP/2.
+# let the simulator offer HTTP/2, BENCH_SKIP_BUILD (see lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-4000}
 ROUNDS=${ROUNDS:-3}
 WRITE=${1:-}
-OUT=$(mktemp -d)
-trap 'kill $SIM_PID 2>/dev/null || true; rm -rf "$OUT"' EXIT
+source bench/lib.sh
 
-swift build -c release --product veeam-sim >/dev/null
-swift build -c release --product curl-bench >/dev/null
-BIN=$(swift build -c release --show-bin-path)
-
-SIM_FLAGS=(--vb365-port 0 --vspc-port 0 --write-ca "$OUT/ca.pem" --write-ports "$OUT/ports.json" --log-level error)
+build_release
+[ -n "${BENCH_SKIP_BUILD:-}" ] || swift build -c release --product curl-bench >/dev/null
+SIM_FLAGS=()
 [ "${HTTP2:-0}" = 1 ] && SIM_FLAGS+=(--http2)
-"$BIN/veeam-sim" "${SIM_FLAGS[@]}" >"$OUT/sim.log" 2>&1 &
-SIM_PID=$!
-for _ in $(seq 1 100); do [ -s "$OUT/ports.json" ] && break; sleep 0.1; done
-PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['vb365'])" "$OUT/ports.json")
-BASE="https://127.0.0.1:$PORT"
-TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$BASE/v5/Token" -d grant_type=password \
-  --data-urlencode username=backup-admin@abc.onmicrosoft.com -d password=Abc-Org-Pass-1 |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+start_sim "${SIM_FLAGS[@]}"
+BASE=$VB365_SIM
+TOKEN=$(upstream_token "$BASE/v5/Token" backup-admin@abc.onmicrosoft.com Abc-Org-Pass-1)
 URL="$BASE/v5/Organization"
 HDR="Authorization: Bearer $TOKEN"
 

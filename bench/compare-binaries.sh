@@ -24,8 +24,7 @@ BIN=$(swift build -c release --show-bin-path)
 start_sim --generate 1000 --token-lifetime 86400
 new_key() { KEY="bench-key-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"; KEY_HASH=$(printf '%s' "$KEY" | "$AFTER" hash-key | tail -1); }
 new_key
-TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$SIM/api/v3/token" -d grant_type=password -d username=gateway-svc -d password=Gateway-Svc-Pass-1 |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+TOKEN=$(upstream_token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
 TENANT=$(curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=1" |
   python3 -c "import json,sys; print(json.load(sys.stdin)['data'][0]['instanceUid'])")
 
@@ -56,7 +55,7 @@ run() {  # run SIDE PATH -> "rps cpu_us_per_request"
   total=$(echo "$out" | awk '/requests in/ {print $1}')
   python3 -c "import sys; r,t,d,k=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); print(f'{r:.0f} {d/k*1e6/max(t,1):.1f}')" "$rps" "$total" "$((after - before))" "$TICK"
 }
-median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+median() { python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))" "$@"; }
 
 echo "| scenario | before req/s | after req/s | after/before | before CPU µs/req | after CPU µs/req |"
 echo "|---|---|---|---|---|---|"

@@ -43,8 +43,7 @@ build_release
 
 # 1. The simulator: VSPC only, 1,000 generated tenants, day-long tokens.
 start_sim --generate 1000 --token-lifetime 86400
-TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$SIM/api/v3/token" -d grant_type=password -d username=gateway-svc -d password=Gateway-Svc-Pass-1 |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+TOKEN=$(upstream_token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
 curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=0" >"$OUT/p1.json"
 curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=500" >"$OUT/p2.json"
 curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=1000" >"$OUT/p3.json"

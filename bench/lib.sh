@@ -149,7 +149,8 @@ start_miss_setup() {
   printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$VB365_TOKEN" >"$OUT/vb365.lua"
 }
 
-# upstream_token URL USERNAME PASSWORD: an access token from the simulator's password grant.
+# upstream_token URL USERNAME PASSWORD: an access token from the simulator's password grant
+# (VSPC's /api/v3/token or VB365's /vN/token), for requests sent straight to it.
 upstream_token() {
   curl -s --cacert "$OUT/ca.pem" "$1" -d grant_type=password --data-urlencode "username=$2" --data-urlencode "password=$3" |
     python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])"

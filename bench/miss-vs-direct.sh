@@ -66,7 +66,6 @@ for path in /vspc /vb365; do
 done
 : >"$OUT/none.lua"
 
-
 # One run: "req/s p50_ms p99_ms errors cpu_us_per_request" (CPU of the processes given).
 ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$t"; }
 run() {

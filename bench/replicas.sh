@@ -86,8 +86,7 @@ for setup in "1 replica" "3 replicas, each on its own" "3 replicas sharing Redis
   start_sim --generate 1000 --token-lifetime 86400
   redis-cli -p "$REDIS_PORT" flushall >/dev/null
   # The tenant ids: VSPC's 1,000 generated (and fixtures), VB365's organizations of the three accounts.
-  TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$SIM/api/v3/token" -d grant_type=password -d username=gateway-svc -d password=Gateway-Svc-Pass-1 |
-    python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+  TOKEN=$(upstream_token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
   for offset in 0 500 1000; do
     curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=$offset" >"$OUT/p$offset.json"
   done

@@ -18,8 +18,7 @@ source bench/lib.sh
 build_release
 
 start_sim --generate 1000 --latency-ms "$LATENCY_MS"
-TOKEN=$(curl -s --cacert "$OUT/ca.pem" "$SIM/api/v3/token" -d grant_type=password -d username=gateway-svc -d password=Gateway-Svc-Pass-1 |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+TOKEN=$(upstream_token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
 for offset in 0 500; do
   curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=500&offset=$offset" |
     python3 -c "import json,sys; print('\n'.join(t['instanceUid'] for t in json.load(sys.stdin)['data']))" >>"$OUT/ids.txt"
