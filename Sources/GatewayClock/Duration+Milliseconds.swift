@@ -11,3 +11,36 @@ extension Duration {
         return Int(clamping: total)
     }
 }
+
+extension Int {
+    /// `value` rounded toward zero and saturated: `Int.max` or `Int.min` beyond the range, 0 for
+    /// NaN. For every number an upstream or a caller can reach (`Int(_:)` traps on those).
+    public init(saturating value: Double) {
+        if value.isNaN {
+            self = 0
+        } else if value >= 9.2233720368547758e18 {
+            self = .max
+        } else if value <= -9.2233720368547758e18 {
+            self = .min
+        } else {
+            self = Int(value)
+        }
+    }
+}
+
+extension Duration {
+    /// `seconds` as a duration within `range` (NaN counts as the lower bound): never traps,
+    /// whatever the number, and never leaves the range.
+    public static func clamped(seconds: Double, to range: ClosedRange<Duration>) -> Duration {
+        let lower = range.lowerBound.inSeconds
+        let upper = range.upperBound.inSeconds
+        guard !seconds.isNaN, seconds > lower else { return range.lowerBound }
+        guard seconds < upper else { return range.upperBound }
+        return .milliseconds(Int64(Int(saturating: seconds * 1000)))
+    }
+
+    /// The duration in seconds, as a Double (attoseconds included).
+    public var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -141,12 +141,30 @@ public final class RedisSharedCache: SharedCacheLevel {
     }
 
     /// Deletes the claim if it is still this holder's, leaves the skip mark, wakes the waiters.
+    /// Run only through ``releaseCommand(lock:skip:holder:channel:announce:skipFor:)``, which
+    /// gives it exactly the keys and arguments it reads.
     static let releaseScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
         if ARGV[4] ~= '0' then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
         redis.call('PUBLISH', ARGV[2], ARGV[3])
         return 1
         """
+
+    /// The one release of a lock, for fill claims and login locks alike: `EVAL` of
+    /// ``releaseScript`` with its 2 keys (the lock and its skip mark) and 4 arguments (the value
+    /// only its holder knows, the channel, the key announced on it, and how long the skip mark
+    /// lives: `nil` leaves none). The waiters on `announce` wake as soon as it runs.
+    static func releaseCommand(lock: String, skip: String, holder: String, channel: String, announce: String, skipFor: Duration?) -> [String] {
+        ["EVAL", releaseScript, "2", lock, skip, holder, channel, announce, String(skipFor.map { max(1, $0.clampedMilliseconds) } ?? 0)]
+    }
+
+    /// Runs ``releaseCommand(lock:skip:holder:channel:announce:skipFor:)``: true when the script
+    /// ran (Redis answered 1), false when Redis was away or refused it.
+    @discardableResult
+    static func release(on client: RedisClient, lock: String, skip: String, holder: String, channel: String, announce: String, skipFor: Duration?) async -> Bool {
+        let reply = try? await client.command(releaseCommand(lock: lock, skip: skip, holder: holder, channel: channel, announce: announce, skipFor: skipFor))
+        return reply == .integer(1)
+    }
 
     /// Deletes a claim whose value ends with `ARGV[1]` (`:holder`), when the claim's answer was lost.
     static let abandonScript = """
@@ -160,10 +178,9 @@ public final class RedisSharedCache: SharedCacheLevel {
 
     public func release(_ claim: SharedClaim) async {
         let name = valueKey(claim.key)
-        _ = try? await client.command([
-            "EVAL", Self.releaseScript, "2", name + ":lock", name + ":skip", "\(claim.fence):\(claim.holder)", channel, claim.key,
-            String(skipLifetime.clampedMilliseconds),
-        ])
+        await Self.release(
+            on: client, lock: name + ":lock", skip: name + ":skip", holder: "\(claim.fence):\(claim.holder)", channel: channel, announce: claim.key,
+            skipFor: skipLifetime)
     }
 
     public func waitForFill(_ key: String, since: ContinuousClock.Instant, timeout: Duration) async {

@@ -11,8 +11,10 @@ public import TokenBroker
 ///   with the Redis key as associated data (a value moved to another key does not open). Nothing
 ///   in Redis is usable without the encryption key; it expires with the session (`PX`).
 /// - **One login at a time**: `{prefix}lock:{upstream}:{sha256(username)}`, `SET … NX PX 10000`
-///   with a random fencing token; released only by its holder (compare-and-delete in Lua), or by
-///   expiry when the holder died.
+///   with a random fencing token; released only by its holder (compare-and-delete in Lua, the
+///   cache's release script), or by expiry when the holder died. The release wakes the waiting
+///   replicas at once; after a refused login it leaves `…:skip` for ``rejectionLifetime``, and
+///   the waiters answer with the refusal instead of sending the same password again.
 /// - **Never a new way to fail**: every call is bounded by `shared.redis.timeout` and the
 ///   client's circuit breaker; any failure reads as "nothing shared" and the broker logs in itself.
 public final class RedisSharedSessions: SharedSessions {
@@ -34,7 +36,7 @@ public final class RedisSharedSessions: SharedSessions {
     }
 
     /// Stores and releases are announced where the cache's are (`{prefix}filled`).
-    var channel: String { RedisSharedTier.filledChannel(client.settings) }
+    public var channel: String { RedisSharedTier.filledChannel(client.settings) }
 
     public var isAvailable: Bool { client.breaker.state != .open }
 
@@ -84,7 +86,7 @@ public final class RedisSharedSessions: SharedSessions {
 
     public func store(_ session: SharedSession, for account: SharedAccount) async {
         let redisKey = name("session", account)
-        let milliseconds = Int(session.expiresAt.timeIntervalSinceNow * 1000)
+        let milliseconds = Int(saturating: session.expiresAt.timeIntervalSinceNow * 1000)
         guard milliseconds > 1000, let sealed = seal(session, redisKey: redisKey) else { return }
         do {
             _ = try await client.command([Array("SET".utf8), Array(redisKey.utf8), sealed, Array("PX".utf8), Array(String(milliseconds).utf8)])
@@ -99,20 +101,46 @@ public final class RedisSharedSessions: SharedSessions {
         _ = try? await client.command(["DEL", name("session", account)])
     }
 
+    /// Takes the lock unless it is held (0) or a login of the account was just refused (its
+    /// skip mark, left by the release: 2).
+    static let lockScript = """
+        if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
+        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+        return 0
+        """
+
+    /// How long a refused login keeps the other replicas from trying the same credentials.
+    public let rejectionLifetime: Duration = .seconds(5)
+
     public func lock(_ account: SharedAccount) async -> SharedLockAttempt {
         let fence = RedisSharedCache.randomHolder() + RedisSharedCache.randomHolder()
         let milliseconds = max(1, lockLifetime.clampedMilliseconds)
+        let lockName = name("lock", account)
         do {
-            let reply = try await client.command(["SET", name("lock", account), fence, "NX", "PX", String(milliseconds)])
-            return reply == .status("OK") ? .acquired(SharedLock(account: account, fence: fence)) : .heldElsewhere
+            switch try await client.command(["EVAL", Self.lockScript, "2", lockName, lockName + ":skip", fence, String(milliseconds)]) {
+            case .integer(1): return .acquired(SharedLock(account: account, fence: fence))
+            case .integer(2): return .rejectedElsewhere
+            case .integer(0): return .heldElsewhere
+            default: return .unavailable
+            }
         } catch {
             return .unavailable
         }
     }
 
-    public func unlock(_ lock: SharedLock) async {
-        // The cache's release: delete the lock if it is still this holder's, and wake the waiters.
-        _ = try? await client.command(["EVAL", RedisSharedCache.releaseScript, "1", name("lock", lock.account), lock.fence, channel, name("session", lock.account)])
+    public func unlock(_ lock: SharedLock, loginRejected: Bool) async {
+        await release(lock, loginRejected: loginRejected)
+    }
+
+    /// The cache's release (one path for both): deletes the lock if it is still this holder's
+    /// and wakes the waiters on the session's key; after a refused login it leaves the skip mark
+    /// for ``rejectionLifetime``, which the waiters' next ``lock(_:)`` finds. True when Redis ran it.
+    @discardableResult
+    public func release(_ lock: SharedLock, loginRejected: Bool) async -> Bool {
+        let lockName = name("lock", lock.account)
+        return await RedisSharedCache.release(
+            on: client, lock: lockName, skip: lockName + ":skip", holder: lock.fence, channel: channel, announce: name("session", lock.account),
+            skipFor: loginRejected ? rejectionLifetime : nil)
     }
 
     public func waitForChange(_ account: SharedAccount, since: ContinuousClock.Instant, timeout: Duration) async {

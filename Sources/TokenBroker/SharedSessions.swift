@@ -15,7 +15,10 @@ public protocol SharedSessions: Sendable {
     /// Takes the account's login lock: held, held by another replica, or not known (the tier
     /// did not answer: log in here).
     func lock(_ account: SharedAccount) async -> SharedLockAttempt
-    func unlock(_ lock: SharedLock) async
+    /// Gives the lock up and wakes the replicas waiting for it. `loginRejected`: the upstream
+    /// refused the account's credentials just now, so the others answer at once (``SharedLockAttempt/rejectedElsewhere``)
+    /// instead of each sending the same wrong password again (accounts get locked out that way).
+    func unlock(_ lock: SharedLock, loginRejected: Bool) async
     /// Returns when another replica stored a session for `account` or gave its lock up after
     /// `since` (woken by the tier), or after `timeout`.
     func waitForChange(_ account: SharedAccount, since: ContinuousClock.Instant, timeout: Duration) async
@@ -54,6 +57,8 @@ public enum SharedLockAttempt: Sendable {
     case acquired(SharedLock)
     /// Another replica holds it: its session is coming.
     case heldElsewhere
+    /// Another replica's login of this account was refused by the upstream moments ago.
+    case rejectedElsewhere
     /// The tier did not answer.
     case unavailable
 }

@@ -161,7 +161,8 @@ public actor TokenBroker {
         guard let stored else { return nil }
         let left = stored.expiresAt.timeIntervalSinceNow
         guard left > 1 else { return nil }
-        let lifetime = Duration.milliseconds(Int64(left * 1000))
+        // Another replica's record is read as an upstream's grant is: within the accepted lifetimes.
+        let lifetime = Duration.clamped(seconds: left, to: TokenGrant.acceptedLifetimes)
         let candidate = session(TokenGrant(accessToken: stored.access, refreshToken: stored.refresh, lifetime: lifetime), obtainedAt: clock.now)
         return clock.now < candidate.refreshAt ? candidate : nil
     }
@@ -186,7 +187,7 @@ public actor TokenBroker {
             if case .acquired(let lock) = attempt {
                 // Another replica may have stored one between the look and the lock.
                 if let adopted = adopt(await shared.load(account)) {
-                    await shared.unlock(lock)
+                    await shared.unlock(lock, loginRejected: false)
                     statistics.shared += 1
                     return adopted
                 }
@@ -194,12 +195,15 @@ public actor TokenBroker {
                     let fresh = try await obtainHere(previous: previous)
                     let expires = Date().addingTimeInterval(Double((fresh.expiresAt - clock.now).components.seconds))
                     await shared.store(SharedSession(access: fresh.access, refresh: fresh.refresh, expiresAt: expires), for: account)
-                    await shared.unlock(lock)
+                    await shared.unlock(lock, loginRejected: false)
                     return fresh
                 } catch {
-                    await shared.unlock(lock)
+                    await shared.unlock(lock, loginRejected: (error as? TokenError)?.code == .rejected)
                     throw error
                 }
+            }
+            if case .rejectedElsewhere = attempt {
+                throw TokenError(.rejected, "\(account.upstream): login of \(account.username) was refused moments ago (by this replica or another); not tried again for a few seconds")
             }
             let left = deadline - clock.now
             guard case .heldElsewhere = attempt, shared.isAvailable else { break }

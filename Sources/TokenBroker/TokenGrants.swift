@@ -1,5 +1,6 @@
 public import HTTPTransport
 import Foundation
+import GatewayClock
 public import VeeamWire
 
 /// What a login or refresh returns.
@@ -13,6 +14,17 @@ public struct TokenGrant: Sendable {
         self.accessToken = accessToken
         self.refreshToken = refreshToken
         self.lifetime = lifetime
+    }
+
+    /// The lifetimes a grant is taken with: an upstream's `expires_in` outside them is clamped
+    /// (a token said to live for 2^63 s is refreshed within a day, one said to live -5 s is used
+    /// for a second and then refreshed, never a crash or a session that never renews).
+    public static let acceptedLifetimes: ClosedRange<Duration> = .seconds(1) ... .seconds(24 * 3600)
+
+    /// The lifetime for a grant whose `expires_in` was `seconds` (nil when absent or not a
+    /// number: an hour, both products' default), within ``acceptedLifetimes``.
+    public static func lifetime(expiresIn seconds: Double?) -> Duration {
+        Duration.clamped(seconds: seconds ?? 3600, to: acceptedLifetimes)
     }
 }
 
@@ -135,7 +147,7 @@ public struct OAuthTokenEndpoint: TokenGrantClient {
             return TokenGrant(
                 accessToken: Secret(body.accessToken),
                 refreshToken: body.refreshToken.flatMap { $0.isEmpty ? nil : Secret($0) },
-                lifetime: .seconds(max(1, body.expiresIn ?? 3600))
+                lifetime: TokenGrant.lifetime(expiresIn: body.expiresIn?.value)
             )
         case 400, 401, 403:
             throw TokenError(.rejected, "\(upstream): \(what) was refused (\(Self.reason(response)))")

@@ -46,6 +46,18 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
     public var retryAfterSeconds: Int = 5
     /// Share answered 202 with a `Location` to an async action (VSPC).
     public var asyncRate: Double = 0
+    /// What token grants say for `expires_in` instead of the token's lifetime, as JSON: a whole
+    /// number when it reads as one, another number when it reads as one, else a string (a
+    /// server that misstates its tokens' lifetime; the token itself lives as configured).
+    public var expiresIn: String?
+
+    /// `expires_in` for a grant whose token lives `lifetime` seconds.
+    func expiresInValue(lifetime: Int) -> JSONValue {
+        guard let expiresIn else { return .int(lifetime) }
+        if let whole = Int(expiresIn) { return .int(whole) }
+        if let number = Double(expiresIn) { return .double(number) }
+        return .string(expiresIn)
+    }
 
     public init(
         latencyMs: Int = 0, errorRate: Double = 0, malformedRate: Double = 0, resetRate: Double = 0,
@@ -69,6 +81,7 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         throttleRate = try c.decodeIfPresent(Double.self, forKey: .throttleRate) ?? 0
         retryAfterSeconds = try c.decodeIfPresent(Int.self, forKey: .retryAfterSeconds) ?? 5
         asyncRate = try c.decodeIfPresent(Double.self, forKey: .asyncRate) ?? 0
+        expiresIn = try c.decodeIfPresent(String.self, forKey: .expiresIn)
     }
 }
 

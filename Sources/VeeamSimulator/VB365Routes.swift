@@ -92,7 +92,7 @@ struct VB365Routes: Sendable {
             .object([
                 "access_token": .string(token.accessToken),
                 "token_type": .string("bearer"),
-                "expires_in": .int(token.lifetime),
+                "expires_in": state.faults(Self.product).expiresInValue(lifetime: token.lifetime),
                 "refresh_token": .string(token.refreshToken),
                 "userName": .string(username),
                 ".issued": .string(stamp(token.issued)),

@@ -62,7 +62,7 @@ struct VSPCRoutes: Sendable {
                 "access_token": .string(token.accessToken),
                 "token_type": .string("bearer"),
                 "refresh_token": .string(token.refreshToken),
-                "expires_in": .int(token.lifetime),
+                "expires_in": state.faults(Self.product).expiresInValue(lifetime: token.lifetime),
                 "mfa_token": .null,
                 "encrypted_code": .null,
             ])

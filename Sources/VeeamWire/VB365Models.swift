@@ -30,16 +30,39 @@ public struct VB365Organization: Decodable, Sendable, Equatable {
 public protocol OAuthTokenBody: Decodable, Sendable {
     var accessToken: String { get }
     var refreshToken: String? { get }
-    /// Seconds.
-    var expiresIn: Int? { get }
+    /// `expires_in`, as the server wrote it.
+    var expiresIn: TokenLifetimeSeconds? { get }
+}
+
+/// A token grant's `expires_in`: OAuth says a number of seconds, but what arrives is the
+/// upstream's to choose, so any JSON number is taken as it is (Int64.max, 1e300 and negative
+/// ones included: ``value`` is a Double and the token broker clamps it), a number written as a
+/// string is read as that number, and anything else (`null`, `"soon"`, an object) decodes as no
+/// value rather than failing the whole grant.
+public struct TokenLifetimeSeconds: Decodable, Sendable, Equatable {
+    /// The seconds given, or nil when the member was not a number.
+    public var value: Double?
+
+    public init(_ value: Double?) { self.value = value }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Double.self) {
+            value = number
+        } else if let text = try? container.decode(String.self) {
+            value = Double(text)
+        } else {
+            value = nil
+        }
+    }
 }
 
 /// `POST /v5/Token` success body (OWIN style).
 public struct VB365TokenResponse: OAuthTokenBody {
     public var accessToken: String
     public var tokenType: String?
-    /// Seconds.
-    public var expiresIn: Int?
+    /// Seconds, as the server wrote them.
+    public var expiresIn: TokenLifetimeSeconds?
     public var refreshToken: String?
     public var userName: String?
     /// HTTP-date strings.

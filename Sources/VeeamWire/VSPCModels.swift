@@ -84,8 +84,8 @@ public struct VSPCTokenResponse: OAuthTokenBody {
     public var accessToken: String
     public var tokenType: String?
     public var refreshToken: String?
-    /// Seconds.
-    public var expiresIn: Int?
+    /// Seconds, as the server wrote them (a number, or a number in a string).
+    public var expiresIn: TokenLifetimeSeconds?
 
     enum CodingKeys: String, CodingKey {
         case accessToken = "access_token"

@@ -307,6 +307,100 @@ struct SharedTierTests {
         }
     }
 
+    @Test("a token grant whose expires_in is Int64.max, 1e300, negative or a string: replicas start, serve both products, share sessions of at most 24 h",
+        arguments: ["9223372036854775807", "1e300", "-5", "soon"])
+    func misstatedTokenLifetimes(expiresIn: String) async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                for product in SimulatedProduct.allCases {
+                    var faults = SimulatorFaults()
+                    faults.expiresIn = expiresIn
+                    sim.state.setFaults(faults, for: product)
+                }
+                try await withReplicas(sim, redis) { replicas in
+                    for replica in replicas {
+                        #expect(try await replica.get(cloudTenantPath).status == 200, "VSPC, expires_in \(expiresIn)")
+                        #expect(try await replica.get(organizationPath, key: TestKeys.abcApp).status == 200, "VB365, expires_in \(expiresIn)")
+                    }
+                    let client = try testClient(redis)
+                    defer { client.shutdown() }
+                    guard case .array(let keys) = try await client.command(["KEYS", "vgw-test:session:*"]) else { Issue.record("no keys"); return }
+                    for key in keys.compactMap(\.bytes) {
+                        guard case .integer(let left) = try await client.command([Array("PTTL".utf8), key]) else { continue }
+                        #expect(left > 0 && left <= 86_400_000, "a shared session lives at most 24 h (\(left) ms)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a refused login on one replica answers the replicas waiting for it at once, and the wrong password is sent once")
+    func failedLoginWakesWaiters() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
+                // The login takes 800 ms: the replicas that ask meanwhile wait on the lock.
+                sim.state.setFaults(SimulatorFaults(latencyMs: 800), for: .vspc)
+                try await withGateway(vb365: sim, vspc: sim, vspcPassword: "wrong.pw", extra: shared(redis)) { a in
+                    try await withGateway(vb365: sim, vspc: sim, vspcPassword: "wrong.pw", extra: shared(redis)) { b in
+                        try await withGateway(vb365: sim, vspc: sim, vspcPassword: "wrong.pw", extra: shared(redis)) { c in
+                            sim.state.resetCounters()
+                            let started = ContinuousClock.now
+                            let answers = try await withThrowingTaskGroup(of: TimedAnswer.self) { group in
+                                for (index, replica) in [a, b, c].enumerated() {
+                                    group.addTask {
+                                        // The first replica asks first, the others while it logs in.
+                                        try await Task.sleep(for: .milliseconds(index * 200))
+                                        let response = try await replica.get(cloudTenantPath)
+                                        return TimedAnswer(status: response.status, at: ContinuousClock.now - started)
+                                    }
+                                }
+                                var answers: [TimedAnswer] = []
+                                for try await answer in group { answers.append(answer) }
+                                return answers.sorted { $0.at < $1.at }
+                            }
+                            #expect(answers.allSatisfy { $0.status == 502 || $0.status == 503 }, "\(answers.map(\.status))")
+                            let first = try #require(answers.first).at
+                            let last = try #require(answers.last).at
+                            #expect(last - first < .milliseconds(200), "the waiters answered within 200 ms of the refusal: \(answers.map(\.at))")
+                            #expect(sim.state.counters(.vspc).loginFailures == 1, "the wrong password was sent once, not once per replica")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the release script gets the keys and arguments it reads: a session unlock deletes the lock and publishes (real redis-server)")
+    func releaseArity() async throws {
+        try await withRedis { redis in
+            let client = try testClient(redis)
+            defer { client.shutdown() }
+            let notifier = FillNotifier(clock: .continuous)
+            let sessions = RedisSharedSessions(client: client, encryptionKey: Self.encryptionKey, notifier: notifier, logger: Logger(label: "test"))
+            let account = SharedAccount(upstream: "vspc-main", username: "gateway-svc")
+            guard case .acquired(let lock) = await sessions.lock(account) else { Issue.record("no lock"); return }
+            guard case .heldElsewhere = await sessions.lock(account) else { Issue.record("a held lock was taken twice"); return }
+            let subscriber = RedisSubscriber(settings: client.settings, channels: [sessions.channel], logger: Logger(label: "test")) { _, payload in
+                notifier.notify(String(decoding: payload, as: UTF8.self))
+            }
+            defer { subscriber.stop() }
+            #expect(await eventually { subscriber.isListening })
+            let asked = ContinuousClock.now
+            #expect(await sessions.release(lock, loginRejected: true), "Redis ran the script (no ERR about its arguments)")
+            let waited = ContinuousClock.now
+            await sessions.waitForChange(account, since: asked, timeout: .seconds(3))
+            #expect(ContinuousClock.now - waited < .seconds(1), "the release was published: the wait ended at once")
+            guard case .rejectedElsewhere = await sessions.lock(account) else { Issue.record("a refused login leaves its mark"); return }
+            // A fill claim's release goes through the same script.
+            let cache = RedisSharedCache(client: client, encryptionKey: Self.encryptionKey, notifier: notifier, logger: Logger(label: "test"))
+            guard case .claimed(let claim) = await cache.lookup("arity-test", claimFor: .seconds(5), skipValue: false) else { Issue.record("no claim"); return }
+            await cache.release(claim)
+            let after = await cache.lookup("arity-test", claimFor: .seconds(5), skipValue: false)
+            guard case .unavailable = after else { Issue.record("released with its skip mark: \(after)"); return }
+        }
+    }
+
     @Test("a purge on replica A reaches replica B through Redis: B answers MISS next")
     func purgeReachesEveryReplica() async throws {
         try await withRedis { redis in
@@ -387,4 +481,10 @@ struct SharedTierTests {
             }
         }
     }
+}
+
+/// An answer and when it came (a named struct across the task boundary, never a tuple).
+struct TimedAnswer: Sendable {
+    var status: Int
+    var at: Duration
 }

@@ -265,3 +265,45 @@ struct AuthenticatedTransportTests {
         #expect(error?.message.contains("TEST_UNSET_VARIABLE_XYZ") == true)
     }
 }
+
+/// An upstream's `expires_in` is the upstream's to misstate: whatever it says, a grant's lifetime
+/// stays within 1 s … 24 h and nothing traps (`Int(Double)` did, at Int64.max).
+@Suite("Token lifetimes from upstreams are clamped", .serialized)
+struct TokenLifetimeClampTests {
+    @Test("TokenGrant.lifetime saturates every number and defaults what is not one")
+    func lifetimeArithmetic() {
+        let day = Duration.seconds(24 * 3600)
+        #expect(TokenGrant.lifetime(expiresIn: 9_223_372_036_854_775_807) == day)
+        #expect(TokenGrant.lifetime(expiresIn: 1e300) == day)
+        #expect(TokenGrant.lifetime(expiresIn: .infinity) == day)
+        #expect(TokenGrant.lifetime(expiresIn: -5) == .seconds(1))
+        #expect(TokenGrant.lifetime(expiresIn: -.infinity) == .seconds(1))
+        #expect(TokenGrant.lifetime(expiresIn: .nan) == .seconds(1))
+        #expect(TokenGrant.lifetime(expiresIn: nil) == .seconds(3600))
+        #expect(TokenGrant.lifetime(expiresIn: 1800.5) == .milliseconds(1_800_500))
+        #expect(Int(saturating: 1e300) == .max && Int(saturating: -1e300) == .min && Int(saturating: .nan) == 0)
+    }
+
+    @Test("both products' token endpoints: expires_in of Int64.max, 1e300, negative and a string give a usable grant", arguments: [
+        ("9223372036854775807", Duration.seconds(24 * 3600)), ("1e300", .seconds(24 * 3600)), ("-5", .seconds(1)), ("soon", .seconds(3600)),
+        ("0", .seconds(1)), ("86401", .seconds(24 * 3600)),
+    ])
+    func grantsFromMisstatingServers(expiresIn: String, expected: Duration) async throws {
+        let client = try CurlClient()
+        defer { Task { await client.shutdown() } }
+        try await withSimulator { sim in
+            let transport = CurlTransport(client: client, options: sim.trustingOptions())
+            for product in SimulatedProduct.allCases {
+                var faults = SimulatorFaults()
+                faults.expiresIn = expiresIn
+                sim.state.setFaults(faults, for: product)
+            }
+            let vb365 = try await OAuthTokenEndpoint.vb365(transport: transport, baseURL: sim.vb365BaseURL, upstream: "vb365-test", version: .v5)
+                .login(username: abc.username, password: Secret(abcPassword))
+            #expect(vb365.lifetime == expected, "VB365, expires_in \(expiresIn)")
+            let vspc = try await OAuthTokenEndpoint.vspc(transport: transport, baseURL: sim.vspcBaseURL, upstream: "vspc-test")
+                .login(username: "gateway-svc", password: Secret("Gateway-Svc-Pass-1"))
+            #expect(vspc.lifetime == expected, "VSPC, expires_in \(expiresIn)")
+        }
+    }
+}

@@ -101,10 +101,10 @@ struct WireModelTests {
     func tokens() throws {
         let vb = #"{"access_token":"a","token_type":"bearer","expires_in":3600,"refresh_token":"r","userName":"u",".issued":"Tue, 24 Nov 2026 02:17:28 GMT",".expires":"Tue, 24 Nov 2026 03:17:28 GMT"}"#
         let vbToken = try JSONDecoder().decode(VB365TokenResponse.self, from: Data(vb.utf8))
-        #expect(vbToken.expiresIn == 3600)
+        #expect(vbToken.expiresIn?.value == 3600)
         #expect(vbToken.issued == "Tue, 24 Nov 2026 02:17:28 GMT")
         let vspc = #"{"access_token":"a","token_type":"bearer","refresh_token":"r","expires_in":60,"mfa_token":null,"encrypted_code":null}"#
-        #expect(try JSONDecoder().decode(VSPCTokenResponse.self, from: Data(vspc.utf8)).expiresIn == 60)
+        #expect(try JSONDecoder().decode(VSPCTokenResponse.self, from: Data(vspc.utf8)).expiresIn?.value == 60)
         let oauth = #"{"error":"invalid_grant","error_description":"Cannot complete login","error_uri":null}"#
         #expect(try JSONDecoder().decode(OAuthErrorBody.self, from: Data(oauth.utf8)).error == "invalid_grant")
     }
