@@ -43,7 +43,8 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// One served request.
-    public func request(route: String, method: String, status: Int, duration: Duration, cache: String? = nil) {
+    public func request(route: String, method rawMethod: String, status: Int, duration: Duration, cache: String? = nil) {
+        let method = MethodLabel.label(rawMethod)
         board.request(method: method, route: route, status: status, duration: duration, cache: cache)
         let key = RequestSeriesKey(route: route, method: method, status: status)
         let series = requestSeries.withLock { known in

@@ -1,5 +1,6 @@
 public import GatewayLogging
 public import Logging
+import GatewayCore
 
 /// The access log: one line per request (`request_id`, method, route, path, caller, status,
 /// `duration_ms`) at `info`, written by the router and the hot path alike.
@@ -40,8 +41,9 @@ public struct AccessLog: Sendable {
     }
 
     /// Writes the access line of one request, when the level is `info` or lower.
-    public func record(requestID: String, method: String, path: String, caller: String?, status: Int, elapsed: Duration) {
+    public func record(requestID: String, method rawMethod: String, path: String, caller: String?, status: Int, elapsed: Duration) {
         guard logger.logLevel <= .info else { return }
+        let method = MethodLabel.label(rawMethod)
         // Milliseconds with two decimals, by integer arithmetic (no formatter per line).
         let hundredths = max(0, elapsed.components.seconds * 100_000 + elapsed.components.attoseconds / 10_000_000_000_000)
         let fraction = hundredths % 100

@@ -118,6 +118,8 @@ struct TLSFrontChannel: ServerChildChannel {
     let state: SnapshotSource
     let http1: HotPathChannel
     let http2: HTTP2Channel
+    /// How long an HTTP/2 connection may go without opening its first stream.
+    let http2HeadTimeout: TimeAmount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         guard let context = state.snapshot.tlsContext else {
@@ -129,7 +131,11 @@ struct TLSFrontChannel: ServerChildChannel {
             let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
                 switch result {
                 case .negotiated("h2"):
-                    return http2.setup(channel: channel, logger: logger).map { .http2($0) }
+                    return http2.setup(channel: channel, logger: logger).flatMapThrowing { value in
+                        // After Hummingbird's connection manager: counts the streams (HTTP2Guard.swift).
+                        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionGuard(headTimeout: http2HeadTimeout))
+                        return .http2(value)
+                    }
                 case .negotiated("http/1.1"), .fallback:
                     return http1.setup(channel: channel, logger: logger).map { .http1($0) }
                 case .negotiated:

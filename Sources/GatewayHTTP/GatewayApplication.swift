@@ -235,8 +235,11 @@ public enum GatewayApplication {
         }
         if let raw = parameters["q"] {
             let q = String(raw)
-            guard q.count <= 200, !q.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw GatewayError.badRequest(.invalidParameter, "q must be at most 200 characters, without control characters.")
+            // Bytes, not characters: one visible character can carry thousands of combining
+            // marks, and q becomes part of the keys of kept list views and renderings.
+            guard q.utf8.count <= TenantQuery.maxSearchBytes, !q.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw GatewayError.badRequest(
+                    .invalidParameter, "q must be at most \(TenantQuery.maxSearchBytes) bytes of UTF-8, without control characters.")
             }
             query.q = q
         }
@@ -296,11 +299,15 @@ public enum GatewayApplication {
         if configuration.tls != nil {
             // HTTPS: TLS from the current snapshot, then ALPN to HTTP/2 or to the same HTTP/1.1
             // channel as plain HTTP (see FrontTLS.swift).
+            // HTTP/2 keeps HTTP/1's protections (HTTP2Guard.swift): each stream gets the head
+            // deadline, the idle timeout while its request is unfinished, and the head limits.
             let http2 = HTTP2ChannelConfiguration(
                 idleTimeout: configuration.idleTimeout, gracefulCloseTimeout: .seconds(5),
-                streamConfiguration: .init(httpDecoderConfiguration: decoder))
+                streamConfiguration: .init(
+                    additionalChannelHandlers: [HTTP2StreamGuard(headTimeout: headTimeout, idleTimeout: idle)], httpDecoderConfiguration: decoder))
             server = HTTPServerBuilder { responder in
-                TLSFrontChannel(state: state, http1: http1(responder), http2: HTTP2Channel(responder: responder, configuration: http2))
+                TLSFrontChannel(
+                    state: state, http1: http1(responder), http2: HTTP2Channel(responder: responder, configuration: http2), http2HeadTimeout: headTimeout)
             }
         } else {
             server = HTTPServerBuilder { responder in http1(responder) }

@@ -78,7 +78,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         // request id, and the tenant id only when it is a well-formed one (never raw input).
         let tenant = path.hasPrefix("/v1/tenants/") ? String(path.dropFirst("/v1/tenants/".count)) : nil
         if StatusBoard.keeps(gatewayError) { board?.problem(
-            route: method + " " + MetricsMiddleware.route(path), status: gatewayError.status, code: gatewayError.code.rawValue, upstream: gatewayError.upstream,
+            route: MethodLabel.label(method) + " " + MetricsMiddleware.route(path), status: gatewayError.status, code: gatewayError.code.rawValue, upstream: gatewayError.upstream,
             requestID: requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }) }
         if gatewayError.status >= 500 || gatewayError.logDetail != nil {
             logger.warning(

@@ -67,10 +67,30 @@ struct Problem: Encodable {
             return RenderedResponse(status: .internalServerError, headers: [.contentType: "application/problem+json"], body: Array(Self.unencodable.utf8))
         }
         var answer = RenderedResponse(
-            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/problem+json"], body: body)
+            status: HTTPResponse.Status.standard(status), headers: [.contentType: "application/problem+json"], body: body)
         if let retryAfter { answer.headers[.retryAfter] = String(retryAfter) }
         if let allow { answer.headers[.allow] = allow }
         return answer
+    }
+}
+
+extension HTTPResponse.Status {
+    /// The statuses the gateway answers with, by code, each with its reason phrase.
+    private static let known: [Int: HTTPResponse.Status] = {
+        let all: [HTTPResponse.Status] = [
+            .ok, .created, .accepted, .noContent, .notModified, .badRequest, .unauthorized, .forbidden, .notFound, .methodNotAllowed,
+            .notAcceptable, .requestTimeout, .conflict, .gone, .lengthRequired, .preconditionFailed, .contentTooLarge, .uriTooLong, .unsupportedMediaType, .unprocessableContent,
+            .tooManyRequests, .requestHeaderFieldsTooLarge, .internalServerError, .notImplemented, .badGateway, .serviceUnavailable, .gatewayTimeout, .httpVersionNotSupported,
+        ]
+        return Dictionary(all.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
+    }()
+
+    /// `code` with its standard reason phrase (`403 Forbidden`): every status line the gateway
+    /// writes, on the router and the hot path alike, carries one. A code without a known phrase
+    /// gets its class's (`Client Error`, `Server Error`).
+    static func standard(_ code: Int) -> HTTPResponse.Status {
+        if let known = known[code] { return known }
+        return HTTPResponse.Status(code: code, reasonPhrase: code >= 500 ? "Server Error" : code >= 400 ? "Client Error" : "Status")
     }
 }
 

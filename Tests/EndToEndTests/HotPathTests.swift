@@ -181,6 +181,33 @@ struct HotPathTests {
         }
     }
 
+    @Test("every status line carries its reason phrase, on the hot path and the router alike (403 Forbidden, not 403 with nothing)")
+    func reasonPhrases() async throws {
+        try await withPair { hot, routed, _ in
+            #expect(try await hot.get(cloudTenantPath).status == 200, "the hit below is a hit")
+            let key = TestKeys.portalAdmin
+            func get(_ path: String, _ key: String?) -> String {
+                "GET \(path) HTTP/1.1\r\nHost: x\r\n" + (key.map { "X-API-Key: \($0)\r\n" } ?? "") + "\r\n"
+            }
+            let requests: [(String, String)] = [
+                (get(cloudTenantPath, key), "200 OK"),
+                (get(cloudTenantPath, nil), "401 Unauthorized"),
+                (get(cloudTenantPath, TestKeys.companyOwner), "403 Forbidden"),
+                (get("/v1/tenants/not%20an%20id", key), "400 Bad Request"),
+                (get(Self.otherTenantPath, TestKeys.abcApp), "404 Not Found"),
+                (get("/v1/nothing-here", key), "404 Not Found"),
+                ("DELETE /v1/tenants HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n", "405 Method Not Allowed"),
+            ]
+            for gateway in [hot, routed] {
+                let port = try #require(Int(gateway.baseURL.split(separator: ":").last ?? ""))
+                for (request, expected) in requests {
+                    let lines = try await RawConnection.statusLines(port: port, bytes: Array(request.utf8))
+                    #expect(lines == ["HTTP/1.1 \(expected)"], "\(request.prefix(40)) on \(gateway.baseURL)")
+                }
+            }
+        }
+    }
+
     @Test("one connection: pipelined hits, misses, a POST with a body and a chunked request are answered in order")
     func pipelinedOrder() async throws {
         try await withSimulator { sim in
@@ -448,6 +475,26 @@ enum RawConnection {
             }
             let text = String(decoding: received, as: UTF8.self)
             return text.matches(of: #/HTTP/1\.[01] (\d{3}) /#).compactMap { Int($0.output.1) }
+        }
+    }
+
+    /// Sends `bytes`; the status line of every response seen (until close or half a second of quiet).
+    static func statusLines(port: Int, bytes: [UInt8]) async throws -> [String] {
+        try await onThread {
+            let fd = try connect(port: port)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            try send(fd, bytes)
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = recv(fd, &chunk, chunk.count, 0)
+                if count <= 0 { break }
+                received += chunk[0..<count]
+            }
+            let text = String(decoding: received, as: UTF8.self)
+            return text.matches(of: #/HTTP/1\.[01] \d{3}[^\r\n]*/#).map { String($0.output) }
         }
     }
 
