@@ -9,8 +9,10 @@ public import TenantModel
 public struct TenantQuery: Sendable, Equatable {
     public var product: Tenant.Product?
     public var upstream: String?
-    /// Name contains, case-insensitive.
+    /// Name contains, case-insensitive; at most ``maxSearchBytes`` bytes of UTF-8.
     public var q: String?
+    /// The most UTF-8 bytes `q` may have (counted in bytes: a character may be thousands of them).
+    public static let maxSearchBytes = 200
     public var limit: Int = 100
     public var offset: Int = 0
     public init(product: Tenant.Product? = nil, upstream: String? = nil, q: String? = nil, limit: Int = 100, offset: Int = 0) {

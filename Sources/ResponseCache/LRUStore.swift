@@ -17,8 +17,17 @@ struct LRUStore<Value: Sendable> {
     private var head: Node?
     /// Least recently used.
     private var tail: Node?
+    /// What every entry is charged: its own bytes, its key's and its ETag's UTF-8 and
+    /// ``entryOverhead``. So many small entries under long keys (a list page per `q` and offset)
+    /// fill the bound as the memory they hold does, not as their bodies alone would.
     private(set) var bytes = 0
     let maxBytes: Int
+    /// The node object, the dictionary slot and the entry's fixed fields, rounded up.
+    static var entryOverhead: Int { 256 }
+
+    static func charge(_ key: String, _ entry: CacheEntry<Value>) -> Int {
+        entry.bytes + key.utf8.count + entry.etag.utf8.count + entryOverhead
+    }
 
     init(maxBytes: Int) {
         self.maxBytes = maxBytes
@@ -45,14 +54,14 @@ struct LRUStore<Value: Sendable> {
     @discardableResult
     mutating func set(_ key: String, _ entry: CacheEntry<Value>) -> Int {
         if let existing = nodes[key] {
-            bytes -= existing.entry.bytes
+            bytes -= Self.charge(key, existing.entry)
             existing.entry = entry
-            bytes += entry.bytes
+            bytes += Self.charge(key, entry)
             moveToFront(existing)
         } else {
             let node = Node(key: key, entry: entry)
             nodes[key] = node
-            bytes += entry.bytes
+            bytes += Self.charge(key, entry)
             insertAtFront(node)
         }
         var evicted = 0
@@ -68,7 +77,7 @@ struct LRUStore<Value: Sendable> {
     mutating func remove(_ key: String) -> CacheEntry<Value>? {
         guard let node = nodes.removeValue(forKey: key) else { return nil }
         unlink(node)
-        bytes -= node.entry.bytes
+        bytes -= Self.charge(key, node.entry)
         return node.entry
     }
 

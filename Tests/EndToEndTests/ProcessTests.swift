@@ -309,3 +309,100 @@ struct ProcessTests {
         #expect(!log.contains(TestKeys.portalAdmin), "API keys are never logged")
     }
 }
+
+/// Resident memory of a process, from `/proc/{pid}/status` (`VmRSS`), in bytes.
+func residentBytes(_ pid: Int32) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+    else { return 0 }
+    return kilobytes * 1024
+}
+
+@Suite("End to end: list requests keyed by caller input stay within cache.maxBytes (RSS of the real process)", .serialized)
+struct ListMemoryBoundTests {
+    @Test("20,000 distinct empty pages (q of combining marks, offset 0…19,999) leave the process within cache.maxBytes plus a fixed allowance")
+    func distinctPagesAreBounded() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let sim = try Child(
+            try executable("veeam-sim"),
+            ["--vb365-port", "0", "--vspc-port", "0", "--write-ca", directory + "/ca.pem", "--write-ports", directory + "/ports.json",
+             "--fixtures", simulatorFixtureDirectory, "--log-level", "warning"])
+        defer { _ = sim.stop() }
+        try await waitForFile(directory + "/ports.json")
+        let ports = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/ports.json"))) as? [String: Int])
+        let gatewayPort = try refusedPort()
+        let maxBytes = 8 << 20
+        let config = """
+            listen: { host: 127.0.0.1, port: \(gatewayPort) }
+            log: { level: warning }
+            cache: { maxBytes: \(maxBytes) }
+            callers:
+              - { id: portal, keyHash: "\(APIKey.hash(TestKeys.portalAdmin))", roles: [PortalAdministrator], rateLimit: { requestsPerSecond: 100000, burst: 100000 } }
+            upstreams:
+              - name: vb365-eu
+                product: vb365
+                baseURL: https://127.0.0.1:\(try #require(ports["vb365"]))
+                tls: { caFile: \(directory)/ca.pem }
+                organizations:
+                  - { username: backup-admin@abc.onmicrosoft.com, password: { env: E2E_ABC_PASSWORD } }
+              - name: vspc-main
+                product: vspc
+                baseURL: https://127.0.0.1:\(try #require(ports["vspc"]))
+                tls: { caFile: \(directory)/ca.pem }
+                account: { username: gateway-svc, password: { env: E2E_VSPC_PASSWORD } }
+            """
+        try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
+        let gateway = try Child(
+            try executable("veeam-gateway"), ["serve", "--config", directory + "/gateway.yaml"],
+            environment: ["E2E_ABC_PASSWORD": "Abc-Org-Pass-1", "E2E_VSPC_PASSWORD": "Gateway-Svc-Pass-1"])
+        defer { _ = gateway.stop() }
+        let pid = gateway.process.processIdentifier
+
+        /// `count` list requests on fresh connections, `batch` pipelined per connection; their statuses.
+        func pages(q: String, offsets: Range<Int>, batch: Int = 250) async throws -> [Int] {
+            var statuses: [Int] = []
+            var start = offsets.lowerBound
+            while start < offsets.upperBound {
+                let end = min(start + batch, offsets.upperBound)
+                let requests = (start..<end).map {
+                    "GET /v1/tenants?q=\(q)&limit=1&offset=\($0) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(TestKeys.portalAdmin)\r\n\r\n"
+                }.joined()
+                statuses += try await RawConnection.exchange(port: gatewayPort, chunks: [Array(requests.utf8)], responses: end - start).map(\.status)
+                start = end
+            }
+            return statuses
+        }
+        var ready = false
+        for _ in 0..<200 where !ready {
+            ready = (try? await pages(q: "x", offsets: 0..<1))?.first == 200
+            if !ready { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(ready)
+        // Warm up: the lists are in the cache, the allocator has its arenas.
+        let warm = try await pages(q: "warm", offsets: 0..<2_000)
+        #expect(warm.allSatisfy { $0 == 200 }, "\(Set(warm))")
+        let before = residentBytes(pid)
+
+        // One visible character made of 2,400 combining marks (4,801 bytes): refused, keeps nothing.
+        let marks = "a" + String(repeating: "%CC%81", count: 2_400)
+        let refused = try await pages(q: marks, offsets: 0..<20_000, batch: 100)
+        #expect(refused.allSatisfy { $0 == 400 }, "q is limited in bytes: \(Set(refused))")
+        let afterRefused = residentBytes(pid)
+
+        // The longest q allowed (199 bytes: "a" and 99 combining marks), 20,000 distinct pages.
+        let longest = "a" + String(repeating: "%CC%81", count: 99)
+        let served = try await pages(q: longest, offsets: 0..<20_000)
+        #expect(served.allSatisfy { $0 == 200 }, "\(Set(served))")
+        let after = residentBytes(pid)
+
+        let allowance = 24 << 20
+        #expect(afterRefused - before <= allowance, "refused requests keep nothing: \((afterRefused - before) >> 10) KiB")
+        #expect(after - before <= maxBytes + allowance, "RSS grew \((after - before) >> 20) MiB for cache.maxBytes \(maxBytes >> 20) MiB")
+        let status = try await CurlClient().perform(
+            UpstreamRequest(url: "http://127.0.0.1:\(gatewayPort)/v1/status", headers: [("X-API-Key", TestKeys.portalAdmin)]), options: TransferOptions())
+        #expect(status.status == 200)
+        print("RSS before \(before >> 20) MiB, after 20,000 refused \(afterRefused >> 20) MiB, after 20,000 pages \(after >> 20) MiB")
+    }
+}

@@ -140,9 +140,24 @@ struct ResponseCacheTests {
         #expect(cache.peek("big") == nil)
     }
 
+    @Test("entries are charged for their keys and ETags too: 20,000 tiny entries under long keys stay within the bound")
+    func keysAreCharged() async throws {
+        let cache = ResponseCache<String>(maxBytes: 1_000_000, maxEntryShare: 0.5)
+        let longKey = String(repeating: "q", count: 190)
+        for index in 0..<20_000 {
+            cache.store("\(longKey)|\(index)", value: "", bytes: 1, etag: "\"\(index)\"", policy: policy)
+        }
+        let statistics = cache.statistics
+        #expect(statistics.bytes <= 1_000_000)
+        #expect(statistics.evictions > 0, "the keys alone (about 4 MB) do not fit in 1 MB")
+        // What is charged per entry is at least what the key holds.
+        #expect(statistics.bytes >= statistics.entries * (longKey.utf8.count + 256))
+    }
+
     @Test("least recently used goes first")
     func lruOrder() async throws {
-        let cache = ResponseCache<String>(maxBytes: 300, maxEntryShare: 1)
+        // Each entry is charged 100 bytes, its key, its ETag and 256 of overhead: three fit, not four.
+        let cache = ResponseCache<String>(maxBytes: 1_200, maxEntryShare: 1)
         let origin = Origin()
         for key in ["a", "b", "c"] { _ = try await cache.value(for: key, policy: policy, fill: origin.fill(key)) }
         _ = cache.peek("a")  // a is now the most recent; b the least
