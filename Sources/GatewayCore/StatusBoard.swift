@@ -6,7 +6,7 @@ import VeeamWire
 
 /// What the operator's status page shows of the last 15 minutes: requests, errors and latency by
 /// route, upstream calls and errors, cache outcomes, in 10-second buckets, and the last 50
-/// problems. One per process (it lives in ``GatewayMetrics``, so reloads keep it). Recording is
+/// kinds of problem (repeats grouped, at most 10 per caller). One per process (it lives in ``GatewayMetrics``, so reloads keep it). Recording is
 /// one lock and a few increments; nothing here holds a body, a key, a token or a password.
 public final class StatusBoard: Sendable {
     /// Seconds per bucket and buckets kept: 90 × 10 s = 15 minutes.
@@ -52,17 +52,36 @@ public final class StatusBoard: Sendable {
         var staleServed = 0
     }
 
-    /// One problem answered: what an operator needs to find it in the log, nothing more.
+    /// One kind of problem answered (repeats grouped): what an operator needs to find it in the
+    /// log, nothing more.
     public struct Problem: Sendable, Encodable, Equatable {
+        /// When it was last answered.
         public var at: String
         public var route: String
         public var status: Int
         public var code: String
         public var upstream: String?
+        /// The request id of the last answer.
         public var requestId: String
-        /// The tenant id of the request, when it was a well-formed one.
+        /// The tenant id of the last request, when it was a well-formed one.
         public var tenant: String?
+        /// The caller's id (from the configuration, never a credential); nil when none was identified.
+        public var caller: String?
+        /// How often it was answered since it was first listed.
+        public var count: Int
+        /// When it was first listed.
+        public var firstAt: String
+
+        /// What makes two answers the same problem.
+        func sameKind(as other: Problem) -> Bool {
+            route == other.route && status == other.status && code == other.code && upstream == other.upstream && caller == other.caller
+        }
     }
+
+    /// Problems kept in all, and at most per caller: one caller repeating a failure, or making
+    /// many kinds of it, cannot flush what the others caused.
+    public static let problemLimit = 50
+    public static let problemsPerCaller = 10
 
     /// An upstream's last failure.
     public struct LastError: Sendable, Encodable, Equatable {
@@ -151,12 +170,25 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    /// A problem answered to a caller; the last 50 are kept.
-    public func problem(route: String, status: Int, code: String, upstream: String?, requestID: String, tenant: String?) {
-        let record = Problem(at: Self.timestamp(Date()), route: route, status: status, code: code, upstream: upstream, requestId: requestID, tenant: tenant)
+    /// A problem answered to `caller`. A repeat of a listed kind (route, status, code, upstream,
+    /// caller) updates that entry and moves it last; a new kind is added, dropping the caller's
+    /// own oldest beyond ``problemsPerCaller`` and the oldest of all beyond ``problemLimit``.
+    public func problem(route: String, status: Int, code: String, upstream: String?, requestID: String, tenant: String?, caller: String?) {
+        let now = Self.timestamp(Date())
+        var record = Problem(
+            at: now, route: route, status: status, code: code, upstream: upstream, requestId: requestID, tenant: tenant, caller: caller, count: 1, firstAt: now)
         state.withLock { state in
+            if let index = state.problems.firstIndex(where: { $0.sameKind(as: record) }) {
+                let known = state.problems.remove(at: index)
+                record.count = known.count + 1
+                record.firstAt = known.firstAt
+            } else if state.problems.lazy.filter({ $0.caller == caller }).count >= Self.problemsPerCaller,
+                let oldest = state.problems.firstIndex(where: { $0.caller == caller })
+            {
+                state.problems.remove(at: oldest)
+            }
             state.problems.append(record)
-            if state.problems.count > 50 { state.problems.removeFirst() }
+            if state.problems.count > Self.problemLimit { state.problems.removeFirst() }
         }
     }
 

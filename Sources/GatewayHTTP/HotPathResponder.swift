@@ -127,7 +127,7 @@ struct HotPathResponder: Sendable {
         } catch {
             let rendered = RequestIDAndAccessLog.render(
                 RequestIDAndAccessLog.gatewayError(for: error, requestID: miss.requestID, logger: logger), method: "GET", path: miss.path,
-                requestID: miss.requestID, logger: logger, board: metrics.board)
+                requestID: miss.requestID, caller: miss.caller.id, logger: logger, board: metrics.board)
             HTTP1Wire.write(rendered, date: date, into: &buffer)
             status = Int(rendered.status.code)
         }
@@ -179,7 +179,8 @@ struct HotPathResponder: Sendable {
     private func refuse(
         _ date: String, _ error: GatewayError, _ request: RawRequest, requestID: String, callerID: String?, started: ContinuousClock.Instant, into buffer: inout ByteBuffer
     ) -> HotPathDecision {
-        let answer = RequestIDAndAccessLog.render(error, method: "GET", path: request.path, requestID: requestID, logger: logger, board: metrics.board)
+        let answer = RequestIDAndAccessLog.render(
+            error, method: "GET", path: request.path, requestID: requestID, caller: callerID, logger: logger, board: metrics.board)
         HTTP1Wire.write(answer, date: date, into: &buffer)
         finish(path: request.path, requestID: requestID, callerID: callerID, status: Int(answer.status.code), started: started)
         return .answered

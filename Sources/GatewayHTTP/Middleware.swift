@@ -36,7 +36,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         do {
             response = try await RequestScope.$requestID.withValue(id) { try await next(request, context) }
         } catch {
-            response = problemResponse(for: error, request: request, requestID: id)
+            response = problemResponse(for: error, request: request, requestID: id, caller: context.callerNote.id)
         }
         if let name = Self.requestIDHeader { response.headers[name] = id }
         accessLog.record(
@@ -45,7 +45,7 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         return response
     }
 
-    func problemResponse(for error: any Error, request: Request, requestID: String) -> Response {
+    func problemResponse(for error: any Error, request: Request, requestID: String, caller: String?) -> Response {
         let gatewayError: GatewayError
         switch error {
         case let error as HTTPError where error.status == .notFound:
@@ -59,7 +59,8 @@ struct RequestIDAndAccessLog: RouterMiddleware {
         default:
             gatewayError = Self.gatewayError(for: error, requestID: requestID, logger: logger)
         }
-        return Self.render(gatewayError, method: request.method.rawValue, path: request.uri.path, requestID: requestID, logger: logger, board: board).response
+        return Self.render(gatewayError, method: request.method.rawValue, path: request.uri.path, requestID: requestID, caller: caller, logger: logger, board: board)
+            .response
     }
 
     /// The problem a handler's error is answered with: a ``GatewayError`` as itself, anything else
@@ -73,13 +74,15 @@ struct RequestIDAndAccessLog: RouterMiddleware {
     /// The problem+json answer to an error, with its `Retry-After`, `Allow`, `WWW-Authenticate`
     /// and `X-Request-Id`; logs failures worth an operator's attention. One function for the
     /// router and the hot path, so both answer a refusal with the same bytes.
-    static func render(_ gatewayError: GatewayError, method: String, path: String, requestID: String, logger: Logger, board: StatusBoard?) -> RenderedResponse {
+    static func render(
+        _ gatewayError: GatewayError, method: String, path: String, requestID: String, caller: String?, logger: Logger, board: StatusBoard?
+    ) -> RenderedResponse {
         // The status page's recent problems: the route template, the code, the upstream, the
         // request id, and the tenant id only when it is a well-formed one (never raw input).
         let tenant = path.hasPrefix("/v1/tenants/") ? String(path.dropFirst("/v1/tenants/".count)) : nil
         if StatusBoard.keeps(gatewayError) { board?.problem(
             route: MethodLabel.label(method) + " " + MetricsMiddleware.route(path), status: gatewayError.status, code: gatewayError.code.rawValue, upstream: gatewayError.upstream,
-            requestID: requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }) }
+            requestID: requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }, caller: caller) }
         if gatewayError.status >= 500 || gatewayError.logDetail != nil {
             logger.warning(
                 "request failed",

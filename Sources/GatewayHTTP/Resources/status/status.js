@@ -130,8 +130,8 @@ function render(status) {
   document.getElementById("chart-cache").replaceChildren(chart(g.series.cacheHitRatio || [], { label: "cache hit ratio", max: 1, color: "#1a7f37" }));
 
   fill(document.querySelector("#problems tbody"), status.problems.map((p) =>
-    el("tr", null, el("td", null, since(p.at)), el("td", null, p.route), el("td", null, p.status), el("td", null, p.code),
-      el("td", null, p.upstream || "–"), el("td", null, p.requestId), el("td", null, p.tenant || "–"))));
+    el("tr", null, el("td", null, since(p.at) + (p.count > 1 ? ` (×${p.count})` : "")), el("td", null, p.route), el("td", null, p.status), el("td", null, p.code),
+      el("td", null, p.upstream || "–"), el("td", null, p.requestId), el("td", null, p.tenant || "–"), el("td", null, p.caller || "–"))));
   document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
 }
 
