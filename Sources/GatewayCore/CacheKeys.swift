@@ -32,6 +32,13 @@ enum CacheKeys {
         return Hex.lowercase(SHA256.hash(data: Data(text.utf8)).prefix(6))
     }
 
+    /// A few hex digits of SHA-256 over which server an upstream is (its product and base URL):
+    /// what names its sessions on the shared tier (``SharedAccount/server``). Narrower than
+    /// ``fingerprint(_:)``: adding an organization account does not make the others log in again.
+    static func server(_ definition: UpstreamDefinition) -> String {
+        Hex.lowercase(SHA256.hash(data: Data("\(definition.product.rawValue)\n\(definition.baseURL)".utf8)).prefix(6))
+    }
+
     /// What a purge removes: one tenant, one upstream's entries, or everything.
     enum Scope: Sendable {
         case tenant(String)

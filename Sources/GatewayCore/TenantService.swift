@@ -128,7 +128,7 @@ public final class TenantService: Sendable {
                 let orgs = definition.organizations.map { credential in
                     let broker = TokenBroker(
                         upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
-                        shared: shared)
+                        shared: shared, sharedServer: CacheKeys.server(definition))
                     return VB365Org(
                         credential: credential, broker: broker, transport: AuthenticatedTransport(base: stack.reads, broker: broker),
                         baseURL: definition.baseURL, version: resolver)
@@ -140,7 +140,7 @@ public final class TenantService: Sendable {
                 let credential = definition.account ?? Credential(username: "", password: .env(""))
                 let broker = TokenBroker(
                     upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
-                    shared: shared)
+                    shared: shared, sharedServer: CacheKeys.server(definition))
                 let vspc = VSPCClient(
                     transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
                 let probe = VSPCClient(

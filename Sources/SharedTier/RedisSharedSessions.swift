@@ -6,9 +6,10 @@ public import TokenBroker
 
 /// Upstream sessions in Redis, shared by every replica: one login per account for all of them.
 ///
-/// - **At rest**: `{prefix}session:{upstream}:{sha256(username)}` holds AES-GCM of the session
+/// - **At rest**: `{prefix}session:{upstream}:{server}:{sha256(username)}` holds AES-GCM of the session
 ///   (access and refresh token, expiry), under a key derived from `shared.redis.encryptionKey`,
-///   with the Redis key as associated data (a value moved to another key does not open). Nothing
+///   with the Redis key as associated data (a value moved to another key does not open); `server`
+///   is ``SharedAccount/server``, so replicas that mean different servers by one name share nothing. Nothing
 ///   in Redis is usable without the encryption key; it expires with the session (`PX`).
 /// - **One login at a time**: `{prefix}lock:{upstream}:{sha256(username)}`, `SET … NX PX 10000`
 ///   with a random fencing token; released only by its holder (compare-and-delete in Lua, the
@@ -47,7 +48,8 @@ public final class RedisSharedSessions: SharedSessions {
 
     func name(_ kind: String, _ account: SharedAccount) -> String {
         let user = Hex.lowercase(SHA256.hash(data: Data(account.username.utf8)))
-        return "\(client.settings.keyPrefix)\(kind):\(account.upstream):\(user)"
+        let server = account.server.isEmpty ? "" : account.server + ":"
+        return "\(client.settings.keyPrefix)\(kind):\(account.upstream):\(server)\(user)"
     }
 
     struct Stored: Codable {

@@ -33,9 +33,13 @@ public protocol SharedSessions: Sendable {
 public struct SharedAccount: Sendable, Hashable {
     public var upstream: String
     public var username: String
-    public init(upstream: String, username: String) {
+    /// Which server the upstream's name stands for (a digest of its product and base URL): two
+    /// replicas whose `vspc-main` are different servers never adopt each other's sessions.
+    public var server: String
+    public init(upstream: String, username: String, server: String = "") {
         self.upstream = upstream
         self.username = username
+        self.server = server
     }
 }
 

@@ -57,7 +57,9 @@ public actor TokenBroker {
     public private(set) var statistics = Statistics()
     /// The replicas' shared sessions, when a shared tier is configured.
     private let shared: (any SharedSessions)?
-    private var account: SharedAccount { SharedAccount(upstream: upstream, username: credential.username) }
+    private var account: SharedAccount { SharedAccount(upstream: upstream, username: credential.username, server: sharedServer) }
+    /// Which server `upstream` is, for the shared tier (``SharedAccount/server``).
+    private let sharedServer: String
 
     public init(
         upstream: String,
@@ -66,9 +68,11 @@ public actor TokenBroker {
         refreshSkew: Duration = .seconds(60),
         clock: GatewayClock = .continuous,
         logger: Logger = Logger(label: "veeam-gateway.token"),
-        shared: (any SharedSessions)? = nil
+        shared: (any SharedSessions)? = nil,
+        sharedServer: String = ""
     ) {
         self.upstream = upstream
+        self.sharedServer = sharedServer
         self.credential = credential
         self.grants = grants
         self.refreshSkew = refreshSkew

@@ -225,6 +225,33 @@ struct SharedTierTests {
         }
     }
 
+    @Test("replicas whose vspc-main and vb365-eu are different servers never adopt each other's sessions")
+    func sessionsCarryTheServer() async throws {
+        try await withRedis { redis in
+            try await withSimulator { first in
+                try await withSimulator { second in
+                    setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
+                    try await withGateway(vb365: first, vspc: first, extra: shared(redis)) { a in
+                        try await withGateway(vb365: second, vspc: second, extra: shared(redis)) { b in
+                            #expect(try await a.get(cloudTenantPath).status == 200)
+                            #expect(try await a.get(organizationPath).status == 200)
+                            #expect(try await b.get(cloudTenantPath).status == 200)
+                            #expect(try await b.get(organizationPath).status == 200)
+                            for product in SimulatedProduct.allCases {
+                                #expect(second.state.counters(product).unauthorized == 0, "\(product): B never sent A's token to its own server")
+                                #expect(second.state.counters(product).logins >= 1, "\(product): B logged in to its own server")
+                            }
+                            let client = try testClient(redis)
+                            defer { client.shutdown() }
+                            guard case .array(let keys) = try await client.command(["KEYS", "vgw-test:session:vspc-main:*"]) else { Issue.record("no keys"); return }
+                            #expect(keys.count == 2, "one session per server under one upstream name")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a reload on one replica reaches the others: a replica whose file changed reloads it, one whose file did not stays")
     func reloadReachesEveryReplica() async throws {
         try await withRedis { redis in
@@ -297,7 +324,10 @@ struct SharedTierTests {
                     }
                     let wrongKey = RedisSharedSessions(client: client, encryptionKey: "another-key-another-key-another-key", notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
                     let right = RedisSharedSessions(client: client, encryptionKey: Self.encryptionKey, notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
-                    let account = SharedAccount(upstream: "vspc-main", username: "gateway-svc")
+                    // The server part of the name is the replicas' digest of vspc-main's base URL.
+                    let sessionName = try #require(names.first { $0.hasPrefix("vgw-test:session:vspc-main:") })
+                    let server = String(sessionName.split(separator: ":")[3])
+                    let account = SharedAccount(upstream: "vspc-main", username: "gateway-svc", server: server)
                     #expect(await wrongKey.load(account) == nil)
                     let opened = await right.load(account)
                     #expect(opened != nil)
