@@ -153,6 +153,9 @@ extension TenantService {
             metrics.syncCounter("veeam_gateway_shared_cache_lock_waits_total", to: tier.cache.lockWaits)
             metrics.syncCounter("veeam_gateway_shared_cache_fallbacks_total", to: tier.cache.fallbacks)
             metrics.syncCounter("veeam_gateway_shared_cache_stores_total", to: tier.cache.stores)
+            for reason in ["unsigned", "stale", "replayed"] {
+                metrics.syncCounter("veeam_gateway_shared_tier_messages_ignored_total", dimensions: [("reason", reason)], to: tier.ignoredMessages[reason] ?? 0)
+            }
         }
         for upstream in upstreams {
             let name = upstream.definition.name

@@ -126,6 +126,8 @@ public struct SharedTierStatus: Sendable {
     public var fallbacks: Int
     /// The shared cache level's hits, misses, lock waits and fallbacks.
     public var cache: SharedLevelStatistics
+    /// Purge and reload messages ignored, by reason (`unsigned`, `stale`, `replayed`).
+    public var ignoredMessages: [String: Int] = [:]
     public init(line: String, state: String, commands: Int, failures: Int, fallbacks: Int, cache: SharedLevelStatistics) {
         self.line = line
         self.state = state

@@ -119,9 +119,11 @@ public final class GatewayState: Sendable {
             }
             sharedStatus = {
                 let counters = shared.client.counters
-                return SharedTierStatus(
+                var status = SharedTierStatus(
                     line: shared.statusLine, state: shared.client.breaker.state.rawValue, commands: counters.commands, failures: counters.failures,
                     fallbacks: counters.fastFailures, cache: fills?.statistics ?? SharedLevelStatistics())
+                status.ignoredMessages = Dictionary(uniqueKeysWithValues: shared.messages.ignored.map { ($0.key.rawValue, $0.value) })
+                return status
             }
         }
         let service = TenantService(

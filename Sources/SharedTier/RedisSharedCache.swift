@@ -5,9 +5,12 @@ public import ResponseCache
 
 /// The shared cache level in Redis (``SharedCacheLevel``), behind each replica's local cache.
 ///
-/// - **Values**: `{prefix}cache:{KEY}` holds AES-GCM (``Sealer``) of the payload and the TTL it
-///   was stored with, expiring after that TTL (`PX`): present means fresh, and its age is the TTL
-///   less what Redis says is left (`PTTL`), so replicas' clocks never enter into it. A value over
+/// - **Values**: `{prefix}cache:{KEY}` holds AES-GCM (``Sealer``) of the payload with the TTL it
+///   was stored with and the wall-clock time it was stored (``SealedValue``), expiring after that
+///   TTL (`PX`): present means fresh, and its age is the TTL less what Redis says is left
+///   (`PTTL`). The sealed time bounds that: a value older than its sealed TTL (plus
+///   ``SealedValue/clockSkew``) is refused, so whoever can write to Redis but lacks the key cannot
+///   pin stale data by setting an old value again with a longer expiry. A value over
 ///   ``maxValueBytes`` is not shared (each replica fills it itself).
 /// - **One fill at a time**: `{prefix}cache:{KEY}:lock` holds the claim, `fence:holder`: the
 ///   fence a number from `{prefix}fences` (`INCR`), the holder random; it expires (a dead
@@ -74,14 +77,16 @@ public final class RedisSharedCache: SharedCacheLevel {
             guard case .array(let parts) = reply, case .integer(let kind)? = parts.first else { return .unavailable }
             switch kind {
             case 1:
-                guard parts.count == 3, let sealed = parts[1].bytes, case .integer(let left) = parts[2], let plain = sealer.open(sealed, for: name),
-                    plain.count >= 8
+                guard parts.count == 3, let sealed = parts[1].bytes, case .integer(let left) = parts[2], let plain = sealer.open(sealed, for: name)
                 else {
                     logger.warning("a shared cache value did not decrypt (another encryption key?); filled here", metadata: ["key": "\(key)"])
                     return .unavailable
                 }
-                let ttl = plain.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
-                return .found(bytes: Array(plain.dropFirst(8)), age: .milliseconds(max(0, ttl - max(0, left))))
+                guard let value = SealedValue(plain), let age = value.age(left: Int64(left), now: Date()) else {
+                    logger.warning("a shared cache value is past the lifetime sealed in it (rewritten with a longer expiry?); filled here", metadata: ["key": "\(key)"])
+                    return .unavailable
+                }
+                return .found(bytes: value.payload, age: age)
             case 2:
                 guard parts.count == 2, case .integer(let fence) = parts[1] else { return .unavailable }
                 return .claimed(SharedClaim(key: key, fence: fence, holder: holder))
@@ -120,8 +125,7 @@ public final class RedisSharedCache: SharedCacheLevel {
     public func store(_ bytes: [UInt8], ttl: Duration, claim: SharedClaim) async {
         let name = valueKey(claim.key)
         let milliseconds = max(1, ttl.clampedMilliseconds)
-        var plain: [UInt8] = (0..<8).reversed().map { UInt8(truncatingIfNeeded: Int64(milliseconds) >> ($0 * 8)) }
-        plain += bytes
+        let plain = SealedValue.encode(bytes, ttlMilliseconds: Int64(milliseconds), storedAt: Date())
         guard let sealed = sealer.seal(plain, for: name), sealed.count <= maxValueBytes else {
             logger.debug("shared cache: value not shared (too large)", metadata: ["key": "\(claim.key)", "bytes": "\(plain.count)"])
             return await release(claim)
@@ -240,5 +244,41 @@ public final class RedisSharedCache: SharedCacheLevel {
             escaped.append(character)
         }
         return escaped
+    }
+}
+
+/// What a shared cache value seals: a version byte (2), the TTL and the store time in
+/// milliseconds (big-endian), then the payload.
+struct SealedValue {
+    /// How far replicas' clocks may disagree before a value is refused as too old (or too new).
+    static let clockSkewMilliseconds: Int64 = 5_000
+    static let version: UInt8 = 2
+
+    var ttlMilliseconds: Int64
+    var storedAtMilliseconds: Int64
+    var payload: [UInt8]
+
+    static func encode(_ payload: [UInt8], ttlMilliseconds: Int64, storedAt: Date) -> [UInt8] {
+        let stored = Int64(Int(saturating: storedAt.timeIntervalSince1970 * 1000))
+        func bigEndian(_ value: Int64) -> [UInt8] { (0..<8).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+        return [version] + bigEndian(ttlMilliseconds) + bigEndian(stored) + payload
+    }
+
+    /// Reads what ``encode(_:ttlMilliseconds:storedAt:)`` made; nil for another layout.
+    init?(_ plain: [UInt8]) {
+        guard plain.count >= 17, plain[0] == Self.version else { return nil }
+        func read(_ offset: Int) -> Int64 { plain[offset..<(offset + 8)].reduce(Int64(0)) { $0 << 8 | Int64($1) } }
+        ttlMilliseconds = read(1)
+        storedAtMilliseconds = read(9)
+        payload = Array(plain[17...])
+    }
+
+    /// The value's age from Redis's remaining lifetime (`left`, ms), or nil when the sealed time
+    /// says it is past its TTL, or from the future, beyond the clock skew allowed.
+    func age(left: Int64, now: Date) -> Duration? {
+        let nowMilliseconds = Int64(Int(saturating: now.timeIntervalSince1970 * 1000))
+        let (sealedAge, overflow) = nowMilliseconds.subtractingReportingOverflow(storedAtMilliseconds)
+        guard !overflow, sealedAge >= -Self.clockSkewMilliseconds, sealedAge <= ttlMilliseconds + Self.clockSkewMilliseconds else { return nil }
+        return .milliseconds(max(0, ttlMilliseconds - max(0, left)))
     }
 }

@@ -9,13 +9,18 @@ public import Logging
 /// | channel | message | what a replica does |
 /// |---|---|---|
 /// | `{prefix}filled` | a key stored or released | wakes its tasks waiting for that fill or login |
-/// | `{prefix}purge` | a ``DELETE /v1/cache`` (JSON, with its origin) | purges its local cache the same way |
-/// | `{prefix}reload` | a reload (JSON, with its origin) | reloads its own file, if it changed |
+/// | `{prefix}purge` | a ``DELETE /v1/cache`` (JSON, with its origin), signed | purges its local cache the same way |
+/// | `{prefix}reload` | a reload (JSON, with its origin), signed | reloads its own file, if it changed |
+///
+/// Purges and reloads are acted on only when signed under the encryption key, recent and not
+/// seen before (``SignedMessages``); the others are ignored and counted.
 public final class RedisSharedTier: Sendable {
     public let client: RedisClient
     public let notifier: FillNotifier
     public let sessions: RedisSharedSessions
     public let cache: RedisSharedCache
+    /// Signs purges and reloads sent, and checks those received.
+    public let messages: SignedMessages
     private let logger: Logger
 
     public init(settings: RedisSettings, encryptionKey: String, logger: Logger, clock: GatewayClock = .continuous) {
@@ -24,6 +29,7 @@ public final class RedisSharedTier: Sendable {
         self.notifier = FillNotifier(clock: clock)
         self.sessions = RedisSharedSessions(client: client, encryptionKey: encryptionKey, notifier: notifier, logger: logger)
         self.cache = RedisSharedCache(client: client, encryptionKey: encryptionKey, notifier: notifier, logger: logger)
+        self.messages = SignedMessages(secret: encryptionKey)
     }
 
     public var purgeChannel: String { client.settings.keyPrefix + "purge" }
@@ -36,9 +42,10 @@ public final class RedisSharedTier: Sendable {
     /// `redis 127.0.0.1:6379/0: closed` (the circuit: closed, open, half-open).
     public var statusLine: String { sessions.statusLine }
 
-    /// Sends `payload` to every replica listening on `channel`; false when Redis did not take it.
+    /// Sends `payload`, signed (``SignedMessages``), to every replica listening on `channel`;
+    /// false when Redis did not take it.
     public func publish(_ channel: String, _ payload: [UInt8]) async -> Bool {
-        (try? await client.command([Array("PUBLISH".utf8), Array(channel.utf8), payload])) != nil
+        (try? await client.command([Array("PUBLISH".utf8), Array(channel.utf8), messages.sign(payload, channel: channel)])) != nil
     }
 
     /// Listens on the three channels: fills wake this replica's waiters here; purges and reloads
@@ -47,10 +54,19 @@ public final class RedisSharedTier: Sendable {
         let filled = filledChannel
         let purge = purgeChannel
         let notifier = self.notifier
-        return RedisSubscriber(settings: client.settings, channels: [filled, purge, reloadChannel], logger: logger) { channel, payload in
+        let messages = self.messages
+        let logger = self.logger
+        return RedisSubscriber(settings: client.settings, channels: [filled, purge, reloadChannel], logger: logger) { channel, message in
             if channel == filled {
-                notifier.notify(String(decoding: payload, as: UTF8.self))
-            } else if channel == purge {
+                // A wake-up only: a forged one makes a waiter look again, nothing more.
+                notifier.notify(String(decoding: message, as: UTF8.self))
+                return
+            }
+            guard let payload = messages.open(message, channel: channel) else {
+                logger.warning("shared tier: a message that is unsigned, stale or replayed was ignored", metadata: ["channel": "\(channel)"])
+                return
+            }
+            if channel == purge {
                 onPurge(payload)
             } else {
                 onReload(payload)

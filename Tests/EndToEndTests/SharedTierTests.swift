@@ -4,6 +4,7 @@ import GatewayTestSupport
 import HTTPTransport
 import Logging
 import SharedTier
+import Synchronization
 import Testing
 import TokenBroker
 import VeeamSimulator
@@ -428,6 +429,84 @@ struct SharedTierTests {
             await cache.release(claim)
             let after = await cache.lookup("arity-test", claimFor: .seconds(5), skipValue: false)
             guard case .unavailable = after else { Issue.record("released with its skip mark: \(after)"); return }
+        }
+    }
+
+    @Test("purge and reload messages are acted on only when signed, recent and new: forged, stale and replayed ones are ignored and counted")
+    func signedMessages() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                try await withReplicas(sim, redis) { replicas in
+                    let (a, b) = (replicas[0], replicas[1])
+                    #expect(try await b.get(cloudTenantPath).status == 200)
+                    #expect(try await b.get(cloudTenantPath).header("x-cache") == "HIT")
+                    #expect(await eventually { b.state.hearsPurges })
+                    let client = try testClient(redis)
+                    defer { client.shutdown() }
+                    // What a replica sends, captured as anyone subscribed to the channel sees it.
+                    let captured = Mutex<[[UInt8]]>([])
+                    let spy = RedisSubscriber(settings: client.settings, channels: ["vgw-test:purge"], logger: Logger(label: "test")) { _, payload in
+                        captured.withLock { $0.append(payload) }
+                    }
+                    defer { spy.stop() }
+                    #expect(await eventually { spy.isListening })
+
+                    // Forged: the JSON a replica would send, unsigned, from anyone who can PUBLISH.
+                    let forged = #"{"origin":"attacker","upstream":null,"tenant":null}"#
+                    _ = try await client.command(["PUBLISH", "vgw-test:purge", forged])
+                    #expect(await eventually { b.service.sharedStatus?().ignoredMessages["unsigned"] == 1 })
+                    #expect(try await b.get(cloudTenantPath).header("x-cache") == "HIT", "a forged purge purges nothing")
+
+                    // A real purge from A: B acts on it. The same bytes again: a replay, ignored.
+                    #expect(try await a.send(.delete, "/v1/cache?tenant=vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4").status == 200)
+                    #expect(await eventually { b.logs.all.contains { $0.contains("purge from another replica") } })
+                    #expect(try await b.get(cloudTenantPath).header("x-cache") == "MISS")
+                    #expect(try await b.get(cloudTenantPath).header("x-cache") == "HIT")
+                    let isSigned = { (message: [UInt8]) in message.starts(with: Array("v1.".utf8)) }
+                    #expect(await eventually { captured.withLock { $0.contains(where: isSigned) } })
+                    let signed = try #require(captured.withLock { $0.first(where: isSigned) })
+                    _ = try await client.command([Array("PUBLISH".utf8), Array("vgw-test:purge".utf8), signed])
+                    #expect(await eventually { b.service.sharedStatus?().ignoredMessages["replayed"] == 1 })
+                    #expect(try await b.get(cloudTenantPath).header("x-cache") == "HIT", "a replayed purge purges nothing")
+                    let metrics = try await b.get("/metrics", key: nil).text
+                    let counted = metrics.split(separator: "\n").filter { $0.hasPrefix("veeam_gateway_shared_tier_messages_ignored_total") }
+                    #expect(counted.contains { $0.contains(#"reason="unsigned""#) && $0.hasSuffix(" 1") }, "counted in /metrics: \(counted)")
+                    #expect(counted.contains { $0.contains(#"reason="replayed""#) && $0.hasSuffix(" 1") }, "counted in /metrics: \(counted)")
+                }
+            }
+        }
+    }
+
+    @Test("a signed message outside the 30 s window is refused as stale; one signed under another key as unsigned")
+    func staleAndForeignMessages() {
+        let past = SignedMessages(secret: Self.encryptionKey, now: { Date().addingTimeInterval(-120) })
+        let here = SignedMessages(secret: Self.encryptionKey)
+        let foreign = SignedMessages(secret: "another-key-another-key-another-key")
+        let payload = Array(#"{"origin":"x"}"#.utf8)
+        #expect(here.open(past.sign(payload, channel: "p"), channel: "p") == nil)
+        #expect(here.open(foreign.sign(payload, channel: "p"), channel: "p") == nil)
+        #expect(here.open(here.sign(payload, channel: "p"), channel: "other") == nil, "bound to its channel")
+        #expect(here.open(here.sign(payload, channel: "p"), channel: "p") == payload)
+        #expect(here.ignored == [.stale: 1, .unsigned: 2])
+    }
+
+    @Test("a shared value rewritten with a longer expiry after its sealed lifetime is refused, not served (real redis-server)")
+    func rewrittenValueRefused() async throws {
+        try await withRedis { redis in
+            let client = try testClient(redis)
+            defer { client.shutdown() }
+            let cache = RedisSharedCache(client: client, encryptionKey: Self.encryptionKey, notifier: FillNotifier(clock: .continuous), logger: Logger(label: "test"))
+            guard case .claimed(let claim) = await cache.lookup("pin-test", claimFor: .seconds(5), skipValue: false) else { Issue.record("no claim"); return }
+            await cache.store(Array("old answer".utf8), ttl: .milliseconds(300), claim: claim)
+            guard case .found(let bytes, _) = await cache.lookup("pin-test", claimFor: .seconds(5), skipValue: false) else { Issue.record("not stored"); return }
+            #expect(bytes == Array("old answer".utf8))
+            let name = "vgw-test:cache:{pin-test}"
+            let sealed = try #require(try await client.command(["GET", name]).bytes)
+            // Past its TTL and the allowed clock skew, someone sets the old value again for an hour.
+            try await Task.sleep(for: .milliseconds(5_500))
+            _ = try await client.command([Array("SET".utf8), Array(name.utf8), sealed, Array("PX".utf8), Array("3600000".utf8)])
+            let after = await cache.lookup("pin-test", claimFor: .seconds(5), skipValue: false)
+            if case .found = after { Issue.record("a stale value was pinned by rewriting its expiry") }
         }
     }
 
