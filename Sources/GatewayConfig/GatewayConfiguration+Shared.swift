@@ -17,7 +17,7 @@ extension GatewayConfiguration {
         let node = shared.child("redis")
         guard !node.isMissing else { return nil }
         try node.requireMapping()
-        try node.requireKeys(["url", "password", "keyPrefix", "timeout", "encryptionKey"])
+        try node.requireKeys(["url", "password", "keyPrefix", "timeout", "heartbeat", "encryptionKey"])
         var settings: RedisSettings
         switch RedisSettings.parse(try node.child("url").string()) {
         case .success(let parsed): settings = parsed
@@ -30,6 +30,10 @@ extension GatewayConfiguration {
         settings.timeout = try node.child("timeout").duration(default: .milliseconds(50))
         guard settings.timeout >= .milliseconds(1), settings.timeout <= .seconds(5) else {
             throw node.child("timeout").error("must be from 1ms to 5s (a replica falls back to its own behaviour after it)")
+        }
+        settings.heartbeat = try node.child("heartbeat").duration(default: .seconds(5))
+        guard settings.heartbeat >= .milliseconds(100), settings.heartbeat <= .seconds(60) else {
+            throw node.child("heartbeat").error("must be from 100ms to 60s (a subscription silent for three of them is reconnected)")
         }
         let password = node.child("password").isMissing ? nil : try secretReference(node.child("password"), environment: environment)
         guard !node.child("encryptionKey").isMissing else {

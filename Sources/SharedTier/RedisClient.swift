@@ -17,6 +17,10 @@ public struct RedisSettings: Sendable, Equatable {
     public var timeout: Duration
     /// Dedicated threads (each with its own connection).
     public var threads: Int
+    /// How often each replica publishes on `{prefix}heartbeat`; a subscriber that hears nothing
+    /// for three of these takes its connection for dead and connects again (a connection that
+    /// stops forwarding without closing never fails a read on its own).
+    public var heartbeat: Duration = .seconds(5)
 
     public init(host: String, port: Int, database: Int = 0, password: String? = nil, keyPrefix: String = "veeam-gateway:",
                 timeout: Duration = .milliseconds(50), threads: Int = 2) {

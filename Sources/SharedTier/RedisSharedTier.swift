@@ -1,6 +1,7 @@
 import Foundation
 public import GatewayClock
 public import Logging
+import Synchronization
 
 /// The replicas' shared tier over one Redis, made once per process (its threads and connections
 /// outlive reloads): the client, the shared sessions and cache level, and the channels replicas
@@ -11,6 +12,7 @@ public import Logging
 /// | `{prefix}filled` | a key stored or released | wakes its tasks waiting for that fill or login |
 /// | `{prefix}purge` | a ``DELETE /v1/cache`` (JSON, with its origin), signed | purges its local cache the same way |
 /// | `{prefix}reload` | a reload (JSON, with its origin), signed | reloads its own file, if it changed |
+/// | `{prefix}heartbeat` | `1`, from each replica every `shared.redis.heartbeat` | nothing: a subscription silent for three heartbeats reconnects |
 ///
 /// Purges and reloads are acted on only when signed under the encryption key, recent and not
 /// seen before (``SignedMessages``); the others are ignored and counted.
@@ -33,6 +35,9 @@ public final class RedisSharedTier: Sendable {
     }
 
     public var purgeChannel: String { client.settings.keyPrefix + "purge" }
+    /// What every replica publishes on each `settings.heartbeat`, so that subscriptions can tell
+    /// a quiet channel from a dead connection.
+    public var heartbeatChannel: String { client.settings.keyPrefix + "heartbeat" }
     public var reloadChannel: String { client.settings.keyPrefix + "reload" }
     public var filledChannel: String { Self.filledChannel(client.settings) }
 
@@ -56,7 +61,12 @@ public final class RedisSharedTier: Sendable {
         let notifier = self.notifier
         let messages = self.messages
         let logger = self.logger
-        return RedisSubscriber(settings: client.settings, channels: [filled, purge, reloadChannel], logger: logger) { channel, message in
+        let heartbeat = heartbeatChannel
+        startHeartbeat()
+        return RedisSubscriber(
+            settings: client.settings, channels: [filled, purge, reloadChannel, heartbeat], logger: logger, readTimeout: client.settings.heartbeat * 3
+        ) { channel, message in
+            if channel == heartbeat { return }  // it arrived: the connection lives
             if channel == filled {
                 // A wake-up only: a forged one makes a waiter look again, nothing more.
                 notifier.notify(String(decoding: message, as: UTF8.self))
@@ -74,7 +84,27 @@ public final class RedisSharedTier: Sendable {
         }
     }
 
+    /// The heartbeat publisher, while listening.
+    private let heartbeatTask = Mutex<Task<Void, Never>?>(nil)
+
+    private func startHeartbeat() {
+        let client = self.client
+        let channel = heartbeatChannel
+        let interval = client.settings.heartbeat
+        let task = Task {
+            while !Task.isCancelled {
+                _ = try? await client.command(["PUBLISH", channel, "1"])
+                try? await Task.sleep(for: interval)
+            }
+        }
+        heartbeatTask.withLock { running in
+            running?.cancel()
+            running = task
+        }
+    }
+
     public func shutdown() {
+        heartbeatTask.withLock { $0?.cancel() }
         client.shutdown()
     }
 }

@@ -1,6 +1,7 @@
 import CHiredis
 import Foundation
 public import Logging
+import GatewayClock
 import Synchronization
 
 /// Redis channels, listened to on a thread of its own (hiredis's blocking `SUBSCRIBE`): every
@@ -19,9 +20,21 @@ public final class RedisSubscriber: Sendable {
     /// Whether the subscription is in place now.
     private let listening = Atomic<Bool>(false)
 
-    public init(settings: RedisSettings, channels: [String], logger: Logger, onMessage: @escaping @Sendable (_ channel: String, _ payload: [UInt8]) -> Void) {
+    /// Reads wait at most this long: nil waits for ever (only ``stop()`` ends them).
+    private let readTimeout: Duration?
+    /// Subscriptions made so far (the first and every reconnection).
+    private let subscriptions = Atomic<Int>(0)
+
+    /// With `readTimeout`, a subscription that receives nothing for that long is dropped and
+    /// made again: give it only with a channel something is published on at least that often
+    /// (``RedisSharedTier``'s heartbeat).
+    public init(
+        settings: RedisSettings, channels: [String], logger: Logger, readTimeout: Duration? = nil,
+        onMessage: @escaping @Sendable (_ channel: String, _ payload: [UInt8]) -> Void
+    ) {
         self.settings = settings
         self.channels = channels
+        self.readTimeout = readTimeout
         self.logger = logger
         self.onMessage = onMessage
         let thread = Thread { [self] in self.run() }
@@ -30,6 +43,9 @@ public final class RedisSubscriber: Sendable {
     }
 
     public var isListening: Bool { listening.load(ordering: .relaxed) }
+
+    /// How many times it has subscribed (1 until a connection is lost or found silent).
+    public var subscriptionCount: Int { subscriptions.load(ordering: .relaxed) }
 
     public func stop() {
         let fd = state.withLock { state -> Int32 in
@@ -63,7 +79,11 @@ public final class RedisSubscriber: Sendable {
                 listening.store(false, ordering: .relaxed)
                 state.withLock { $0.fd = -1 }
                 redisFree(context)
-                if !stopped { logger.warning("shared tier: subscription lost; reconnecting", metadata: ["channels": "\(channels.joined(separator: ","))"]) }
+                if !stopped {
+                    logger.warning(
+                        "shared tier: subscription lost or silent; reconnecting",
+                        metadata: ["channels": "\(channels.joined(separator: ","))", "silent_for_ms": "\(readTimeout?.clampedMilliseconds ?? 0)"])
+                }
             }
             if !stopped { Thread.sleep(forTimeInterval: 1) }
         }
@@ -76,8 +96,13 @@ public final class RedisSubscriber: Sendable {
             redisFree(context)
             return nil
         }
-        // Messages may be minutes apart: no read timeout from here on (stop() closes the socket).
-        chiredis_set_timeout(context, 0)
+        // Without a heartbeat, messages may be minutes apart: no read timeout (stop() closes the
+        // socket). With one, silence longer than `readTimeout` means the connection is gone.
+        chiredis_set_timeout(context, readTimeout.map { max(1, $0.clampedMilliseconds) } ?? 0)
+        // TCP keepalive too: a peer that vanished (no RST) is noticed even between heartbeats' reads.
+        var on: Int32 = 1
+        setsockopt(chiredis_fd(context), SOL_SOCKET, SO_KEEPALIVE, &on, socklen_t(MemoryLayout<Int32>.size))
+        subscriptions.add(1, ordering: .relaxed)
         return context
     }
 

@@ -477,6 +477,37 @@ struct SharedTierTests {
         }
     }
 
+    @Test("a replica whose Redis connections stop forwarding without closing reconnects within three heartbeats, and purges reach it again")
+    func silentSubscriptionReconnects() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                setenv("VGW_TEST_SHARED_KEY", Self.encryptionKey, 1)
+                let relay = try StallingRelay(to: redis.port)
+                defer { relay.close() }
+                let viaRelay = "shared: { redis: { url: 'redis://127.0.0.1:\(relay.port)', keyPrefix: 'vgw-test:', heartbeat: 300ms, encryptionKey: { env: VGW_TEST_SHARED_KEY } } }"
+                try await withGateway(vb365: sim, vspc: sim, extra: shared(redis)) { a in
+                    try await withGateway(vb365: sim, vspc: sim, extra: viaRelay) { b in
+                        #expect(await eventually { b.state.hearsPurges })
+                        #expect(try await b.get(cloudTenantPath).status == 200)
+                        #expect(try await b.get(cloudTenantPath).header("x-cache") == "HIT")
+                        relay.stall()
+                        let stalled = ContinuousClock.now
+                        // Purges sent meanwhile, one every 200 ms: one must reach B over its new subscription.
+                        var reached = false
+                        while !reached, ContinuousClock.now - stalled < .seconds(10) {
+                            _ = try await a.send(.delete, "/v1/cache?tenant=vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4")
+                            try await Task.sleep(for: .milliseconds(200))
+                            reached = b.logs.all.contains { $0.contains("purge from another replica") }
+                        }
+                        #expect(reached, "a purge reached B within 10 s of its connections going silent (heartbeat 300 ms)")
+                        #expect(b.logs.all.contains { $0.contains("subscription lost or silent; reconnecting") })
+                        #expect(try await b.get(cloudTenantPath).status == 200)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a signed message outside the 30 s window is refused as stale; one signed under another key as unsigned")
     func staleAndForeignMessages() {
         let past = SignedMessages(secret: Self.encryptionKey, now: { Date().addingTimeInterval(-120) })
