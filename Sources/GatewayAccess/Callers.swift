@@ -64,28 +64,25 @@ public struct CallerRecord: Sendable, Equatable {
     }
 }
 
-/// Which verified client certificate stands for a caller: its subject (RFC 4514 string) or one
-/// of its subject alternative names (DNS name, e-mail address or URI).
+/// Which verified client certificate stands for a caller: its subject, as a parsed
+/// distinguished name (``DistinguishedNameValue``), or one of its subject alternative names, with
+/// its kind (``AlternativeName``).
 public struct CertificateBinding: Sendable, Equatable, Hashable {
-    public var subject: String?
-    public var alternativeName: String?
-    public init(subject: String? = nil, alternativeName: String? = nil) {
-        self.subject = subject.map(Self.normalized)
-        self.alternativeName = alternativeName.map(Self.normalized)
+    public var subject: DistinguishedNameValue?
+    public var alternativeName: AlternativeName?
+    public init(subject: DistinguishedNameValue? = nil, alternativeName: AlternativeName? = nil) {
+        self.subject = subject
+        self.alternativeName = alternativeName?.normalized
     }
-    public var isEmpty: Bool { (subject ?? "").isEmpty && (alternativeName ?? "").isEmpty }
-    /// Compared without case and without spaces around the separators of a subject.
-    static func normalized(_ text: String) -> String {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ",").lowercased()
-    }
+    public var isEmpty: Bool { subject == nil && alternativeName == nil }
 }
 
 /// What the front end read from a client certificate it verified (TLS with
-/// `listen.tls.clientCAFile`): the subject and the subject alternative names.
+/// `listen.tls.clientCAFile`): the subject and the subject alternative names, each with its kind.
 public struct PeerCertificate: Sendable, Equatable {
-    public var subject: String
-    public var alternativeNames: [String]
-    public init(subject: String, alternativeNames: [String]) {
+    public var subject: DistinguishedNameValue
+    public var alternativeNames: [AlternativeName]
+    public init(subject: DistinguishedNameValue, alternativeNames: [AlternativeName]) {
         self.subject = subject
         self.alternativeNames = alternativeNames
     }
@@ -144,8 +141,8 @@ public struct CallerDirectory: Sendable {
     /// The callers with a key, in digest order.
     private let keyed: [CallerRecord]
     /// Certificate-bound callers by normalized subject and by subject alternative name.
-    private let bySubject: [String: CallerRecord]
-    private let byAlternativeName: [String: CallerRecord]
+    private let bySubject: [DistinguishedNameValue: CallerRecord]
+    private let byAlternativeName: [AlternativeName: CallerRecord]
     /// Each caller by id (ids are unique; the config refuses a second one).
     private let byID: [String: CallerRecord]
 
@@ -153,8 +150,8 @@ public struct CallerDirectory: Sendable {
         var digests: [UInt8] = []
         var kept: [CallerRecord] = []
         var keyed: [CallerRecord] = []
-        var bySubject: [String: CallerRecord] = [:]
-        var byAlternativeName: [String: CallerRecord] = [:]
+        var bySubject: [DistinguishedNameValue: CallerRecord] = [:]
+        var byAlternativeName: [AlternativeName: CallerRecord] = [:]
         for record in records {
             var usable = false
             if let certificate = record.certificate {
@@ -183,9 +180,9 @@ public struct CallerDirectory: Sendable {
     /// The caller bound to a verified client certificate: by subject first, then by each
     /// subject alternative name in the certificate's order.
     public func authenticate(certificate: PeerCertificate) -> CallerRecord? {
-        if let record = bySubject[CertificateBinding.normalized(certificate.subject)] { return record }
+        if let record = bySubject[certificate.subject] { return record }
         for name in certificate.alternativeNames {
-            if let record = byAlternativeName[CertificateBinding.normalized(name)] { return record }
+            if let record = byAlternativeName[name.normalized] { return record }
         }
         return nil
     }

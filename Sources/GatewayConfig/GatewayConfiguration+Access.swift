@@ -116,21 +116,40 @@ extension GatewayConfiguration {
     }
 
     /// `callers[].certificate`: `subject` (RFC 4514, as `openssl x509 -noout -subject -nameopt
-    /// RFC2253` prints it) or `san` (a DNS name, e-mail address or URI in the certificate's
-    /// subject alternative names), of a client certificate the front end verified against
-    /// `listen.tls.clientCAFile`.
+    /// RFC2253` prints it; parsed, and compared RDN by RDN), or one subject alternative name:
+    /// `dns`, `email`, `uri` or `ip`, or `san` (its kind taken from its form: an IP address, a URI
+    /// with `://` or `urn:`, an e-mail address with `@`, else a DNS name), of a client certificate
+    /// the front end verified against `listen.tls.clientCAFile`.
     static func certificateBinding(_ node: ConfigNode, frontTLS: FrontTLSSettings?, records: [CallerRecord]) throws -> CertificateBinding? {
         guard !node.isMissing else { return nil }
         try node.requireMapping()
-        try node.requireKeys(["subject", "san"])
+        let kinds = ["subject", "san", "dns", "email", "uri", "ip"]
+        try node.requireKeys(Set(kinds))
         guard frontTLS?.clientCAFile != nil else {
             throw node.error("needs listen.tls with a clientCAFile (the CA that issues callers' certificates)")
         }
-        let subject = try node.child("subject").optionalString()
-        let san = try node.child("san").optionalString()
-        guard (subject == nil) != (san == nil) else { throw node.error("must name exactly one of subject or san") }
-        let binding = CertificateBinding(subject: subject, alternativeName: san)
-        guard !binding.isEmpty else { throw node.error("must not be empty") }
+        var given: [(key: String, value: String)] = []
+        for kind in kinds {
+            if let value = try node.child(kind).optionalString() { given.append((kind, value)) }
+        }
+        guard given.count == 1, let (kind, value) = given.first else { throw node.error("must name exactly one of \(kinds.joined(separator: ", "))") }
+        guard !value.isEmpty else { throw node.child(kind).error("must not be empty") }
+        let binding: CertificateBinding
+        switch kind {
+        case "subject":
+            do {
+                binding = CertificateBinding(subject: try DistinguishedNameValue.parse(rfc4514: value))
+            } catch {
+                throw node.child(kind).error("is not an RFC 4514 name: \(error.reason)")
+            }
+        case "ip":
+            guard let bytes = AlternativeName.ipBytes(value) else { throw node.child(kind).error("is not an IPv4 or IPv6 address") }
+            binding = CertificateBinding(alternativeName: .ip(bytes))
+        case "dns": binding = CertificateBinding(alternativeName: .dns(value))
+        case "email": binding = CertificateBinding(alternativeName: .email(value))
+        case "uri": binding = CertificateBinding(alternativeName: .uri(value))
+        default: binding = CertificateBinding(alternativeName: AlternativeName.inferred(value))
+        }
         guard !records.contains(where: { $0.certificate == binding }) else { throw node.error("is the same as another caller's") }
         return binding
     }

@@ -13,12 +13,16 @@ enum Admission {
         var forwardedFor: String?
 
         /// The credential a request presents: `X-API-Key` first, else an `Authorization: Bearer`
-        /// value (another scheme presents an empty one); nil when it sends neither.
+        /// value (`Bearer` with nothing after it presents an empty one); nil when it sends
+        /// neither. Another scheme (`Basic`, `Negotiate`: what a browser or a proxy may add) is not
+        /// a gateway credential, so it presents none: a client certificate still identifies the
+        /// caller, and without one the answer is 401 `auth.required`.
         var key: String? {
             if let apiKey { return apiKey }
             guard let authorization else { return nil }
             let parts = authorization.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return "" }
+            guard let scheme = parts.first, scheme.lowercased() == "bearer" else { return nil }
+            guard parts.count == 2 else { return "" }
             return String(parts[1]).trimmingCharacters(in: .whitespaces)
         }
 

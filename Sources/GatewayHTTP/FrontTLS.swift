@@ -86,19 +86,30 @@ public enum FrontTLS {
         return nil
     }
 
-    /// The subject (RFC 4514) and subject alternative names of a certificate.
+    /// The subject, as its RDNs with each attribute's OID and value, and the subject alternative
+    /// names with their kinds (DNS, e-mail, URI, IP; other kinds are not bindable).
     static func identity(_ certificate: NIOSSLCertificate) -> PeerCertificate? {
         guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
-        var names: [String] = []
+        var names: [AlternativeName] = []
         if let alternatives = try? parsed.extensions.subjectAlternativeNames {
             for name in alternatives {
                 switch name {
-                case .dnsName(let value), .rfc822Name(let value), .uniformResourceIdentifier(let value): names.append(value)
+                case .dnsName(let value): names.append(.dns(value))
+                case .rfc822Name(let value): names.append(.email(value))
+                case .uniformResourceIdentifier(let value): names.append(.uri(value))
+                case .ipAddress(let octets): names.append(.ip(Array(octets.bytes)))
                 default: break
                 }
             }
         }
-        return PeerCertificate(subject: String(describing: parsed.subject), alternativeNames: names)
+        let rdns = parsed.subject.map { rdn in
+            // The value itself, not its RFC 4514 rendering (which escapes commas and the like); a
+            // value of another ASN.1 type as that rendering, `#` and hex.
+            rdn.map { attribute in
+                DistinguishedNameValue.Attribute(type: attribute.type.description, value: String(attribute.value) ?? String(describing: attribute.value))
+            }
+        }
+        return PeerCertificate(subject: DistinguishedNameValue(rdns: rdns), alternativeNames: names)
     }
 }
 

@@ -28,8 +28,10 @@ public struct TLSMaterial: Sendable {
     }
 
     /// Issues a client certificate (`clientAuth`) signed by this material's CA, with subject
-    /// `O=organization, CN=commonName` and the given DNS subject alternative names.
-    public func issueClientCertificate(commonName: String, organization: String = "VeeamGateway", dnsNames: [String] = []) throws -> ClientCertificate {
+    /// `O=organization, CN=commonName` and the given DNS, e-mail and URI subject alternative names.
+    public func issueClientCertificate(
+        commonName: String, organization: String = "VeeamGateway", dnsNames: [String] = [], emails: [String] = [], uris: [String] = []
+    ) throws -> ClientCertificate {
         guard let caPrivateKeyPEM else { throw CertificateError.noCAKey }
         let caKey = try P256.Signing.PrivateKey(pemRepresentation: caPrivateKeyPEM)
         let caCertificate = try Certificate(pemEncoded: caCertificatePEM)
@@ -52,7 +54,8 @@ public struct TLSMaterial: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.clientAuth])
-                if !dnsNames.isEmpty { SubjectAlternativeNames(dnsNames.map { .dnsName($0) }) }
+                let alternativeNames: [GeneralName] = dnsNames.map { .dnsName($0) } + emails.map { .rfc822Name($0) } + uris.map { .uniformResourceIdentifier($0) }
+                if !alternativeNames.isEmpty { SubjectAlternativeNames(alternativeNames) }
                 AuthorityKeyIdentifier(keyIdentifier: try caCertificate.extensions.subjectKeyIdentifier?.keyIdentifier)
             },
             issuerPrivateKey: Certificate.PrivateKey(caKey)

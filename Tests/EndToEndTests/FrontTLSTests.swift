@@ -29,8 +29,8 @@ struct FrontTLSFiles {
 
     /// A client certificate from this CA, written to `name.crt` and `name.key`; the TLS options
     /// that present it.
-    func client(_ name: String, commonName: String, dnsNames: [String] = []) throws -> TransferOptions.TLS {
-        let issued = try material.issueClientCertificate(commonName: commonName, dnsNames: dnsNames)
+    func client(_ name: String, commonName: String, organization: String = "VeeamGateway", dnsNames: [String] = [], emails: [String] = []) throws -> TransferOptions.TLS {
+        let issued = try material.issueClientCertificate(commonName: commonName, organization: organization, dnsNames: dnsNames, emails: emails)
         let certificatePath = directory + "/\(name).crt"
         let keyPath = directory + "/\(name).key"
         try Data(issued.certificatePEM.utf8).write(to: URL(fileURLWithPath: certificatePath))
@@ -147,6 +147,57 @@ struct FrontTLSTests {
                 // A certificate from a CA the front end does not trust: no handshake at all.
                 let foreignAnswer = try? await get(cloudTenantPath, tls: foreignClient)
                 #expect(foreignAnswer == nil)
+            }
+        }
+    }
+
+    @Test("certificate bindings are exact: subjects as parsed RDNs, SANs by kind; a Basic Authorization header does not hide the certificate")
+    func exactCertificateBindings() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try FrontTLSFiles(directory: directory)
+        let callers = """
+              - id: portal-app
+                certificate: { subject: "cn=Portal-App , o=VeeamGateway" }
+                roles: [PortalAdministrator]
+              - id: ops-mail
+                certificate: { email: ops@example.test }
+                roles: [PortalAdministrator]
+              - id: comma-app
+                certificate: { subject: 'CN=a\\,O=b,O=VeeamGateway' }
+                roles: [PortalAdministrator]
+
+            """
+        // The same subject spelled otherwise (case, spaces, short names): the same RDNs.
+        let portal = try files.client("portal", commonName: "portal-app")
+        // An e-mail SAN matches the e-mail binding; a DNS SAN spelled the same does not.
+        let mail = try files.client("mail", commonName: "x", emails: ["ops@EXAMPLE.test"])
+        let dnsLookalike = try files.client("dns", commonName: "y", dnsNames: ["ops@example.test"])
+        // CN "a,O=b" under O=VeeamGateway, against a certificate CN=a under O=b: one is not the other.
+        let comma = try files.client("comma", commonName: "a,O=b")
+        let lookalike = try files.client("lookalike", commonName: "a", organization: "b")
+
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: files.listen(clientCA: true), extraCallers: callers, frontCAFile: files.ca) { gw in
+                func get(tls: TransferOptions.TLS, headers: [(String, String)] = [], http1: Bool) async throws -> UpstreamResponse {
+                    var options = gw.callerOptions
+                    options.tls = tls
+                    if http1 { options.httpVersion = .http1 }
+                    let client = try CurlClient()
+                    defer { Task { await client.shutdown() } }
+                    return try await client.perform(UpstreamRequest(url: gw.baseURL + cloudTenantPath, headers: headers), options: options)
+                }
+                for http1 in [true, false] {
+                    #expect(try await get(tls: portal, http1: http1).status == 200, "subject spelled otherwise")
+                    #expect(try await get(tls: mail, http1: http1).status == 200, "e-mail SAN, domain without case")
+                    #expect(try await get(tls: dnsLookalike, http1: http1).status == 401, "a DNS SAN is not an e-mail address")
+                    #expect(try await get(tls: comma, http1: http1).status == 200, "escaped comma in the CN")
+                    #expect(try await get(tls: lookalike, http1: http1).status == 401, "CN=a,O=b is other RDNs")
+                    let basic = try await get(tls: portal, headers: [("Authorization", "Basic dXNlcjpwYXNz")], http1: http1)
+                    #expect(basic.status == 200, "a Basic header (a browser's, a proxy's) does not hide the certificate: \(basic.text)")
+                }
+                let noCertificate = try await gw.get(cloudTenantPath, key: nil, headers: [("Authorization", "Basic dXNlcjpwYXNz")])
+                #expect(noCertificate.status == 401 && noCertificate.text.contains("auth.required"), "\(noCertificate.text)")
             }
         }
     }
