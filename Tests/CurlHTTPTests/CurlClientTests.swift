@@ -253,8 +253,11 @@ struct CurlClientTests {
             #expect(statistics.connectionsOpened == 1)
             // Deleted and added again after every transfer, the socket would count 20; a task per
             // deadline libcurl sets, at least 40 (0 ms when a transfer is added, then its own).
+            // On an idle machine 20 transfers make at most 4; under load a transfer can outlive a
+            // deadline and its task fires and re-arms (8 seen in an optimized run with two builds
+            // beside it), so the bound is fewer than one per transfer, not the idle figure.
             #expect(statistics.socketsAdded == 1, "added \(statistics.socketsAdded) times")
-            #expect(statistics.timerTasksScheduled <= 4, "\(statistics.timerTasksScheduled) timer tasks for 20 transfers")
+            #expect(statistics.timerTasksScheduled < 20, "\(statistics.timerTasksScheduled) timer tasks for 20 transfers")
         }
         await client.shutdown()
     }
