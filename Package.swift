@@ -16,6 +16,11 @@ let package = Package(
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
         .library(name: "VeeamAPI", targets: ["VeeamAPI", "VeeamWire"]),
         .library(name: "VeeamSimulator", targets: ["VeeamSimulator"]),
+        // For the fuzz package (fuzz/Package.swift): the modules whose parsers it drives.
+        .library(name: "GatewayHTTP", targets: ["GatewayHTTP"]),
+        .library(name: "GatewayConfig", targets: ["GatewayConfig"]),
+        .library(name: "TenantModel", targets: ["TenantModel"]),
+        .library(name: "TokenBroker", targets: ["TokenBroker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -219,6 +224,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

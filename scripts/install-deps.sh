@@ -2,7 +2,7 @@
 # Installs the system packages VeeamGateway needs on Debian/Ubuntu (Swift 6 itself is assumed).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
-PACKAGES=(libcurl4-openssl-dev zlib1g-dev libhiredis-dev redis-server pkg-config ca-certificates curl python3)
+PACKAGES=(libcurl4-openssl-dev zlib1g-dev libhiredis-dev redis-server pkg-config ca-certificates curl python3 openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -31,11 +31,15 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var clientCAFile: String?
         /// `http2` (default true): offer HTTP/2 through ALPN beside HTTP/1.1.
         public var http2: Bool
-        public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil, http2: Bool = true) {
+        /// `crlFile`: certificate revocation lists (PEM or DER) of the client CAs; a client
+        /// certificate they revoke fails the handshake. Re-read on reload, as the certificate is.
+        public var crlFile: String?
+        public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil, http2: Bool = true, crlFile: String? = nil) {
             self.certificateFile = certificateFile
             self.keyFile = keyFile
             self.clientCAFile = clientCAFile
             self.http2 = http2
+            self.crlFile = crlFile
         }
     }
 
@@ -249,13 +253,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
     static func frontTLS(_ node: ConfigNode) throws -> FrontTLSSettings? {
         guard !node.isMissing else { return nil }
         try node.requireMapping()
-        try node.requireKeys(["certificateFile", "keyFile", "clientCAFile", "http2"])
+        try node.requireKeys(["certificateFile", "keyFile", "clientCAFile", "http2", "crlFile"])
         guard let certificate = try node.child("certificateFile").optionalReadableFile() else {
             throw node.child("certificateFile").error("is required (a PEM certificate chain)")
         }
         guard let key = try node.child("keyFile").optionalReadableFile() else { throw node.child("keyFile").error("is required (a PEM private key)") }
-        return FrontTLSSettings(
-            certificateFile: certificate, keyFile: key, clientCAFile: try node.child("clientCAFile").optionalReadableFile(),
-            http2: try node.child("http2").bool(default: true))
+        let clientCA = try node.child("clientCAFile").optionalReadableFile()
+        let crl = try node.child("crlFile").optionalReadableFile()
+        if crl != nil, clientCA == nil { throw node.child("crlFile").error("needs clientCAFile (the CA whose revocations it lists)") }
+        return FrontTLSSettings(certificateFile: certificate, keyFile: key, clientCAFile: clientCA, http2: try node.child("http2").bool(default: true), crlFile: crl)
     }
 }

@@ -23,7 +23,22 @@ public enum FrontTLS {
     /// Loads `listen.tls`'s files as serving would, so that `check-config` and the start report a
     /// certificate or key that does not load as a ``ConfigError`` naming its key.
     public static func check(_ configuration: GatewayConfiguration) throws {
-        if let settings = configuration.tls { _ = try context(settings, file: configuration.file) }
+        if let settings = configuration.tls {
+            _ = try context(settings, file: configuration.file)
+            _ = try clientCheck(settings, file: configuration.file)
+        }
+    }
+
+    /// The gateway's own client-certificate verification when `listen.tls.crlFile` is set (see
+    /// ``ClientCertificateCheck``); nil otherwise. A CRL that does not load, or is not signed by a
+    /// client CA, is a ``ConfigError`` naming `listen.tls.crlFile`.
+    public static func clientCheck(_ settings: GatewayConfiguration.FrontTLSSettings, file: String) throws -> ClientCertificateCheck? {
+        guard let crlFile = settings.crlFile, let caFile = settings.clientCAFile else { return nil }
+        do {
+            return try ClientCertificateCheck.load(caFile: caFile, crlFile: crlFile)
+        } catch {
+            throw ConfigError(file: file, key: "listen.tls.crlFile", message: error.message)
+        }
     }
 
     /// The TLS context for `settings`: the certificate chain and key, ALPN `h2` and `http/1.1`
@@ -138,7 +153,15 @@ struct TLSFrontChannel: ServerChildChannel {
         }
         do {
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(NIOSSLServerHandler(context: context))
+            if let check = state.snapshot.clientCheck {
+                // listen.tls.crlFile: the chain and the revocation lists checked by the gateway.
+                try pipeline.addHandler(
+                    NIOSSLServerHandler(context: context) { chain, promise in
+                        promise.completeWithTask { await check.verify(chain) }
+                    })
+            } else {
+                try pipeline.addHandler(NIOSSLServerHandler(context: context))
+            }
             let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
                 switch result {
                 case .negotiated("h2"):

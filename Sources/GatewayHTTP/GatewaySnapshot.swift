@@ -14,12 +14,18 @@ public final class GatewaySnapshot: Sendable {
     /// The front end's TLS context (`listen.tls`), made from the files as they were when this
     /// snapshot was built: new connections take the current one.
     public let tlsContext: NIOSSLContext?
+    /// With `listen.tls.crlFile`: the gateway's verification of client certificates.
+    public let clientCheck: ClientCertificateCheck?
 
-    public init(configuration: GatewayConfiguration, service: TenantService, access: AccessControl, tlsContext: NIOSSLContext?) {
+    public init(
+        configuration: GatewayConfiguration, service: TenantService, access: AccessControl, tlsContext: NIOSSLContext?,
+        clientCheck: ClientCertificateCheck? = nil
+    ) {
         self.configuration = configuration
         self.service = service
         self.access = access
         self.tlsContext = tlsContext
+        self.clientCheck = clientCheck
     }
 }
 

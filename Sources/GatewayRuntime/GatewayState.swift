@@ -109,6 +109,7 @@ public final class GatewayState: Sendable {
         clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
+        let clientCheck = try configuration.tls.flatMap { try FrontTLS.clientCheck($0, file: configuration.file) }
         let cache = ResponseCache<CachedPayload>(maxBytes: configuration.cacheMaxBytes, maxEntryShare: configuration.cacheMaxEntryShare, clock: clock)
         var sharedStatus: (@Sendable () -> SharedTierStatus)?
         var purgeBroadcast: (@Sendable (String?, String?) async -> Bool)?
@@ -133,7 +134,7 @@ public final class GatewayState: Sendable {
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
         Task { await service.prepare() }
-        return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext)
+        return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext, clientCheck: clientCheck)
     }
 
     /// Re-reads the config file and swaps it in. An invalid file keeps the running configuration

@@ -1,5 +1,7 @@
 import CurlHTTP
 import Foundation
+import GatewayConfig
+import GatewayHTTP
 import GatewayTestSupport
 import HTTPTransport
 import Testing
@@ -199,6 +201,103 @@ struct FrontTLSTests {
                 let noCertificate = try await gw.get(cloudTenantPath, key: nil, headers: [("Authorization", "Basic dXNlcjpwYXNz")])
                 #expect(noCertificate.status == 401 && noCertificate.text.contains("auth.required"), "\(noCertificate.text)")
             }
+        }
+    }
+
+    /// Runs `openssl` with `arguments` in `directory`; its standard output.
+    @discardableResult
+    func openssl(_ arguments: [String], in directory: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["openssl"] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = Pipe()
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " ")) failed")
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A CRL of `files`' CA (made by `openssl ca -gencrl`, not by the code under test) revoking
+    /// the certificates at `revoking` (PEM paths); written to `name` in the directory.
+    func revocationList(_ files: FrontTLSFiles, revoking: [String], name: String) throws -> String {
+        let directory = files.directory
+        let key = try #require(files.material.caPrivateKeyPEM)
+        try Data(key.utf8).write(to: URL(fileURLWithPath: directory + "/front-ca.key"))
+        var index = ""
+        for certificate in revoking {
+            let serial = try openssl(["x509", "-noout", "-serial", "-in", certificate], in: directory)
+                .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "serial=", with: "")
+            index += "R\t300101000000Z\t260101000000Z\t\(serial)\tunknown\t/CN=revoked\n"
+        }
+        try Data(index.utf8).write(to: URL(fileURLWithPath: directory + "/index.txt"))
+        try Data("01\n".utf8).write(to: URL(fileURLWithPath: directory + "/crlnumber"))
+        let config = "[ ca ]\ndefault_ca = gw\n[ gw ]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 7\n"
+        try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/ca.cnf"))
+        try openssl(["ca", "-gencrl", "-config", "ca.cnf", "-keyfile", "front-ca.key", "-cert", "front-ca.crt", "-out", name], in: directory)
+        return directory + "/" + name
+    }
+
+    @Test("listen.tls.crlFile: a revoked client certificate fails the handshake on HTTP/1.1 and HTTP/2; others are served; a CRL from another CA is a config error")
+    func revokedClientCertificates() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try FrontTLSFiles(directory: directory)
+        let callers = """
+              - id: revoked-app
+                certificate: { subject: "CN=revoked-app,O=VeeamGateway" }
+                roles: [PortalAdministrator]
+              - id: kept-app
+                certificate: { subject: "CN=kept-app,O=VeeamGateway" }
+                roles: [PortalAdministrator]
+
+            """
+        let revoked = try files.client("revoked", commonName: "revoked-app")
+        let kept = try files.client("kept", commonName: "kept-app")
+        let crl = try revocationList(files, revoking: [directory + "/revoked.crt"], name: "clients.crl")
+        let listen = "tls: { certificateFile: \(files.certificate), keyFile: \(files.key), clientCAFile: \(files.ca), crlFile: \(crl) }"
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim, listen: listen, extraCallers: callers, frontCAFile: files.ca) { gw in
+                for http1 in [true, false] {
+                    var options = gw.callerOptions
+                    if http1 { options.httpVersion = .http1 }
+                    options.tls = kept
+                    let client = try CurlClient()
+                    let byKept = try await client.perform(UpstreamRequest(url: gw.baseURL + cloudTenantPath), options: options)
+                    #expect(byKept.status == 200, "a certificate the CRL does not list: \(byKept.text)")
+                    options.tls = revoked
+                    let byRevoked = try? await client.perform(UpstreamRequest(url: gw.baseURL + cloudTenantPath), options: options)
+                    #expect(byRevoked == nil, "a revoked certificate gets no handshake (got \(byRevoked?.status ?? 0))")
+                    await client.shutdown()
+                }
+                #expect(try await gw.get(cloudTenantPath).status == 200, "keys still work")
+                // The gateway's own chain check still refuses another CA's certificate.
+                let strangerDirectory = try makeTemporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: strangerDirectory) }
+                var foreign = try FrontTLSFiles(directory: strangerDirectory).client("foreign", commonName: "kept-app")
+                foreign.caFile = files.ca
+                var options = gw.callerOptions
+                options.tls = foreign
+                let client = try CurlClient()
+                let byForeign = try? await client.perform(UpstreamRequest(url: gw.baseURL + cloudTenantPath), options: options)
+                #expect(byForeign == nil, "another CA's certificate gets no handshake")
+                await client.shutdown()
+            }
+        }
+        // A CRL signed by another CA: refused at load, naming the key.
+        let otherDirectory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: otherDirectory) }
+        let other = try FrontTLSFiles(directory: otherDirectory)
+        let foreignCRL = try revocationList(other, revoking: [], name: "foreign.crl")
+        let settings = GatewayConfiguration.FrontTLSSettings(
+            certificateFile: files.certificate, keyFile: files.key, clientCAFile: files.ca, crlFile: foreignCRL)
+        #expect {
+            _ = try FrontTLS.clientCheck(settings, file: "gateway.yaml")
+        } throws: { error in
+            (error as? ConfigError)?.key == "listen.tls.crlFile" && "\(error)".contains("not signed by a CA")
         }
     }
 
