@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Chaos run against a running VeeamGateway and veeam-sim (scripts/chaos.sh starts both).
 
-Client threads send ordinary and hostile requests over keep-alive connections while a fault
-thread changes the simulator every few seconds and a monitor thread watches the gateway process.
-Every answer is checked:
+Client threads send ordinary and hostile requests while a fault thread changes the simulator every
+few seconds and a monitor thread watches the gateway process. With an https gateway URL (the
+default of chaos.sh: a self-signed certificate, `--gateway-ca`) about a third of the clients speak
+HTTP/2 (the `h2` package, ALPN h2, one connection reused for sequential requests) and the rest
+HTTP/1.1 keep-alive over TLS (ALPN http/1.1), each verifying the gateway's certificate; with an
+http URL every client speaks plain HTTP/1.1. Every answer is checked the same way on both:
   - its status is listed in docs/openapi.yaml for the route and method (unknown paths answering
-    404 and wrong methods answering 405 are counted as informational: the document lists neither);
+    404 and wrong methods answering 405 with the document's Allow are counted as informational:
+    the document lists neither). HTTP/2 clients also send made-up methods (`:method` X1Y, get,
+    random tokens), which HTTP/1's parser never lets through: they are wrong methods too;
   - errors are application/problem+json with the Problem schema's required members and `status`
     equal to the HTTP status (the /readyz 503 answers the Readiness object); 304 has no body;
     2xx bodies have the media type and required top-level members the document names;
@@ -13,10 +18,20 @@ Every answer is checked:
     invalid id or parameter) is answered 2xx or 304, a list shows only what its caller may read,
     and a valid credential is never answered 401 (nor 403 where the role allows);
   - no body holds a secret (passwords, API keys, signing key, upstream tokens known so far).
+Two hostile threads (`--stall-threads`, https only) open HTTP/2 connections that stall: 2-6
+streams with HEADERS without END_STREAM (some with part of a promised body, some beside a
+complete request that must still be answered) and then nothing, a header block whose
+CONTINUATION never comes, one request and then silence (the server's PING unanswered), or no
+stream at all; and, for comparison, their HTTP/1.1 twins (silent after a request, half a head,
+half a body). The gateway must reset every stalled stream or close the connection within
+--head-timeout + --idle-timeout + 4 s (kind "stall").
 At the end the simulator's tokens are fetched again, and every kept body and the whole gateway
-log are searched for every secret (and the log for the gateway tokens handed out).
+log are searched for every secret (and the log for the gateway tokens handed out); /metrics and
+the access log must name no method but GET HEAD POST PUT DELETE PATCH OPTIONS TRACE CONNECT and
+`other` (kind "metrics"): a made-up method must not become a series of its own.
+The report counts answers by route, method, status and protocol.
 Exit status: 0 when nothing was found, 1 on any violation, 2 on a usage error.
-Standard library and PyYAML only.
+Standard library, PyYAML and (for HTTP/2) h2.
 """
 import argparse
 import base64
@@ -38,6 +53,16 @@ from dataclasses import dataclass, field
 
 import yaml
 
+try:
+    import h2.config
+    import h2.connection
+    import h2.errors
+    import h2.events
+    import h2.exceptions
+    import hpack
+except ImportError:  # plain-HTTP runs (CHAOS_TLS=0) do without
+    h2 = None
+
 HANG_SECONDS = 20  # a request without an answer within this is a hang
 MAX_SHOWN = 20  # violations printed
 KEEP_BODY_BYTES = 128 << 20  # distinct bodies kept for the final secret search
@@ -47,7 +72,12 @@ ADMINS = frozenset({"PortalAdministrator"})
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 BASE_PROBLEM_MEMBERS = ("type", "title", "status", "code")
 # Violation kinds, most serious first (the report shows them in this order, round-robin).
-KINDS = ("process", "memory", "secret", "hang", "connection", "status", "body", "headers", "access", "simulator", "chaos.py")
+KINDS = ("process", "memory", "secret", "hang", "stall", "connection", "status", "body", "headers", "access", "metrics",
+         "simulator", "chaos.py")
+# The methods /metrics and the access log may name (GatewayCore's MethodLabel); anything else is `other`.
+METHOD_LABELS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "other"})
+STALL_MARGIN = 4  # seconds past head deadline + idle timeout for a stalled connection to be released
+HTTP1, HTTP2 = "HTTP/1.1", "HTTP/2"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,8 +182,13 @@ class Shared:
     def __init__(self, static_secrets):
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.counts = Counter()  # (route, method, status) -> answers
+        self.counts = Counter()  # (route, method, status, protocol) -> answers
         self.notes = {}  # (route, method, status) -> informational note
+        self.made_up = Counter()  # protocol -> answers to made-up methods
+        self.goaway_retries = 0  # HTTP/2 requests sent again after a graceful GOAWAY (NO_ERROR) overtook them
+        self.stalls = Counter()  # stall session kind -> sessions
+        self.stall_streams = 0
+        self.stall_seconds = {}  # stall session kind -> how long each took to be released
         self.violations = Counter()  # kind -> count
         self.messages = {}  # kind -> its first MAX_SHOWN distinct messages
         self.reported = set()  # (body digest, label): a leak reported once
@@ -189,9 +224,9 @@ class Shared:
             picked += [f"[{k}] {self.messages[k][i]}" for k in order if i < len(self.messages.get(k, []))]
         return picked[:MAX_SHOWN]
 
-    def count(self, route, method, status, note=None):
+    def count(self, route, method, status, proto, note=None):
         with self.lock:
-            self.counts[(route, method, status)] += 1
+            self.counts[(route, method, status, proto)] += 1
             if note:
                 self.notes[(route, method, status)] = note
 
@@ -288,6 +323,8 @@ class Run:
     tenants: list  # (gateway id, kind)
     host: str
     port: int
+    tls: ssl.SSLContext  # HTTP/1.1 over TLS (ALPN http/1.1); None for a plain-HTTP gateway
+    tls_h2: ssl.SSLContext  # HTTP/2 (ALPN h2); None for a plain-HTTP gateway
 
 
 def load_run(args):
@@ -303,7 +340,17 @@ def load_run(args):
     tenants += [(f"vspc-chaos.{t['instanceUid'].lower()}", "cloudTenant") for t in vspc["tenants"]]
     url = urllib.parse.urlsplit(args.gateway)
     members = tuple(dict.fromkeys(BASE_PROBLEM_MEMBERS + tuple(problem)))
-    return Run(args, spec, members, callers, tenants, url.hostname, url.port or 80)
+    tls = tls_h2 = None
+    if url.scheme == "https":
+        tls, tls_h2 = gateway_context(args.gateway_ca, "http/1.1"), gateway_context(args.gateway_ca, "h2")
+    return Run(args, spec, members, callers, tenants, url.hostname, url.port or (443 if tls else 80), tls, tls_h2)
+
+
+def gateway_context(cafile, alpn):
+    """A client TLS context that trusts the gateway's certificate (only it) and offers `alpn`."""
+    context = ssl.create_default_context(cafile=cafile)
+    context.set_alpn_protocols([alpn])
+    return context
 
 
 def load_secrets(path):
@@ -539,10 +586,43 @@ def token_request(run, rng, caller=None):
     return Request("POST", "/v1/auth/token", headers, body, deny=deny, token_for=None if deny else caller)
 
 
-def make_request(run, shared, rng):
-    """One random request, with what its answer must (not) be."""
-    kind = rng.choices(["list", "tenant", "upstreams", "purge", "token", "readyz", "healthz", "metrics", "openapi",
-                        "unknown", "wrong-method"], weights=[24, 34, 5, 1, 6, 3, 6, 4, 2, 2, 3])[0]
+MADE_UP_METHODS = ("X1Y", "FOO", "get", "Get", "GETS", "PURGE", "PROPFIND", "QUERY", "BREW", "M-SEARCH", "DELETE2", "_")
+TCHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def made_up_method(rng):
+    """An HTTP/2 `:method` that is a token but no method the gateway serves (nor HEAD, OPTIONS, CONNECT)."""
+    if rng.random() < 0.5:
+        return rng.choice(MADE_UP_METHODS)
+    while True:
+        method = "".join(rng.choice(TCHARS) for _ in range(rng.randint(1, 24)))
+        if method not in METHOD_LABELS and method.upper() not in METHOD_LABELS:
+            return method
+
+
+def made_up_request(run, rng):
+    """A made-up method on one of our paths (405 with Allow) or an unknown one (404), sometimes
+    with a valid key: what HTTP/1's parser refuses, HTTP/2 hands to the router."""
+    r = rng.random()
+    if r < 0.15:
+        target = rng.choice(UNKNOWN_PATHS)
+    elif r < 0.45:
+        target = "/v1/tenants/" + rng.choice(run.tenants)[0]
+    else:
+        target = rng.choice(sorted({t for t, _ in run.spec.operations if "{" not in t}))
+    req = Request(made_up_method(rng), target)
+    if rng.random() < 0.5:
+        req.headers["X-API-Key"] = rng.choice(run.callers)["key"]
+    return req
+
+
+def make_request(run, shared, rng, proto=HTTP1):
+    """One random request, with what its answer must (not) be (made-up methods on HTTP/2 only)."""
+    kinds = ["list", "tenant", "upstreams", "purge", "token", "readyz", "healthz", "metrics", "openapi",
+             "unknown", "wrong-method", "made-up-method"]
+    kind = rng.choices(kinds, weights=[24, 34, 5, 1, 6, 3, 6, 4, 2, 2, 3, 3 if proto == HTTP2 else 0])[0]
+    if kind == "made-up-method":
+        return made_up_request(run, rng)
     if kind == "token":
         return token_request(run, rng)
     if kind in ("readyz", "healthz", "metrics", "openapi"):
@@ -587,15 +667,21 @@ class Answer:
 
 
 class Client:
-    """One keep-alive connection to the gateway; closed after any error and reopened."""
+    """One HTTP/1.1 keep-alive connection to the gateway (over TLS when `context` is given);
+    closed after any error and reopened."""
 
-    def __init__(self, host, port):
-        self.host, self.port, self.conn = host, port, None
+    protocol = HTTP1
+
+    def __init__(self, host, port, context=None, shared=None):
+        self.host, self.port, self.context, self.conn = host, port, context, None
 
     def send(self, req):
         """An Answer, or a (kind, detail) failure."""
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=HANG_SECONDS)
+            if self.context is not None:
+                self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=HANG_SECONDS)
+            else:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=HANG_SECONDS)
         started = time.monotonic()
         try:
             self.conn.request(req.method, req.target, body=req.body, headers=req.headers)
@@ -620,6 +706,154 @@ class Client:
             self.conn = None
 
 
+class H2Gone(Exception):
+    """The HTTP/2 connection ended (EOF, GOAWAY, a socket error) before the exchange did."""
+
+    def __init__(self, detail, retry=False):
+        super().__init__(detail)
+        self.retry = retry  # a graceful GOAWAY that the request may be sent again after
+
+
+def h2_socket(host, port, context, timeout):
+    """A TLS socket to the gateway that negotiated h2 (ALPN), or OSError."""
+    raw = socket.create_connection((host, port), timeout=timeout)
+    try:
+        sock = context.wrap_socket(raw, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
+    if sock.selected_alpn_protocol() != "h2":
+        sock.close()
+        raise ConnectionError(f"ALPN chose {sock.selected_alpn_protocol()!r}, not h2")
+    return sock
+
+
+def h2_code(code):
+    """An HTTP/2 error code's name (NO_ERROR, PROTOCOL_ERROR, …), or its number."""
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return str(code)
+
+
+def h2_connection():
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    return conn
+
+
+class H2Client:
+    """One HTTP/2 connection to the gateway (h2 over TLS, ALPN h2), reused for sequential
+    requests; closed after any error and reopened. Answers as `Client` does: headers lower-cased,
+    `:status` as the status, repeated fields joined with ", ". A request overtaken by a graceful
+    GOAWAY (NO_ERROR: the server closing an idle connection) before any answer is sent once more
+    on a new connection (counted in the report)."""
+
+    protocol = HTTP2
+
+    def __init__(self, host, port, context, shared=None):
+        self.host, self.port, self.context, self.shared = host, port, context, shared
+        self.sock = self.conn = None
+
+    def send(self, req):
+        """An Answer, or a (kind, detail) failure."""
+        started = time.monotonic()
+        deadline = started + HANG_SECONDS
+        for attempt in (1, 2):
+            try:
+                if self.conn is None:
+                    self.sock = h2_socket(self.host, self.port, self.context, HANG_SECONDS)
+                    self.conn = h2_connection()
+                    self.sock.sendall(self.conn.data_to_send())
+                status, headers, body = self._exchange(req, deadline)
+                return Answer(status, headers, body, time.monotonic() - started)
+            except (socket.timeout, TimeoutError):
+                self.close()
+                return ("hang", f"no answer within {HANG_SECONDS} s (HTTP/2)")
+            except H2Gone as gone:
+                self.close()
+                if gone.retry and attempt == 1:
+                    if self.shared is not None:
+                        with self.shared.lock:
+                            self.shared.goaway_retries += 1
+                    continue
+                return ("connection", f"HTTP/2: {gone}")
+            except (OSError, h2.exceptions.H2Error) as error:
+                self.close()
+                return ("connection", f"HTTP/2 {type(error).__name__}: {error}")
+        return ("connection", "HTTP/2: unreachable")
+
+    def _exchange(self, req, deadline):
+        conn, sock = self.conn, self.sock
+        sid = conn.get_next_available_stream_id()
+        fields = [(b":method", req.method.encode()), (b":path", req.target.encode()), (b":scheme", b"https"),
+                  (b":authority", f"{self.host}:{self.port}".encode())]
+        fields += [(name.lower().encode(), str(value).encode("latin-1")) for name, value in req.headers.items()]
+        pending = req.body
+        if pending is not None:
+            fields.append((b"content-length", str(len(pending)).encode()))
+        conn.send_headers(sid, fields, end_stream=pending is None)
+        sent_all = pending is None
+        status, headers, body, ended = None, {}, bytearray(), False
+        while True:
+            if not sent_all and not ended:  # as much of the body as the windows allow
+                window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                while pending and window > 0:
+                    conn.send_data(sid, pending[:window])
+                    pending = pending[window:]
+                    window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                if not pending:
+                    conn.end_stream(sid)
+                    sent_all = True
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
+            if ended:
+                if not sent_all:  # answered before the body was sent (e.g. 413): release the stream
+                    conn.reset_stream(sid, h2.errors.ErrorCodes.NO_ERROR)
+                    sock.sendall(conn.data_to_send())
+                return status, headers, bytes(body)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError()
+            sock.settimeout(remaining)
+            data = sock.recv(65536)
+            if not data:
+                raise H2Gone("the connection was closed before the answer" + ("" if status is None else " ended"))
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    graceful = event.error_code == 0 and status is None
+                    raise H2Gone(f"GOAWAY {h2_code(event.error_code)} (last stream {event.last_stream_id}, ours {sid})"
+                                 + ("" if status is None else " after the answer's head"), retry=graceful)
+                if getattr(event, "stream_id", None) != sid:
+                    continue
+                if isinstance(event, h2.events.ResponseReceived):
+                    for name, value in event.headers:
+                        name, value = name.decode("latin-1").lower(), value.decode("latin-1")
+                        if name == ":status":
+                            status = int(value)
+                        elif not name.startswith(":"):
+                            headers[name] = headers[name] + ", " + value if name in headers else value
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, sid)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+                elif isinstance(event, h2.events.StreamReset):
+                    raise H2Gone(f"stream {sid} reset by the gateway ({h2_code(event.error_code)})"
+                                 + (" before the answer" if status is None else " during the answer"))
+            if ended and status is None:
+                raise H2Gone(f"stream {sid} ended without a response head")
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.conn = None
+
+
 # ---------------------------------------------------------------------------------------------
 # Checks on one answer.
 
@@ -628,34 +862,40 @@ def media_type(headers):
     return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def check(run, shared, req, ans):
-    where = f"{req.method} {req.target[:120]}"
+def check(run, shared, req, ans, proto=HTTP1):
+    where = f"{req.method} {req.target[:120]}" + (" (HTTP/2)" if proto == HTTP2 else "")
     template = run.spec.template(req.target)
     status, key = ans.status, str(ans.status)
     answers = run.spec.operations.get((template, req.method))
+    # Made-up methods share one row per route and status (their names are random).
+    made_up = req.method not in METHOD_LABELS
+    method_row = "(made-up)" if made_up else req.method
+    if made_up:
+        with shared.lock:
+            shared.made_up[proto] += 1
     # 1. The status is listed for the route and method (404 on unknown paths and 405 on wrong
     #    methods are informational: the document lists neither).
     expected = None
     if template is None:
         route = "(unknown path)"
         if status == 404:
-            shared.count(route, req.method, status, "informational: docs/openapi.yaml lists no unknown paths")
+            shared.count(route, method_row, status, proto, "informational: docs/openapi.yaml lists no unknown paths")
         else:
-            shared.count(route, req.method, status)
+            shared.count(route, method_row, status, proto)
             shared.violation("status", f"{where}: an unknown path answered {status}, not 404")
     elif answers is None:
         route = template
         if status == 405:
-            shared.count(route, req.method, status, "informational: docs/openapi.yaml lists no 405")
+            shared.count(route, method_row, status, proto, "informational: docs/openapi.yaml lists no 405")
             allow = {m.strip().upper() for m in ans.headers.get("allow", "").split(",") if m.strip()}
             if allow != run.spec.methods(template):
                 shared.violation("headers", f"{where}: 405 with Allow {sorted(allow)}, the document has {sorted(run.spec.methods(template))}")
         else:
-            shared.count(route, req.method, status)
+            shared.count(route, method_row, status, proto)
             shared.violation("status", f"{where}: {template} has no {req.method} in the document, yet the answer was {status}, not 405")
     else:
         route = template
-        shared.count(route, req.method, status)
+        shared.count(route, method_row, status, proto)
         if key in answers:
             expected = answers[key]
         else:
@@ -744,27 +984,249 @@ def check_body(run, shared, req, ans, where, expected):
 # Threads.
 
 
-def client_loop(run, shared, seed, deadline):
+def new_client(run, shared, proto):
+    if proto == HTTP2:
+        return H2Client(run.host, run.port, run.tls_h2, shared)
+    return Client(run.host, run.port, run.tls, shared)
+
+
+def client_loop(run, shared, seed, deadline, proto=HTTP1):
     rng = random.Random(seed)
-    client = Client(run.host, run.port)
+    client = new_client(run, shared, proto)
     while not shared.stop.is_set() and time.monotonic() < deadline:
         try:
-            req = make_request(run, shared, rng)
+            req = make_request(run, shared, rng, proto)
             ans = client.send(req)
             if isinstance(ans, Answer):
                 if ans.seconds > HANG_SECONDS:
-                    shared.violation("hang", f"{req.method} {req.target[:120]}: answered after {ans.seconds:.1f} s")
-                check(run, shared, req, ans)
+                    shared.violation("hang", f"{req.method} {req.target[:120]} ({proto}): answered after {ans.seconds:.1f} s")
+                check(run, shared, req, ans, proto)
             else:
                 kind, detail = ans
-                shared.count(run.spec.template(req.target) or "(unknown path)", req.method, kind)
-                shared.violation(kind, f"{req.method} {req.target[:120]}: {detail}")
+                method_row = req.method if req.method in METHOD_LABELS else "(made-up)"
+                shared.count(run.spec.template(req.target) or "(unknown path)", method_row, kind, proto)
+                shared.violation(kind, f"{req.method} {req.target[:120]} ({proto}): {detail}")
                 if not process_state(run.args.gateway_pid)[0]:
                     shared.stop.set()  # the gateway is gone: main() reports it
         except Exception as error:  # a bug in this script: reported, never silent
             shared.violation("chaos.py", f"{type(error).__name__} in a client thread: {error}")
             client.close()
     client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile HTTP/2: connections whose streams stall.
+
+STALL_KINDS = ("streams", "partial-body", "continuation", "idle", "silent", "h1-idle", "h1-partial-head", "h1-partial-body")
+
+
+def stalled_requests(run, rng, partial):
+    """2-6 requests whose streams will never end: (method, target, headers, partial body or None)."""
+    found = []
+    for _ in range(rng.randint(2, 6)):
+        key = [("x-api-key", rng.choice(run.callers)["key"])]
+        form = [("content-type", "application/x-www-form-urlencoded"), ("content-length", str(rng.randint(60, 400)))]
+        start = b"grant_type=client_credentials&client_id=" if partial else None
+        r = 0.0 if partial and rng.random() < 0.7 else rng.random()
+        if r < 0.3:
+            found.append(("POST", "/v1/auth/token", form, start))
+        elif r < 0.5:
+            found.append(("GET", "/v1/tenants", key, None))
+        elif r < 0.65:
+            found.append(("GET", "/v1/tenants/" + rng.choice(run.tenants)[0], key, None))
+        elif r < 0.75:
+            found.append(("GET", "/healthz", [], None))
+        elif r < 0.85:
+            found.append(("GET", rng.choice(UNKNOWN_PATHS), [], None))
+        else:
+            found.append((made_up_method(rng), "/v1/tenants", key + form, start))
+    return found
+
+
+def read_until_closed(sock, until):
+    """Reads (and drops) what arrives until the peer closes (True) or `until` passes (False)."""
+    while True:
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return False
+        sock.settimeout(remaining)
+        try:
+            if not sock.recv(65536):
+                return True
+        except (socket.timeout, TimeoutError):
+            return False
+        except OSError:  # reset, or TLS torn down: closed all the same
+            return True
+
+
+def stall_session(run, shared, rng, kind):
+    """One hostile connection. `streams`: HEADERS without END_STREAM on 2-6 streams (sometimes a
+    complete GET /healthz beside them, which must be answered); `partial-body`: most of them
+    also send part of the body they promise; `continuation`: a header block whose CONTINUATION
+    never comes (sometimes after one complete request); `idle`: one complete request, then
+    nothing at all (not even the PING the server sends as it starts to close); `silent`: the
+    preface and SETTINGS, then no stream. Every stalled stream must be reset, or the connection
+    closed, within head deadline + idle timeout + STALL_MARGIN (an HTTP/1.1 connection that goes
+    quiet is closed after the idle timeout whatever its peer does). Returns the seconds it took.
+    The `h1-` kinds are their HTTP/1.1 twins, for comparison: one request then silence, half a
+    head, part of a promised body."""
+    bound = run.args.head_timeout + run.args.idle_timeout + STALL_MARGIN
+    if kind.startswith("h1-"):
+        return stall_session_http1(run, shared, kind, bound)
+    client = H2Client(run.host, run.port, run.tls_h2, shared)
+    try:
+        client.sock = h2_socket(run.host, run.port, run.tls_h2, HANG_SECONDS)
+        client.conn = h2_connection()
+        client.sock.sendall(client.conn.data_to_send())
+    except OSError as error:
+        client.close()
+        shared.violation("connection", f"stall session ({kind}): could not open an HTTP/2 connection: {type(error).__name__}: {error}")
+        return None
+    sock, conn = client.sock, client.conn
+    try:
+        if kind in ("silent", "idle"):
+            if kind == "idle":
+                ans = client.send(Request("GET", "/healthz"))
+                if not isinstance(ans, Answer) or ans.status != 200:
+                    shared.violation("stall", f"idle: GET /healthz before the silence was not answered 200 ({ans.status if isinstance(ans, Answer) else ans[1]})")
+                    return None
+                sock = client.sock  # the same connection (a retry after GOAWAY would have made another)
+            stalled_at = time.monotonic()
+            closed = read_until_closed(sock, stalled_at + bound)
+            what = ("a connection that opened no stream" if kind == "silent" else
+                    "a connection silent after one answered request (the server's PING unanswered)")
+            return finish_stall(shared, kind, 0, stalled_at, bound, closed, what)
+        if kind == "continuation":
+            after = rng.random() < 0.5
+            if after:  # one complete request first: the connection is past its first-stream deadline
+                ans = client.send(Request("GET", "/healthz"))
+                if not isinstance(ans, Answer) or ans.status != 200:
+                    shared.violation("stall", f"continuation: GET /healthz before the stall was not answered 200 ({ans.status if isinstance(ans, Answer) else ans[1]})")
+                    return None
+                sock, conn = client.sock, client.conn
+            sid = conn.get_next_available_stream_id()
+            block = hpack.Encoder().encode([(":method", "GET"), (":path", "/v1/tenants"), (":scheme", "https"),
+                                            (":authority", f"{run.host}:{run.port}"), ("x-api-key", rng.choice(run.callers)["key"])])
+            part = block[: max(1, len(block) // 2)]
+            sock.sendall(conn.data_to_send() + len(part).to_bytes(3, "big") + b"\x01\x00" + sid.to_bytes(4, "big") + part)
+            stalled_at = time.monotonic()
+            closed = read_until_closed(sock, stalled_at + bound)
+            what = "a header block without its CONTINUATION " + ("after one answered request" if after else "as the first stream")
+            return finish_stall(shared, kind, 1, stalled_at, bound, closed, what)
+        stalled = {}
+        for method, target, fields, partial in stalled_requests(run, rng, kind == "partial-body"):
+            sid = conn.get_next_available_stream_id()
+            head = [(":method", method), (":path", target), (":scheme", "https"), (":authority", f"{run.host}:{run.port}")] + fields
+            conn.send_headers(sid, [(n.encode(), v.encode()) for n, v in head], end_stream=False)
+            if partial:
+                conn.send_data(sid, partial)
+            stalled[sid] = f"{method} {target[:60]}"
+        complete = None
+        if kind == "streams" and rng.random() < 0.5:
+            complete = conn.get_next_available_stream_id()
+            conn.send_headers(complete, [(b":method", b"GET"), (b":path", b"/healthz"), (b":scheme", b"https"),
+                                         (b":authority", f"{run.host}:{run.port}".encode())], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        stalled_at = time.monotonic()
+        until = stalled_at + bound
+        reset, statuses, complete_status, closed = set(), Counter(), None, False
+        while not closed and not reset >= set(stalled):
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                break
+            sock.settimeout(remaining)
+            try:
+                data = sock.recv(65536)
+            except (socket.timeout, TimeoutError):
+                break
+            except OSError:
+                closed = True
+                break
+            if not data:
+                closed = True
+                break
+            for event in conn.receive_data(data):
+                sid = getattr(event, "stream_id", None)
+                if isinstance(event, h2.events.ConnectionTerminated):  # GOAWAY: then the close must follow
+                    closed = read_until_closed(sock, until)
+                    break
+                if isinstance(event, h2.events.StreamReset) and sid in stalled:
+                    reset.add(sid)
+                elif isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers).get(b":status", b"?").decode()
+                    if sid == complete:
+                        complete_status = status
+                    else:
+                        statuses[status] += 1
+                elif isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, sid)
+            else:
+                out = conn.data_to_send()
+                if out:
+                    sock.sendall(out)
+        if complete is not None and complete_status != "200":
+            shared.violation("stall", f"{kind}: GET /healthz beside {len(stalled)} stalled stream(s) was answered {complete_status or 'nothing'}, not 200")
+        left = [what for sid, what in stalled.items() if sid not in reset]
+        detail = (f"{len(left)} of {len(stalled)} stalled stream(s) neither reset nor closed, e.g. {left[0]}"
+                  + (f"; answered on stalled streams: {dict(statuses)}" if statuses else "")) if left else ""
+        return finish_stall(shared, kind, len(stalled), stalled_at, bound, closed or not left, detail)
+    except (OSError, h2.exceptions.H2Error) as error:
+        shared.violation("connection", f"stall session ({kind}): {type(error).__name__}: {error}")
+        return None
+    finally:
+        client.close()
+
+
+def stall_session_http1(run, shared, kind, bound):
+    try:
+        sock = run.tls.wrap_socket(socket.create_connection((run.host, run.port), timeout=HANG_SECONDS), server_hostname=run.host)
+    except OSError as error:
+        shared.violation("connection", f"stall session ({kind}): could not open an HTTP/1.1 connection: {type(error).__name__}: {error}")
+        return None
+    try:
+        host = f"Host: {run.host}:{run.port}\r\n".encode()
+        if kind == "h1-idle":
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n" + host + b"\r\n")
+            what = "an HTTP/1.1 connection silent after one request"
+        elif kind == "h1-partial-head":
+            sock.sendall(b"GET /v1/tenants HTTP/1.1\r\n" + host + b"X-API-Key: ")
+            what = "an HTTP/1.1 request head never finished"
+        else:
+            sock.sendall(b"POST /v1/auth/token HTTP/1.1\r\n" + host + b"Content-Type: application/x-www-form-urlencoded\r\n"
+                         b"Content-Length: 200\r\n\r\ngrant_type=client_credentials&client_id=")
+            what = "an HTTP/1.1 body promised and never sent"
+        stalled_at = time.monotonic()
+        closed = read_until_closed(sock, stalled_at + bound)
+        return finish_stall(shared, kind, 0, stalled_at, bound, closed, what)
+    except OSError as error:
+        shared.violation("connection", f"stall session ({kind}): {type(error).__name__}: {error}")
+        return None
+    finally:
+        sock.close()
+
+
+def finish_stall(shared, kind, streams, stalled_at, bound, released, what):
+    elapsed = time.monotonic() - stalled_at
+    with shared.lock:
+        shared.stalls[kind] += 1
+        shared.stall_streams += streams
+        if released:
+            shared.stall_seconds.setdefault(kind, []).append(elapsed)
+    if not released:
+        shared.violation("stall", f"{kind}: {what} still open {bound:g} s later (head deadline + idle timeout + {STALL_MARGIN} s)")
+    return elapsed if released else None
+
+
+def stall_loop(run, shared, seed, deadline):
+    """Stall sessions back to back; none starts unless it can end before the run's deadline."""
+    rng = random.Random(seed)
+    bound = run.args.head_timeout + run.args.idle_timeout + STALL_MARGIN
+    while not shared.stop.is_set() and time.monotonic() + bound < deadline:
+        try:
+            stall_session(run, shared, rng, rng.choices(STALL_KINDS, weights=[34, 22, 10, 10, 8, 6, 5, 5])[0])
+        except Exception as error:  # a bug in this script: reported, never silent
+            shared.violation("chaos.py", f"{type(error).__name__} in a stall thread: {error}")
+        shared.stop.wait(rng.uniform(0, 0.5))
 
 
 class Simulator:
@@ -884,11 +1346,13 @@ def final_checks(run, shared, gateway_alive):
     if not sim.calm():
         shared.violation("simulator", "could not set the simulator's faults back to none")
     if gateway_alive:
-        client = Client(run.host, run.port)
-        answer = client.send(Request("GET", "/healthz"))
-        client.close()
-        if not isinstance(answer, Answer) or answer.status != 200:
-            shared.violation("process", f"the final /healthz did not answer 200 ({answer.status if isinstance(answer, Answer) else answer[1]})")
+        for proto in protocols(run):
+            client = new_client(run, shared, proto)
+            answer = client.send(Request("GET", "/healthz"))
+            client.close()
+            if not isinstance(answer, Answer) or answer.status != 200:
+                shared.violation("process", f"the final /healthz ({proto}) did not answer 200 ({answer.status if isinstance(answer, Answer) else answer[1]})")
+        check_metrics(run, shared)
     tokens = sim.tokens()
     if tokens is None:
         shared.violation("simulator", "could not read the simulator's tokens (GET /_sim/tokens): the leak search is incomplete")
@@ -906,18 +1370,84 @@ def final_checks(run, shared, gateway_alive):
     for offset, label in SecretMatcher(log_secrets).find(log):
         line = log.count(b"\n", 0, offset) + 1
         shared.violation("secret", f"gateway log line {line} holds the {label}")
+    check_logged_methods(shared, log)
     return log.count(b"\n")
 
 
+def protocols(run):
+    return (HTTP1, HTTP2) if run.tls_h2 is not None else (HTTP1,)
+
+
+METHOD_LABEL = re.compile(r'[{,]method="((?:[^"\\]|\\.)*)"')
+
+
+def check_metrics(run, shared):
+    """Every /metrics series with a method label names an HTTP method or `other`; once made-up
+    methods were answered, `other` is there (they were counted, under that name)."""
+    client = new_client(run, shared, HTTP1)
+    answer = client.send(Request("GET", "/metrics"))
+    client.close()
+    if not isinstance(answer, Answer) or answer.status != 200:
+        shared.violation("metrics", f"the final GET /metrics did not answer 200 ({answer.status if isinstance(answer, Answer) else answer[1]})")
+        return
+    seen = Counter()
+    for line in answer.body.decode("utf-8", "replace").splitlines():
+        if line.startswith("veeam_gateway_") and not line.startswith("#"):
+            for label in METHOD_LABEL.findall(line.split("}", 1)[0]):
+                seen[label] += 1
+                if label not in METHOD_LABELS:
+                    shared.violation("metrics", f"/metrics has a series with method label {label!r}: {line[:160]}")
+    if not any(line.startswith("veeam_gateway_http_requests_total{") for line in answer.body.decode("utf-8", "replace").splitlines()):
+        shared.violation("metrics", "/metrics has no veeam_gateway_http_requests_total series")
+    with shared.lock:
+        made_up = sum(shared.made_up.values())
+    if made_up and not seen["other"]:
+        shared.violation("metrics", f"{made_up} made-up methods were answered, yet /metrics has no method=\"other\" series")
+
+
+def check_logged_methods(shared, log):
+    """The access log's method field names an HTTP method or `other` (its JSON lines: message
+    "request"; other lines use `method` for an upstream call, "GET /v8/Organization → 401")."""
+    bad = Counter()
+    for line in log.splitlines():
+        if b'"method"' not in line or b'"message":"request"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        method = entry.get("method") if isinstance(entry, dict) and entry.get("message") == "request" else None
+        if isinstance(method, str) and method not in METHOD_LABELS:
+            bad[method] += 1
+    for method, n in bad.most_common(5):
+        shared.violation("metrics", f"the access log records method {method[:40]!r} ({n} lines), not one of the HTTP methods or other")
+
+
 def report(run, shared, elapsed, log_lines, interrupted=False):
-    rows = sorted(shared.counts.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2])))
+    rows = sorted(shared.counts.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]), kv[0][3]))
     total = sum(shared.counts.values())
     width = max([len(r[0][0]) for r in rows] + [len("route")])
-    print(f"\n{'route'.ljust(width)}  {'method':6}  {'status':10}  {'count':>8}")
-    for (route, method, status), n in rows:
+    print(f"\n{'route'.ljust(width)}  {'method':9}  {'status':10}  {'protocol':8}  {'count':>8}")
+    for (route, method, status, proto), n in rows:
         note = shared.notes.get((route, method, status), "")
-        print(f"{route.ljust(width)}  {method:6}  {str(status):10}  {n:>8}  {note}".rstrip())
+        print(f"{route.ljust(width)}  {method:9}  {str(status):10}  {proto:8}  {n:>8}  {note}".rstrip())
+    by_proto = Counter()
+    for (_, _, _, proto), n in shared.counts.items():
+        by_proto[proto] += n
     print(f"\n{total} requests in {elapsed:.0f} s ({total / max(elapsed, 0.001):.0f}/s), {run.args.threads} clients, seed {run.args.seed}")
+    print("by protocol: " + ", ".join(f"{p} {by_proto[p]} ({by_proto[p] / max(elapsed, 0.001):.0f}/s, {threads} clients)"
+                                      for p, threads in zip(protocols(run), split_threads(run)) if threads or by_proto[p])
+          + (f"; made-up methods answered: {sum(shared.made_up.values())}" if shared.made_up else "")
+          + (f"; HTTP/2 requests sent again after a graceful GOAWAY: {shared.goaway_retries}" if run.tls_h2 is not None else ""))
+    if shared.stalls:
+        def released(kind):
+            times = sorted(shared.stall_seconds.get(kind, []))
+            if not times:
+                return "none released"
+            return f"released {len(times)} after {times[0]:.1f}–{times[-1]:.1f} s" + (f", median {times[len(times) // 2]:.1f}" if len(times) > 2 else "")
+        print(f"stall sessions: {sum(shared.stalls.values())}, {shared.stall_streams} stalled HTTP/2 streams "
+              f"(bound {run.args.head_timeout + run.args.idle_timeout + STALL_MARGIN:g} s): "
+              + "; ".join(f"{k} {v} ({released(k)})" for k, v in sorted(shared.stalls.items())))
     print("simulator actions: " + ", ".join(f"{k} {v}" for k, v in sorted(shared.faults.items())) +
           f"; admin calls failed: {shared.sim_errors}")
     print(f"secrets searched: {len(shared.static_secrets)} static, {len(shared.tokens)} upstream tokens, "
@@ -936,9 +1466,20 @@ def report(run, shared, elapsed, log_lines, interrupted=False):
     return count
 
 
+def split_threads(run):
+    """(HTTP/1.1 clients, HTTP/2 clients): about a third speak HTTP/2 when the gateway has TLS."""
+    h2_threads = round(run.args.threads * run.args.http2_share) if run.tls_h2 is not None else 0
+    return run.args.threads - h2_threads, h2_threads
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Chaos run against a running gateway and simulator (see scripts/chaos.sh).")
-    p.add_argument("--gateway", required=True, help="gateway base URL, http://127.0.0.1:PORT")
+    p.add_argument("--gateway", required=True, help="gateway base URL, https://127.0.0.1:PORT (or http:// for HTTP/1.1 only)")
+    p.add_argument("--gateway-ca", help="the gateway's certificate (PEM), trusted by every client (https only)")
+    p.add_argument("--http2-share", type=float, default=1 / 3, help="share of the client threads speaking HTTP/2 (https only)")
+    p.add_argument("--stall-threads", type=int, default=2, help="hostile HTTP/2 threads whose streams stall (https only)")
+    p.add_argument("--head-timeout", type=float, default=3, help="the gateway's listen.requestHeadTimeout, seconds")
+    p.add_argument("--idle-timeout", type=float, default=3, help="the gateway's listen.idleTimeout, seconds")
     p.add_argument("--gateway-pid", type=int, required=True)
     p.add_argument("--vb365", required=True, help="simulator VB365 base URL (https)")
     p.add_argument("--vspc", required=True, help="simulator VSPC base URL (https)")
@@ -953,6 +1494,10 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=24)
     p.add_argument("--seed", type=int, default=None)
     args = p.parse_args(argv)
+    if args.gateway.startswith("https:") and not args.gateway_ca:
+        p.error("an https gateway needs --gateway-ca")
+    if args.gateway.startswith("https:") and h2 is None:
+        p.error("HTTP/2 needs the h2 package (python3 -m pip install h2)")
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1 << 31)
     return args
@@ -972,8 +1517,14 @@ def main(argv):
     deadline = begin + args.duration
     monitor = threading.Thread(target=monitor_loop, args=(run, shared, args.gateway_pid, started), daemon=True)
     faults = threading.Thread(target=fault_loop, args=(run, shared, args.seed + 1, vb365_users), daemon=True)
-    clients = [threading.Thread(target=client_loop, args=(run, shared, args.seed + 100 + i, deadline), daemon=True)
-               for i in range(args.threads)]
+    h1_threads, h2_threads = split_threads(run)
+    stall_threads = args.stall_threads if run.tls_h2 is not None else 0
+    print(f"chaos: {args.threads} clients: {h1_threads} {HTTP1}{' over TLS' if run.tls else ''}, {h2_threads} {HTTP2}"
+          f"; {stall_threads} hostile threads with stalling connections (HTTP/2, some HTTP/1.1); seed {args.seed}", file=sys.stderr)
+    clients = [threading.Thread(target=client_loop, args=(run, shared, args.seed + 100 + i, deadline, HTTP2 if i < h2_threads else HTTP1),
+                                daemon=True) for i in range(args.threads)]
+    clients += [threading.Thread(target=stall_loop, args=(run, shared, args.seed + 1000 + i, deadline), daemon=True)
+                for i in range(stall_threads)]
     for thread in [monitor, faults, *clients]:
         thread.start()
     interrupted = False

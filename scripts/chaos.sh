@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Chaos run (a check, not a benchmark): the release gateway in front of the release simulator,
-# whose faults change every few seconds, under ordinary and hostile requests from 24 clients.
-# scripts/chaos.py drives it and checks every answer. The run fails when
+# whose faults change every few seconds, and a real redis-server as the shared tier (killed for
+# 3 s of every 12), under ordinary and hostile requests from 24 clients. The gateway serves HTTPS
+# with a throwaway self-signed certificate (P-256, for 127.0.0.1 and localhost, made here with
+# the openssl CLI) and HTTP/2 beside HTTP/1.1 (ALPN), with a 3 s head deadline and idle timeout:
+# about a third of the clients speak HTTP/2 (the `h2` package), the rest HTTP/1.1 keep-alive,
+# and two more open connections that stall (mostly HTTP/2). scripts/chaos.py drives it and checks
+# every answer, on both protocols alike. The run fails when
 #   - the gateway process dies or restarts, or its RSS grows past CHAOS_MAX_RSS_MB (default 512);
-#   - an answer's status is not listed in docs/openapi.yaml for its route and method;
+#   - an answer's status is not listed in docs/openapi.yaml for its route and method (made-up
+#     HTTP/2 methods on our paths must be 405 with Allow, elsewhere 404, as wrong methods are);
 #   - an error is not application/problem+json with type, title, status, code (/readyz 503 answers
 #     the Readiness object; 304 has no body);
-#   - a response body or a gateway log line holds a password, an upstream token, an API key or
-#     the token signing key;
-#   - a request gets no answer within 20 s, or a connection fails.
+#   - a response body or a gateway log line holds a password, an upstream token, an API key, the
+#     token signing key or the front end's private key;
+#   - a request gets no answer within 20 s, or a connection fails;
+#   - an HTTP/2 connection whose streams stalled (HEADERS without END_STREAM, then nothing; a
+#     header block without its CONTINUATION), that opened no stream, or that went silent after a
+#     request (not even answering the server's PING), is neither reset nor closed within head
+#     deadline + idle timeout + 4 s (and the same for HTTP/1.1's silent, half-head, half-body
+#     connections);
+#   - /metrics (or the access log) records a method other than the HTTP methods and `other`.
 #
 #   bash scripts/chaos.sh [SECONDS]                  # default 60
 #   CHAOS_SKIP_BUILD=1 CHAOS_BIN=.build/release bash scripts/chaos.sh 30
@@ -18,7 +30,8 @@
 # (default 24), CHAOS_SEED (random seed, printed by every run), CHAOS_KEEP=1 (keep the work
 # directory: config, logs, secrets — for debugging only), CHAOS_VB365_API (the VB365 REST version
 # the simulator serves, default v8, found by the gateway's apiVersion auto) and CHAOS_DIALECT (VSPC,
-# default 3.6.1): the servers in the field today.
+# default 3.6.1): the servers in the field today. CHAOS_TLS=0 runs the old way: plain HTTP/1.1
+# only (no certificate, no HTTP/2 clients, no stall checks). CHAOS_REDIS=0 runs without Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
@@ -37,6 +50,11 @@ GATEWAY=${CHAOS_GATEWAY:-$BIN/veeam-gateway}
 [ -x "$BIN/veeam-sim" ] || { echo "no $BIN/veeam-sim (build it, or set CHAOS_BIN)" >&2; exit 2; }
 [ -x "$GATEWAY" ] || { echo "no $GATEWAY (build it, or set CHAOS_GATEWAY)" >&2; exit 2; }
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+TLS=${CHAOS_TLS:-1}
+if [ "$TLS" = 1 ]; then
+  command -v openssl >/dev/null || { echo "no openssl (needed for the front end's certificate; or CHAOS_TLS=0)" >&2; exit 2; }
+  python3 -c 'import h2' 2>/dev/null || python3 -m pip install -q h2
+fi
 
 # Everything lives in OUT; both processes are stopped (by their PIDs) and OUT removed on exit.
 OUT=$(mktemp -d)
@@ -70,6 +88,20 @@ done
 read -r VB365_PORT VSPC_PORT < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["vb365"], p["vspc"])' "$OUT/ports.json")
 GW_PORT=$(free_port)
 
+# The front end's certificate (CHAOS_TLS=1): self-signed, no CA, P-256, for 127.0.0.1 and
+# localhost; chaos.py trusts exactly it. Its key is among the secrets searched for.
+if [ "$TLS" = 1 ]; then
+  mkdir -m 700 "$OUT/front"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=chaos-gateway \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" \
+    -addext "keyUsage=critical,digitalSignature" -addext "extendedKeyUsage=serverAuth" \
+    -keyout "$OUT/front/key.pem" -out "$OUT/front/cert.pem" 2>"$OUT/openssl.log" \
+    || { echo "openssl could not make the front end's certificate:" >&2; cat "$OUT/openssl.log" >&2; exit 1; }
+fi
+# Short deadlines so that stalled heads, bodies and HTTP/2 streams are met within the run.
+HEAD_TIMEOUT=3
+IDLE_TIMEOUT=3
+
 # The shared tier (issue 15): a real redis-server, killed and restarted during the run
 # (CHAOS_REDIS=0 runs without one). Redis is never a new way to fail: the invariants stay.
 REDIS_PORT=""
@@ -87,11 +119,12 @@ fi
 # The gateway's own config (not demo.yaml): random keys (hashed by `veeam-gateway hash-key`), one
 # caller per role the policy tells apart plus a scoped app, passwords and the signing key as
 # { file: … } references. Also writes callers.json (ids, keys, roles, scopes) and secrets.tsv
-# (label TAB value: every simulator password, every key, the signing key) for chaos.py.
-python3 - "$OUT" "$GATEWAY" "$GW_PORT" "$VB365_PORT" "$VSPC_PORT" "$REDIS_PORT" <<'PY'
+# (label TAB value: every simulator password, every key, the signing key, the front end's private
+# key) for chaos.py.
+python3 - "$OUT" "$GATEWAY" "$GW_PORT" "$VB365_PORT" "$VSPC_PORT" "$REDIS_PORT" "$TLS" "$HEAD_TIMEOUT" "$IDLE_TIMEOUT" <<'PY'
 import json, os, secrets, subprocess, sys
 
-out, gateway, gw_port, vb365_port, vspc_port, redis_port = sys.argv[1:]
+out, gateway, gw_port, vb365_port, vspc_port, redis_port, tls, head_timeout, idle_timeout = sys.argv[1:]
 vb365 = json.load(open("config/simulator/vb365.json", encoding="utf-8"))
 vspc = json.load(open("config/simulator/vspc.json", encoding="utf-8"))
 os.makedirs(f"{out}/secrets", mode=0o700)
@@ -126,7 +159,7 @@ signing_key = secrets.token_urlsafe(48)  # 64 characters
 
 lines = [
     "# Written by scripts/chaos.sh for one chaos run.",
-    f"listen: {{ host: 127.0.0.1, port: {gw_port} }}",
+    f"listen: {{ host: 127.0.0.1, port: {gw_port}, requestHeadTimeout: {head_timeout}s, idleTimeout: {idle_timeout}s }}",
     "log: { level: info, format: json }",
     "limits: { requestsPerSecond: 2000, burst: 4000, failedAuthPerMinute: 100000 }",
     "cache: { maxBytes: 4MiB, ttl: 2s, staleWhileRevalidate: 2s, staleIfError: 30s }",
@@ -164,6 +197,9 @@ if redis_port:
         "shared:",
         f"  redis: {{ url: 'redis://127.0.0.1:{redis_port}', keyPrefix: 'chaos:', encryptionKey: {{ file: {q(secret_file('shared.key', shared_key))} }} }}",
     ]
+if tls == "1":  # HTTPS, and HTTP/2 through ALPN (listen.tls.http2 is on by default)
+    lines[1] = lines[1][:-2] + (f", tls: {{ certificateFile: {q(out + '/front/cert.pem')}, "
+                                f"keyFile: {q(out + '/front/key.pem')} }} }}")
 with open(f"{out}/gateway.yaml", "w") as f:
     f.write("\n".join(lines) + "\n")
 
@@ -180,6 +216,9 @@ found += [(f"API key of {c['id']}", c["key"]) for c in callers]
 found += [("token signing key", signing_key)]
 if redis_port:
     found += [("shared tier encryption key", shared_key)]
+if tls == "1":  # the front end's private key: each base64 line of its PEM
+    pem = open(f"{out}/front/key.pem", encoding="ascii").read().splitlines()
+    found += [("front-end TLS private key", line) for line in pem if line and not line.startswith("-----")]
 with open(os.open(f"{out}/secrets.tsv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
     f.writelines(f"{label}\t{value}\n" for label, value in found)
 PY
@@ -188,13 +227,21 @@ PY
 "$GATEWAY" serve --config "$OUT/gateway.yaml" >"$OUT/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS=("$GW_PID" "${PIDS[@]}")  # stopped first
-GW_URL="http://127.0.0.1:$GW_PORT"
+if [ "$TLS" = 1 ]; then
+  GW_URL="https://127.0.0.1:$GW_PORT"
+  CURL_TLS=(--cacert "$OUT/front/cert.pem")
+  CHAOS_TLS_ARGS=(--gateway-ca "$OUT/front/cert.pem")
+else
+  GW_URL="http://127.0.0.1:$GW_PORT"
+  CURL_TLS=()
+  CHAOS_TLS_ARGS=()
+fi
 for _ in $(seq 1 300); do
-  curl -sf -o /dev/null "$GW_URL/healthz" && break
+  curl -sf "${CURL_TLS[@]}" -o /dev/null "$GW_URL/healthz" && break
   kill -0 "$GW_PID" 2>/dev/null || break
   sleep 0.05
 done
-curl -sf -o /dev/null "$GW_URL/healthz" || { echo "the gateway did not start:" >&2; tail -n 30 "$OUT/gateway.log" >&2; exit 1; }
+curl -sf "${CURL_TLS[@]}" -o /dev/null "$GW_URL/healthz" || { echo "the gateway did not start:" >&2; tail -n 30 "$OUT/gateway.log" >&2; exit 1; }
 
 echo "chaos: gateway pid $GW_PID on $GW_URL, simulator pid $SIM_PID (VB365 ${CHAOS_VB365_API:-v8} :$VB365_PORT, VSPC ${CHAOS_DIALECT:-3.6.1} :$VSPC_PORT), ${DURATION}s" >&2
 if [ -n "$REDIS_PORT" ]; then
@@ -212,7 +259,8 @@ if [ -n "$REDIS_PORT" ]; then
 fi
 STATUS=0
 python3 scripts/chaos.py \
-  --gateway "$GW_URL" --gateway-pid "$GW_PID" \
+  --gateway "$GW_URL" --gateway-pid "$GW_PID" "${CHAOS_TLS_ARGS[@]}" \
+  --head-timeout "$HEAD_TIMEOUT" --idle-timeout "$IDLE_TIMEOUT" \
   --vb365 "https://127.0.0.1:$VB365_PORT" --vspc "https://127.0.0.1:$VSPC_PORT" --ca "$OUT/ca.pem" \
   --callers "$OUT/callers.json" --secrets "$OUT/secrets.tsv" --log "$OUT/gateway.log" \
   --openapi docs/openapi.yaml --fixtures config/simulator \
