@@ -66,6 +66,10 @@ public enum FrontTLS {
         }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
+        // A connection the gateway closes (a deadline, an idle timeout) waits this long for the
+        // peer's close_notify before the socket is closed anyway: a peer that reads nothing must
+        // not keep it the default 5 s longer.
+        configuration.shutdownTimeout = .seconds(1)
         configuration.applicationProtocols = settings.http2 ? ["h2", "http/1.1"] : ["http/1.1"]
         if let clientCA = settings.clientCAFile {
             let roots: [NIOSSLCertificate]
@@ -144,8 +148,6 @@ struct TLSFrontChannel: ServerChildChannel {
     let state: SnapshotSource
     let http1: HotPathChannel
     let http2: HTTP2Channel
-    /// How long an HTTP/2 connection may go without opening its first stream.
-    let http2HeadTimeout: TimeAmount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         guard let context = state.snapshot.tlsContext else {
@@ -167,7 +169,7 @@ struct TLSFrontChannel: ServerChildChannel {
                 case .negotiated("h2"):
                     return http2.setup(channel: channel, logger: logger).flatMapThrowing { value in
                         // After Hummingbird's connection manager: counts the streams (HTTP2Guard.swift).
-                        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionGuard(headTimeout: http2HeadTimeout))
+                        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionGuard(headTimeout: http1.headTimeout, idleTimeout: http1.idleTimeout))
                         return .http2(value)
                     }
                 case .negotiated("http/1.1"), .fallback:

@@ -306,8 +306,7 @@ public enum GatewayApplication {
                 streamConfiguration: .init(
                     additionalChannelHandlers: [HTTP2StreamGuard(headTimeout: headTimeout, idleTimeout: idle)], httpDecoderConfiguration: decoder))
             server = HTTPServerBuilder { responder in
-                TLSFrontChannel(
-                    state: state, http1: http1(responder), http2: HTTP2Channel(responder: responder, configuration: http2), http2HeadTimeout: headTimeout)
+                TLSFrontChannel(state: state, http1: http1(responder), http2: HTTP2Channel(responder: responder, configuration: http2))
             }
         } else {
             server = HTTPServerBuilder { responder in http1(responder) }

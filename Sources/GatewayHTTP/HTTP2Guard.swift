@@ -14,7 +14,11 @@ import NIOHTTPTypes
 //   without reaching the router.
 // - per connection (``HTTP2ConnectionGuard``): a connection that opens no stream within the head
 //   deadline is closed, and so is one whose last open stream was reset for stalling (a client
-//   whose every stream stalls is not waited for twice).
+//   whose every stream stalls is not waited for twice). One left without an open stream is
+//   closed after the idle timeout and a grace period, whatever the peer does: Hummingbird's
+//   connection manager starts a graceful close at the idle timeout (GOAWAY and a PING) but waits
+//   for the PING's answer before its own deadline runs, and a header block left without its
+//   CONTINUATION opens no stream at all.
 // - swift-nio-http2 itself bounds the rest, at its defaults, which Hummingbird's HTTP/2 channel
 //   keeps: at most 100 concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS; more are refused),
 //   16 KiB of decoded header list, 200 stream resets per 30 s before the connection is closed
@@ -31,23 +35,25 @@ final class HTTP2ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     typealias InboundOut = HTTP2Frame
 
     private let headTimeout: TimeAmount
+    /// How long a connection without an open stream is kept: the idle timeout and the grace
+    /// Hummingbird's graceful close is given.
+    private let idleLimit: TimeAmount
     private var open = 0
-    private var opened = false
     private var deadline: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    init(headTimeout: TimeAmount) {
+    /// The grace after the idle timeout, for a peer that answers the graceful close.
+    static let closeGrace: TimeAmount = .seconds(2)
+
+    init(headTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.headTimeout = headTimeout
+        self.idleLimit = idleTimeout + Self.closeGrace
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // Until the first stream, the head deadline runs (the TLS handshake's has just ended).
-        let loop = context.eventLoop.assumeIsolated()
-        deadline = loop.scheduleTask(in: headTimeout) { [weak self] in
-            guard let self, !self.opened else { return }
-            self.context?.close(promise: nil)
-        }
+        closeWhenQuiet(after: headTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -56,19 +62,33 @@ final class HTTP2ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
         self.context = nil
     }
 
+    /// Closes the connection after `delay` unless a stream opens first.
+    private func closeWhenQuiet(after delay: TimeAmount) {
+        deadline?.cancel()
+        deadline = context?.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            guard let self, self.open == 0 else { return }
+            self.context?.close(promise: nil)
+        }
+    }
+
     /// A stream began (its guard was added).
     func streamOpened() {
-        opened = true
         open += 1
         deadline?.cancel()
         deadline = nil
     }
 
     /// A stream ended; `stalled` when its guard reset it for stalling. When that was the last
-    /// open stream, the connection is closed at once.
+    /// open stream, the connection is closed at once after a stall, else after ``idleLimit``
+    /// unless another stream opens.
     func streamClosed(stalled: Bool) {
         open = max(0, open - 1)
-        if stalled && open == 0 { context?.close(promise: nil) }
+        guard open == 0 else { return }
+        if stalled {
+            context?.close(promise: nil)
+        } else {
+            closeWhenQuiet(after: idleLimit)
+        }
     }
 
     /// Streams open now (for tests).
