@@ -126,6 +126,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     /// Parses YAML text (as `load`, without the file read).
     public static func parse(yaml: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
+        // The YAML parser recurses once per level of nesting: thousands of levels exhaust the
+        // stack (found by fuzzing). No configuration needs more than a few; refuse deep ones first.
+        if let line = YAMLNesting.lineDeeperThan(YAMLNesting.limit, in: yaml) {
+            throw ConfigError(file: file, key: "", message: "nesting deeper than \(YAMLNesting.limit) levels at line \(line)")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)

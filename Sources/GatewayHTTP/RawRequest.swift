@@ -126,7 +126,10 @@ struct RawRequest {
         let pathEnd = target.firstIndex(of: UInt8(ascii: "?")) ?? target.count
         let pathBytes = UnsafeRawBufferPointer(rebasing: target[..<pathEnd])
         let prefix: StaticString = "/v1/tenants"
-        guard Self.hasPrefix(pathBytes, prefix) else { return true }
+        // Under /v1/tenants: the path itself or below it (`/v1/tenantsX` is another path).
+        guard Self.hasPrefix(pathBytes, prefix),
+            pathBytes.count == prefix.utf8CodeUnitCount || pathBytes[prefix.utf8CodeUnitCount] == UInt8(ascii: "/")
+        else { return true }
         path = String(decoding: pathBytes, as: UTF8.self)
         if pathBytes.count == prefix.utf8CodeUnitCount {
             if !target.contains(UInt8(ascii: "#")) { listTarget = String(decoding: target, as: UTF8.self) }

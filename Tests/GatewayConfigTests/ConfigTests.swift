@@ -380,3 +380,30 @@ extension Thread {
         return reader
     }
 }
+
+@Suite("Configuration nesting bound")
+struct ConfigNestingTests {
+    @Test("YAML nested thousands deep (flow, block, sequences on one line) is a config error, not a stack overflow")
+    func deepNesting() {
+        let flow = "listen: " + String(repeating: "{a: ", count: 3_000) + "1" + String(repeating: "}", count: 3_000)
+        let block = (0..<3_000).map { String(repeating: " ", count: $0) + "k\($0):" }.joined(separator: "\n") + " 1"
+        let dashes = "upstreams:\n" + String(repeating: "- ", count: 3_000) + "x"
+        let brackets = "callers: " + String(repeating: "[", count: 100_000)
+        for yaml in [flow, block, dashes, brackets] {
+            #expect {
+                _ = try GatewayConfiguration.parse(yaml: yaml, file: "deep.yaml", environment: [:])
+            } throws: { error in
+                (error as? ConfigError)?.message.contains("nesting deeper than 64 levels") == true
+            }
+        }
+    }
+
+    @Test("the shipped and demo configurations are far within the bound; brackets in strings and comments do not count")
+    func ordinaryNesting() throws {
+        for path in ["config/gateway.yaml", "config/demo.yaml"] where FileManager.default.fileExists(atPath: path) {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(YAMLNesting.lineDeeperThan(YAMLNesting.limit, in: text) == nil, "\(path)")
+        }
+        #expect(YAMLNesting.lineDeeperThan(YAMLNesting.limit, in: "a: '" + String(repeating: "[", count: 500) + "' # " + String(repeating: "{", count: 500)) == nil)
+    }
+}
