@@ -65,11 +65,19 @@ public struct VeeamTimestamp: Sendable, Hashable, Codable, CustomStringConvertib
         }
         guard index == bytes.count else { return nil }
         let days = Self.daysFromCivil(year: year, month: month, day: day)
+        let epochSeconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        // In UTC the instant must still have a four-digit year (0000-01-01 … 9999-12-31): an
+        // offset can carry a local 0000-01-01 or 9999-12-31 outside, where RFC 3339 cannot write it.
+        guard (Self.firstEpochSecond...Self.lastEpochSecond).contains(epochSeconds) else { return nil }
         self.original = text
-        self.epochSeconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        self.epochSeconds = epochSeconds
         self.fractionDigits = fraction
         self.zoneAssumed = assumed
     }
+
+    /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z in seconds since the epoch: what RFC 3339 can write.
+    static let firstEpochSecond = Int64(daysFromCivil(year: 0, month: 1, day: 1)) * 86_400
+    static let lastEpochSecond = Int64(daysFromCivil(year: 9999, month: 12, day: 31)) * 86_400 + 86_399
 
     /// Milliseconds since 1970-01-01T00:00:00Z as a timestamp with three fractional digits (what
     /// the gateway stamps its own answers with, e.g. `fetchedAt`).

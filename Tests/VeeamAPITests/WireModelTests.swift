@@ -30,10 +30,19 @@ struct VeeamTimestampTests {
     @Test(
         "rejects what is not a timestamp",
         arguments: ["", "2020-05-29", "2020-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2020-05-29T10:29:05.Z",
-            "2020-05-29T10:29:05.1234567890Z", "2020-05-29T10:29:05Zjunk", "yesterday", "2020-05-29T25:00:00Z", "2020-05-29T10:29:05+2:00"]
+            "2020-05-29T10:29:05.1234567890Z", "2020-05-29T10:29:05Zjunk", "yesterday", "2020-05-29T25:00:00Z", "2020-05-29T10:29:05+2:00",
+            // In UTC outside four-digit years (found by fuzzing: RFC 3339 cannot write them).
+            "0000-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00"]
     )
     func rejects(input: String) {
         #expect(VeeamTimestamp(input) == nil)
+    }
+
+    @Test("the first and last instants of four-digit years are read and written back")
+    func yearBounds() throws {
+        #expect(try #require(VeeamTimestamp("0000-01-01T00:00:00Z")).rfc3339UTC == "0000-01-01T00:00:00Z")
+        #expect(try #require(VeeamTimestamp("9999-12-31T23:59:59Z")).rfc3339UTC == "9999-12-31T23:59:59Z")
+        #expect(try #require(VeeamTimestamp("0000-01-01T00:01:00+00:01")).rfc3339UTC == "0000-01-01T00:00:00Z")
     }
 
     @Test("the epoch is right")
