@@ -21,16 +21,22 @@ public enum YAMLNesting {
                 while let last = indents.last, last >= indent { indents.removeLast() }
                 indents.append(indent)
             }
-            // Sequence entries opened on this line ("- - - x" nests three deep).
+            // Block entries opened on this line: "- - - x" nests three deep, and so do explicit
+            // keys and values ("? ? x", ": : x").
             var dashes = 0
-            while index + 1 < bytes.count, bytes[index] == UInt8(ascii: "-"), bytes[index + 1] == UInt8(ascii: " ") {
+            while index + 1 < bytes.count, [UInt8(ascii: "-"), UInt8(ascii: "?"), UInt8(ascii: ":")].contains(bytes[index]),
+                bytes[index + 1] == UInt8(ascii: " ")
+            {
                 dashes += 1
                 index += 2
                 while index < bytes.count, bytes[index] == UInt8(ascii: " ") { index += 1 }
             }
-            // Flow collections, outside quoted scalars and comments.
+            // Flow collections, outside quoted scalars and comments. A quote opens a quoted scalar
+            // only where a scalar starts (after `[`, `{`, `,`, `:`, `-`, `?` or at the line's
+            // start); inside a plain scalar (`b'c`) it is a character like any other.
             var quote: UInt8?
             var deepest = flow
+            var scalarStart = true
             while index < bytes.count {
                 let byte = bytes[index]
                 if let open = quote {
@@ -38,16 +44,23 @@ public enum YAMLNesting {
                         index += 1
                     } else if byte == open {
                         quote = nil
+                        scalarStart = false
                     }
-                } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                } else if byte == UInt8(ascii: " ") {
+                    // Spaces keep whether a scalar may start.
+                } else if (byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'")) && scalarStart {
                     quote = byte
                 } else if byte == UInt8(ascii: "#"), index == 0 || bytes[index - 1] == UInt8(ascii: " ") {
                     break
                 } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
                     flow += 1
                     deepest = max(deepest, flow)
+                    scalarStart = true
                 } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
                     flow = max(0, flow - 1)
+                    scalarStart = false
+                } else {
+                    scalarStart = [UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains(byte)
                 }
                 index += 1
             }

@@ -389,7 +389,10 @@ struct ConfigNestingTests {
         let block = (0..<3_000).map { String(repeating: " ", count: $0) + "k\($0):" }.joined(separator: "\n") + " 1"
         let dashes = "upstreams:\n" + String(repeating: "- ", count: 3_000) + "x"
         let brackets = "callers: " + String(repeating: "[", count: 100_000)
-        for yaml in [flow, block, dashes, brackets] {
+        // Found by fuzzing the bound itself: a quote inside a plain scalar, explicit keys.
+        let quoteInPlain = "a: [b'c, " + String(repeating: "[", count: 5_000)
+        let explicitKeys = String(repeating: "? ", count: 5_000) + "x"
+        for yaml in [flow, block, dashes, brackets, quoteInPlain, explicitKeys] {
             #expect {
                 _ = try GatewayConfiguration.parse(yaml: yaml, file: "deep.yaml", environment: [:])
             } throws: { error in
