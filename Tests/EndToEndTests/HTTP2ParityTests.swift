@@ -267,6 +267,26 @@ struct HTTP2ParityTests {
         }
     }
 
+    @Test("a caller's rate limit holds on HTTP/2 as on HTTP/1 (the limited caller: burst 3)")
+    func rateLimitOverHTTP2() async throws {
+        try await withTLSGateway { _, port, files in
+            let connection = try await RawHTTP2Connection.connect(port: port, caFile: files.ca)
+            var streams: [Int] = []
+            for _ in 0..<5 {
+                streams.append(try await connection.open(path: cloudTenantPath, headers: [("x-api-key", TestKeys.limited)], endStream: true))
+                #expect(try await eventually(within: 5) { connection.recorder.seen.contains { if case .headers(streams.last ?? -1, _?, _) = $0 { return true } else { return false } } })
+            }
+            let statuses = streams.map { stream in
+                connection.recorder.seen.compactMap { frame -> String? in
+                    if case .headers(stream, let status?, _) = frame { return status }
+                    return nil
+                }.first ?? "-"
+            }
+            #expect(statuses == ["200", "200", "200", "429", "429"], "\(statuses)")
+            connection.close()
+        }
+    }
+
     @Test("failed authentications are limited per client on HTTP/2 as on HTTP/1")
     func failedAuthOverHTTP2() async throws {
         try await withTLSGateway { _, port, files in
