@@ -13,6 +13,7 @@
   bodies and timestamps of Tests/VeeamAPITests/WireModelTests.swift, the simulator fixtures
   (config/simulator/*.json) as the bodies each route answers, and one instance of each wire
   schema the gateway decodes, built from ../shared/upstream-specs (its examples where given).
+- Every target: the inputs that once failed it (fuzz/crashes/<target>/), as regression-<name>.
 
 The corpus is rewritten from scratch each run; the file names say where each seed came from.
 """
@@ -385,11 +386,24 @@ def body_seeds():
             seed("FuzzUpstreamBodies", f"spec-{spec.split('_')[0]}-{name}", json.dumps(value))
 
 
+def regression_seeds():
+    """Inputs that once failed a target (fuzz/crashes/<target>/), kept as seeds so that every run
+    starts from them."""
+    crashes = os.path.join(ROOT, "fuzz", "crashes")
+    for target in sorted(os.listdir(crashes)) if os.path.isdir(crashes) else []:
+        for name in sorted(os.listdir(os.path.join(crashes, target))):
+            directory = os.path.join(OUT, target)
+            os.makedirs(directory, exist_ok=True)
+            shutil.copyfile(os.path.join(crashes, target, name), os.path.join(directory, "regression-" + name))
+            written.setdefault(target, set())
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     raw_request_seeds()
     config_seeds()
     body_seeds()
+    regression_seeds()
     total = 0
     for target in sorted(written):
         directory = os.path.join(OUT, target)
