@@ -1,3 +1,5 @@
+import TokenBroker
+
 /// A distinguished name as a sequence of relative distinguished names (RDNs), in the
 /// certificate's (ASN.1) order, each RDN a set of attribute type and value pairs. Bindings are
 /// written as RFC 4514 strings, which list the RDNs in reverse; both sides are brought to this
@@ -96,7 +98,7 @@ public struct DistinguishedNameValue: Sendable, Hashable, CustomStringConvertibl
                 if byte == UInt8(ascii: "\\") {
                     guard index + 1 < bytes.count else { throw ParseError(reason: "a '\\' at the end") }
                     let next = bytes[index + 1]
-                    if let high = hexValue(next), index + 2 < bytes.count, let low = hexValue(bytes[index + 2]) {
+                    if let high = Hex.value(ofDigit: next), index + 2 < bytes.count, let low = Hex.value(ofDigit: bytes[index + 2]) {
                         value.append(high << 4 | low)
                         index += 3
                     } else {
@@ -125,15 +127,6 @@ public struct DistinguishedNameValue: Sendable, Hashable, CustomStringConvertibl
         // RFC 4514 writes the last RDN first.
         return DistinguishedNameValue(rdns: rdns.reversed())
     }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 }
 
 /// A subject alternative name, kept with its kind: a DNS name never matches an e-mail address or
@@ -155,7 +148,8 @@ public enum AlternativeName: Sendable, Hashable, CustomStringConvertible {
         case .email(let address):
             guard let at = address.lastIndex(of: "@") else { return .email(address) }
             return .email(String(address[..<at]) + "@" + address[address.index(after: at)...].lowercased())
-        case .uri, .ip: return self
+        case .ip(let bytes): return .ip(IPAddress(bytes: bytes)?.bytes ?? bytes)
+        case .uri: return self
         }
     }
 
@@ -170,32 +164,10 @@ public enum AlternativeName: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// An IP address in text (dotted IPv4 or IPv6 with `::`), as bytes; nil when it is not one.
-    public static func ipBytes(_ text: String) -> [UInt8]? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        if parts.count == 4 {
-            let octets = parts.compactMap { UInt8($0) }
-            return octets.count == 4 && parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 }) ? octets : nil
-        }
-        guard text.contains(":") else { return nil }
-        let halves = text.components(separatedBy: "::")
-        guard halves.count <= 2 else { return nil }
-        func groups(_ part: String) -> [UInt16]? {
-            if part.isEmpty { return [] }
-            let values = part.split(separator: ":", omittingEmptySubsequences: false).map { $0.count <= 4 ? UInt16($0, radix: 16) : nil }
-            return values.contains(nil) ? nil : values.compactMap { $0 }
-        }
-        guard let head = groups(halves[0]), let tail = halves.count == 2 ? groups(halves[1]) : [] else { return nil }
-        let missing = 8 - head.count - tail.count
-        guard halves.count == 2 ? missing >= 1 : missing == 0 else { return nil }
-        let all = head + [UInt16](repeating: 0, count: halves.count == 2 ? missing : 0) + tail
-        return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
-    }
-
     /// A binding's `san` value by its form: an IP address, a URI (`scheme:` with `//` or `urn:`),
     /// an e-mail address (with `@`), else a DNS name. `dns`, `email`, `uri` and `ip` say it outright.
     public static func inferred(_ text: String) -> AlternativeName {
-        if let bytes = ipBytes(text) { return .ip(bytes) }
+        if let address = IPAddress(text) { return .ip(address.bytes) }
         if text.contains("://") || text.lowercased().hasPrefix("urn:") { return .uri(text) }
         if text.contains("@") { return .email(text) }
         return .dns(text)

@@ -19,12 +19,21 @@ public struct IPAddress: Sendable, Hashable {
             return
         }
         var v6 = in6_addr()
-        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
-        let all = withUnsafeBytes(of: &v6) { Array($0) }
-        if all[0..<10].allSatisfy({ $0 == 0 }), all[10] == 0xFF, all[11] == 0xFF {
-            bytes = Array(all[12..<16])
-        } else {
+        guard inet_pton(AF_INET6, text, &v6) == 1, let address = IPAddress(bytes: withUnsafeBytes(of: &v6) { Array($0) }) else { return nil }
+        self = address
+    }
+
+    /// An address from its 4 or 16 bytes (an IPv4-mapped IPv6 address becomes IPv4); nil for another length.
+    public init?(bytes all: [UInt8]) {
+        switch all.count {
+        case 4:
             bytes = all
+        case 16 where all[0..<10].allSatisfy({ $0 == 0 }) && all[10] == 0xFF && all[11] == 0xFF:
+            bytes = Array(all[12..<16])
+        case 16:
+            bytes = all
+        default:
+            return nil
         }
     }
 

@@ -143,8 +143,8 @@ extension GatewayConfiguration {
                 throw node.child(kind).error("is not an RFC 4514 name: \(error.reason)")
             }
         case "ip":
-            guard let bytes = AlternativeName.ipBytes(value) else { throw node.child(kind).error("is not an IPv4 or IPv6 address") }
-            binding = CertificateBinding(alternativeName: .ip(bytes))
+            guard let address = IPAddress(value) else { throw node.child(kind).error("is not an IPv4 or IPv6 address") }
+            binding = CertificateBinding(alternativeName: .ip(address.bytes))
         case "dns": binding = CertificateBinding(alternativeName: .dns(value))
         case "email": binding = CertificateBinding(alternativeName: .email(value))
         case "uri": binding = CertificateBinding(alternativeName: .uri(value))

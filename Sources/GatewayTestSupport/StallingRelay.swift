@@ -41,7 +41,7 @@ public final class StallingRelay: Sendable {
         while !closed.load(ordering: .relaxed) {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
-            guard let upstream = try? Self.connect(targetPort) else {
+            guard let upstream = try? connectToLoopback(port: targetPort) else {
                 Glibc.close(client)
                 continue
             }
@@ -82,22 +82,5 @@ public final class StallingRelay: Sendable {
             }
         }
         shutdown(to, Int32(SHUT_WR))
-    }
-
-    static func connect(_ port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            Glibc.close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        return fd
     }
 }

@@ -63,7 +63,7 @@ public final class SignedMessages: Sendable {
         let presented = String(decoding: message[(dots[2] + 1)..<dots[3]], as: UTF8.self)
         let payload = Array(message[(dots[3] + 1)...])
         guard let sent = Int64(millis), (1...32).contains(id.utf8.count),
-            let presentedBytes = Self.bytes(hex: presented),
+            presented.utf8.count == 64, let presentedBytes = Hex.bytes(presented),
             HMAC<SHA256>.isValidAuthenticationCode(presentedBytes, authenticating: Self.signed(channel: channel, millis: millis, id: id, payload: payload), using: key)
         else { return refuse(.unsigned) }
         let at = Date(timeIntervalSince1970: Double(sent) / 1000)
@@ -97,27 +97,5 @@ public final class SignedMessages: Sendable {
 
     private static func signed(channel: String, millis: String, id: String, payload: [UInt8]) -> [UInt8] {
         Array("\(channel)\n\(millis)\n\(id)\n".utf8) + payload
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        let text = Array(hex.utf8)
-        guard text.count == 64 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        var index = 0
-        while index < text.count {
-            guard let high = nibble(text[index]), let low = nibble(text[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
-    }
-
-    private static func nibble(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        default: return nil
-        }
     }
 }

@@ -460,22 +460,7 @@ enum RawConnection {
     /// Sends `bytes`, reads until the server closes or is quiet for half a second; the status
     /// codes of every response seen, in order.
     static func statuses(port: Int, bytes: [UInt8]) async throws -> [Int] {
-        try await onThread {
-            let fd = try connect(port: port)
-            defer { close(fd) }
-            var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            try send(fd, bytes)
-            var received: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = recv(fd, &chunk, chunk.count, 0)
-                if count <= 0 { break }
-                received += chunk[0..<count]
-            }
-            let text = String(decoding: received, as: UTF8.self)
-            return text.matches(of: #/HTTP/1\.[01] (\d{3}) /#).compactMap { Int($0.output.1) }
-        }
+        try await statusLines(port: port, bytes: bytes).compactMap { Int($0.dropFirst("HTTP/1.1 ".count).prefix(3)) }
     }
 
     /// Sends `bytes`; the status line of every response seen (until close or half a second of quiet).
@@ -527,25 +512,13 @@ enum RawConnection {
     }
 
     static func connect(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket") }
-        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        try connectToLoopback(port: port) { fd in
+            if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         }
-        guard result == 0 else {
-            close(fd)
-            throw Failure(description: "connect")
-        }
-        return fd
     }
 
     static func send(_ fd: Int32, _ bytes: [UInt8]) throws {

@@ -70,6 +70,41 @@ func waitForFile(_ path: String, timeout: Duration = .seconds(20)) async throws 
     Issue.record("\(path) did not appear")
 }
 
+/// `veeam-sim` as a process (both products on free ports, its CA in `directory`), stopped by the caller.
+struct SimulatorProcess {
+    let child: Child
+    let vb365Port: Int
+    let vspcPort: Int
+
+    static func start(in directory: String) async throws -> SimulatorProcess {
+        let sim = try Child(
+            try executable("veeam-sim"),
+            ["--vb365-port", "0", "--vspc-port", "0", "--write-ca", directory + "/ca.pem", "--write-ports", directory + "/ports.json",
+             "--fixtures", simulatorFixtureDirectory, "--log-level", "warning"])
+        try await waitForFile(directory + "/ports.json")
+        let ports = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/ports.json"))) as? [String: Int])
+        return SimulatorProcess(child: sim, vb365Port: try #require(ports["vb365"]), vspcPort: try #require(ports["vspc"]))
+    }
+
+    /// The config's `upstreams:` for both products, passwords from E2E_ABC_PASSWORD and E2E_VSPC_PASSWORD.
+    func upstreamsYAML(caDirectory directory: String) -> String {
+        """
+        upstreams:
+          - name: vb365-eu
+            product: vb365
+            baseURL: https://127.0.0.1:\(vb365Port)
+            tls: { caFile: \(directory)/ca.pem }
+            organizations:
+              - { username: backup-admin@abc.onmicrosoft.com, password: { env: E2E_ABC_PASSWORD } }
+          - name: vspc-main
+            product: vspc
+            baseURL: https://127.0.0.1:\(vspcPort)
+            tls: { caFile: \(directory)/ca.pem }
+            account: { username: gateway-svc, password: { env: E2E_VSPC_PASSWORD } }
+        """
+    }
+}
+
 @Suite("End to end: separate processes, as in production", .serialized)
 struct ProcessTests {
     @Test("a gateway token follows the caller list: after SIGHUP, a removed caller's token is refused and a narrowed caller's token is narrowed")
@@ -207,33 +242,16 @@ struct ProcessTests {
     func processes() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let sim = try Child(
-            try executable("veeam-sim"),
-            ["--vb365-port", "0", "--vspc-port", "0", "--write-ca", directory + "/ca.pem", "--write-ports", directory + "/ports.json",
-             "--fixtures", simulatorFixtureDirectory, "--log-level", "warning"])
-        defer { _ = sim.stop() }
-        try await waitForFile(directory + "/ports.json")
-        let ports = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/ports.json"))) as? [String: Int])
-        let vb365 = try #require(ports["vb365"])
-        let vspc = try #require(ports["vspc"])
+        let simulator = try await SimulatorProcess.start(in: directory)
+        defer { _ = simulator.child.stop() }
+        let vspc = simulator.vspcPort
 
         let gatewayPort = try refusedPort()  // a free port for the gateway to bind
         let config = """
             listen: { host: 127.0.0.1, port: \(gatewayPort) }
             callers:
               - { id: portal, keyHash: "\(APIKey.hash(TestKeys.portalAdmin))", roles: [PortalAdministrator] }
-            upstreams:
-              - name: vb365-eu
-                product: vb365
-                baseURL: https://127.0.0.1:\(vb365)
-                tls: { caFile: \(directory)/ca.pem }
-                organizations:
-                  - { username: backup-admin@abc.onmicrosoft.com, password: { env: E2E_ABC_PASSWORD } }
-              - name: vspc-main
-                product: vspc
-                baseURL: https://127.0.0.1:\(vspc)
-                tls: { caFile: \(directory)/ca.pem }
-                account: { username: gateway-svc, password: { env: E2E_VSPC_PASSWORD } }
+            \(simulator.upstreamsYAML(caDirectory: directory))
             """
         try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
         let gateway = try Child(
@@ -325,13 +343,8 @@ struct ListMemoryBoundTests {
     func distinctPagesAreBounded() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let sim = try Child(
-            try executable("veeam-sim"),
-            ["--vb365-port", "0", "--vspc-port", "0", "--write-ca", directory + "/ca.pem", "--write-ports", directory + "/ports.json",
-             "--fixtures", simulatorFixtureDirectory, "--log-level", "warning"])
-        defer { _ = sim.stop() }
-        try await waitForFile(directory + "/ports.json")
-        let ports = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/ports.json"))) as? [String: Int])
+        let simulator = try await SimulatorProcess.start(in: directory)
+        defer { _ = simulator.child.stop() }
         let gatewayPort = try refusedPort()
         let maxBytes = 8 << 20
         let config = """
@@ -340,18 +353,7 @@ struct ListMemoryBoundTests {
             cache: { maxBytes: \(maxBytes) }
             callers:
               - { id: portal, keyHash: "\(APIKey.hash(TestKeys.portalAdmin))", roles: [PortalAdministrator], rateLimit: { requestsPerSecond: 100000, burst: 100000 } }
-            upstreams:
-              - name: vb365-eu
-                product: vb365
-                baseURL: https://127.0.0.1:\(try #require(ports["vb365"]))
-                tls: { caFile: \(directory)/ca.pem }
-                organizations:
-                  - { username: backup-admin@abc.onmicrosoft.com, password: { env: E2E_ABC_PASSWORD } }
-              - name: vspc-main
-                product: vspc
-                baseURL: https://127.0.0.1:\(try #require(ports["vspc"]))
-                tls: { caFile: \(directory)/ca.pem }
-                account: { username: gateway-svc, password: { env: E2E_VSPC_PASSWORD } }
+            \(simulator.upstreamsYAML(caDirectory: directory))
             """
         try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/gateway.yaml"))
         let gateway = try Child(
