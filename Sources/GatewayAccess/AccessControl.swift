@@ -44,36 +44,35 @@ public final class AccessControl: Sendable {
 
     /// Authenticates a client certificate the front end verified (TLS with a client CA), then
     /// applies the caller's rate. A certificate bound to no caller is an invalid credential.
-    public func authenticate(certificate: PeerCertificate, address: String, takingRate: Bool = true) -> Outcome {
+    public func authenticate(certificate: PeerCertificate, address: String) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         guard let record = directory.authenticate(certificate: certificate) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "client-certificate"), takingRate: takingRate)
+        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "client-certificate"))
     }
 
-    /// Authenticates an API key presented by `address`, then applies the caller's rate (unless
-    /// `takingRate` is false: the hot path takes it only once it knows it answers, with
-    /// ``takeRate(_:)``).
-    public func authenticate(apiKey: String?, address: String, takingRate: Bool = true) -> Outcome {
+    /// Authenticates an API key presented by `address`, then applies the caller's rate.
+    public func authenticate(apiKey: String?, address: String) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         guard let apiKey, !apiKey.isEmpty else { return .missing }
         guard let record = directory.authenticate(apiKey: apiKey) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "api-key"), takingRate: takingRate)
+        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "api-key"))
     }
 
-    /// An authenticated caller, held to its rate when `takingRate`.
-    func admitted(_ caller: Caller, takingRate: Bool) -> Outcome {
-        if takingRate, let wait = takeRate(caller) { return .rateLimited(retryAfter: wait) }
+    /// An authenticated caller, held to its rate: every admitted request takes one request of
+    /// it, here and nowhere else.
+    func admitted(_ caller: Caller) -> Outcome {
+        if let wait = takeRate(caller) { return .rateLimited(retryAfter: wait) }
         return .caller(caller)
     }
 
     /// Takes one request from the caller's rate: nil when allowed, else the seconds to wait.
-    public func takeRate(_ caller: Caller) -> Int? {
+    func takeRate(_ caller: Caller) -> Int? {
         rateLimiter.take(caller.id, rate: rate(of: caller.id))
     }
 }

@@ -95,12 +95,12 @@ extension AccessControl {
     /// ``authenticate(token:address:)`` without waiting, for the hot path; nil when it cannot decide
     /// alone (an identity provider is configured and the token is not one of ours), in which case
     /// nothing was recorded and the async path decides.
-    public func authenticateSynchronously(token: String, address: String, takingRate: Bool = true) -> Outcome? {
+    public func authenticateSynchronously(token: String, address: String) -> Outcome? {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         let verified = tokens?.verifySynchronously(token)
         if verified == nil, identityProvider != nil { return nil }
         if verified == nil, tokens != nil, !Self.isOurs(token) { return nil }
-        return admit(verified, address: address, takingRate: takingRate)
+        return admit(verified, address: address)
     }
 
     /// The end of every token check, on both paths: no caller counts as a failure of the address;
@@ -108,12 +108,12 @@ extension AccessControl {
     /// configuration is *now*: a caller removed since (and the configuration reloaded) is refused
     /// at once, and roles and scopes narrowed since are narrowed in the token too (the token never
     /// grants more than it was issued with, nor more than the caller has now).
-    func admit(_ verified: Caller?, address: String, takingRate: Bool = true) -> Outcome {
+    func admit(_ verified: Caller?, address: String) -> Outcome {
         guard let caller = verified.flatMap({ current($0) }) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        return admitted(caller, takingRate: takingRate)
+        return admitted(caller)
     }
 
     /// A token's caller checked against the caller list; other callers (an IdP's) as they are.

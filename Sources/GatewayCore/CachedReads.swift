@@ -63,42 +63,40 @@ public struct CachedBody: Sendable {
     }
 }
 
-/// A tenant id resolved against the configured upstreams (see ``TenantService/locate(_:)``).
+/// A tenant id resolved against the configured upstreams (see ``TenantService/locate(_:)``):
+/// which upstream and which of its objects, and what kind of tenant it is. Carried from the
+/// request's first decision to its fill, so nothing is resolved twice.
 public struct TenantLocation: Sendable {
-    let upstream: String
+    /// The upstream's name.
+    let upstreamName: String
+    /// The id of the object on that upstream (lower case).
+    let upstreamID: String
+    /// The gateway's id of the tenant (`{upstream}.{id}`, lower case).
     let tenantID: String
     let kind: Tenant.Kind
+    /// The configured upstream the id names (of the service that located it).
+    let upstream: TenantService.Upstream
     /// The id as the caller wrote it (problem details quote it).
     public let requested: String
 }
 
 extension TenantService {
-    /// What a tenant id names, and whether `caller` may read it: the checks both paths run before
-    /// any cache lookup or upstream call (a malformed id is a 400, an unknown upstream a 404, a
-    /// refused caller a 403, or a 404 when scoped).
-    func resolveTenant(id: String, caller: Caller, policy: AccessPolicy) throws -> (upstream: Upstream, upstreamID: String, tenantID: String) {
-        let (upstream, upstreamID, tenantID, kind) = try locateTenant(id: id)
-        try authorize(caller, kind: kind, tenantID: tenantID, requested: id, policy: policy)
-        return (upstream, upstreamID, tenantID)
-    }
-
-    /// The one read decision of both paths: a forbidden caller gets 403 naming the roles, a scoped
-    /// caller asking outside its scope 404 (existence does not leak).
-    func authorize(_ caller: Caller, kind: Tenant.Kind, tenantID: String, requested: String, policy: AccessPolicy) throws {
-        switch policy.canRead(caller, kind: kind, id: tenantID) {
+    /// The one read decision: a forbidden caller gets 403 naming the roles, a scoped caller asking
+    /// outside its scope 404 (existence does not leak).
+    public func authorize(_ caller: Caller, at location: TenantLocation, policy: AccessPolicy) throws(GatewayError) {
+        switch policy.canRead(caller, kind: location.kind, id: location.tenantID) {
         case .allow: return
-        case .hidden: throw GatewayError.notFound("No tenant \(requested).")
-        case .forbidden(let roles): throw GatewayError.forbidden(roles: roles, what: kind == .cloudTenant ? "a cloud tenant" : "an organization")
+        case .hidden: throw GatewayError.notFound("No tenant \(location.requested).")
+        case .forbidden(let roles):
+            throw GatewayError.forbidden(roles: roles, what: location.kind == .cloudTenant ? "a cloud tenant" : "an organization")
         }
     }
 
-    /// The read decision alone, for a located id (a hot-path request that skips the cache).
-    public func authorize(_ caller: Caller, at location: TenantLocation, policy: AccessPolicy) throws {
-        try authorize(caller, kind: location.kind, tenantID: location.tenantID, requested: location.requested, policy: policy)
-    }
-
-    /// The upstream, upstream id, gateway id and kind a tenant id names; no caller involved.
-    func locateTenant(id: String) throws -> (upstream: Upstream, upstreamID: String, tenantID: String, kind: Tenant.Kind) {
+    /// Where a tenant id points: 400 for a malformed id, 404 for an upstream that is not
+    /// configured; no caller involved. Valid ids are remembered (at most 8,192: ids are caller
+    /// input), so a hot id is parsed once.
+    public func locate(_ id: String) throws(GatewayError) -> TenantLocation {
+        if let known = locations.withLock({ $0[id] }) { return known }
         guard let (name, upstreamID) = TenantID.parse(id) else {
             throw GatewayError.badRequest(
                 .invalidID, "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
@@ -106,31 +104,20 @@ extension TenantService {
         guard let upstream = upstreams.first(where: { $0.definition.name == name }) else {
             throw GatewayError.notFound("No tenant \(id).")
         }
-        let kind: Tenant.Kind = upstream.definition.product == .vb365 ? .organization : .cloudTenant
-        return (upstream, upstreamID, TenantID.make(upstream: name, id: upstreamID), kind)
-    }
-
-    /// Where a tenant id points, when this gateway could answer it at all (well-formed, a
-    /// configured upstream): the hot path's first question, asked before it touches the caller's
-    /// credentials.
-    public func locate(_ id: String) -> TenantLocation? {
-        if let known = locations.withLock({ $0[id] }) { return known }
-        guard let (upstream, _, tenantID, kind) = try? locateTenant(id: id) else { return nil }
-        let location = TenantLocation(upstream: upstream.definition.name, tenantID: tenantID, kind: kind, requested: id)
+        let location = TenantLocation(
+            upstreamName: name, upstreamID: upstreamID, tenantID: TenantID.make(upstream: name, id: upstreamID),
+            kind: upstream.definition.product == .vb365 ? .organization : .cloudTenant, upstream: upstream, requested: id)
         locations.withLock { known in
-            if known.count >= 8192 { known.removeAll(keepingCapacity: true) }  // bounded: ids are caller input
+            if known.count >= 8192 { known.removeAll(keepingCapacity: true) }
             known[id] = location
         }
         return location
     }
 
-    /// The synchronous part of ``tenantAnswer(id:caller:policy:bypassCache:)`` for the event-loop
-    /// hot path: the same decision, then a lookup of a *fresh* entry. Throws the same errors for a
-    /// refused caller; nil when the answer is not in the cache (the async path must fill it).
-    /// Never calls an upstream, never waits.
-    public func cachedTenantAnswer(at location: TenantLocation, caller: Caller, policy: AccessPolicy) throws -> CachedBody? {
-        try authorize(caller, at: location, policy: policy)
-        let ttl = freshness[location.upstream]?.ttl
+    /// A *fresh* cached answer for a located tenant, or nil (the fill must read it). Never calls
+    /// an upstream, never waits; the caller is authorized before (``authorize(_:at:policy:)``).
+    public func freshTenant(at location: TenantLocation) -> CachedBody? {
+        let ttl = freshness[location.upstreamName]?.ttl
         return cache.withFreshEntry(CacheKeys.tenant(location.tenantID)) { entry, age -> CachedBody? in
             guard case .tenant(_, let body, _) = entry.value else { return nil }
             return CachedBody(body: body, etag: entry.etag, age: age, maxAge: Self.maxAge(ttl: ttl, age: age))
@@ -142,21 +129,23 @@ extension TenantService {
         max(0, Int((ttl ?? .zero).components.seconds) - age)
     }
 
-    /// One tenant, through the cache. Authorization runs first: a refused caller causes no cache
-    /// lookup and no upstream call, so a hot entry never reaches a forbidden caller.
-    public func tenantAnswer(id: String, caller: Caller, policy: AccessPolicy, bypassCache: Bool = false) async throws -> TenantAnswer {
-        let (upstream, upstreamID, tenantID) = try resolveTenant(id: id, caller: caller, policy: policy)
-        let name = upstream.definition.name
+    /// One located tenant, through the cache (with `bypassCache`, read again and stored). The
+    /// caller is authorized before: this is the fill of a request already decided.
+    public func tenantAnswer(at location: TenantLocation, bypassCache: Bool = false) async throws -> TenantAnswer {
+        let upstream = location.upstream
+        let name = location.upstreamName
+        let requested = location.requested
+        let upstreamID = location.upstreamID
         do {
             let answer = try await cached(
-                CacheKeys.tenant(tenantID), of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
+                CacheKeys.tenant(location.tenantID), of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
                 read: { try await self.read(upstream, id: upstreamID) },
                 store: { tenant in
-                    guard let tenant else { throw GatewayError.notFound("No tenant \(id).") }
+                    guard let tenant else { throw GatewayError.notFound("No tenant \(requested).") }
                     return Self.tenantFill(tenant, body: Self.tenantBody(tenant), fetchedAt: Self.now())
                 })
             if let refreshError = answer.refreshError { noteFailure(name, refreshError) } else { markReachable(name, true) }
-            guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(id).") }
+            guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(requested).") }
             return TenantAnswer(
                 tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: answer.status, age: answer.age,
                 maxAge: Self.maxAge(ttl: freshness[name]?.ttl, age: answer.age))

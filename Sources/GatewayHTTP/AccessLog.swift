@@ -41,14 +41,18 @@ public struct AccessLog: Sendable {
     }
 
     /// Writes the access line of one request, when the level is `info` or lower.
-    public func record(requestID: String, method rawMethod: String, path: String, caller: String?, status: Int, elapsed: Duration) {
+    public func record(requestID: String, method: String, path: String, caller: String?, status: Int, elapsed: Duration) {
+        record(requestID: requestID, method: method, route: APISurface.routeTemplate(path), path: path, caller: caller, status: status, elapsed: elapsed)
+    }
+
+    /// As above, with the path's route template (``APISurface``) already known.
+    func record(requestID: String, method rawMethod: String, route: String, path: String, caller: String?, status: Int, elapsed: Duration) {
         guard logger.logLevel <= .info else { return }
         let method = MethodLabel.label(rawMethod)
         // Milliseconds with two decimals, by integer arithmetic (no formatter per line).
         let hundredths = max(0, elapsed.components.seconds * 100_000 + elapsed.components.attoseconds / 10_000_000_000_000)
         let fraction = hundredths % 100
         let ms = "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
-        let route = MetricsMiddleware.route(path)
         let shownPath = path.utf8.count > 200 ? String(path.prefix(200)) : path
         let callerID = caller ?? "-"
         guard let direct else {

@@ -46,18 +46,17 @@ enum Admission {
 
     /// Decides without waiting: API keys, and gateway tokens verified on the spot. Nil when only
     /// the waiting path can decide (an identity provider's token; a client certificate that may
-    /// stand for a caller); then nothing was recorded or taken. With `takingRate` false the
-    /// caller's rate is left for ``AccessControl/takeRate(_:)``.
-    static func decide(_ presented: Presented, client: String, access: AccessControl, takingRate: Bool = true) -> AccessControl.Outcome? {
+    /// stand for a caller); then nothing was recorded or taken.
+    static func decide(_ presented: Presented, client: String, access: AccessControl) -> AccessControl.Outcome? {
         let key = presented.key
         if key == nil, access.directory.hasCertificateCallers { return nil }
         if presented.isToken(key), let key {
-            return access.authenticateSynchronously(token: key, address: client, takingRate: takingRate)
+            return access.authenticateSynchronously(token: key, address: client)
         }
-        return access.authenticate(apiKey: key, address: client, takingRate: takingRate)
+        return access.authenticate(apiKey: key, address: client)
     }
 
-    /// Decides, waiting where it must (the router): as ``decide(_:client:access:takingRate:)``,
+    /// Decides, waiting where it must (the router): as ``decide(_:client:access:)``,
     /// then identity-provider tokens and client certificates.
     static func decide(
         _ presented: Presented, client: String, access: AccessControl, certificate: () async -> PeerCertificate?

@@ -7,6 +7,16 @@ import Synchronization
 enum RequestIDs {
     private static let generator = Mutex(Xoshiro256StarStar())
 
+    /// The caller's `X-Request-Id` when well-formed (1-128 of `[A-Za-z0-9._:-]`): both front
+    /// ends echo it and log under it; nil when absent or not acceptable (then one is made).
+    static func accepted(_ offered: String?) -> String? {
+        guard let offered, (1...128).contains(offered.utf8.count) else { return nil }
+        let acceptable = offered.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x3A || b == 0x2D
+        }
+        return acceptable ? offered : nil
+    }
+
     static func make() -> String {
         let (random1, random2) = generator.withLock { ($0.next(), $0.next()) }
         return format(random1, random2)

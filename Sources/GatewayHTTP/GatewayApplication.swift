@@ -17,48 +17,14 @@ import HTTPTypes
 
 /// The gateway's HTTP front end: routes, request ids, access log, problem+json for every error.
 public enum GatewayApplication {
-    /// Every operation the gateway serves, by path (Hummingbird syntax): the methods each path
-    /// answers. Any other method on these paths is a 405 with `Allow`. A test checks that the
-    /// router and docs/openapi.yaml list exactly these.
-    public static let operations: [String: [HTTPRequest.Method]] = [
-        "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/metrics": [.get], "/v1/auth/token": [.post],
-        "/v1/tenants": [.get], "/v1/tenants/:id": [.get], "/v1/upstreams": [.get], "/v1/cache": [.delete],
-        "/v1/status": [.get], "/v1/auth/session": [.post], "/status": [.get], "/status.js": [.get], "/status.css": [.get], "/status.svg": [.get],
-    ]
-
-    /// The methods a path answers, when the path is one of ours (any other method is a 405 with
-    /// `Allow`); nil for a path that is not ours (404).
-    public static func allowedMethods(forPath path: String) -> [HTTPRequest.Method]? {
-        if let methods = operations[path] { return methods }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        if parts.count == 4, parts[1] == "v1", parts[2] == "tenants", !parts[3].isEmpty { return operations["/v1/tenants/:id"] }
-        return nil
-    }
-
     /// The OpenAPI document of this API (docs/openapi.yaml is a link to the bundled copy).
     public static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
         .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
 
-    /// Whether the request skips the cache (``CacheBypass``).
-    static func bypass(_ request: Request, _ caller: Caller, _ access: AccessControl) -> Bool {
-        CacheBypass.requested(request.headers[.cacheControl], caller: caller, policy: access.policy)
-    }
-
-    /// A cacheable answer (``CachedAnswerRendering``): 304 when the caller's `If-None-Match`
-    /// matches, else 200 with the body.
-    static func cacheable(_ request: Request, body: [UInt8], etag: String, status: CacheStatus?, age: Int, maxAge: Int) -> Response {
-        var headers = HTTPFields()
-        CachedAnswerRendering.headers(etag: etag, maxAge: maxAge, age: age, cacheStatus: status) { headers.append(HTTPField(name: $0, value: $1)) }
-        if CachedAnswerRendering.notModified(ifNoneMatch: request.headers[.ifNoneMatch], etag: etag) {
-            return Response(status: .notModified, headers: headers)
-        }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
     public static func router(state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: MetricsMiddleware(metrics: metrics.metrics))
-        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger), board: metrics.metrics.board))
+        let recorder = RequestRecorder(metrics: metrics.metrics, accessLog: accessLog ?? AccessLog(logger: logger), logger: logger)
+        router.add(middleware: RouterRecording(state: state, recorder: recorder))
         // `/metrics` is served here unless it has an address of its own (`metrics.listen`).
         if state.snapshot.configuration.metricsListen == nil {
             router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
@@ -92,42 +58,9 @@ public enum GatewayApplication {
         // exchange, and the JSON it renders (administrators: a key, a token, or the session cookie).
         let sessions = StatusSessions()
         StatusPage.register(on: router, sessions: sessions, board: metrics.metrics.board)
-        let v1 = router.group("v1").add(middleware: Authenticate())
-        v1.get("tenants") { request, context in
-            let query = try query(request.uri)
-            let caller = try caller(context)
-            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
-            let list = try await service.listAnswer(query, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
-            return cacheable(request, body: list.body, etag: list.etag, status: list.cacheStatus, age: list.age, maxAge: list.maxAge)
-        }
-        v1.get("tenants/:id") { request, context in
-            let id = context.parameters.get("id") ?? ""
-            let caller = try caller(context)
-            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
-            let answer = try await service.tenantAnswer(id: id, caller: caller, policy: access.policy, bypassCache: bypass(request, caller, access))
-            return cacheable(request, body: answer.body, etag: answer.etag, status: answer.cacheStatus, age: answer.age, maxAge: answer.maxAge)
-        }
-        v1.delete("cache") { request, context in
-            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
-            guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
-            let parameters = request.uri.queryParameters
-            if let upstream = parameters["upstream"], !TenantID.isValidUpstreamName(String(upstream)) {
-                throw GatewayError.badRequest(.invalidParameter, "upstream must match [a-z0-9-]{1,32}.")
-            }
-            if let tenant = parameters["tenant"], TenantID.parse(String(tenant)) == nil {
-                throw GatewayError.badRequest(.invalidParameter, "tenant must be {upstream}.{uuid}.")
-            }
-            let upstream = parameters["upstream"].map(String.init)
-            let tenant = parameters["tenant"].map(String.init)
-            // With a shared tier, the shared level and every other replica purge the same.
-            let outcome = await service.purge(upstream: upstream, tenant: tenant)
-            return try JSON.response(PurgeAnswer(purged: outcome.purged, replicas: outcome.replicasTold.map { $0 ? "told" : "not reached" }))
-        }
-        v1.get("upstreams") { _, context in
-            let (service, access) = try { let s = try snapshot(context); return (s.service, s.access) }()
-            guard access.policy.isAdministrator(try caller(context)) else { throw GatewayError.adminRequired(access.policy.administrators) }
-            return try JSON.response(UpstreamList(data: await service.upstreamInfo()))
-        }
+        // Every /v1 read and administration: the request pipeline (RequestPipeline.swift), as
+        // the hot path calls it.
+        PipelineRoutes.register(on: router, pipeline: RequestPipeline(logger: logger))
         return router
     }
 
@@ -156,7 +89,8 @@ public enum GatewayApplication {
         let configuration = state.snapshot.configuration
         guard let address = configuration.metricsListen else { return Application<RouterResponder<GatewayRequestContext>>?.none }
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: RequestIDAndAccessLog(logger: logger, state: state, accessLog: accessLog ?? AccessLog(logger: logger), board: metrics.metrics.board))
+        let recorder = RequestRecorder(metrics: metrics.metrics, accessLog: accessLog ?? AccessLog(logger: logger), logger: logger)
+        router.add(middleware: RouterRecording(state: state, recorder: recorder))
         router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
         router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
         return Application(
@@ -217,47 +151,6 @@ public enum GatewayApplication {
         return caller
     }
 
-    /// Validates `GET /v1/tenants` parameters before any upstream call.
-    static func query(_ uri: URI) throws -> TenantQuery {
-        let parameters = uri.queryParameters
-        var query = TenantQuery()
-        if let raw = parameters["product"] {
-            guard let product = Tenant.Product(rawValue: String(raw)) else {
-                throw GatewayError.badRequest(.invalidParameter, "product must be vb365 or vspc.")
-            }
-            query.product = product
-        }
-        if let raw = parameters["upstream"] {
-            guard TenantID.isValidUpstreamName(String(raw)) else {
-                throw GatewayError.badRequest(.invalidParameter, "upstream must match [a-z0-9-]{1,32}.")
-            }
-            query.upstream = String(raw)
-        }
-        if let raw = parameters["q"] {
-            let q = String(raw)
-            // Bytes, not characters: one visible character can carry thousands of combining
-            // marks, and q becomes part of the keys of kept list views and renderings.
-            guard q.utf8.count <= TenantQuery.maxSearchBytes, !q.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw GatewayError.badRequest(
-                    .invalidParameter, "q must be at most \(TenantQuery.maxSearchBytes) bytes of UTF-8, without control characters.")
-            }
-            query.q = q
-        }
-        if let raw = parameters["limit"] {
-            guard let limit = Int(String(raw)), (1...500).contains(limit) else {
-                throw GatewayError.badRequest(.invalidParameter, "limit must be a whole number from 1 to 500.")
-            }
-            query.limit = limit
-        }
-        if let raw = parameters["offset"] {
-            guard let offset = Int(String(raw)), (0...1_000_000).contains(offset) else {
-                throw GatewayError.badRequest(.invalidParameter, "offset must be a whole number from 0 to 1000000.")
-            }
-            query.offset = offset
-        }
-        return query
-    }
-
     /// The event loops of the HTTP server: `listen.threads` of its own, or swift-nio's shared
     /// group (one loop per core) when that is 0. The upstream client must run on the same group
     /// (``CurlClient/init(configuration:eventLoopGroup:logger:)``), so that a miss served on a
@@ -286,7 +179,8 @@ public enum GatewayApplication {
         // The raw-bytes handler fronts every connection: it frames heads, owns the idle timeout
         // and the head deadline on both paths, and answers cache hits only when `listen.hotPath`
         // is on (off, it hands every request to the router, byte for byte).
-        let hot = HotPathResponder(state: state, logger: logger, accessLog: accessLog, metrics: metrics.metrics)
+        let hot = HotPathResponder(
+            state: state, pipeline: RequestPipeline(logger: logger), recorder: RequestRecorder(metrics: metrics.metrics, accessLog: accessLog, logger: logger))
         let idle = amount(configuration.idleTimeout)
         let headTimeout = amount(configuration.requestHeadTimeout)
         let answers = configuration.hotPath
@@ -334,16 +228,6 @@ struct Readiness: Encodable {
     var upstreams: [UpstreamReadiness]?
     /// Only for an administrator, when a shared tier is configured: `redis host:port/db: open`.
     var sharedTier: String?
-}
-
-struct PurgeAnswer: Encodable {
-    var purged: Int
-    /// With a shared tier: whether the other replicas were told.
-    var replicas: String?
-}
-
-struct UpstreamList: Encodable {
-    var data: [UpstreamInfo]
 }
 
 /// The Prometheus registry behind `/metrics` and the swift-metrics factory that feeds it. One per

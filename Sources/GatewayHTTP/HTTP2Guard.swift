@@ -191,14 +191,15 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
         phase = .refused
         timer?.cancel()
         timer = nil
-        let answer = Problem(
-            GatewayError(.httpProtocol(status: 431), detail: "The request head has too many or too large header fields."), requestID: RequestIDs.make(),
-            instance: ""
-        ).rendered(retryAfter: nil, allow: nil)
-        var fields = answer.headers
-        fields[.contentLength] = String(answer.body.count)
+        var answer = ResponseAnswerWriter()
+        AnswerRendering.write(
+            .problem(GatewayError(.httpProtocol(status: 431), detail: "The request head has too many or too large header fields.")),
+            requestID: RequestIDs.make(), ifNoneMatch: nil, instance: "", into: &answer)
+        let body = answer.body ?? []
+        var fields = answer.fields
+        fields[.contentLength] = String(body.count)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: answer.body))), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 

@@ -9,17 +9,15 @@ import ResponseCache
 
 // The hot path: authenticated cache hits answered on the event loop (DESIGN.md, "The hot path").
 //
-// A Hummingbird route costs a trip through the async request path for every request, which on
-// this machine caps a fixed answer at about a quarter of nginx's rate. So a channel handler sits
-// *ahead of the HTTP codec* and reads the raw bytes: a plain `GET /v1/tenants/{id}` whose caller
-// it can authenticate synchronously and whose answer is fresh in the cache is answered right
-// there, from the cached body, with the per-request headers spliced in. A single tenant that is
-// not fresh in the cache is served here too, in a task on the connection's event loop (the miss
-// path: see ``HotPathHandler``'s `serve`). Everything else — other routes, list misses, bodies,
-// anything unusual — is handed on, byte for byte, to the codec and the router. Both paths make
-// the same decisions with the same functions (``TenantService/cachedTenantAnswer(at:caller:policy:)``,
-// ``TenantService/tenantAnswer(id:caller:policy:bypassCache:)``, ``AccessControl``), and
-// `HotPathTests` compares their answers header by header.
+// A Hummingbird route costs a trip through the async request path for every request, which
+// caps a fixed answer well below nginx's rate. So a channel handler sits *ahead of the HTTP
+// codec* and reads the raw bytes: a plain `GET /v1/tenants/{id}` or `GET /v1/tenants?…` whose
+// caller it can admit without waiting goes through the request pipeline (RequestPipeline.swift)
+// right there; a cache hit or a refusal is answered at once, and what needs a fill is served in
+// a task on the connection's event loop (``HotPathHandler``'s `serve`). Everything else — other
+// routes, bodies, an identity provider's token, anything unusual — is handed on, byte for byte,
+// to the codec and the router, whose `/v1` routes call the same pipeline. `HotPathTests`
+// compares the two front ends' answers header by header.
 
 /// Hummingbird's HTTP/1 child channel with ``HotPathHandler`` in front of its pipeline.
 struct HotPathChannel: ServerChildChannel {
@@ -271,10 +269,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // Writable: whatever paused this connection is over (the writability event may
                 // have come while this loop ran, and been left to it).
                 if machine.isPaused { resume(context) }
-                var answer = context.channel.allocator.buffer(capacity: 2048)
-                var largeBody: ByteBuffer?
-                switch responder.respond(to: request, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, into: &answer, largeBody: &largeBody) {
-                case .answered:
+                switch responder.respond(to: request, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, allocator: context.channel.allocator) {
+                case .answered(let answer, let largeBody):
                     buffer.moveReaderIndex(forwardBy: headLength)
                     pending = buffer
                     context.write(wrapOutboundOut(.byteBuffer(answer)), promise: nil)

@@ -61,16 +61,10 @@ struct Problem: Encodable {
         self.upstream = error.upstream
     }
 
-    func rendered(retryAfter: Int?, allow: String?) -> RenderedResponse {
-        guard let body = try? GatewayJSON.encode(self) else {
-            // Cannot happen with these members; should it, the caller still gets a problem, a 500.
-            return RenderedResponse(status: .internalServerError, headers: [.contentType: "application/problem+json"], body: Array(Self.unencodable.utf8))
-        }
-        var answer = RenderedResponse(
-            status: HTTPResponse.Status.standard(status), headers: [.contentType: "application/problem+json"], body: body)
-        if let retryAfter { answer.headers[.retryAfter] = String(retryAfter) }
-        if let allow { answer.headers[.allow] = allow }
-        return answer
+    /// The problem document, as sent.
+    var body: [UInt8] {
+        // Cannot fail with these members; should it, the caller still gets a problem, a 500.
+        (try? GatewayJSON.encode(self)) ?? Array(Self.unencodable.utf8)
     }
 }
 
@@ -91,18 +85,6 @@ extension HTTPResponse.Status {
     static func standard(_ code: Int) -> HTTPResponse.Status {
         if let known = known[code] { return known }
         return HTTPResponse.Status(code: code, reasonPhrase: code >= 500 ? "Server Error" : code >= 400 ? "Client Error" : "Status")
-    }
-}
-
-/// An answer as status, headers and body bytes: what both the router (as a `Response`) and the
-/// hot path (as HTTP/1.1 bytes) send.
-struct RenderedResponse {
-    var status: HTTPResponse.Status
-    var headers: HTTPFields
-    var body: [UInt8]
-
-    var response: Response {
-        Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 

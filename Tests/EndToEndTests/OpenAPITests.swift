@@ -40,7 +40,7 @@ struct OpenAPITests {
             let withSlash = path.hasPrefix("/") ? path : "/" + path
             return withSlash.replacingOccurrences(of: ":id", with: "{id}")
         }
-        let operations = Dictionary(uniqueKeysWithValues: GatewayApplication.operations.map { (openAPIPath($0.key), $0.value) })
+        let operations = Dictionary(uniqueKeysWithValues: APISurface.operations.map { (openAPIPath($0.key), $0.value) })
         for route in router.routes {
             let path = openAPIPath("\(route.path)")
             if let allowed = operations[path], allowed.contains(route.method) {
@@ -51,7 +51,7 @@ struct OpenAPITests {
         }
         let documentedPairs = try documented()
         #expect(routed == documentedPairs, "only routed: \(routed.subtracting(documentedPairs).sorted()); only documented: \(documentedPairs.subtracting(routed).sorted())")
-        #expect(unexpected.isEmpty, "routed but not in GatewayApplication.operations: \(unexpected)")
+        #expect(unexpected.isEmpty, "routed but not in APISurface.operations: \(unexpected)")
         await client.shutdown()
     }
 

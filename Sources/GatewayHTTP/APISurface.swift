@@ -1,0 +1,30 @@
+public import HTTPTypes
+
+/// The gateway's HTTP surface: every path it serves with the methods each answers, and the route
+/// template a path is counted under. Read by the router (405 with `Allow`), the metrics, the
+/// status board and the access log, whichever front end served the request.
+public enum APISurface {
+    /// Every operation the gateway serves, by path (Hummingbird syntax): the methods each path
+    /// answers. Any other method on these paths is a 405 with `Allow`. A test checks that the
+    /// router and docs/openapi.yaml list exactly these.
+    public static let operations: [String: [HTTPRequest.Method]] = [
+        "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/metrics": [.get], "/v1/auth/token": [.post],
+        "/v1/tenants": [.get], "/v1/tenants/:id": [.get], "/v1/upstreams": [.get], "/v1/cache": [.delete],
+        "/v1/status": [.get], "/v1/auth/session": [.post], "/status": [.get], "/status.js": [.get], "/status.css": [.get], "/status.svg": [.get],
+    ]
+
+    /// The methods a path answers, when the path is one of ours (any other method is a 405 with
+    /// `Allow`); nil for a path that is not ours (404).
+    public static func allowedMethods(forPath path: String) -> [HTTPRequest.Method]? {
+        if let methods = operations[path] { return methods }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 4, parts[1] == "v1", parts[2] == "tenants", !parts[3].isEmpty { return operations["/v1/tenants/:id"] }
+        return nil
+    }
+
+    /// The route template a path is counted under (never the raw path: ids are caller input).
+    static func routeTemplate(_ path: String) -> String {
+        if path.hasPrefix("/v1/tenants/") { return "/v1/tenants/{id}" }
+        return operations[path] != nil ? path : "other"
+    }
+}

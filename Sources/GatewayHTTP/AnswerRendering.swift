@@ -1,0 +1,162 @@
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ResponseCache
+import Synchronization
+
+/// Where an answer's status, header fields and body go: HTTP/1.1 bytes on the hot path
+/// (``HTTP1AnswerWriter``), a Hummingbird `Response` on the router (``ResponseAnswerWriter``).
+/// The writer adds only what its transport owns (`Date`, `Content-Length`); everything else
+/// comes from ``AnswerRendering``.
+protocol AnswerWriter {
+    mutating func start(_ status: HTTPResponse.Status)
+    mutating func field(_ name: HTTPField.Name, _ value: String)
+    /// The body, or nil for none (a 304). `shared`: bytes many answers send alike, named (a
+    /// cached answer's ETag), which a writer may keep in its transport's form.
+    mutating func end(body: [UInt8]?, shared: String?)
+}
+
+/// The one place an answer's status and headers are decided, for both front ends: a cached
+/// answer (304 or 200, `Content-Type`, `ETag`, `Cache-Control: private, max-age`, `Age`,
+/// `X-Cache`), a JSON document, or a problem (RFC 9457, with `Retry-After`, `Allow` and
+/// `WWW-Authenticate` where they apply); `X-Request-Id` on each.
+enum AnswerRendering {
+    static let xCache = HTTPField.Name("X-Cache")
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")
+
+    /// Writes `content` answering request `requestID` (`instance`: its path, quoted by a
+    /// problem); returns the status written.
+    @discardableResult
+    static func write<Writer: AnswerWriter>(
+        _ content: PipelineAnswer.Content, requestID: String, ifNoneMatch: String?, instance: String, into writer: inout Writer
+    ) -> Int {
+        switch content {
+        case .cached(let answer, let cacheStatus):
+            let notModified = notModified(ifNoneMatch: ifNoneMatch, etag: answer.etag)
+            writer.start(notModified ? .notModified : .ok)
+            writer.field(.contentType, "application/json")
+            writer.field(.eTag, answer.etag)
+            writer.field(.cacheControl, "private, max-age=" + String(max(0, answer.maxAge)))
+            writer.field(.age, String(answer.age))
+            if let xCache, let cacheStatus { writer.field(xCache, cacheStatus.rawValue) }
+            if let requestIDHeader { writer.field(requestIDHeader, requestID) }
+            writer.end(body: notModified ? nil : answer.body, shared: answer.etag)
+            return notModified ? 304 : 200
+        case .json(let body):
+            writer.start(.ok)
+            writer.field(.contentType, "application/json")
+            if let requestIDHeader { writer.field(requestIDHeader, requestID) }
+            writer.end(body: body, shared: nil)
+            return 200
+        case .problem(let error):
+            let status = HTTPResponse.Status.standard(error.status)
+            writer.start(status)
+            writer.field(.contentType, "application/problem+json")
+            if let retryAfter = error.retryAfter { writer.field(.retryAfter, String(retryAfter)) }
+            if let allow = error.allow { writer.field(.allow, allow) }
+            if error.status == 401 { writer.field(.wwwAuthenticate, #"Bearer realm="veeam-gateway""#) }
+            if let requestIDHeader { writer.field(requestIDHeader, requestID) }
+            writer.end(body: Problem(error, requestID: requestID, instance: instance).body, shared: nil)
+            return error.status
+        }
+    }
+
+    /// 304 when the caller's `If-None-Match` names the ETag (or is `*`).
+    static func notModified(ifNoneMatch: String?, etag: String) -> Bool {
+        guard let ifNoneMatch else { return false }
+        return ifNoneMatch.split(separator: ",").contains { candidate in
+            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
+            return trimmed == etag || trimmed == "*"
+        }
+    }
+}
+
+/// An answer as HTTP/1.1 bytes, as Hummingbird's codec would write it (`Date` and
+/// `Content-Length` after the fields). A large shared body goes out as its own kept buffer.
+struct HTTP1AnswerWriter: AnswerWriter {
+    var buffer: ByteBuffer
+    /// A body of ``BodyBuffers/threshold`` bytes or more, to write after `buffer`.
+    var largeBody: ByteBuffer?
+    let date: String
+    let bodies: BodyBuffers
+
+    init(buffer: ByteBuffer, date: String, bodies: BodyBuffers) {
+        self.buffer = buffer
+        self.date = date
+        self.bodies = bodies
+    }
+
+    mutating func start(_ status: HTTPResponse.Status) {
+        switch status.code {
+        case 200: buffer.writeStaticString("HTTP/1.1 200 OK\r\n")
+        case 304: buffer.writeStaticString("HTTP/1.1 304 Not Modified\r\n")
+        default: buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        }
+    }
+
+    mutating func field(_ name: HTTPField.Name, _ value: String) {
+        buffer.writeString(name.rawName)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+    }
+
+    mutating func end(body: [UInt8]?, shared: String?) {
+        buffer.writeStaticString("Date: ")
+        buffer.writeString(date)
+        guard let body else {
+            buffer.writeStaticString("\r\n\r\n")
+            return
+        }
+        buffer.writeStaticString("\r\nContent-Length: ")
+        buffer.writeString(String(body.count))
+        buffer.writeStaticString("\r\n\r\n")
+        if let shared, body.count >= BodyBuffers.threshold {
+            largeBody = bodies.buffer(for: shared, body: body)
+        } else {
+            buffer.writeBytes(body)
+        }
+    }
+}
+
+/// An answer as a Hummingbird `Response` (its codec adds `Date` and `Content-Length`), or as the
+/// head and body HTTP/2 stream handlers write.
+struct ResponseAnswerWriter: AnswerWriter {
+    var status: HTTPResponse.Status = .ok
+    var fields = HTTPFields()
+    var body: [UInt8]?
+
+    mutating func start(_ status: HTTPResponse.Status) {
+        self.status = status
+    }
+
+    mutating func field(_ name: HTTPField.Name, _ value: String) {
+        fields.append(HTTPField(name: name, value: value))
+    }
+
+    mutating func end(body: [UInt8]?, shared: String?) {
+        self.body = body
+    }
+
+    var response: Response {
+        Response(status: status, headers: fields, body: body.map { .init(byteBuffer: ByteBuffer(bytes: $0)) } ?? .init())
+    }
+}
+
+/// Large bodies (list pages) as `ByteBuffer`s, kept by ETag so that each answer writes the same
+/// storage instead of copying hundreds of kilobytes. Bounded: at most 32 bodies.
+final class BodyBuffers: Sendable {
+    static let threshold = 16 * 1024
+    private let buffers = Mutex<[String: ByteBuffer]>([:])
+
+    func buffer(for etag: String, body: [UInt8]) -> ByteBuffer {
+        if let known = buffers.withLock({ $0[etag] }) { return known }
+        let made = ByteBuffer(bytes: body)
+        buffers.withLock { known in
+            if known.count >= 32 { known.removeAll() }
+            known[etag] = made
+        }
+        return made
+    }
+}

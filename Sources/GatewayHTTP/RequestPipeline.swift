@@ -1,0 +1,305 @@
+import GatewayAccess
+import GatewayCore
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import ResponseCache
+import TenantModel
+
+/// The one sequence every authenticated `/v1` request goes through, whichever front end framed
+/// it (the event-loop hot path over HTTP/1.1, or a Hummingbird route over HTTP/1.1 and HTTP/2):
+///
+/// locate → admit (the caller's rate taken) → refuse a bad target → cache bypass → authorize →
+/// cache → answer, or hand a resolved request to ``fill(_:)``.
+///
+/// Each decision is made once, here: a request the hot path could not answer on the spot is
+/// carried into its fill as a ``ResolvedRequest`` (located, admitted, authorized), never decided
+/// again. The front ends only translate: bytes or a `Request` into a ``PipelineRequest``, and a
+/// ``PipelineAnswer`` back through ``AnswerRendering`` into bytes or a `Response`. Every request,
+/// pipeline or not, leaves one record (``RequestRecorder``).
+struct RequestPipeline: Sendable {
+    let logger: Logger
+
+    /// Decides without waiting (the hot path): nil when admission must wait (an identity
+    /// provider's token, a client certificate), in which case nothing was recorded or taken and
+    /// the request goes to the router.
+    func decideWithoutWaiting(_ request: PipelineRequest, snapshot: GatewaySnapshot) -> PipelineDecision? {
+        guard let outcome = Admission.decide(request.presented, client: request.client, access: snapshot.access) else { return nil }
+        return decide(request, admitted: outcome, snapshot: snapshot)
+    }
+
+    /// Decides, waiting for admission where it must (the router).
+    func decide(_ request: PipelineRequest, snapshot: GatewaySnapshot, certificate: () async -> PeerCertificate?) async -> PipelineDecision {
+        let outcome = await Admission.decide(request.presented, client: request.client, access: snapshot.access, certificate: certificate)
+        return decide(request, admitted: outcome, snapshot: snapshot)
+    }
+
+    /// The sequence after admission's outcome is known.
+    private func decide(_ request: PipelineRequest, admitted outcome: AccessControl.Outcome, snapshot: GatewaySnapshot) -> PipelineDecision {
+        let service = snapshot.service
+        let policy = snapshot.access.policy
+        // Located first, refused only after admission: a caller without valid credentials learns
+        // nothing of ids or parameters, and a bad target costs no upstream call.
+        let located = Self.locate(request.target, in: service)
+        let caller: Caller
+        do {
+            guard let admitted = try Admission.caller(outcome) else { return .answer(PipelineAnswer(.problem(.authRequired), callerID: nil)) }
+            caller = admitted
+        } catch {
+            return .answer(PipelineAnswer(.problem(error), callerID: nil))
+        }
+        let work: ResolvedRequest.Work
+        switch located {
+        case .success(let found): work = found
+        case .failure(let error): return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
+        }
+        let bypass = CacheBypass.requested(request.cacheControl, caller: caller, policy: policy)
+        switch work {
+        case .tenant(let location):
+            do {
+                try service.authorize(caller, at: location, policy: policy)
+            } catch {
+                return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
+            }
+            if !bypass, let fresh = service.freshTenant(at: location) {
+                return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
+            }
+        case .list(let query):
+            // The list is authorized by what it selects: only what the caller may read is fetched.
+            if !bypass, let list = service.cachedListAnswer(query, caller: caller, policy: policy) {
+                return .answer(PipelineAnswer(.cached(list.cachedBody, list.cacheStatus), callerID: caller.id))
+            }
+        case .upstreams, .purge:
+            guard policy.isAdministrator(caller) else {
+                return .answer(PipelineAnswer(.problem(.adminRequired(policy.administrators)), callerID: caller.id))
+            }
+        }
+        return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID))
+    }
+
+    /// What a target names, checked before any caller is: a malformed id or parameter is a 400,
+    /// an unknown upstream a 404.
+    static func locate(_ target: PipelineRequest.Target, in service: TenantService) -> Result<ResolvedRequest.Work, GatewayError> {
+        do throws(GatewayError) {
+            switch target {
+            case .tenant(let id): return .success(.tenant(try service.locate(id)))
+            case .list(let uri): return .success(.list(try listQuery(uri)))
+            case .upstreams: return .success(.upstreams)
+            case .purge(let uri): return .success(try purgeScope(uri))
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Serves a resolved request: the upstream reads (through the cache) it needs, under its
+    /// request id. Failures become the problem to answer; nothing is thrown.
+    func fill(_ resolved: ResolvedRequest) async -> PipelineAnswer {
+        let service = resolved.snapshot.service
+        let content: PipelineAnswer.Content
+        do {
+            content = try await RequestScope.$requestID.withValue(resolved.requestID) { () async throws -> PipelineAnswer.Content in
+                switch resolved.work {
+                case .tenant(let location):
+                    let answer = try await service.tenantAnswer(at: location, bypassCache: resolved.bypass)
+                    return .cached(CachedBody(body: answer.body, etag: answer.etag, age: answer.age, maxAge: answer.maxAge), answer.cacheStatus)
+                case .list(let query):
+                    let answer = try await service.listAnswer(
+                        query, caller: resolved.caller, policy: resolved.snapshot.access.policy, bypassCache: resolved.bypass)
+                    return .cached(answer.cachedBody, answer.cacheStatus)
+                case .upstreams:
+                    return .json(try GatewayJSON.encode(UpstreamList(data: await service.upstreamInfo())))
+                case .purge(let upstream, let tenant):
+                    // With a shared tier, the shared level and every other replica purge the same.
+                    let outcome = await service.purge(upstream: upstream, tenant: tenant)
+                    return .json(
+                        try GatewayJSON.encode(PurgeAnswer(purged: outcome.purged, replicas: outcome.replicasTold.map { $0 ? "told" : "not reached" })))
+                }
+            }
+        } catch {
+            content = .problem(Self.problem(for: error, requestID: resolved.requestID, logger: logger))
+        }
+        return PipelineAnswer(content, callerID: resolved.caller.id)
+    }
+
+    /// The problem a handler's error is answered with: a ``GatewayError`` as itself, anything else
+    /// (a bug) as a 500, logged by type only (its description might carry what must not be seen).
+    static func problem(for error: any Error, requestID: String, logger: Logger) -> GatewayError {
+        if let error = error as? GatewayError { return error }
+        logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(String(describing: type(of: error)))"])
+        return .internalError
+    }
+
+    /// `GET /v1/tenants` parameters, checked before any upstream call.
+    static func listQuery(_ uri: URI) throws(GatewayError) -> TenantQuery {
+        let parameters = uri.queryParameters
+        var query = TenantQuery()
+        if let raw = parameters["product"] {
+            guard let product = Tenant.Product(rawValue: String(raw)) else {
+                throw GatewayError.badRequest(.invalidParameter, "product must be vb365 or vspc.")
+            }
+            query.product = product
+        }
+        if let raw = parameters["upstream"] {
+            guard TenantID.isValidUpstreamName(String(raw)) else {
+                throw GatewayError.badRequest(.invalidParameter, "upstream must match [a-z0-9-]{1,32}.")
+            }
+            query.upstream = String(raw)
+        }
+        if let raw = parameters["q"] {
+            let q = String(raw)
+            // Bytes, not characters: one visible character can carry thousands of combining
+            // marks, and q becomes part of the keys of kept list views and renderings.
+            guard q.utf8.count <= TenantQuery.maxSearchBytes, !q.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw GatewayError.badRequest(
+                    .invalidParameter, "q must be at most \(TenantQuery.maxSearchBytes) bytes of UTF-8, without control characters.")
+            }
+            query.q = q
+        }
+        if let raw = parameters["limit"] {
+            guard let limit = Int(String(raw)), (1...500).contains(limit) else {
+                throw GatewayError.badRequest(.invalidParameter, "limit must be a whole number from 1 to 500.")
+            }
+            query.limit = limit
+        }
+        if let raw = parameters["offset"] {
+            guard let offset = Int(String(raw)), (0...1_000_000).contains(offset) else {
+                throw GatewayError.badRequest(.invalidParameter, "offset must be a whole number from 0 to 1000000.")
+            }
+            query.offset = offset
+        }
+        return query
+    }
+
+    /// `DELETE /v1/cache` parameters: everything, one upstream's entries, or one tenant's.
+    static func purgeScope(_ uri: URI) throws(GatewayError) -> ResolvedRequest.Work {
+        let parameters = uri.queryParameters
+        let upstream = parameters["upstream"].map(String.init)
+        let tenant = parameters["tenant"].map(String.init)
+        if let upstream, !TenantID.isValidUpstreamName(upstream) {
+            throw GatewayError.badRequest(.invalidParameter, "upstream must match [a-z0-9-]{1,32}.")
+        }
+        if let tenant, TenantID.parse(tenant) == nil {
+            throw GatewayError.badRequest(.invalidParameter, "tenant must be {upstream}.{uuid}.")
+        }
+        return .purge(upstream: upstream, tenant: tenant)
+    }
+}
+
+/// A `/v1` request as a front end read it: what the pipeline decides on.
+struct PipelineRequest: Sendable {
+    /// What the request's target names, before anything is checked.
+    enum Target: Sendable {
+        /// `GET /v1/tenants/{id}`, the id as written.
+        case tenant(String)
+        /// `GET /v1/tenants` with its query.
+        case list(URI)
+        /// `GET /v1/upstreams`.
+        case upstreams
+        /// `DELETE /v1/cache` with its query.
+        case purge(URI)
+    }
+
+    var target: Target
+    var presented: Admission.Presented
+    /// The client its failed authentications count against (``Admission/client(_:peer:peerKey:access:)``).
+    var client: String
+    var cacheControl: String?
+    var requestID: String
+}
+
+/// What the pipeline made of a request.
+enum PipelineDecision: Sendable {
+    /// Answered now: a cache hit, or a refusal.
+    case answer(PipelineAnswer)
+    /// Decided, and to be served by ``RequestPipeline/fill(_:)``.
+    case fill(ResolvedRequest)
+}
+
+/// An answer the pipeline decided, and whom it was for (nil: no caller was identified).
+struct PipelineAnswer: Sendable {
+    enum Content: Sendable {
+        /// A cacheable answer (200, or 304 for a matching `If-None-Match`) with its `X-Cache`.
+        case cached(CachedBody, CacheStatus?)
+        /// A JSON document, 200, not cacheable.
+        case json([UInt8])
+        /// A problem+json answer.
+        case problem(GatewayError)
+    }
+
+    var content: Content
+    var callerID: String?
+
+    init(_ content: Content, callerID: String?) {
+        self.content = content
+        self.callerID = callerID
+    }
+
+    /// `X-Cache` of the answer, for the metrics.
+    var cacheStatus: CacheStatus? {
+        if case .cached(_, let status) = content { return status }
+        return nil
+    }
+}
+
+/// A request located, admitted (its rate taken) and authorized, which only a fill can answer:
+/// everything ``RequestPipeline/fill(_:)`` needs, taken when the request was decided (the
+/// snapshot too, so a reload meanwhile does not change what it is served under).
+struct ResolvedRequest: Sendable {
+    enum Work: Sendable {
+        case tenant(TenantLocation)
+        case list(TenantQuery)
+        case upstreams
+        case purge(upstream: String?, tenant: String?)
+    }
+
+    let work: Work
+    let snapshot: GatewaySnapshot
+    let caller: Caller
+    /// An administrator's `no-cache`: skip the lookup and refresh the entry.
+    let bypass: Bool
+    let requestID: String
+}
+
+extension ListAnswer {
+    var cachedBody: CachedBody { CachedBody(body: body, etag: etag, age: age, maxAge: maxAge) }
+}
+
+struct UpstreamList: Encodable {
+    var data: [UpstreamInfo]
+}
+
+struct PurgeAnswer: Encodable {
+    var purged: Int
+    /// With a shared tier: whether the other replicas were told.
+    var replicas: String?
+}
+
+/// Whether a request skips the cache, for both front paths: `Cache-Control: no-cache` from a
+/// caller allowed to force refreshes (an administrator) bypasses it and refreshes the entry; from
+/// anyone else it is ignored, as is any other `Cache-Control`.
+enum CacheBypass {
+    static func requested(_ cacheControl: String?, caller: Caller, policy: AccessPolicy) -> Bool {
+        guard let cacheControl, asksNoCache(cacheControl) else { return false }
+        return policy.isAdministrator(caller)
+    }
+
+    /// Whether the value holds `no-cache`, in any case (ASCII; compared as bytes: this runs on
+    /// every forced refresh).
+    static func asksNoCache(_ value: String) -> Bool {
+        let needle: StaticString = "no-cache"
+        let wanted = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        let bytes = Array(value.utf8)
+        guard bytes.count >= wanted.count else { return false }
+        for start in 0...(bytes.count - wanted.count) {
+            var index = 0
+            while index < wanted.count {
+                let byte = bytes[start + index]
+                guard (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == wanted[index] else { break }
+                index += 1
+            }
+            if index == wanted.count { return true }
+        }
+        return false
+    }
+}

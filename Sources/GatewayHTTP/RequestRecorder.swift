@@ -1,0 +1,60 @@
+import GatewayCore
+import Logging
+import TenantModel
+
+/// What every answered request leaves behind, whichever front end served it: its request
+/// series (count and latency by route template, method and status; `X-Cache`), its status-board
+/// entry, its access-log line, and for a problem worth keeping the status board's problem entry
+/// and a warning. One call per request: the hot path makes it after writing an answer, the
+/// router's ``RouterRecording`` after the route returned.
+struct RequestRecorder: Sendable {
+    let metrics: GatewayMetrics
+    let accessLog: AccessLog
+    let logger: Logger
+
+    /// One answered request.
+    struct Entry {
+        var method: String
+        var path: String
+        var requestID: String
+        var callerID: String?
+        var status: Int
+        /// `X-Cache` of the answer, when it has one.
+        var cache: String?
+        var elapsed: Duration
+        /// The problem answered, if any.
+        var problem: GatewayError?
+        /// Answered by the event-loop hot path (counted apart as well).
+        var hotPath: Bool
+    }
+
+    func record(_ entry: Entry) {
+        let route = APISurface.routeTemplate(entry.path)
+        if let problem = entry.problem { note(problem, entry, route: route) }
+        metrics.request(route: route, method: entry.method, status: entry.status, duration: entry.elapsed, cache: entry.cache)
+        if entry.hotPath { metrics.hotPathAnswer(status: entry.status) }
+        accessLog.record(
+            requestID: entry.requestID, method: entry.method, route: route, path: entry.path, caller: entry.callerID, status: entry.status,
+            elapsed: entry.elapsed)
+    }
+
+    /// A problem answered: on the status board (the route template, the code, the upstream, the
+    /// request id, and the tenant id only when it is a well-formed one, never raw input), and
+    /// logged when it needs an operator's attention.
+    private func note(_ problem: GatewayError, _ entry: Entry, route: String) {
+        if StatusBoard.keeps(problem) {
+            let tenant = entry.path.hasPrefix("/v1/tenants/") ? String(entry.path.dropFirst("/v1/tenants/".count)) : nil
+            metrics.board.problem(
+                route: MethodLabel.label(entry.method) + " " + route, status: problem.status, code: problem.code.rawValue, upstream: problem.upstream,
+                requestID: entry.requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }, caller: entry.callerID)
+        }
+        if problem.status >= 500 || problem.logDetail != nil {
+            logger.warning(
+                "request failed",
+                metadata: [
+                    "request_id": "\(entry.requestID)", "code": "\(problem.code)", "upstream": "\(problem.upstream ?? "-")",
+                    "detail": "\(problem.logDetail ?? problem.detail)",
+                ])
+        }
+    }
+}
