@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): two gateway binaries side by side on the same simulator, for a
-# before/after of a change. Both serve cache hits of one tenant and of a list page, driven by
-# wrk in alternating runs; prints requests/s (median of ROUNDS) and gateway CPU µs per request
-# (utime+stime from /proc over each run).
+# before/after of a change. Both serve both products (VSPC, and VB365 with its three
+# organization accounts); `hit` asks for cache hits of one cloud tenant and the three
+# organizations in turn, `list` for a page of the list of both, driven by wrk in alternating
+# runs; prints requests/s (median of ROUNDS) and gateway CPU µs per request (utime+stime from
+# /proc over each run).
 #
 #   bash bench/compare-binaries.sh BEFORE_BINARY AFTER_BINARY
 #
 # Environment: DURATION (default 10s), ROUNDS (default 4, even), CONNS (default 64), SCENARIOS
-# (default "hit list").
+# (default "hit list"), WRK_THREADS (default 1: on two cores a second wrk thread takes the
+# core the servers need, and every ratio drifts towards 1.0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=${1:?usage: compare-binaries.sh BEFORE_BINARY AFTER_BINARY}
@@ -16,6 +19,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-4}
 CONNS=${CONNS:-64}
 SCENARIOS=${SCENARIOS:-"hit list"}
+WRK_THREADS=${WRK_THREADS:-1}
 source bench/lib.sh
 command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 BIN=$(swift build -c release --show-bin-path)
@@ -31,14 +35,34 @@ TENANT=$(curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/
 declare -A URL PID
 for side in before after; do
   GW_PORT=$(free_port)
-  gateway_yaml >"$OUT/gateway-$side.yaml"
+  gateway_yaml "$(vb365_upstream)" >"$OUT/gateway-$side.yaml"
   binary=$BEFORE; [ "$side" = after ] && binary=$AFTER
   "$binary" serve --config "$OUT/gateway-$side.yaml" >>"$OUT/gateway-$side.log" 2>&1 &
   PID[$side]=$!
   PIDS+=("${PID[$side]}")
   URL[$side]="http://127.0.0.1:$GW_PORT"
   wait_for "${URL[$side]}/healthz"
-  for path in "/v1/tenants/vspc-main.$TENANT" "/v1/tenants?limit=100"; do
+  # The simulator's VB365 organizations (each read with its own account), as the first gateway lists them.
+  if [ -z "${HIT_PATHS:-}" ]; then
+    HIT_PATHS="/v1/tenants/vspc-main.$TENANT"
+    for id in $(curl -s -H "X-API-Key: $KEY" "${URL[$side]}/v1/tenants?product=vb365" | python3 -c "import json,sys; print(' '.join(t['id'] for t in json.load(sys.stdin)['data']))"); do
+      HIT_PATHS+=" /v1/tenants/$id"
+    done
+  fi
+  python3 - "$OUT/hit.lua" $HIT_PATHS <<'PY'
+import sys
+paths = sys.argv[2:]
+table = ",".join(f'"{p}"' for p in paths)
+open(sys.argv[1], "w").write(f"""
+local paths = {{{table}}}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+""")
+PY
+  for path in $HIT_PATHS "/v1/tenants?limit=100"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "${URL[$side]}$path")
     [ "$code" = 200 ] || { echo "$side $path answered $code" >&2; tail -5 "$OUT/gateway-$side.log" >&2; exit 1; }
   done
@@ -46,10 +70,10 @@ done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)
-run() {  # run SIDE PATH -> "rps cpu_us_per_request"
-  local side=$1 path=$2 before after out rps
+run() {  # run SIDE PATH [LUA] -> "rps cpu_us_per_request"
+  local side=$1 path=$2 script=${3:-} before after out rps
   before=$(cpu_ticks "${PID[$side]}")
-  out=$(wrk -t2 -c"$CONNS" -d"$DURATION" -H "X-API-Key: $KEY" "${URL[$side]}$path")
+  out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" -H "X-API-Key: $KEY" ${script:+-s "$script"} "${URL[$side]}$path")
   after=$(cpu_ticks "${PID[$side]}")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   total=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -60,7 +84,7 @@ median() { python3 -c "import statistics,sys; print(round(statistics.median(floa
 echo "| scenario | before req/s | after req/s | after/before | before CPU µs/req | after CPU µs/req |"
 echo "|---|---|---|---|---|---|"
 for scenario in $SCENARIOS; do
-  path="/v1/tenants/vspc-main.$TENANT"; [ "$scenario" = list ] && path="/v1/tenants?limit=100"
+  path="/"; script="$OUT/hit.lua"; [ "$scenario" = list ] && { path="/v1/tenants?limit=100"; script=""; }
   declare -A RPS CPU
   RPS[before]=""; RPS[after]=""; CPU[before]=""; CPU[after]=""
   for round in $(seq 1 "$ROUNDS"); do
@@ -68,7 +92,7 @@ for scenario in $SCENARIOS; do
     # binary), so the order alternates from round to round: use an even ROUNDS.
     order="before after"; [ $((round % 2)) -eq 0 ] && order="after before"
     for side in $order; do
-      read -r rps cpu < <(run "$side" "$path")
+      read -r rps cpu < <(run "$side" "$path" "$script")
       RPS[$side]+=" $rps"; CPU[$side]+=" $cpu"
     done
   done

@@ -15,7 +15,9 @@
 # The gateway's upstream concurrency is raised from its default of 4 to nginx's 64 keep-alive
 # connections, so that misses compare like with like.
 #
-# Environment: DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256"),
+# Environment: WRK_THREADS (default 1: with two on a 2-core machine the load generator takes a
+# core, both servers are starved to the same ceiling, and every ratio drifts towards 1.0),
+# DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256"),
 # SCENARIOS (default "hit list miss"), GW_THREADS (gateway event loops, default one per core),
 # GW_HOTPATH (default true; false measures the router alone),
 # TLS (default 0; 1: both terminate HTTPS with the same certificate, ECDSA P-256, keep-alive),
@@ -30,6 +32,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"64 256"}
 SCENARIOS=${SCENARIOS:-"hit list miss"}
+WRK_THREADS=${WRK_THREADS:-1}
 WRITE=${1:-}
 source bench/lib.sh
 
@@ -143,16 +146,53 @@ PY
 
 # CPU time (user + system, clock ticks) of processes: the gateway, or nginx's master and workers.
 cpu_ticks() { local pid; for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'; }
+# User and system time apart: "user system" (clock ticks).
+cpu_split() { local pid; for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done | awk '{u += $14; s += $15} END {print u + 0, s + 0}'; }
 nginx_pids() { local master; master=$(cat "$OUT/nginx.pid"); echo "$master" $(pgrep -P "$master"); }
+TICK=$(getconf CLK_TCK)
+# DETAIL=1: per run, the user/system split of the servers' CPU per request and, with perf, the
+# system calls per request (read, write/writev, epoll_wait), for the per-hit budget.
+DETAIL=${DETAIL:-0}
+: >"$OUT/details.txt"
 
 # One wrk run: prints "req/s p50_ms p99_ms errors cpu_us_per_request" (the CPU of the processes
 # named after the script).
 run() {
   local url=$1 conns=$2 script=$3; shift 3
-  local before after
+  local before after split_before split_after perf_pid=""
   before=$(cpu_ticks "$@")
-  wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
+  split_before=$(cpu_split "$@")
+  if [ "$DETAIL" = 1 ] && command -v perf >/dev/null; then
+    local secs=${DURATION%s}
+    perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex \
+      -p "$(echo "$@" | tr ' ' ',')" -o "$OUT/perf-stat.txt" -- sleep "$((secs - 1))" 2>/dev/null &
+    perf_pid=$!
+  fi
+  wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
   after=$(cpu_ticks "$@")
+  split_after=$(cpu_split "$@")
+  [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null || true
+  if [ "$DETAIL" = 1 ]; then
+    python3 - "$OUT/wrk.txt" "$split_before" "$split_after" "$TICK" "$OUT/perf-stat.txt" "$url" "${DURATION%s}" >>"$OUT/details.txt" <<'PY'
+import re, sys, os
+text = open(sys.argv[1]).read()
+ub, sb = map(int, sys.argv[2].split()); ua, sa = map(int, sys.argv[3].split()); hz = int(sys.argv[4])
+count = int(re.search(r"(\d+) requests in", text).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+line = f"{sys.argv[6]}: user {(ua-ub)/hz*1e6/count:.1f} µs, system {(sa-sb)/hz*1e6/count:.1f} µs per request"
+if os.path.exists(sys.argv[5]):
+    calls = {}
+    for row in open(sys.argv[5]):
+        parts = row.strip().split(",")
+        if len(parts) > 2 and parts[2].startswith("syscalls:sys_enter_") and parts[0].isdigit():
+            calls[parts[2].split("sys_enter_")[1]] = int(parts[0])
+    seconds = int(sys.argv[7]) - 1
+    served = rps * seconds
+    line += "; per request: " + ", ".join(f"{k} {v / served:.2f}" for k, v in calls.items() if v)
+    os.remove(sys.argv[5])
+print(line)
+PY
+  fi
   wrk_summary "$OUT/wrk.txt" "$((after - before))"
 }
 median() { python3 -c "import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
@@ -190,8 +230,9 @@ $LINE"
 done
 
 RSS=$(ps -o rss= -p "$GW_PID" | tr -d ' ')
-HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
+HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
 NOTE="Both in front of the same simulated VSPC (1,000 generated tenants, HTTPS with a verified CA, keep-alive). The gateway authenticates every request (API key) and checks roles; nginx checks nothing. Gateway RSS after the runs: $((RSS / 1024)) MiB. \`list\` is a page of 500 tenants; \`miss\` sends \`Cache-Control: no-cache\` for random tenants (every request goes upstream)."
+[ -s "$OUT/details.txt" ] && { echo; cat "$OUT/details.txt"; } >&2
 echo
 echo "$HEADER"
 echo

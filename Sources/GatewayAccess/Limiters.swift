@@ -20,19 +20,22 @@ public final class RateLimiter: Sendable {
     public func take(_ key: String, rate: RateLimit) -> Int? {
         let now = clock.now
         return buckets.withLock { buckets in
-            var bucket = buckets[key] ?? Bucket(tokens: rate.burst, updated: now)
-            let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(rate.burst, bucket.tokens + seconds * rate.requestsPerSecond)
-            bucket.updated = now
-            defer { buckets[key] = bucket }
-            if bucket.tokens >= 1 {
-                bucket.tokens -= 1
-                return nil
-            }
-            let wait = (1 - bucket.tokens) / max(rate.requestsPerSecond, 0.001)
-            return max(1, Int(wait.rounded(.up)))
+            // Updated in place: one hash of the key per request.
+            Self.take(from: &buckets[key, default: Bucket(tokens: rate.burst, updated: now)], rate: rate, now: now)
         }
+    }
+
+    private static func take(from bucket: inout Bucket, rate: RateLimit, now: ContinuousClock.Instant) -> Int? {
+        let elapsed = now - bucket.updated
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        bucket.tokens = min(rate.burst, bucket.tokens + seconds * rate.requestsPerSecond)
+        bucket.updated = now
+        if bucket.tokens >= 1 {
+            bucket.tokens -= 1
+            return nil
+        }
+        let wait = (1 - bucket.tokens) / max(rate.requestsPerSecond, 0.001)
+        return max(1, Int(wait.rounded(.up)))
     }
 }
 

@@ -12,7 +12,9 @@ import VeeamAPI
 /// response body ready to send (role checks are yes/no for one tenant, so one body serves every
 /// allowed caller); a list is stored as tenants, filtered per caller on every answer.
 public enum CachedPayload: Sendable {
-    case tenant(Tenant, body: [UInt8], fetchedAt: String)
+    /// Boxed: a hit reads the body out of the entry, and copying a boxed case is one retain where
+    /// copying the tenant inline retained each of its strings.
+    indirect case tenant(Tenant, body: [UInt8], fetchedAt: String)
     case list([Tenant], fetchedAt: String, partialFailure: ProblemSummary?)
 }
 
@@ -65,8 +67,9 @@ public struct CachedBody: Sendable {
 
 /// A tenant id resolved against the configured upstreams (see ``TenantService/locate(_:)``):
 /// which upstream and which of its objects, and what kind of tenant it is. Carried from the
-/// request's first decision to its fill, so nothing is resolved twice.
-public struct TenantLocation: Sendable {
+/// request's first decision to its fill, so nothing is resolved twice. A class: remembered per id
+/// and handed along by reference.
+public final class TenantLocation: Sendable {
     /// The upstream's name.
     let upstreamName: String
     /// The id of the object on that upstream (lower case).
@@ -76,8 +79,20 @@ public struct TenantLocation: Sendable {
     let kind: Tenant.Kind
     /// The configured upstream the id names (of the service that located it).
     let upstream: TenantService.Upstream
+    /// The tenant's key in the cache (``CacheKeys/tenant(_:)``).
+    let cacheKey: String
     /// The id as the caller wrote it (problem details quote it).
     public let requested: String
+
+    init(upstreamName: String, upstreamID: String, tenantID: String, kind: Tenant.Kind, upstream: TenantService.Upstream, requested: String) {
+        self.upstreamName = upstreamName
+        self.upstreamID = upstreamID
+        self.tenantID = tenantID
+        self.kind = kind
+        self.upstream = upstream
+        self.cacheKey = CacheKeys.tenant(tenantID)
+        self.requested = requested
+    }
 }
 
 extension TenantService {
@@ -93,10 +108,10 @@ extension TenantService {
     }
 
     /// Where a tenant id points: 400 for a malformed id, 404 for an upstream that is not
-    /// configured; no caller involved. Valid ids are remembered (at most 8,192: ids are caller
-    /// input), so a hot id is parsed once.
+    /// configured; no caller involved. Valid ids are remembered (bounded: ids are caller
+    /// input), so a hot id is parsed once per thread.
     public func locate(_ id: String) throws(GatewayError) -> TenantLocation {
-        if let known = locations.withLock({ $0[id] }) { return known }
+        if let known = locations.withCurrent({ $0[id] }) { return known }
         guard let (name, upstreamID) = TenantID.parse(id) else {
             throw GatewayError.badRequest(
                 .invalidID, "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
@@ -107,8 +122,8 @@ extension TenantService {
         let location = TenantLocation(
             upstreamName: name, upstreamID: upstreamID, tenantID: TenantID.make(upstream: name, id: upstreamID),
             kind: upstream.definition.product == .vb365 ? .organization : .cloudTenant, upstream: upstream, requested: id)
-        locations.withLock { known in
-            if known.count >= 8192 { known.removeAll(keepingCapacity: true) }
+        locations.withCurrent { known in
+            if known.count >= 1024 { known.removeAll(keepingCapacity: true) }
             known[id] = location
         }
         return location
@@ -118,7 +133,7 @@ extension TenantService {
     /// an upstream, never waits; the caller is authorized before (``authorize(_:at:policy:)``).
     public func freshTenant(at location: TenantLocation) -> CachedBody? {
         let ttl = freshness[location.upstreamName]?.ttl
-        return cache.withFreshEntry(CacheKeys.tenant(location.tenantID)) { entry, age -> CachedBody? in
+        return cache.withFreshEntry(location.cacheKey) { entry, age -> CachedBody? in
             guard case .tenant(_, let body, _) = entry.value else { return nil }
             return CachedBody(body: body, etag: entry.etag, age: age, maxAge: Self.maxAge(ttl: ttl, age: age))
         }
@@ -138,7 +153,7 @@ extension TenantService {
         let upstreamID = location.upstreamID
         do {
             let answer = try await cached(
-                CacheKeys.tenant(location.tenantID), of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
+                location.cacheKey, of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
                 read: { try await self.read(upstream, id: upstreamID) },
                 store: { tenant in
                     guard let tenant else { throw GatewayError.notFound("No tenant \(requested).") }

@@ -10,8 +10,14 @@ public final class GatewayMetrics: Sendable {
     public let factory: any MetricsFactory
     private let lastSeen = Mutex<[String: Int]>([:])
     /// Request series already made, by route, method and status: one lookup per request instead
-    /// of a registration call into the factory (the hot path counts ~10⁵ requests a second).
-    private let requestSeries = Mutex<[RequestSeriesKey: (count: Counter, duration: Timer)]>([:])
+    /// of a registration call into the factory, in the calling thread's shard (the factory hands
+    /// every shard the same series).
+    private let requestSeries = ThreadShards { [RequestSeriesKey: RequestSeries]() }
+
+    struct RequestSeries {
+        var count: Counter
+        var duration: Timer
+    }
 
     struct RequestSeriesKey: Hashable {
         var route: String
@@ -47,9 +53,9 @@ public final class GatewayMetrics: Sendable {
         let method = MethodLabel.label(rawMethod)
         board.request(method: method, route: route, status: status, duration: duration, cache: cache)
         let key = RequestSeriesKey(route: route, method: method, status: status)
-        let series = requestSeries.withLock { known in
+        let series = requestSeries.withCurrent { known in
             if let found = known[key] { return found }
-            let made = (
+            let made = RequestSeries(
                 count: Counter(
                     label: "veeam_gateway_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
                 duration: Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
@@ -63,7 +69,7 @@ public final class GatewayMetrics: Sendable {
 
     /// An answer the event-loop hot path wrote itself (also counted in the request series).
     public func hotPathAnswer(status: Int) {
-        let counter = hotPathSeries.withLock { known in
+        let counter = hotPathSeries.withCurrent { known in
             if let found = known[status] { return found }
             let made = Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory)
             known[status] = made
@@ -72,7 +78,7 @@ public final class GatewayMetrics: Sendable {
         counter.increment()
     }
 
-    private let hotPathSeries = Mutex<[Int: Counter]>([:])
+    private let hotPathSeries = ThreadShards { [Int: Counter]() }
 
     /// Bytes the hot path examined while looking for the end of heads that arrived in pieces
     /// (each byte once: the scan resumes where it stopped, so a trickled head costs linear work).

@@ -28,6 +28,12 @@ public final class StatusBoard: Sendable {
             if status >= 500 { errors += 1 }
             latency[slot] += 1
         }
+
+        mutating func add(_ other: RouteCounts) {
+            requests += other.requests
+            errors += other.errors
+            for slot in latency.indices { latency[slot] += other.latency[slot] }
+        }
     }
 
     /// A route as counted: the method and the template apart (no string is built per request).
@@ -50,6 +56,21 @@ public final class StatusBoard: Sendable {
         var cacheHits = 0
         var cacheMisses = 0
         var staleServed = 0
+
+        /// Adds another shard's counts of the same epoch.
+        mutating func add(_ other: Bucket) {
+            for (key, counts) in other.routes { routes[key, default: RouteCounts()].add(counts) }
+            for (key, counts) in other.upstreams {
+                var sum = upstreams[key, default: UpstreamCounts()]
+                sum.requests += counts.requests
+                sum.errors += counts.errors
+                sum.throttled += counts.throttled
+                upstreams[key] = sum
+            }
+            cacheHits += other.cacheHits
+            cacheMisses += other.cacheMisses
+            staleServed += other.staleServed
+        }
     }
 
     /// One kind of problem answered (repeats grouped): what an operator needs to find it in the
@@ -90,7 +111,6 @@ public final class StatusBoard: Sendable {
     }
 
     struct State {
-        var ring = [Bucket](repeating: Bucket(), count: StatusBoard.bucketCount)
         var problems = Deque<Problem>()
         var lastErrors: [String: LastError] = [:]
         /// Each upstream's mark (ok/degraded/down) and since when it holds.
@@ -98,6 +118,9 @@ public final class StatusBoard: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The counting buckets: a ring per thread shard, so that requests answered on different
+    /// event loops at once do not contend; ``recent()`` adds the shards up.
+    private let rings = ThreadShards { [Bucket](repeating: Bucket(), count: StatusBoard.bucketCount) }
     private let clock: GatewayClock
     private let origin: ContinuousClock.Instant
     /// When this process started (wall clock, for the page).
@@ -118,10 +141,10 @@ public final class StatusBoard: Sendable {
     /// The bucket of now, reset if it last held an older epoch.
     private func withBucket(_ body: (inout Bucket) -> Void) {
         let current = epoch(clock.now)
-        state.withLock { state in
+        rings.withCurrent { ring in
             let index = current % Self.bucketCount
-            if state.ring[index].epoch != current { state.ring[index] = Bucket(epoch: current) }
-            body(&state.ring[index])
+            if ring[index].epoch != current { ring[index] = Bucket(epoch: current) }
+            body(&ring[index])
         }
     }
 
@@ -231,14 +254,14 @@ public final class StatusBoard: Sendable {
     /// The buckets of the last 15 minutes, oldest first (an empty bucket where nothing happened).
     func recent() -> [Bucket] {
         let current = epoch(clock.now)
-        return state.withLock { state in
-            (0..<Self.bucketCount).map { back in
-                let wanted = current - (Self.bucketCount - 1 - back)
-                guard wanted >= 0 else { return Bucket(epoch: wanted) }
-                let bucket = state.ring[wanted % Self.bucketCount]
-                return bucket.epoch == wanted ? bucket : Bucket(epoch: wanted)
+        var merged = (0..<Self.bucketCount).map { back in Bucket(epoch: current - (Self.bucketCount - 1 - back)) }
+        rings.forEach { ring in
+            for index in merged.indices where merged[index].epoch >= 0 {
+                let bucket = ring[merged[index].epoch % Self.bucketCount]
+                if bucket.epoch == merged[index].epoch { merged[index].add(bucket) }
             }
         }
+        return merged
     }
 
     /// The last `minutes` of `buckets` (oldest first).

@@ -91,8 +91,9 @@ public final class TenantService: Sendable {
     /// VB365 organization id → index of the account that reads it (learned from reads).
     private let organizationIndex = Mutex<[String: Int]>([:])
     private let reachability = Mutex<[String: Bool]>([:])
-    /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 8,192).
-    let locations = Mutex<[String: TenantLocation]>([:])
+    /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 1,024 per thread
+    /// shard): each thread its own memo, so hits on several event loops do not contend.
+    let locations = ThreadShards { [String: TenantLocation]() }
 
     /// Builds brokers and clients for each upstream; `transport` makes an upstream's base transport
     /// from its options (the executable passes libcurl's, over one shared client).

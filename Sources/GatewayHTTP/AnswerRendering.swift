@@ -95,11 +95,29 @@ struct HTTP1AnswerWriter: AnswerWriter {
         }
     }
 
+    /// `name: value` and CRLF, written with one capacity check.
     mutating func field(_ name: HTTPField.Name, _ value: String) {
-        buffer.writeString(name.rawName)
-        buffer.writeStaticString(": ")
-        buffer.writeString(value)
-        buffer.writeStaticString("\r\n")
+        var name = name.rawName
+        var value = value
+        name.withUTF8 { name in
+            value.withUTF8 { value in
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: name.count + value.count + 4) { out in
+                    var at = 0
+                    func put(_ bytes: UnsafeRawBufferPointer) {
+                        UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + bytes.count)]).copyMemory(from: bytes)
+                        at += bytes.count
+                    }
+                    put(UnsafeRawBufferPointer(name))
+                    out[at] = UInt8(ascii: ":")
+                    out[at + 1] = UInt8(ascii: " ")
+                    at += 2
+                    put(UnsafeRawBufferPointer(value))
+                    out[at] = 0x0D
+                    out[at + 1] = 0x0A
+                    return at + 2
+                }
+            }
+        }
     }
 
     mutating func end(body: [UInt8]?, shared: String?) {

@@ -30,19 +30,24 @@ public final class GatewaySnapshot: Sendable {
 }
 
 /// Where the front end takes each request's snapshot from. The runtime replaces it on reload;
-/// the front end only reads it.
+/// the front end only reads it. Kept once per thread shard (``ThreadShards``), so that every
+/// request's read takes an uncontended lock; a reload writes every shard.
 public final class SnapshotSource: Sendable {
-    private let current: Mutex<GatewaySnapshot>
+    private let current: ThreadShards<GatewaySnapshot>
+    /// Orders reloads: two replacing at once cannot leave shards on different snapshots.
+    private let replacing = Mutex(())
 
     public init(_ snapshot: GatewaySnapshot) {
-        self.current = Mutex(snapshot)
+        self.current = ThreadShards { snapshot }
     }
 
     /// The snapshot in force now.
-    public var snapshot: GatewaySnapshot { current.withLock { $0 } }
+    public var snapshot: GatewaySnapshot { current.withCurrent { $0 } }
 
     /// Puts `snapshot` in force for every request that starts from now on.
     public func replace(with snapshot: GatewaySnapshot) {
-        current.withLock { $0 = snapshot }
+        replacing.withLock { _ in
+            current.forEach { $0 = snapshot }
+        }
     }
 }

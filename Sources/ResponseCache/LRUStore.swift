@@ -6,6 +6,8 @@ struct LRUStore<Value: Sendable> {
         var entry: CacheEntry<Value>
         var previous: Node?
         var next: Node?
+        /// The store's ``touches`` when the node last moved to the front.
+        var touched = 0
         init(key: String, entry: CacheEntry<Value>) {
             self.key = key
             self.entry = entry
@@ -13,6 +15,12 @@ struct LRUStore<Value: Sendable> {
     }
 
     private var nodes: [String: Node] = [:]
+    /// Counts reads and writes: a read moves its node to the front only when more than an
+    /// eighth of the store's entries were touched since it last moved, so a hot entry is not
+    /// relinked on every hit (each relink is several reference-count writes under the cache's
+    /// lock). The order stays LRU to within that eighth: an entry still in the most recent
+    /// eighth is never the least recently used one.
+    private var touches = 0
     /// Most recently used.
     private var head: Node?
     /// Least recently used.
@@ -38,15 +46,22 @@ struct LRUStore<Value: Sendable> {
     /// The entry, marked most recently used.
     mutating func get(_ key: String) -> CacheEntry<Value>? {
         guard let node = nodes[key] else { return nil }
-        moveToFront(node)
+        touch(node)
         return node.entry
     }
 
     /// Runs `body` on the entry in place (no copy), marked most recently used.
     mutating func withEntry<R>(_ key: String, _ body: (borrowing CacheEntry<Value>) -> R?) -> R? {
         guard let node = nodes[key] else { return nil }
-        moveToFront(node)
+        touch(node)
         return body(node.entry)
+    }
+
+    /// A read of `node`: to the front, unless it moved there recently (see ``touches``).
+    private mutating func touch(_ node: Node) {
+        touches &+= 1
+        guard touches &- node.touched > nodes.count / 8 else { return }
+        moveToFront(node)
     }
 
     /// Inserts or replaces; evicts least recently used entries until the bound holds.
@@ -88,12 +103,15 @@ struct LRUStore<Value: Sendable> {
     }
 
     private mutating func moveToFront(_ node: Node) {
+        node.touched = touches
         guard head !== node else { return }
         unlink(node)
         insertAtFront(node)
     }
 
     private mutating func insertAtFront(_ node: Node) {
+        touches &+= 1
+        node.touched = touches
         node.previous = nil
         node.next = head
         head?.previous = node

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Profile (not a test): where a cache hit's CPU goes. One gateway (release build, or
+# GATEWAY_BIN) in front of the simulator's VSPC and VB365 (three organization accounts), the
+# hits of one cloud tenant and the three organizations warmed; then wrk -t1 -c64 asks for them
+# in turn while `perf record -F 999 -g` samples the gateway, and the top symbols (demangled) are
+# printed with their share of all samples, the kernel's share, and the gateway's CPU µs per hit.
+#
+#   bash bench/profile-hit.sh            # DURATION (default 12s), TOP (default 40)
+#
+# This machine has no hardware counters (cpu-clock samples only), so compare shares within one
+# sitting, and CPU µs per hit across binaries with bench/compare-binaries.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-12s}
+TOP=${TOP:-40}
+source bench/lib.sh
+command -v perf >/dev/null || { echo "perf is not installed (linux-perf)" >&2; exit 1; }
+build_release
+start_sim --token-lifetime 86400
+new_key
+GW_PORT=$(free_port)
+gateway_yaml "$(vb365_upstream)" >"$OUT/gateway.yaml"
+start_gateway "$OUT/gateway.yaml"
+TOKEN=$(upstream_token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
+TENANT=$(curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=1" |
+  python3 -c "import json,sys; print(json.load(sys.stdin)['data'][0]['instanceUid'])")
+PATHS="/v1/tenants/vspc-main.$TENANT"
+for id in $(curl -s -H "X-API-Key: $KEY" "$GW_URL/v1/tenants?product=vb365" | python3 -c "import json,sys; print(' '.join(t['id'] for t in json.load(sys.stdin)['data']))"); do
+  PATHS+=" /v1/tenants/$id"
+done
+for path in $PATHS; do
+  for _ in 1 2; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$GW_URL$path")
+    [ "$code" = 200 ] || { echo "$path answered $code" >&2; exit 1; }
+  done
+done
+python3 - "$OUT/hit.lua" $PATHS <<'PY'
+import sys
+table = ",".join(f'"{p}"' for p in sys.argv[2:])
+open(sys.argv[1], "w").write(f"""
+local paths = {{{table}}}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+""")
+PY
+ticks() { awk '{print $14 + $15}' "/proc/$GW_PID/stat"; }
+before=$(ticks)
+perf record -q -F 999 -g -p "$GW_PID" -o "$OUT/perf.data" -- sleep "${DURATION%s}" 2>/dev/null &
+PERF=$!
+wrk -t1 -c64 -d"$DURATION" -H "X-API-Key: $KEY" -s "$OUT/hit.lua" "$GW_URL/" >"$OUT/wrk.txt"
+wait "$PERF" || true
+after=$(ticks)
+total=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
+rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
+echo "hits: $total in $DURATION ($rps/s); gateway CPU $(python3 -c "print(f'{($after-$before)/$(getconf CLK_TCK)*1e6/$total:.1f}')") µs per hit"
+perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null >"$OUT/report.txt" || true
+kernel=$(awk '/\[k\]/ {gsub("%","",$1); s += $1} END {printf "%.1f", s}' "$OUT/report.txt")
+echo "kernel share of samples: $kernel %"
+echo "| share | symbol |"
+echo "|---|---|"
+grep -E '^\s+[0-9.]+%' "$OUT/report.txt" | head -n "$TOP" | while read -r share kind rest; do
+  name=$(echo "$rest" | swift demangle --simplified 2>/dev/null || echo "$rest")
+  echo "| $share | ${name:0:150} |"
+done
