@@ -50,7 +50,7 @@ public final class AccessControl: Sendable {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "client-certificate"))
+        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .clientCertificate))
     }
 
     /// Authenticates an API key presented by `address`, then applies the caller's rate.
@@ -61,7 +61,7 @@ public final class AccessControl: Sendable {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "api-key"))
+        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .apiKey))
     }
 
     /// An authenticated caller, held to its rate: every admitted request takes one request of

@@ -31,10 +31,19 @@ public struct Caller: Sendable, Equatable {
     public var roles: Set<String>
     /// Tenant ids (`{upstream}.{uuid}`) the caller is limited to; empty means not scoped.
     public var scopes: Set<String>
-    /// How the caller proved who it is: `api-key`, `gateway-token`, `idp-token`.
-    public var method: String
+    /// How the caller proved who it is.
+    public var method: Method
 
-    public init(id: String, roles: Set<String>, scopes: Set<String> = [], method: String = "api-key") {
+    /// How a caller proved who it is; the raw value is how logs and the status page name it.
+    public enum Method: String, Sendable, Equatable {
+        case apiKey = "api-key"
+        case gatewayToken = "gateway-token"
+        case idpToken = "idp-token"
+        case clientCertificate = "client-certificate"
+        case statusSession = "status-session"
+    }
+
+    public init(id: String, roles: Set<String>, scopes: Set<String> = [], method: Method = .apiKey) {
         self.id = id
         self.roles = roles
         self.scopes = scopes

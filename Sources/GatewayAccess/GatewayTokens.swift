@@ -51,7 +51,7 @@ public final class GatewayTokenIssuer: Sendable {
     /// with another key, or from another issuer.
     public func verify(_ token: String) async -> Caller? {
         guard let claims = try? await keys.verify(token, as: GatewayClaims.self), claims.iss.value == issuer else { return nil }
-        return Caller(id: claims.sub.value, roles: Set(claims.roles), scopes: Set(claims.scopes), method: "gateway-token")
+        return Caller(id: claims.sub.value, roles: Set(claims.roles), scopes: Set(claims.scopes), method: .gatewayToken)
     }
 }
 
@@ -75,7 +75,7 @@ extension GatewayTokenIssuer {
         guard let claims = try? decoder.decode(GatewayClaims.self, from: Data(payload)), claims.iss.value == issuer, claims.exp.value > now else {
             return nil
         }
-        return Caller(id: claims.sub.value, roles: Set(claims.roles), scopes: Set(claims.scopes), method: "gateway-token")
+        return Caller(id: claims.sub.value, roles: Set(claims.roles), scopes: Set(claims.scopes), method: .gatewayToken)
     }
 
     struct Header: Decodable {
@@ -118,7 +118,7 @@ extension AccessControl {
 
     /// A token's caller checked against the caller list; other callers (an IdP's) as they are.
     func current(_ caller: Caller) -> Caller? {
-        guard caller.method == "gateway-token" else { return caller }
+        guard caller.method == .gatewayToken else { return caller }
         guard let record = directory.record(id: caller.id) else { return nil }
         return Caller(id: caller.id, roles: caller.roles.intersection(record.roles), scopes: caller.scopes.intersection(record.scopes), method: caller.method)
     }

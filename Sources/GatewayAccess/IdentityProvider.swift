@@ -79,7 +79,7 @@ public final class IdentityProvider: Sendable {
         guard claims.iss == settings.issuer, claims.aud.contains(settings.audience), let sub = claims.sub, !sub.isEmpty else { return nil }
         let roles = Set((claims.strings[settings.rolesClaim] ?? []).filter { Role.all.contains($0) })
         let scopes = Set(settings.scopesClaim.flatMap { claims.strings[$0] } ?? []).map { $0.lowercased() }
-        return Caller(id: "idp:" + sub, roles: roles, scopes: Set(scopes), method: "idp-token")
+        return Caller(id: "idp:" + sub, roles: roles, scopes: Set(scopes), method: .idpToken)
     }
 
     private func refresh() async -> (JWTKeyCollection, Set<String>)? {

@@ -1,8 +1,8 @@
 /// One child's answer in a fan-out: the position of its input, and what it produced.
 ///
 /// A named struct on purpose. With Swift 6.3.1 at `-O`, a task group whose child result type is a
-/// tuple sometimes hands the parent a corrupted tuple (issue 11; `docs/architecture.md`, "Values
-/// across task boundaries"). Every value that crosses a task boundary is a named `Sendable` type.
+/// tuple sometimes hands the parent a corrupted tuple (`docs/architecture.md`, "Values across
+/// task boundaries"). Every value that crosses a task boundary is a named `Sendable` type.
 public struct Indexed<Value: Sendable>: Sendable {
     /// Position of the input the child worked on.
     public let index: Int

@@ -15,6 +15,13 @@ public struct UpstreamReadiness: Sendable, Encodable, Equatable {
     public var accountRole: String?
     /// Why not ready; never holds a secret.
     public var reason: String?
+    /// The stable code of why not ready (`upstream.connect`, `token.login_refused`, …), for the
+    /// status board; not part of `/readyz`'s answer.
+    public var code: String?
+
+    enum CodingKeys: String, CodingKey {
+        case upstream, ready, reachable, tokenObtainable, accountRole, reason
+    }
 }
 
 /// Every upstream's readiness at one moment.
@@ -110,15 +117,18 @@ extension TenantService {
             if let partial {
                 let problem = GatewayError.upstream(name, partial)
                 result.reason = "Not every organization account can log in: " + problem.detail + " (" + problem.code.rawValue + ")"
+                result.code = problem.code.rawValue
                 return result
             }
         } catch let error as TokenError {
             result.reachable = error.code != .secretUnavailable
             result.reason = GatewayError.upstream(name, error).detail + " (" + error.code.rawValue + ")"
+            result.code = error.code.rawValue
             return result
         } catch {
             let problem = GatewayError.upstream(name, error)
             result.reason = problem.detail + " (" + problem.code.rawValue + ")"
+            result.code = problem.code.rawValue
             return result
         }
         if let client = upstream.probeClient {
@@ -129,12 +139,14 @@ extension TenantService {
                 guard Role.vspcAccountRolesAllowed.contains(me.role) else {
                     result.reason = "The gateway's account \(username) on \(name) has role \(me.role); reading tenants needs Portal Administrator, "
                         + "Service Provider Global Administrator or Service Provider Administrator (VSPC roles \(Role.vspcAccountRolesAllowed.sorted().joined(separator: ", ")))."
+                    result.code = GatewayError.Code.upstreamFailed.rawValue
                     return result
                 }
             } catch {
                 let problem = GatewayError.upstream(name, error)
                 result.reachable = !(error is UpstreamError)
                 result.reason = problem.detail + " (" + problem.code.rawValue + ")"
+                result.code = problem.code.rawValue
                 return result
             }
         }

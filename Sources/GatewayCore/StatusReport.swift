@@ -138,7 +138,7 @@ extension TenantService {
             } else {
                 mark = "ok"
             }
-            if let probe, !probe.ready { board.upstreamFailed(name, code: Self.code(of: probe.reason)) }
+            if let probe, !probe.ready { board.upstreamFailed(name, code: probe.code ?? GatewayError.Code.upstreamFailed.rawValue) }
             upstreamRows.append(
                 StatusReport.Upstream(
                     name: name, product: upstream.definition.product.rawValue, apiVersion: apiVersion(of: upstream), baseURL: upstream.definition.baseURL,
@@ -179,12 +179,5 @@ extension TenantService {
                     m15: StatusBoard.hitRatio(hits: hits.m15, misses: misses.m15)),
                 staleServed: StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.staleServed } }, evictions: statistics.evictions),
             sharedTier: shared?.line, sharedCache: shared?.cache, problems: board.problems)
-    }
-
-    /// The stable code at the end of a readiness reason (`… (upstream.connect)`), else `upstream.error`.
-    static func code(of reason: String?) -> String {
-        guard let reason, reason.hasSuffix(")"), let open = reason.lastIndex(of: "(") else { return "upstream.error" }
-        let inner = reason[reason.index(after: open)..<reason.index(before: reason.endIndex)]
-        return inner.contains(".") && !inner.contains(" ") ? String(inner) : "upstream.error"
     }
 }

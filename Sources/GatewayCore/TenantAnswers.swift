@@ -28,8 +28,17 @@ public struct TenantQuery: Sendable, Equatable {
 public struct SourceStatus: Sendable, Encodable, Equatable {
     public var upstream: String
     public var product: Tenant.Product
-    /// `ok`, `stale` or `error`.
-    public var status: String
+    public var status: State
+
+    /// How this source's part of the list came to be.
+    public enum State: String, Sendable, Encodable {
+        /// Fresh from the upstream or the cache.
+        case ok
+        /// Served stale: past its TTL, or the refresh failed (then `problem` says why).
+        case stale
+        /// The upstream failed (nothing from it), or part of it did (`problem` says which).
+        case error
+    }
     public var fetchedAt: String
     public var count: Int
     public var problem: ProblemSummary?
@@ -101,13 +110,27 @@ struct RenderedList: Sendable {
     var etag: String
 }
 
+/// The state of an upstream's tokens, over all its accounts.
+public enum TokenState: String, Sendable, Encodable {
+    /// No account (nothing to log in with).
+    case none
+    /// Every account holds a valid token.
+    case valid
+    /// Some do, others do not (yet).
+    case partial
+    /// No account logged in yet, or every token expired.
+    case expired
+    /// An account's login failed.
+    case failed
+}
+
 /// What `/v1/upstreams` shows of an upstream: no secrets.
 public struct UpstreamInfo: Sendable, Encodable {
     public var name: String
     public var product: Tenant.Product
     public var baseURL: String
     public var accounts: Int
-    public var tokenState: String
+    public var tokenState: TokenState
     public var reachable: Bool?
     /// VB365: the REST version in use (`v5`…`v8`), null while `auto` has not found it yet;
     /// VSPC: the `X-Client-Version` sent.

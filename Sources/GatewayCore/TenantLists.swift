@@ -138,11 +138,11 @@ extension TenantService {
     static func source(_ result: SourceResult, visible: [Tenant], caller: Caller, policy: AccessPolicy, kind: Tenant.Kind) -> SourceStatus {
         var source = result.source
         source.count = visible.count
-        guard !policy.readsAll(caller, kind: kind), source.status == "error", !result.tenants.isEmpty else { return source }
+        guard !policy.readsAll(caller, kind: kind), source.status == .error, !result.tenants.isEmpty else { return source }
         let own = caller.scopes.filter { $0.hasPrefix(source.upstream + ".") }
         let missing = own.contains { id in !visible.contains { $0.id == id } }
         if !missing {
-            source.status = "ok"
+            source.status = .ok
             source.problem = nil
         }
         return source
@@ -187,17 +187,17 @@ extension TenantService {
                 })
             guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.internalInvariant("list cache entry of \(name) holds no list") }
             if answer.refreshError == nil, answer.status != .stale { markReachable(name, true) }
-            let status: String
+            let status: SourceStatus.State
             let problem: ProblemSummary?
             if let refreshError = answer.refreshError {
                 noteFailure(name, refreshError)
-                status = "stale"
+                status = .stale
                 problem = ProblemSummary(GatewayError.upstream(name, refreshError))
             } else if answer.status == .stale {
-                status = "stale"
+                status = .stale
                 problem = nil
             } else {
-                status = partial == nil ? "ok" : "error"
+                status = partial == nil ? .ok : .error
                 problem = partial
             }
             let source = SourceStatus(upstream: name, product: product, status: status, fetchedAt: fetchedAt, count: tenants.count, problem: problem)
@@ -207,7 +207,7 @@ extension TenantService {
             noteFailure(name, error)
             let problem = GatewayError.upstream(name, error)
             logger.warning("upstream failed", metadata: ["upstream": "\(name)", "code": "\(problem.code)", "error": "\(problem.logDetail ?? problem.detail)"])
-            let source = SourceStatus(upstream: name, product: product, status: "error", fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem))
+            let source = SourceStatus(upstream: name, product: product, status: .error, fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem))
             return SourceResult(index: index, tenants: [], source: source, status: nil, age: 0, storedAt: nil)
         }
     }

@@ -214,7 +214,7 @@ public final class TenantService: Sendable {
         var result = OrganizationReads()
         for read in reads {
             guard orgs.indices.contains(read.account) else {
-                // An invariant broke (issue 11's corruption would land here): say so, use nothing of it.
+                // An invariant broke (a corrupted fan-out result, see ``Indexed``, would land here): say so, use nothing of it.
                 logger.error("organization read arrived with an account out of range", metadata: ["upstream": "\(name)", "account": "\(read.account)"])
                 result.failures.append(GatewayError.internalInvariant("organization fan-out of \(name)"))
                 continue
@@ -250,15 +250,17 @@ public final class TenantService: Sendable {
             let name = upstream.definition.name
             var states: [TokenBroker.State] = []
             for broker in brokers(of: name) { states.append(await broker.state) }
-            let state: String
+            let state: TokenState
             if states.isEmpty {
-                state = "none"
+                state = .none
             } else if states.contains(.failed) {
-                state = "failed"
+                state = .failed
             } else if states.allSatisfy({ $0 == .valid }) {
-                state = "valid"
+                state = .valid
+            } else if states.contains(.valid) {
+                state = .partial
             } else {
-                state = states.contains(.valid) ? "partial" : states[0].rawValue
+                state = states[0] == .none ? .none : .expired
             }
             infos.append(
                 UpstreamInfo(

@@ -7,7 +7,7 @@ import GatewayCore
 ///
 /// Through a ``Logger`` each line costs a metadata dictionary, its sorting and a copy of every
 /// value; when the process logs with ``GatewayLogHandler`` (as `veeam-gateway serve` does),
-/// ``standard(format:logger:)`` formats the line straight into the handler's format with the same
+/// ``standard(format:logger:write:)`` formats the line straight into the handler's format with the same
 /// ``GatewayLogHandler/line(format:label:level:message:_:)`` and hands it to the same sink, which
 /// takes that cost off every request. Tests give a capturing logger and get the same fields.
 public struct AccessLog: Sendable {

@@ -1,10 +1,11 @@
 import GatewayAccess
 import GatewayCore
 
-/// Admission, for both front paths: what a request presents (a key, a token, a client
+/// Admission, for both front ends: what a request presents (a key, a token, a client
 /// certificate; the client it comes from) → the caller, or the refusal to answer with. The
-/// router's `Authenticate` middleware and the hot path call these same functions, so a request is
-/// admitted or refused alike whichever path frames it.
+/// request pipeline calls it for every `/v1` request (without waiting on the hot path, waiting
+/// where it must on the router), and the router's other routes that take a caller through
+/// ``Authenticate``, so a request is admitted or refused alike whichever path frames it.
 enum Admission {
     /// The credential headers of a request, as either path read them.
     struct Presented {

@@ -11,7 +11,7 @@ import Synchronization
 /// comes from ``AnswerRendering``.
 protocol AnswerWriter {
     mutating func start(_ status: HTTPResponse.Status)
-    mutating func field(_ name: HTTPField.Name, _ value: String)
+    mutating func field(_ header: AnswerHeader, _ value: String)
     /// The body, or nil for none (a 304). `shared`: bytes many answers send alike, named (a
     /// cached answer's ETag), which a writer may keep in its transport's form.
     mutating func end(body: [UInt8]?, shared: String?)
@@ -22,9 +22,6 @@ protocol AnswerWriter {
 /// `X-Cache`), a JSON document, or a problem (RFC 9457, with `Retry-After`, `Allow` and
 /// `WWW-Authenticate` where they apply); `X-Request-Id` on each.
 enum AnswerRendering {
-    static let xCache = HTTPField.Name("X-Cache")
-    static let requestIDHeader = HTTPField.Name("X-Request-Id")
-
     /// Writes `content` answering request `requestID` (`instance`: its path, quoted by a
     /// problem); returns the status written.
     @discardableResult
@@ -39,14 +36,14 @@ enum AnswerRendering {
             writer.field(.eTag, answer.etag)
             writer.field(.cacheControl, "private, max-age=" + String(max(0, answer.maxAge)))
             writer.field(.age, String(answer.age))
-            if let xCache, let cacheStatus { writer.field(xCache, cacheStatus.rawValue) }
-            if let requestIDHeader { writer.field(requestIDHeader, requestID) }
+            if let cacheStatus { writer.field(.xCache, cacheStatus.rawValue) }
+            writer.field(.requestID, requestID)
             writer.end(body: notModified ? nil : answer.body, shared: answer.etag)
             return notModified ? 304 : 200
         case .json(let body):
             writer.start(.ok)
             writer.field(.contentType, "application/json")
-            if let requestIDHeader { writer.field(requestIDHeader, requestID) }
+            writer.field(.requestID, requestID)
             writer.end(body: body, shared: nil)
             return 200
         case .problem(let error):
@@ -56,7 +53,7 @@ enum AnswerRendering {
             if let retryAfter = error.retryAfter { writer.field(.retryAfter, String(retryAfter)) }
             if let allow = error.allow { writer.field(.allow, allow) }
             if error.status == 401 { writer.field(.wwwAuthenticate, #"Bearer realm="veeam-gateway""#) }
-            if let requestIDHeader { writer.field(requestIDHeader, requestID) }
+            writer.field(.requestID, requestID)
             writer.end(body: Problem(error, requestID: requestID, instance: instance).body, shared: nil)
             return error.status
         }
@@ -70,6 +67,44 @@ enum AnswerRendering {
             return trimmed == etag || trimmed == "*"
         }
     }
+}
+
+/// The header fields an answer carries, each with its name and its HTTP/1.1 line start.
+enum AnswerHeader {
+    case contentType, eTag, cacheControl, age, xCache, requestID, retryAfter, allow, wwwAuthenticate
+
+    /// The field's name (the two of ours are valid tokens: never nil).
+    var name: HTTPField.Name? {
+        switch self {
+        case .contentType: .contentType
+        case .eTag: .eTag
+        case .cacheControl: .cacheControl
+        case .age: .age
+        case .xCache: Self.xCacheName
+        case .requestID: Self.requestIDName
+        case .retryAfter: .retryAfter
+        case .allow: .allow
+        case .wwwAuthenticate: .wwwAuthenticate
+        }
+    }
+
+    /// The name as HTTP/1.1 writes it, with the colon and space.
+    var lineStart: StaticString {
+        switch self {
+        case .contentType: "Content-Type: "
+        case .eTag: "ETag: "
+        case .cacheControl: "Cache-Control: "
+        case .age: "Age: "
+        case .xCache: "X-Cache: "
+        case .requestID: "X-Request-Id: "
+        case .retryAfter: "Retry-After: "
+        case .allow: "Allow: "
+        case .wwwAuthenticate: "WWW-Authenticate: "
+        }
+    }
+
+    private static let xCacheName = HTTPField.Name("X-Cache")
+    private static let requestIDName = HTTPField.Name("X-Request-Id")
 }
 
 /// An answer as HTTP/1.1 bytes, as Hummingbird's codec would write it (`Date` and
@@ -95,27 +130,20 @@ struct HTTP1AnswerWriter: AnswerWriter {
         }
     }
 
-    /// `name: value` and CRLF, written with one capacity check.
-    mutating func field(_ name: HTTPField.Name, _ value: String) {
-        var name = name.rawName
+    /// The header's line start (`ETag: `), its value and CRLF, written with one capacity check.
+    mutating func field(_ header: AnswerHeader, _ value: String) {
+        let prefix = header.lineStart
         var value = value
-        name.withUTF8 { name in
-            value.withUTF8 { value in
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: name.count + value.count + 4) { out in
-                    var at = 0
-                    func put(_ bytes: UnsafeRawBufferPointer) {
-                        UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + bytes.count)]).copyMemory(from: bytes)
-                        at += bytes.count
-                    }
-                    put(UnsafeRawBufferPointer(name))
-                    out[at] = UInt8(ascii: ":")
-                    out[at + 1] = UInt8(ascii: " ")
-                    at += 2
-                    put(UnsafeRawBufferPointer(value))
-                    out[at] = 0x0D
-                    out[at + 1] = 0x0A
-                    return at + 2
-                }
+        value.withUTF8 { value in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefix.utf8CodeUnitCount + value.count + 2) { out in
+                UnsafeMutableRawBufferPointer(rebasing: out[0..<prefix.utf8CodeUnitCount])
+                    .copyMemory(from: UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+                var at = prefix.utf8CodeUnitCount
+                UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + value.count)]).copyMemory(from: UnsafeRawBufferPointer(value))
+                at += value.count
+                out[at] = 0x0D
+                out[at + 1] = 0x0A
+                return at + 2
             }
         }
     }
@@ -149,8 +177,8 @@ struct ResponseAnswerWriter: AnswerWriter {
         self.status = status
     }
 
-    mutating func field(_ name: HTTPField.Name, _ value: String) {
-        fields.append(HTTPField(name: name, value: value))
+    mutating func field(_ header: AnswerHeader, _ value: String) {
+        if let name = header.name { fields.append(HTTPField(name: name, value: value)) }
     }
 
     mutating func end(body: [UInt8]?, shared: String?) {

@@ -138,7 +138,7 @@ public enum GatewayApplication {
         return response
     }
 
-    /// The snapshot the request-id middleware took (always set for routed requests).
+    /// The snapshot ``RouterRecording`` took (always set for routed requests).
     static func snapshot(_ context: GatewayRequestContext) throws -> GatewaySnapshot {
         guard let snapshot = context.snapshot else {
             throw GatewayError.internalError

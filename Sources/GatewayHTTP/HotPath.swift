@@ -7,10 +7,11 @@ import NIOHTTPTypes
 import NIOSSL
 import ResponseCache
 
-// The hot path: authenticated cache hits answered on the event loop (DESIGN.md, "The hot path").
+// The hot path: authenticated cache hits answered on the event loop (docs/architecture.md, "The
+// hot path: cache hits on the event loop").
 //
-// A Hummingbird route costs a trip through the async request path for every request, which
-// caps a fixed answer well below nginx's rate. So a channel handler sits *ahead of the HTTP
+// A Hummingbird route costs a trip through the async request path for every request, far more
+// than a fixed answer needs. So a channel handler sits *ahead of the HTTP
 // codec* and reads the raw bytes: a plain `GET /v1/tenants/{id}` or `GET /v1/tenants?…` whose
 // caller it can admit without waiting goes through the request pipeline (RequestPipeline.swift)
 // right there; a cache hit or a refusal is answered at once, and what needs a fill is served in

@@ -19,7 +19,7 @@ struct RouterRecording: RouterMiddleware {
         let started = ContinuousClock.now
         var context = context
         context.snapshot = state.snapshot
-        context.requestID = RequestIDs.accepted(AnswerRendering.requestIDHeader.flatMap { request.headers[$0] }) ?? RequestIDs.make()
+        context.requestID = RequestIDs.accepted(AnswerHeader.requestID.name.flatMap { request.headers[$0] }) ?? RequestIDs.make()
         let id = context.requestID
         recorder.metrics.inFlight(1)
         defer { recorder.metrics.inFlight(-1) }
@@ -34,11 +34,11 @@ struct RouterRecording: RouterMiddleware {
             response = writer.response
             problem = answered
         }
-        if let name = AnswerRendering.requestIDHeader { response.headers[name] = id }
+        if let name = AnswerHeader.requestID.name { response.headers[name] = id }
         recorder.record(
             RequestRecorder.Entry(
                 method: request.method.rawValue, path: request.uri.path, requestID: id, callerID: context.callerNote.id, status: Int(response.status.code),
-                cache: AnswerRendering.xCache.flatMap { response.headers[$0] }, elapsed: ContinuousClock.now - started, problem: problem, hotPath: false))
+                cache: AnswerHeader.xCache.name.flatMap { response.headers[$0] }, elapsed: ContinuousClock.now - started, problem: problem, hotPath: false))
         return response
     }
 

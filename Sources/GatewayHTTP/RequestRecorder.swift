@@ -5,7 +5,7 @@ import TenantModel
 /// What every answered request leaves behind, whichever front end served it: its request
 /// series (count and latency by route template, method and status; `X-Cache`), its status-board
 /// entry, its access-log line, and for a problem worth keeping the status board's problem entry
-/// and a warning. One call per request: the hot path makes it after writing an answer, the
+/// and a warning. One call per request: the hot path makes it once an answer is rendered, the
 /// router's ``RouterRecording`` after the route returned.
 struct RequestRecorder: Sendable {
     let metrics: GatewayMetrics

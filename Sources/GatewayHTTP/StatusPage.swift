@@ -88,7 +88,7 @@ enum StatusPage {
             if caller == nil, let header = request.headers[.cookie], let token = StatusSessions.token(inCookieHeader: header) {
                 // The session holds a caller id only: its roles are the current configuration's.
                 guard let record = sessions.caller(for: token, in: access.directory) else { throw GatewayError.authInvalid }
-                caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: "status-session")
+                caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .statusSession)
             }
             guard let caller else { throw GatewayError.authRequired }
             context.callerNote.id = caller.id

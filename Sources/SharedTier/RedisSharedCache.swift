@@ -9,7 +9,7 @@ public import ResponseCache
 ///   was stored with and the wall-clock time it was stored (``SealedValue``), expiring after that
 ///   TTL (`PX`): present means fresh, and its age is the TTL less what Redis says is left
 ///   (`PTTL`). The sealed time bounds that: a value older than its sealed TTL (plus
-///   ``SealedValue/clockSkew``) is refused, so whoever can write to Redis but lacks the key cannot
+///   ``SealedValue/clockSkewMilliseconds``) is refused, so whoever can write to Redis but lacks the key cannot
 ///   pin stale data by setting an old value again with a longer expiry. A value over
 ///   ``maxValueBytes`` is not shared (each replica fills it itself).
 /// - **One fill at a time**: `{prefix}cache:{KEY}:lock` holds the claim, `fence:holder`: the

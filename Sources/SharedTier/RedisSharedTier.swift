@@ -10,7 +10,7 @@ import Synchronization
 /// | channel | message | what a replica does |
 /// |---|---|---|
 /// | `{prefix}filled` | a key stored or released | wakes its tasks waiting for that fill or login |
-/// | `{prefix}purge` | a ``DELETE /v1/cache`` (JSON, with its origin), signed | purges its local cache the same way |
+/// | `{prefix}purge` | a `DELETE /v1/cache` (JSON, with its origin), signed | purges its local cache the same way |
 /// | `{prefix}reload` | a reload (JSON, with its origin), signed | reloads its own file, if it changed |
 /// | `{prefix}heartbeat` | `1`, from each replica every `shared.redis.heartbeat` | nothing: a subscription silent for three heartbeats reconnects |
 ///

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 
 /// Veeam Backup for Microsoft 365 REST, in the version ``SimulatorVB365API`` names: v5 as the
-/// archived docs and seed 000 show it; v6, v7 and v8 as `../shared/upstream-specs/vb365_rest_vN.json`
+/// archived docs and seed 000 show it; v6, v7 and v8 as `specs/upstream/vb365_rest_vN.json`
 /// describe them. Where a spec is silent, the choice is written down in docs/simulator.md.
 struct VB365Routes: Sendable {
     let state: SimulatorState

@@ -1,7 +1,7 @@
 /// A VB365 REST API version, and what differs between them on the wire — decided here, once, for
 /// the clients and the token grants (the simulator keeps its own reading of the specs on purpose).
 ///
-/// From `../shared/upstream-specs/vb365_rest_v6.json`, `_v7.json`, `_v8.json` and the v5 archive
+/// From `specs/upstream/vb365_rest_v6.json`, `_v7.json`, `_v8.json` and the v5 archive
 /// docs (no v5 spec exists):
 ///
 /// | | v5 | v6 | v7 | v8 |

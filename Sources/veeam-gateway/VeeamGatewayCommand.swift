@@ -10,8 +10,8 @@ import Logging
 /// The process entry. With `VEEAM_GATEWAY_NIO_EXECUTOR=1`, Swift concurrency runs on the NIO
 /// event loops (the global executor is NIO's singleton event-loop group, the one the HTTP server
 /// uses), so a request that awaits (a cache fill, an upstream call) resumes on an event loop
-/// instead of hopping between the cooperative pool and the event loops: a cache miss is 15–25 %
-/// faster, cache hits about 8 % slower at the same CPU per request (docs/benchmarks.md, "Miss
+/// instead of hopping between the cooperative pool and the event loops: cache misses get faster
+/// but cache hits slower at the same CPU per request (measured in docs/benchmarks.md, "Miss
 /// path"), so it is off by default. Nothing the gateway runs in a task blocks a thread: libcurl
 /// has its own thread, log lines their own writer, and locks are held for a few instructions.
 @main

@@ -5,12 +5,13 @@ import GatewayTestSupport
 import Testing
 import VeeamSimulator
 
-/// Regression for issue 11: in an optimized build (Swift 6.3.1), a task group whose children return
-/// a tuple sometimes handed the parent a corrupted tuple; the organization fan-out stored garbage
-/// account indices and the next single read crashed on `orgs[index]`. This runs the real fan-out
-/// (three organization accounts over TLS) 2,000 times, one after another and at once, and checks
-/// every index it learned, with and without failing accounts. Before the fix, in release, every run
-/// failed (about 2,000 to 2,900 wrong indices in 2,000 rounds) or crashed with SIGILL. CI runs it in the release suite too (`swift test -c release`).
+/// In an optimized build (Swift 6.3.1), a task group whose children return a tuple sometimes hands
+/// the parent a corrupted tuple: an organization fan-out with tuple results would store garbage
+/// account indices, and the next single read would crash on `orgs[index]` (hence `Indexed`).
+/// This runs the real fan-out (three organization accounts over TLS) 2,000 times, one after
+/// another and at once, and checks every index it learned, with and without failing accounts.
+/// The corruption shows in optimized builds, so CI runs it in the release suite too
+/// (`swift test -c release`).
 @Suite("Organization fan-out", .serialized)
 struct FanOutTests {
     /// The accounts of the harness's vb365-eu, in configuration order, and the organization each reads.

@@ -1,7 +1,7 @@
 import GatewayHTTP
 import Testing
 
-/// Issue 12, point 5: the front connection's states and transitions, one at a time
+/// The front connection's states and transitions, one at a time
 /// (HotPathHandler+StateMachine.swift); HotPathTests drive the same machine through sockets.
 @Suite("HotPathConnectionStateMachine transitions")
 struct HotPathStateMachineTests {

@@ -4,7 +4,7 @@ import HTTPTransport
 import Testing
 import VeeamSimulator
 
-/// Issue 13, point 2: anonymous load must not reach Veeam. `/readyz` answers from the last probe,
+/// Anonymous load must not reach Veeam. `/readyz` answers from the last probe,
 /// probes at most once per `health.probeInterval` outside the callers' queue, and tells anonymous
 /// callers only ready or not.
 @Suite("Readiness probes and what /readyz tells whom", .serialized)

@@ -9,7 +9,7 @@ import Testing
 import TokenBroker
 import VeeamSimulator
 
-/// Issue 15 (first part): several replicas share their upstream sessions through a real
+/// Several replicas share their upstream sessions through a real
 /// `redis-server`, so a Veeam server sees one login per account; Redis is never a new way to fail.
 @Suite("End to end: replicas sharing upstream sessions through Redis", .serialized)
 struct SharedTierTests {

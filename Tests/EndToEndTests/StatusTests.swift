@@ -4,7 +4,7 @@ import HTTPTransport
 import Testing
 import VeeamSimulator
 
-/// Issue 16: `GET /v1/status`, the session that only it accepts, and the page's headers.
+/// `GET /v1/status`, the session that only it accepts, and the page's headers.
 @Suite("End to end: the operator's status", .serialized)
 struct StatusTests {
     func status(_ gw: RunningGateway, headers: [(name: String, value: String)] = [], key: String? = TestKeys.portalAdmin) async throws -> (UpstreamResponse, [String: Any]) {

@@ -4,7 +4,7 @@ import HTTPTransport
 import Testing
 import VeeamSimulator
 
-/// Issue 14: every VB365 REST version and every VSPC dialect, end to end, with the gateway as it
+/// Every VB365 REST version and every VSPC dialect, end to end, with the gateway as it
 /// ships (`apiVersion: auto`, `clientVersion` 3.6).
 @Suite("End to end: VB365 REST v5–v8 and VSPC dialects", .serialized)
 struct VersionTests {

@@ -118,7 +118,7 @@ struct ConfigTests {
             ("    baseUrl: https://x:1\n", "upstreams[0].baseUrl", "did you mean baseURL"),
             ("    maxResponseBytes: lots\n", "upstreams[0].maxResponseBytes", "size"),
             ("    refreshSkew: soon\n", "upstreams[0].refreshSkew", "duration"),
-            // Numbers an optimized build used to trap on while converting (issue 11's sweep).
+            // Numbers an unchecked conversion would trap on (beyond `Int.max`, NaN): refused, never a trap.
             ("    refreshSkew: 1e16s\n", "upstreams[0].refreshSkew", "at most a year"),
             ("    refreshSkew: 1e306h\n", "upstreams[0].refreshSkew", "at most a year"),
             ("    refreshSkew: 100000000000000000\n", "upstreams[0].refreshSkew", "at most a year"),

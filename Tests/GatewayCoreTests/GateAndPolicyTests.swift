@@ -22,7 +22,8 @@ struct ConcurrencyGateTests {
         #expect(machine.acquire(id: 3, waiter: "c", isCancelled: false) == .wait)
         #expect(machine.acquire(id: 4, waiter: "d", isCancelled: false) == .refuse)
         #expect(machine.running == 2 && machine.queued == 1)
-        // Cancelled before it queued: it does not wait for a slot (the bug this machine fixed).
+        // Cancelled before it queued: it does not wait for a slot (its cancellation handler has
+        // already run and would never resume it).
         #expect(machine.acquire(id: 5, waiter: "e", isCancelled: true) == .cancelled)
         #expect(machine.queued == 1)
         // A queued waiter cancelled leaves the queue; one not queued is not found.

@@ -267,7 +267,7 @@ struct AuthenticatedTransportTests {
 }
 
 /// An upstream's `expires_in` is the upstream's to misstate: whatever it says, a grant's lifetime
-/// stays within 1 s … 24 h and nothing traps (`Int(Double)` did, at Int64.max).
+/// stays within 1 s … 24 h and nothing traps (`Int(Double)` would, at Int64.max).
 @Suite("Token lifetimes from upstreams are clamped", .serialized)
 struct TokenLifetimeClampTests {
     @Test("TokenGrant.lifetime saturates every number and defaults what is not one")

@@ -21,7 +21,7 @@ extension SimClient {
     }
 }
 
-/// Issue 14, point 2: each VB365 version as its spec describes it (the schemas themselves are
+/// Each VB365 version as its spec describes it (the schemas themselves are
 /// checked by scripts/validate-simulator.py in CI; these pin the behaviour around them).
 @Suite("Simulator: VB365 REST v5–v8 and the VSPC 3.6.1 dialect", .serialized)
 struct VersionedSimulatorTests {
