@@ -143,12 +143,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The tenant service: upstream reads, the cache, lists, readiness, errors, metrics.
+        // What the gateway tells operators: metrics (swift-metrics), the status board of the last
+        // 15 minutes and the status report's shape, method labels, and the thread-sharded state
+        // they record into. No tenant service, no HTTP.
+        .target(
+            name: "GatewayObservability",
+            dependencies: [
+                "GatewayClock",
+                "ResponseCache",
+                "TokenBroker",
+                "VeeamWire",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The tenant service: upstream reads, the cache, lists, readiness, errors.
         .target(
             name: "GatewayCore",
             dependencies: [
                 "GatewayClock",
                 "GatewayAccess",
+                "GatewayObservability",
                 "ResponseCache",
                 "TenantModel",
                 "TokenBroker",
@@ -157,7 +173,6 @@ let package = Package(
                 "HTTPTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
@@ -187,6 +202,7 @@ let package = Package(
         .target(
             name: "GatewayRuntime",
             dependencies: [
+                "GatewayObservability",
                 "GatewayClock",
                 "SharedTier",
                 "TokenBroker",
@@ -207,6 +223,7 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
+                "GatewayObservability",
                 "GatewayLogging",
                 "GatewayAccess",
                 "CurlHTTP",
@@ -332,7 +349,7 @@ let package = Package(
         .testTarget(
             name: "GatewayCoreTests",
             dependencies: [
-                "GatewayClock", "GatewayAccess", "GatewayCore", "GatewayTestSupport", "HTTPTransport", "ResponseCache", "TenantModel", "TokenBroker", "VeeamAPI",
+                "GatewayClock", "GatewayAccess", "GatewayCore", "GatewayObservability", "GatewayTestSupport", "HTTPTransport", "ResponseCache", "TenantModel", "TokenBroker", "VeeamAPI",
                 "VeeamWire", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+public import GatewayObservability
 public import GatewayClock
 public import HTTPTransport
 import Foundation

@@ -1,3 +1,4 @@
+import GatewayObservability
 public import GatewayLogging
 public import Logging
 import GatewayCore

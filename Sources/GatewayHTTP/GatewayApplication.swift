@@ -1,3 +1,4 @@
+public import GatewayObservability
 import GatewayLogging
 public import GatewayAccess
 import Foundation

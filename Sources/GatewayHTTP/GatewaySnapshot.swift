@@ -1,3 +1,4 @@
+public import GatewayObservability
 public import GatewayAccess
 public import GatewayConfig
 public import GatewayCore

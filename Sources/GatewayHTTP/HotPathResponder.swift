@@ -1,3 +1,4 @@
+import GatewayObservability
 import GatewayAccess
 import GatewayCore
 import HummingbirdCore

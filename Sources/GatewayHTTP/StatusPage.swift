@@ -1,3 +1,4 @@
+import GatewayObservability
 import Foundation
 import GatewayAccess
 import GatewayCore

@@ -1,3 +1,4 @@
+public import GatewayObservability
 public import SharedTier
 public import GatewayClock
 public import GatewayAccess

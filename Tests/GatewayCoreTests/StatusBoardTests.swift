@@ -1,3 +1,4 @@
+import GatewayObservability
 import GatewayCore
 import Testing
 

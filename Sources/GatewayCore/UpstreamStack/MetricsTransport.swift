@@ -1,3 +1,4 @@
+public import GatewayObservability
 public import HTTPTransport
 
 /// Counts and times every upstream call (outcome by status class or error code).

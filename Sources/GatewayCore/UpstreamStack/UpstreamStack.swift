@@ -1,3 +1,4 @@
+public import GatewayObservability
 public import HTTPTransport
 public import Logging
 

@@ -180,19 +180,6 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    /// Whether a problem goes on the board: upstream failures and every refusal of an
-    /// authenticated request (400, 403, 404 of a tenant, 5xx). Refusals anyone can cause without a
-    /// key — 401, 429, unknown routes and methods, malformed HTTP — are counted in the route rates
-    /// only, so anonymous traffic cannot push real failures off the list.
-    public static func keeps(_ error: GatewayError) -> Bool {
-        if error.upstream != nil || error.status >= 500 { return true }
-        if case .httpProtocol = error.code.category { return false }
-        switch error.code.category {
-        case .unauthorized, .tooManyRequests, .methodNotAllowed, .payloadTooLarge, .cancelled: return false
-        default: return error.code != .routeNotFound && error.code != .unsupportedGrant
-        }
-    }
-
     /// A problem answered to `caller`. A repeat of a listed kind (route, status, code, upstream,
     /// caller) updates that entry and moves it last; a new kind is added, dropping the caller's
     /// own oldest beyond ``problemsPerCaller`` and the oldest of all beyond ``problemLimit``.
@@ -290,7 +277,7 @@ public final class StatusBoard: Sendable {
     }
 
     /// RFC 3339 UTC with milliseconds, formatted as `fetchedAt` is (one formatter for the gateway's times).
-    static func timestamp(_ date: Date) -> String {
+    public static func timestamp(_ date: Date) -> String {
         VeeamTimestamp(epochMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down))).rfc3339UTC
     }
 }

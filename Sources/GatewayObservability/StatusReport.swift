@@ -115,47 +115,77 @@ extension StatusBoard {
     }
 }
 
-extension TenantService {
-    /// The operator's view (`GET /v1/status`).
-    public func statusReport(board: StatusBoard) async -> StatusReport {
-        let readiness = await readiness()
-        let shared = sharedStatus?()
-        let buckets = board.recent()
+extension StatusBoard {
+    /// What the service knows of one upstream when a report is made: its probe and its accounts.
+    public struct UpstreamFacts: Sendable {
+        public var name: String
+        public var product: String
+        public var apiVersion: String?
+        public var baseURL: String
+        public var reachable: Bool
+        public var tokenObtainable: Bool
+        public var ready: Bool
+        /// Why not ready, and its stable code.
+        public var reason: String?
+        public var code: String?
+        public var throttledForSeconds: Int?
+        public var accounts: [TokenBroker.AccountStatus]
+
+        public init(
+            name: String, product: String, apiVersion: String?, baseURL: String, reachable: Bool, tokenObtainable: Bool, ready: Bool, reason: String?,
+            code: String?, throttledForSeconds: Int?, accounts: [TokenBroker.AccountStatus]
+        ) {
+            self.name = name
+            self.product = product
+            self.apiVersion = apiVersion
+            self.baseURL = baseURL
+            self.reachable = reachable
+            self.tokenObtainable = tokenObtainable
+            self.ready = ready
+            self.reason = reason
+            self.code = code
+            self.throttledForSeconds = throttledForSeconds
+            self.accounts = accounts
+        }
+    }
+
+    /// `GET /v1/status` from this board's last 15 minutes and what the service knows now: each
+    /// upstream's mark (`down` when unreachable or no token can be had, `degraded` when not
+    /// ready, throttled or an account failed, else `ok`) and since when it holds, the routes'
+    /// rates and latency, the cache and the shared tier.
+    public func report(
+        upstreams: [UpstreamFacts], cache statistics: CacheStatistics, maxBytes: Int, sharedTier: String?, sharedCache: SharedLevelStatistics?
+    ) -> StatusReport {
+        let buckets = recent()
         var upstreamRows: [StatusReport.Upstream] = []
-        for upstream in upstreams {
-            let name = upstream.definition.name
-            var accounts: [TokenBroker.AccountStatus] = []
-            for broker in brokers(of: name) { accounts.append(await broker.status(format: StatusBoard.timestamp)) }
-            let probe = readiness.upstreams.first { $0.upstream == name }
-            let calls = board.rate(buckets, requests: { $0.upstreams[name]?.requests ?? 0 }, errors: { $0.upstreams[name]?.errors ?? 0 })
-            let throttled = upstream.throttle.remaining()
-            let reachable = probe?.reachable ?? false
+        for facts in upstreams {
+            let name = facts.name
+            let calls = rate(buckets, requests: { $0.upstreams[name]?.requests ?? 0 }, errors: { $0.upstreams[name]?.errors ?? 0 })
             let mark: String
-            if !reachable || !(probe?.tokenObtainable ?? false) {
+            if !facts.reachable || !facts.tokenObtainable {
                 mark = "down"
-            } else if !(probe?.ready ?? false) || throttled != nil || accounts.contains(where: { $0.state == "failed" }) {
+            } else if !facts.ready || facts.throttledForSeconds != nil || facts.accounts.contains(where: { $0.state == "failed" }) {
                 mark = "degraded"
             } else {
                 mark = "ok"
             }
-            if let probe, !probe.ready { board.upstreamFailed(name, code: probe.code ?? GatewayError.Code.upstreamFailed.rawValue) }
+            if !facts.ready { upstreamFailed(name, code: facts.code ?? "upstream.error") }
             upstreamRows.append(
                 StatusReport.Upstream(
-                    name: name, product: upstream.definition.product.rawValue, apiVersion: apiVersion(of: upstream), baseURL: upstream.definition.baseURL,
-                    mark: mark, since: board.mark(name, mark), reachable: reachable, reason: probe?.reason, lastError: board.lastError(name),
-                    throttledForSeconds: throttled, accounts: accounts, calls: calls,
+                    name: name, product: facts.product, apiVersion: facts.apiVersion, baseURL: facts.baseURL,
+                    mark: mark, since: self.mark(name, mark), reachable: facts.reachable, reason: facts.reason, lastError: lastError(name),
+                    throttledForSeconds: facts.throttledForSeconds, accounts: facts.accounts, calls: calls,
                     series: StatusReport.Series(
-                        intervalSeconds: StatusBoard.bucketSeconds, requests: buckets.map { $0.upstreams[name]?.requests ?? 0 },
+                        intervalSeconds: Self.bucketSeconds, requests: buckets.map { $0.upstreams[name]?.requests ?? 0 },
                         errors: buckets.map { $0.upstreams[name]?.errors ?? 0 }, cacheHitRatio: nil)))
         }
         let routeKeys = Set(buckets.flatMap { $0.routes.keys }).sorted { $0.name < $1.name }
         let routes = routeKeys.map { route in
             StatusReport.Route(
                 route: route.name,
-                calls: board.rate(buckets, requests: { $0.routes[route]?.requests ?? 0 }, errors: { $0.routes[route]?.errors ?? 0 }),
-                p99Ms: board.p99(buckets, route: route))
+                calls: rate(buckets, requests: { $0.routes[route]?.requests ?? 0 }, errors: { $0.routes[route]?.errors ?? 0 }),
+                p99Ms: p99(buckets, route: route))
         }
-        let statistics = cacheStatistics
         let hits = StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.cacheHits } }
         let misses = StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.cacheMisses } }
         let marks = upstreamRows.map(\.mark)
@@ -163,21 +193,21 @@ extension TenantService {
         return StatusReport(
             generatedAt: StatusBoard.timestamp(Date()), mark: overall,
             gateway: StatusReport.Gateway(
-                startedAt: StatusBoard.timestamp(board.startedAt), uptimeSeconds: Int(Date().timeIntervalSince(board.startedAt)),
-                calls: board.rate(
+                startedAt: StatusBoard.timestamp(startedAt), uptimeSeconds: Int(Date().timeIntervalSince(startedAt)),
+                calls: rate(
                     buckets, requests: { $0.routes.values.reduce(0) { $0 + $1.requests } }, errors: { $0.routes.values.reduce(0) { $0 + $1.errors } }),
-                p99Ms: board.p99(buckets, route: nil), routes: routes,
+                p99Ms: p99(buckets, route: nil), routes: routes,
                 series: StatusReport.Series(
                     intervalSeconds: StatusBoard.bucketSeconds, requests: buckets.map { $0.routes.values.reduce(0) { $0 + $1.requests } },
                     errors: buckets.map { $0.routes.values.reduce(0) { $0 + $1.errors } },
                     cacheHitRatio: buckets.map { StatusBoard.hitRatio(hits: $0.cacheHits, misses: $0.cacheMisses) })),
             upstreams: upstreamRows,
             cache: StatusReport.Cache(
-                entries: statistics.entries, bytes: statistics.bytes, maxBytes: cache.maxBytes,
+                entries: statistics.entries, bytes: statistics.bytes, maxBytes: maxBytes,
                 hitRatio: .init(
                     m1: StatusBoard.hitRatio(hits: hits.m1, misses: misses.m1), m5: StatusBoard.hitRatio(hits: hits.m5, misses: misses.m5),
                     m15: StatusBoard.hitRatio(hits: hits.m15, misses: misses.m15)),
                 staleServed: StatusBoard.windows(buckets) { $0.reduce(0) { $0 + $1.staleServed } }, evictions: statistics.evictions),
-            sharedTier: shared?.line, sharedCache: shared?.cache, problems: board.problems)
+            sharedTier: sharedTier, sharedCache: sharedCache, problems: problems)
     }
 }

@@ -1,7 +1,5 @@
 public import CoreMetrics
-public import HTTPTransport
 import Synchronization
-import TokenBroker
 
 /// The gateway's metrics, through swift-metrics with an injected factory (Prometheus in
 /// production). Labels are route templates, methods, statuses, upstream names and stable error
@@ -130,53 +128,5 @@ public final class GatewayMetrics: Sendable {
     static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}
-
-extension TenantService {
-    /// Copies cache and token counters into the metrics (called when `/metrics` is scraped).
-    public func collectMetrics(into metrics: GatewayMetrics) async {
-        let cache = cacheStatistics
-        metrics.syncCounter("veeam_gateway_cache_hits_total", to: cache.hits)
-        metrics.syncCounter("veeam_gateway_cache_misses_total", to: cache.misses)
-        metrics.syncCounter("veeam_gateway_cache_stale_answers_total", to: cache.staleAnswers)
-        metrics.syncCounter("veeam_gateway_cache_refreshes_total", to: cache.refreshes)
-        metrics.syncCounter("veeam_gateway_cache_evictions_total", to: cache.evictions)
-        metrics.gauge("veeam_gateway_cache_bytes", cache.bytes)
-        metrics.gauge("veeam_gateway_cache_entries", cache.entries)
-        metrics.gauge("veeam_gateway_cache_max_bytes", self.cache.maxBytes)
-        // Kept list renderings: bounded by a quarter of cache.maxBytes, on top of it.
-        metrics.gauge("veeam_gateway_list_renderings_bytes", renderings.statistics.bytes)
-        if let tier = sharedStatus?() {
-            for state in ["closed", "open", "half-open"] {
-                metrics.gauge("veeam_gateway_shared_tier_state", dimensions: [("state", state)], tier.state == state ? 1 : 0)
-            }
-            metrics.syncCounter("veeam_gateway_shared_tier_commands_total", to: tier.commands)
-            metrics.syncCounter("veeam_gateway_shared_tier_failures_total", to: tier.failures)
-            metrics.syncCounter("veeam_gateway_shared_tier_fallbacks_total", to: tier.fallbacks)
-            metrics.syncCounter("veeam_gateway_shared_cache_hits_total", to: tier.cache.hits)
-            metrics.syncCounter("veeam_gateway_shared_cache_misses_total", to: tier.cache.misses)
-            metrics.syncCounter("veeam_gateway_shared_cache_lock_waits_total", to: tier.cache.lockWaits)
-            metrics.syncCounter("veeam_gateway_shared_cache_fallbacks_total", to: tier.cache.fallbacks)
-            metrics.syncCounter("veeam_gateway_shared_cache_stores_total", to: tier.cache.stores)
-            for reason in ["unsigned", "stale", "replayed"] {
-                metrics.syncCounter("veeam_gateway_shared_tier_messages_ignored_total", dimensions: [("reason", reason)], to: tier.ignoredMessages[reason] ?? 0)
-            }
-        }
-        for upstream in upstreams {
-            let name = upstream.definition.name
-            var logins = 0
-            var refreshes = 0
-            var failures = 0
-            for broker in brokers(of: name) {
-                let statistics = await broker.statistics
-                logins += statistics.logins
-                refreshes += statistics.refreshes
-                failures += statistics.failures + statistics.refreshFailures
-            }
-            metrics.syncCounter("veeam_gateway_token_logins_total", dimensions: [("upstream", name)], to: logins)
-            metrics.syncCounter("veeam_gateway_token_refreshes_total", dimensions: [("upstream", name)], to: refreshes)
-            metrics.syncCounter("veeam_gateway_token_failures_total", dimensions: [("upstream", name)], to: failures)
-        }
     }
 }
