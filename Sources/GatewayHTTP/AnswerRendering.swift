@@ -134,7 +134,7 @@ struct HTTP1AnswerWriter: AnswerWriter {
     mutating func field(_ header: AnswerHeader, _ value: String) {
         let prefix = header.lineStart
         var value = value
-        value.withUTF8 { value in
+        _ = value.withUTF8 { value in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefix.utf8CodeUnitCount + value.count + 2) { out in
                 UnsafeMutableRawBufferPointer(rebasing: out[0..<prefix.utf8CodeUnitCount])
                     .copyMemory(from: UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))

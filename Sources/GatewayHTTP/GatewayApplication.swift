@@ -1,11 +1,11 @@
 public import GatewayObservability
 import GatewayLogging
-public import GatewayAccess
+import GatewayAccess
 import Foundation
 public import Prometheus
-public import CurlHTTP
+import CurlHTTP
 public import GatewayConfig
-public import GatewayCore
+import GatewayCore
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
@@ -26,35 +26,8 @@ public enum GatewayApplication {
         let router = Router(context: GatewayRequestContext.self)
         let recorder = RequestRecorder(metrics: metrics.metrics, accessLog: accessLog ?? AccessLog(logger: logger), logger: logger)
         router.add(middleware: RouterRecording(state: state, recorder: recorder))
-        // `/metrics` is served here unless it has an address of its own (`metrics.listen`).
-        if state.snapshot.configuration.metricsListen == nil {
-            router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
-        }
-
-        router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
-        router.get("/openapi.yaml") { _, _ -> Response in
-            guard let document = openAPIDocument else { throw GatewayError.routeNotFound }
-            return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
-        }
-        router.get("/readyz") { request, context in
-            // Anonymous callers (load balancers, orchestrators) learn ready or not; upstream
-            // names, account roles and reasons are for an administrator only.
-            let snapshot = try snapshot(context)
-            let caller = try await Authenticate.caller(request, context: context)
-            if let caller { context.callerNote.id = caller.id }
-            let report = await snapshot.service.readiness()
-            let details = caller.map { snapshot.access.policy.isAdministrator($0) } ?? false
-            // The shared tier never makes a replica unready (each falls back to its own
-            // behaviour); an administrator is told its state.
-            return try JSON.response(
-                Readiness(
-                    status: report.ready ? "ready" : "not ready", upstreams: details ? report.upstreams : nil,
-                    sharedTier: details ? snapshot.service.sharedStatus?().line : nil),
-                status: report.ready ? .ok : .serviceUnavailable)
-        }
-        router.post("/v1/auth/token") { request, context in
-            try await issueToken(request, context: context, access: try snapshot(context).access)
-        }
+        OperationsRoutes.register(on: router, state: state, metrics: metrics)
+        TokenRoutes.register(on: router)
         // The operator's status page: the page and its assets (no data, anyone), the session
         // exchange, and the JSON it renders (administrators: a key, a token, or the session cookie).
         let sessions = StatusSessions()
@@ -63,21 +36,6 @@ public enum GatewayApplication {
         // the hot path calls it.
         PipelineRoutes.register(on: router, pipeline: RequestPipeline(logger: logger))
         return router
-    }
-
-    /// The Prometheus exposition (`GET /metrics`), authenticated when `metrics.requireCaller` is set;
-    /// on the API's address or on `metrics.listen`.
-    static func metricsAnswer(_ request: Request, context: GatewayRequestContext, metrics: MetricsEndpoint) async throws -> Response {
-        let snapshot = try snapshot(context)
-        if snapshot.configuration.metricsRequireCaller {
-            guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
-            context.callerNote.id = caller.id
-        }
-        await snapshot.service.collectMetrics(into: metrics.metrics)
-        metrics.metrics.syncCounter("veeam_gateway_log_lines_dropped_total", to: LogSink.standardError.droppedLines)
-        return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
     }
 
     /// The application serving `/metrics` (and `/healthz`) on `metrics.listen`, when set: the
@@ -92,51 +50,13 @@ public enum GatewayApplication {
         let router = Router(context: GatewayRequestContext.self)
         let recorder = RequestRecorder(metrics: metrics.metrics, accessLog: accessLog ?? AccessLog(logger: logger), logger: logger)
         router.add(middleware: RouterRecording(state: state, recorder: recorder))
-        router.get("/metrics") { request, context in try await metricsAnswer(request, context: context, metrics: metrics) }
+        OperationsRoutes.registerMetrics(on: router, metrics: metrics)
         router.get("/healthz") { _, _ in try JSON.response(["status": "ok"]) }
         return Application(
             router: router,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-    }
-
-    /// `POST /v1/auth/token`, OAuth2 `client_credentials`: client id and key in the form body or
-    /// HTTP Basic; answers a short-lived signed JWT carrying the caller's roles and scopes.
-    static func issueToken(_ request: Request, context: GatewayRequestContext, access: AccessControl) async throws -> Response {
-        guard let tokens = access.tokens else { throw GatewayError.tokensDisabled }
-        let address = Authenticate.client(request, context: context, access: access)
-        if let wait = access.failedAuth.blocked(address) { throw GatewayError.tooManyFailures(wait) }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: 16 * 1024)
-        } catch {
-            throw GatewayError.bodyTooLarge
-        }
-        var form: [String: String] = [:]
-        for pair in String(buffer: body).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (s: Substring) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-            form[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
-        }
-        guard form["grant_type"] == "client_credentials" else { throw GatewayError.unsupportedGrant }
-        var id = form["client_id"]
-        var secret = form["client_secret"]
-        if let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("basic "),
-            let decoded = Data(base64Encoded: String(authorization.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
-            let colon = decoded.firstIndex(of: ":")
-        {
-            id = String(decoded[..<colon]).removingPercentEncoding
-            secret = String(decoded[decoded.index(after: colon)...]).removingPercentEncoding
-        }
-        guard let id, let secret, let record = access.clientCredentials(id: id, secret: secret, address: address) else {
-            throw GatewayError.authInvalid
-        }
-        let (token, expiresIn) = try await tokens.issue(for: record)
-        var response = try JSON.response(IssuedToken(access_token: token, token_type: "Bearer", expires_in: expiresIn))
-        response.headers[.cacheControl] = "no-store"
-        return response
     }
 
     /// The snapshot ``RouterRecording`` took (always set for routed requests).
@@ -215,20 +135,6 @@ public enum GatewayApplication {
             logger: logger
         )
     }
-}
-
-struct IssuedToken: Encodable {
-    var access_token: String
-    var token_type: String
-    var expires_in: Int
-}
-
-struct Readiness: Encodable {
-    var status: String
-    /// Only for an administrator.
-    var upstreams: [UpstreamReadiness]?
-    /// Only for an administrator, when a shared tier is configured: `redis host:port/db: open`.
-    var sharedTier: String?
 }
 
 /// The Prometheus registry behind `/metrics` and the swift-metrics factory that feeds it. One per

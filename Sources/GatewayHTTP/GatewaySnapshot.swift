@@ -1,4 +1,4 @@
-public import GatewayObservability
+import GatewayObservability
 public import GatewayAccess
 public import GatewayConfig
 public import GatewayCore

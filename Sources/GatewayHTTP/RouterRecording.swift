@@ -90,38 +90,3 @@ enum Authenticate {
         return try Admission.caller(outcome)
     }
 }
-
-/// The router's side of the pipeline: each `/v1` read and administration route turns its
-/// `Request` into a ``PipelineRequest``, and the pipeline's answer into a `Response` (a problem
-/// is thrown, for ``RouterRecording`` to answer and record).
-enum PipelineRoutes {
-    static func register(on router: Router<GatewayRequestContext>, pipeline: RequestPipeline) {
-        let v1 = router.group("v1")
-        v1.get("tenants") { request, context in try await serve(.list(request.uri), request, context, pipeline) }
-        v1.get("tenants/:id") { request, context in try await serve(.tenant(context.parameters.get("id") ?? ""), request, context, pipeline) }
-        v1.get("upstreams") { request, context in try await serve(.upstreams, request, context, pipeline) }
-        v1.delete("cache") { request, context in try await serve(.purge(request.uri), request, context, pipeline) }
-    }
-
-    static func serve(
-        _ target: PipelineRequest.Target, _ request: Request, _ context: GatewayRequestContext, _ pipeline: RequestPipeline
-    ) async throws -> Response {
-        let snapshot = try GatewayApplication.snapshot(context)
-        let presented = Authenticate.presented(request)
-        let asked = PipelineRequest(
-            target: target, presented: presented, client: Admission.client(presented, peer: context.remoteAddress, access: snapshot.access),
-            cacheControl: request.headers[.cacheControl], requestID: context.requestID)
-        let channel = context.channel
-        let answer: PipelineAnswer
-        switch await pipeline.decide(asked, snapshot: snapshot, certificate: { await FrontTLS.peerCertificate(of: channel) }) {
-        case .answer(let decided): answer = decided
-        case .fill(let resolved): answer = await pipeline.fill(resolved)
-        }
-        context.callerNote.id = answer.callerID
-        if case .problem(let error) = answer.content { throw error }
-        var writer = ResponseAnswerWriter()
-        AnswerRendering.write(
-            answer.content, requestID: context.requestID, ifNoneMatch: request.headers[.ifNoneMatch], instance: request.uri.path, into: &writer)
-        return writer.response
-    }
-}
