@@ -149,6 +149,14 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         switch error {
         case let error as GatewayError:
             return error
+        case let error as UpstreamError where error.code == .throttled:
+            return GatewayError(
+                .upstream(error.code.rawValue, .upstreamBusy), detail: "Upstream \(name) is throttling requests.", upstream: name,
+                retryAfter: error.retryAfter ?? 5, logDetail: error.message)
+        case let error as UpstreamError where error.code == .overloaded:
+            return GatewayError(
+                .upstreamOverloaded, detail: "Too many requests are waiting for upstream \(name); try again shortly.", upstream: name,
+                retryAfter: error.retryAfter ?? 1)
         case let error as UpstreamError:
             if error.code == .timeout || error.code == .connectTimeout {
                 return GatewayError(

@@ -144,7 +144,7 @@ extension TenantService {
                 }
             } catch {
                 let problem = GatewayError.upstream(name, error)
-                result.reachable = !(error is UpstreamError)
+                result.reachable = !((error as? UpstreamError)?.isUnreachable ?? false)
                 result.reason = problem.detail + " (" + problem.code.rawValue + ")"
                 result.code = problem.code.rawValue
                 return result

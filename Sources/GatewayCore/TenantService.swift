@@ -18,7 +18,7 @@ public final class TenantService: Sendable {
         let credential: Credential
         let broker: TokenBroker
         /// The reads side of the upstream's stack, carrying this account's token.
-        let transport: AuthenticatedTransport
+        let transport: any UpstreamTransport
         let baseURL: String
         let version: VB365VersionResolver
 
@@ -132,7 +132,7 @@ public final class TenantService: Sendable {
                         upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
                         shared: shared, sharedServer: CacheKeys.server(definition))
                     return VB365Org(
-                        credential: credential, broker: broker, transport: AuthenticatedTransport(base: stack.reads, broker: broker),
+                        credential: credential, broker: broker, transport: stack.reads(as: broker),
                         baseURL: definition.baseURL, version: resolver)
                 }
                 return Upstream(definition: definition, runtime: .vb365(orgs, resolver), stack: stack)
@@ -144,9 +144,9 @@ public final class TenantService: Sendable {
                     upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
                     shared: shared, sharedServer: CacheKeys.server(definition))
                 let vspc = VSPCClient(
-                    transport: AuthenticatedTransport(base: stack.reads, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
+                    transport: stack.reads(as: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
                 let probe = VSPCClient(
-                    transport: AuthenticatedTransport(base: stack.probes, broker: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
+                    transport: stack.probes(as: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
                 return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe, stack: stack)
             }
         }
@@ -297,7 +297,11 @@ public final class TenantService: Sendable {
 
     func noteFailure(_ name: String, _ error: any Error) {
         if !(error is CancellationError) { board?.upstreamFailed(name, code: GatewayError.upstream(name, error).code.rawValue) }
-        if error is UpstreamError { markReachable(name, false) } else if !(error is CancellationError) { markReachable(name, true) }
+        if let error = error as? UpstreamError {
+            if error.isUnreachable { markReachable(name, false) }
+        } else if !(error is CancellationError) {
+            markReachable(name, true)
+        }
     }
 
     /// Now, as `fetchedAt` shows it: RFC 3339 UTC with milliseconds (no formatter per fill).

@@ -1,4 +1,6 @@
-/// A transport failure: the upstream gave no HTTP answer we could use.
+/// An upstream call that gave no HTTP answer we could use: a transport failure, or a call the
+/// gateway's own upstream stack did not make (the upstream's quiet period after a 429, a full
+/// queue in front of it).
 ///
 /// `code` is stable and carries no data, so it doubles as a metric label and as the `code` of
 /// the problem+json the front end makes of it. `message` is for logs: it never holds a secret.
@@ -27,6 +29,10 @@ public struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertible
         public static let invalidRequest = Code(rawValue: "upstream.invalid_request")
         /// The client was shut down before the transfer finished.
         public static let shutdown = Code(rawValue: "upstream.shutdown")
+        /// Not sent: the upstream's quiet period after it answered 429 (``UpstreamError/retryAfter`` says how long is left).
+        public static let throttled = Code(rawValue: "upstream.throttled")
+        /// Not sent: too many requests already wait for the upstream.
+        public static let overloaded = Code(rawValue: "upstream.overloaded")
     }
 
     public var code: Code
@@ -34,12 +40,18 @@ public struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertible
     public var message: String
     /// libcurl's `CURLcode`, when the error came from libcurl.
     public var curlCode: Int?
+    /// Seconds until a call may be tried again (``Code/throttled``, ``Code/overloaded``).
+    public var retryAfter: Int?
 
-    public init(_ code: Code, _ message: String, curlCode: Int? = nil) {
+    public init(_ code: Code, _ message: String, curlCode: Int? = nil, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
         self.curlCode = curlCode
+        self.retryAfter = retryAfter
     }
+
+    /// Whether the upstream could not be reached at all (not a call the stack held back).
+    public var isUnreachable: Bool { code != .throttled && code != .overloaded }
 
     public var description: String {
         if let curlCode { return "\(code): \(message) (curl \(curlCode))" }

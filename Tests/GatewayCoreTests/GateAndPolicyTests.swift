@@ -1,3 +1,4 @@
+import Foundation
 import GatewayClock
 import GatewayAccess
 import GatewayCore
@@ -5,6 +6,8 @@ import HTTPTransport
 import Logging
 import Synchronization
 import Testing
+import TokenBroker
+import VeeamAPI
 
 @Suite("ConcurrencyGate")
 struct ConcurrencyGateTests {
@@ -66,19 +69,71 @@ struct ConcurrencyGateTests {
         }
         let state = ThrottleState()
         let logger = Logger(label: "test")
-        let recording = ThrottleTransport(base: Answer429(retryAfter: "9223372036854775807"), upstream: "vspc-main", state: state, refusing: false, logger: logger)
-        let refusing = ThrottleTransport(base: Answer429(retryAfter: "1"), upstream: "vspc-main", state: state, refusing: true, logger: logger)
+        let veeam: @Sendable (UpstreamResponse) -> Int? = { VeeamAPIError.from($0).retryAfter }
+        let recording = ThrottleTransport(
+            base: Answer429(retryAfter: "9223372036854775807"), upstream: "vspc-main", state: state, refusing: false, retryAfter: veeam, logger: logger)
+        let refusing = ThrottleTransport(base: Answer429(retryAfter: "1"), upstream: "vspc-main", state: state, refusing: true, retryAfter: veeam, logger: logger)
         #expect(state.remaining() == nil)
         let first = try await recording.send(UpstreamRequest(url: "https://vspc/api/v3/token"))
         #expect(first.status == 429)
         let left = try #require(state.remaining())
         #expect(left > 3500 && left <= 3600, "\(left) s: an upstream's huge Retry-After is clamped to an hour")
-        let refused = await #expect(throws: GatewayError.self) { _ = try await refusing.send(UpstreamRequest(url: "https://vspc/api/v3/x")) }
-        #expect(refused?.code.rawValue == "upstream.throttled")
-        #expect(refused?.status == 503)
+        // The stack throws its own error; the caller's answer (503, Retry-After) is GatewayError.upstream's.
+        let refused = await #expect(throws: UpstreamError.self) { _ = try await refusing.send(UpstreamRequest(url: "https://vspc/api/v3/x")) }
+        #expect(refused?.code == .throttled)
         #expect(refused?.retryAfter == left)
+        let answered = try #require(refused.map { GatewayError.upstream("vspc-main", $0) })
+        #expect(answered.code.rawValue == "upstream.throttled" && answered.status == 503 && answered.retryAfter == left && answered.upstream == "vspc-main")
         // Logins and probes are not refused in the quiet period.
         #expect(try await recording.send(UpstreamRequest(url: "https://vspc/api/v3/token")).status == 429)
+    }
+
+    @Test("a read's retry after a 401 keeps its place at the gate: it goes before a caller queued during the first attempt", .timeLimit(.minutes(1)))
+    func retryHoldsTheGate() async throws {
+        setenv("TEST_GATE_PASSWORD", "x", 1)
+        /// Answers 401 to the first token and 200 to the next; during the first attempt it queues
+        /// another caller at the gate and waits until that caller waits.
+        final class FirstUnauthorized: UpstreamTransport {
+            let events = Mutex<[String]>([])
+            let gate: Mutex<ConcurrencyGate?> = Mutex(nil)
+            let other: Mutex<Task<Void, any Error>?> = Mutex(nil)
+            func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+                let token = request.headers.first { $0.name == "Authorization" }?.value ?? ""
+                if token == "Bearer token-1", let gate = gate.withLock({ $0 }) {
+                    let waiter = Task {
+                        try await gate.acquire()
+                        self.events.withLock { $0.append("other caller ran") }
+                        gate.release()
+                    }
+                    other.withLock { $0 = waiter }
+                    while gate.queued < 1 { try await Task.sleep(for: .milliseconds(5)) }
+                    return UpstreamResponse(status: 401)
+                }
+                events.withLock { $0.append("retry sent with \(token)") }
+                return UpstreamResponse(status: 200)
+            }
+        }
+        let base = FirstUnauthorized()
+        let stack = UpstreamStack(
+            name: "vspc-main", transport: base, totalTimeout: .seconds(10), metrics: nil, logger: Logger(label: "test"), maxConcurrentRequests: 1,
+            maxQueuedRequests: 5, uuidRequestIDs: true)
+        base.gate.withLock { $0 = stack.gate }
+        let broker = TokenBroker(upstream: "vspc-main", credential: Credential(username: "u", password: .env("TEST_GATE_PASSWORD")), grants: CountingGrants())
+        let response = try await stack.reads(as: broker).send(UpstreamRequest(url: "https://127.0.0.1:1/x"))
+        #expect(response.status == 200)
+        try await base.other.withLock { $0 }?.value
+        #expect(base.events.withLock { $0 } == ["retry sent with Bearer token-2", "other caller ran"])
+        #expect(stack.gate.inFlight == 0 && stack.gate.queued == 0)
+    }
+
+    /// Logs in with a new token each time (`token-1`, `token-2`, …).
+    final class CountingGrants: TokenGrantClient {
+        let logins = Mutex(0)
+        func login(username: String, password: Secret) async throws -> TokenGrant {
+            let n = logins.withLock { $0 += 1; return $0 }
+            return TokenGrant(accessToken: Secret("token-\(n)"), refreshToken: nil, lifetime: .seconds(3600))
+        }
+        func refresh(_ refreshToken: Secret) async throws -> TokenGrant { throw CancellationError() }
     }
 
     @Test("a task cancelled before it reaches the gate gets CancellationError at once, and takes no place in the queue", .timeLimit(.minutes(1)))
@@ -105,7 +160,9 @@ struct ConcurrencyGateTests {
         #expect(gate.inFlight == 2)
         let waiters = (0..<3).map { _ in Task { try await gate.acquire() } }
         try await Self.until { gate.queued == 3 }
-        let refused = await #expect(throws: GatewayError.self) { try await gate.acquire() }
+        let thrown = await #expect(throws: UpstreamError.self) { try await gate.acquire() }
+        #expect(thrown?.code == .overloaded)
+        let refused = thrown.map { GatewayError.upstream("vspc-main", $0) }
         #expect(refused?.status == 503)
         #expect(refused?.code == .upstreamOverloaded)
         #expect(refused?.code.rawValue == "upstream.overloaded")

@@ -17,7 +17,7 @@ public final class ConcurrencyGate: Sendable {
         self.machine = Mutex(StateMachine(limit: limit, queue: queue))
     }
 
-    /// Takes a slot, waiting in the queue for one; throws `upstream.overloaded` when the queue
+    /// Takes a slot, waiting in the queue for one; throws ``UpstreamError/Code/overloaded`` when the queue
     /// is full, `CancellationError` when the task is cancelled before it has a slot, and
     /// `upstream.timeout` when `deadline` (the read's ``UpstreamDeadline``) passes first.
     public func acquire(until deadline: ContinuousClock.Instant? = nil) async throws {
@@ -43,10 +43,7 @@ public final class ConcurrencyGate: Sendable {
                     timers.withLock { $0[id] = timer }
                 case .cancelled: continuation.resume(throwing: CancellationError())
                 case .refuse:
-                    continuation.resume(
-                        throwing: GatewayError(
-                            .upstreamOverloaded,
-                            detail: "Too many requests are waiting for upstream \(upstream); try again shortly.", upstream: upstream, retryAfter: 1))
+                    continuation.resume(throwing: UpstreamError(.overloaded, "the queue for \(upstream) is full", retryAfter: 1))
                 }
             }
         } onCancel: {

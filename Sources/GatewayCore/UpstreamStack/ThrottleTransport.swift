@@ -1,12 +1,11 @@
 public import HTTPTransport
 public import Logging
 import Synchronization
-import VeeamAPI
 
 /// An upstream's quiet period after it answered 429: until its `retryAfter` (default 5 s, at most 1 h) has
-/// passed, no request is sent to it; each is refused at once with our own `upstream.throttled`
-/// (503, with `Retry-After`), so stale-if-error can answer from the cache and the refusal cannot
-/// be taken for the upstream's own 429.
+/// passed, no request is sent to it; each is refused at once with ``UpstreamError/Code/throttled``
+/// (the caller's 503, with `Retry-After`), so stale-if-error can answer from the cache and the
+/// refusal cannot be taken for the upstream's own 429.
 public final class ThrottleState: Sendable {
     private let until = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -32,26 +31,29 @@ public struct ThrottleTransport: UpstreamTransport {
     public let upstream: String
     public let state: ThrottleState
     public let refusing: Bool
+    /// The seconds a 429 asks the gateway to wait (the product's body or header), if it says.
+    let retryAfter: @Sendable (UpstreamResponse) -> Int?
     let logger: Logger
 
-    public init(base: any UpstreamTransport, upstream: String, state: ThrottleState, refusing: Bool = true, logger: Logger) {
+    public init(
+        base: any UpstreamTransport, upstream: String, state: ThrottleState, refusing: Bool = true, retryAfter: @escaping @Sendable (UpstreamResponse) -> Int?,
+        logger: Logger
+    ) {
         self.base = base
         self.upstream = upstream
         self.state = state
         self.refusing = refusing
+        self.retryAfter = retryAfter
         self.logger = logger
     }
 
     public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
         if refusing, let seconds = state.remaining() {
-            throw GatewayError(
-                .upstream("upstream.throttled", .upstreamBusy), detail: "Upstream \(upstream) is throttling requests.", upstream: upstream,
-                retryAfter: seconds, logDetail: "not called: in the quiet period after a 429")
+            throw UpstreamError(.throttled, "not called: in the quiet period after a 429", retryAfter: seconds)
         }
         let response = try await base.send(request)
         if response.status == 429 {
-            // The upstream's `retryAfter` (body or header), clamped to 1 s … 1 h as the clients do.
-            let seconds = VeeamAPIError.from(response).retryAfter ?? 5
+            let seconds = retryAfter(response) ?? 5
             state.start(seconds: seconds)
             logger.warning("upstream throttled the gateway", metadata: ["upstream": "\(upstream)", "retry_after": "\(seconds)"])
         }
