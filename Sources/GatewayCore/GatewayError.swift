@@ -1,16 +1,17 @@
-import HTTPTransport
-import TokenBroker
-import VeeamAPI
+public import HTTPTransport
+public import TokenBroker
+public import VeeamAPI
 
-/// Every error the gateway answers with. `code` is typed and stable and carries no data (its
-/// name doubles as a metric label); its ``Code/category`` decides the HTTP status and title, in
-/// one place (``Code/Category/status``, ``Code/Category/title``). `detail` is written for the
+/// Every error the gateway answers with. `code` is a closed set, an upstream failure carrying
+/// its typed cause; its stable `rawValue` doubles as a metric label, and its ``Code/category``
+/// decides the HTTP status and title, in one place (``Code/Category/status``,
+/// ``Code/Category/title``). `detail` is written for the
 /// caller and never contains a secret, a token, or an upstream's body.
 public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A stable error code: its `rawValue` (`auth.invalid`, `upstream.timeout`, …) is what callers
     /// see in a problem's `code` and operators in logs and metrics; its category is what it means
     /// for the HTTP answer. Compared as a whole, never as a string.
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
+    public enum Code: Sendable, Hashable, CustomStringConvertible {
         /// What a code means for the answer: each category has one status and title.
         public enum Category: Sendable, Hashable {
             case badRequest, unauthorized, forbidden, notFound, methodNotAllowed, payloadTooLarge, tooManyRequests, cancelled, internalError
@@ -61,38 +62,79 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             }
         }
 
-        public let rawValue: String
-        public let category: Category
+        case invalidRequest, invalidParameter, invalidID, unsupportedGrant
+        case authRequired, authInvalid, forbidden
+        case tenantNotFound, routeNotFound, methodNotAllowed, bodyTooLarge
+        case tooManyFailures, rateLimited, cancelled
+        case internalError, invariant
+        /// An upstream failed, and nothing more specific is known.
+        case upstreamFailed
+        /// A request the HTTP layer refused before any route ran, with this status.
+        case httpProtocol(status: Int)
+        /// An upstream call failed, for the cause its layer gave.
+        case upstream(UpstreamCause)
 
-        init(_ rawValue: String, _ category: Category) {
-            self.rawValue = rawValue
-            self.category = category
+        /// Why an upstream call failed, typed as the layer that failed says it.
+        public enum UpstreamCause: Sendable, Hashable {
+            /// No usable HTTP answer (libcurl), or a call the upstream stack held back.
+            case transport(UpstreamError.Code)
+            /// The gateway's login to the upstream failed.
+            case login(TokenError.Code)
+            /// The upstream answered with an error.
+            case answer(VeeamAPIError.Code)
+        }
+
+        /// Too many requests wait for the upstream (the gate's queue is full).
+        public static let upstreamOverloaded = Code.upstream(.transport(.overloaded))
+
+        /// The stable code callers and operators see: `auth.invalid`, `upstream.timeout`, …
+        public var rawValue: String {
+            switch self {
+            case .invalidRequest, .httpProtocol: "request.invalid"
+            case .invalidParameter: "request.invalid_parameter"
+            case .invalidID: "request.invalid_id"
+            case .unsupportedGrant: "auth.unsupported_grant_type"
+            case .authRequired: "auth.required"
+            case .authInvalid: "auth.invalid"
+            case .forbidden: "auth.forbidden"
+            case .tenantNotFound: "tenant.not_found"
+            case .routeNotFound: "route.not_found"
+            case .methodNotAllowed: "request.method_not_allowed"
+            case .bodyTooLarge: "request.too_large"
+            case .tooManyFailures: "auth.too_many_failures"
+            case .rateLimited: "rate.limited"
+            case .cancelled: "request.cancelled"
+            case .internalError: "internal"
+            case .invariant: "internal.invariant"
+            case .upstreamFailed: "upstream.error"
+            case .upstream(.transport(let code)): code.rawValue
+            case .upstream(.login(let code)): code.rawValue
+            case .upstream(.answer(let code)): code.rawValue
+            }
+        }
+
+        /// What the code means for the answer, decided here for every code.
+        public var category: Category {
+            switch self {
+            case .invalidRequest, .invalidParameter, .invalidID, .unsupportedGrant: .badRequest
+            case .authRequired, .authInvalid: .unauthorized
+            case .forbidden: .forbidden
+            case .tenantNotFound, .routeNotFound: .notFound
+            case .methodNotAllowed: .methodNotAllowed
+            case .bodyTooLarge: .payloadTooLarge
+            case .tooManyFailures, .rateLimited: .tooManyRequests
+            case .cancelled: .cancelled
+            case .internalError, .invariant: .internalError
+            case .upstreamFailed: .upstreamFailed
+            case .httpProtocol(let status): .httpProtocol(status: status)
+            case .upstream(.transport(let code)):
+                code == .timeout || code == .connectTimeout ? .upstreamTimeout : code == .throttled || code == .overloaded ? .upstreamBusy : .upstreamFailed
+            case .upstream(.login): .upstreamFailed
+            case .upstream(.answer(let code)): code == .throttled || code == .asyncPending ? .upstreamBusy : .upstreamFailed
+            }
         }
 
         public var description: String { rawValue }
-
-        public static let invalidRequest = Code("request.invalid", .badRequest)
-        public static let invalidParameter = Code("request.invalid_parameter", .badRequest)
-        public static let invalidID = Code("request.invalid_id", .badRequest)
-        public static let unsupportedGrant = Code("auth.unsupported_grant_type", .badRequest)
-        public static let authRequired = Code("auth.required", .unauthorized)
-        public static let authInvalid = Code("auth.invalid", .unauthorized)
-        public static let forbidden = Code("auth.forbidden", .forbidden)
-        public static let tenantNotFound = Code("tenant.not_found", .notFound)
-        public static let routeNotFound = Code("route.not_found", .notFound)
-        public static let methodNotAllowed = Code("request.method_not_allowed", .methodNotAllowed)
-        public static let bodyTooLarge = Code("request.too_large", .payloadTooLarge)
-        public static let tooManyFailures = Code("auth.too_many_failures", .tooManyRequests)
-        public static let rateLimited = Code("rate.limited", .tooManyRequests)
-        public static let cancelled = Code("request.cancelled", .cancelled)
-        public static let internalError = Code("internal", .internalError)
-        public static let invariant = Code("internal.invariant", .internalError)
-        public static let upstreamOverloaded = Code("upstream.overloaded", .upstreamBusy)
-        public static let upstreamFailed = Code("upstream.error", .upstreamFailed)
-        /// A request the HTTP layer refused before any route ran.
-        public static func httpProtocol(status: Int) -> Code { Code("request.invalid", .httpProtocol(status: status)) }
-        /// An upstream's own error code (libcurl, login, Veeam API), in a category.
-        static func upstream(_ rawValue: String, _ category: Category) -> Code { Code(rawValue, category) }
     }
 
     public var code: Code
@@ -151,7 +193,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             return error
         case let error as UpstreamError where error.code == .throttled:
             return GatewayError(
-                .upstream(error.code.rawValue, .upstreamBusy), detail: "Upstream \(name) is throttling requests.", upstream: name,
+                .upstream(.transport(error.code)), detail: "Upstream \(name) is throttling requests.", upstream: name,
                 retryAfter: error.retryAfter ?? 5, logDetail: error.message)
         case let error as UpstreamError where error.code == .overloaded:
             return GatewayError(
@@ -160,14 +202,14 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case let error as UpstreamError:
             if error.code == .timeout || error.code == .connectTimeout {
                 return GatewayError(
-                    .upstream(error.code.rawValue, .upstreamTimeout), detail: "Upstream \(name) did not answer in time.", upstream: name, logDetail: error.message)
+                    .upstream(.transport(error.code)), detail: "Upstream \(name) did not answer in time.", upstream: name, logDetail: error.message)
             }
             return GatewayError(
-                .upstream(error.code.rawValue, .upstreamFailed), detail: "Upstream \(name) could not be reached (\(error.code)).", upstream: name,
+                .upstream(.transport(error.code)), detail: "Upstream \(name) could not be reached (\(error.code)).", upstream: name,
                 logDetail: error.message)
         case let error as TokenError:
             return GatewayError(
-                .upstream(error.code.rawValue, .upstreamFailed), detail: "The gateway could not log in to upstream \(name).", upstream: name,
+                .upstream(.login(error.code)), detail: "The gateway could not log in to upstream \(name).", upstream: name,
                 logDetail: error.message)
         case let error as VeeamAPIError:
             switch error.code {
@@ -175,15 +217,15 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
                 return GatewayError(.tenantNotFound, detail: "No such tenant.", upstream: name, logDetail: error.upstreamMessage)
             case .throttled:
                 return GatewayError(
-                    .upstream(error.code.rawValue, .upstreamBusy), detail: "Upstream \(name) is throttling requests.", upstream: name,
+                    .upstream(.answer(error.code)), detail: "Upstream \(name) is throttling requests.", upstream: name,
                     retryAfter: error.retryAfter ?? 5, logDetail: error.upstreamMessage)
             case .asyncPending:
                 return GatewayError(
-                    .upstream(error.code.rawValue, .upstreamBusy), detail: "Upstream \(name) queued the request; try again shortly.", upstream: name,
+                    .upstream(.answer(error.code)), detail: "Upstream \(name) queued the request; try again shortly.", upstream: name,
                     retryAfter: 2, logDetail: error.upstreamMessage)
             default:
                 return GatewayError(
-                    .upstream(error.code.rawValue, .upstreamFailed), detail: "Upstream \(name) answered with an error (\(error.code), status \(error.status)).",
+                    .upstream(.answer(error.code)), detail: "Upstream \(name) answered with an error (\(error.code), status \(error.status)).",
                     upstream: name, logDetail: error.upstreamMessage)
             }
         case is CancellationError:
