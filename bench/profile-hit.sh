@@ -3,7 +3,10 @@
 # GATEWAY_BIN) in front of the simulator's VSPC and VB365 (three organization accounts), the
 # hits of one cloud tenant and the three organizations warmed; then wrk -t1 -c64 asks for them
 # in turn while `perf record -F 999 -g` samples the gateway, and the top symbols (demangled) are
-# printed with their share of all samples, the kernel's share, and the gateway's CPU µs per hit.
+# printed with their share of all samples, the kernel's share, and the gateway's CPU µs per hit;
+# then the per-hit budget: the share of samples (inclusive: a function and what it calls) in each
+# step of a hit, and what that is of the CPU per hit measured in the same run. ACCESS_LOG=1 runs
+# the gateway at log.level info (an access line per hit).
 #
 #   bash bench/profile-hit.sh            # DURATION (default 12s), TOP (default 40)
 #
@@ -17,6 +20,7 @@ source bench/lib.sh
 command -v perf >/dev/null || { echo "perf is not installed (linux-perf)" >&2; exit 1; }
 build_release
 start_sim --token-lifetime 86400
+[ "${ACCESS_LOG:-0}" = 1 ] && export GW_LOG_LEVEL=info
 new_key
 GW_PORT=$(free_port)
 gateway_yaml "$(vb365_upstream)" >"$OUT/gateway.yaml"
@@ -65,3 +69,53 @@ grep -E '^\s+[0-9.]+%' "$OUT/report.txt" | head -n "$TOP" | while read -r share 
   name=$(echo "$rest" | swift demangle --simplified 2>/dev/null || echo "$rest")
   echo "| $share | ${name:0:150} |"
 done
+
+# The per-hit budget (docs/benchmarks.md keeps the table): inclusive shares by step.
+perf script -i "$OUT/perf.data" 2>/dev/null >"$OUT/script.txt" || true
+US_PER_HIT=$(python3 -c "print(($after-$before)/$(getconf CLK_TCK)*1e6/$total)")
+python3 - "$OUT/script.txt" "$US_PER_HIT" <<'PY'
+import collections, subprocess, sys
+steps = [
+    ("the hot path's own work (HotPathHandler.process, all below)", ["HotPathHandler.process("]),
+    ("  parse the head (RawRequest)", ["RawRequest.headLength", "RawRequest.init", "RawRequest.parseRequestLine", "RawRequest.parseHeader"]),
+    ("  admit, all of it (Admission, AccessControl)", ["Admission.decide", "AccessControl.authenticate"]),
+    ("    of which the API key (SHA-256, constant-time scan)", ["CallerDirectory.authenticate"]),
+    ("    of which the caller's rate", ["RateLimiter.take"]),
+    ("  locate, authorize (TenantService.locate, authorize)", ["TenantService.locate", "TenantService.authorize"]),
+    ("  cache lookup (freshTenant, ResponseCache, LRU)", ["TenantService.freshTenant", "ResponseCache.withFreshEntry"]),
+    ("  request id", ["RequestIDs."]),
+    ("  render (AnswerRendering, HTTP1AnswerWriter)", ["AnswerRendering.write"]),
+    ("  record: metrics series", ["GatewayMetrics.request", "GatewayMetrics.hotPathAnswer"]),
+    ("    of which the status board", ["StatusBoard.request"]),
+    ("  record: the access line", ["AccessLog.record"]),
+    ("socket read (NIO and the kernel)", ["BaseStreamSocketChannel.readFromSocket"]),
+    ("  of which the read(2) system call", ["ksys_read"]),
+    ("socket write: flush and writev/write(2)", ["BaseSocketChannel.flush0", "ksys_write", "do_writev"]),
+    ("epoll_wait (waiting and waking)", ["do_epoll_wait"]),
+    ("the log writer thread", ["LogSink.writeLoop"]),
+]
+raw = collections.Counter(); total = 0; cur = []
+samples = []
+def flush():
+    global total
+    if cur:
+        total += 1
+        samples.append(tuple(cur))
+for line in open(sys.argv[1], errors="replace"):
+    line = line.rstrip("\n")
+    if not line.strip():
+        flush(); cur = []; continue
+    if line.startswith("\t") or line.startswith(" "):
+        parts = line.strip().split(" ", 1)
+        if len(parts) == 2: cur.append(parts[1].rsplit(" (", 1)[0].split("+0x")[0])
+flush()
+names = sorted({f for s in samples for f in s})
+demangled = dict(zip(names, subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(names), capture_output=True, text=True).stdout.split("\n")))
+per_hit = float(sys.argv[2])
+print(f"\nper-hit budget ({total} samples; {per_hit:.1f} µs CPU per hit in this run, sampling included)")
+print("| step | share of samples | µs per hit |")
+print("|---|---|---|")
+for title, patterns in steps:
+    hits = sum(1 for s in samples if any(any(p in demangled.get(f, f) for p in patterns) for f in s))
+    print(f"| {title} | {100 * hits / max(total, 1):.1f} % | {per_hit * hits / max(total, 1):.2f} |")
+PY

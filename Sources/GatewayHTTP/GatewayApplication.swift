@@ -3,7 +3,6 @@ import GatewayLogging
 import GatewayAccess
 import Foundation
 public import Prometheus
-import CurlHTTP
 public import GatewayConfig
 import GatewayCore
 public import Hummingbird
@@ -74,7 +73,7 @@ public enum GatewayApplication {
 
     /// The event loops of the HTTP server: `listen.threads` of its own, or swift-nio's shared
     /// group (one loop per core) when that is 0. The upstream client must run on the same group
-    /// (``CurlClient/init(configuration:eventLoopGroup:logger:)``), so that a miss served on a
+    /// (`CurlClient` in CurlHTTP), so that a miss served on a
     /// connection's loop reaches its upstream from that loop.
     public static func eventLoopGroup(for configuration: GatewayConfiguration) -> any EventLoopGroup {
         configuration.threads > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads) : MultiThreadedEventLoopGroup.singleton
@@ -100,8 +99,7 @@ public enum GatewayApplication {
         // The raw-bytes handler fronts every connection: it frames heads, owns the idle timeout
         // and the head deadline on both paths, and answers cache hits only when `listen.hotPath`
         // is on (off, it hands every request to the router, byte for byte).
-        let hot = HotPathResponder(
-            state: state, pipeline: RequestPipeline(logger: logger), recorder: RequestRecorder(metrics: metrics.metrics, accessLog: accessLog, logger: logger))
+        let hot = HotPathResponder(state: state, logger: logger, metrics: metrics, accessLog: accessLog)
         let idle = amount(configuration.idleTimeout)
         let headTimeout = amount(configuration.requestHeadTimeout)
         let answers = configuration.hotPath

@@ -1,8 +1,8 @@
 import GatewayAccess
 import GatewayCore
 import HummingbirdCore
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 import NIOHTTPTypes
 import NIOSSL
 import ResponseCache
@@ -77,11 +77,11 @@ final class ResponseCompletionObserver: ChannelOutboundHandler, RemovableChannel
 /// Answers keep request order: while a handed-on request is unanswered, later ones are handed on
 /// too. It also owns the keep-alive idle timeout, since requests it answers never reach the
 /// router's connection-state handler.
-final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = IOData
-    typealias OutboundOut = IOData
+public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = IOData
+    public typealias OutboundOut = IOData
 
     /// The most of an unfinished head it holds; beyond this (already past the head bound) the
     /// connection goes to the codec, which refuses it.
@@ -99,9 +99,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The head scanner's cursor over `pending`: how far the head now waiting has been searched
     /// for its end, so a trickled head is not searched from its first byte on every read.
     private var headScanned = 0
-    /// Answers written since the last flush (flushed at the end of the read burst).
-    private var wroteAnswer = false
-    /// `process` is running (a writability event inside it must not re-enter it).
+    /// `process` is on the stack (a writability event raised by its own flush must not re-enter
+    /// it): a property of the call, not of the connection, so it is not in the machine.
     private var processing = false
     private var idleCheck: Scheduled<Void>?
     private var remoteAddress = "unknown"
@@ -110,14 +109,21 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var scratch = ConnectionScratch()
     /// Runs this connection's misses on its event loop (made when the handler is added).
     private var executor: EventLoopTaskExecutor?
-    /// The handler is off the pipeline or its channel closed: an answer finishing now is dropped.
-    private var gone = false
-    /// A quiesce (graceful shutdown) that came while answering: passed on once the answer is out,
-    /// so the connection-state handler does not close the connection under it.
-    private var heldQuiesce: Any?
-    /// Bytes went on to the codec since the last read-complete passed on: the router's inbound
-    /// stream delivers what it was given at a read-complete, so one must follow.
-    private var forwardedSinceReadComplete = false
+    /// The connection's event loop, whose clock times the connection (set when the handler is added).
+    private var loop: (any EventLoop)?
+
+    /// The handler as ``GatewayApplication/make(state:logger:metrics:port:accessLog:eventLoopGroup:onRunning:)``
+    /// puts it in front of each connection: answering through the request pipeline under
+    /// `state`'s snapshots (when `answers`, as `listen.hotPath`), recording into `metrics` and
+    /// `accessLog`, with the connection's idle timeout and head deadline.
+    public convenience init(
+        state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog? = nil, answers: Bool, idleTimeout: TimeAmount,
+        headTimeout: TimeAmount
+    ) {
+        self.init(
+            responder: HotPathResponder(state: state, logger: logger, metrics: metrics, accessLog: accessLog), answers: answers, idleTimeout: idleTimeout,
+            headTimeout: headTimeout)
+    }
 
     init(responder: HotPathResponder, answers: Bool, idleTimeout: TimeAmount, headTimeout: TimeAmount) {
         self.responder = responder
@@ -129,41 +135,49 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var idleTimeout: TimeAmount { .nanoseconds(machine.idleTimeout) }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    /// Now on the connection's event loop's clock (the loop's own: an `EmbeddedEventLoop`'s
+    /// virtual time in tests), in uptime nanoseconds.
+    private func now() -> UInt64 {
+        (loop?.now ?? .now()).uptimeNanoseconds
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        loop = context.eventLoop
+        machine.restartClock(now: now())
         executor = EventLoopTaskExecutor(loop: context.eventLoop)
         remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
         peerKey = ClientAddresses().limiterKey(peer: remoteAddress, forwardedFor: nil)
         if context.channel.isActive { scheduleIdleCheck(context, in: idleTimeout) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    public func channelActive(context: ChannelHandlerContext) {
         remoteAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
         peerKey = ClientAddresses().limiterKey(peer: remoteAddress, forwardedFor: nil)
         scheduleIdleCheck(context, in: idleTimeout)
         context.fireChannelActive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        gone = true
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        machine.closed()
         idleCheck?.cancel()
         idleCheck = nil
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        gone = true
+    public func channelInactive(context: ChannelHandlerContext) {
+        machine.closed()
         idleCheck?.cancel()
         idleCheck = nil
         pending = nil
         context.fireChannelInactive()
     }
 
-    /// Called by the observer once the router has written a whole response.
-    func routedResponseCompleted() {
-        machine.routedResponseCompleted(now: NIODeadline.now().uptimeNanoseconds)
+    /// Called once the router has written a whole response (``ResponseCompletionObserver``).
+    public func routedResponseCompleted() {
+        machine.routedResponseCompleted(now: now())
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if machine.bytesArrived(now: NIODeadline.now().uptimeNanoseconds) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if machine.bytesArrived(now: now()) {
             context.fireChannelRead(data)
             return
         }
@@ -178,40 +192,27 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         process(context)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if wroteAnswer {
-            wroteAnswer = false
-            context.flush()
-        }
-        forwardedSinceReadComplete = false
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        if machine.owed.contains(.flush) { context.flush() }
+        machine.owed = []
         context.fireChannelReadComplete()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, machine.answering {
-            heldQuiesce = event
-            return
-        }
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, !machine.quiesceArrived() { return }
         context.fireUserInboundEventTriggered(event)
     }
 
     /// Holds socket reads while answers wait for the peer, or for a miss being served (the machine's flow).
-    func read(context: ChannelHandlerContext) {
+    public func read(context: ChannelHandlerContext) {
         if machine.readRequested() { context.read() }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, machine.isPaused, !processing {
             resume(context)
             process(context)
-            if wroteAnswer {
-                wroteAnswer = false
-                context.flush()
-            }
-            if forwardedSinceReadComplete {
-                forwardedSinceReadComplete = false
-                context.fireChannelReadComplete()
-            }
+            settleOwed(context)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -240,7 +241,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             var examined = 0
             guard let headLength = RawRequest.headLength(buffer, scanned: &headScanned, examined: &examined) else {
                 responder.metrics.hotPathPartialHeadScan(bytes: examined)
-                switch machine.headIncomplete(buffered: buffer.readableBytes, now: NIODeadline.now().uptimeNanoseconds) {
+                switch machine.headIncomplete(buffered: buffer.readableBytes, now: now()) {
                 case .handOver: handOverForever(context)
                 case .armDeadline(let delay): scheduleIdleCheck(context, in: .nanoseconds(delay))
                 case .wait: break
@@ -260,7 +261,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     // A peer that sends requests without reading answers: write out what waits,
                     // and if that does not drain it, stop here (and stop reading) until it does.
                     context.flush()
-                    wroteAnswer = false
+                    machine.owed.remove(.flush)
                     if !context.channel.isWritable {
                         machine.pause()
                         responder.logger.debug("hot path paused: the peer is not reading its answers")
@@ -276,7 +277,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     pending = buffer
                     context.write(wrapOutboundOut(.byteBuffer(answer)), promise: nil)
                     if let largeBody { context.write(wrapOutboundOut(.byteBuffer(largeBody)), promise: nil) }
-                    wroteAnswer = true
+                    machine.owed.insert(.flush)
                     continue
                 case .fill(let miss):
                     buffer.moveReaderIndex(forwardBy: headLength)
@@ -326,30 +327,37 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A miss's answer is ready (on the event loop): write it, then frame what waited behind it.
     private func answerReady(_ answer: HotPathAnswer, _ context: ChannelHandlerContext) {
-        let issueRead = machine.answerWritten(now: NIODeadline.now().uptimeNanoseconds)
-        guard !gone else { return }
+        guard !machine.isClosed else { return }
+        let after = machine.answerWritten(now: now())
         context.write(wrapOutboundOut(.byteBuffer(answer.head)), promise: nil)
         if let largeBody = answer.largeBody { context.write(wrapOutboundOut(.byteBuffer(largeBody)), promise: nil) }
-        forwardedSinceReadComplete = false
+        machine.owed = [.flush]
         process(context)
-        wroteAnswer = false
-        context.flush()
-        // Requests that waited behind this one and went to the router now: they came in reads
-        // whose read-complete has passed, so the router's stream is told they are there.
-        if forwardedSinceReadComplete {
-            forwardedSinceReadComplete = false
-            context.fireChannelReadComplete()
+        // Requests that waited behind this one and went to the router now came in reads whose
+        // read-complete has passed, so the router's stream is told they are there.
+        settleOwed(context)
+        if after.passQuiesce {
+            if machine.answering {
+                _ = machine.quiesceArrived()  // another answer started meanwhile: held for it
+            } else {
+                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
         }
-        if let quiesce = heldQuiesce, !machine.answering {
-            heldQuiesce = nil
-            context.fireUserInboundEventTriggered(quiesce)
-        }
-        if issueRead { context.read() }
+        if after.issueRead { context.read() }
+    }
+
+    /// Outside a read burst (a resume, an answer written later): flushes what was written and
+    /// passes on a read-complete for what was handed on.
+    private func settleOwed(_ context: ChannelHandlerContext) {
+        let owed = machine.owed
+        machine.owed = []
+        if owed.contains(.flush) { context.flush() }
+        if owed.contains(.readComplete) { context.fireChannelReadComplete() }
     }
 
     /// Hands bytes on to the codec (and so to the router).
     private func forward(_ bytes: ByteBuffer, _ context: ChannelHandlerContext) {
-        forwardedSinceReadComplete = true
+        machine.owed.insert(.readComplete)
         context.fireChannelRead(wrapInboundOut(bytes))
     }
 
@@ -362,7 +370,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck?.cancel()
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             idleCheck = nil
-            switch machine.timerFired(now: NIODeadline.now().uptimeNanoseconds, pendingBytes: pending?.readableBytes ?? 0) {
+            switch machine.timerFired(now: now(), pendingBytes: pending?.readableBytes ?? 0) {
             case .closeHeadTimedOut:
                 // The peer had its time for the head (slow or partial), whatever else goes on.
                 responder.logger.debug("closing a connection whose request head did not complete in time")

@@ -2,16 +2,18 @@
 /// buffers and timers: the handler feeds it events and carries out the actions it returns.
 /// Times are uptime nanoseconds (`NIODeadline.uptimeNanoseconds`), durations nanoseconds.
 ///
-/// Three parts, independent of each other:
-/// - **framing**: waiting for a head (since when its first byte came, if one is partial), passing
+/// Two parts, independent of each other, each one exhaustive enum:
+/// - ``Framing``: waiting for a head (since when its first byte came, if one is partial), passing
 ///   a handed-on request's body through, or passing everything through for good (the stream held
 ///   something the handler does not frame; the codec is the authority from then on);
-/// - **order**: how many requests went to the router and are not answered yet (while any are, a
-///   later request is never answered ahead of them), and whether a request the handler answers
-///   itself, later (a cache miss it fills), is still unanswered (while it is, nothing after it is
-///   framed, answered or handed on, and socket reads are held);
-/// - **flow**: reading, or paused because the peer does not read its answers (a read asked for
-///   meanwhile is held, and issued on resume).
+/// - ``Activity``: reading; paused because the peer does not read its answers; answering a
+///   request the handler serves itself, later (a miss it fills: nothing after it is framed,
+///   answered or handed on, socket reads and a graceful close wait for it); or closed (the
+///   handler left the pipeline or the channel closed: an answer finishing now is dropped).
+///
+/// Beside them: how many requests went to the router and are not answered yet (while any are, a
+/// later request is never answered ahead of them), and what the current read burst owes the
+/// channel (a flush for answers written, a read-complete for bytes handed on).
 public struct HotPathConnectionStateMachine: Sendable, Equatable {
     public enum Framing: Sendable, Equatable {
         /// Between requests, or in a head whose first byte came at `partialSince` (nil: none yet).
@@ -22,21 +24,52 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
         case passThrough
     }
 
-    public enum Flow: Sendable, Equatable {
+    public enum Activity: Sendable, Equatable {
+        /// Reading, framing, answering.
         case reading
-        /// Answers wait for the peer; `readHeld`: a socket read was asked for meanwhile.
+        /// Answers wait for the peer: nothing is answered and nothing read; `readHeld`: a socket
+        /// read was asked for meanwhile (issued on resume).
         case paused(readHeld: Bool)
+        /// A request the handler answers itself is being served.
+        case answering(Answering)
+        /// The handler is off the pipeline or its channel closed.
+        case closed
+    }
+
+    /// While a request the handler serves itself is unanswered.
+    public struct Answering: Sendable, Equatable {
+        /// The peer stopped reading meanwhile (the answer's end leaves the connection paused).
+        public var paused = false
+        /// A socket read was asked for meanwhile (issued when the answer is written, or on resume).
+        public var readHeld = false
+        /// A graceful close (quiesce) came meanwhile: passed on once the answer is out, so the
+        /// connection is not closed under it.
+        public var quiesceHeld = false
+
+        public init(paused: Bool = false, readHeld: Bool = false, quiesceHeld: Bool = false) {
+            self.paused = paused
+            self.readHeld = readHeld
+            self.quiesceHeld = quiesceHeld
+        }
+    }
+
+    /// What the current read burst owes the channel.
+    public struct Owed: OptionSet, Sendable, Equatable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// Answers were written since the last flush.
+        public static let flush = Owed(rawValue: 1)
+        /// Bytes went on to the codec since the last read-complete passed on: the router's
+        /// inbound stream delivers what it was given at a read-complete, so one must follow.
+        public static let readComplete = Owed(rawValue: 2)
     }
 
     public private(set) var framing: Framing = .awaitingHead(partialSince: nil)
-    public private(set) var flow: Flow = .reading
+    public private(set) var activity: Activity = .reading
     /// Requests handed to the router and not answered yet.
     public private(set) var routedInFlight = 0
-    /// A request this handler answers itself is being served (a miss it fills): everything after
-    /// it waits.
-    public private(set) var answering = false
-    /// A socket read was asked for while answering (issued when the answer is written).
-    public private(set) var readHeldForAnswer = false
+    /// What this read burst owes the channel (``Owed``).
+    public var owed: Owed = []
     /// The last byte read or response completed.
     public private(set) var lastActivity: UInt64
 
@@ -50,6 +83,11 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
         self.maxHead = maxHead
+    }
+
+    /// The connection's clock starts again at `now` (the handler's event loop is known).
+    public mutating func restartClock(now: UInt64) {
+        lastActivity = now
     }
 
     // MARK: Bytes and framing
@@ -105,28 +143,65 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
     /// Whether this request may be answered here: answering is on, it has no body and needs
     /// nothing only the router does, and no earlier request is still with the router.
     public func mayAnswer(answers: Bool, contentLength: Int, needsRouter: Bool) -> Bool {
-        answers && routedInFlight == 0 && !answering && contentLength == 0 && !needsRouter
+        answers && routedInFlight == 0 && activity == .reading && contentLength == 0 && !needsRouter
+    }
+
+    /// Whether a request the handler serves itself is unanswered.
+    public var answering: Bool {
+        if case .answering = activity { return true }
+        return false
     }
 
     /// The handler serves the request just framed itself, later: nothing after it goes anywhere
     /// until ``answerWritten(now:)``.
     public mutating func answerStarted() {
-        answering = true
+        switch activity {
+        case .reading: activity = .answering(Answering())
+        case .paused(let readHeld): activity = .answering(Answering(paused: true, readHeld: readHeld))
+        case .answering, .closed: break
+        }
     }
 
-    /// That answer was written. Returns whether a read held meanwhile must be issued now (not when
-    /// the connection is paused: then resuming issues it).
-    public mutating func answerWritten(now: UInt64) -> Bool {
-        answering = false
-        lastActivity = now
-        guard readHeldForAnswer else { return false }
-        readHeldForAnswer = false
-        if case .paused = flow {
-            flow = .paused(readHeld: true)
-            return false
+    /// What to do once an answer the handler served itself is written.
+    public struct AfterAnswer: Sendable, Equatable {
+        /// Issue the socket read held meanwhile (not when the connection is paused: then resuming issues it).
+        public var issueRead = false
+        /// Pass on the graceful close held meanwhile.
+        public var passQuiesce = false
+
+        public init(issueRead: Bool = false, passQuiesce: Bool = false) {
+            self.issueRead = issueRead
+            self.passQuiesce = passQuiesce
         }
-        return true
     }
+
+    /// That answer was written.
+    public mutating func answerWritten(now: UInt64) -> AfterAnswer {
+        lastActivity = now
+        guard case .answering(let answering) = activity else { return AfterAnswer() }
+        if answering.paused {
+            activity = .paused(readHeld: answering.readHeld)
+            return AfterAnswer(issueRead: false, passQuiesce: answering.quiesceHeld)
+        }
+        activity = .reading
+        return AfterAnswer(issueRead: answering.readHeld, passQuiesce: answering.quiesceHeld)
+    }
+
+    /// A graceful close (quiesce) arrived. Returns whether to pass it on now (else it is held
+    /// until the answer being served is written).
+    public mutating func quiesceArrived() -> Bool {
+        guard case .answering(var answering) = activity else { return true }
+        answering.quiesceHeld = true
+        activity = .answering(answering)
+        return false
+    }
+
+    /// The handler left the pipeline or the channel closed.
+    public mutating func closed() {
+        activity = .closed
+    }
+
+    public var isClosed: Bool { activity == .closed }
 
     /// The request's head went to the router; its body (if any) follows as it arrives.
     public mutating func routed(contentLength: Int) {
@@ -144,34 +219,50 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
 
     /// The channel is not writable even after a flush: stop answering and reading.
     public mutating func pause() {
-        if case .reading = flow { flow = .paused(readHeld: false) }
+        switch activity {
+        case .reading: activity = .paused(readHeld: false)
+        case .answering(var answering):
+            answering.paused = true
+            activity = .answering(answering)
+        case .paused, .closed: break
+        }
     }
 
-    public var isPaused: Bool { flow != .reading }
+    public var isPaused: Bool {
+        switch activity {
+        case .paused: true
+        case .answering(let answering): answering.paused
+        case .reading, .closed: false
+        }
+    }
 
     /// The pipeline asks for a socket read. Returns whether to issue it now (else it is held).
     public mutating func readRequested() -> Bool {
-        if case .paused = flow {
-            flow = .paused(readHeld: true)
-            return false
+        switch activity {
+        case .reading: return true
+        case .paused: activity = .paused(readHeld: true)
+        case .answering(var answering):
+            answering.readHeld = true
+            activity = .answering(answering)
+        case .closed: break
         }
-        if answering {
-            readHeldForAnswer = true
-            return false
-        }
-        return true
+        return false
     }
 
     /// Writable again. Returns whether a held read must be issued now (not while answering: then
     /// the answer's end issues it).
     public mutating func resume() -> Bool {
-        defer { flow = .reading }
-        guard case .paused(readHeld: true) = flow else { return false }
-        if answering {
-            readHeldForAnswer = true
+        switch activity {
+        case .paused(let readHeld):
+            activity = .reading
+            return readHeld
+        case .answering(var answering):
+            answering.paused = false
+            activity = .answering(answering)
+            return false
+        case .reading, .closed:
             return false
         }
-        return true
     }
 
     // MARK: Time

@@ -14,6 +14,19 @@ struct HotPathResponder: Sendable {
     let recorder: RequestRecorder
     let bodies = BodyBuffers()
 
+    /// The responder the front end makes for `state` (one per application, shared by its connections).
+    init(state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, accessLog: AccessLog?) {
+        self.init(
+            state: state, pipeline: RequestPipeline(logger: logger),
+            recorder: RequestRecorder(metrics: metrics.metrics, accessLog: accessLog ?? AccessLog(logger: logger), logger: logger))
+    }
+
+    init(state: SnapshotSource, pipeline: RequestPipeline, recorder: RequestRecorder) {
+        self.state = state
+        self.pipeline = pipeline
+        self.recorder = recorder
+    }
+
     var logger: Logger { recorder.logger }
     var metrics: GatewayMetrics { recorder.metrics }
 

@@ -52,21 +52,24 @@ public struct GatewayLogHandler: LogHandler {
 
     /// Appends `key=value` (text) or `,"key":"value"` (JSON) to a line being made.
     public struct Fields {
-        fileprivate var line: String
+        fileprivate var line: [UInt8]
         fileprivate let format: Format
 
         public mutating func add(_ key: String, _ value: String) {
             switch format {
             case .text:
-                line += " "
-                line += key
-                line += "="
+                line.append(0x20)
+                line.append(contentsOf: key.utf8)
+                line.append(UInt8(ascii: "="))
                 GatewayLogHandler.appendText(value, to: &line)
             case .json:
-                guard !["timestamp", "level", "label", "message"].contains(key) else { return }
-                line += ","
+                switch key {
+                case "timestamp", "level", "label", "message": return  // the line's own members
+                default: break
+                }
+                line.append(UInt8(ascii: ","))
                 GatewayLogHandler.appendJSONString(key, to: &line)
-                line += ":"
+                line.append(UInt8(ascii: ":"))
                 GatewayLogHandler.appendJSONString(value, to: &line)
             }
         }
@@ -74,96 +77,109 @@ public struct GatewayLogHandler: LogHandler {
 
     /// One line: the timestamp, level, label and message, then the fields `addFields` adds, in
     /// its order. The only place a line is formatted (handler events and access lines alike).
+    /// Made as bytes, one string at the end: an access line is made on the event loop for every
+    /// request when the log level is `info`.
     public static func line(format: Format, label: String, level: Logger.Level, message: String, _ addFields: (inout Fields) -> Void) -> String {
-        var line = ""
+        var line: [UInt8] = []
         line.reserveCapacity(256)
         switch format {
         case .text:
-            line += timestamp()
-            line += " "
-            line += level.rawValue
-            line += " "
-            line += label
-            line += ": "
-            line += message
+            appendTimestamp(to: &line)
+            line.append(0x20)
+            line.append(contentsOf: level.rawValue.utf8)
+            line.append(0x20)
+            line.append(contentsOf: label.utf8)
+            line.append(UInt8(ascii: ":"))
+            line.append(0x20)
+            line.append(contentsOf: message.utf8)
         case .json:
-            line += "{\"timestamp\":\""
-            line += timestamp()
-            line += "\",\"level\":\""
-            line += level.rawValue
-            line += "\",\"label\":"
+            line.append(contentsOf: #"{"timestamp":""#.utf8)
+            appendTimestamp(to: &line)
+            line.append(contentsOf: #"","level":""#.utf8)
+            line.append(contentsOf: level.rawValue.utf8)
+            line.append(contentsOf: #"","label":"#.utf8)
             appendJSONString(label, to: &line)
-            line += ",\"message\":"
+            line.append(contentsOf: #","message":"#.utf8)
             appendJSONString(message, to: &line)
         }
         var fields = Fields(line: line, format: format)
+        line = []
         addFields(&fields)
-        line = fields.line
-        if format == .json { line += "}" }
-        return line
+        if format == .json { fields.line.append(UInt8(ascii: "}")) }
+        return String(decoding: fields.line, as: UTF8.self)
     }
 
     /// A metadata value in a text line: as is when it is one plain word, else quoted as a JSON
     /// string, so never a line break (a value cannot forge a second line).
-    static func appendText(_ value: String, to line: inout String) {
+    static func appendText(_ value: String, to line: inout [UInt8]) {
         let plain = !value.isEmpty && value.utf8.allSatisfy { $0 > 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }
         if plain {
-            line += value
+            line.append(contentsOf: value.utf8)
         } else {
             appendJSONString(value, to: &line)
         }
     }
 
     /// A JSON string literal (RFC 8259 escapes; DEL escaped too): the quoting of both formats.
-    static func appendJSONString(_ value: String, to line: inout String) {
-        line += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    line += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    line.unicodeScalars.append(scalar)
-                }
+    /// Works on the UTF-8 bytes: every byte of a multi-byte character is 0x80 or above and is
+    /// copied as it is.
+    static func appendJSONString(_ value: String, to line: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
+        line.append(0x22)
+        for byte in value.utf8 {
+            switch byte {
+            case 0x22: line.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: line.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: line.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: line.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: line.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20, 0x7F:
+                line.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                line.append(hex.utf8Start[Int(byte >> 4)])
+                line.append(hex.utf8Start[Int(byte & 0x0F)])
+            default: line.append(byte)
             }
         }
-        line += "\""
+        line.append(0x22)
     }
 
     /// Now in UTC, RFC 3339 with microseconds: `2026-11-25T16:01:13.123456Z`.
     static func timestamp() -> String {
+        var bytes: [UInt8] = []
+        appendTimestamp(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends now, as ``timestamp()`` writes it.
+    static func appendTimestamp(to line: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = time_t(now.tv_sec)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        var text = ""
-        text.reserveCapacity(27)
         func digits(_ value: Int, _ width: Int) {
-            let string = String(value)
-            if string.count < width { text += String(repeating: "0", count: width - string.count) }
-            text += string
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = max(0, value)
+            while divisor > 0 {
+                line.append(UInt8(ascii: "0") + UInt8((rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
         }
         digits(Int(parts.tm_year) + 1900, 4)
-        text += "-"
+        line.append(UInt8(ascii: "-"))
         digits(Int(parts.tm_mon) + 1, 2)
-        text += "-"
+        line.append(UInt8(ascii: "-"))
         digits(Int(parts.tm_mday), 2)
-        text += "T"
+        line.append(UInt8(ascii: "T"))
         digits(Int(parts.tm_hour), 2)
-        text += ":"
+        line.append(UInt8(ascii: ":"))
         digits(Int(parts.tm_min), 2)
-        text += ":"
+        line.append(UInt8(ascii: ":"))
         digits(Int(parts.tm_sec), 2)
-        text += "."
+        line.append(UInt8(ascii: "."))
         digits(Int(now.tv_nsec) / 1000, 6)
-        text += "Z"
-        return text
+        line.append(UInt8(ascii: "Z"))
     }
 }

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
+public import Synchronization
 
 /// State split into shards by the calling thread, each behind its own lock: what every request
 /// writes (counters, memos, the snapshot it reads) is kept once per shard, so event-loop threads
@@ -12,13 +12,16 @@ import Synchronization
 /// what a single lock costs, never correctness. Readers that need the whole combine every shard.
 public final class ThreadShards<Value: Sendable>: Sendable {
     /// One shard: a lock and its value.
+    @usableFromInline
     final class Shard: Sendable {
-        let value: Mutex<Value>
+        @usableFromInline let value: Mutex<Value>
         init(_ value: sending Value) { self.value = Mutex(value) }
     }
 
-    private let shards: [Shard]
-    private let mask: UInt
+    // Visible to inlined callers: the shard is chosen where it is used, specialized for its
+    // value, not through generic metadata on every call.
+    @usableFromInline let shards: [Shard]
+    @usableFromInline let mask: UInt
 
     /// `count` shards (rounded up to a power of two), each starting as `make()`.
     public init(count: Int = 16, _ make: () -> Value) {
@@ -29,6 +32,7 @@ public final class ThreadShards<Value: Sendable>: Sendable {
     }
 
     /// Runs `body` on the calling thread's shard.
+    @inlinable
     public func withCurrent<R, E: Error>(_ body: (inout sending Value) throws(E) -> sending R) throws(E) -> sending R {
         try shards[Self.index(mask)].value.withLock(body)
     }
@@ -40,7 +44,8 @@ public final class ThreadShards<Value: Sendable>: Sendable {
 
     /// The calling thread's shard: its id (an address, so its low bits are alignment) mixed by a
     /// multiplicative hash.
-    private static func index(_ mask: UInt) -> Int {
+    @usableFromInline
+    static func index(_ mask: UInt) -> Int {
         #if canImport(Glibc)
         let id = UInt64(pthread_self())
         #else

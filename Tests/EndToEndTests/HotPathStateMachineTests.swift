@@ -68,7 +68,8 @@ struct HotPathStateMachineTests {
         let r3 = m.readRequested()
         #expect(!r3)
         if case .closeIdle = m.timerFired(now: at(1_000_000), pendingBytes: 0) { Issue.record("closed a connection owed an answer") }
-        let r4 = m.answerWritten(now: at(2_000))
+        #expect(m.activity == .answering(.init(paused: false, readHeld: true, quiesceHeld: false)))
+        let r4 = m.answerWritten(now: at(2_000)).issueRead
         #expect(r4, "the held read is issued once the answer is written")
         #expect(m.lastActivity == at(2_000))
         #expect(m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
@@ -76,14 +77,14 @@ struct HotPathStateMachineTests {
         #expect(r5)
         // No read asked for meanwhile: none to issue.
         m.answerStarted()
-        let r6 = m.answerWritten(now: at(3_000))
+        let r6 = m.answerWritten(now: at(3_000)).issueRead
         #expect(!r6)
         // Paused by the peer while answering: the held read is the pause's to issue, once.
         m.answerStarted()
         let r7 = m.readRequested()
         #expect(!r7)
         m.pause()
-        let r8 = m.answerWritten(now: at(4_000))
+        let r8 = m.answerWritten(now: at(4_000)).issueRead
         #expect(!r8)
         let r9 = m.resume()
         #expect(r9, "resuming issues the read held over the answer")
@@ -96,7 +97,7 @@ struct HotPathStateMachineTests {
         m.answerStarted()
         let r12 = m.resume()
         #expect(!r12)
-        let r13 = m.answerWritten(now: at(5_000))
+        let r13 = m.answerWritten(now: at(5_000)).issueRead
         #expect(r13)
     }
 
@@ -141,14 +142,35 @@ struct HotPathStateMachineTests {
         #expect(m.isPaused)
         let held = m.readRequested()
         #expect(!held)
-        #expect(m.flow == .paused(readHeld: true))
+        #expect(m.activity == .paused(readHeld: true))
         let issued = m.resume()
         #expect(issued)
-        #expect(m.flow == .reading)
+        #expect(m.activity == .reading)
         let again = m.resume()
         #expect(!again, "nothing held: nothing to issue")
         m.pause()
         let none = m.resume()
         #expect(!none, "paused without a read asked for")
+    }
+
+    @Test("a graceful close while answering waits for the answer; a closed connection drops a late answer and asks for nothing")
+    func quiesceAndClose() {
+        var m = machine()
+        let atOnce = m.quiesceArrived()
+        #expect(atOnce, "nothing owed: pass it on at once")
+        m.answerStarted()
+        let held = m.quiesceArrived()
+        #expect(!held, "held while an answer is served")
+        let after = m.answerWritten(now: at(2_000))
+        #expect(after == .init(issueRead: false, passQuiesce: true))
+        #expect(m.activity == .reading)
+        m.answerStarted()
+        m.closed()
+        #expect(m.isClosed)
+        let late = m.answerWritten(now: at(3_000))
+        #expect(late == .init(), "closed: no read, no quiesce")
+        let read = m.readRequested()
+        #expect(!read)
+        #expect(!m.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
     }
 }

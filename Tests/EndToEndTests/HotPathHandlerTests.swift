@@ -1,0 +1,217 @@
+import CurlHTTP
+import Foundation
+import GatewayAccess
+import GatewayConfig
+import GatewayHTTP
+import GatewayCore
+import GatewayRuntime
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import Testing
+
+/// The front connection's handler in an `EmbeddedChannel`: each transition of its state
+/// (HotPathHandler+StateMachine.swift) driven by the channel events that cause it, and what the
+/// handler then does to the channel (answers written and flushed, bytes handed on, reads held or
+/// issued, the connection closed). Only answers that need no upstream are asked for: 401, 400 and
+/// 404 are decided by the request pipeline on the event loop.
+@Suite("HotPathHandler in an EmbeddedChannel")
+struct HotPathHandlerTests {
+    /// Counts the socket reads that reach the head of the pipeline (in front of the handler).
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = IOData
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    /// Keeps the user events that reach the end of the pipeline.
+    final class EventRecorder: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        var quiesced = 0
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is ChannelShouldQuiesceEvent { quiesced += 1 }
+            context.fireUserInboundEventTriggered(event)
+        }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            context.fireChannelRead(data)
+        }
+    }
+
+    struct Connection {
+        let channel: EmbeddedChannel
+        let reads: ReadCounter
+        let events: EventRecorder
+
+        /// Every byte written and flushed so far, as text.
+        func written() throws -> String {
+            var text = ""
+            while let data = try channel.readOutbound(as: IOData.self) {
+                if case .byteBuffer(let buffer) = data { text += String(buffer: buffer) }
+            }
+            return text
+        }
+
+        /// Every byte handed on to the codec so far, as text.
+        func handedOn() throws -> String {
+            var text = ""
+            while let buffer = try channel.readInbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
+            return text
+        }
+
+        func send(_ text: String) throws {
+            try channel.writeInbound(ByteBuffer(string: text))
+        }
+    }
+
+    /// The libcurl client's loop (never used: no request here reaches an upstream), one for the suite.
+    static let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    static let idle = TimeAmount.seconds(5)
+    static let head = TimeAmount.seconds(1)
+
+    /// A gateway state with the test callers and one VSPC upstream it never needs to call, and an
+    /// embedded connection with the handler in front.
+    func withConnection(answers: Bool = true, _ body: (Connection) throws -> Void) async throws {
+        let directory = NSTemporaryDirectory() + "hot-path-handler-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data("Gateway-Svc-Pass-1\n".utf8).write(to: URL(fileURLWithPath: directory + "/vspc.pw"))
+        let yaml = "listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warning }\n" + """
+            callers:
+              - id: portal-admin
+                keyHash: "\(APIKey.hash(TestKeys.portalAdmin))"
+                roles: [PortalAdministrator]
+            """ + "\n" + """
+            upstreams:
+              - name: vspc-main
+                product: vspc
+                baseURL: https://127.0.0.1:1
+                account: { username: gateway-svc, password: { file: \(directory)/vspc.pw } }
+
+            """
+        let configuration = try GatewayConfiguration.parse(yaml: yaml, file: directory + "/gateway.yaml")
+        let loops = Self.loops
+        let logger = Logger(label: "hot-path-handler-test")
+        let client = try CurlClient(eventLoopGroup: loops, logger: logger)
+        let metrics = MetricsEndpoint()
+        let state = try await GatewayState(configuration: configuration, client: client, metrics: metrics, logger: logger)
+        // The embedded channel is made, used and finished on one thread, with no suspension
+        // point in between (an EmbeddedEventLoop belongs to the thread that made it).
+        try Self.embedded(state: state.source, logger: logger, metrics: metrics, answers: answers, body)
+    }
+
+    static func embedded(
+        state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, answers: Bool, _ body: (Connection) throws -> Void
+    ) throws {
+        let reads = ReadCounter()
+        let events = EventRecorder()
+        let handler = HotPathHandler(state: state, logger: logger, metrics: metrics, answers: answers, idleTimeout: Self.idle, headTimeout: Self.head)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([reads, handler, events])
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1), promise: nil)
+        try body(Connection(channel: channel, reads: reads, events: events))
+        _ = try? channel.finish()
+    }
+
+    static func get(_ path: String, key: String? = nil) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: gateway\r\n" + (key.map { "X-API-Key: \($0)\r\n" } ?? "") + "\r\n"
+    }
+
+    /// The status lines in what was written, in order (a body is not followed by a line break).
+    static func statuses(_ text: String) -> [String] {
+        var found: [String] = []
+        var rest = Substring(text)
+        while let start = rest.range(of: "HTTP/1.1 ") {
+            let line = rest[start.lowerBound...].prefix { $0 != "\r\n" && $0 != "\r" }
+            found.append(String(line))
+            rest = rest[line.endIndex...]
+        }
+        return found
+    }
+
+    @Test("pipelined requests are answered on the read, in order, none handed on")
+    func answeredOnTheRead() async throws {
+        try await withConnection { connection in
+            try connection.send(
+                Self.get("/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4") + Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin)
+                    + Self.get("/v1/tenants/elsewhere.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", key: TestKeys.portalAdmin))
+            let written = try connection.written()
+            #expect(Self.statuses(written) == ["HTTP/1.1 401 Unauthorized", "HTTP/1.1 400 Bad Request", "HTTP/1.1 404 Not Found"])
+            #expect(try connection.handedOn().isEmpty, "nothing reached the codec")
+            #expect(connection.channel.isActive)
+        }
+    }
+
+    @Test("another route goes on byte for byte; what follows it is handed on too until the router has answered, then answered again")
+    func routedThenAnswered() async throws {
+        try await withConnection { connection in
+            let routed = Self.get("/healthz") + Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin)
+            try connection.send(routed)
+            #expect(try connection.handedOn() == routed, "the second waits behind the first: the router answers both")
+            #expect(try connection.written().isEmpty)
+            let handler = try connection.channel.pipeline.syncOperations.handler(type: HotPathHandler.self)
+            handler.routedResponseCompleted()
+            handler.routedResponseCompleted()
+            try connection.send(Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin))
+            #expect(Self.statuses(try connection.written()) == ["HTTP/1.1 400 Bad Request"])
+        }
+    }
+
+    @Test("a peer that does not read: the handler pauses, holds socket reads, and on writability answers what waited and issues the held read once")
+    func pausedByThePeer() async throws {
+        try await withConnection { connection in
+            connection.channel.isWritable = false
+            try connection.send(Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin))
+            #expect(try connection.written().isEmpty, "not answered while the peer reads nothing")
+            let before = connection.reads.reads
+            connection.channel.read()
+            connection.channel.read()
+            #expect(connection.reads.reads == before, "reads are held while paused")
+            connection.channel.isWritable = true
+            connection.channel.pipeline.fireChannelWritabilityChanged()
+            #expect(Self.statuses(try connection.written()) == ["HTTP/1.1 400 Bad Request"])
+            #expect(connection.reads.reads == before + 1, "the held read is issued once")
+            connection.channel.read()
+            #expect(connection.reads.reads == before + 2, "reading again")
+        }
+    }
+
+    @Test("a head that does not complete within the head deadline closes the connection")
+    func headDeadline() async throws {
+        try await withConnection { connection in
+            try connection.send("GET /v1/tenants/vspc-main.c386d34c")
+            #expect(try connection.written().isEmpty)
+            connection.channel.embeddedEventLoop.advanceTime(by: Self.head - .milliseconds(1))
+            #expect(connection.channel.isActive)
+            connection.channel.embeddedEventLoop.advanceTime(by: .milliseconds(2))
+            #expect(!connection.channel.isActive, "closed at the head deadline")
+        }
+    }
+
+    @Test("a quiet connection closes at the idle timeout; a graceful close with nothing owed passes on at once")
+    func idleAndQuiesce() async throws {
+        try await withConnection { connection in
+            connection.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            #expect(connection.events.quiesced == 1)
+            try connection.send(Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin))
+            #expect(Self.statuses(try connection.written()) == ["HTTP/1.1 400 Bad Request"])
+            connection.channel.embeddedEventLoop.advanceTime(by: Self.idle - .milliseconds(100))
+            #expect(connection.channel.isActive)
+            connection.channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+            #expect(!connection.channel.isActive, "closed after the idle timeout")
+        }
+    }
+
+    @Test("with the hot path off, every request goes on byte for byte and nothing is answered here")
+    func answeringOff() async throws {
+        try await withConnection(answers: false) { connection in
+            let bytes = Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin) + Self.get("/v1/tenants")
+            try connection.send(bytes)
+            #expect(try connection.handedOn() == bytes)
+            #expect(try connection.written().isEmpty)
+        }
+    }
+}
