@@ -315,6 +315,7 @@ let package = Package(
                 "GatewayClock",
                 "VeeamSimulator",
                 "HTTPTransport",
+                "TokenBroker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -42,26 +42,8 @@ for side in before after; do
   PIDS+=("${PID[$side]}")
   URL[$side]="http://127.0.0.1:$GW_PORT"
   wait_for "${URL[$side]}/healthz"
-  # The simulator's VB365 organizations (each read with its own account), as the first gateway lists them.
-  if [ -z "${HIT_PATHS:-}" ]; then
-    HIT_PATHS="/v1/tenants/vspc-main.$TENANT"
-    for id in $(curl -s -H "X-API-Key: $KEY" "${URL[$side]}/v1/tenants?product=vb365" | python3 -c "import json,sys; print(' '.join(t['id'] for t in json.load(sys.stdin)['data']))"); do
-      HIT_PATHS+=" /v1/tenants/$id"
-    done
-  fi
-  python3 - "$OUT/hit.lua" $HIT_PATHS <<'PY'
-import sys
-paths = sys.argv[2:]
-table = ",".join(f'"{p}"' for p in paths)
-open(sys.argv[1], "w").write(f"""
-local paths = {{{table}}}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", paths[(n % #paths) + 1])
-end
-""")
-PY
+  # Both products' hits, as the first gateway lists the VB365 organizations.
+  [ -n "${HIT_PATHS:-}" ] || two_product_hits "${URL[$side]}" "$TENANT"
   for path in $HIT_PATHS "/v1/tenants?limit=100"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "${URL[$side]}$path")
     [ "$code" = 200 ] || { echo "$side $path answered $code" >&2; tail -5 "$OUT/gateway-$side.log" >&2; exit 1; }

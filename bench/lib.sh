@@ -155,3 +155,26 @@ upstream_token() {
   curl -s --cacert "$OUT/ca.pem" "$1" -d grant_type=password --data-urlencode "username=$2" --data-urlencode "password=$3" |
     python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])"
 }
+
+# two_product_hits GATEWAY_URL TENANT: sets HIT_PATHS to one VSPC cloud tenant (TENANT) and every
+# VB365 organization the gateway lists (each read with its own account), and writes
+# $OUT/hit.lua, a wrk script asking for them in turn.
+two_product_hits() {
+  local url=$1 tenant=$2 id
+  HIT_PATHS="/v1/tenants/vspc-main.$tenant"
+  for id in $(curl -s -H "X-API-Key: $KEY" "$url/v1/tenants?product=vb365" | python3 -c "import json,sys; print(' '.join(t['id'] for t in json.load(sys.stdin)['data']))"); do
+    HIT_PATHS+=" /v1/tenants/$id"
+  done
+  python3 - "$OUT/hit.lua" $HIT_PATHS <<'PY'
+import sys
+table = ",".join(f'"{p}"' for p in sys.argv[2:])
+open(sys.argv[1], "w").write(f"""
+local paths = {{{table}}}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+""")
+PY
+}

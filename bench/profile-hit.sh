@@ -28,28 +28,13 @@ start_gateway "$OUT/gateway.yaml"
 TOKEN=$(upstream_token "$SIM/api/v3/token" gateway-svc Gateway-Svc-Pass-1)
 TENANT=$(curl -s --cacert "$OUT/ca.pem" -H "Authorization: Bearer $TOKEN" "$SIM/api/v3/infrastructure/sites/tenants?limit=1" |
   python3 -c "import json,sys; print(json.load(sys.stdin)['data'][0]['instanceUid'])")
-PATHS="/v1/tenants/vspc-main.$TENANT"
-for id in $(curl -s -H "X-API-Key: $KEY" "$GW_URL/v1/tenants?product=vb365" | python3 -c "import json,sys; print(' '.join(t['id'] for t in json.load(sys.stdin)['data']))"); do
-  PATHS+=" /v1/tenants/$id"
-done
-for path in $PATHS; do
+two_product_hits "$GW_URL" "$TENANT"
+for path in $HIT_PATHS; do
   for _ in 1 2; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$GW_URL$path")
     [ "$code" = 200 ] || { echo "$path answered $code" >&2; exit 1; }
   done
 done
-python3 - "$OUT/hit.lua" $PATHS <<'PY'
-import sys
-table = ",".join(f'"{p}"' for p in sys.argv[2:])
-open(sys.argv[1], "w").write(f"""
-local paths = {{{table}}}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", paths[(n % #paths) + 1])
-end
-""")
-PY
 ticks() { awk '{print $14 + $15}' "/proc/$GW_PID/stat"; }
 before=$(ticks)
 perf record -q -F 999 -g -p "$GW_PID" -o "$OUT/perf.data" -- sleep "${DURATION%s}" 2>/dev/null &

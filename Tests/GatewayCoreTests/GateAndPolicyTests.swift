@@ -5,6 +5,7 @@ import GatewayCore
 import HTTPTransport
 import Logging
 import Synchronization
+import GatewayTestSupport
 import Testing
 import TokenBroker
 import VeeamAPI
@@ -126,15 +127,6 @@ struct ConcurrencyGateTests {
         #expect(stack.gate.inFlight == 0 && stack.gate.queued == 0)
     }
 
-    /// Logs in with a new token each time (`token-1`, `token-2`, …).
-    final class CountingGrants: TokenGrantClient {
-        let logins = Mutex(0)
-        func login(username: String, password: Secret) async throws -> TokenGrant {
-            let n = logins.withLock { $0 += 1; return $0 }
-            return TokenGrant(accessToken: Secret("token-\(n)"), refreshToken: nil, lifetime: .seconds(3600))
-        }
-        func refresh(_ refreshToken: Secret) async throws -> TokenGrant { throw CancellationError() }
-    }
 
     @Test("a task cancelled before it reaches the gate gets CancellationError at once, and takes no place in the queue", .timeLimit(.minutes(1)))
     func cancelledBeforeQueueing() async throws {

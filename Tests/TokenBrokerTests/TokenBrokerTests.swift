@@ -213,15 +213,6 @@ final class AlwaysUnauthorized: UpstreamTransport {
     }
 }
 
-final class CountingGrants: TokenGrantClient {
-    let logins = Mutex(0)
-    func login(username: String, password: Secret) async throws -> TokenGrant {
-        let n = logins.withLock { $0 += 1; return $0 }
-        return TokenGrant(accessToken: Secret("token-\(n)"), refreshToken: nil, lifetime: .seconds(3600))
-    }
-    func refresh(_ refreshToken: Secret) async throws -> TokenGrant { throw CancellationError() }
-}
-
 @Suite("AuthenticatedTransport")
 struct AuthenticatedTransportTests {
     @Test("a 401 triggers one re-login and one retry, never a loop")
