@@ -59,6 +59,7 @@ let package = Package(
         .target(
             name: "SharedTier",
             dependencies: [
+                "GatewaySecrets",
                 "CHiredis",
                 "GatewayClock",
                 "ResponseCache",
@@ -118,9 +119,15 @@ let package = Package(
             dependencies: ["GatewayClock"],
             swiftSettings: swiftSettings
         ),
+        // Secret values that never print, references to them (env, file), credentials, hex.
+        .target(
+            name: "GatewaySecrets",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TokenBroker",
             dependencies: [
+                "GatewaySecrets",
                 "GatewayClock",
                 "HTTPTransport",
                 "VeeamWire",
@@ -133,9 +140,9 @@ let package = Package(
         .target(
             name: "GatewayAccess",
             dependencies: [
+                "GatewaySecrets",
                 "GatewayClock",
                 "TenantModel",
-                "TokenBroker",
                 "HTTPTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -162,6 +169,7 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: [
+                "GatewaySecrets",
                 "GatewayClock",
                 "GatewayAccess",
                 "GatewayObservability",
@@ -180,6 +188,7 @@ let package = Package(
         .target(
             name: "GatewayConfig",
             dependencies: [
+                "GatewaySecrets",
                 "GatewayAccess",
                 "GatewayCore",
                 "HTTPTransport",
@@ -202,10 +211,10 @@ let package = Package(
         .target(
             name: "GatewayRuntime",
             dependencies: [
+                "GatewaySecrets",
                 "GatewayObservability",
                 "GatewayClock",
                 "SharedTier",
-                "TokenBroker",
                 "GatewayAccess",
                 "GatewayConfig",
                 "GatewayCore",
@@ -312,6 +321,7 @@ let package = Package(
         .target(
             name: "GatewayTestSupport",
             dependencies: [
+                "GatewaySecrets",
                 "GatewayClock",
                 "VeeamSimulator",
                 "HTTPTransport",
@@ -343,12 +353,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenBrokerTests",
-            dependencies: ["TokenBroker", "VeeamAPI", "VeeamWire", "CurlHTTP", "HTTPTransport", "GatewayTestSupport", "VeeamSimulator"],
+            dependencies: ["GatewaySecrets", "TokenBroker", "VeeamAPI", "VeeamWire", "CurlHTTP", "HTTPTransport", "GatewayTestSupport", "VeeamSimulator"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatewayCoreTests",
-            dependencies: [
+            dependencies: ["GatewaySecrets", 
                 "GatewayClock", "GatewayAccess", "GatewayCore", "GatewayObservability", "GatewayTestSupport", "HTTPTransport", "ResponseCache", "TenantModel", "TokenBroker", "VeeamAPI",
                 "VeeamWire", .product(name: "Logging", package: "swift-log"),
             ],
@@ -361,7 +371,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: [
+            dependencies: ["GatewaySecrets", 
                 "GatewayRuntime",
                 "GatewayAccess",
                 "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "HTTPTransport", "VeeamSimulator", "TokenBroker", "ResponseCache",

@@ -1,6 +1,6 @@
+import GatewaySecrets
 import Crypto
 import Foundation
-import TokenBroker
 public import TenantModel
 
 /// The role vocabulary of VSPC's per-operation role lists (seed 004 and the 3.6.1 spec).

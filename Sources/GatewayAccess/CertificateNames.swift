@@ -1,4 +1,4 @@
-import TokenBroker
+import GatewaySecrets
 
 /// A distinguished name as a sequence of relative distinguished names (RDNs), in the
 /// certificate's (ASN.1) order, each RDN a set of attribute type and value pairs. Bindings are

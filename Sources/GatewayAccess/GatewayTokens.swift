@@ -1,7 +1,7 @@
+public import GatewaySecrets
 public import Foundation
 import Crypto
 public import JWTKit
-public import TokenBroker
 
 /// Claims of a token the gateway issues (`POST /v1/auth/token`): who, which roles and scopes,
 /// until when. HMAC-SHA256 signed with a key from a secret reference.

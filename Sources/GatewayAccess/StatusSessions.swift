@@ -1,6 +1,6 @@
+import GatewaySecrets
 import Crypto
 import Foundation
-import TokenBroker
 public import GatewayClock
 import Synchronization
 

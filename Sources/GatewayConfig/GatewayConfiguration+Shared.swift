@@ -1,5 +1,5 @@
+public import GatewaySecrets
 public import SharedTier
-public import TokenBroker
 
 /// `shared.redis`: where the replicas' shared tier is, and the secrets it needs.
 public struct SharedRedisConfiguration: Sendable, Equatable {

@@ -1,9 +1,9 @@
+public import GatewaySecrets
 import Foundation
 import GatewayCore
 import HTTPTransport
 import ResponseCache
 import TenantModel
-import TokenBroker
 import VeeamWire
 
 // The upstream sections: `upstreams[]`, their freshness, accounts and secret references.

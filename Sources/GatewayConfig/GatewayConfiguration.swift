@@ -1,9 +1,9 @@
+public import GatewaySecrets
 public import GatewayAccess
 import HTTPTransport
 public import Foundation
 public import GatewayCore
 import TenantModel
-public import TokenBroker
 import ResponseCache
 import Yams
 

@@ -1,3 +1,4 @@
+import GatewaySecrets
 import Crypto
 import Foundation
 import TokenBroker

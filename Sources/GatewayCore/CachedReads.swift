@@ -1,8 +1,8 @@
+import GatewaySecrets
 public import GatewayAccess
 import Crypto
 public import HTTPTransport
 import Foundation
-import TokenBroker
 public import ResponseCache
 import Synchronization
 public import TenantModel

@@ -1,3 +1,4 @@
+import GatewaySecrets
 public import GatewayObservability
 public import GatewayClock
 public import HTTPTransport

@@ -1,6 +1,6 @@
+public import GatewaySecrets
 public import HTTPTransport
 public import TenantModel
-public import TokenBroker
 public import ResponseCache
 
 /// One configured upstream server, as validated by `GatewayConfig`.

@@ -1,9 +1,9 @@
+import GatewaySecrets
 public import GatewayObservability
 public import SharedTier
 public import GatewayClock
 public import GatewayAccess
 public import Foundation
-import TokenBroker
 public import CurlHTTP
 public import GatewayConfig
 public import GatewayCore

@@ -1,3 +1,4 @@
+public import GatewaySecrets
 public import Synchronization
 public import TokenBroker
 

@@ -1,3 +1,4 @@
+public import GatewaySecrets
 import Crypto
 import Foundation
 import GatewayClock

@@ -1,7 +1,7 @@
+import GatewaySecrets
 import Crypto
 public import Foundation
 import Synchronization
-import TokenBroker
 
 /// Purge and reload messages between replicas, authenticated: anyone who can `PUBLISH` to the
 /// shared Redis could otherwise empty every replica's cache or make them all reload at will.

@@ -1,3 +1,4 @@
+public import GatewaySecrets
 public import Foundation
 
 /// Upstream sessions shared by every replica of the gateway (the shared tier), so that N

@@ -1,3 +1,4 @@
+public import GatewaySecrets
 public import Foundation
 public import GatewayClock
 public import HTTPTransport

@@ -1,3 +1,4 @@
+public import GatewaySecrets
 public import HTTPTransport
 import Foundation
 import GatewayClock

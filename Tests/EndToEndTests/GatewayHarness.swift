@@ -1,3 +1,4 @@
+import GatewaySecrets
 import GatewayRuntime
 import GatewayAccess
 import CurlHTTP

@@ -1,10 +1,10 @@
+import GatewaySecrets
 import GatewayAccess
 import HTTPTransport
 import Foundation
 import GatewayCore
 import GatewayTestSupport
 import Testing
-import TokenBroker
 
 extension RunningGateway {
     func token(form: [(String, String)], headers: [(name: String, value: String)] = []) async throws -> UpstreamResponse {

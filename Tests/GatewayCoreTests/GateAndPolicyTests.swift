@@ -1,3 +1,4 @@
+import GatewaySecrets
 import Foundation
 import GatewayClock
 import GatewayAccess

@@ -1,3 +1,4 @@
+import GatewaySecrets
 import CurlHTTP
 import HTTPTransport
 import Foundation
