@@ -12,6 +12,9 @@ enum Admission {
         var apiKey: String?
         var authorization: String?
         var forwardedFor: String?
+        /// The status page's session (from its cookie): a credential of `GET /v1/status` only,
+        /// weighed when the request presents no other.
+        var statusSession: String? = nil
 
         /// The credential a request presents: `X-API-Key` first, else an `Authorization: Bearer`
         /// value (`Bearer` with nothing after it presents an empty one); nil when it sends

@@ -40,9 +40,13 @@ enum AnswerRendering {
             writer.field(.requestID, requestID)
             writer.end(body: notModified ? nil : answer.body, shared: answer.etag)
             return notModified ? 304 : 200
-        case .json(let body):
+        case .json(let body, let kind):
             writer.start(.ok)
             writer.field(.contentType, "application/json")
+            if case .statusPage = kind {
+                writer.field(.cacheControl, "no-store")
+                for field in StatusPage.securityHeaders { writer.field(field.header, field.value) }
+            }
             writer.field(.requestID, requestID)
             writer.end(body: body, shared: nil)
             return 200
@@ -72,6 +76,7 @@ enum AnswerRendering {
 /// The header fields an answer carries, each with its name and its HTTP/1.1 line start.
 enum AnswerHeader {
     case contentType, eTag, cacheControl, age, xCache, requestID, retryAfter, allow, wwwAuthenticate
+    case contentSecurityPolicy, xContentTypeOptions, referrerPolicy, xFrameOptions
 
     /// The field's name (the two of ours are valid tokens: never nil).
     var name: HTTPField.Name? {
@@ -85,6 +90,10 @@ enum AnswerHeader {
         case .retryAfter: .retryAfter
         case .allow: .allow
         case .wwwAuthenticate: .wwwAuthenticate
+        case .contentSecurityPolicy: .contentSecurityPolicy
+        case .xContentTypeOptions: .xContentTypeOptions
+        case .referrerPolicy: Self.referrerPolicyName
+        case .xFrameOptions: Self.xFrameOptionsName
         }
     }
 
@@ -100,11 +109,17 @@ enum AnswerHeader {
         case .retryAfter: "Retry-After: "
         case .allow: "Allow: "
         case .wwwAuthenticate: "WWW-Authenticate: "
+        case .contentSecurityPolicy: "Content-Security-Policy: "
+        case .xContentTypeOptions: "X-Content-Type-Options: "
+        case .referrerPolicy: "Referrer-Policy: "
+        case .xFrameOptions: "X-Frame-Options: "
         }
     }
 
     private static let xCacheName = HTTPField.Name("X-Cache")
     private static let requestIDName = HTTPField.Name("X-Request-Id")
+    private static let referrerPolicyName = HTTPField.Name("Referrer-Policy")
+    private static let xFrameOptionsName = HTTPField.Name("X-Frame-Options")
 }
 
 /// An answer as HTTP/1.1 bytes, as Hummingbird's codec would write it (`Date` and

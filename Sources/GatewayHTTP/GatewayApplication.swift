@@ -30,10 +30,10 @@ public enum GatewayApplication {
         // The operator's status page: the page and its assets (no data, anyone), the session
         // exchange, and the JSON it renders (administrators: a key, a token, or the session cookie).
         let sessions = StatusSessions()
-        StatusPage.register(on: router, sessions: sessions, board: metrics.metrics.board)
+        StatusPage.register(on: router, sessions: sessions)
         // Every /v1 read and administration: the request pipeline (RequestPipeline.swift), as
         // the hot path calls it.
-        PipelineRoutes.register(on: router, pipeline: RequestPipeline(logger: logger))
+        PipelineRoutes.register(on: router, pipeline: RequestPipeline(logger: logger, sessions: sessions, board: metrics.metrics.board))
         return router
     }
 

@@ -8,6 +8,7 @@ import Hummingbird
 enum PipelineRoutes {
     static func register(on router: Router<GatewayRequestContext>, pipeline: RequestPipeline) {
         let v1 = router.group("v1")
+        v1.get("status") { request, context in try await serve(.status, request, context, pipeline) }
         v1.get("tenants") { request, context in try await serve(.list(request.uri), request, context, pipeline) }
         v1.get("tenants/:id") { request, context in try await serve(.tenant(context.parameters.get("id") ?? ""), request, context, pipeline) }
         v1.get("upstreams") { request, context in try await serve(.upstreams, request, context, pipeline) }
@@ -18,7 +19,8 @@ enum PipelineRoutes {
         _ target: PipelineRequest.Target, _ request: Request, _ context: GatewayRequestContext, _ pipeline: RequestPipeline
     ) async throws -> Response {
         let snapshot = try GatewayApplication.snapshot(context)
-        let presented = Authenticate.presented(request)
+        var presented = Authenticate.presented(request)
+        if case .status = target, let cookie = request.headers[.cookie] { presented.statusSession = StatusSessions.token(inCookieHeader: cookie) }
         let asked = PipelineRequest(
             target: target, presented: presented, client: Admission.client(presented, peer: context.remoteAddress, access: snapshot.access),
             cacheControl: request.headers[.cacheControl], requestID: context.requestID)

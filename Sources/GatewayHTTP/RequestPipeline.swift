@@ -3,6 +3,7 @@ import GatewayCore
 import HTTPTypes
 import HummingbirdCore
 import Logging
+import GatewayObservability
 import ResponseCache
 import TenantModel
 
@@ -19,6 +20,10 @@ import TenantModel
 /// pipeline or not, leaves one record (``RequestRecorder``).
 struct RequestPipeline: Sendable {
     let logger: Logger
+    /// The status page's sessions and board (the router's pipeline; the hot path serves no
+    /// `/v1/status`).
+    var sessions: StatusSessions? = nil
+    var board: StatusBoard? = nil
 
     /// Decides without waiting (the hot path): nil when admission must wait (an identity
     /// provider's token, a client certificate), in which case nothing was recorded or taken and
@@ -43,8 +48,17 @@ struct RequestPipeline: Sendable {
         let located = Self.locate(request.target, in: service)
         let caller: Caller
         do {
-            guard let admitted = try Admission.caller(outcome) else { return .answer(PipelineAnswer(.problem(.authRequired), callerID: nil)) }
-            caller = admitted
+            if let admitted = try Admission.caller(outcome) {
+                caller = admitted
+            } else if case .status = request.target, let token = request.presented.statusSession, let sessions {
+                // The session holds a caller id only: its roles are the current configuration's.
+                guard let record = sessions.caller(for: token, in: snapshot.access.directory) else {
+                    return .answer(PipelineAnswer(.problem(.authInvalid), callerID: nil))
+                }
+                caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .statusSession)
+            } else {
+                return .answer(PipelineAnswer(.problem(.authRequired), callerID: nil))
+            }
         } catch {
             return .answer(PipelineAnswer(.problem(error), callerID: nil))
         }
@@ -69,7 +83,7 @@ struct RequestPipeline: Sendable {
             if !bypass, let list = service.cachedListAnswer(query, caller: caller, policy: policy) {
                 return .answer(PipelineAnswer(.cached(list.cachedBody, list.cacheStatus), callerID: caller.id))
             }
-        case .upstreams, .purge:
+        case .upstreams, .purge, .status:
             guard policy.isAdministrator(caller) else {
                 return .answer(PipelineAnswer(.problem(.adminRequired(policy.administrators)), callerID: caller.id))
             }
@@ -86,6 +100,7 @@ struct RequestPipeline: Sendable {
             case .list(let uri): return .success(.list(try listQuery(uri)))
             case .upstreams: return .success(.upstreams)
             case .purge(let uri): return .success(try purgeScope(uri))
+            case .status: return .success(.status)
             }
         } catch {
             return .failure(error)
@@ -109,6 +124,9 @@ struct RequestPipeline: Sendable {
                     return .cached(answer.cachedBody, answer.cacheStatus)
                 case .upstreams:
                     return .json(try GatewayJSON.encode(UpstreamList(data: await service.upstreamInfo())))
+                case .status:
+                    guard let board else { throw GatewayError.internalInvariant("the pipeline serving /v1/status has no status board") }
+                    return .json(try GatewayJSON.encode(await service.statusReport(board: board)), .statusPage)
                 case .purge(let upstream, let tenant):
                     // With a shared tier, the shared level and every other replica purge the same.
                     let outcome = await service.purge(upstream: upstream, tenant: tenant)
@@ -198,6 +216,8 @@ struct PipelineRequest: Sendable {
         case upstreams
         /// `DELETE /v1/cache` with its query.
         case purge(URI)
+        /// `GET /v1/status`.
+        case status
     }
 
     var target: Target
@@ -221,10 +241,17 @@ struct PipelineAnswer: Sendable {
     enum Content: Sendable {
         /// A cacheable answer (200, or 304 for a matching `If-None-Match`) with its `X-Cache`.
         case cached(CachedBody, CacheStatus?)
-        /// A JSON document, 200, not cacheable.
-        case json([UInt8])
+        /// A JSON document, 200, not cacheable; `.statusPage`: the status page's (`no-store`, and
+        /// the page's security headers).
+        case json([UInt8], JSONKind = .plain)
         /// A problem+json answer.
         case problem(GatewayError)
+    }
+
+    /// Which headers a JSON document carries beside its type.
+    enum JSONKind: Sendable {
+        case plain
+        case statusPage
     }
 
     var content: Content
@@ -251,6 +278,7 @@ struct ResolvedRequest: Sendable {
         case list(TenantQuery)
         case upstreams
         case purge(upstream: String?, tenant: String?)
+        case status
     }
 
     let work: Work

@@ -7,7 +7,9 @@ import Hummingbird
 import NIOCore
 
 /// `GET /status` (an HTML page with its script and style, served from the bundle: nothing
-/// external, so it works air-gapped), `POST /v1/auth/session` and `GET /v1/status`.
+/// external, so it works air-gapped) and `POST /v1/auth/session`; `GET /v1/status`, the report
+/// the page renders, is served by the request pipeline (its session cookie is a credential
+/// there, for that route only).
 ///
 /// The page asks once for a PortalAdministrator's API key and sends it in `X-API-Key` to
 /// `/v1/auth/session`, which answers a cookie (`HttpOnly`, `SameSite=Strict`, `Path=/v1/status`,
@@ -40,15 +42,19 @@ enum StatusPage {
         return found
     }()
 
-    /// The headers every page, asset and status answer carries.
+    /// The headers every page, asset and status answer carries (the pipeline's `/v1/status`
+    /// answer too, through ``AnswerRendering``).
+    static let securityHeaders: [(header: AnswerHeader, value: String)] = [
+        (.contentSecurityPolicy, contentSecurityPolicy), (.xContentTypeOptions, "nosniff"), (.referrerPolicy, "no-referrer"), (.xFrameOptions, "DENY"),
+    ]
+
     static func secured(_ headers: inout HTTPFields) {
-        headers[.contentSecurityPolicy] = contentSecurityPolicy
-        headers[.xContentTypeOptions] = "nosniff"
-        if let referrer = HTTPField.Name("Referrer-Policy") { headers[referrer] = "no-referrer" }
-        if let frame = HTTPField.Name("X-Frame-Options") { headers[frame] = "DENY" }
+        for field in securityHeaders {
+            if let name = field.header.name { headers[name] = field.value }
+        }
     }
 
-    static func register(on router: Router<GatewayRequestContext>, sessions: StatusSessions, board: StatusBoard) {
+    static func register(on router: Router<GatewayRequestContext>, sessions: StatusSessions) {
         for (path, asset) in assets {
             router.get(RouterPath(stringLiteral: path)) { _, _ -> Response in
                 guard let bytes = files[asset.file] else { throw GatewayError.routeNotFound }
@@ -78,23 +84,6 @@ enum StatusPage {
             // is open, so it asks for the status instead of for the key, and no 401 is seen.
             response.headers.append(
                 HTTPField(name: .setCookie, value: "\(StatusSessions.cookieName)_open=1; Path=/status; Max-Age=\(seconds); SameSite=Strict\(secure)"))
-            response.headers[.cacheControl] = "no-store"
-            secured(&response.headers)
-            return response
-        }
-        router.get("/v1/status") { request, context in
-            let snapshot = try GatewayApplication.snapshot(context)
-            let access = snapshot.access
-            var caller = try await Authenticate.caller(request, context: context)
-            if caller == nil, let header = request.headers[.cookie], let token = StatusSessions.token(inCookieHeader: header) {
-                // The session holds a caller id only: its roles are the current configuration's.
-                guard let record = sessions.caller(for: token, in: access.directory) else { throw GatewayError.authInvalid }
-                caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .statusSession)
-            }
-            guard let caller else { throw GatewayError.authRequired }
-            context.callerNote.id = caller.id
-            guard access.policy.isAdministrator(caller) else { throw GatewayError.adminRequired(access.policy.administrators) }
-            var response = try JSON.response(await snapshot.service.statusReport(board: board))
             response.headers[.cacheControl] = "no-store"
             secured(&response.headers)
             return response

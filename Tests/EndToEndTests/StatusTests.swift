@@ -27,6 +27,8 @@ struct StatusTests {
                 let (response, body) = try await status(gw)
                 #expect(response.status == 200, "\(response.text)")
                 #expect(response.header("cache-control") == "no-store")
+                #expect(response.header("x-content-type-options") == "nosniff" && response.header("x-frame-options") == "DENY")
+                #expect(response.header("content-security-policy")?.contains("default-src 'none'") == true)
                 #expect(body["mark"] as? String == "ok")
                 let vb = try #require(row(body, "vb365-eu"))
                 #expect(vb["mark"] as? String == "ok")
