@@ -184,6 +184,23 @@ struct HotPathTests {
         }
     }
 
+    @Test("a list miss on the hot gateway is the hot path's too (its fill on the event loop), admitted once: one rate token per request, as on the router")
+    func listMissesCostOneToken() async throws {
+        try await withPair { hot, routed, _ in
+            var statuses: [String] = []
+            for _ in 0..<4 {
+                let a = try await hot.get("/v1/tenants", key: TestKeys.limited)
+                let b = try await routed.get("/v1/tenants", key: TestKeys.limited)
+                #expect(a.status == b.status)
+                statuses.append("\(a.status) \(a.header("x-cache") ?? "-")")
+            }
+            // The burst is 3: the fourth request finds the bucket empty on both gateways, so no
+            // request took a second token on its way through the pipeline.
+            #expect(statuses == ["200 MISS", "200 HIT", "200 HIT", "429 -"])
+            #expect(try await hotAnswers(hot) == ["200": 3, "429": 1], "every answer, the miss's fill included, was the hot path's")
+        }
+    }
+
     @Test("every status line carries its reason phrase, on the hot path and the router alike (403 Forbidden, not 403 with nothing)")
     func reasonPhrases() async throws {
         try await withPair { hot, routed, _ in
