@@ -83,7 +83,8 @@ extension TenantService {
                 StatusBoard.UpstreamFacts(
                     name: name, product: upstream.definition.product.rawValue, apiVersion: apiVersion(of: upstream), baseURL: upstream.definition.baseURL,
                     reachable: probe?.reachable ?? false, tokenObtainable: probe?.tokenObtainable ?? false, ready: probe?.ready ?? false,
-                    reason: probe?.reason, code: probe?.code, throttledForSeconds: upstream.throttle.remaining(), accounts: accounts))
+                    reason: probe?.reason,
+                    code: probe.flatMap { $0.ready ? nil : $0.code ?? GatewayError.Code.upstreamFailed.rawValue }, throttledForSeconds: upstream.throttle.remaining(), accounts: accounts))
         }
         let shared = sharedStatus?()
         return board.report(

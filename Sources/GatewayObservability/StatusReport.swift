@@ -125,7 +125,7 @@ extension StatusBoard {
         public var reachable: Bool
         public var tokenObtainable: Bool
         public var ready: Bool
-        /// Why not ready, and its stable code.
+        /// Why not ready, and its stable code (set whenever a probe found it not ready).
         public var reason: String?
         public var code: String?
         public var throttledForSeconds: Int?
@@ -169,7 +169,7 @@ extension StatusBoard {
             } else {
                 mark = "ok"
             }
-            if !facts.ready { upstreamFailed(name, code: facts.code ?? "upstream.error") }
+            if !facts.ready, let code = facts.code { upstreamFailed(name, code: code) }
             upstreamRows.append(
                 StatusReport.Upstream(
                     name: name, product: facts.product, apiVersion: facts.apiVersion, baseURL: facts.baseURL,

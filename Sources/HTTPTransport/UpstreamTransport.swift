@@ -106,6 +106,17 @@ public struct UpstreamResponse: Sendable {
         self.info = info
     }
 
+    /// How long an upstream asks to be left alone, from its `Retry-After` header (seconds), as
+    /// ``quietPeriod(seconds:)`` bounds it; nil without a usable header.
+    public var retryAfterHeader: Int? {
+        header("retry-after").flatMap { Int($0) }.map(Self.quietPeriod(seconds:))
+    }
+
+    /// An upstream's wait, not ours to trust: bounded to 1 s … 1 h.
+    public static func quietPeriod(seconds: Int) -> Int {
+        min(max(seconds, 1), 3600)
+    }
+
     /// The value of the first header with this name (case-insensitive).
     public func header(_ name: String) -> String? {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value

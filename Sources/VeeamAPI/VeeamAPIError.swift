@@ -61,9 +61,7 @@ public struct VeeamAPIError: Error, Sendable, Equatable, CustomStringConvertible
             let parts = [vb.errorCode, vb.message].compactMap { $0 }
             message = parts.isEmpty ? nil : parts.joined(separator: ": ")
         }
-        if retryAfter == nil, let header = response.header("retry-after") { retryAfter = Int(header) }
-        // An upstream's number, not ours to trust: a quiet period of 1 s to 1 h.
-        retryAfter = retryAfter.map { min(max($0, 1), 3600) }
+        retryAfter = retryAfter.map(UpstreamResponse.quietPeriod(seconds:)) ?? response.retryAfterHeader
         let code: Code
         switch response.status {
         case 202: code = .asyncPending

@@ -38,7 +38,7 @@ public struct UpstreamStack: Sendable {
     public init(
         name: String, transport: any UpstreamTransport, totalTimeout: Duration, metrics: GatewayMetrics?, logger: Logger,
         maxConcurrentRequests: Int, maxQueuedRequests: Int, uuidRequestIDs: Bool,
-        retryAfter: @escaping @Sendable (UpstreamResponse) -> Int? = { $0.header("retry-after").flatMap { Int($0) }.map { min(max($0, 1), 3600) } }
+        retryAfter: @escaping @Sendable (UpstreamResponse) -> Int? = { $0.retryAfterHeader }
     ) {
         let timed = DeadlineTransport(base: transport, upstream: name, limit: totalTimeout)
         let counted: any UpstreamTransport = metrics.map { MetricsTransport(base: timed, upstream: name, metrics: $0) } ?? timed
