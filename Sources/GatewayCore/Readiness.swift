@@ -71,17 +71,17 @@ final class ReadinessProbe: Sendable {
     }
 }
 
-extension TenantService {
+extension UpstreamHealth {
     /// Every upstream's readiness: reachable, a token obtainable for every account, and (VSPC)
     /// the gateway's own account holding one of seed 004's three roles. From the last probe when
     /// it is younger than `health.probeInterval`; probes run outside the callers' queue.
     public func readiness() async -> ReadinessReport {
-        await readinessProbe.report { [upstreams] in
-            await fanOut(upstreams) { await self.readiness(of: $0) }
+        await readinessProbe.report { [clients] in
+            await fanOut(clients.all) { await self.readiness(of: $0) }
         }
     }
 
-    private func readiness(of upstream: Upstream) async -> UpstreamReadiness {
+    private func readiness(of upstream: UpstreamClients.Upstream) async -> UpstreamReadiness {
         let name = upstream.definition.name
         var result = UpstreamReadiness(upstream: name, ready: false, reachable: false, tokenObtainable: false)
         /// A VB365 account that failed while others did not.

@@ -1,6 +1,7 @@
 import Foundation
 public import ResponseCache
 import TenantModel
+public import GatewayClock
 
 /// How a ``CachedPayload`` is written to the shared cache level and read back by another
 /// replica: a one-byte layout version, then JSON. A single tenant is its response body as sent
@@ -20,6 +21,12 @@ public enum SharedPayloads {
         var upstream: String
         var fetchedAt: String
         var tenants: [Tenant]
+    }
+
+    /// The shared cache level's fills over `level`, made once per process (its counters outlive
+    /// reloads), writing and reading entries as this type says.
+    public static func fills(over level: any SharedCacheLevel, clock: GatewayClock) -> SharedFills<CachedPayload> {
+        SharedFills(level: level, clock: clock, encode: encode, decode: decode)
     }
 
     /// What is written to the shared level for `fill`; nil when it is not to be shared.
@@ -49,10 +56,10 @@ public enum SharedPayloads {
             let fetchedAt = String(decoding: bytes[2..<stampEnd], as: UTF8.self)
             let body = Array(bytes[stampEnd...])
             guard let tenant = try? JSONDecoder().decode(StoredTenant.self, from: Data(body)).data else { return nil }
-            return TenantService.tenantFill(tenant, body: body, fetchedAt: fetchedAt)
+            return CachedPayload.tenantFill(tenant, body: body, fetchedAt: fetchedAt)
         case listLayout:
             guard let list = try? JSONDecoder().decode(StoredList.self, from: Data(bytes.dropFirst())) else { return nil }
-            return TenantService.listFill(list.tenants, upstream: list.upstream, fetchedAt: list.fetchedAt, partialFailure: nil)
+            return CachedPayload.listFill(list.tenants, upstream: list.upstream, fetchedAt: list.fetchedAt, partialFailure: nil)
         default:
             return nil
         }

@@ -1,11 +1,44 @@
 public import GatewayAccess
 import Foundation
-import ResponseCache
+public import ResponseCache
+public import Logging
+import GatewayObservability
 import TenantModel
 import VeeamWire
 
-// `GET /v1/tenants`: every upstream at once, partial results, and kept renderings.
-extension TenantService {
+/// `GET /v1/tenants`: every upstream at once, partial results, and kept renderings. Each
+/// upstream's list is a cache entry filled through ``TenantReads/cached(_:of:policy:bypass:read:store:)``;
+/// what a caller may see of them, and its pages as bytes, are kept beside the cache.
+public final class TenantLists: Sendable {
+    let clients: UpstreamClients
+    let health: UpstreamHealth
+    let reads: TenantReads
+    let logger: Logger
+    /// Rendered list answers, reused while their sources are unchanged (a quarter of the cache's bound).
+    let renderings: ResponseCache<RenderedList>
+    /// What a caller may see of the lists, filtered and sorted, whatever the page: reused by every
+    /// page of it while its sources are unchanged (another eighth of the cache's bound).
+    let views: ResponseCache<ListView>
+    /// Each upstream's freshness for its list.
+    let listFreshness: [String: FreshnessPolicy]
+
+    init(clients: UpstreamClients, health: UpstreamHealth, reads: TenantReads, logger: Logger) {
+        self.clients = clients
+        self.health = health
+        self.reads = reads
+        self.logger = logger
+        let cache = reads.cache
+        self.renderings = ResponseCache(maxBytes: cache.maxBytes / 4, maxEntryShare: 0.5, clock: cache.clock)
+        self.views = ResponseCache(maxBytes: cache.maxBytes / 8, maxEntryShare: 0.5, clock: cache.clock)
+        self.listFreshness = Dictionary(uniqueKeysWithValues: clients.all.map { ($0.definition.name, $0.definition.listFreshness) })
+    }
+
+    /// Forgets every kept view and rendering (a purge of lists: they are made again from the cache).
+    func forgetRenderings() {
+        renderings.purgeAll()
+        views.purgeAll()
+    }
+
     /// `GET /v1/tenants` as bytes ready to send: every upstream at once, each within its own
     /// timeout; whatever came back, plus `meta.sources`. One dead or slow upstream never fails or
     /// stalls the list. Only what `caller` may read is fetched and returned: an upstream none of
@@ -50,14 +83,14 @@ extension TenantService {
         var stamps: [ContinuousClock.Instant?] = []
         var ages: [Int] = []
         for upstream in selected {
-            guard let answer = cache.peek(CacheKeys.list(upstream.definition.name), countingHit: false) else { return nil }
+            guard let answer = reads.cache.peek(CacheKeys.list(upstream.definition.name), countingHit: false) else { return nil }
             stamps.append(answer.entry.storedAt)
             ages.append(answer.age)
         }
         guard let rendered = renderings.peek(renderingKey(query, caller: caller, policy: policy), countingHit: false)?.entry.value,
             rendered.stamps == stamps
         else { return nil }
-        cache.recordHits(selected.count)
+        reads.cache.recordHits(selected.count)
         let (status, age, maxAge) = summarize(selected, statuses: selected.map { _ in .hit }, ages: ages)
         return ListAnswer(body: rendered.body, etag: rendered.etag, cacheStatus: status, age: age, maxAge: maxAge)
     }
@@ -76,18 +109,18 @@ extension TenantService {
         return "\(organizations ? 1 : 0)\(cloudTenants ? 1 : 0)|\(scopes)|\(query.product?.rawValue ?? "")|\(query.upstream ?? "")|\(query.q ?? "")"
     }
 
-    func selectUpstreams(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> [Upstream] {
-        upstreams.filter { u in
+    func selectUpstreams(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> [UpstreamClients.Upstream] {
+        clients.all.filter { u in
             guard (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream) else {
                 return false
             }
-            let kind: Tenant.Kind = u.definition.product == .vb365 ? .organization : .cloudTenant
+            let kind = u.kind
             return policy.readsAll(caller, kind: kind)
                 || (kind == .organization && caller.scopes.contains { $0.hasPrefix(u.definition.name + ".") })
         }
     }
 
-    func gather(_ selected: [Upstream], bypass: Bool) async -> [SourceResult] {
+    func gather(_ selected: [UpstreamClients.Upstream], bypass: Bool) async -> [SourceResult] {
         await withTaskGroup(of: SourceResult.self) { group in
             for (index, upstream) in selected.enumerated() {
                 group.addTask { await self.fetchAll(upstream, index: index, bypass: bypass) }
@@ -99,12 +132,12 @@ extension TenantService {
     }
 
     /// `X-Cache`, `Age` and `max-age` of a list from its sources'.
-    func summarize(_ selected: [Upstream], statuses: [CacheStatus?], ages: [Int]) -> (CacheStatus, Int, Int) {
+    func summarize(_ selected: [UpstreamClients.Upstream], statuses: [CacheStatus?], ages: [Int]) -> (CacheStatus, Int, Int) {
         let present = statuses.compactMap { $0 }
         let status: CacheStatus =
             present.contains(.stale) ? .stale : present.contains(.bypass) ? .bypass : present.contains(.miss) || present.isEmpty ? .miss : .hit
         let age = ages.max() ?? 0
-        let maxAge = selected.map { Self.maxAge(ttl: listFreshness[$0.definition.name]?.ttl, age: age) }.min() ?? 0
+        let maxAge = selected.map { TenantReads.maxAge(ttl: listFreshness[$0.definition.name]?.ttl, age: age) }.min() ?? 0
         return (status, age, maxAge)
     }
 
@@ -115,7 +148,7 @@ extension TenantService {
         for result in results {
             let visible = result.tenants.filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
             tenants += visible
-            sources.append(Self.source(result, visible: visible, caller: caller, policy: policy, kind: kind(of: result.source.product)))
+            sources.append(Self.source(result, visible: visible, caller: caller, policy: policy, kind: result.source.product.tenantKind))
         }
         if let q = query.q?.lowercased(), !q.isEmpty {
             tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
@@ -128,8 +161,6 @@ extension TenantService {
         let page = Array(view.tenants.dropFirst(query.offset).prefix(query.limit))
         return TenantList(data: page, meta: .init(total: view.tenants.count, limit: query.limit, offset: query.offset, sources: view.sources))
     }
-
-    func kind(of product: Tenant.Product) -> Tenant.Kind { product == .vb365 ? .organization : .cloudTenant }
 
     /// A source's entry as this caller may see it: `count` is what the caller can read of it, and
     /// a caller who reads only its scopes hears of a partial failure (another organization's
@@ -148,12 +179,6 @@ extension TenantService {
         return source
     }
 
-    /// One upstream's list as fetched: every tenant read, and the first failure of a partial read.
-    struct FetchedList: Sendable {
-        var tenants: [Tenant]
-        var partialFailure: (any Error)? = nil
-    }
-
     struct SourceResult: Sendable {
         var index: Int
         var tenants: [Tenant]
@@ -164,33 +189,24 @@ extension TenantService {
         var storedAt: ContinuousClock.Instant?
     }
 
-    func fetchAll(_ upstream: Upstream, index: Int, bypass: Bool) async -> SourceResult {
+    func fetchAll(_ upstream: UpstreamClients.Upstream, index: Int, bypass: Bool) async -> SourceResult {
         let name = upstream.definition.name
         let product = upstream.definition.product
         do {
-            let answer = try await cached(
+            let answer = try await reads.cached(
                 CacheKeys.list(name), of: upstream, policy: listFreshness[name] ?? .init(ttl: .zero), bypass: bypass,
-                read: { () async throws -> FetchedList in
-                    switch upstream.runtime {
-                    case .vspc(_, let client):
-                        return FetchedList(tenants: try await client.tenants().map { Normalize.cloudTenant($0, upstream: name) })
-                    case .vb365(let orgs, _):
-                        let reads = await self.readOrganizations(name, orgs)
-                        if reads.tenants.isEmpty, let first = reads.failures.first { throw first }
-                        return FetchedList(tenants: reads.tenants, partialFailure: reads.failures.first)
-                    }
-                },
+                read: { [clients] in try await clients.readAll(upstream) },
                 store: { fetched in
                     // A partial answer (one organization's account failed) is served, not stored.
                     let failure = fetched.partialFailure.map { ProblemSummary(GatewayError.upstream(name, $0)) }
-                    return Self.listFill(fetched.tenants, upstream: name, fetchedAt: Self.now(), partialFailure: failure)
+                    return CachedPayload.listFill(fetched.tenants, upstream: name, fetchedAt: CachedPayload.fetchedAtNow(), partialFailure: failure)
                 })
             guard case .list(let tenants, let fetchedAt, let partial) = answer.entry.value else { throw GatewayError.internalInvariant("list cache entry of \(name) holds no list") }
-            if answer.refreshError == nil, answer.status != .stale { markReachable(name, true) }
+            if answer.refreshError == nil, answer.status != .stale { health.markReachable(name, true) }
             let status: SourceStatus.State
             let problem: ProblemSummary?
             if let refreshError = answer.refreshError {
-                noteFailure(name, refreshError)
+                health.noteFailure(name, refreshError)
                 status = .stale
                 problem = ProblemSummary(GatewayError.upstream(name, refreshError))
             } else if answer.status == .stale {
@@ -204,10 +220,10 @@ extension TenantService {
             let stamp = answer.status == .hit && answer.refreshError == nil ? answer.entry.storedAt : nil
             return SourceResult(index: index, tenants: tenants, source: source, status: answer.status, age: answer.age, storedAt: stamp)
         } catch {
-            noteFailure(name, error)
+            health.noteFailure(name, error)
             let problem = GatewayError.upstream(name, error)
             logger.warning("upstream failed", metadata: ["upstream": "\(name)", "code": "\(problem.code)", "error": "\(problem.logDetail ?? problem.detail)"])
-            let source = SourceStatus(upstream: name, product: product, status: .error, fetchedAt: Self.now(), count: 0, problem: ProblemSummary(problem))
+            let source = SourceStatus(upstream: name, product: product, status: .error, fetchedAt: CachedPayload.fetchedAtNow(), count: 0, problem: ProblemSummary(problem))
             return SourceResult(index: index, tenants: [], source: source, status: nil, age: 0, storedAt: nil)
         }
     }

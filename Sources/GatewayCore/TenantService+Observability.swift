@@ -24,7 +24,7 @@ extension StatusBoard {
 extension TenantService {
     /// Copies cache and token counters into the metrics (called when `/metrics` is scraped).
     public func collectMetrics(into metrics: GatewayMetrics) async {
-        let cache = cacheStatistics
+        let cache = reads.cacheStatistics
         metrics.syncCounter("veeam_gateway_cache_hits_total", to: cache.hits)
         metrics.syncCounter("veeam_gateway_cache_misses_total", to: cache.misses)
         metrics.syncCounter("veeam_gateway_cache_stale_answers_total", to: cache.staleAnswers)
@@ -32,9 +32,9 @@ extension TenantService {
         metrics.syncCounter("veeam_gateway_cache_evictions_total", to: cache.evictions)
         metrics.gauge("veeam_gateway_cache_bytes", cache.bytes)
         metrics.gauge("veeam_gateway_cache_entries", cache.entries)
-        metrics.gauge("veeam_gateway_cache_max_bytes", self.cache.maxBytes)
+        metrics.gauge("veeam_gateway_cache_max_bytes", reads.cache.maxBytes)
         // Kept list renderings: bounded by a quarter of cache.maxBytes, on top of it.
-        metrics.gauge("veeam_gateway_list_renderings_bytes", renderings.statistics.bytes)
+        metrics.gauge("veeam_gateway_list_renderings_bytes", lists.renderings.statistics.bytes)
         if let tier = sharedStatus?() {
             for state in ["closed", "open", "half-open"] {
                 metrics.gauge("veeam_gateway_shared_tier_state", dimensions: [("state", state)], tier.state == state ? 1 : 0)
@@ -51,12 +51,12 @@ extension TenantService {
                 metrics.syncCounter("veeam_gateway_shared_tier_messages_ignored_total", dimensions: [("reason", reason)], to: tier.ignoredMessages[reason] ?? 0)
             }
         }
-        for upstream in upstreams {
+        for upstream in clients.all {
             let name = upstream.definition.name
             var logins = 0
             var refreshes = 0
             var failures = 0
-            for broker in brokers(of: name) {
+            for broker in upstream.brokers {
                 let statistics = await broker.statistics
                 logins += statistics.logins
                 refreshes += statistics.refreshes
@@ -72,22 +72,22 @@ extension TenantService {
 extension TenantService {
     /// The operator's view (`GET /v1/status`).
     public func statusReport(board: StatusBoard) async -> StatusReport {
-        let readiness = await readiness()
+        let readiness = await health.readiness()
         var facts: [StatusBoard.UpstreamFacts] = []
-        for upstream in upstreams {
+        for upstream in clients.all {
             let name = upstream.definition.name
             var accounts: [TokenBroker.AccountStatus] = []
-            for broker in brokers(of: name) { accounts.append(await broker.status(format: StatusBoard.timestamp)) }
+            for broker in upstream.brokers { accounts.append(await broker.status(format: StatusBoard.timestamp)) }
             let probe = readiness.upstreams.first { $0.upstream == name }
             facts.append(
                 StatusBoard.UpstreamFacts(
-                    name: name, product: upstream.definition.product.rawValue, apiVersion: apiVersion(of: upstream), baseURL: upstream.definition.baseURL,
+                    name: name, product: upstream.definition.product.rawValue, apiVersion: upstream.apiVersion, baseURL: upstream.definition.baseURL,
                     reachable: probe?.reachable ?? false, tokenObtainable: probe?.tokenObtainable ?? false, ready: probe?.ready ?? false,
                     reason: probe?.reason,
                     code: probe.flatMap { $0.ready ? nil : $0.code ?? GatewayError.Code.upstreamFailed.rawValue }, throttledForSeconds: upstream.throttle.remaining(), accounts: accounts))
         }
         let shared = sharedStatus?()
         return board.report(
-            upstreams: facts, cache: cacheStatistics, maxBytes: cache.maxBytes, sharedTier: shared?.line, sharedCache: shared?.cache)
+            upstreams: facts, cache: reads.cacheStatistics, maxBytes: reads.cache.maxBytes, sharedTier: shared?.line, sharedCache: shared?.cache)
     }
 }

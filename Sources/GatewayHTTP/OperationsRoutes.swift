@@ -21,7 +21,7 @@ enum OperationsRoutes {
             let snapshot = try GatewayApplication.snapshot(context)
             let caller = try await Authenticate.caller(request, context: context)
             if let caller { context.callerNote.id = caller.id }
-            let report = await snapshot.service.readiness()
+            let report = await snapshot.service.health.readiness()
             let details = caller.map { snapshot.access.policy.isAdministrator($0) } ?? false
             // The shared tier never makes a replica unready (each falls back to its own
             // behaviour); an administrator is told its state.

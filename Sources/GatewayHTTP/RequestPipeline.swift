@@ -71,16 +71,16 @@ struct RequestPipeline: Sendable {
         switch work {
         case .tenant(let location):
             do {
-                try service.authorize(caller, at: location, policy: policy)
+                try service.reads.authorize(caller, at: location, policy: policy)
             } catch {
                 return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
             }
-            if !bypass, let fresh = service.freshTenant(at: location) {
+            if !bypass, let fresh = service.reads.freshTenant(at: location) {
                 return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
             }
         case .list(let query):
             // The list is authorized by what it selects: only what the caller may read is fetched.
-            if !bypass, let list = service.cachedListAnswer(query, caller: caller, policy: policy) {
+            if !bypass, let list = service.lists.cachedListAnswer(query, caller: caller, policy: policy) {
                 return .answer(PipelineAnswer(.cached(list.cachedBody, list.cacheStatus), callerID: caller.id))
             }
         case .upstreams, .purge, .status:
@@ -96,7 +96,7 @@ struct RequestPipeline: Sendable {
     static func locate(_ target: PipelineRequest.Target, in service: TenantService) -> Result<ResolvedRequest.Work, GatewayError> {
         do throws(GatewayError) {
             switch target {
-            case .tenant(let id): return .success(.tenant(try service.locate(id)))
+            case .tenant(let id): return .success(.tenant(try service.reads.locate(id)))
             case .list(let uri): return .success(.list(try listQuery(uri)))
             case .upstreams: return .success(.upstreams)
             case .purge(let uri): return .success(try purgeScope(uri))
@@ -116,14 +116,14 @@ struct RequestPipeline: Sendable {
             content = try await RequestScope.$requestID.withValue(resolved.requestID) { () async throws -> PipelineAnswer.Content in
                 switch resolved.work {
                 case .tenant(let location):
-                    let answer = try await service.tenantAnswer(at: location, bypassCache: resolved.bypass)
+                    let answer = try await service.reads.tenantAnswer(at: location, bypassCache: resolved.bypass)
                     return .cached(CachedBody(body: answer.body, etag: answer.etag, age: answer.age, maxAge: answer.maxAge), answer.cacheStatus)
                 case .list(let query):
-                    let answer = try await service.listAnswer(
+                    let answer = try await service.lists.listAnswer(
                         query, caller: resolved.caller, policy: resolved.snapshot.access.policy, bypassCache: resolved.bypass)
                     return .cached(answer.cachedBody, answer.cacheStatus)
                 case .upstreams:
-                    return .json(try GatewayJSON.encode(UpstreamList(data: await service.upstreamInfo())))
+                    return .json(try GatewayJSON.encode(UpstreamList(data: await service.health.upstreamInfo())))
                 case .status:
                     guard let board else { throw GatewayError.internalInvariant("the pipeline serving /v1/status has no status board") }
                     return .json(try GatewayJSON.encode(await service.statusReport(board: board)), .statusPage)

@@ -60,7 +60,7 @@ public final class GatewayState: Sendable {
         } else {
             self.sharedTier = nil
         }
-        self.sharedFills = sharedTier.map { TenantService.sharedFills(over: $0.cache, clock: clock) }
+        self.sharedFills = sharedTier.map { SharedPayloads.fills(over: $0.cache, clock: clock) }
         let replica = replicaID
         let source = SnapshotSource(
             try await Self.build(
@@ -134,7 +134,7 @@ public final class GatewayState: Sendable {
             purgeBroadcast: purgeBroadcast)
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
-        Task { await service.prepare() }
+        Task { await service.clients.prepare() }
         return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext, clientCheck: clientCheck)
     }
 

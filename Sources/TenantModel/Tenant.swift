@@ -8,6 +8,9 @@ public struct Tenant: Sendable, Equatable, Codable {
     public enum Product: String, Sendable, Codable, CaseIterable {
         case vb365
         case vspc
+
+        /// What a tenant of this product is: VB365's are organizations, VSPC's cloud tenants.
+        public var tenantKind: Kind { self == .vb365 ? .organization : .cloudTenant }
     }
 
     public enum Kind: String, Sendable, Codable {

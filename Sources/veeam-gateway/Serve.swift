@@ -51,7 +51,7 @@ struct GatewayRunner: Service {
             await onRunning(bound)
             // Seed 004: the gateway's own VSPC account must hold a tenant-reading role. Said at
             // start, and by /readyz for as long as it is not so.
-            for upstream in await state.snapshot.service.readiness().upstreams where !upstream.ready {
+            for upstream in await state.snapshot.service.health.readiness().upstreams where !upstream.ready {
                 logger.error("upstream not ready", metadata: ["upstream": "\(upstream.upstream)", "reason": "\(upstream.reason ?? "-")"])
             }
         }

@@ -117,8 +117,8 @@ struct CacheTests {
                     return all
                 }
                 #expect(states.allSatisfy { $0 == "STALE" }, "answered at once from the stale entry")
-                await gw.service.settleCache()
-                #expect(gw.service.cacheStatistics.fills == 2)
+                await gw.service.reads.settleCache()
+                #expect(gw.service.reads.cacheStatistics.fills == 2)
                 #expect(try await gw.get(cloudTenantPath).header("x-cache") == "HIT")
                 #expect(reads() == 2, "exactly one background refresh")
             }

@@ -29,12 +29,12 @@ struct FanOutTests {
                 group.addTask {
                     var found: [String] = []
                     for round in 0..<rounds {
-                        let answer = try? await service.listAnswer(TenantQuery(product: .vb365), caller: admin, policy: AccessPolicy(), bypassCache: true)
+                        let answer = try? await service.lists.listAnswer(TenantQuery(product: .vb365), caller: admin, policy: AccessPolicy(), bypassCache: true)
                         let list = (try? JSONSerialization.jsonObject(with: Data(answer?.body ?? []))) as? [String: Any] ?? [:]
                         let data = list["data"] as? [[String: Any]] ?? []
                         let ids = Set(data.compactMap { ($0["source"] as? [String: Any])?["id"] as? String })
                         let sourceStatus = ((list["meta"] as? [String: Any])?["sources"] as? [[String: Any]])?.first?["status"] as? String
-                        for (organization, index) in service.organizationAccounts(of: "vb365-eu") where expected[organization] != index {
+                        for (organization, index) in service.clients.organizationAccounts(of: "vb365-eu") where expected[organization] != index {
                             found.append("round \(round): organization \(organization) learned account index \(index)")
                         }
                         if !ids.isSubset(of: Set(expected.keys)) { found.append("round \(round): unexpected ids \(ids.sorted())") }
@@ -65,7 +65,7 @@ struct FanOutTests {
                 // At once, as under load: lists coalesce into shared fills, and answers race.
                 let concurrent = await Self.fanOut(gw.service, workers: 8, rounds: 100, allowFailures: false)
                 #expect(concurrent.count == 0, "\(concurrent.count) problems, first: \(concurrent.prefix(5))")
-                #expect(gw.service.organizationAccounts(of: "vb365-eu") == Self.expected)
+                #expect(gw.service.clients.organizationAccounts(of: "vb365-eu") == Self.expected)
 
                 // Failing accounts take the other branch of the fan-out (the account is logged by index).
                 sim.state.setFaults(SimulatorFaults(errorRate: 0.3), for: .vb365)
@@ -75,9 +75,9 @@ struct FanOutTests {
 
                 // Single reads go by the learned index.
                 for (organization, _) in Self.expected {
-                    let location = try gw.service.locate("vb365-eu." + organization)
-                    try gw.service.authorize(Self.admin, at: location, policy: AccessPolicy())
-                    let tenant = try await gw.service.tenantAnswer(at: location).tenant
+                    let location = try gw.service.reads.locate("vb365-eu." + organization)
+                    try gw.service.reads.authorize(Self.admin, at: location, policy: AccessPolicy())
+                    let tenant = try await gw.service.reads.tenantAnswer(at: location).tenant
                     #expect(tenant.source.id == organization)
                 }
             }

@@ -164,7 +164,7 @@ func withGateway<T: Sendable>(
     // `apiVersion: auto` (the default) probes the VB365 server at start; let it finish, then
     // zero the simulator's counters so that tests count only what their own requests caused
     // (VersionTests count the probes themselves).
-    await state.snapshot.service.prepare()
+    await state.snapshot.service.clients.prepare()
     vb365?.simulator.state.resetCounters()
     let port = PortBox()
     let app = GatewayApplication.make(state: state.source, logger: logger, metrics: metrics, eventLoopGroup: loops) { bound in

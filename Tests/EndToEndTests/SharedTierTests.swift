@@ -295,7 +295,7 @@ struct SharedTierTests {
                     var shared = 0
                     for replica in replicas {
                         for upstream in ["vb365-eu", "vspc-main"] {
-                            for broker in replica.service.brokers(of: upstream) { shared += await broker.statistics.shared }
+                            for broker in replica.service.clients.brokers(of: upstream) { shared += await broker.statistics.shared }
                         }
                     }
                     #expect(shared == 8, "two replicas of three took each of the four sessions from Redis")

@@ -74,7 +74,7 @@ struct VersionTests {
                 #expect(before.status == 200)
                 let reloaded = await gw.state.reload()
                 #expect(reloaded)
-                await gw.state.snapshot.service.prepare()
+                await gw.state.snapshot.service.clients.prepare()
                 let lines = gw.logs.all.filter { $0.contains("VB365 API version discovered") }
                 #expect(lines.count == 2)
                 #expect(lines.allSatisfy { $0.contains("apiVersion=v7") })

@@ -31,8 +31,8 @@ struct SharedPayloadsTests {
         })
         #expect(kinds == ["null", "bool", "int", "string", "strings"])
         for tenant in all {
-            let body = TenantService.tenantBody(tenant)
-            let fill = TenantService.tenantFill(tenant, body: body, fetchedAt: "2026-12-01T10:00:00.1234567Z")
+            let body = CachedPayload.tenantBody(tenant)
+            let fill = CachedPayload.tenantFill(tenant, body: body, fetchedAt: "2026-12-01T10:00:00.1234567Z")
             let written = try #require(SharedPayloads.encode(fill))
             let back = try #require(SharedPayloads.decode(written))
             guard case .tenant(let read, let readBody, let fetchedAt) = back.value else {
@@ -41,14 +41,14 @@ struct SharedPayloadsTests {
             }
             #expect(read == tenant)
             #expect(readBody == body)
-            #expect(TenantService.tenantBody(read) == body, "re-encoding what was read gives the same bytes")
+            #expect(CachedPayload.tenantBody(read) == body, "re-encoding what was read gives the same bytes")
             #expect(fetchedAt == "2026-12-01T10:00:00.1234567Z")
             #expect(back.etag == fill.etag)
             #expect(back.tags == fill.tags)
             #expect(back.bytes == fill.bytes)
             #expect(back.cacheable)
         }
-        let list = TenantService.listFill(all, upstream: "vspc-main", fetchedAt: "2026-12-01T10:00:00Z", partialFailure: nil)
+        let list = CachedPayload.listFill(all, upstream: "vspc-main", fetchedAt: "2026-12-01T10:00:00Z", partialFailure: nil)
         let written = try #require(SharedPayloads.encode(list))
         let back = try #require(SharedPayloads.decode(written))
         guard case .list(let read, let fetchedAt, let partial) = back.value else {
@@ -65,9 +65,9 @@ struct SharedPayloadsTests {
     func refusals() throws {
         let all = try tenants()
         let summary = ProblemSummary(GatewayError.upstream("vb365-eu", GatewayError.notFound("gone")))
-        #expect(SharedPayloads.encode(TenantService.listFill(all, upstream: "vb365-eu", fetchedAt: "x", partialFailure: summary)) == nil)
-        let body = TenantService.tenantBody(all[0])
-        let bytes = try #require(SharedPayloads.encode(TenantService.tenantFill(all[0], body: body, fetchedAt: "2026-12-01T10:00:00Z")))
+        #expect(SharedPayloads.encode(CachedPayload.listFill(all, upstream: "vb365-eu", fetchedAt: "x", partialFailure: summary)) == nil)
+        let body = CachedPayload.tenantBody(all[0])
+        let bytes = try #require(SharedPayloads.encode(CachedPayload.tenantFill(all[0], body: body, fetchedAt: "2026-12-01T10:00:00Z")))
         #expect(SharedPayloads.decode([]) == nil)
         #expect(SharedPayloads.decode([9] + bytes.dropFirst()) == nil, "a layout this build does not know")
         #expect(SharedPayloads.decode(Array(bytes.prefix(10))) == nil)

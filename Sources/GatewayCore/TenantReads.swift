@@ -6,6 +6,7 @@ import Foundation
 public import ResponseCache
 import Synchronization
 public import TenantModel
+import GatewayObservability
 import VeeamAPI
 
 /// What the gateway caches: normalized per-upstream results. A single tenant is stored with its
@@ -65,7 +66,7 @@ public struct CachedBody: Sendable {
     }
 }
 
-/// A tenant id resolved against the configured upstreams (see ``TenantService/locate(_:)``):
+/// A tenant id resolved against the configured upstreams (see ``TenantReads/locate(_:)``):
 /// which upstream and which of its objects, and what kind of tenant it is. Carried from the
 /// request's first decision to its fill, so nothing is resolved twice. A class: remembered per id
 /// and handed along by reference.
@@ -78,13 +79,13 @@ public final class TenantLocation: Sendable {
     let tenantID: String
     let kind: Tenant.Kind
     /// The configured upstream the id names (of the service that located it).
-    let upstream: TenantService.Upstream
+    let upstream: UpstreamClients.Upstream
     /// The tenant's key in the cache (``CacheKeys/tenant(_:)``).
     let cacheKey: String
     /// The id as the caller wrote it (problem details quote it).
     public let requested: String
 
-    init(upstreamName: String, upstreamID: String, tenantID: String, kind: Tenant.Kind, upstream: TenantService.Upstream, requested: String) {
+    init(upstreamName: String, upstreamID: String, tenantID: String, kind: Tenant.Kind, upstream: UpstreamClients.Upstream, requested: String) {
         self.upstreamName = upstreamName
         self.upstreamID = upstreamID
         self.tenantID = tenantID
@@ -95,7 +96,30 @@ public final class TenantLocation: Sendable {
     }
 }
 
-extension TenantService {
+/// Single tenants, read through the cache: where an id points, who may read it, a fresh entry
+/// without waiting, and the fill that reads the upstream (with the shared level between, when a
+/// shared tier is configured). Lists fill their entries through the same ``cached(_:of:policy:bypass:read:store:)``.
+public final class TenantReads: Sendable {
+    let clients: UpstreamClients
+    let health: UpstreamHealth
+    /// Normalized per-upstream results: single tenants and upstreams' lists.
+    let cache: ResponseCache<CachedPayload>
+    /// The shared cache level behind the local cache, when a shared tier is configured.
+    let sharedFills: SharedFills<CachedPayload>?
+    /// Each upstream's freshness for single tenants.
+    let freshness: [String: FreshnessPolicy]
+    /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 1,024 per thread
+    /// shard): each thread its own memo, so hits on several event loops do not contend.
+    let locations = ThreadShards { [String: TenantLocation]() }
+
+    init(clients: UpstreamClients, health: UpstreamHealth, cache: ResponseCache<CachedPayload>, sharedFills: SharedFills<CachedPayload>?) {
+        self.clients = clients
+        self.health = health
+        self.cache = cache
+        self.sharedFills = sharedFills
+        self.freshness = Dictionary(uniqueKeysWithValues: clients.all.map { ($0.definition.name, $0.definition.freshness) })
+    }
+
     /// The one read decision: a forbidden caller gets 403 naming the roles, a scoped caller asking
     /// outside its scope 404 (existence does not leak).
     public func authorize(_ caller: Caller, at location: TenantLocation, policy: AccessPolicy) throws(GatewayError) {
@@ -116,12 +140,12 @@ extension TenantService {
             throw GatewayError.badRequest(
                 .invalidID, "A tenant id is {upstream}.{uuid}: an upstream name of 1-32 characters [a-z0-9-], a dot, and a UUID.")
         }
-        guard let upstream = upstreams.first(where: { $0.definition.name == name }) else {
+        guard let upstream = clients.named(name) else {
             throw GatewayError.notFound("No tenant \(id).")
         }
         let location = TenantLocation(
             upstreamName: name, upstreamID: upstreamID, tenantID: TenantID.make(upstream: name, id: upstreamID),
-            kind: upstream.definition.product == .vb365 ? .organization : .cloudTenant, upstream: upstream, requested: id)
+            kind: upstream.kind, upstream: upstream, requested: id)
         locations.withCurrent { known in
             if known.count >= 1024 { known.removeAll(keepingCapacity: true) }
             known[id] = location
@@ -154,12 +178,12 @@ extension TenantService {
         do {
             let answer = try await cached(
                 location.cacheKey, of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
-                read: { try await self.read(upstream, id: upstreamID) },
+                read: { [clients] in try await clients.read(upstream, id: upstreamID) },
                 store: { tenant in
                     guard let tenant else { throw GatewayError.notFound("No tenant \(requested).") }
-                    return Self.tenantFill(tenant, body: Self.tenantBody(tenant), fetchedAt: Self.now())
+                    return CachedPayload.tenantFill(tenant, body: CachedPayload.tenantBody(tenant), fetchedAt: CachedPayload.fetchedAtNow())
                 })
-            if let refreshError = answer.refreshError { noteFailure(name, refreshError) } else { markReachable(name, true) }
+            if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }
             guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(requested).") }
             return TenantAnswer(
                 tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: answer.status, age: answer.age,
@@ -167,9 +191,61 @@ extension TenantService {
         } catch let error as GatewayError {
             throw error
         } catch {
-            noteFailure(name, error)
+            health.noteFailure(name, error)
             throw GatewayError.upstream(name, error)
         }
+    }
+
+    /// The one way a cache entry of an upstream is filled, for single tenants and lists alike:
+    /// `read` runs under the upstream's total timeout (its transfers go through the upstream's
+    /// ``UpstreamStack``), and `store` turns what was read into the entry. With a shared tier, a
+    /// local miss asks the shared level first, and one replica fills the key for all of them
+    /// (``SharedFills``).
+    func cached<Read: Sendable>(
+        _ key: String, of upstream: UpstreamClients.Upstream, policy: FreshnessPolicy, bypass: Bool,
+        read: @escaping @Sendable () async throws -> Read, store: @escaping @Sendable (Read) throws -> CacheFill<CachedPayload>
+    ) async throws -> CacheAnswer<CachedPayload> {
+        let timeout = upstream.definition.options.totalTimeout
+        // One deadline for the whole read; the quiet period after a 429 is the stack's
+        // (ThrottleTransport): a refused read throws, and stale-if-error may answer.
+        let fill: @Sendable () async throws -> CacheFill<CachedPayload> = { try store(try await UpstreamDeadline.within(timeout, read)) }
+        guard let sharedFills, policy.ttl > .zero else { return try await cache.value(for: key, policy: policy, bypass: bypass, fill: fill) }
+        return try await cache.value(for: key, policy: policy, bypass: bypass) {
+            // A claim outlives the fill it covers; waiting for another replica's fill lasts as
+            // long as that fill may.
+            try await sharedFills.fill(
+                CacheKeys.shared(key, fingerprint: upstream.fingerprint), ttl: policy.ttl, claimLifetime: timeout + .seconds(2), waitBudget: timeout + .seconds(1), bypass: bypass, fill)
+        }
+    }
+
+    /// Purges the shared level's entries in `scope` (so no replica refills from the old value
+    /// there); true when Redis took it, or when there is no shared level.
+    func purgeShared(_ scope: CacheKeys.Scope) async -> Bool {
+        guard let level = sharedFills?.level else { return true }
+        let fingerprints = Dictionary(uniqueKeysWithValues: clients.all.map { ($0.definition.name, $0.fingerprint) })
+        let (keys, prefixes) = scope.shared(fingerprints: fingerprints)
+        return await level.purge(keys: keys, prefixes: prefixes)
+    }
+
+    /// Purges this replica's entries in `scope`; returns how many went.
+    func purgeLocal(_ scope: CacheKeys.Scope) -> Int {
+        guard let tag = scope.tag else { return cache.purgeAll() }
+        return cache.purge(tag: tag)
+    }
+
+    /// Waits until no cache fill or background refresh is running.
+    public func settleCache() async {
+        await cache.settle()
+    }
+
+    /// The cache's counters, for metrics.
+    public var cacheStatistics: CacheStatistics { cache.statistics }
+}
+
+extension CachedPayload {
+    /// Now, as an entry's `fetchedAt` shows it: RFC 3339 UTC with milliseconds (no formatter per fill).
+    static func fetchedAtNow() -> String {
+        StatusBoard.timestamp(Date())
     }
 
     /// `{"data": tenant}`, as a single tenant is answered (and cached, and shared).
@@ -197,65 +273,6 @@ extension TenantService {
             value: .list(tenants, fetchedAt: fetchedAt, partialFailure: partialFailure), bytes: tenants.count * 1024, etag: "",
             tags: [CacheKeys.upstreamTag(upstream)], cacheable: partialFailure == nil)
     }
-
-    /// The one way a cache entry of an upstream is filled, for single tenants and lists alike:
-    /// `read` runs under the upstream's total timeout (its transfers go through the upstream's
-    /// ``UpstreamStack``), and `store` turns what was read into the entry. With a shared tier, a
-    /// local miss asks the shared level first, and one replica fills the key for all of them
-    /// (``SharedFills``).
-    func cached<Read: Sendable>(
-        _ key: String, of upstream: Upstream, policy: FreshnessPolicy, bypass: Bool,
-        read: @escaping @Sendable () async throws -> Read, store: @escaping @Sendable (Read) throws -> CacheFill<CachedPayload>
-    ) async throws -> CacheAnswer<CachedPayload> {
-        let timeout = upstream.definition.options.totalTimeout
-        // One deadline for the whole read; the quiet period after a 429 is the stack's
-        // (ThrottleTransport): a refused read throws, and stale-if-error may answer.
-        let fill: @Sendable () async throws -> CacheFill<CachedPayload> = { try store(try await UpstreamDeadline.within(timeout, read)) }
-        guard let sharedFills, policy.ttl > .zero else { return try await cache.value(for: key, policy: policy, bypass: bypass, fill: fill) }
-        return try await cache.value(for: key, policy: policy, bypass: bypass) {
-            // A claim outlives the fill it covers; waiting for another replica's fill lasts as
-            // long as that fill may.
-            try await sharedFills.fill(
-                CacheKeys.shared(key, fingerprint: upstream.fingerprint), ttl: policy.ttl, claimLifetime: timeout + .seconds(2), waitBudget: timeout + .seconds(1), bypass: bypass, fill)
-        }
-    }
-
-    /// Purges this replica's cache: everything, one upstream's entries, or one tenant's (a purge
-    /// another replica made, heard on the shared tier, comes here). Returns how many entries went.
-    public func purgeCache(upstream: String? = nil, tenant: String? = nil) -> Int {
-        let scope = CacheKeys.Scope(upstream: upstream, tenant: tenant)
-        // Lists are kept apart from single tenants: a tenant's purge leaves them (and what was
-        // made of them) as they are.
-        if case .tenant = scope {} else {
-            renderings.purgeAll()
-            views.purgeAll()
-        }
-        guard let tag = scope.tag else { return cache.purgeAll() }
-        return cache.purge(tag: tag)
-    }
-
-    /// `DELETE /v1/cache`: the shared level first (so this replica cannot refill from the old
-    /// value there), then this replica's cache, then the other replicas are told (shared tier).
-    public func purge(upstream: String?, tenant: String?) async -> PurgeOutcome {
-        var reached = true
-        if let level = sharedFills?.level {
-            let fingerprints = Dictionary(uniqueKeysWithValues: upstreams.map { ($0.definition.name, $0.fingerprint) })
-            let (keys, prefixes) = CacheKeys.Scope(upstream: upstream, tenant: tenant).shared(fingerprints: fingerprints)
-            reached = await level.purge(keys: keys, prefixes: prefixes)
-        }
-        let purged = purgeCache(upstream: upstream, tenant: tenant)
-        guard let purgeBroadcast else { return PurgeOutcome(purged: purged, replicasTold: nil) }
-        let told = await purgeBroadcast(upstream, tenant)
-        return PurgeOutcome(purged: purged, replicasTold: reached && told)
-    }
-
-    /// Waits until no cache fill or background refresh is running.
-    public func settleCache() async {
-        await cache.settle()
-    }
-
-    /// The cache's counters, for metrics.
-    public var cacheStatistics: CacheStatistics { cache.statistics }
 }
 
 /// What `DELETE /v1/cache` did.
