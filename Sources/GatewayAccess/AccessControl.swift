@@ -55,13 +55,25 @@ public final class AccessControl: Sendable {
 
     /// Authenticates an API key presented by `address`, then applies the caller's rate.
     public func authenticate(apiKey: String?, address: String) -> Outcome {
+        var memo = PresentedKeyMemo()
+        return authenticate(apiKey: apiKey, address: address, memo: &memo)
+    }
+
+    /// Authenticates an API key presented by `address` on a connection that remembers the last
+    /// key it presented (`memo`), then applies the caller's rate. The same key again, under the
+    /// same configuration, is the same caller without hashing and scanning the directory again;
+    /// a blocked address and the rate are checked every time, as for any key.
+    public func authenticate(apiKey: String?, address: String, memo: inout PresentedKeyMemo) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         guard let apiKey, !apiKey.isEmpty else { return .missing }
+        if let caller = memo.caller(for: apiKey, under: self) { return admitted(caller) }
         guard let record = directory.authenticate(apiKey: apiKey) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
-        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .apiKey))
+        let caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .apiKey)
+        memo = PresentedKeyMemo(key: apiKey, caller: caller, access: self)
+        return admitted(caller)
     }
 
     /// An authenticated caller, held to its rate: every admitted request takes one request of
@@ -74,5 +86,36 @@ public final class AccessControl: Sendable {
     /// Takes one request from the caller's rate: nil when allowed, else the seconds to wait.
     func takeRate(_ caller: Caller) -> Int? {
         rateLimiter.take(caller.id, rate: rate(of: caller.id))
+    }
+}
+
+/// The last valid API key one connection presented, and the caller it authenticated under which
+/// configuration. Kept by the connection (never shared between connections), so comparing a
+/// presented key with it tells a client only whether it sent the same key as before on its own
+/// connection; the constant-time scan of every configured key stays the way any new key is
+/// authenticated. A reload makes a new ``AccessControl``, which the memo does not match.
+public struct PresentedKeyMemo: Sendable {
+    private var key: String
+    private var known: Caller?
+    /// Held, not only compared by identity: a freed configuration's address can be reused by the next.
+    private var access: AccessControl?
+
+    /// Remembers nothing yet.
+    public init() {
+        key = ""
+        known = nil
+        access = nil
+    }
+
+    init(key: String, caller: Caller, access: AccessControl) {
+        self.key = key
+        self.known = caller
+        self.access = access
+    }
+
+    /// The remembered caller when `key` is the key it was authenticated by under `access`.
+    func caller(for key: String, under access: AccessControl) -> Caller? {
+        guard self.access === access, let known, self.key == key else { return nil }
+        return known
     }
 }

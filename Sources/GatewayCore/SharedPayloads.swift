@@ -32,7 +32,9 @@ public enum SharedPayloads {
     /// What is written to the shared level for `fill`; nil when it is not to be shared.
     public static func encode(_ fill: CacheFill<CachedPayload>) -> [UInt8]? {
         switch fill.value {
-        case .tenant(_, let body, let fetchedAt):
+        case .tenant(let entry):
+            let body = entry.body
+            let fetchedAt = entry.fetchedAt
             // fetchedAt is ASCII (RFC 3339): its length fits one byte.
             let stamp = Array(fetchedAt.utf8)
             guard stamp.count < 256 else { return nil }

@@ -13,10 +13,25 @@ import VeeamAPI
 /// response body ready to send (role checks are yes/no for one tenant, so one body serves every
 /// allowed caller); a list is stored as tenants, filtered per caller on every answer.
 public enum CachedPayload: Sendable {
-    /// Boxed: a hit reads the body out of the entry, and copying a boxed case is one retain where
-    /// copying the tenant inline retained each of its strings.
-    indirect case tenant(Tenant, body: [UInt8], fetchedAt: String)
+    /// A class: a hit reads the body out of the entry, and taking the entry out of the case is
+    /// one retain, where matching a tenant held in the case copied each of its strings.
+    case tenant(TenantEntry)
     case list([Tenant], fetchedAt: String, partialFailure: ProblemSummary?)
+}
+
+/// A single tenant as cached: the tenant, its answer's body ready to send, and when it was read.
+public final class TenantEntry: Sendable {
+    public let tenant: Tenant
+    /// `{"data": tenant}` (``CachedPayload/tenantBody(_:)``).
+    public let body: [UInt8]
+    /// When the upstream was read, RFC 3339 UTC.
+    public let fetchedAt: String
+
+    public init(tenant: Tenant, body: [UInt8], fetchedAt: String) {
+        self.tenant = tenant
+        self.body = body
+        self.fetchedAt = fetchedAt
+    }
 }
 
 /// A single read's answer, with what the front end needs for ETag, X-Cache, Age, Cache-Control.
@@ -158,8 +173,8 @@ public final class TenantReads: Sendable {
     public func freshTenant(at location: TenantLocation) -> CachedBody? {
         let ttl = freshness[location.upstreamName]?.ttl
         return cache.withFreshEntry(location.cacheKey) { entry, age -> CachedBody? in
-            guard case .tenant(_, let body, _) = entry.value else { return nil }
-            return CachedBody(body: body, etag: entry.etag, age: age, maxAge: Self.maxAge(ttl: ttl, age: age))
+            guard case .tenant(let cached) = entry.value else { return nil }
+            return CachedBody(body: cached.body, etag: entry.etag, age: age, maxAge: Self.maxAge(ttl: ttl, age: age))
         }
     }
 
@@ -184,9 +199,9 @@ public final class TenantReads: Sendable {
                     return CachedPayload.tenantFill(tenant, body: CachedPayload.tenantBody(tenant), fetchedAt: CachedPayload.fetchedAtNow())
                 })
             if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }
-            guard case .tenant(let tenant, let body, _) = answer.entry.value else { throw GatewayError.notFound("No tenant \(requested).") }
+            guard case .tenant(let cached) = answer.entry.value else { throw GatewayError.notFound("No tenant \(requested).") }
             return TenantAnswer(
-                tenant: tenant, body: body, etag: answer.entry.etag, cacheStatus: answer.status, age: answer.age,
+                tenant: cached.tenant, body: cached.body, etag: answer.entry.etag, cacheStatus: answer.status, age: answer.age,
                 maxAge: Self.maxAge(ttl: freshness[name]?.ttl, age: answer.age))
         } catch let error as GatewayError {
             throw error
@@ -263,7 +278,7 @@ extension CachedPayload {
     /// A single tenant's cache entry: its body ready to send, tagged for purges by upstream and id.
     public static func tenantFill(_ tenant: Tenant, body: [UInt8], fetchedAt: String) -> CacheFill<CachedPayload> {
         CacheFill(
-            value: .tenant(tenant, body: body, fetchedAt: fetchedAt), bytes: body.count, etag: GatewayJSON.etag(body),
+            value: .tenant(TenantEntry(tenant: tenant, body: body, fetchedAt: fetchedAt)), bytes: body.count, etag: GatewayJSON.etag(body),
             tags: [CacheKeys.upstreamTag(tenant.source.upstream), CacheKeys.tenantTag(tenant.id)])
     }
 

@@ -52,12 +52,19 @@ enum Admission {
     /// the waiting path can decide (an identity provider's token; a client certificate that may
     /// stand for a caller); then nothing was recorded or taken.
     static func decide(_ presented: Presented, client: String, access: AccessControl) -> AccessControl.Outcome? {
+        var memo = PresentedKeyMemo()
+        return decide(presented, client: client, access: access, memo: &memo)
+    }
+
+    /// As ``decide(_:client:access:)``, on a connection that remembers the last API key it
+    /// presented (the hot path's connections).
+    static func decide(_ presented: Presented, client: String, access: AccessControl, memo: inout PresentedKeyMemo) -> AccessControl.Outcome? {
         let key = presented.key
         if key == nil, access.directory.hasCertificateCallers { return nil }
         if presented.isToken(key), let key {
             return access.authenticateSynchronously(token: key, address: client)
         }
-        return access.authenticate(apiKey: key, address: client)
+        return access.authenticate(apiKey: key, address: client, memo: &memo)
     }
 
     /// Decides, waiting where it must (the router): as ``decide(_:client:access:)``,

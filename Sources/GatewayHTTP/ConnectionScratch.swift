@@ -1,4 +1,5 @@
 import Foundation
+import GatewayAccess
 import Synchronization
 
 /// Request ids for requests that bring none: random UUIDs (version 4) from a generator seeded
@@ -30,18 +31,28 @@ enum RequestIDs {
     static func format(_ random1: UInt64, _ random2: UInt64) -> String {
         let high = (random1 & ~0xF000) | 0x4000  // version 4: byte 6's high nibble
         let low = (random2 & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10: byte 8's top bits
-        let hex = Array("0123456789abcdef".utf8)
-        var text = [UInt8]()
-        text.reserveCapacity(36)
-        for index in 0..<16 {
-            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
-            let word = index < 8 ? high : low
-            let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - (index % 8) * 8))
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
+        return String(unsafeUninitializedCapacity: 36) { text in
+            var at = 0
+            for index in 0..<16 {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    text[at] = UInt8(ascii: "-")
+                    at += 1
+                }
+                let word = index < 8 ? high : low
+                let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - (index % 8) * 8))
+                text[at] = hexDigit(byte >> 4)
+                text[at + 1] = hexDigit(byte & 0x0F)
+                at += 2
+            }
+            return at
         }
-        return String(decoding: text, as: UTF8.self)
     }
+
+    /// The lower-case hex digit of a nibble.
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10
+    }
+
 }
 
 /// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator`.
@@ -73,6 +84,8 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
 /// connection: the `Date` value of the current second and a request-id generator.
 struct ConnectionScratch {
     var random = Xoshiro256StarStar()
+    /// The last API key this connection presented, and its caller.
+    var presentedKey = PresentedKeyMemo()
     private var dateSecond = -1
     private var dateText = ""
 

@@ -53,7 +53,7 @@ struct HotPathResponder: Sendable {
         let asked = PipelineRequest(
             target: target, presented: presented, client: Admission.client(presented, peer: peer, peerKey: peerKey, access: snapshot.access),
             cacheControl: request.cacheControl, requestID: RequestIDs.accepted(request.requestID) ?? RequestIDs.make(using: &scratch.random))
-        switch pipeline.decideWithoutWaiting(asked, snapshot: snapshot) {
+        switch pipeline.decideWithoutWaiting(asked, snapshot: snapshot, memo: &scratch.presentedKey) {
         case nil:
             return .handOn
         case .fill(let resolved):

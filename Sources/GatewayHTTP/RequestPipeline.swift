@@ -28,8 +28,9 @@ struct RequestPipeline: Sendable {
     /// Decides without waiting (the hot path): nil when admission must wait (an identity
     /// provider's token, a client certificate), in which case nothing was recorded or taken and
     /// the request goes to the router.
-    func decideWithoutWaiting(_ request: PipelineRequest, snapshot: GatewaySnapshot) -> PipelineDecision? {
-        guard let outcome = Admission.decide(request.presented, client: request.client, access: snapshot.access) else { return nil }
+    /// `memo` is the connection's last presented API key (``PresentedKeyMemo``).
+    func decideWithoutWaiting(_ request: PipelineRequest, snapshot: GatewaySnapshot, memo: inout PresentedKeyMemo) -> PipelineDecision? {
+        guard let outcome = Admission.decide(request.presented, client: request.client, access: snapshot.access, memo: &memo) else { return nil }
         return decide(request, admitted: outcome, snapshot: snapshot)
     }
 

@@ -220,6 +220,37 @@ struct AccessPolicyTests {
         #expect(!directory.records.contains { $0.keyHash?.contains("key-a") == true })
     }
 
+    @Test("a connection's remembered key: the same key is the same caller, a reload forgets it, a wrong key still fails and counts, the rate is taken every time")
+    func presentedKeyMemo() {
+        let before = AccessControl(
+            callers: [
+                CallerRecord(id: "a", keyHash: APIKey.hash("key-a-0123456789"), roles: ["PortalAdministrator"]),
+                CallerRecord(id: "b", keyHash: APIKey.hash("key-b-0123456789"), roles: []),
+            ],
+            policy: AccessPolicy(), defaultRate: RateLimit(requestsPerSecond: 0.001, burst: 3), failedAuthPerMinute: 2)
+        var memo = PresentedKeyMemo()
+        #expect(before.authenticate(apiKey: "key-a-0123456789", address: "10.0.0.1", memo: &memo) == .caller(Caller(id: "a", roles: ["PortalAdministrator"])))
+        #expect(before.authenticate(apiKey: "key-a-0123456789", address: "10.0.0.1", memo: &memo) == .caller(Caller(id: "a", roles: ["PortalAdministrator"])))
+        // Another key on the same connection is authenticated afresh, and replaces the memo.
+        #expect(before.authenticate(apiKey: "key-b-0123456789", address: "10.0.0.1", memo: &memo) == .caller(Caller(id: "b", roles: [])))
+        #expect(before.authenticate(apiKey: "key-a-0123456789", address: "10.0.0.1", memo: &memo) == .caller(Caller(id: "a", roles: ["PortalAdministrator"])))
+        // The rate is the caller's, remembered or not: a's burst of 3 ends at its fourth request.
+        #expect(before.authenticate(apiKey: "key-a-0123456789", address: "10.0.0.1", memo: &memo) == .rateLimited(retryAfter: 1000))
+        // A wrong key after a good one fails and counts against the address (twice blocks it).
+        #expect(before.authenticate(apiKey: "key-a-012345678", address: "10.0.0.1", memo: &memo) == .invalid)
+        #expect(before.authenticate(apiKey: "key-a-0123456788", address: "10.0.0.1", memo: &memo) == .invalid)
+        if case .tooManyFailures = before.authenticate(apiKey: "key-b-0123456789", address: "10.0.0.1", memo: &memo) {} else {
+            Issue.record("a blocked address is refused even with a key it presented before")
+        }
+        // After a reload without caller a, its key on the old connection is invalid.
+        var kept = PresentedKeyMemo()
+        #expect(before.authenticate(apiKey: "key-b-0123456789", address: "10.0.0.2", memo: &kept) == .caller(Caller(id: "b", roles: [])))
+        let after = AccessControl(
+            callers: [CallerRecord(id: "a", keyHash: APIKey.hash("key-a-new-0123456789"), roles: [])],
+            policy: AccessPolicy(), defaultRate: RateLimit(requestsPerSecond: 100, burst: 100), failedAuthPerMinute: 10)
+        #expect(after.authenticate(apiKey: "key-b-0123456789", address: "10.0.0.2", memo: &kept) == .invalid)
+    }
+
     @Test("token buckets: burst, then Retry-After; failed-auth windows")
     func limiters() {
         let limiter = RateLimiter()

@@ -35,14 +35,14 @@ struct SharedPayloadsTests {
             let fill = CachedPayload.tenantFill(tenant, body: body, fetchedAt: "2026-12-01T10:00:00.1234567Z")
             let written = try #require(SharedPayloads.encode(fill))
             let back = try #require(SharedPayloads.decode(written))
-            guard case .tenant(let read, let readBody, let fetchedAt) = back.value else {
+            guard case .tenant(let entry) = back.value else {
                 Issue.record("not a tenant")
                 continue
             }
-            #expect(read == tenant)
-            #expect(readBody == body)
-            #expect(CachedPayload.tenantBody(read) == body, "re-encoding what was read gives the same bytes")
-            #expect(fetchedAt == "2026-12-01T10:00:00.1234567Z")
+            #expect(entry.tenant == tenant)
+            #expect(entry.body == body)
+            #expect(CachedPayload.tenantBody(entry.tenant) == body, "re-encoding what was read gives the same bytes")
+            #expect(entry.fetchedAt == "2026-12-01T10:00:00.1234567Z")
             #expect(back.etag == fill.etag)
             #expect(back.tags == fill.tags)
             #expect(back.bytes == fill.bytes)
