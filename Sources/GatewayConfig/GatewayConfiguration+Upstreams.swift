@@ -19,7 +19,7 @@ extension GatewayConfiguration {
         try node.requireMapping()
         try node.requireKeys([
             "name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache",
-            "maxConcurrentRequests", "maxQueuedRequests", "apiVersion", "clientVersion",
+            "maxConcurrentRequests", "maxQueuedRequests", "apiVersion", "clientVersion", "passThrough",
         ])
         let name = try node.child("name").string()
         guard TenantID.isValidUpstreamName(name) else {
@@ -113,6 +113,17 @@ extension GatewayConfiguration {
             refreshSkew: try node.child("refreshSkew").duration(default: .seconds(60)))
         definition.vb365APIVersion = apiVersion
         definition.vspcClientVersion = clientVersion
+        let passThrough = node.child("passThrough")
+        if !passThrough.isMissing {
+            try passThrough.requireMapping()
+            try passThrough.requireKeys(["account"])
+            guard product == .vb365 else {
+                throw passThrough.error("only vb365 upstreams take a passThrough.account (a vspc upstream's pass-through reads use its account)")
+            }
+            if !passThrough.child("account").isMissing {
+                definition.passThroughAccount = try credential(passThrough.child("account"), environment: environment)
+            }
+        }
         return definition
     }
 

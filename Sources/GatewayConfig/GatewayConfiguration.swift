@@ -105,6 +105,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// `listen.trustedProxies` (default none): peers whose `X-Forwarded-For` names the client
     /// that failed authentication is counted against.
     public var trustedProxies: [AddressRange] = []
+    /// Which Veeam reads are passed through, for whom (`passThrough`; the shipped table by default).
+    public var passThrough = PassThroughPolicy()
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -140,7 +142,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         let overrides = environment.filter { $0.key.hasPrefix("VEEAM_GATEWAY__") }
         let root = ConfigNode(node: node, path: "", file: file, overrides: overrides)
         try root.requireMapping()
-        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared"])
+        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared", "passThrough"])
 
         let listen = root.child("listen")
         try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout", "tls"])
@@ -251,6 +253,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         configuration.tls = try frontTLS(listen.child("tls"))
         configuration.callers = try callers(root.child("callers"), upstreams: upstreams, frontTLS: configuration.tls)
+        configuration.passThrough = try passThrough(root.child("passThrough"), upstreams: upstreams)
         return configuration
     }
 

@@ -11,6 +11,9 @@ enum CacheKeys {
     static func tenant(_ tenantID: String) -> String { "tenant|" + tenantID }
     /// An upstream's list entry.
     static func list(_ upstream: String) -> String { "list|" + upstream }
+    /// A pass-through answer's entry: which upstream, which account read it (an organization's id
+    /// for the tenant form, `account` for the upstream form), and the canonical path and query.
+    static func passThrough(_ upstream: String, account: String, _ path: String) -> String { "pass|" + upstream + "|" + account + "|" + path }
     static func upstreamTag(_ upstream: String) -> String { "upstream:" + upstream }
     static func tenantTag(_ tenantID: String) -> String { "tenant:" + tenantID }
     /// The upstream a list entry's tags name.

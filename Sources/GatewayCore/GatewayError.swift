@@ -65,6 +65,12 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case invalidRequest, invalidParameter, invalidID, unsupportedGrant
         case authRequired, authInvalid, forbidden
         case tenantNotFound, routeNotFound, methodNotAllowed, bodyTooLarge
+        /// A pass-through path no route of the policy allows (403, naming the policy).
+        case passThroughNotAllowed
+        /// A pass-through path that is not a plain relative path (traversal, encoding, a URL).
+        case passThroughInvalidPath
+        /// The upstream has nothing at a pass-through path (its 404).
+        case passThroughNotFound
         case tooManyFailures, rateLimited, cancelled
         case internalError, invariant
         /// An upstream failed, and nothing more specific is known.
@@ -99,6 +105,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .forbidden: "auth.forbidden"
             case .tenantNotFound: "tenant.not_found"
             case .routeNotFound: "route.not_found"
+            case .passThroughNotAllowed: "passthrough.not_allowed"
+            case .passThroughInvalidPath: "passthrough.invalid_path"
+            case .passThroughNotFound: "passthrough.not_found"
             case .methodNotAllowed: "request.method_not_allowed"
             case .bodyTooLarge: "request.too_large"
             case .tooManyFailures: "auth.too_many_failures"
@@ -116,10 +125,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         /// What the code means for the answer, decided here for every code.
         public var category: Category {
             switch self {
-            case .invalidRequest, .invalidParameter, .invalidID, .unsupportedGrant: .badRequest
+            case .invalidRequest, .invalidParameter, .invalidID, .unsupportedGrant, .passThroughInvalidPath: .badRequest
             case .authRequired, .authInvalid: .unauthorized
-            case .forbidden: .forbidden
-            case .tenantNotFound, .routeNotFound: .notFound
+            case .forbidden, .passThroughNotAllowed: .forbidden
+            case .tenantNotFound, .routeNotFound, .passThroughNotFound: .notFound
             case .methodNotAllowed: .methodNotAllowed
             case .bodyTooLarge: .payloadTooLarge
             case .tooManyFailures, .rateLimited: .tooManyRequests

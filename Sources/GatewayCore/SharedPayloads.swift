@@ -39,6 +39,9 @@ public enum SharedPayloads {
             let stamp = Array(fetchedAt.utf8)
             guard stamp.count < 256 else { return nil }
             return [tenantLayout, UInt8(stamp.count)] + stamp + body
+        case .passThrough:
+            // Not shared yet: each replica reads its own (its purge tags are not in the bytes).
+            return nil
         case .list(let tenants, let fetchedAt, let partialFailure):
             guard partialFailure == nil, let upstream = CacheKeys.upstream(ofTags: fill.tags),
                 let json = try? GatewayJSON.encode(StoredList(upstream: upstream, fetchedAt: fetchedAt, tenants: tenants))

@@ -17,6 +17,8 @@ public enum CachedPayload: Sendable {
     /// one retain, where matching a tenant held in the case copied each of its strings.
     case tenant(TenantEntry)
     case list([Tenant], fetchedAt: String, partialFailure: ProblemSummary?)
+    /// A pass-through answer: the upstream's JSON without its secret members, ready to send.
+    case passThrough(body: [UInt8])
 }
 
 /// A single tenant as cached: the tenant, its answer's body ready to send, and when it was read.

@@ -5,10 +5,10 @@ public import Logging
 public import TokenBroker
 public import ResponseCache
 
-/// The gateway's tenant reads, made of four parts that each decide one thing:
+/// The gateway's upstream reads, made of parts that each decide one thing:
 /// ``UpstreamClients`` (the configured upstreams and what reads them), ``UpstreamHealth``
-/// (reachability, readiness, token states), ``TenantReads`` (single tenants through the cache)
-/// and ``TenantLists`` (`GET /v1/tenants`). What spans them — a purge of both caches, the
+/// (reachability, readiness, token states), ``TenantReads`` (single tenants through the cache),
+/// ``TenantLists`` (`GET /v1/tenants`) and ``PassThroughReads`` (other Veeam reads). What spans them — a purge of both caches, the
 /// metrics and the status report — is here.
 public final class TenantService: Sendable {
     /// The configured upstreams, their stacks, brokers and clients.
@@ -19,6 +19,8 @@ public final class TenantService: Sendable {
     public let reads: TenantReads
     /// Aggregated lists and their kept renderings.
     public let lists: TenantLists
+    /// Other Veeam reads, passed through under the pass-through policy.
+    public let passThrough: PassThroughReads
     /// Publishes a purge to the other replicas, when a shared tier is configured.
     let purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)?
     /// The shared tier's state, when one is configured.
@@ -31,7 +33,8 @@ public final class TenantService: Sendable {
         cache: ResponseCache<CachedPayload> = ResponseCache(maxBytes: 0),
         metrics: GatewayMetrics? = nil, probeInterval: Duration = .seconds(10),
         shared: (any SharedSessions)? = nil, sharedCache: SharedFills<CachedPayload>? = nil, sharedStatus: (@Sendable () -> SharedTierStatus)? = nil,
-        purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)? = nil
+        purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)? = nil,
+        passThrough: PassThroughPolicy = PassThroughPolicy()
     ) {
         self.purgeBroadcast = purgeBroadcast
         self.sharedStatus = sharedStatus
@@ -42,6 +45,7 @@ public final class TenantService: Sendable {
         self.health = health
         self.reads = reads
         self.lists = TenantLists(clients: clients, health: health, reads: reads, logger: logger)
+        self.passThrough = PassThroughReads(clients: clients, health: health, reads: reads, policy: passThrough)
     }
 
     /// Purges this replica's caches: everything, one upstream's entries, or one tenant's (a purge

@@ -41,6 +41,13 @@ public final class UpstreamClients: Sendable {
         case vspc(TokenBroker, VSPCClient)
     }
 
+    /// The account that reads an upstream's pass-through form, with its side of the stack:
+    /// VSPC's own account, or a VB365 upstream's `passThrough.account`.
+    struct AccountReads: Sendable {
+        let broker: TokenBroker
+        let transport: any UpstreamTransport
+    }
+
     /// One configured upstream with its clients. A class: the hot path selects upstreams on every
     /// list hit, and copying a reference is one retain where copying the struct retained each of
     /// its many fields (contended between event-loop threads).
@@ -56,15 +63,18 @@ public final class UpstreamClients: Sendable {
         let probes: any UpstreamTransport
         /// What names this upstream's entries on the shared level (``CacheKeys/fingerprint(_:)``).
         let fingerprint: String
+        /// The pass-through form's account; nil for a VB365 upstream without `passThrough.account`.
+        let accountReads: AccountReads?
 
         var name: String { definition.name }
         /// What kind of tenant this upstream's objects are.
         var kind: Tenant.Kind { definition.product.tenantKind }
 
-        init(definition: UpstreamDefinition, runtime: Runtime, probeClient: VSPCClient? = nil, stack: UpstreamStack) {
+        init(definition: UpstreamDefinition, runtime: Runtime, probeClient: VSPCClient? = nil, accountReads: AccountReads?, stack: UpstreamStack) {
             self.definition = definition
             self.runtime = runtime
             self.probeClient = probeClient
+            self.accountReads = accountReads
             self.throttle = stack.throttle
             self.probes = stack.probes
             self.fingerprint = CacheKeys.fingerprint(definition)
@@ -73,7 +83,7 @@ public final class UpstreamClients: Sendable {
         /// The token brokers of this upstream: one per VB365 organization account, VSPC's one.
         var brokers: [TokenBroker] {
             switch runtime {
-            case .vb365(let orgs, _): orgs.map(\.broker)
+            case .vb365(let orgs, _): orgs.map(\.broker) + (accountReads.map { [$0.broker] } ?? [])
             case .vspc(let broker, _): [broker]
             }
         }
@@ -118,7 +128,14 @@ public final class UpstreamClients: Sendable {
                         credential: credential, broker: broker, transport: stack.reads(as: broker),
                         baseURL: definition.baseURL, version: resolver)
                 }
-                return Upstream(definition: definition, runtime: .vb365(orgs, resolver), stack: stack)
+                // Pass-through's administrative account: its own broker, never an organization's.
+                let account = definition.passThroughAccount.map { credential in
+                    let broker = TokenBroker(
+                        upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
+                        shared: shared, sharedServer: CacheKeys.server(definition))
+                    return AccountReads(broker: broker, transport: stack.reads(as: broker))
+                }
+                return Upstream(definition: definition, runtime: .vb365(orgs, resolver), accountReads: account, stack: stack)
             case .vspc:
                 let grants = OAuthTokenEndpoint.vspc(
                     transport: stack.logins, baseURL: definition.baseURL, upstream: definition.name, clientVersion: definition.vspcClientVersion)
@@ -126,11 +143,13 @@ public final class UpstreamClients: Sendable {
                 let broker = TokenBroker(
                     upstream: definition.name, credential: credential, grants: grants, refreshSkew: definition.refreshSkew, clock: clock, logger: logger,
                     shared: shared, sharedServer: CacheKeys.server(definition))
-                let vspc = VSPCClient(
-                    transport: stack.reads(as: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
+                let reads = stack.reads(as: broker)
+                let vspc = VSPCClient(transport: reads, baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
                 let probe = VSPCClient(
                     transport: stack.probes(as: broker), baseURL: definition.baseURL, clientVersion: definition.vspcClientVersion)
-                return Upstream(definition: definition, runtime: .vspc(broker, vspc), probeClient: probe, stack: stack)
+                return Upstream(
+                    definition: definition, runtime: .vspc(broker, vspc), probeClient: probe, accountReads: AccountReads(broker: broker, transport: reads),
+                    stack: stack)
             }
         }
     }
@@ -243,6 +262,19 @@ public final class UpstreamClients: Sendable {
             }
         }
         return result
+    }
+
+    /// The account of a VB365 upstream that reads organization `id` (lower case): the one learned
+    /// from reads, else every account's organization is read once to learn it. Nil when no
+    /// account reads it (or the upstream is not VB365); a failure of every account is thrown.
+    func organizationAccount(_ upstream: Upstream, id: String) async throws -> VB365Org? {
+        guard case .vb365(let orgs, _) = upstream.runtime else { return nil }
+        let key = upstream.definition.name + "." + id
+        if let index = organizationIndex.withLock({ $0[key] }), index < orgs.count { return orgs[index] }
+        let reads = await readOrganizations(upstream.definition.name, orgs)
+        if let index = organizationIndex.withLock({ $0[key] }), index < orgs.count { return orgs[index] }
+        if reads.tenants.isEmpty, let failure = reads.failures.first { throw failure }
+        return nil
     }
 
     /// Which account reads each VB365 organization of `upstream`, as learned from reads:

@@ -16,6 +16,10 @@ public struct UpstreamDefinition: Sendable, Equatable {
     public var organizations: [Credential]
     /// VSPC: the gateway's account. Nil for VB365.
     public var account: Credential?
+    /// VB365: the administrative account that reads this upstream's pass-through form
+    /// (`passThrough.account`); nil: that form is refused for this upstream. Never used for an
+    /// organization's own reads (seed 000).
+    public var passThroughAccount: Credential?
     /// VB365: the REST version to speak (`apiVersion`, default `auto`: the newest the server serves).
     public var vb365APIVersion: VB365VersionResolver.Setting = .auto
     /// VSPC: sent as `X-Client-Version` on every request (`clientVersion`, default `3.6`); nil sends none.

@@ -12,7 +12,22 @@ enum PipelineRoutes {
         v1.get("tenants") { request, context in try await serve(.list(request.uri), request, context, pipeline) }
         v1.get("tenants/:id") { request, context in try await serve(.tenant(context.parameters.get("id") ?? ""), request, context, pipeline) }
         v1.get("upstreams") { request, context in try await serve(.upstreams, request, context, pipeline) }
+        v1.get("tenants/:id/api/**") { request, context in try await serve(passThrough(request, tenantForm: true), request, context, pipeline) }
+        v1.get("upstreams/:name/api/**") { request, context in try await serve(passThrough(request, tenantForm: false), request, context, pipeline) }
         v1.delete("cache") { request, context in try await serve(.purge(request.uri), request, context, pipeline) }
+    }
+
+    /// A pass-through target from the request's raw path (`/v1/{tenants|upstreams}/{x}/api/…`,
+    /// still percent-encoded: the pipeline refuses what is encoded) and query.
+    static func passThrough(_ request: Request, tenantForm: Bool) -> PipelineRequest.Target {
+        let parts = request.uri.path.split(separator: "/", maxSplits: 4, omittingEmptySubsequences: false)
+        let named = parts.count > 3 ? String(parts[3]) : ""
+        let rest = parts.count > 4 ? parts[4] : ""
+        // The router matched `api/**`: what follows `api` is the upstream path.
+        let path = rest.hasPrefix("api/") ? rest.dropFirst(3) : ""
+        let query = request.uri.query.map { Substring($0) }
+        return .passThrough(
+            PassThroughTarget(via: tenantForm ? .tenant(named) : .upstream(named), method: request.method.rawValue, rawPath: path, rawQuery: query))
     }
 
     static func serve(

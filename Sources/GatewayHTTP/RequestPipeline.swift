@@ -79,6 +79,15 @@ struct RequestPipeline: Sendable {
             if !bypass, let fresh = service.reads.freshTenant(at: location) {
                 return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
             }
+        case .passThrough(let location):
+            do {
+                try service.passThrough.authorize(caller, at: location, policy: policy)
+            } catch {
+                return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
+            }
+            if !bypass, let fresh = service.passThrough.fresh(at: location) {
+                return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
+            }
         case .list(let query):
             // The list is authorized by what it selects: only what the caller may read is fetched.
             if !bypass, let list = service.lists.cachedListAnswer(query, caller: caller, policy: policy) {
@@ -99,6 +108,7 @@ struct RequestPipeline: Sendable {
             switch target {
             case .tenant(let id): return .success(.tenant(try service.reads.locate(id)))
             case .list(let uri): return .success(.list(try listQuery(uri)))
+            case .passThrough(let target): return .success(.passThrough(try service.passThrough.locate(target)))
             case .upstreams: return .success(.upstreams)
             case .purge(let uri): return .success(try purgeScope(uri))
             case .status: return .success(.status)
@@ -119,6 +129,9 @@ struct RequestPipeline: Sendable {
                 case .tenant(let location):
                     let answer = try await service.reads.tenantAnswer(at: location, bypassCache: resolved.bypass)
                     return .cached(CachedBody(body: answer.body, etag: answer.etag, age: answer.age, maxAge: answer.maxAge), answer.cacheStatus)
+                case .passThrough(let location):
+                    let answer = try await service.passThrough.answer(at: location, bypassCache: resolved.bypass)
+                    return .cached(answer.body, answer.cacheStatus)
                 case .list(let query):
                     let answer = try await service.lists.listAnswer(
                         query, caller: resolved.caller, policy: resolved.snapshot.access.policy, bypassCache: resolved.bypass)
@@ -213,6 +226,8 @@ struct PipelineRequest: Sendable {
         case tenant(String)
         /// `GET /v1/tenants` with its query.
         case list(URI)
+        /// `GET /v1/tenants/{id}/api/{path}` or `GET /v1/upstreams/{name}/api/{path}`.
+        case passThrough(PassThroughTarget)
         /// `GET /v1/upstreams`.
         case upstreams
         /// `DELETE /v1/cache` with its query.
@@ -277,6 +292,7 @@ struct ResolvedRequest: Sendable {
     enum Work: Sendable {
         case tenant(TenantLocation)
         case list(TenantQuery)
+        case passThrough(PassThroughLocation)
         case upstreams
         case purge(upstream: String?, tenant: String?)
         case status

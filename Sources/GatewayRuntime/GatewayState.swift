@@ -131,7 +131,7 @@ public final class GatewayState: Sendable {
         let service = TenantService(
             upstreams: configuration.upstreams, transport: { CurlTransport(client: client, options: $0) }, clock: clock, logger: logger, cache: cache,
             metrics: metrics.metrics, probeInterval: configuration.probeInterval, shared: shared?.sessions, sharedCache: fills, sharedStatus: sharedStatus,
-            purgeBroadcast: purgeBroadcast)
+            purgeBroadcast: purgeBroadcast, passThrough: configuration.passThrough)
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
         Task { await service.clients.prepare() }

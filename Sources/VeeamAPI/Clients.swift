@@ -32,6 +32,13 @@ public struct VB365Client: Sendable {
         return response
     }
 
+    /// `GET /vN/{path}?{query}` as the server answers it, whatever the status (pass-through:
+    /// the caller of this decides what a 404 means).
+    public func read(_ path: [String], query: [(String, String)] = []) async throws -> UpstreamResponse {
+        try await transport.send(
+            UpstreamRequest(url: URLBuilder.url(base: baseURL, path: [version.rawValue] + path, query: query), headers: [("Accept", "application/json")]))
+    }
+
     /// `GET /vN/Organization`.
     public func organization() async throws -> VB365Organization {
         try await get(["Organization"]).decoded(VB365Organization.self)
@@ -142,6 +149,11 @@ public struct VSPCClient: Sendable {
         return try await transport.send(
             UpstreamRequest(url: URLBuilder.url(base: baseURL, path: ["api", "v3"] + path, query: query), headers: headers)
         )
+    }
+
+    /// `GET /api/v3/{path}?{query}` as the server answers it, whatever the status (pass-through).
+    public func read(_ path: [String], query: [(String, String)] = []) async throws -> UpstreamResponse {
+        try await get(path, query: query)
     }
 
     /// `GET /api/v3/infrastructure/sites/tenants/{tenantUid}`.

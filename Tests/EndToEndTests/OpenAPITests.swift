@@ -35,10 +35,12 @@ struct OpenAPITests {
         let router = GatewayApplication.router(state: state.source, logger: Logger(label: "test"), metrics: metrics)
         var routed = Set<String>()
         var unexpected: [String] = []
-        // Paths in OpenAPI syntax: ":id" and "{id}" both become "{id}".
+        // Paths in OpenAPI syntax: ":id" becomes "{id}", ":name" "{name}", and the pass-through's
+        // catch-all "**" the "{path}" parameter.
         func openAPIPath(_ path: String) -> String {
             let withSlash = path.hasPrefix("/") ? path : "/" + path
-            return withSlash.replacingOccurrences(of: ":id", with: "{id}")
+            return withSlash.replacingOccurrences(of: ":id", with: "{id}").replacingOccurrences(of: ":name", with: "{name}")
+                .replacingOccurrences(of: "**", with: "{path}")
         }
         let operations = Dictionary(uniqueKeysWithValues: APISurface.operations.map { (openAPIPath($0.key), $0.value) })
         for route in router.routes {

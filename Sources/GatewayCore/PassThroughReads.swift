@@ -1,0 +1,201 @@
+public import GatewayAccess
+import Foundation
+import HTTPTransport
+public import ResponseCache
+import TenantModel
+import VeeamAPI
+
+/// What a pass-through request names, before anything is checked.
+public struct PassThroughTarget: Sendable {
+    /// Whose session reads it.
+    public enum Via: Sendable {
+        /// `GET /v1/tenants/{id}/api/…`: the organization's own, the id as written.
+        case tenant(String)
+        /// `GET /v1/upstreams/{name}/api/…`: the upstream's pass-through account.
+        case upstream(String)
+    }
+
+    public var via: Via
+    /// The method, upper case.
+    public var method: String
+    /// The path after `/api`, as sent (still percent-encoded, if it was).
+    public var rawPath: Substring
+    /// The query, without `?`.
+    public var rawQuery: Substring?
+
+    public init(via: Via, method: String, rawPath: Substring, rawQuery: Substring?) {
+        self.via = via
+        self.method = method
+        self.rawPath = rawPath
+        self.rawQuery = rawQuery
+    }
+}
+
+/// A pass-through request located: the upstream, the route that allows it, the checked path, and
+/// for the tenant form the organization (authorized as a tenant read is). Carried into the fill.
+public final class PassThroughLocation: Sendable {
+    let upstream: UpstreamClients.Upstream
+    let route: PassThroughRoute
+    let path: PassThroughPath
+    /// The tenant form's organization; nil for the upstream form.
+    let organization: TenantLocation?
+    let cacheKey: String
+    let method: String
+
+    init(upstream: UpstreamClients.Upstream, route: PassThroughRoute, path: PassThroughPath, organization: TenantLocation?, method: String) {
+        self.upstream = upstream
+        self.route = route
+        self.path = path
+        self.organization = organization
+        self.method = method
+        self.cacheKey = CacheKeys.passThrough(upstream.definition.name, account: organization?.upstreamID ?? "account", path.canonical)
+    }
+}
+
+/// Veeam reads passed through with the gateway's credentials (the organization's own session for
+/// the tenant form, the upstream's account for the upstream form), under ``PassThroughPolicy``:
+/// located and refused before any upstream call, cached per (upstream, account, path, query) in
+/// the tenants' cache with the route's TTL, secrets removed before anything is stored or sent.
+public final class PassThroughReads: Sendable {
+    let clients: UpstreamClients
+    let health: UpstreamHealth
+    let reads: TenantReads
+    public let policy: PassThroughPolicy
+
+    init(clients: UpstreamClients, health: UpstreamHealth, reads: TenantReads, policy: PassThroughPolicy) {
+        self.clients = clients
+        self.health = health
+        self.reads = reads
+        self.policy = policy
+    }
+
+    /// Where a pass-through target points, and the route that allows it: 400 for a malformed
+    /// id or path, 404 for an upstream that is not configured, 403 naming the policy for a path
+    /// no route allows. No caller involved, no upstream called.
+    public func locate(_ target: PassThroughTarget) throws(GatewayError) -> PassThroughLocation {
+        let upstream: UpstreamClients.Upstream
+        let organization: TenantLocation?
+        let form: PassThroughRoute.Form
+        switch target.via {
+        case .tenant(let id):
+            let location = try reads.locate(id)
+            guard location.kind == .organization else {
+                throw GatewayError(
+                    .passThroughNotAllowed, detail: "Only a VB365 organization is read through /v1/tenants/{id}/api; use /v1/upstreams/{name}/api for VSPC.")
+            }
+            upstream = location.upstream
+            organization = location
+            form = .tenant
+        case .upstream(let name):
+            guard let found = clients.named(name) else { throw GatewayError(.routeNotFound, detail: "No upstream \(name).") }
+            guard found.accountReads != nil else {
+                throw GatewayError(
+                    .passThroughNotAllowed, detail: "Upstream \(name) has no passThrough.account: its reads go through /v1/tenants/{id}/api with each organization's own session.")
+            }
+            upstream = found
+            organization = nil
+            form = .upstream
+        }
+        let path = try PassThroughPath(rawPath: target.rawPath, rawQuery: target.rawQuery)
+        guard let route = policy.route(form: form, upstream: upstream.name, product: upstream.definition.product, method: target.method, path: path) else {
+            throw GatewayError(
+                .passThroughNotAllowed,
+                detail: "No route of the pass-through policy (passThrough.routes) allows \(target.method) \(path.path) on \(upstream.name) through the \(form.rawValue) form.")
+        }
+        return PassThroughLocation(upstream: upstream, route: route, path: path, organization: organization, method: target.method)
+    }
+
+    /// The caller's decision: the tenant form as a read of the organization (403 naming roles, 404
+    /// outside a scope), the upstream form by the route's roles.
+    public func authorize(_ caller: Caller, at location: PassThroughLocation, policy access: AccessPolicy) throws(GatewayError) {
+        if let organization = location.organization {
+            try reads.authorize(caller, at: organization, policy: access)
+            return
+        }
+        guard !caller.roles.isDisjoint(with: location.route.roles) else {
+            throw GatewayError.forbidden(roles: location.route.roles.sorted(), what: "\(location.path.path) on \(location.upstream.name)")
+        }
+    }
+
+    /// A fresh cached answer, or nil. Never waits.
+    public func fresh(at location: PassThroughLocation) -> CachedBody? {
+        let ttl = location.route.ttl
+        return reads.cache.withFreshEntry(location.cacheKey) { entry, age -> CachedBody? in
+            guard case .passThrough(let body) = entry.value else { return nil }
+            return CachedBody(body: body, etag: entry.etag, age: age, maxAge: TenantReads.maxAge(ttl: ttl, age: age))
+        }
+    }
+
+    /// The answer through the cache: the upstream read with the right session, its secrets removed.
+    public func answer(at location: PassThroughLocation, bypassCache: Bool) async throws -> PassThroughAnswer {
+        let upstream = location.upstream
+        let name = upstream.name
+        let base = upstream.definition.freshness
+        let freshness = FreshnessPolicy(ttl: location.route.ttl, staleWhileRevalidate: base.staleWhileRevalidate, staleIfError: base.staleIfError)
+        let extra = policy.redact
+        var purgedBy: Set<String> = [CacheKeys.upstreamTag(name)]
+        if let organization = location.organization { purgedBy.insert(CacheKeys.tenantTag(organization.tenantID)) }
+        let tags = purgedBy
+        do {
+            let answer = try await reads.cached(
+                location.cacheKey, of: upstream, policy: freshness, bypass: bypassCache,
+                read: { [clients] in try await Self.read(location, clients: clients) },
+                store: { response in
+                    guard let body = SecretMembers.redacted(response, extra: extra) else {
+                        throw VeeamAPIError(code: .badResponse, status: 200, upstreamMessage: "a pass-through answer that is not JSON")
+                    }
+                    return CacheFill(value: .passThrough(body: body), bytes: body.count, etag: GatewayJSON.etag(body), tags: tags)
+                })
+            if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }
+            guard case .passThrough(let body) = answer.entry.value else { throw GatewayError.internalInvariant("pass-through entry of \(name)") }
+            let cached = CachedBody(body: body, etag: answer.entry.etag, age: answer.age, maxAge: TenantReads.maxAge(ttl: location.route.ttl, age: answer.age))
+            return PassThroughAnswer(body: cached, cacheStatus: answer.status)
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            health.noteFailure(name, error)
+            throw GatewayError.upstream(name, error)
+        }
+    }
+
+    /// Reads the upstream: a 200's body; a 404 as nothing there; any other status as the
+    /// product's error.
+    static func read(_ location: PassThroughLocation, clients: UpstreamClients) async throws -> [UInt8] {
+        let upstream = location.upstream
+        let segments = location.path.segments
+        let query = location.path.query.map { ($0.name, $0.value) }
+        let response: UpstreamResponse
+        switch upstream.runtime {
+        case .vspc(_, let client):
+            response = try await client.read(segments, query: query)
+        case .vb365(_, let resolver):
+            let transport: any UpstreamTransport
+            if let organization = location.organization {
+                guard let account = try await clients.organizationAccount(upstream, id: organization.upstreamID) else {
+                    throw GatewayError.notFound("No tenant \(organization.requested).")
+                }
+                transport = account.transport
+            } else if let account = upstream.accountReads {
+                transport = account.transport
+            } else {
+                throw GatewayError.internalInvariant("pass-through of \(upstream.name) without an account")
+            }
+            let version = try await resolver.current()
+            response = try await VB365Client(transport: transport, baseURL: upstream.definition.baseURL, version: version).read(segments, query: query)
+        }
+        switch response.status {
+        case 200: return response.body
+        case 404:
+            throw GatewayError(
+                .passThroughNotFound, detail: "Upstream \(upstream.name) has nothing at \(location.method) \(location.path.path).", upstream: upstream.name)
+        default:
+            throw VeeamAPIError.from(response)
+        }
+    }
+}
+
+/// A pass-through answer: its bytes and headers' facts, and how the cache served it.
+public struct PassThroughAnswer: Sendable {
+    public var body: CachedBody
+    public var cacheStatus: CacheStatus?
+}

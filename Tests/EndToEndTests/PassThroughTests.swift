@@ -1,0 +1,155 @@
+import Foundation
+import GatewayTestSupport
+import HTTPTransport
+import Testing
+import VeeamSimulator
+
+/// Pass-through (`/v1/tenants/{id}/api/…`, `/v1/upstreams/{name}/api/…`) against the simulator
+/// over TLS: the policy, the right session per form, redaction, paths, caching.
+@Suite("End to end: pass-through of other Veeam reads", .serialized)
+struct PassThroughTests {
+    static let abc = "vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"
+    static let contoso = "vb365-eu.5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11"
+    static let adminAccount = "    passThrough: { account: { username: 'TECH\\vbo-admin', password: { file: %@/vbo-admin.pw } } }"
+
+    static func problemCode(_ response: UpstreamResponse) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["code"] as? String
+    }
+
+    static func port(_ gateway: RunningGateway) throws -> Int {
+        try #require(Int(gateway.baseURL.split(separator: ":").last.map(String.init) ?? ""))
+    }
+
+    @Test("VSPC through the upstream form: seed 004's roles read it, others are told the roles, a path outside the policy is 403 naming it; none of the refusals reach VSPC")
+    func vspcPolicy() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let path = "/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?limit=10"
+                for key in [TestKeys.portalAdmin, TestKeys.spGlobalAdmin, TestKeys.spAdmin] {
+                    let answer = try await gw.get(path, key: key)
+                    #expect(answer.status == 200, "\(answer.text)")
+                    #expect(answer.header("content-type") == "application/json")
+                }
+                sim.state.resetCounters()
+                for key in [TestKeys.spOperator, TestKeys.companyOwner, TestKeys.readOnly, TestKeys.abcApp] {
+                    let refused = try await gw.get(path, key: key)
+                    #expect(refused.status == 403)
+                    #expect(Self.problemCode(refused) == "auth.forbidden")
+                    #expect(refused.text.contains("PortalAdministrator"))
+                }
+                let outside = try await gw.get("/v1/upstreams/vspc-main/api/users/me")
+                #expect(outside.status == 403)
+                #expect(Self.problemCode(outside) == "passthrough.not_allowed")
+                #expect(outside.text.contains("passThrough.routes"))
+                let token = try await gw.get("/v1/upstreams/vspc-main/api/token")
+                #expect(token.status == 403)
+                let unknown = try await gw.get("/v1/upstreams/nowhere/api/organizations/companies")
+                #expect(unknown.status == 404)
+                let anonymous = try await gw.get(path, key: nil)
+                #expect(anonymous.status == 401)
+                #expect(sim.state.counters(.vspc).resourceRequests == 0, "refused requests cost VSPC nothing")
+                #expect(sim.state.counters(.vspc).logins == 0)
+            }
+        }
+    }
+
+    @Test("secret members never pass: hashedPassword and credentials are removed from VSPC's tenants; the answer's headers are the gateway's own")
+    func redaction() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                // Bravo's record, as the simulator serves it, carries hashedPassword and
+                // credentials with a password (config/simulator/vspc.json): it passes, they do not.
+                let tenants = try await gw.get("/v1/upstreams/vspc-main/api/infrastructure/sites/tenants")
+                #expect(tenants.status == 200)
+                let text = tenants.text
+                #expect(text.contains("0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19"))
+                #expect(text.contains("Cloud Connect Site 1"))
+                for secret in ["hashedPassword", "credentials", "\"password\""] + secretValues {
+                    #expect(!text.contains(secret), "\(secret) passed through")
+                }
+                #expect(tenants.header("set-cookie") == nil)
+                #expect(tenants.header("authorization") == nil)
+                let log = gw.logs.all.joined(separator: "\n")
+                for secret in secretValues { #expect(!log.contains(secret)) }
+            }
+        }
+    }
+
+    @Test("hostile paths are 400 before any upstream call: traversal, encoded slashes and dots, encoded queries, absolute URLs")
+    func hostilePaths() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let port = try Self.port(gw)
+                sim.state.resetCounters()
+                let paths = [
+                    "/v1/upstreams/vspc-main/api/organizations/companies/../../token",
+                    "/v1/upstreams/vspc-main/api/organizations/companies%2F..%2F..%2Ftoken",
+                    "/v1/upstreams/vspc-main/api/organizations/%2e%2e/users/me",
+                    "/v1/upstreams/vspc-main/api/organizations/companies%3Flimit=1",
+                    "/v1/upstreams/vspc-main/api//evil.example/organizations/companies",
+                    "/v1/upstreams/vspc-main/api/organizations/companies/./x",
+                    "/v1/tenants/\(Self.abc)/api/Jobs/..",
+                    "/v1/tenants/\(Self.abc)/api/Jobs%2F..%2F..%2FOrganizations",
+                    "/v1/upstreams/vspc-main/api/organizations/companies?limit=1&x=%0d%0aHost:%20evil",
+                ]
+                for path in paths {
+                    let request = "GET \(path) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(TestKeys.portalAdmin)\r\n\r\n"
+                    let answers = try await RawConnection.exchange(port: port, chunks: [Array(request.utf8)], responses: 1)
+                    #expect(answers.first?.status == 400, "\(path): \(answers.first.map { String(decoding: $0.body, as: UTF8.self) } ?? "no answer")")
+                    #expect(answers.first.map { String(decoding: $0.body, as: UTF8.self).contains("passthrough.invalid_path") } == true, "\(path)")
+                }
+                #expect(sim.state.counters(.vspc).resourceRequests == 0)
+                #expect(sim.state.counters(.vb365).resourceRequests == 0)
+            }
+        }
+    }
+
+    @Test("cached like a tenant: a HIT the second time, 304 for its ETag, one upstream read; an administrator's no-cache reads again; a purge of the upstream empties it")
+    func caching() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let path = "/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?limit=2&offset=1"
+                let first = try await gw.get(path)
+                #expect(first.status == 200)
+                #expect(first.header("x-cache") == "MISS")
+                let reads = sim.state.counters(.vspc).resourceRequests
+                let second = try await gw.get(path)
+                #expect(second.header("x-cache") == "HIT")
+                #expect(second.body == first.body)
+                let etag = try #require(first.header("etag"))
+                let conditional = try await gw.get(path, headers: [("If-None-Match", etag)])
+                #expect(conditional.status == 304)
+                #expect(sim.state.counters(.vspc).resourceRequests == reads, "hits cost VSPC nothing")
+                // Another query is another entry.
+                let other = try await gw.get("/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?limit=1")
+                #expect(other.header("x-cache") == "MISS")
+                let bypass = try await gw.get(path, headers: [("Cache-Control", "no-cache")])
+                #expect(bypass.header("x-cache") == "BYPASS")
+                let purged = try await gw.send(.delete, "/v1/cache?upstream=vspc-main")
+                #expect(purged.status == 200)
+                #expect(try await gw.get(path).header("x-cache") == "MISS")
+            }
+        }
+    }
+
+    @Test("an upstream 404 is passthrough.not_found naming the upstream; a cloud tenant's id is refused in the tenant form")
+    func notFound() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let missing = try await gw.get("/v1/upstreams/vspc-main/api/infrastructure/sites/tenants/0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01")
+                #expect(missing.status == 404)
+                #expect(Self.problemCode(missing) == "passthrough.not_found")
+                #expect(missing.text.contains("vspc-main"))
+                let tenantForm = try await gw.get("/v1/tenants/vspc-main.c386d34c-0ab6-4e13-b30a-67fcb05b83e4/api/Jobs")
+                #expect(tenantForm.status == 403)
+                #expect(Self.problemCode(tenantForm) == "passthrough.not_allowed")
+                let badID = try await gw.get("/v1/tenants/not-an-id/api/Jobs")
+                #expect(badID.status == 400)
+                // VB365's upstream form needs passThrough.account: without one it is refused.
+                let noAccount = try await gw.get("/v1/upstreams/vb365-eu/api/Jobs")
+                #expect(noAccount.status == 403)
+                #expect(Self.problemCode(noAccount) == "passthrough.not_allowed")
+            }
+        }
+    }
+}
