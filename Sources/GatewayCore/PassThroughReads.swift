@@ -29,6 +29,29 @@ public struct PassThroughTarget: Sendable {
         self.rawPath = rawPath
         self.rawQuery = rawQuery
     }
+
+    /// The pass-through target of a request target as sent (`/v1/tenants/{id}/api/{path}` or
+    /// `/v1/upstreams/{name}/api/{path}`, with its query); nil for any other target. Both front
+    /// ends read targets through this, so they agree on what is a pass-through.
+    public init?(target: Substring, method: String) {
+        let path: Substring
+        var query: Substring?
+        if let mark = target.firstIndex(of: "?") {
+            path = target[..<mark]
+            query = target[target.index(after: mark)...]
+        } else {
+            path = target
+        }
+        let parts = path.split(separator: "/", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0].isEmpty, parts[1] == "v1", !parts[3].isEmpty, parts[4].hasPrefix("api/") else { return nil }
+        let via: Via
+        switch parts[2] {
+        case "tenants": via = .tenant(String(parts[3]))
+        case "upstreams": via = .upstream(String(parts[3]))
+        default: return nil
+        }
+        self.init(via: via, method: method, rawPath: parts[4].dropFirst(3), rawQuery: query)
+    }
 }
 
 /// A pass-through request located: the upstream, the route that allows it, the checked path, and

@@ -17,17 +17,13 @@ enum PipelineRoutes {
         v1.delete("cache") { request, context in try await serve(.purge(request.uri), request, context, pipeline) }
     }
 
-    /// A pass-through target from the request's raw path (`/v1/{tenants|upstreams}/{x}/api/…`,
-    /// still percent-encoded: the pipeline refuses what is encoded) and query.
+    /// A pass-through target from the request's target as sent (still percent-encoded: the
+    /// pipeline refuses what is encoded). The router matched `…/api/**`, so the target is one;
+    /// should it not parse, an empty path is located and refused.
     static func passThrough(_ request: Request, tenantForm: Bool) -> PipelineRequest.Target {
-        let parts = request.uri.path.split(separator: "/", maxSplits: 4, omittingEmptySubsequences: false)
-        let named = parts.count > 3 ? String(parts[3]) : ""
-        let rest = parts.count > 4 ? parts[4] : ""
-        // The router matched `api/**`: what follows `api` is the upstream path.
-        let path = rest.hasPrefix("api/") ? rest.dropFirst(3) : ""
-        let query = request.uri.query.map { Substring($0) }
-        return .passThrough(
-            PassThroughTarget(via: tenantForm ? .tenant(named) : .upstream(named), method: request.method.rawValue, rawPath: path, rawQuery: query))
+        let target = Substring(request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+        if let parsed = PassThroughTarget(target: target, method: request.method.rawValue) { return .passThrough(parsed) }
+        return .passThrough(PassThroughTarget(via: tenantForm ? .tenant("") : .upstream(""), method: request.method.rawValue, rawPath: "", rawQuery: nil))
     }
 
     static func serve(

@@ -1,4 +1,5 @@
 import NIOCore
+import GatewayCore
 
 /// The bounds on a request head, for both front paths: the router's HTTP decoder refuses a head
 /// beyond them, and the hot path hands such a head to the router rather than answer it, so both
@@ -19,7 +20,9 @@ struct RawRequest {
     var tenantID: String?
     /// The whole target when it is the list, `/v1/tenants` with or without a query.
     var listTarget: String?
-    /// The target's path, when it is under `/v1/tenants` (else empty: not ours).
+    /// The whole target when it is a pass-through (``PassThroughTarget/init(target:method:)``).
+    var passThroughTarget: String?
+    /// The target's path, when it is under `/v1/tenants` or `/v1/upstreams/` (else empty: not ours).
     var path: String
     var apiKey: String?
     var authorization: String?
@@ -109,7 +112,7 @@ struct RawRequest {
             index += 1
         }
         guard lineStart == head.count, !isRequestLine else { return nil }
-        if tenantID == nil && listTarget == nil { needsRouter = true }
+        if tenantID == nil && listTarget == nil && passThroughTarget == nil { needsRouter = true }
     }
 
     private mutating func parseRequestLine(_ line: UnsafeRawBufferPointer) -> Bool {
@@ -126,6 +129,13 @@ struct RawRequest {
         let pathEnd = target.firstIndex(of: UInt8(ascii: "?")) ?? target.count
         let pathBytes = UnsafeRawBufferPointer(rebasing: target[..<pathEnd])
         let prefix: StaticString = "/v1/tenants"
+        let upstreams: StaticString = "/v1/upstreams/"
+        if Self.hasPrefix(pathBytes, upstreams) {
+            // Below /v1/upstreams/: a pass-through, or the router's.
+            path = String(decoding: pathBytes, as: UTF8.self)
+            notePassThrough(target)
+            return true
+        }
         // Under /v1/tenants: the path itself or below it (`/v1/tenantsX` is another path).
         guard Self.hasPrefix(pathBytes, prefix),
             pathBytes.count == prefix.utf8CodeUnitCount || pathBytes[prefix.utf8CodeUnitCount] == UInt8(ascii: "/")
@@ -137,7 +147,15 @@ struct RawRequest {
             let id = UnsafeRawBufferPointer(rebasing: pathBytes[(prefix.utf8CodeUnitCount + 1)...])
             if !id.isEmpty, id.count <= 70, id.allSatisfy(Self.isIDByte) { tenantID = String(decoding: id, as: UTF8.self) }
         }
+        if tenantID == nil, listTarget == nil { notePassThrough(target) }
         return true
+    }
+
+    /// Keeps the target when it names a pass-through (a fragment is the router's to refuse).
+    private mutating func notePassThrough(_ target: UnsafeRawBufferPointer) {
+        guard !target.contains(UInt8(ascii: "#")) else { return }
+        let text = String(decoding: target, as: UTF8.self)
+        if PassThroughTarget(target: Substring(text), method: "GET") != nil { passThroughTarget = text }
     }
 
     private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool) -> Bool {

@@ -147,6 +147,29 @@ struct HotPathTests {
         }
     }
 
+    @Test("pass-through: misses, hits, 304s and every refusal are the same on the hot path and the router, and the hot gateway answers them all")
+    func passThroughAnswers() async throws {
+        try await withPair { hot, routed, sim in
+            let companies = "/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?limit=2"
+            let miss = try await same(hot, routed, companies, key: TestKeys.portalAdmin, "pass-through miss")
+            #expect(miss.status == 200 && miss.header("x-cache") == "MISS")
+            let reads = sim.state.counters(.vspc).resourceRequests
+            let hit = try await same(hot, routed, companies, key: TestKeys.spAdmin, "pass-through hit")
+            #expect(hit.header("x-cache") == "HIT")
+            let etag = try #require(hit.header("etag"))
+            #expect(try await same(hot, routed, companies, key: TestKeys.portalAdmin, headers: [("If-None-Match", etag)], "pass-through 304").status == 304)
+            #expect(sim.state.counters(.vspc).resourceRequests == reads, "hits cost VSPC nothing")
+            #expect(try await same(hot, routed, companies, key: TestKeys.companyOwner, "pass-through 403, roles").status == 403)
+            #expect(try await same(hot, routed, "/v1/upstreams/vspc-main/api/users/me", key: TestKeys.portalAdmin, "pass-through 403, policy").status == 403)
+            #expect(try await same(hot, routed, "/v1/upstreams/vspc-main/api/users%2Fme", key: TestKeys.portalAdmin, "pass-through 400").status == 400)
+            #expect(try await same(hot, routed, companies, key: nil, "pass-through 401").status == 401)
+            #expect(try await same(hot, routed, "/v1/upstreams/nowhere/api/alarms/active", key: TestKeys.portalAdmin, "pass-through 404").status == 404)
+            let answered = try await hotAnswers(hot)
+            #expect(answered["200"] == 2 && answered["304"] == 1 && answered["403"] == 2 && answered["400"] == 1 && answered["401"] == 1, "\(answered)")
+            #expect(try await hotAnswers(routed).isEmpty)
+        }
+    }
+
     @Test("a miss on the hot gateway is served on its event loop and costs one rate token, as on the router")
     func missesCostOneToken() async throws {
         try await withPair { hot, routed, sim in
