@@ -13,7 +13,11 @@ enum CacheKeys {
     static func list(_ upstream: String) -> String { "list|" + upstream }
     /// A pass-through answer's entry: which upstream, which account read it (an organization's id
     /// for the tenant form, `account` for the upstream form), and the canonical path and query.
-    static func passThrough(_ upstream: String, account: String, _ path: String) -> String { "pass|" + upstream + "|" + account + "|" + path }
+    static func passThrough(_ upstream: String, account: String, _ path: String) -> String { passThroughPrefix(upstream, account: account) + path }
+    /// The start of an upstream's pass-through keys (of one account's, when given).
+    static func passThroughPrefix(_ upstream: String, account: String? = nil) -> String {
+        "pass|" + upstream + "|" + (account.map { $0 + "|" } ?? "")
+    }
     static func upstreamTag(_ upstream: String) -> String { "upstream:" + upstream }
     static func tenantTag(_ tenantID: String) -> String { "tenant:" + tenantID }
     /// The upstream a list entry's tags name.
@@ -28,7 +32,8 @@ enum CacheKeys {
 
     /// A few hex digits of SHA-256 over what decides an upstream's answers.
     static func fingerprint(_ definition: UpstreamDefinition) -> String {
-        let accounts = (definition.organizations.map(\.username) + [definition.account?.username ?? ""]).joined(separator: ",")
+        var accounts = (definition.organizations.map(\.username) + [definition.account?.username ?? ""]).joined(separator: ",")
+        if let administrator = definition.passThroughAccount { accounts += ";" + administrator.username }
         let text = [
             definition.name, definition.product.rawValue, definition.baseURL, accounts, "\(definition.vb365APIVersion)",
             definition.vspcClientVersion ?? "-",
@@ -66,11 +71,21 @@ enum CacheKeys {
         func shared(fingerprints: [String: String]) -> (keys: [String], prefixes: [String]) {
             switch self {
             case .tenant(let id):
-                guard let (upstream, _) = TenantID.parse(id), let fingerprint = fingerprints[upstream] else { return ([], []) }
-                return ([CacheKeys.shared(CacheKeys.tenant(id), fingerprint: fingerprint)], [])
+                guard let (upstream, organization) = TenantID.parse(id), let fingerprint = fingerprints[upstream] else { return ([], []) }
+                // The tenant, and what was passed through with its own session.
+                return (
+                    [CacheKeys.shared(CacheKeys.tenant(id), fingerprint: fingerprint)],
+                    [CacheKeys.shared(CacheKeys.passThroughPrefix(upstream, account: organization), fingerprint: fingerprint)]
+                )
             case .upstream(let name):
                 guard let fingerprint = fingerprints[name] else { return ([], []) }
-                return ([CacheKeys.shared(CacheKeys.list(name), fingerprint: fingerprint)], [CacheKeys.shared(CacheKeys.tenant(name + "."), fingerprint: fingerprint)])
+                return (
+                    [CacheKeys.shared(CacheKeys.list(name), fingerprint: fingerprint)],
+                    [
+                        CacheKeys.shared(CacheKeys.tenant(name + "."), fingerprint: fingerprint),
+                        CacheKeys.shared(CacheKeys.passThroughPrefix(name), fingerprint: fingerprint),
+                    ]
+                )
             case .everything:
                 return ([], [""])
             }

@@ -16,7 +16,12 @@ public struct PassThroughPolicy: Sendable, Equatable {
     public init(routes: [PassThroughRoute] = PassThroughPolicy.defaultRoutes, redact: Set<String> = []) {
         self.routes = routes
         self.redact = Set(redact.map { $0.lowercased() })
+        self.redactionTag = redact.isEmpty ? "" : "#redact=" + self.redact.sorted().joined(separator: ",")
     }
+
+    /// Ends a pass-through cache key when the operator removes more members, so an entry redacted
+    /// under one list is never answered under another (replicas mid-reload share the shared level).
+    let redactionTag: String
 
     /// The first route for a request of `form` to an upstream, or nil (403).
     public func route(form: PassThroughRoute.Form, upstream: String, product: Tenant.Product, method: String, path: PassThroughPath) -> PassThroughRoute? {

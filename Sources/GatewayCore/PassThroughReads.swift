@@ -65,13 +65,16 @@ public final class PassThroughLocation: Sendable {
     let cacheKey: String
     let method: String
 
-    init(upstream: UpstreamClients.Upstream, route: PassThroughRoute, path: PassThroughPath, organization: TenantLocation?, method: String) {
+    init(
+        upstream: UpstreamClients.Upstream, route: PassThroughRoute, path: PassThroughPath, organization: TenantLocation?, method: String,
+        redactionTag: String
+    ) {
         self.upstream = upstream
         self.route = route
         self.path = path
         self.organization = organization
         self.method = method
-        self.cacheKey = CacheKeys.passThrough(upstream.definition.name, account: organization?.upstreamID ?? "account", path.canonical)
+        self.cacheKey = CacheKeys.passThrough(upstream.definition.name, account: organization?.upstreamID ?? "account", path.canonical + redactionTag)
     }
 }
 
@@ -125,7 +128,8 @@ public final class PassThroughReads: Sendable {
                 .passThroughNotAllowed,
                 detail: "No route of the pass-through policy (passThrough.routes) allows \(target.method) \(path.path) on \(upstream.name) through the \(form.rawValue) form.")
         }
-        return PassThroughLocation(upstream: upstream, route: route, path: path, organization: organization, method: target.method)
+        return PassThroughLocation(
+            upstream: upstream, route: route, path: path, organization: organization, method: target.method, redactionTag: policy.redactionTag)
     }
 
     /// The caller's decision: the tenant form as a read of the organization (403 naming roles, 404
@@ -167,7 +171,7 @@ public final class PassThroughReads: Sendable {
                     guard let body = SecretMembers.redacted(response, extra: extra) else {
                         throw VeeamAPIError(code: .badResponse, status: 200, upstreamMessage: "a pass-through answer that is not JSON")
                     }
-                    return CacheFill(value: .passThrough(body: body), bytes: body.count, etag: GatewayJSON.etag(body), tags: tags)
+                    return CachedPayload.passThroughFill(body: body, tags: tags)
                 })
             if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }
             guard case .passThrough(let body) = answer.entry.value else { throw GatewayError.internalInvariant("pass-through entry of \(name)") }

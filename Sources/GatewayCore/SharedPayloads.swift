@@ -12,6 +12,7 @@ public import GatewayClock
 public enum SharedPayloads {
     static let tenantLayout: UInt8 = 1
     static let listLayout: UInt8 = 2
+    static let passThroughLayout: UInt8 = 3
 
     struct StoredTenant: Codable {
         var data: Tenant
@@ -39,9 +40,12 @@ public enum SharedPayloads {
             let stamp = Array(fetchedAt.utf8)
             guard stamp.count < 256 else { return nil }
             return [tenantLayout, UInt8(stamp.count)] + stamp + body
-        case .passThrough:
-            // Not shared yet: each replica reads its own (its purge tags are not in the bytes).
-            return nil
+        case .passThrough(let body):
+            // Its purge tags travel with it (the upstream's, and the organization's for the
+            // tenant form): the body alone does not say them.
+            let tags = Array(fill.tags.sorted().joined(separator: "\n").utf8)
+            guard tags.count < 1 << 16 else { return nil }
+            return [passThroughLayout, UInt8(tags.count >> 8), UInt8(tags.count & 0xFF)] + tags + body
         case .list(let tenants, let fetchedAt, let partialFailure):
             guard partialFailure == nil, let upstream = CacheKeys.upstream(ofTags: fill.tags),
                 let json = try? GatewayJSON.encode(StoredList(upstream: upstream, fetchedAt: fetchedAt, tenants: tenants))
@@ -62,6 +66,15 @@ public enum SharedPayloads {
             let body = Array(bytes[stampEnd...])
             guard let tenant = try? JSONDecoder().decode(StoredTenant.self, from: Data(body)).data else { return nil }
             return CachedPayload.tenantFill(tenant, body: body, fetchedAt: fetchedAt)
+        case passThroughLayout:
+            guard bytes.count > 3 else { return nil }
+            let tagsEnd = 3 + (Int(bytes[1]) << 8 | Int(bytes[2]))
+            guard bytes.count > tagsEnd else { return nil }
+            let tags = String(decoding: bytes[3..<tagsEnd], as: UTF8.self).split(separator: "\n").map(String.init)
+            guard !tags.isEmpty, tags.allSatisfy({ $0.hasPrefix("upstream:") || $0.hasPrefix("tenant:") }) else { return nil }
+            let body = Array(bytes[tagsEnd...])
+            guard (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) != nil else { return nil }
+            return CachedPayload.passThroughFill(body: body, tags: Set(tags))
         case listLayout:
             guard let list = try? JSONDecoder().decode(StoredList.self, from: Data(bytes.dropFirst())) else { return nil }
             return CachedPayload.listFill(list.tenants, upstream: list.upstream, fetchedAt: list.fetchedAt, partialFailure: nil)

@@ -284,6 +284,11 @@ extension CachedPayload {
             tags: [CacheKeys.upstreamTag(tenant.source.upstream), CacheKeys.tenantTag(tenant.id)])
     }
 
+    /// A pass-through entry: the answer's body without its secrets, tagged for purges.
+    public static func passThroughFill(body: [UInt8], tags: Set<String>) -> CacheFill<CachedPayload> {
+        CacheFill(value: .passThrough(body: body), bytes: body.count, etag: GatewayJSON.etag(body), tags: tags)
+    }
+
     /// An upstream's list entry; a partial one (an account failed) is answered, never stored.
     public static func listFill(_ tenants: [Tenant], upstream: String, fetchedAt: String, partialFailure: ProblemSummary?) -> CacheFill<CachedPayload> {
         CacheFill(

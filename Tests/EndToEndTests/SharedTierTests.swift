@@ -567,6 +567,32 @@ struct SharedTierTests {
         }
     }
 
+    @Test("pass-through answers are shared: what replica A read, B answers without asking VSPC; a purge of the upstream on A empties the shared level for both")
+    func passThroughShared() async throws {
+        try await withRedis { redis in
+            try await withSimulator { sim in
+                try await withReplicas(sim, redis) { replicas in
+                    let (a, b) = (replicas[0], replicas[1])
+                    let path = "/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?limit=3"
+                    let first = try await a.get(path)
+                    #expect(first.status == 200 && first.header("x-cache") == "MISS")
+                    let reads = sim.state.counters(.vspc).resourceRequests
+                    let fromShared = try await b.get(path)
+                    #expect(fromShared.status == 200)
+                    #expect(fromShared.body == first.body)
+                    #expect(fromShared.header("etag") == first.header("etag"), "the same bytes, the same ETag on every replica")
+                    #expect(sim.state.counters(.vspc).resourceRequests == reads, "B took A's answer from the shared level")
+                    #expect(await eventually { b.state.hearsPurges })
+                    let purge = try await a.send(.delete, "/v1/cache?upstream=vspc-main")
+                    #expect(purge.status == 200)
+                    #expect(await eventually { b.logs.all.contains { $0.contains("purge from another replica") } })
+                    #expect(try await b.get(path).header("x-cache") == "MISS")
+                    #expect(sim.state.counters(.vspc).resourceRequests == reads + 1, "the shared level was purged: B read VSPC again")
+                }
+            }
+        }
+    }
+
     @Test("Redis killed during a load run: no caller's request fails, sessions are refreshed locally; back, the tier resumes")
     func redisKilled() async throws {
         try await withRedis { redis in

@@ -61,6 +61,24 @@ struct SharedPayloadsTests {
         #expect(back.tags == list.tags)
     }
 
+    @Test("a pass-through answer reads back as the same body, ETag and purge tags; garbled bytes read as nothing")
+    func passThrough() throws {
+        let body = Array(#"{"data":[{"instanceUid":"a","name":"Ünïcode"}],"meta":{"pagingInfo":{"count":1,"offset":0,"total":1}}}"#.utf8)
+        let fill = CachedPayload.passThroughFill(body: body, tags: ["upstream:vb365-eu", "tenant:vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"])
+        let written = try #require(SharedPayloads.encode(fill))
+        let back = try #require(SharedPayloads.decode(written))
+        guard case .passThrough(let read) = back.value else {
+            Issue.record("not a pass-through entry")
+            return
+        }
+        #expect(read == body)
+        #expect(back.etag == fill.etag)
+        #expect(back.tags == fill.tags)
+        #expect(SharedPayloads.decode(Array(written.prefix(8))) == nil)
+        #expect(SharedPayloads.decode(Array(written.dropLast(3))) == nil, "a truncated body is not JSON")
+        #expect(SharedPayloads.decode([3, 0, 5] + Array("bogus".utf8) + body) == nil, "tags that are not purge tags")
+    }
+
     @Test("a partial list is never written; another layout, truncated or garbled bytes read as nothing")
     func refusals() throws {
         let all = try tenants()
