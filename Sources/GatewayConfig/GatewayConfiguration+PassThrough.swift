@@ -59,12 +59,13 @@ extension GatewayConfiguration {
             methods = []
             for item in try node.child("methods").array() {
                 let method = try item.string().uppercased()
-                guard method == "GET" else { throw item.error("only GET is passed through (writes are not supported yet)") }
+                guard ["GET", "POST"].contains(method) else { throw item.error("must be GET or POST") }
                 methods.insert(method)
             }
         }
         let roles = try node.child("roles").isMissing ? Set<String>() : roles(node.child("roles"))
         if form == .upstream, roles.isEmpty { throw node.child("roles").error("an upstream-form route names the roles it allows (deny by default)") }
+        if methods.contains("POST"), roles.isEmpty { throw node.child("roles").error("a route that allows writes names the roles that may write") }
         let ttl = try node.child("ttl").duration(default: .seconds(30))
         return PassThroughRoute(form: form, applies: applies, pattern: path, methods: methods, roles: roles, ttl: ttl, origin: .configured)
     }

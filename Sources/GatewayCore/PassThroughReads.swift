@@ -22,12 +22,15 @@ public struct PassThroughTarget: Sendable {
     public var rawPath: Substring
     /// The query, without `?`.
     public var rawQuery: Substring?
+    /// A write's body (JSON), when it has one.
+    public var body: [UInt8]?
 
-    public init(via: Via, method: String, rawPath: Substring, rawQuery: Substring?) {
+    public init(via: Via, method: String, rawPath: Substring, rawQuery: Substring?, body: [UInt8]? = nil) {
         self.via = via
         self.method = method
         self.rawPath = rawPath
         self.rawQuery = rawQuery
+        self.body = body
     }
 
     /// The pass-through target of a request target as sent (`/v1/tenants/{id}/api/{path}` or
@@ -64,11 +67,16 @@ public final class PassThroughLocation: Sendable {
     let organization: TenantLocation?
     let cacheKey: String
     let method: String
+    /// A write's body, forwarded as it came.
+    let body: [UInt8]?
+    /// Not a read: never cached, never retried, audited.
+    public var isWrite: Bool { method != "GET" }
 
     init(
         upstream: UpstreamClients.Upstream, route: PassThroughRoute, path: PassThroughPath, organization: TenantLocation?, method: String,
-        redactionTag: String
+        redactionTag: String, body: [UInt8]?
     ) {
+        self.body = body
         self.upstream = upstream
         self.route = route
         self.path = path
@@ -129,15 +137,17 @@ public final class PassThroughReads: Sendable {
                 detail: "No route of the pass-through policy (passThrough.routes) allows \(target.method) \(path.path) on \(upstream.name) through the \(form.rawValue) form.")
         }
         return PassThroughLocation(
-            upstream: upstream, route: route, path: path, organization: organization, method: target.method, redactionTag: policy.redactionTag)
+            upstream: upstream, route: route, path: path, organization: organization, method: target.method, redactionTag: policy.redactionTag,
+            body: target.body)
     }
 
     /// The caller's decision: the tenant form as a read of the organization (403 naming roles, 404
-    /// outside a scope), the upstream form by the route's roles.
+    /// outside a scope), the upstream form by the route's roles; a write needs the route's roles
+    /// in both forms.
     public func authorize(_ caller: Caller, at location: PassThroughLocation, policy access: AccessPolicy) throws(GatewayError) {
         if let organization = location.organization {
             try reads.authorize(caller, at: organization, policy: access)
-            return
+            if !location.isWrite { return }
         }
         guard !caller.roles.isDisjoint(with: location.route.roles) else {
             throw GatewayError.forbidden(roles: location.route.roles.sorted(), what: "\(location.path.path) on \(location.upstream.name)")
@@ -185,16 +195,57 @@ public final class PassThroughReads: Sendable {
         }
     }
 
-    /// Reads the upstream: a 200's body; a 404 as nothing there; any other status as the
-    /// product's error.
-    static func read(_ location: PassThroughLocation, clients: UpstreamClients) async throws -> [UInt8] {
+    /// A caller's write, as an operator's route allows it: sent once with the right session (never
+    /// cached, never retried; the request id goes along, VSPC's idempotency key), its 2xx answer
+    /// returned without secrets, and one audit line whatever happened (caller, route, upstream,
+    /// status, request id; never the body).
+    public func write(at location: PassThroughLocation, callerID: String, requestID: String) async throws -> PassThroughWriteAnswer {
+        let name = location.upstream.name
+        var outcome = "error"
+        defer {
+            clients.logger.notice(
+                "audit: pass-through write",
+                metadata: [
+                    "caller": "\(callerID)", "method": "\(location.method)", "route": "\(location.route.pattern)", "path": "\(location.path.path)",
+                    "upstream": "\(name)", "status": "\(outcome)", "request_id": "\(requestID)",
+                ])
+        }
+        do {
+            let response = try await UpstreamDeadline.within(location.upstream.definition.options.totalTimeout) {
+                try await Self.send(location, clients: self.clients)
+            }
+            outcome = String(response.status)
+            health.markReachable(name, true)
+            switch response.status {
+            case 200..<300:
+                let body = response.body.isEmpty ? nil : SecretMembers.redacted(response.body, extra: policy.redact)
+                if !response.body.isEmpty, body == nil {
+                    throw VeeamAPIError(code: .badResponse, status: response.status, upstreamMessage: "a pass-through answer that is not JSON")
+                }
+                return PassThroughWriteAnswer(status: response.status, body: body)
+            case 404:
+                throw GatewayError(
+                    .passThroughNotFound, detail: "Upstream \(name) has nothing at \(location.method) \(location.path.path).", upstream: name)
+            default:
+                throw VeeamAPIError.from(response)
+            }
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            health.noteFailure(name, error)
+            throw GatewayError.upstream(name, error)
+        }
+    }
+
+    /// Sends a location's request (a read, or a write once) with the session its form names.
+    static func send(_ location: PassThroughLocation, clients: UpstreamClients) async throws -> UpstreamResponse {
         let upstream = location.upstream
         let segments = location.path.segments
         let query = location.path.query.map { ($0.name, $0.value) }
-        let response: UpstreamResponse
+        let method = HTTPMethod(rawValue: location.method)
         switch upstream.runtime {
         case .vspc(_, let client):
-            response = try await client.read(segments, query: query)
+            return location.isWrite ? try await client.write(method, segments, query: query, json: location.body) : try await client.read(segments, query: query)
         case .vb365(_, let resolver):
             let transport: any UpstreamTransport
             if let organization = location.organization {
@@ -207,9 +258,16 @@ public final class PassThroughReads: Sendable {
             } else {
                 throw GatewayError.internalInvariant("pass-through of \(upstream.name) without an account")
             }
-            let version = try await resolver.current()
-            response = try await VB365Client(transport: transport, baseURL: upstream.definition.baseURL, version: version).read(segments, query: query)
+            let client = VB365Client(transport: transport, baseURL: upstream.definition.baseURL, version: try await resolver.current())
+            return location.isWrite ? try await client.write(method, segments, query: query, json: location.body) : try await client.read(segments, query: query)
         }
+    }
+
+    /// Reads the upstream: a 200's body; a 404 as nothing there; any other status as the
+    /// product's error.
+    static func read(_ location: PassThroughLocation, clients: UpstreamClients) async throws -> [UInt8] {
+        let upstream = location.upstream
+        let response = try await send(location, clients: clients)
         switch response.status {
         case 200: return response.body
         case 404:
@@ -225,4 +283,10 @@ public final class PassThroughReads: Sendable {
 public struct PassThroughAnswer: Sendable {
     public var body: CachedBody
     public var cacheStatus: CacheStatus?
+}
+
+/// What a write passed through answered: the upstream's 2xx status and its body without secrets.
+public struct PassThroughWriteAnswer: Sendable {
+    public var status: Int
+    public var body: [UInt8]?
 }

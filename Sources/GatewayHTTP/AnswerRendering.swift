@@ -50,6 +50,13 @@ enum AnswerRendering {
             writer.field(.requestID, requestID)
             writer.end(body: body, shared: nil)
             return 200
+        case .written(let status, let body):
+            writer.start(HTTPResponse.Status.standard(status))
+            if body != nil { writer.field(.contentType, "application/json") }
+            writer.field(.cacheControl, "no-store")
+            writer.field(.requestID, requestID)
+            writer.end(body: body ?? [], shared: nil)
+            return status
         case .problem(let error):
             let status = HTTPResponse.Status.standard(error.status)
             writer.start(status)

@@ -1,5 +1,6 @@
 import GatewayAccess
 import GatewayCore
+import Foundation
 import Hummingbird
 
 /// The router's side of the pipeline: each `/v1` read and administration route turns its
@@ -14,16 +15,46 @@ enum PipelineRoutes {
         v1.get("upstreams") { request, context in try await serve(.upstreams, request, context, pipeline) }
         v1.get("tenants/:id/api/**") { request, context in try await serve(passThrough(request, tenantForm: true), request, context, pipeline) }
         v1.get("upstreams/:name/api/**") { request, context in try await serve(passThrough(request, tenantForm: false), request, context, pipeline) }
+        // Writes, where an operator's route allows them (the shipped table has none).
+        v1.post("tenants/:id/api/**") { request, context in
+            try await serve(passThrough(request, tenantForm: true, body: try await writeBody(request)), request, context, pipeline)
+        }
+        v1.post("upstreams/:name/api/**") { request, context in
+            try await serve(passThrough(request, tenantForm: false, body: try await writeBody(request)), request, context, pipeline)
+        }
         v1.delete("cache") { request, context in try await serve(.purge(request.uri), request, context, pipeline) }
     }
 
     /// A pass-through target from the request's target as sent (still percent-encoded: the
     /// pipeline refuses what is encoded). The router matched `…/api/**`, so the target is one;
     /// should it not parse, an empty path is located and refused.
-    static func passThrough(_ request: Request, tenantForm: Bool) -> PipelineRequest.Target {
+    static func passThrough(_ request: Request, tenantForm: Bool, body: [UInt8]? = nil) -> PipelineRequest.Target {
         let target = Substring(request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
-        if let parsed = PassThroughTarget(target: target, method: request.method.rawValue) { return .passThrough(parsed) }
+        if var parsed = PassThroughTarget(target: target, method: request.method.rawValue) {
+            parsed.body = body
+            return .passThrough(parsed)
+        }
         return .passThrough(PassThroughTarget(via: tenantForm ? .tenant("") : .upstream(""), method: request.method.rawValue, rawPath: "", rawQuery: nil))
+    }
+
+    /// The largest body a write passed through may carry.
+    static let maxWriteBody = 1 << 20
+
+    /// A write's body: JSON up to ``maxWriteBody`` (413 beyond, 400 when it is not JSON), nil when empty.
+    static func writeBody(_ request: Request) async throws -> [UInt8]? {
+        var request = request
+        let collected: ByteBuffer
+        do {
+            collected = try await request.collectBody(upTo: maxWriteBody)
+        } catch {
+            throw GatewayError(.bodyTooLarge, detail: "A write passed through carries at most \(maxWriteBody / 1024) KiB.")
+        }
+        guard collected.readableBytes > 0 else { return nil }
+        let bytes = Array(collected.readableBytesView)
+        guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
+            throw GatewayError.badRequest(.invalidRequest, "A write passed through carries a JSON body, or none.")
+        }
+        return bytes
     }
 
     static func serve(

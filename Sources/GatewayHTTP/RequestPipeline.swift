@@ -85,7 +85,7 @@ struct RequestPipeline: Sendable {
             } catch {
                 return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
             }
-            if !bypass, let fresh = service.passThrough.fresh(at: location) {
+            if !bypass, !location.isWrite, let fresh = service.passThrough.fresh(at: location) {
                 return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
             }
         case .list(let query):
@@ -129,6 +129,9 @@ struct RequestPipeline: Sendable {
                 case .tenant(let location):
                     let answer = try await service.reads.tenantAnswer(at: location, bypassCache: resolved.bypass)
                     return .cached(CachedBody(body: answer.body, etag: answer.etag, age: answer.age, maxAge: answer.maxAge), answer.cacheStatus)
+                case .passThrough(let location) where location.isWrite:
+                    let answer = try await service.passThrough.write(at: location, callerID: resolved.caller.id, requestID: resolved.requestID)
+                    return .written(status: answer.status, body: answer.body)
                 case .passThrough(let location):
                     let answer = try await service.passThrough.answer(at: location, bypassCache: resolved.bypass)
                     return .cached(answer.body, answer.cacheStatus)
@@ -262,6 +265,9 @@ struct PipelineAnswer: Sendable {
         case json([UInt8], JSONKind = .plain)
         /// A problem+json answer.
         case problem(GatewayError)
+        /// An upstream's 2xx answer to a write passed through: its status, its body without
+        /// secrets (nil: none), never cached.
+        case written(status: Int, body: [UInt8]?)
     }
 
     /// Which headers a JSON document carries beside its type.

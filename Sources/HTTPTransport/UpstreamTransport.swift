@@ -53,19 +53,24 @@ public struct UpstreamRequest: Sendable {
     public var body: Body?
     /// Overrides the transport's total timeout for this request.
     public var timeout: Duration?
+    /// Whether a layer may send it again (the token layer after a 401). False for a caller's
+    /// write passed through: it is sent once, whatever comes back.
+    public var retryable: Bool
 
     public init(
         method: HTTPMethod = .get,
         url: String,
         headers: [(name: String, value: String)] = [],
         body: Body? = nil,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        retryable: Bool = true
     ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.retryable = retryable
     }
 
     /// The value of the first header with this name (case-insensitive).

@@ -259,7 +259,9 @@ public actor TokenBroker {
 }
 
 /// Adds the broker's bearer token to every request; on a 401 it invalidates that token, logs in
-/// again and retries **once**. A second 401 is returned as it is: never a loop.
+/// again and retries **once**. A second 401 is returned as it is: never a loop. A request that is
+/// not ``UpstreamRequest/retryable`` (a caller's write) is never sent again: its 401 is returned,
+/// and the next request logs in.
 public struct AuthenticatedTransport: UpstreamTransport {
     public let base: any UpstreamTransport
     public let broker: TokenBroker
@@ -274,6 +276,7 @@ public struct AuthenticatedTransport: UpstreamTransport {
         let response = try await base.send(authorized(request, token))
         guard response.status == 401 else { return response }
         await broker.invalidate(token)
+        guard request.retryable else { return response }
         let fresh = try await broker.accessToken()
         return try await base.send(authorized(request, fresh))
     }

@@ -39,6 +39,14 @@ public struct VB365Client: Sendable {
             UpstreamRequest(url: URLBuilder.url(base: baseURL, path: [version.rawValue] + path, query: query), headers: [("Accept", "application/json")]))
     }
 
+    /// A caller's write to `/vN/{path}?{query}`, sent once (never retried), as the server answers it.
+    public func write(_ method: HTTPMethod, _ path: [String], query: [(String, String)] = [], json body: [UInt8]?) async throws -> UpstreamResponse {
+        try await transport.send(
+            UpstreamRequest(
+                method: method, url: URLBuilder.url(base: baseURL, path: [version.rawValue] + path, query: query), headers: [("Accept", "application/json")],
+                body: body.map { .json($0) }, retryable: false))
+    }
+
     /// `GET /vN/Organization`.
     public func organization() async throws -> VB365Organization {
         try await get(["Organization"]).decoded(VB365Organization.self)
@@ -154,6 +162,18 @@ public struct VSPCClient: Sendable {
     /// `GET /api/v3/{path}?{query}` as the server answers it, whatever the status (pass-through).
     public func read(_ path: [String], query: [(String, String)] = []) async throws -> UpstreamResponse {
         try await get(path, query: query)
+    }
+
+    /// A caller's write to `/api/v3/{path}?{query}`, sent once (never retried), as the server
+    /// answers it. The request id (the stack's, from the caller's `X-Request-Id`) is VSPC's
+    /// idempotency key.
+    public func write(_ method: HTTPMethod, _ path: [String], query: [(String, String)] = [], json body: [UInt8]?) async throws -> UpstreamResponse {
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        if let clientVersion { headers.append((name: "X-Client-Version", value: clientVersion)) }
+        return try await transport.send(
+            UpstreamRequest(
+                method: method, url: URLBuilder.url(base: baseURL, path: ["api", "v3"] + path, query: query), headers: headers,
+                body: body.map { .json($0) }, retryable: false))
     }
 
     /// `GET /api/v3/infrastructure/sites/tenants/{tenantUid}`.

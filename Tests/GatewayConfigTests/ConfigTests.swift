@@ -187,6 +187,61 @@ struct ConfigTests {
         #expect(error?.description.contains("hunter2") == false)
     }
 
+    @Test(
+        "passThrough: routes name an upstream or a product, a plain path, GET or POST, roles for the upstream form and for writes",
+        arguments: [
+            ("passThrough: { routes: [ { upstream: nowhere, path: /x, roles: [PortalAdministrator] } ] }", "passThrough.routes[0].upstream", "no upstream"),
+            ("passThrough: { routes: [ { upstream: vspc-main, product: vspc, path: /x, roles: [PortalAdministrator] } ] }", "passThrough.routes[0].product", "not both"),
+            ("passThrough: { routes: [ { product: vspc, path: /x } ] }", "passThrough.routes[0].roles", "deny by default"),
+            ("passThrough: { routes: [ { product: vspc, path: 'x/../y', roles: [PortalAdministrator] } ] }", "passThrough.routes[0].path", "must start with /"),
+            ("passThrough: { routes: [ { product: vspc, path: '/a%2Fb', roles: [PortalAdministrator] } ] }", "passThrough.routes[0].path", "only letters"),
+            ("passThrough: { routes: [ { product: vspc, path: /x, methods: [DELETE], roles: [PortalAdministrator] } ] }", "passThrough.routes[0].methods[0]", "GET or POST"),
+            ("passThrough: { routes: [ { product: vb365, form: tenant, path: /Jobs/*/start, methods: [POST] } ] }", "passThrough.routes[0].roles", "may write"),
+            ("passThrough: { routes: [ { product: vb365, form: sideways, path: /Jobs } ] }", "passThrough.routes[0].form", "upstream or tenant"),
+            ("passThrough: { routes: [ { product: vspc, path: /x, roles: [Root] } ] }", "passThrough.routes[0].roles[0]", "unknown role"),
+            ("passThrough: { rotues: [] }", "passThrough.rotues", "allowed here: defaultRoutes, redact, routes"),
+        ]
+    )
+    func passThroughErrors(section: String, key: String, fragment: String) throws {
+        let fixture = try ConfigFixture()
+        let error = #expect(throws: ConfigError.self) {
+            try GatewayConfiguration.parse(yaml: section + "\n" + fixture.yaml(), file: "gw.yaml", environment: fixture.environment)
+        }
+        #expect(error?.key == key)
+        #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
+    }
+
+    @Test("passThrough: operator routes come first, then the shipped table unless turned off; a vb365 upstream's passThrough.account, never a vspc one's")
+    func passThroughPolicy() throws {
+        let fixture = try ConfigFixture()
+        let section = """
+            passThrough:
+              redact: [customerNotes]
+              routes:
+                - { upstream: vspc-main, path: /alarms/active*, roles: [PortalOperator], ttl: 5s }
+                - { product: vb365, form: tenant, path: /Jobs/*/start, methods: [POST], roles: [ServiceProviderAdministrator] }
+            """
+        let configured = try GatewayConfiguration.parse(
+            yaml: section + "\n" + fixture.yaml("    passThrough: { account: { username: admin, password: { env: VB365_ABC_PASSWORD } } }"),
+            file: "gw.yaml", environment: fixture.environment)
+        let routes = configured.passThrough.routes
+        #expect(routes.count == 2 + PassThroughPolicy.defaultRoutes.count)
+        #expect(routes[0].applies == .upstream("vspc-main") && routes[0].roles == ["PortalOperator"] && routes[0].ttl == .seconds(5))
+        #expect(routes[1].form == .tenant && routes[1].methods == ["POST"])
+        #expect(configured.passThrough.redact == ["customernotes"])
+        #expect(configured.upstreams[0].passThroughAccount?.username == "admin")
+        let alone = try GatewayConfiguration.parse(
+            yaml: "passThrough: { defaultRoutes: false }\n" + fixture.yaml(), file: "gw.yaml", environment: fixture.environment)
+        #expect(alone.passThrough.routes.isEmpty)
+        #expect(try GatewayConfiguration.parse(yaml: fixture.yaml(), file: "gw.yaml", environment: fixture.environment).passThrough == PassThroughPolicy())
+        let vspcAccount = #expect(throws: ConfigError.self) {
+            try GatewayConfiguration.parse(
+                yaml: fixture.yaml().replacingOccurrences(of: "    account:\n      username: gateway-svc", with: "    passThrough: { account: { username: x, password: { env: P } } }\n    account:\n      username: gateway-svc"),
+                file: "gw.yaml", environment: fixture.environment)
+        }
+        #expect(vspcAccount?.key == "upstreams[1].passThrough")
+    }
+
     @Test("apiVersion (vb365) and clientVersion (vspc): defaults auto and 3.6, fixed values kept, null sends none")
     func upstreamVersions() throws {
         let yaml = """
