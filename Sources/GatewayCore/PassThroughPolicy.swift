@@ -246,6 +246,14 @@ public struct PassThroughPath: Sendable, Equatable, Hashable {
         }
     }
 
+    /// `pages=all`: the gateway walks the upstream's pages (``PageWalk``); not forwarded.
+    public var allPages: Bool { query.contains { $0.name == "pages" && $0.value == "all" } }
+
+    /// The query sent upstream, in order: every item but the gateway's own `pages`.
+    public var forwardedQuery: [(String, String)] {
+        query.filter { $0.name != "pages" }.map { ($0.name, $0.value) }
+    }
+
     /// The path and query as one canonical text (cache keys): the query re-encoded in order.
     public var canonical: String {
         guard !query.isEmpty else { return path }

@@ -30,11 +30,38 @@ public struct SimulatorFixtures: Sendable {
         public var organizationUid: String
     }
 
+    /// How VSPC sees one VB365 organization (`vspc.json`, `vb365Organizations`). An organization
+    /// not listed keeps its id in VSPC; a generated one is mapped to its generated company; any
+    /// other is unmapped.
+    public struct VSPCOrganizationView: Sendable, Equatable {
+        /// The VB365 organization's `id`.
+        public var organizationId: String
+        /// VSPC's own uid for it when it differs from the VB365 id (then it matches by name only).
+        public var instanceUid: String?
+        /// The company its mapping names (which may not exist: a dangling mapping).
+        public var companyUid: String?
+        public init(organizationId: String, instanceUid: String? = nil, companyUid: String? = nil) {
+            self.organizationId = organizationId
+            self.instanceUid = instanceUid
+            self.companyUid = companyUid
+        }
+    }
+
     public var vb365Administrators: [Account]
     public var organizations: [Organization]
     public var vspcUsers: [VSPCUser]
     /// `CloudTenant` objects, as written in the fixture.
     public var tenants: [JSONValue]
+    /// `Company` objects, as written in the fixture (the generated ones are built on demand).
+    public var companies: [JSONValue] = []
+    /// VSPC's view of the VB365 organizations, where it is not the default.
+    public var vspcOrganizationViews: [VSPCOrganizationView] = []
+    /// `BackupServerJob` objects, as written in the fixture.
+    public var backupServerJobs: [JSONValue] = []
+    /// `ActiveAlarm` objects, as written in the fixture.
+    public var activeAlarms: [JSONValue] = []
+    /// How many organizations, tenants and companies ``generate(count:)`` added (numbered from 1).
+    public var generatedCount = 0
 
     /// Fixtures from values (empty by default); see ``load(directory:)`` for the files.
     public init(
@@ -88,6 +115,22 @@ public struct SimulatorFixtures: Sendable {
             }
             fixtures.tenants.append(tenant)
         }
+        for company in vspc["companies"]?.arrayValue ?? [] {
+            guard company["instanceUid"]?.stringValue != nil else {
+                throw LoadError(file: vspcFile, reason: "a company has no instanceUid")
+            }
+            fixtures.companies.append(company)
+        }
+        for view in vspc["vb365Organizations"]?.arrayValue ?? [] {
+            guard let organizationId = view["organizationId"]?.stringValue else {
+                throw LoadError(file: vspcFile, reason: "a vb365Organizations entry has no organizationId")
+            }
+            fixtures.vspcOrganizationViews.append(
+                VSPCOrganizationView(
+                    organizationId: organizationId, instanceUid: view["instanceUid"]?.stringValue, companyUid: view["companyUid"]?.stringValue))
+        }
+        fixtures.backupServerJobs = vspc["backupServerJobs"]?.arrayValue ?? []
+        fixtures.activeAlarms = vspc["activeAlarms"]?.arrayValue ?? []
         return fixtures
     }
 
@@ -104,9 +147,13 @@ public struct SimulatorFixtures: Sendable {
 
     /// Adds `count` generated organizations (accounts `backup@org-NNNNN.onmicrosoft.com`,
     /// password `Org-NNNNN-Pass`) and `count` generated tenants (`Tenant NNNNN`), alternating the
-    /// old and new enum spellings and using seven fractional digits in timestamps.
+    /// old and new enum spellings and using seven fractional digits in timestamps. Organization
+    /// `00000000-0000-4000-8000-0000000NNNNN`, tenant `10000000-…-0000000NNNNN` and VSPC company
+    /// `20000000-…-0000000NNNNN` ("Company NNNNN", built on demand) belong together: the tenant is
+    /// assigned to the company, the organization mapped to it.
     public mutating func generate(count: Int) {
         guard count > 0 else { return }
+        generatedCount = max(generatedCount, count)
         for i in 1...count {
             let n = String(format: "%05d", i)
             let id = String(format: "00000000-0000-4000-8000-%012d", i)
@@ -154,9 +201,26 @@ public struct SimulatorFixtures: Sendable {
                     "isBackupResourcesEnabled": .bool(true),
                     "isNativeReplicationResourcesEnabled": .bool(false),
                     "isVcdReplicationResourcesEnabled": .bool(false),
+                    "assignedForCompany": .string(Self.generatedUid("20000000", i)),
                 ])
             )
         }
+    }
+
+    /// The uid of generated object `index` whose kind the first eight digits name: `00000000`
+    /// organizations, `10000000` tenants, `20000000` companies, `30000000` VSPC mappings.
+    static func generatedUid(_ kind: String, _ index: Int) -> String {
+        kind + String(format: "-0000-4000-8000-%012d", index)
+    }
+
+    /// The index of a generated uid of `kind` (see ``generatedUid(_:_:)``), if `uid` is one.
+    static func generatedIndex(_ uid: String, kind: String) -> Int? {
+        let head = kind + "-0000-4000-8000-"
+        let lower = uid.lowercased()
+        guard lower.count == 36, lower.hasPrefix(head) else { return nil }
+        let digits = lower.dropFirst(head.count)
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let index = Int(digits), index > 0 else { return nil }
+        return index
     }
 
     private static func read(_ path: String) throws -> JSONValue {

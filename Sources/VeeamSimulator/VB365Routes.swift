@@ -10,12 +10,12 @@ struct VB365Routes: Sendable {
     let fixtures: SimulatorFixtures
     let api: SimulatorVB365API
 
-    private static let product = SimulatedProduct.vb365
+    static let product = SimulatedProduct.vb365
     /// The antiforgery cookie of a v7+ login that did not disable it (the spec: "stored in web
     /// browser cookies"; the name is ASP.NET Core's default pattern, an inference).
     static let antiforgeryCookie = ".AspNetCore.Antiforgery.VBO365"
 
-    private var prefix: String { "/" + api.rawValue }
+    var prefix: String { "/" + api.rawValue }
 
     func register(on router: Router<SimulatorContext>) {
         if api == .v5 {
@@ -34,6 +34,7 @@ struct VB365Routes: Sendable {
         if api >= .v8 {
             router.get("/v8/Health") { request, _ in try await health(request) }
         }
+        registerPassThroughReads(on: router)
     }
 
     // MARK: Token
@@ -115,7 +116,7 @@ struct VB365Routes: Sendable {
     /// `ProxyOffline`, so other errors carry none), v8's codes and `stackTrace` (never sent:
     /// a production server does not send its stack). No `null` members: generated clients
     /// break on them.
-    private func message(_ status: HTTPResponse.Status, _ text: String, code: String?) -> Response {
+    func message(_ status: HTTPResponse.Status, _ text: String, code: String?) -> Response {
         var body: [String: JSONValue] = ["message": .string(text)]
         if api >= .v8, let code { body["errorCode"] = .string(code) }
         return SimHTTP.json(status, .object(body))
@@ -130,7 +131,7 @@ struct VB365Routes: Sendable {
     }
 
     /// Authenticates, then applies a drawn fault; returns the user or a finished response.
-    private func admit(_ request: Request, route: String) async throws -> Result<String, ResponseBox> {
+    func admit(_ request: Request, route: String) async throws -> Result<String, ResponseBox> {
         let fault = try await state.enter(Self.product, route: route, resource: true, request: request)
         guard let user = state.authenticate(bearer: SimHTTP.bearer(request), product: Self.product) else {
             return .failure(ResponseBox(unauthorized()))
@@ -225,7 +226,7 @@ struct VB365Routes: Sendable {
         return SimHTTP.json(.ok, render(org))
     }
 
-    private func isAdministrator(_ user: String) -> Bool {
+    func isAdministrator(_ user: String) -> Bool {
         fixtures.vb365Administrators.contains { $0.username == user }
     }
 
@@ -314,8 +315,16 @@ struct VB365Routes: Sendable {
         case .failure(let box): return box.response
         case .success: break
         }
-        let build = ["v6": "6.1.0.222", "v7": "7.1.0.1301", "v8": "8.1.0.305"][api.rawValue] ?? "5.0.3.1063"
-        return SimHTTP.json(.ok, .object(["installationId": .string("7e3f2b9a-1c4d-4e5f-8a6b-9c0d1e2f3a4b"), "version": .string(build)]))
+        return SimHTTP.json(.ok, .object(["installationId": .string(Self.installationID), "version": .string(Self.build(api))]))
+    }
+
+    /// The server's installation id (VSPC's `Vb365Server.installationUid` names the same).
+    static let installationID = "7e3f2b9a-1c4d-4e5f-8a6b-9c0d1e2f3a4b"
+
+    /// The VB365 build a server of this REST version runs (the simulator's choice: a release of
+    /// the major version whose API it serves).
+    static func build(_ api: SimulatorVB365API) -> String {
+        ["v6": "6.1.0.222", "v7": "7.1.0.1301", "v8": "8.1.0.305"][api.rawValue] ?? "5.0.3.1063"
     }
 
     /// v8's anonymous `RESTHealthReport`.

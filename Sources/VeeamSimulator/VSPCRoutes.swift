@@ -7,8 +7,12 @@ struct VSPCRoutes: Sendable {
     let state: SimulatorState
     let fixtures: SimulatorFixtures
     let dialect: SimulatorDialect
+    /// The VB365 version the simulator's VB365 server speaks (VSPC reports its build).
+    let vb365API: SimulatorVB365API
+    /// The name VSPC knows the simulated VB365 server by; nil when none is simulated.
+    let vb365Host: String?
 
-    private static let product = SimulatedProduct.vspc
+    static let product = SimulatedProduct.vspc
     /// Seed 004: Portal Administrator, Service Provider Global Administrator (ResellerOwner),
     /// Service Provider Administrator (ResellerAdministrator).
     static let tenantReaderRoles: Set<String> = ["PortalAdministrator", "ResellerOwner", "ResellerAdministrator"]
@@ -22,6 +26,7 @@ struct VSPCRoutes: Sendable {
         router.get("/api/v3/infrastructure/sites/tenants/:tenantUid") { request, context in
             try await tenant(request, uid: context.parameters.get("tenantUid") ?? "")
         }
+        registerPassThroughReads(on: router)
     }
 
     // MARK: Token
@@ -83,7 +88,7 @@ struct VSPCRoutes: Sendable {
         return SimHTTP.json(HTTPResponse.Status(code: wire), .object(["errors": .array([.object(error)])]))
     }
 
-    private func admit(_ request: Request, route: String, sample: JSONValue) async throws -> Result<SimulatorFixtures.VSPCUser, ResponseBox> {
+    func admit(_ request: Request, route: String, sample: JSONValue) async throws -> Result<SimulatorFixtures.VSPCUser, ResponseBox> {
         let fault = try await state.enter(Self.product, route: route, resource: true, request: request)
         guard let username = state.authenticate(bearer: SimHTTP.bearer(request), product: Self.product),
             let user = fixtures.vspcUsers.first(where: { $0.account.username == username })
@@ -110,7 +115,7 @@ struct VSPCRoutes: Sendable {
         }
     }
 
-    private func requireTenantReader(_ user: SimulatorFixtures.VSPCUser) -> Response? {
+    func requireTenantReader(_ user: SimulatorFixtures.VSPCUser) -> Response? {
         guard Self.tenantReaderRoles.contains(user.role) else {
             state.count(Self.product) { $0.forbidden += 1 }
             return Self.errors(403, "Access denied. The operation requires one of the following roles: Portal Administrator, Service Provider Global Administrator, Service Provider Administrator.", type: "security")

@@ -90,7 +90,11 @@ public final class VeeamSimulator: Service, Sendable {
                 if configuration.gzip { router.add(middleware: GzipMiddleware()) }
                 switch product {
                 case .vb365: VB365Routes(state: state, fixtures: configuration.fixtures, api: configuration.vb365API).register(on: router)
-                case .vspc: VSPCRoutes(state: state, fixtures: configuration.fixtures, dialect: configuration.dialect).register(on: router)
+                case .vspc:
+                    VSPCRoutes(
+                        state: state, fixtures: configuration.fixtures, dialect: configuration.dialect, vb365API: configuration.vb365API,
+                        vb365Host: configuration.vb365Port == nil ? nil : Self.reachableName(configuration.host)
+                    ).register(on: router)
                 }
                 AdminRoutes(state: state).register(on: router)
                 let server: HTTPServerBuilder =
@@ -112,6 +116,11 @@ public final class VeeamSimulator: Service, Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// The host a client reaches a listener bound to `host` at (a wildcard address: `localhost`).
+    static func reachableName(_ host: String) -> String {
+        host == "0.0.0.0" || host == "::" || host.isEmpty ? "localhost" : host
     }
 
     private func makeTLSConfiguration() throws -> TLSConfiguration {

@@ -132,6 +132,28 @@ struct PassThroughTests {
         }
     }
 
+    @Test("pages=all walks VSPC's pages of 500 to the end and answers one array with the total, cached as one entry")
+    func allPages() async throws {
+        try await withSimulator(generate: 1200) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                sim.state.resetCounters()
+                let all = try await gw.get("/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?pages=all&limit=7")
+                #expect(all.status == 200, "\(all.text.prefix(300))")
+                let document = try #require(try JSONSerialization.jsonObject(with: Data(all.body)) as? [String: Any])
+                let data = try #require(document["data"] as? [[String: Any]])
+                #expect(data.count == 1203)
+                #expect(Set(data.compactMap { $0["instanceUid"] as? String }).count == 1203, "no page twice, none missing")
+                let meta = try #require(document["meta"] as? [String: Any])
+                #expect(meta["total"] as? Int == 1203)
+                #expect(meta["pages"] as? Int == 3)
+                #expect(sim.state.counters(.vspc).resourceRequests == 3)
+                #expect(!all.text.contains("hashedPassword") && !all.text.contains("credentials"))
+                #expect(try await gw.get("/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?pages=all&limit=7").header("x-cache") == "HIT")
+                #expect(sim.state.counters(.vspc).resourceRequests == 3)
+            }
+        }
+    }
+
     @Test("an upstream 404 is passthrough.not_found naming the upstream; a cloud tenant's id is refused in the tenant form")
     func notFound() async throws {
         try await withSimulator { sim in
