@@ -36,6 +36,10 @@ extension VB365Routes {
         router.get("\(prefix)/Jobs/:jobId") { request, context in
             try await Self.withTestCookie(jobByID(request, id: context.parameters.get("jobId") ?? ""))
         }
+        if api >= .v6 {
+            // A write (v6-v8 specs: RESTStartJobOptions in, RESTJobSession out).
+            router.post("\(prefix)/Jobs/:jobId/start") { request, context in try await startJob(request, id: context.parameters.get("jobId") ?? "") }
+        }
         router.get("\(prefix)/JobSessions") { request, _ in try await jobSessions(request) }
         router.get("\(prefix)/RestorePoints") { request, _ in try await restorePoints(request) }
         router.get("\(prefix)/LicensedUsers") { request, _ in try await licensedUsers(request) }
@@ -174,6 +178,23 @@ extension VB365Routes {
         }
         guard isAdministrator(user) || found.organization.account.username == user else { return accessDenied() }
         return SimHTTP.json(.ok, estate.job(found.organization, found.number))
+    }
+
+    /// `POST /vN/Jobs/{jobId}/start`: the job's session (`RESTJobSession`), as the job's own
+    /// organization or an administrator may start it; another organization's job is 403. Each
+    /// start is counted under its route, so tests see how often a write arrived.
+    private func startJob(_ request: Request, id: String) async throws -> Response {
+        let user: String
+        switch try await admit(request, route: "POST \(prefix)/Jobs/{jobId}/start") {
+        case .failure(let box): return box.response
+        case .success(let value): user = value
+        }
+        let numbers = VB365Estate.jobNumbers.lowerBound...(VB365Estate.jobNumbers.upperBound - 1)
+        guard let found = VB365Estate.locate(.job, id: id, numbers: numbers, in: fixtures.organizations) else {
+            return message(.notFound, "Job with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")
+        }
+        guard isAdministrator(user) || found.organization.account.username == user else { return accessDenied() }
+        return SimHTTP.json(.ok, estate.session(found.organization, found.number))
     }
 
     /// The organizations and job numbers a `jobId` query leaves (all of them without one).

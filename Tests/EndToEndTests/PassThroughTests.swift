@@ -10,7 +10,14 @@ import VeeamSimulator
 struct PassThroughTests {
     static let abc = "vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"
     static let contoso = "vb365-eu.5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11"
-    static let adminAccount = "    passThrough: { account: { username: 'TECH\\vbo-admin', password: { file: %@/vbo-admin.pw } } }"
+    /// The simulator's VB365 administrator as vb365-eu's pass-through account (its password from
+    /// the environment: the harness's secret files are its own).
+    static let adminAccount = "    passThrough: { account: { username: 'TECH\\vbo-admin', password: { env: VGW_TEST_VBO_ADMIN } } }\n"
+    /// An organization's job, as the simulator numbers them (VB365Estate: the first 8 hex digits replaced).
+    static func job(_ number: Int, of tenant: String) -> String {
+        let id = tenant.split(separator: ".")[1]
+        return "0b00000\(number)" + id.dropFirst(8)
+    }
 
     static func problemCode(_ response: UpstreamResponse) -> String? {
         (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["code"] as? String
@@ -67,6 +74,12 @@ struct PassThroughTests {
                 for secret in ["hashedPassword", "credentials", "\"password\""] + secretValues {
                     #expect(!text.contains(secret), "\(secret) passed through")
                 }
+                // A company's owner credentials (Bravo Corp's carries a password in the simulator).
+                let companies = try await gw.get("/v1/upstreams/vspc-main/api/organizations/companies")
+                #expect(companies.status == 200)
+                #expect(companies.text.contains("Bravo Corp"))
+                #expect(!companies.text.contains("Bravo-Company-Owner-Pass-8"), "ownerCredentials.password is removed, its userName kept")
+                #expect(companies.header("set-cookie") == nil, "the simulator's Set-Cookie stays upstream")
                 #expect(tenants.header("set-cookie") == nil)
                 #expect(tenants.header("authorization") == nil)
                 let log = gw.logs.all.joined(separator: "\n")
@@ -150,6 +163,96 @@ struct PassThroughTests {
                 #expect(!all.text.contains("hashedPassword") && !all.text.contains("credentials"))
                 #expect(try await gw.get("/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?pages=all&limit=7").header("x-cache") == "HIT")
                 #expect(sim.state.counters(.vspc).resourceRequests == 3)
+            }
+        }
+    }
+
+    @Test("the tenant form reads with the organization's own session: its jobs only, for its scoped caller too; another organization's is hidden; an upstream cookie never passes")
+    func organizationsOwnSession() async throws {
+        try await withSimulator(vb365API: .v8) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let abcJobs = try await gw.get("/v1/tenants/\(Self.abc)/api/Jobs?limit=50")
+                #expect(abcJobs.status == 200, "\(abcJobs.text)")
+                #expect(abcJobs.text.contains(Self.job(1, of: Self.abc)) && abcJobs.text.contains(Self.job(2, of: Self.abc)))
+                #expect(!abcJobs.text.contains(Self.job(1, of: Self.contoso)), "VB365 confined the organization's own session")
+                #expect(abcJobs.header("set-cookie") == nil, "the simulator's Set-Cookie stays upstream")
+                #expect(sim.state.counters(.vb365).forbidden == 0, "read with its own account (seed 000), never an administrator's")
+                // The organization's scoped caller reads its own, and not another's (hidden: 404).
+                let scoped = try await gw.get("/v1/tenants/\(Self.abc)/api/Jobs/\(Self.job(2, of: Self.abc))", key: TestKeys.abcApp)
+                #expect(scoped.status == 200)
+                let other = try await gw.get("/v1/tenants/\(Self.contoso)/api/Jobs", key: TestKeys.abcApp)
+                #expect(other.status == 404)
+                #expect(try await gw.get("/v1/tenants/\(Self.abc)/api/Jobs", key: TestKeys.spOperator).status == 403)
+                // Another organization's object asked through abc's session: VB365 refuses it, and
+                // the problem names the upstream.
+                let crossed = try await gw.get("/v1/tenants/\(Self.abc)/api/Organizations/\(Self.contoso.split(separator: ".")[1])/Users")
+                #expect(crossed.status == 502)
+                #expect(Self.problemCode(crossed) == "upstream.forbidden")
+                #expect(crossed.text.contains("vb365-eu"))
+                let own = try await gw.get("/v1/tenants/\(Self.abc)/api/Organizations/\(Self.abc.split(separator: ".")[1])/Users")
+                #expect(own.status == 200)
+                // Purging the organization takes its pass-through entries too.
+                #expect(try await gw.get("/v1/tenants/\(Self.abc)/api/Jobs?limit=50").header("x-cache") == "HIT")
+                #expect(try await gw.send(.delete, "/v1/cache?tenant=\(Self.abc)").status == 200)
+                #expect(try await gw.get("/v1/tenants/\(Self.abc)/api/Jobs?limit=50").header("x-cache") == "MISS")
+            }
+        }
+    }
+
+    @Test("VB365's upstream form reads with passThrough.account: every organization's jobs, for seed 004's roles")
+    func vb365AdministrativeAccount() async throws {
+        setenv("VGW_TEST_VBO_ADMIN", "Vbo-Admin-Pass-1", 1)
+        try await withSimulator(vb365API: .v8) { sim in
+            try await withGateway(vb365: sim, vspc: sim, vb365Extra: Self.adminAccount) { gw in
+                let jobs = try await gw.get("/v1/upstreams/vb365-eu/api/Jobs?limit=100")
+                #expect(jobs.status == 200, "\(jobs.text)")
+                for tenant in [Self.abc, Self.contoso] { #expect(jobs.text.contains(Self.job(1, of: tenant))) }
+                #expect(try await gw.get("/v1/upstreams/vb365-eu/api/Jobs", key: TestKeys.abcApp).status == 403)
+                let all = try await gw.get("/v1/upstreams/vb365-eu/api/Jobs?pages=all")
+                let data = try #require((try JSONSerialization.jsonObject(with: Data(all.body)) as? [String: Any])?["data"] as? [Any])
+                #expect(data.count == 6, "two jobs for each of the three organizations")
+                #expect(!gw.logs.all.joined().contains("Vbo-Admin-Pass-1"))
+            }
+        }
+    }
+
+    @Test("a write an operator allows is sent once with the organization's session, answered with the upstream's status, and audited; the shipped table and other roles are refused before VB365; a 401 is not retried")
+    func writes() async throws {
+        let route = "passThrough: { routes: [ { product: vb365, form: tenant, path: /Jobs/*/start, methods: [POST], roles: [ServiceProviderAdministrator] } ] }"
+        try await withSimulator(vb365API: .v8) { sim in
+            try await withGateway(vb365: sim, vspc: sim, extra: route) { gw in
+                let job = Self.job(1, of: Self.abc)
+                let path = "/v1/tenants/\(Self.abc)/api/Jobs/\(job)/start"
+                let startRoute = "POST /v8/Jobs/{jobId}/start"
+                func post(_ path: String, key: String, body: String? = "{}", requestID: String = UUID().uuidString.lowercased()) async throws -> UpstreamResponse {
+                    try await gw.client.perform(
+                        UpstreamRequest(
+                            method: .post, url: gw.baseURL + path, headers: [("X-API-Key", key), ("X-Request-Id", requestID)],
+                            body: body.map { .json(Array($0.utf8)) }),
+                        options: gw.callerOptions)
+                }
+                let started = try await post(path, key: TestKeys.spAdmin, requestID: "write-check-1")
+                #expect(started.status == 200, "\(started.text)")
+                #expect(started.header("cache-control") == "no-store")
+                #expect(started.text.contains("5e000001"), "the job's session")
+                #expect(sim.state.counters(.vb365).requests[startRoute] == 1)
+                #expect(gw.logs.all.contains { $0.contains("audit: pass-through write") && $0.contains("sp-admin") && $0.contains("200") && $0.contains("write-check-1") })
+                // A caller without the route's roles, and the shipped table's read-only routes: refused, VB365 never asked.
+                #expect(try await post(path, key: TestKeys.portalAdmin).status == 403)
+                let readOnly = try await post("/v1/upstreams/vspc-main/api/alarms/active", key: TestKeys.portalAdmin)
+                #expect(readOnly.status == 403)
+                #expect(Self.problemCode(readOnly) == "passthrough.not_allowed")
+                #expect(try await post(path, key: TestKeys.spAdmin, body: "not json").status == 400)
+                #expect(try await post(path, key: TestKeys.spAdmin, body: String(repeating: " ", count: (1 << 20) + 1) + "{}").status == 413)
+                #expect(sim.state.counters(.vb365).requests[startRoute] == 1)
+                // Every session revoked: the write meets a 401 and is not sent again.
+                sim.state.revokeTokens(product: .vb365)
+                let refused = try await post(path, key: TestKeys.spAdmin, requestID: "write-check-2")
+                #expect(refused.status == 502)
+                #expect(sim.state.counters(.vb365).requests[startRoute] == 2, "sent once, never retried")
+                #expect(gw.logs.all.contains { $0.contains("audit: pass-through write") && $0.contains("write-check-2") && $0.contains("401") })
+                // The next request logs in again.
+                #expect(try await post(path, key: TestKeys.spAdmin).status == 200)
             }
         }
     }
