@@ -9,6 +9,9 @@
 #   list  GET a page of 500 tenants, answered from the cache
 #   miss  GET random tenants of the 1,000 with `Cache-Control: no-cache` (an administrator's
 #         bypass on the gateway, proxy_cache_bypass on nginx): every request goes upstream
+#   pass  GET one tenant through pass-through (`/v1/upstreams/vspc-main/api/infrastructure/sites/
+#         tenants/{uid}`: VSPC's own body, secrets removed, on the gateway; the same upstream path
+#         proxied on nginx), answered from the cache
 # The gateway authenticates every request (API key, SHA-256 lookup) and checks roles; nginx checks
 # nothing. Both write no access log (gateway log.level warning, nginx access_log off).
 #
@@ -114,6 +117,7 @@ http {
     proxy_cache_bypass \$http_cache_control;
     location ~ ^/v1/tenants/vspc-main\\.([0-9a-f-]+)\$ { proxy_pass https://vspc/api/v3/infrastructure/sites/tenants/\$1; }
     location = /v1/tenants { proxy_pass https://vspc/api/v3/infrastructure/sites/tenants\$is_args\$args; }
+    location ~ ^/v1/upstreams/vspc-main/api/(.+)\$ { proxy_pass https://vspc/api/v3/\$1\$is_args\$args; }
   }
 }
 NGINX
@@ -202,6 +206,7 @@ for url in "$GW_URL" "$NG_URL"; do
   for _ in 1 2 3; do
     curl -s -k -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants/vspc-main.$TENANT"
     curl -s -k -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants?limit=500"
+    curl -s -k -o /dev/null -H "X-API-Key: $KEY" "$url/v1/upstreams/vspc-main/api/infrastructure/sites/tenants/$TENANT"
   done
 done
 
@@ -212,6 +217,7 @@ for scenario in $SCENARIOS; do
     hit) path="/v1/tenants/vspc-main.$TENANT"; script="$OUT/auth.lua" ;;
     list) path="/v1/tenants?limit=500"; script="$OUT/auth.lua" ;;
     miss) path="/"; script="$OUT/miss.lua" ;;
+    pass) path="/v1/upstreams/vspc-main/api/infrastructure/sites/tenants/$TENANT"; script="$OUT/auth.lua" ;;
   esac
   for conns in $CONNS; do
     gr=(); g50=(); g99=(); ge=0; gc=(); nr=(); n50=(); n99=(); ne=0; nc=()

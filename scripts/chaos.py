@@ -126,7 +126,8 @@ def load_spec(path):
             operations[(template, method.upper())] = answers
 
     def pattern(template):
-        parts = ["[^/]+" if p.startswith("{") else re.escape(p) for p in template.split("/")]
+        # `{path}` (pass-through) spans segments; every other parameter is one segment.
+        parts = [".+" if p == "{path}" else "[^/]+" if p.startswith("{") else re.escape(p) for p in template.split("/")]
         return re.compile("^" + "/".join(parts) + "$")
 
     ordered = sorted({t for t, _ in operations}, key=lambda t: ("{" in t, t))
@@ -540,6 +541,33 @@ def tenant_request(run, rng, cred):
     return Request("GET", "/v1/tenants/" + target, deny=cred.deny or deny or None)
 
 
+PASS_VSPC = ("/infrastructure/sites/tenants", "/infrastructure/sites/tenants?limit=2&offset=1", "/organizations/companies",
+             "/alarms/active", "/infrastructure/backupServers/jobs?limit=5", "/infrastructure/vb365Servers/organizations")
+PASS_VB365 = ("/Jobs", "/JobSessions", "/LicensedUsers", "/License", "/Proxies", "/BackupRepositories")
+PASS_REFUSED = ("/users/me", "/about", "/token", "/organizations")
+PASS_HOSTILE = ("/organizations/companies%2F..%2F..%2Ftoken", "/organizations/../users/me", "/./alarms/active",
+                "/organizations/%2e%2e/users/me", "/alarms/active?x=%0d%0aHost:%20evil", "/alarms%3Factive")
+
+
+def passthrough_request(run, rng, cred):
+    """GET through the pass-through routes: the shipped table's reads of both products (VSPC's
+    upstream form for seed 004's roles, VB365's tenant form for whoever may read the
+    organization), paths outside the policy (403) and hostile paths (400)."""
+    r = rng.random()
+    if r < 0.40:
+        target = "/v1/upstreams/vspc-chaos/api" + rng.choice(PASS_VSPC)
+        deny = cred.deny or (not (cred.caller["roles"] & READERS) and "not one of the route's roles")
+    elif r < 0.80:
+        tenant_id = rng.choice([t for t, kind in run.tenants if kind == "organization"])
+        target = f"/v1/tenants/{tenant_id}/api" + rng.choice(PASS_VB365)
+        deny = cred.deny or (decision(cred.caller, "organization", tenant_id) != "allow" and "may not read the organization")
+    elif r < 0.90:
+        target, deny = "/v1/upstreams/vspc-chaos/api" + rng.choice(PASS_REFUSED), "outside the pass-through policy"
+    else:
+        target, deny = "/v1/upstreams/vspc-chaos/api" + rng.choice(PASS_HOSTILE), "hostile pass-through path"
+    return Request("GET", target, deny=cred.deny or deny or None)
+
+
 def purge_request(run, rng, cred):
     tenant_id = rng.choice(run.tenants)[0]
     query, ok = rng.choice([("", True), ("?upstream=vspc-chaos", True), ("?upstream=vb365-chaos", True),
@@ -619,8 +647,8 @@ def made_up_request(run, rng):
 def make_request(run, shared, rng, proto=HTTP1):
     """One random request, with what its answer must (not) be (made-up methods on HTTP/2 only)."""
     kinds = ["list", "tenant", "upstreams", "purge", "token", "readyz", "healthz", "metrics", "openapi",
-             "unknown", "wrong-method", "made-up-method"]
-    kind = rng.choices(kinds, weights=[24, 34, 5, 1, 6, 3, 6, 4, 2, 2, 3, 3 if proto == HTTP2 else 0])[0]
+             "unknown", "wrong-method", "made-up-method", "passthrough"]
+    kind = rng.choices(kinds, weights=[24, 34, 5, 1, 6, 3, 6, 4, 2, 2, 3, 3 if proto == HTTP2 else 0, 10])[0]
     if kind == "made-up-method":
         return made_up_request(run, rng)
     if kind == "token":
@@ -641,6 +669,8 @@ def make_request(run, shared, rng, proto=HTTP1):
         req = Request("GET", "/v1/tenants" + query, deny=cred.deny or (invalid and "invalid query") or None)
     elif kind == "tenant":
         req = tenant_request(run, rng, cred)
+    elif kind == "passthrough":
+        req = passthrough_request(run, rng, cred)
     elif kind == "upstreams":
         admin = cred.caller is not None and cred.caller["roles"] & ADMINS
         req = Request("GET", "/v1/upstreams", deny=cred.deny or (not admin and "not an administrator") or None)
@@ -960,6 +990,8 @@ def check_body(run, shared, req, ans, where, expected):
     if media not in ("application/json", "application/problem+json"):
         return
     value = json_body(ans.body)
+    if status == 200 and "/api/" in req.target and value is not None:
+        return  # a pass-through answer is the upstream's JSON (VB365 before v8 answers bare arrays)
     if not isinstance(value, dict):
         shared.violation("body", f"{where}: {status} body is not a JSON object")
         return

@@ -212,6 +212,8 @@ found += [(f"password of VB365 account {o['account']['username']}", o["account"]
 found += [(f"password of VSPC user {u['username']}", u["password"]) for u in vspc["users"]]
 found += [(f"VSPC hashedPassword of tenant {t['name']}", t["hashedPassword"]) for t in vspc["tenants"] if t.get("hashedPassword")]
 found += [(f"VSPC credentials of tenant {t['name']}", t["credentials"]["password"]) for t in vspc["tenants"] if (t.get("credentials") or {}).get("password")]
+found += [(f"VSPC owner password of company {c['name']}", c["ownerCredentials"]["password"]) for c in vspc.get("companies", [])
+          if (c.get("ownerCredentials") or {}).get("password")]
 found += [(f"API key of {c['id']}", c["key"]) for c in callers]
 found += [("token signing key", signing_key)]
 if redis_port:
