@@ -4,8 +4,11 @@ import HTTPTransport
 public import ResponseCache
 import TenantModel
 import VeeamAPI
+import GatewayObservability
 
-/// What a pass-through request names, before anything is checked.
+/// What a pass-through request names, before anything is checked: its target as sent
+/// (`/v1/tenants/{id}/api/{path}` or `/v1/upstreams/{name}/api/{path}`, with its query), taken
+/// apart only when ``PassThroughReads/locate(_:)`` has not seen it before.
 public struct PassThroughTarget: Sendable {
     /// Whose session reads it.
     public enum Via: Sendable {
@@ -15,28 +18,32 @@ public struct PassThroughTarget: Sendable {
         case upstream(String)
     }
 
-    public var via: Via
+    /// A target taken apart.
+    struct Parts {
+        var via: Via
+        /// The path after `/api`, as sent (still percent-encoded, if it was).
+        var rawPath: Substring
+        /// The query, without `?`.
+        var rawQuery: Substring?
+    }
+
+    /// The request target as sent: path and query.
+    public var target: String
     /// The method, upper case.
     public var method: String
-    /// The path after `/api`, as sent (still percent-encoded, if it was).
-    public var rawPath: Substring
-    /// The query, without `?`.
-    public var rawQuery: Substring?
     /// A write's body (JSON), when it has one.
     public var body: [UInt8]?
 
-    public init(via: Via, method: String, rawPath: Substring, rawQuery: Substring?, body: [UInt8]? = nil) {
-        self.via = via
+    public init(target: String, method: String, body: [UInt8]? = nil) {
+        self.target = target
         self.method = method
-        self.rawPath = rawPath
-        self.rawQuery = rawQuery
         self.body = body
     }
 
-    /// The pass-through target of a request target as sent (`/v1/tenants/{id}/api/{path}` or
-    /// `/v1/upstreams/{name}/api/{path}`, with its query); nil for any other target. Both front
-    /// ends read targets through this, so they agree on what is a pass-through.
-    public init?(target: Substring, method: String) {
+    /// Whether a request target names a pass-through. Both front ends ask this, so they agree.
+    public static func names(_ target: Substring) -> Bool { split(target) != nil }
+
+    static func split(_ target: Substring) -> Parts? {
         let path: Substring
         var query: Substring?
         if let mark = target.firstIndex(of: "?") {
@@ -53,7 +60,7 @@ public struct PassThroughTarget: Sendable {
         case "upstreams": via = .upstream(String(parts[3]))
         default: return nil
         }
-        self.init(via: via, method: method, rawPath: parts[4].dropFirst(3), rawQuery: query)
+        return Parts(via: via, rawPath: parts[4].dropFirst(3), rawQuery: query)
     }
 }
 
@@ -95,6 +102,9 @@ public final class PassThroughReads: Sendable {
     let health: UpstreamHealth
     let reads: TenantReads
     public let policy: PassThroughPolicy
+    /// Reads already located (valid ones only, at most 1,024 per thread shard: targets are
+    /// caller input), by method and target as sent.
+    let locations = ThreadShards { [String: PassThroughLocation]() }
 
     init(clients: UpstreamClients, health: UpstreamHealth, reads: TenantReads, policy: PassThroughPolicy) {
         self.clients = clients
@@ -107,10 +117,16 @@ public final class PassThroughReads: Sendable {
     /// id or path, 404 for an upstream that is not configured, 403 naming the policy for a path
     /// no route allows. No caller involved, no upstream called.
     public func locate(_ target: PassThroughTarget) throws(GatewayError) -> PassThroughLocation {
+        // A read seen before (on this thread) is the same location: nothing to take apart again.
+        let memoKey = target.body == nil ? target.method + " " + target.target : nil
+        if let memoKey, let known = locations.withCurrent({ $0[memoKey] }) { return known }
+        guard let parts = PassThroughTarget.split(Substring(target.target)) else {
+            throw GatewayError(.passThroughInvalidPath, detail: "The pass-through path is refused: it names no upstream path.")
+        }
         let upstream: UpstreamClients.Upstream
         let organization: TenantLocation?
         let form: PassThroughRoute.Form
-        switch target.via {
+        switch parts.via {
         case .tenant(let id):
             let location = try reads.locate(id)
             guard location.kind == .organization else {
@@ -130,15 +146,22 @@ public final class PassThroughReads: Sendable {
             organization = nil
             form = .upstream
         }
-        let path = try PassThroughPath(rawPath: target.rawPath, rawQuery: target.rawQuery)
+        let path = try PassThroughPath(rawPath: parts.rawPath, rawQuery: parts.rawQuery)
         guard let route = policy.route(form: form, upstream: upstream.name, product: upstream.definition.product, method: target.method, path: path) else {
             throw GatewayError(
                 .passThroughNotAllowed,
                 detail: "No route of the pass-through policy (passThrough.routes) allows \(target.method) \(path.path) on \(upstream.name) through the \(form.rawValue) form.")
         }
-        return PassThroughLocation(
+        let location = PassThroughLocation(
             upstream: upstream, route: route, path: path, organization: organization, method: target.method, redactionTag: policy.redactionTag,
             body: target.body)
+        if let memoKey {
+            locations.withCurrent { known in
+                if known.count >= 1024 { known.removeAll(keepingCapacity: true) }
+                known[memoKey] = location
+            }
+        }
+        return location
     }
 
     /// The caller's decision: the tenant form as a read of the organization (403 naming roles, 404

@@ -45,8 +45,8 @@ struct HotPathResponder: Sendable {
             target = .tenant(id)
         } else if let list = request.listTarget {
             target = .list(URI(list))
-        } else if let raw = request.passThroughTarget, let passThrough = PassThroughTarget(target: Substring(raw), method: "GET") {
-            target = .passThrough(passThrough)
+        } else if let raw = request.passThroughTarget {
+            target = .passThrough(PassThroughTarget(target: raw, method: "GET"))
         } else {
             return .handOn
         }

@@ -13,28 +13,22 @@ enum PipelineRoutes {
         v1.get("tenants") { request, context in try await serve(.list(request.uri), request, context, pipeline) }
         v1.get("tenants/:id") { request, context in try await serve(.tenant(context.parameters.get("id") ?? ""), request, context, pipeline) }
         v1.get("upstreams") { request, context in try await serve(.upstreams, request, context, pipeline) }
-        v1.get("tenants/:id/api/**") { request, context in try await serve(passThrough(request, tenantForm: true), request, context, pipeline) }
-        v1.get("upstreams/:name/api/**") { request, context in try await serve(passThrough(request, tenantForm: false), request, context, pipeline) }
+        v1.get("tenants/:id/api/**") { request, context in try await serve(passThrough(request), request, context, pipeline) }
+        v1.get("upstreams/:name/api/**") { request, context in try await serve(passThrough(request), request, context, pipeline) }
         // Writes, where an operator's route allows them (the shipped table has none).
         v1.post("tenants/:id/api/**") { request, context in
-            try await serve(passThrough(request, tenantForm: true, body: try await writeBody(request)), request, context, pipeline)
+            try await serve(passThrough(request, body: try await writeBody(request)), request, context, pipeline)
         }
         v1.post("upstreams/:name/api/**") { request, context in
-            try await serve(passThrough(request, tenantForm: false, body: try await writeBody(request)), request, context, pipeline)
+            try await serve(passThrough(request, body: try await writeBody(request)), request, context, pipeline)
         }
         v1.delete("cache") { request, context in try await serve(.purge(request.uri), request, context, pipeline) }
     }
 
     /// A pass-through target from the request's target as sent (still percent-encoded: the
-    /// pipeline refuses what is encoded). The router matched `…/api/**`, so the target is one;
-    /// should it not parse, an empty path is located and refused.
-    static func passThrough(_ request: Request, tenantForm: Bool, body: [UInt8]? = nil) -> PipelineRequest.Target {
-        let target = Substring(request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
-        if var parsed = PassThroughTarget(target: target, method: request.method.rawValue) {
-            parsed.body = body
-            return .passThrough(parsed)
-        }
-        return .passThrough(PassThroughTarget(via: tenantForm ? .tenant("") : .upstream(""), method: request.method.rawValue, rawPath: "", rawQuery: nil))
+    /// pipeline refuses what is encoded).
+    static func passThrough(_ request: Request, body: [UInt8]? = nil) -> PipelineRequest.Target {
+        .passThrough(PassThroughTarget(target: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""), method: request.method.rawValue, body: body))
     }
 
     /// The largest body a write passed through may carry.

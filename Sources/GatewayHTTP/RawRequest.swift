@@ -20,7 +20,7 @@ struct RawRequest {
     var tenantID: String?
     /// The whole target when it is the list, `/v1/tenants` with or without a query.
     var listTarget: String?
-    /// The whole target when it is a pass-through (``PassThroughTarget/init(target:method:)``).
+    /// The whole target when it is a pass-through (``PassThroughTarget/names(_:)``).
     var passThroughTarget: String?
     /// The target's path, when it is under `/v1/tenants` or `/v1/upstreams/` (else empty: not ours).
     var path: String
@@ -155,7 +155,7 @@ struct RawRequest {
     private mutating func notePassThrough(_ target: UnsafeRawBufferPointer) {
         guard !target.contains(UInt8(ascii: "#")) else { return }
         let text = String(decoding: target, as: UTF8.self)
-        if PassThroughTarget(target: Substring(text), method: "GET") != nil { passThroughTarget = text }
+        if PassThroughTarget.names(Substring(text)) { passThroughTarget = text }
     }
 
     private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool) -> Bool {
