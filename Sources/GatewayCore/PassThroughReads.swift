@@ -40,8 +40,20 @@ public struct PassThroughTarget: Sendable {
         self.body = body
     }
 
-    /// Whether a request target names a pass-through. Both front ends ask this, so they agree.
-    public static func names(_ target: Substring) -> Bool { split(target) != nil }
+    /// Whether a request target names a pass-through (what ``split(_:)`` takes apart, checked
+    /// without taking it apart: the hot path asks this of every such head). Both front ends ask
+    /// this, so they agree.
+    public static func names(_ target: Substring) -> Bool {
+        var bytes = target.utf8[...]
+        let end = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex
+        bytes = bytes[..<end]
+        for prefix in ["/v1/tenants/", "/v1/upstreams/"] where bytes.starts(with: prefix.utf8) {
+            let rest = bytes.dropFirst(prefix.utf8.count)
+            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")), slash != rest.startIndex else { return false }
+            return rest[rest.index(after: slash)...].starts(with: "api/".utf8)
+        }
+        return false
+    }
 
     static func split(_ target: Substring) -> Parts? {
         let path: Substring
@@ -102,8 +114,8 @@ public final class PassThroughReads: Sendable {
     let health: UpstreamHealth
     let reads: TenantReads
     public let policy: PassThroughPolicy
-    /// Reads already located (valid ones only, at most 1,024 per thread shard: targets are
-    /// caller input), by method and target as sent.
+    /// `GET`s already located (valid ones only, at most 1,024 per thread shard: targets are
+    /// caller input), by target as sent.
     let locations = ThreadShards { [String: PassThroughLocation]() }
 
     init(clients: UpstreamClients, health: UpstreamHealth, reads: TenantReads, policy: PassThroughPolicy) {
@@ -118,7 +130,7 @@ public final class PassThroughReads: Sendable {
     /// no route allows. No caller involved, no upstream called.
     public func locate(_ target: PassThroughTarget) throws(GatewayError) -> PassThroughLocation {
         // A read seen before (on this thread) is the same location: nothing to take apart again.
-        let memoKey = target.body == nil ? target.method + " " + target.target : nil
+        let memoKey = target.body == nil && target.method == "GET" ? target.target : nil
         if let memoKey, let known = locations.withCurrent({ $0[memoKey] }) { return known }
         guard let parts = PassThroughTarget.split(Substring(target.target)) else {
             throw GatewayError(.passThroughInvalidPath, detail: "The pass-through path is refused: it names no upstream path.")

@@ -114,3 +114,20 @@ struct PassThroughPolicyTests {
         #expect(SecretMembers.redacted(Array("not json".utf8)) == nil)
     }
 }
+
+@Suite("Pass-through targets")
+struct PassThroughTargetTests {
+    @Test("names(_:) accepts exactly the targets the pipeline takes apart")
+    func names() {
+        let named = [
+            "/v1/tenants/x/api/Jobs", "/v1/upstreams/vspc-main/api/alarms/active?limit=1", "/v1/tenants/vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127/api/",
+            "/v1/upstreams/a/api/..%2F",
+        ]
+        let other = [
+            "/v1/tenants", "/v1/tenants/x", "/v1/tenants/x/api", "/v1/tenants//api/Jobs", "/v1/upstreams", "/v1/upstreams/x/apix/y",
+            "/v1/upstreams/x?y=/api/z", "/v2/tenants/x/api/Jobs", "/v1/tenantsx/y/api/z", "/v1/status",
+        ]
+        for target in named { #expect(PassThroughTarget.names(Substring(target)), "\(target)") }
+        for target in other { #expect(!PassThroughTarget.names(Substring(target)), "\(target)") }
+    }
+}
