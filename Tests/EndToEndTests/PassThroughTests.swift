@@ -3,6 +3,7 @@ import GatewayTestSupport
 import HTTPTransport
 import Testing
 import VeeamSimulator
+import GatewayCore
 
 /// Pass-through (`/v1/tenants/{id}/api/…`, `/v1/upstreams/{name}/api/…`) against the simulator
 /// over TLS: the policy, the right session per form, redaction, paths, caching.
@@ -253,6 +254,35 @@ struct PassThroughTests {
                 #expect(gw.logs.all.contains { $0.contains("audit: pass-through write") && $0.contains("write-check-2") && $0.contains("401") })
                 // The next request logs in again.
                 #expect(try await post(path, key: TestKeys.spAdmin).status == 200)
+            }
+        }
+    }
+
+    @Test(
+        "every path of the shipped table answers with only a gateway key: VB365's through the organization's own session in every version, VSPC's through the gateway's account",
+        arguments: [SimulatorVB365API.v5, .v6, .v7, .v8])
+    func everyDefaultPath(version: SimulatorVB365API) async throws {
+        try await withSimulator(vb365API: version) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let organization = String(Self.abc.split(separator: ".")[1])
+                var seen = 0
+                for route in PassThroughPolicy.defaultRoutes {
+                    // The pattern as a path: `*` within it is the organization, a final `*` nothing.
+                    var path = route.pattern
+                    if path.hasSuffix("*") { path.removeLast() }
+                    path = path.replacingOccurrences(of: "*", with: organization)
+                    let url: String
+                    switch (route.form, route.applies) {
+                    case (.tenant, .product(.vb365)): url = "/v1/tenants/\(Self.abc)/api" + path
+                    case (.upstream, .product(.vspc)): url = "/v1/upstreams/vspc-main/api" + path
+                    default: continue  // VB365's upstream form needs passThrough.account (vb365AdministrativeAccount)
+                    }
+                    let answer = try await gw.get(url)
+                    #expect(answer.status == 200, "\(version) \(url): \(answer.status) \(answer.text.prefix(200))")
+                    #expect((try? JSONSerialization.jsonObject(with: Data(answer.body))) != nil, "\(url): JSON")
+                    seen += 1
+                }
+                #expect(seen == 18, "12 VB365 paths and 6 VSPC paths")
             }
         }
     }
