@@ -12,16 +12,45 @@ writes) and validates each JSON body:
     a required member must be present even if readOnly, a writeOnly member must be absent) and
     the OAS 3.0 format checker (date-time, uuid, int32, int64). Every _links.*.href and
     _actions.*.uri must name the version being served (/vN/).
+    Routes: token (password, refresh_token, wrong password), Organization, Organizations (v8:
+    its pages), one organization, ServiceInstance, Health (v8); and the pass-through collections
+    (docs/simulator.md), each read with every organization's own token and with the
+    administrator's (config/simulator/vb365.json): Jobs, Jobs/{jobId}, JobSessions,
+    RestorePoints, LicensedUsers, License, BackupRepositories, Proxies and
+    Organizations/{id}/Users|Groups|Sites|Teams|LicensingInformation (the administrator: every
+    organization's); POST Jobs/{jobId}/start with {"full": false} (a RESTStartJobOptions,
+    checked against the spec first), whose answer must be the spec's own 2xx (v6/v7: 204
+    NoContent, no body; v8: 200 RESTJobSession); another organization's Jobs/{jobId} and its
+    start with each organization's token: 403, against the spec's default (RESTExceptionInfo).
   - VSPC (dialect 3.6.1) against specs/upstream/vspc_v3_relevant_extract.RECONSTRUCTED.json,
     converted from its shorthand to JSON Schema 2020-12 (see `vspc_schemas`); the response shape
-    of each operation comes from the file's own "paths" entries.
+    of each operation comes from the file's own "paths" entries: token, users/me, about,
+    tenants (their pages, each one, an unknown uid, no bearer, a refused role).
+  - VSPC's pass-through collections (PASS_THROUGH_VSPC: companies and one company, backup server
+    jobs, active alarms, license usage by organization, VB365 servers, their organizations and
+    company mappings), which the reconstruction lacks, against JSON Schemas written here from
+    the models of the published veeam-spc package, veeam_spc/v3_6_1/models (SPC_MODELS: the
+    members from_dict requires, each member's JSON type, nullability and the enums' values) in
+    the Get…Response200 envelope ({data, meta?, errors?}; a list must carry meta.pagingInfo),
+    each list walked in pages of PAGE (pagingInfo, union = list); an unknown and a malformed
+    companyUid, a refused role and an unknown /api/v3 path against the models' ErrorResponse.
 What it cannot check:
-  - VB365 v5 has no published spec: only that the routes answer (and the link versions).
+  - VB365 v5 has no published spec: only that the routes answer 200 (and the link versions); the
+    403s and the start (v6+) are not called there.
+  - Which objects a token sees (confinement), what the collections hold and whether a start
+    starts anything: only shapes and statuses. Members a schema does not name are allowed, as
+    OAS and the veeam-spc models (additional_properties) allow them: a misspelt optional member
+    passes unnoticed.
   - The VSPC file is a hand-made reconstruction, not the vendor's spec: where it is vague (User's
     profile, status, credentials) only "is an object/string" is checked, and its schemas require
     little (OAuth2Result, About and ErrorResponse require nothing at all).
+  - The veeam-spc models are generated from the vendor's OpenAPI document but are not it: formats
+    other than uuid/date-time (int64, …) and bounds are not in them; `_embedded` (only sent with
+    `expand`) is checked as an object only; ErrorResponse requires nothing (a 404 without
+    `errors` passes, noted).
   - The seed dialect imitates older servers (lower-camel enums, null throttlingUnit), to which the
-    3.6.1 models do not apply: only the envelope shape is checked.
+    3.6.1 models do not apply: only the envelope shape is checked (also for the pass-through
+    collections, which the simulator serves alike in both dialects).
 Usage (from the repository root):  scripts/validate-simulator.py [BIN] [--only vb365:v8] [--only vspc]
 BIN defaults to $SIM_BIN (e.g. .build/debug/veeam-sim). Exit 0: no violation; 1: any; 2: usage.
 Needs: pip install jsonschema openapi-schema-validator rfc3339-validator (date-time checks).
@@ -46,7 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
-from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
+from openapi_schema_validator import OAS30ReadValidator, OAS30Validator, oas30_format_checker
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = [("vb365", "v5"), ("vb365", "v6"), ("vb365", "v7"), ("vb365", "v8"), ("vspc", "seed"), ("vspc", "3.6.1")]
@@ -78,12 +107,16 @@ class Target:
     def add(self, endpoint, status, schema, ok, message=""):
         self.checks.append(Check(endpoint, status, schema, ok, message))
 
-    def http(self, method, path, form=None, bearer=None):
+    def http(self, method, path, form=None, bearer=None, json_body=None):
         data = urllib.parse.urlencode(form).encode() if form is not None else None
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
         request = urllib.request.Request(f"https://127.0.0.1:{self.port}{path}", data=data, method=method)
         request.add_header("Accept", "application/json")
         if form is not None:
             request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        if json_body is not None:
+            request.add_header("Content-Type", "application/json")
         if bearer:
             request.add_header("Authorization", f"Bearer {bearer}")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=self.ctx))
@@ -102,7 +135,7 @@ class Target:
         except (OSError, http.client.HTTPException) as error:
             self.add(endpoint, "-", "-", False, f"transport: {error}")
             return endpoint, "-", None
-        wanted = "4xx" if isinstance(expect, range) else "/".join(map(str, expect))
+        wanted = f"{expect.start // 100}xx" if isinstance(expect, range) else "/".join(map(str, expect))
         if status not in expect:
             self.add(endpoint, status, "-", False, f"expected {wanted}, got {status}: {raw[:200]!r}")
             return endpoint, status, None
@@ -250,16 +283,26 @@ def run_vb365(target, version, specs):
     admin = fixtures["administrators"][0]
     base = f"/{version}"
     if version == "v5":  # no published spec: the routes answer, nothing more
-        user, password = accounts[0]["username"], accounts[0]["password"]
-        form = {"grant_type": "password", "username": user, "password": password}
-        endpoint, status, body = target.fetch("POST", f"{base}/Token", label=user, form=form)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if body is not None:
-            target.add(endpoint, status, "(none: routes only)", bool(token), "" if token else "no access_token")
-        if token:
-            endpoint, status, org = target.fetch("GET", f"{base}/Organization", label=user, bearer=token)
-            if org is not None:
+        def v5_login(account):
+            form = {"grant_type": "password", "username": account["username"], "password": account["password"]}
+            endpoint, status, body = target.fetch("POST", f"{base}/Token", label=account["username"], form=form)
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if body is not None:
+                target.add(endpoint, status, "(none: routes only)", bool(token), "" if token else "no access_token")
+            return token
+
+        def v5_get(path, template, expect=(200,), label="", bearer=None):
+            endpoint, status, body = target.fetch("GET", path, expect=expect, label=label, bearer=bearer)
+            if body is not None:
                 target.add(endpoint, status, "(none: routes only)", True)
+            return body
+
+        v5_tokens = {a["username"]: v5_login(a) for a in accounts}
+        first_token = v5_tokens[accounts[0]["username"]]
+        if first_token:
+            v5_get(f"{base}/Organization", None, label=accounts[0]["username"], bearer=first_token)
+        sessions = [(a["username"], v5_tokens[a["username"]], o["organization"]["id"]) for a, o in zip(accounts, fixtures["organizations"])]
+        vb365_pass_through(target, base, v5_get, None, [s for s in sessions if s[1]], v5_login(admin))
         check_links(target, version)
         return
 
@@ -333,7 +376,70 @@ def run_vb365(target, version, specs):
     get(instance, instance, label="refreshed bearer" if (refreshed or {}).get("access_token") else "administrator", bearer=bearer)
     if f"{base}/Health" in spec["paths"]:  # v8; x-anonymous in the spec
         get(f"{base}/Health", f"{base}/Health", label="no bearer")
+
+    start_template = f"{base}/Jobs/{{jobId}}/start"
+    start_responses = spec["paths"][start_template]["post"]["responses"]
+    started = tuple(sorted(int(k) for k in start_responses if k.isdigit() and 200 <= int(k) < 300))
+    options_schema = spec["paths"][start_template]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    options = {"full": False}  # a minimal RESTStartJobOptions; checked against the spec before it is sent
+    OAS30Validator(dict(options_schema, components=spec["components"]), format_checker=oas30_format_checker).validate(options)
+
+    def start(job_id, label, bearer, expect=None):
+        """POST …/Jobs/{jobId}/start: the spec's own 2xx (v6/v7: 204 without a body; v8: 200
+        RESTJobSession), or `expect` (403) against its default schema."""
+        path = f"{base}/Jobs/{job_id}/start"
+        endpoint, status, body = target.fetch("POST", path, expect=expect or range(200, 300), label=label, bearer=bearer,
+                                              json_body=options, empty_ok=not expect and 204 in started)
+        if expect is None and isinstance(status, int) and 200 <= status < 300 and status not in started:
+            declared = " or ".join(f"{code} {start_responses[str(code)].get('description', '')}".strip() for code in started)
+            target.add(endpoint, status, f"(spec: {'/'.join(map(str, started))} only)", False,
+                       f"the {version} spec's only success answer is {declared}" + (" (no body)" if started == (204,) else "")
+                       + f", not {status}" + (" with a body" if body is not None else ""))
+        elif body is not None:
+            vb365_check(target, spec, start_template, "post", endpoint, status, body)
+
+    sessions = [(a["username"], tokens[a["username"]].get("access_token"), o["organization"]["id"]) for a, o in zip(accounts, fixtures["organizations"])]
+    vb365_pass_through(target, base, get, start, [s for s in sessions if s[1]], admin_token)
     check_links(target, version)
+
+
+PASS_THROUGH = ["JobSessions", "RestorePoints", "LicensedUsers", "License", "BackupRepositories", "Proxies"]
+ORGANIZATION_PASS_THROUGH = ["Users", "Groups", "Sites", "Teams", "LicensingInformation"]
+
+
+def vb365_pass_through(target, base, get, start, sessions, admin_token):
+    """The pass-through collections (docs/simulator.md), read as each organization's own account
+    (sessions: (username, token, organization id)) and as the administrator (every organization):
+    Jobs, one job, its start (`start`: None in v5), the server-wide and per-job collections, and
+    the organization's Users/Groups/Sites/Teams/LicensingInformation; then another organization's
+    job (GET and start) with each organization's token, which must be 403."""
+    jobs_of = {}
+    readers = [(user, token, [organization]) for user, token, organization in sessions]
+    if admin_token:
+        readers.append(("administrator", admin_token, [organization for _, _, organization in sessions]))
+    for label, token, organizations in readers:
+        listing = get(f"{base}/Jobs", f"{base}/Jobs", label=label, bearer=token)
+        items = listing if isinstance(listing, list) else (listing.get("results") if isinstance(listing, dict) else None) or []
+        jobs_of[label] = [j["id"] for j in items if isinstance(j, dict) and j.get("id")]
+        if jobs_of[label]:
+            get(f"{base}/Jobs/{jobs_of[label][0]}", f"{base}/Jobs/{{jobId}}", label=label, bearer=token)
+            if start:
+                start(jobs_of[label][0], label, token)
+        elif listing is not None:
+            target.add(f"GET {base}/Jobs  [{label}]", 200, "(a job to read)", False, "no job listed: Jobs/{jobId} and its start not called")
+        for name in PASS_THROUGH:
+            get(f"{base}/{name}", f"{base}/{name}", label=label, bearer=token)
+        for organization in organizations:
+            for name in ORGANIZATION_PASS_THROUGH:
+                get(f"{base}/Organizations/{organization}/{name}", f"{base}/Organizations/{{organizationId}}/{name}", label=label, bearer=token)
+    if start is None:  # v5: status only, and no refusal is documented for it
+        return
+    for index, (user, token, _) in enumerate(sessions):
+        other = sessions[(index + 1) % len(sessions)][0]
+        if other != user and jobs_of.get(other):
+            label = f"{user}, another organization's job"
+            get(f"{base}/Jobs/{jobs_of[other][0]}", f"{base}/Jobs/{{jobId}}", expect=(403,), label=label, bearer=token)
+            start(jobs_of[other][0], label, token, expect=(403,))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,6 +558,202 @@ def vspc_schemas(document):
     return defs, shape
 
 
+# ---------------------------------------------------------------------------------------------
+# VSPC: the pass-through collections, against schemas written here from the models of the
+# published veeam-spc package (veeam_spc/v3_6_1/models/*.py), which the reconstructed file lacks.
+#
+#   {"member": "type"}: "member!" is required (the model's from_dict pops it without a default;
+#   the others may be absent: Unset). Types: "string", "integer", "number", "boolean", "object",
+#   "uuid" / "date-time" (strings: UUID(…) and isoparse(…) in from_dict), a model or enum named
+#   below, "[T]" an array of T; a trailing "?" admits null (the model's Union[None, …]).
+#   Members the models keep as additional_properties are allowed, as from_dict keeps them.
+#   Enums are the models' (str, Enum) classes: from_dict raises on any other value.
+#   `_embedded` (sent only with `expand`) is "object" here, not its models' tree.
+
+SPC_MODELS = {
+    "ResponseError": {"message!": "string", "type!": "ResponseErrorType", "code!": "integer"},
+    "ErrorResponse": {"errors": "[ResponseError]"},
+    "PagingInformation": {"total!": "integer", "count!": "integer", "offset!": "integer"},
+    "ResponseMetadata": {"pagingInfo": "PagingInformation"},
+    # company.py, owner_credentials.py, company_services.py, company_hosted_services.py,
+    # company_remote_services.py, company_*_management_type_0.py
+    "Company": {
+        "ownerCredentials!": "OwnerCredentials", "instanceUid": "uuid", "name": "string", "status": "CompanyStatus",
+        "resellerUid": "uuid?", "subscriptionPlanUid": "uuid?", "isRestAccessEnabled": "boolean", "isAlarmDetectEnabled": "boolean",
+        "companyServices": "CompanyServices", "loginUrl": "string?", "_embedded": "object?"},
+    "OwnerCredentials": {"userName!": "string", "password": "string?"},
+    "CompanyServices": {"hostedServices": "CompanyHostedServices", "remoteServices": "CompanyRemoteServices"},
+    "CompanyHostedServices": {"isVbPublicCloudManagementEnabled": "boolean"},
+    "CompanyRemoteServices": {
+        "isBackupResourcesEnabled": "boolean", "backupAgentsManagement": "CompanyBackupAgentsManagement?",
+        "backupServersManagement": "CompanyBackupServerManagement?", "vb365ServersManagement": "CompanyVb365ServerManagement?",
+        "isVbPublicCloudManagementEnabled": "boolean"},
+    "CompanyBackupAgentsManagement": {"workstationAgentsQuota": "integer?", "serverAgentsQuota": "integer?"},
+    "CompanyBackupServerManagement": {"backupServerQuota": "integer?"},
+    "CompanyVb365ServerManagement": {"backupServerQuota": "integer?"},
+    # backup_server_job*.py
+    "BackupServerJob": {
+        "status!": "BackupServerJobStatus", "isEnabled!": "boolean", "instanceUid": "uuid", "uniqueUid": "uuid", "name": "string",
+        "description": "string", "createdBy": "string", "creationTime": "date-time?", "backupServerUid": "uuid", "locationUid": "uuid",
+        "siteUid": "uuid?", "organizationUid": "uuid", "mappedOrganizationUid": "uuid?", "type": "BackupServerJobType",
+        "lastRun": "date-time?", "lastEndTime": "date-time?", "lastDuration": "integer?", "processingRate": "number?",
+        "avgDuration": "integer?", "transferredData": "integer?", "backupChainSize": "integer?", "bottleneck": "BackupServerJobBottleneck",
+        "scheduleType": "BackupServerJobScheduleType", "schedule": "BackupServerJobSchedule", "failureMessage": "string?",
+        "targetType": "BackupServerJobTargetType", "destination": "string?", "retentionLimit": "integer?",
+        "retentionLimitType": "BackupServerJobRetentionLimitType", "isGfsOptionEnabled": "boolean",
+        "lastSessionTasks": "[BackupServerJobSessionTask]"},
+    "BackupServerJobSessionTask": {
+        "instanceUid": "uuid", "objectUid": "uuid?", "objectName": "string?", "totalObjects": "integer?", "processedObjects": "integer?",
+        "readDataSize": "integer?", "transferredDataSize": "integer?", "startTime": "date-time?", "endTime": "date-time?",
+        "duration": "integer?", "failureMessages": "[string]?", "status": "BackupServerJobSessionTaskStatus"},
+    "BackupServerJobSchedule": {
+        "startDateTime": "date-time?", "startDateTimeUtc": "date-time?", "dailyScheduleOptions": "BackupServerJobScheduleOptionsDaily",
+        "monthlyScheduleOptions": "BackupServerJobScheduleOptionsMonthly",
+        "periodicallyScheduleOptions": "BackupServerJobScheduleOptionsPeriodically",
+        "backupWindowOptions": "BackupServerJobScheduleOptionsBackupWindow", "continuousScheduleEnabled": "boolean",
+        "chainingOptions": "BackupServerJobScheduleOptionsChaining"},
+    "BackupServerJobScheduleOptionsDaily": {"kind": "BackupServerJobScheduleOptionsDailyKind", "days": "[DaysOfWeek]?", "time": "string?", "timeUtc": "string?"},
+    "BackupServerJobScheduleOptionsMonthly": {
+        "time": "string?", "timeUtc": "string?", "dayNumberInMonth": "BackupServerJobScheduleOptionsMonthlyDayNumberInMonth",
+        "dayOfWeek": "DaysOfWeek", "months": "[Month]?"},
+    "BackupServerJobScheduleOptionsPeriodically": {
+        "kind": "BackupServerJobScheduleOptionsPeriodicallyKind", "fullPeriod": "integer?", "schedule": "[BackupServerJobTimePeriod]?"},
+    "BackupServerJobScheduleOptionsBackupWindow": {"timePeriods": "[BackupServerJobTimePeriod]?"},
+    "BackupServerJobTimePeriod": {"day": "DaysOfWeek", "hours": "[integer]?"},
+    "BackupServerJobScheduleOptionsChaining": {"previousJobId": "uuid?", "previousJobName": "string?"},
+    # active_alarm.py, alarm_object.py, alarm_activation.py
+    "ActiveAlarm": {
+        "instanceUid": "uuid", "alarmTemplateUid": "uuid", "repeatCount": "integer", "object": "AlarmObject",
+        "lastActivation": "AlarmActivation", "area": "ActiveAlarmArea"},
+    "AlarmObject": {
+        "instanceUid": "uuid", "type": "AlarmObjectType", "organizationUid": "uuid", "locationUid": "uuid?", "managementAgentUid": "uuid?",
+        "computerName": "string", "objectUid": "uuid?", "objectName": "string?"},
+    "AlarmActivation": {"instanceUid": "uuid", "time": "date-time", "status": "AlarmActivationStatus", "message": "string?", "remark": "string?"},
+    # organization_current_license_usage.py, server_current_license_usage.py, current_license_usage_workload*.py
+    "OrganizationCurrentLicenseUsage": {
+        "organizationUid": "uuid", "organizationType": "LicenseUsageOrganizationType", "providerUid": "uuid?",
+        "servers": "[ServerCurrentLicenseUsage]"},
+    "ServerCurrentLicenseUsage": {"serverUid": "uuid", "serverType": "ServerCurrentLicenseUsageServerType", "workloads": "[CurrentLicenseUsageWorkload]"},
+    "CurrentLicenseUsageWorkload": {
+        "id!": "uuid", "description!": "string", "unitType!": "CurrentLicenseUsageWorkloadUnitType", "rentalUnits!": "number",
+        "newUnits!": "number", "usedUnits!": "number", "rentalCount!": "integer", "newCount!": "integer", "usedCount!": "integer",
+        "workloadsByPlatform!": "[CurrentLicenseUsageWorkloadByPlatform]"},
+    "CurrentLicenseUsageWorkloadByPlatform": {
+        "typeId!": "string", "description!": "string", "weight!": "number", "rentalUnits!": "number", "newUnits!": "number",
+        "usedUnits!": "number", "rentalCount!": "integer", "newCount!": "integer", "usedCount!": "integer"},
+    # vb_365_server.py
+    "Vb365Server": {
+        "instanceUid": "uuid?", "locationUid": "uuid", "organizationUid": "uuid", "managementAgentUid": "uuid", "installationUid": "uuid?",
+        "name": "string", "version": "string", "majorVersion": "integer", "serverApiVersion": "Vb365ServerServerApiVersion",
+        "status": "Vb365ServerStatus", "managementAgentStatus": "ManagementAgentStatus"},
+    # vb_365_organization_base.py
+    "Vb365OrganizationBase": {
+        "name!": "string", "type!": "Vb365OrganizationBaseType", "isBackedUp!": "boolean", "instanceUid": "uuid",
+        "region": "Vb365OrganizationRegion", "cloudAuthenticatedMethod": "Vb365OrganizationBaseCloudAuthenticatedMethod",
+        "protectedServices": "[Vb365OrganizationBaseProtectedServicesItem]", "vb365ServerUid": "uuid", "vb365ServerName": "string",
+        "locationUid": "uuid?", "locationName": "string?", "firstBackupTime": "date-time?", "lastBackupTime": "date-time?",
+        "registeredBy": "string?", "registrationDate": "date-time?", "isRemoving": "boolean", "isJobSchedulingEnabled": "boolean?",
+        "mappedOrganizationUid": "uuid?", "mappedOrganizationName": "string?", "_embedded": "object"},
+    # vb_365_organization_to_company_mapping.py
+    "Vb365OrganizationToCompanyMapping": {
+        "vb365OrganizationUid!": "uuid", "companyUid!": "uuid", "instanceUid": "uuid", "vb365OrganizationName": "string",
+        "vb365ServerUid": "uuid", "vb365ServerName": "string", "companyName": "string"},
+}
+SPC_ENUMS = {
+    "ResponseErrorType": ["logical", "retryableLogical", "security", "transport", "unspecified"],
+    "CompanyStatus": ["Active", "Disabled", "REMOVED_Creating", "REMOVED_Deleted", "REMOVED_Deleting", "REMOVED_Expired", "REMOVED_SiteResourceCreating",
+                      "REMOVED_SiteResourceCreationFailed", "REMOVED_SiteResourceUpdateFailed", "REMOVED_SiteResourceUpdating", "Unknown"],
+    "BackupServerJobStatus": ["Disabling", "Enabling", "Failed", "Idle", "None", "Running", "Starting", "Stopping", "Success", "Unknown",
+                              "WaitingRepository", "WaitingTape", "Warning"],
+    "BackupServerJobType": ["AgentBackupJob", "AgentPolicy", "AhvStorageSnapshotJob", "AwsBackupJob", "AzureBackupJob", "BackupCopy", "BackupFile",
+                            "BackupFileCopy", "BackupToTape", "BackupVm", "CdpReplicationVM", "CopyFile", "CopyVm", "FileToTape", "GoogleBackupJob",
+                            "ObjectStorageBackup", "ObjectStorageBackupCopy", "OracleLogBackup", "PostgreSqlLogBackup", "ReplicationVM",
+                            "SimpleBackupCopy", "SobrMaintenance", "SqlLogBackup", "SureBackup", "Unknown"],
+    "BackupServerJobBottleneck": ["Network", "None", "Proxy", "Source", "SourceWanAccelerator", "Target", "TargetWanAccelerator", "Unknown"],
+    "BackupServerJobScheduleType": ["BackupWindow", "Chained", "Continuously", "Daily", "Monthly", "NotScheduled", "Periodically", "Unknown"],
+    "BackupServerJobTargetType": ["Cloud", "Local", "None", "Unknown"],
+    "BackupServerJobRetentionLimitType": ["Days", "None", "RestorePoints", "Unknown"],
+    "BackupServerJobSessionTaskStatus": ["Failed", "Pending", "Running", "Success", "Unknown", "Warning"],
+    "BackupServerJobScheduleOptionsDailyKind": ["Everyday", "SelectedDays", "Unknown", "WeekDays"],
+    "BackupServerJobScheduleOptionsMonthlyDayNumberInMonth": ["First", "Fourth", "Last", "OnDay", "Second", "Third", "Unknown"],
+    "BackupServerJobScheduleOptionsPeriodicallyKind": ["Days", "Hours", "Minutes", "Seconds", "Unknown"],
+    "DaysOfWeek": ["Friday", "Monday", "Saturday", "Sunday", "Thursday", "Tuesday", "Wednesday"],  # also the *_day, *_day_of_week enums
+    "Month": ["April", "August", "December", "February", "January", "July", "June", "March", "May", "November", "October", "September"],
+    "ActiveAlarmArea": ["vone", "vspc"],
+    "AlarmObjectType": ["BackupAgent", "BackupMicrosoft365Server", "BackupProxy", "BackupRepository", "BackupServer", "BackupServerJob",
+                        "BackupWanAccelerator", "CloudGateway", "CloudRepository", "Company", "DiscoveryRule", "EnterpriseManagerServer",
+                        "FailoverPlan", "Integrator", "Internal", "Location", "ManagementAgent", "ObjectEntity", "Reseller",
+                        "ResellerCloudRepository", "Site", "Unknown", "User", "VbAppliance", "VOneServer"],
+    "AlarmActivationStatus": ["Acknowledged", "Error", "Info", "Resolved", "Unknown", "Warning"],
+    "LicenseUsageOrganizationType": ["Company", "Provider", "Reseller", "Unknown"],
+    "ServerCurrentLicenseUsageServerType": ["BackupAndReplication", "CloudConnect", "Unknown", "VB365", "VONE", "VSPC"],
+    "CurrentLicenseUsageWorkloadUnitType": ["Instances", "Points", "Unknown"],
+    "Vb365ServerServerApiVersion": ["Unknown", "V6", "V7", "V8"],
+    "Vb365ServerStatus": ["Healthy", "Inaccessible", "Unknown", "Warning"],
+    "ManagementAgentStatus": ["Applying", "Error", "FailedToUpdate", "Healthy", "Inaccessible", "Installation", "Restarting", "Unknown",
+                              "Updating", "Warning"],
+    "Vb365OrganizationBaseType": ["Hybrid", "Microsoft365", "OnPremises", "Unknown"],
+    "Vb365OrganizationRegion": ["China", "Default", "Germany", "Unknown", "USDefence", "USGovernment"],  # also *_base_region
+    "Vb365OrganizationBaseCloudAuthenticatedMethod": ["Basic", "Modern", "ModernWithLegacyProtocols", "Unknown"],
+    "Vb365OrganizationBaseProtectedServicesItem": ["ExchangeOnline", "MicrosoftExchangeServer", "MicrosoftSharePointServer", "MicrosoftTeams",
+                                                   "MicrosoftTeamsChats", "SharePointOnlineAndOneDriveForBusiness", "Unknown"],
+}
+
+
+def spc_type(text):
+    """One member type of SPC_MODELS as JSON Schema."""
+    nullable = text.endswith("?")
+    core = text.rstrip("?")
+    if core.startswith("["):
+        out = {"type": "array", "items": spc_type(core[1:-1])}
+    elif core in ("uuid", "date-time"):
+        out = {"type": "string", "format": core}
+    elif core in ("string", "integer", "number", "boolean", "object"):
+        out = {"type": core}
+    elif core in SPC_ENUMS:
+        out = {"enum": list(SPC_ENUMS[core])}
+    elif core in SPC_MODELS:
+        out = {"$ref": f"#/$defs/{core}"}
+    else:
+        raise ValueError(f"unknown type {text!r} in SPC_MODELS")
+    if not nullable:
+        return out
+    if "enum" in out:
+        return {"enum": out["enum"] + [None]}
+    if "$ref" in out:
+        return {"anyOf": [out, {"type": "null"}]}
+    return dict(out, type=[out["type"], "null"])
+
+
+SPC_DEFS = {name: {"type": "object", "required": [m[:-1] for m in members if m.endswith("!")],
+                   "properties": {m.rstrip("!"): spc_type(t) for m, t in members.items()}}
+            for name, members in SPC_MODELS.items()}
+
+
+def spc_response(model, many=False):
+    """(label, JSON Schema) of an answer: `model` in the envelope (the Get…Response200 models:
+    `data` required, `meta` and `errors` may be null or absent), "ErrorResponse" bare. A list
+    must also carry meta.pagingInfo, as the reconstruction's list operations require."""
+    if model == "ErrorResponse":
+        return "ErrorResponse (model)", {"$defs": SPC_DEFS, "$ref": "#/$defs/ErrorResponse"}
+    data = {"type": "array", "items": {"$ref": f"#/$defs/{model}"}} if many else {"$ref": f"#/$defs/{model}"}
+    meta = {"type": "object", "required": ["pagingInfo"], "properties": {"pagingInfo": {"$ref": "#/$defs/PagingInformation"}}} if many \
+        else {"anyOf": [{"$ref": "#/$defs/ResponseMetadata"}, {"type": "null"}]}
+    schema = {"$defs": SPC_DEFS, "type": "object", "required": ["data", "meta"] if many else ["data"],
+              "properties": {"data": data, "meta": meta, "errors": {"type": ["array", "null"], "items": {"$ref": "#/$defs/ResponseError"}}}}
+    return ("{data: %s[], meta.pagingInfo} (model)" if many else "{data: %s} (model)") % model, schema
+
+
+PASS_THROUGH_VSPC = [  # (path, model of its `data` items)
+    ("/organizations/companies", "Company"),
+    ("/infrastructure/backupServers/jobs", "BackupServerJob"),
+    ("/alarms/active", "ActiveAlarm"),
+    ("/licensing/usage/organizations", "OrganizationCurrentLicenseUsage"),
+    ("/infrastructure/vb365Servers", "Vb365Server"),
+    ("/infrastructure/vb365Servers/organizations", "Vb365OrganizationBase"),
+    ("/infrastructure/vb365Servers/organizations/companyMappings", "Vb365OrganizationToCompanyMapping"),
+]
+
 SEED = {  # the envelope only, for the seed dialect
     "token": {"type": "object", "required": ["access_token"]},
     "single": {"type": "object", "required": ["data"]},
@@ -481,11 +783,42 @@ def run_vspc(target, dialect, specs):
         note = "passes only because ErrorResponse requires nothing: no `errors`" if label == "ErrorResponse" and isinstance(body, dict) and "errors" not in body else ""
         return target.judge(endpoint, status, label, Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER), body, note)
 
-    def call(method, operation, path, kind, expect=(200,), **kwargs):
+    def call(method, operation, path, kind, expect=(200,), model=None, **kwargs):
+        """`model` (3.6.1): the SPC_MODELS answer to check instead of the reconstruction's."""
         endpoint, status, body = target.fetch(method, base + path, expect=expect, **kwargs)
-        if body is not None:
+        if body is not None and model and strict:
+            label, schema = spc_response(model, many=kind == "list")
+            note = "passes only because ErrorResponse requires nothing: no `errors`" if model == "ErrorResponse" and isinstance(body, dict) and "errors" not in body else ""
+            target.judge(endpoint, status, label, Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER), body, note)
+        elif body is not None:
             check(operation, kind, endpoint, status, body)
         return body
+
+    def paging(operation, path, full, model=None):
+        """Walks `path` PAGE items at a time: each page's pagingInfo {total, count, offset}, and
+        the pages together hold the full list's items, in order."""
+        everything = (full or {}).get("data") if isinstance(full, dict) else None
+        everything = everything if isinstance(everything, list) else []
+        identity = lambda item: json.dumps(item, sort_keys=True)
+        seen, offset, problems = [], 0, []
+        for _ in range(1000):
+            page = call("GET", operation, f"{path}?limit={PAGE}&offset={offset}", "list", model=model, label="gateway-svc", bearer=token)
+            if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+                problems.append(f"offset {offset}: no page")
+                break
+            info = (page.get("meta") or {}).get("pagingInfo") or {}
+            data = page["data"]
+            expected = {"total": len(everything), "count": len(data), "offset": offset}
+            if {k: info.get(k) for k in expected} != expected or len(data) > PAGE:
+                problems.append(f"offset {offset}: pagingInfo {info} with {len(data)} items (want {expected}, at most {PAGE})")
+            seen += data
+            offset += PAGE
+            if not data or offset >= (info.get("total") if isinstance(info.get("total"), int) else len(everything)):
+                break
+        if list(map(identity, seen)) != list(map(identity, everything)):
+            problems.append(f"the pages hold {len(seen)} items, not the full list's {len(everything)} in order")
+        target.add(f"GET {base}{path}?limit={PAGE}&offset=0,{PAGE},…", "-", "(paging: pagingInfo, union = list)", not problems, "; ".join(problems))
+        return everything
 
     def login(username, password=None):
         form = {"grant_type": "password", "username": username, "password": password or users[username]["password"]}
@@ -500,25 +833,7 @@ def run_vspc(target, dialect, specs):
 
     list_op, one_op, tenants = "GET /infrastructure/sites/tenants", "GET /infrastructure/sites/tenants/{tenantUid}", "/infrastructure/sites/tenants"
     full = call("GET", list_op, tenants, "list", label="gateway-svc", bearer=token)
-    everything = [t.get("instanceUid") for t in (full or {}).get("data") or [] if isinstance(t, dict)]
-    seen, offset, problems = [], 0, []
-    for _ in range(1000):
-        page = call("GET", list_op, f"{tenants}?limit={PAGE}&offset={offset}", "list", label="gateway-svc", bearer=token)
-        if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-            problems.append(f"offset {offset}: no page")
-            break
-        info = (page.get("meta") or {}).get("pagingInfo") or {}
-        data = page["data"]
-        expected = {"total": len(everything), "count": len(data), "offset": offset}
-        if {k: info.get(k) for k in expected} != expected or len(data) > PAGE:
-            problems.append(f"offset {offset}: pagingInfo {info} with {len(data)} items (want {expected}, at most {PAGE})")
-        seen += [t.get("instanceUid") for t in data if isinstance(t, dict)]
-        offset += PAGE
-        if not data or offset >= (info.get("total") if isinstance(info.get("total"), int) else len(everything)):
-            break
-    if seen != everything:
-        problems.append(f"pages hold {seen}, the full list {everything}")
-    target.add(f"GET {base}{tenants}?limit={PAGE}&offset=0,{PAGE},…", "-", "(paging: pagingInfo, union = list)", not problems, "; ".join(problems))
+    everything = [t.get("instanceUid") for t in paging(list_op, tenants, full) if isinstance(t, dict)]
     for uid in everything:
         body = call("GET", one_op, f"{tenants}/{uid}", "single", label="gateway-svc", bearer=token)
         if isinstance(body, dict) and isinstance(body.get("data"), dict) and body["data"].get("instanceUid") != uid:
@@ -528,6 +843,21 @@ def run_vspc(target, dialect, specs):
     call("GET", list_op, tenants, "error", expect=(401,), label="no bearer")
     owner = login("company-owner")
     call("GET", list_op, tenants, "error", expect=(403,), label="company-owner", bearer=owner)
+
+    # The pass-through collections: not in the reconstruction; 3.6.1 against SPC_MODELS.
+    for path, model in PASS_THROUGH_VSPC:
+        operation = f"GET {path}"
+        listing = paging(operation, path, call("GET", operation, path, "list", model=model, label="gateway-svc", bearer=token), model=model)
+        if path == "/organizations/companies":
+            companies = [c.get("instanceUid") for c in listing if isinstance(c, dict)]
+            for uid in companies:
+                body = call("GET", f"{operation}/{{companyUid}}", f"{path}/{uid}", "single", model=model, label="gateway-svc", bearer=token)
+                if isinstance(body, dict) and isinstance(body.get("data"), dict) and body["data"].get("instanceUid") != uid:
+                    target.add(f"GET {base}{path}/{uid}", 200, "(the company asked for)", False, f"data.instanceUid is {body['data'].get('instanceUid')}")
+            call("GET", f"{operation}/{{companyUid}}", f"{path}/{uuid.uuid4()}", "error", expect=(404,), model="ErrorResponse", label="unknown uid", bearer=token)
+            call("GET", f"{operation}/{{companyUid}}", f"{path}/not-a-uuid", "error", expect=(400,), model="ErrorResponse", label="not a UUID", bearer=token)
+            call("GET", operation, path, "error", expect=(403,), model="ErrorResponse", label="company-owner", bearer=owner)
+    call("GET", "GET /{unknown}", "/no/such/collection", "error", expect=(404,), model="ErrorResponse", label="unknown path", bearer=token)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,12 +26,16 @@ struct SimulatedConnectionReset: Error {}
 enum SimHTTP {
     /// True while answering a request that accepts gzip on a simulator started with `gzip`.
     @TaskLocal static var gzipAnswer = false
+    /// Set while a VSPC read runs under ``VSPCAsyncActionsMiddleware``: its answer may become an
+    /// async action's result.
+    @TaskLocal static var deferral: AsyncDeferral?
 
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
         bytes(status, value.serialized(), headers: headers)
     }
 
     static func bytes(_ status: HTTPResponse.Status, _ data: Data, headers: HTTPFields = [:]) -> Response {
+        deferral?.record(status, data)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         if gzipAnswer, let compressed = Gzip.compress(data) {

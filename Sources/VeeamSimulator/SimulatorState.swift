@@ -151,6 +151,12 @@ public final class SimulatorState: Sendable {
     }
 
     private let inner: Mutex<Inner>
+    /// VSPC's queued actions (``SimulatedAsyncAction``), by id, oldest first in `order`.
+    struct AsyncActionStore {
+        var byID: [String: SimulatedAsyncAction] = [:]
+        var order: [String] = []
+    }
+    let asyncActions = Mutex(AsyncActionStore())
 
     public init(tokenLifetime: Duration, faults: [SimulatedProduct: SimulatorFaults] = [:]) {
         let seconds = Double(tokenLifetime.components.seconds) + Double(tokenLifetime.components.attoseconds) / 1e18

@@ -180,7 +180,7 @@ extension VB365Routes {
         return SimHTTP.json(.ok, estate.job(found.organization, found.number))
     }
 
-    /// `POST /vN/Jobs/{jobId}/start`: the job's session (`RESTJobSession`), as the job's own
+    /// `POST /vN/Jobs/{jobId}/start`: v8 the job's session (`RESTJobSession`), v6/v7 `204`, as the job's own
     /// organization or an administrator may start it; another organization's job is 403. Each
     /// start is counted under its route, so tests see how often a write arrived.
     private func startJob(_ request: Request, id: String) async throws -> Response {
@@ -194,6 +194,8 @@ extension VB365Routes {
             return message(.notFound, "Job with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")
         }
         guard isAdministrator(user) || found.organization.account.username == user else { return accessDenied() }
+        // v6/v7: `204 NoContent`; v8: `200` with the session.
+        guard api >= .v8 else { return Response(status: .noContent) }
         return SimHTTP.json(.ok, estate.session(found.organization, found.number))
     }
 

@@ -27,6 +27,7 @@ struct VSPCRoutes: Sendable {
             try await tenant(request, uid: context.parameters.get("tenantUid") ?? "")
         }
         registerPassThroughReads(on: router)
+        registerAsyncActions(on: router)
     }
 
     // MARK: Token
@@ -107,6 +108,12 @@ struct VSPCRoutes: Sendable {
         case .reset:
             return .failure(ResponseBox(SimHTTP.resetMidBody(sample)))
         case .async:
+            // Under the async actions' middleware, the handler answers as usual and the
+            // middleware makes its answer an action's result; elsewhere, a bare 202.
+            if let deferral = SimHTTP.deferral {
+                deferral.deferAnswer()
+                return .success(user)
+            }
             let id = UUID().uuidString.lowercased()
             let host = request.head.authority ?? "localhost:1280"
             return .failure(ResponseBox(SimHTTP.json(.accepted, .object(["data": .null]), headers: [.location: "https://\(host)/api/v3/asyncActions/\(id)"])))

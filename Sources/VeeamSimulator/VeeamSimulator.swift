@@ -91,6 +91,7 @@ public final class VeeamSimulator: Service, Sendable {
                 switch product {
                 case .vb365: VB365Routes(state: state, fixtures: configuration.fixtures, api: configuration.vb365API).register(on: router)
                 case .vspc:
+                    router.add(middleware: VSPCAsyncActionsMiddleware(state: state))
                     VSPCRoutes(
                         state: state, fixtures: configuration.fixtures, dialect: configuration.dialect, vb365API: configuration.vb365API,
                         vb365Host: configuration.vb365Port == nil ? nil : Self.reachableName(configuration.host)

@@ -287,6 +287,53 @@ struct PassThroughTests {
         }
     }
 
+    @Test("VSPC's 202 and Location are followed to the action's result: every read queued, every answer the read's own")
+    func asyncActions() async throws {
+        try await withSimulator(faults: [.vspc: SimulatorFaults(asyncRate: 1)]) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let companies = try await gw.get("/v1/upstreams/vspc-main/api/organizations/companies")
+                #expect(companies.status == 200, "\(companies.text)")
+                #expect(companies.text.contains("Bravo Corp") && !companies.text.contains("Bravo-Company-Owner-Pass-8"))
+                let counters = sim.state.counters(.vspc)
+                #expect(counters.requests["GET /api/v3/asyncActions/{id}"] ?? 0 >= 2, "polled while running, then done: \(counters.requests)")
+                #expect(counters.requests["GET /api/v3/asyncActions/{id}/result"] == 1)
+                // Every page of pages=all is queued too.
+                let all = try await gw.get("/v1/upstreams/vspc-main/api/infrastructure/sites/tenants?pages=all")
+                #expect(all.status == 200)
+                #expect(((try JSONSerialization.jsonObject(with: Data(all.body)) as? [String: Any])?["data"] as? [Any])?.count == 3)
+            }
+        }
+    }
+
+    @Test("only an async action's id is taken from Location, and only from VSPC's own path shape")
+    func asyncActionLocation() {
+        #expect(AsyncActions.actionID("https://vspc:1280/api/v3/asyncActions/0F8C1F1E-6A38-4B8E-9A3B-5A1D5F0C1A01") == "0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01")
+        #expect(AsyncActions.actionID("/api/v3/asyncActions/0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01?x=1") == "0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01")
+        for hostile in [
+            "https://evil/api/v3/asyncActions/../token", "https://evil/api/v3/asyncActions/not-a-uuid", "https://evil/api/v3/users/0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01",
+            "https://evil/asyncActions/0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01", "", "https://evil/api/v3/asyncActions/",
+        ] {
+            #expect(AsyncActions.actionID(hostile) == nil, "\(hostile)")
+        }
+    }
+
+    @Test("a write's status is the upstream's: v7 starts a job with 204 and no body")
+    func writeNoContent() async throws {
+        let route = "passThrough: { routes: [ { product: vb365, form: tenant, path: /Jobs/*/start, methods: [POST], roles: [ServiceProviderAdministrator] } ] }"
+        try await withSimulator(vb365API: .v7) { sim in
+            try await withGateway(vb365: sim, vspc: sim, extra: route) { gw in
+                let started = try await gw.client.perform(
+                    UpstreamRequest(
+                        method: .post, url: gw.baseURL + "/v1/tenants/\(Self.abc)/api/Jobs/\(Self.job(2, of: Self.abc))/start",
+                        headers: [("X-API-Key", TestKeys.spAdmin)], body: .json(Array(#"{"full":false}"#.utf8))),
+                    options: gw.callerOptions)
+                #expect(started.status == 204)
+                #expect(started.body.isEmpty)
+                #expect(sim.state.counters(.vb365).requests["POST /v7/Jobs/{jobId}/start"] == 1)
+            }
+        }
+    }
+
     @Test("an upstream 404 is passthrough.not_found naming the upstream; a cloud tenant's id is refused in the tenant form")
     func notFound() async throws {
         try await withSimulator { sim in
