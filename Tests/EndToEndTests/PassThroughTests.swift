@@ -338,6 +338,39 @@ struct PassThroughTests {
         }
     }
 
+    @Test("single flight: 40 callers at once for one cold pass-through path, 300 ms upstream latency: one VSPC read, one answer for all")
+    func singleFlight() async throws {
+        try await withSimulator(faults: [.vspc: SimulatorFaults(latencyMs: 300)]) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let path = "/v1/upstreams/vspc-main/api/alarms/active"
+                let bodies = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                    for _ in 0..<40 { group.addTask { try await gw.get(path).body } }
+                    var all: [[UInt8]] = []
+                    for try await body in group { all.append(body) }
+                    return all
+                }
+                #expect(Set(bodies).count == 1 && bodies.count == 40)
+                #expect(sim.state.counters(.vspc).requests["GET /api/v3/alarms/active"] == 1)
+            }
+        }
+    }
+
+    @Test("VSPC's 429 is the upstream's quiet period for pass-through too: 503 with Retry-After, and nothing more is sent until it ends")
+    func throttled() async throws {
+        try await withSimulator(faults: [.vspc: SimulatorFaults(throttleRate: 1, retryAfterSeconds: 30)]) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let first = try await gw.get("/v1/upstreams/vspc-main/api/alarms/active")
+                #expect(first.status == 503)
+                #expect(first.header("retry-after") != nil)
+                #expect(Self.problemCode(first) == "upstream.throttled")
+                let sent = sim.state.counters(.vspc).resourceRequests
+                let second = try await gw.get("/v1/upstreams/vspc-main/api/organizations/companies")
+                #expect(second.status == 503)
+                #expect(sim.state.counters(.vspc).resourceRequests == sent, "held back during the quiet period")
+            }
+        }
+    }
+
     @Test("an upstream 404 is passthrough.not_found naming the upstream; a cloud tenant's id is refused in the tenant form")
     func notFound() async throws {
         try await withSimulator { sim in
