@@ -37,10 +37,14 @@ struct VB365Estate: Sendable {
         return kind.rawValue + String(number) + tail
     }
 
+    /// An object found by its id: its organization and its number there.
+    struct Located: Sendable {
+        var organization: Organization
+        var number: Int
+    }
+
     /// The organization (among `organizations`) and number of the object of `kind` whose id is `id`.
-    static func locate(
-        _ kind: Kind, id: String, numbers: ClosedRange<Int>, in organizations: [Organization]
-    ) -> (organization: Organization, number: Int)? {
+    static func locate(_ kind: Kind, id: String, numbers: ClosedRange<Int>, in organizations: [Organization]) -> Located? {
         let lower = id.lowercased()
         guard lower.count > 8 else { return nil }
         let head = lower.prefix(8)
@@ -51,7 +55,7 @@ struct VB365Estate: Sendable {
         guard let organization = organizations.first(where: { $0.id.count == lower.count && $0.id.dropFirst(8).lowercased() == tail }) else {
             return nil
         }
-        return (organization, number)
+        return Located(organization: organization, number: number)
     }
 
     static let repositoryIDs = ["8b7a6c5d-0001-4e2f-9a3b-000000000001", "8b7a6c5d-0002-4e2f-9a3b-000000000002"]

@@ -167,36 +167,39 @@ extension VB365Routes {
 
     /// `RESTJob`: 404 when no organization has it, 403 when it is another organization's.
     private func jobByID(_ request: Request, id: String) async throws -> Response {
-        let user: String
-        switch try await admit(request, route: "GET \(prefix)/Jobs/{jobId}") {
+        switch try await ownJob(request, id: id, route: "GET \(prefix)/Jobs/{jobId}") {
         case .failure(let box): return box.response
-        case .success(let value): user = value
+        case .success(let job): return SimHTTP.json(.ok, estate.job(job.organization, job.number))
         }
-        let numbers = VB365Estate.jobNumbers.lowerBound...(VB365Estate.jobNumbers.upperBound - 1)
-        guard let found = VB365Estate.locate(.job, id: id, numbers: numbers, in: fixtures.organizations) else {
-            return message(.notFound, "Job with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")
-        }
-        guard isAdministrator(user) || found.organization.account.username == user else { return accessDenied() }
-        return SimHTTP.json(.ok, estate.job(found.organization, found.number))
     }
 
-    /// `POST /vN/Jobs/{jobId}/start`: v8 the job's session (`RESTJobSession`), v6/v7 `204`, as the job's own
-    /// organization or an administrator may start it; another organization's job is 403. Each
-    /// start is counted under its route, so tests see how often a write arrived.
+    /// `POST /vN/Jobs/{jobId}/start`: v8 the job's session (`RESTJobSession`), v6/v7 `204`, as the
+    /// job's own organization or an administrator may start it; another organization's job is
+    /// 403. Each start is counted under its route, so tests see how often a write arrived.
     private func startJob(_ request: Request, id: String) async throws -> Response {
-        let user: String
-        switch try await admit(request, route: "POST \(prefix)/Jobs/{jobId}/start") {
+        switch try await ownJob(request, id: id, route: "POST \(prefix)/Jobs/{jobId}/start") {
         case .failure(let box): return box.response
+        case .success(let job):
+            // v6/v7: `204 NoContent`; v8: `200` with the session.
+            guard api >= .v8 else { return Response(status: .noContent) }
+            return SimHTTP.json(.ok, estate.session(job.organization, job.number))
+        }
+    }
+
+    /// A job the request's token may act on: admitted, found (404 otherwise), and its own
+    /// organization's or an administrator's (403 otherwise).
+    private func ownJob(_ request: Request, id: String, route: String) async throws -> Result<VB365Estate.Located, ResponseBox> {
+        let user: String
+        switch try await admit(request, route: route) {
+        case .failure(let box): return .failure(box)
         case .success(let value): user = value
         }
         let numbers = VB365Estate.jobNumbers.lowerBound...(VB365Estate.jobNumbers.upperBound - 1)
         guard let found = VB365Estate.locate(.job, id: id, numbers: numbers, in: fixtures.organizations) else {
-            return message(.notFound, "Job with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")
+            return .failure(ResponseBox(message(.notFound, "Job with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")))
         }
-        guard isAdministrator(user) || found.organization.account.username == user else { return accessDenied() }
-        // v6/v7: `204 NoContent`; v8: `200` with the session.
-        guard api >= .v8 else { return Response(status: .noContent) }
-        return SimHTTP.json(.ok, estate.session(found.organization, found.number))
+        guard isAdministrator(user) || found.organization.account.username == user else { return .failure(ResponseBox(accessDenied())) }
+        return .success(found)
     }
 
     /// The organizations and job numbers a `jobId` query leaves (all of them without one).

@@ -251,29 +251,18 @@ struct VSPCEstate: Sendable {
     private func usageBody(organizationUid: String, type: String, providerUid: String?, used: Int, new: Int) -> JSONValue {
         var servers: [JSONValue] = []
         if used > 0 {
-            let byPlatform = JSONValue.object([
-                "typeId": .string("VB365_User"),
-                "description": .string("Microsoft 365 users"),
-                "weight": .double(1),
-                "rentalUnits": .double(Double(used)),
-                "newUnits": .double(Double(new)),
-                "usedUnits": .double(Double(used)),
-                "rentalCount": .int(used),
-                "newCount": .int(new),
-                "usedCount": .int(used),
-            ])
-            let workload = JSONValue.object([
-                "id": .string(Self.vb365WorkloadId),
-                "description": .string("Veeam Backup for Microsoft 365 users"),
-                "unitType": .string("Instances"),
-                "rentalUnits": .double(Double(used)),
-                "newUnits": .double(Double(new)),
-                "usedUnits": .double(Double(used)),
-                "rentalCount": .int(used),
-                "newCount": .int(new),
-                "usedCount": .int(used),
-                "workloadsByPlatform": .array([byPlatform]),
-            ])
+            // Units and counts, as both the platform's and the workload's usage carry them.
+            let counts: [String: JSONValue] = [
+                "rentalUnits": .double(Double(used)), "newUnits": .double(Double(new)), "usedUnits": .double(Double(used)),
+                "rentalCount": .int(used), "newCount": .int(new), "usedCount": .int(used),
+            ]
+            let byPlatform = JSONValue.object(
+                counts.merging(["typeId": .string("VB365_User"), "description": .string("Microsoft 365 users"), "weight": .double(1)]) { $1 })
+            let workload = JSONValue.object(
+                counts.merging([
+                    "id": .string(Self.vb365WorkloadId), "description": .string("Veeam Backup for Microsoft 365 users"), "unitType": .string("Instances"),
+                    "workloadsByPlatform": .array([byPlatform]),
+                ]) { $1 })
             servers.append(
                 .object(["serverUid": .string(Self.vb365ServerUid), "serverType": .string("VB365"), "workloads": .array([workload])]))
         }
