@@ -183,11 +183,35 @@ public struct VSPCClient: Sendable {
 
     /// Every tenant, following `limit`/`offset` to the end.
     public func tenants() async throws -> [VSPCCloudTenant] {
-        var all: [VSPCCloudTenant] = []
+        try await all(["infrastructure", "sites", "tenants"])
+    }
+
+    /// Every company (`GET /organizations/companies`), to the end.
+    public func companies() async throws -> [VSPCCompany] {
+        try await all(["organizations", "companies"])
+    }
+
+    /// Every VB365 server VSPC manages.
+    public func vb365Servers() async throws -> [VSPCVb365Server] {
+        try await all(["infrastructure", "vb365Servers"])
+    }
+
+    /// Every VB365 organization of every server VSPC manages.
+    public func vb365Organizations() async throws -> [VSPCVb365Organization] {
+        try await all(["infrastructure", "vb365Servers", "organizations"])
+    }
+
+    /// Every mapping of a VB365 organization to a company.
+    public func companyMappings() async throws -> [VSPCCompanyMapping] {
+        try await all(["infrastructure", "vb365Servers", "organizations", "companyMappings"])
+    }
+
+    /// A collection, following `limit`/`offset` to the end (at most `maxPages` pages).
+    private func all<Item: Decodable & Sendable>(_ path: [String]) async throws -> [Item] {
+        var all: [Item] = []
         var offset = 0
         for _ in 0..<maxPages {
-            let page = try await get(["infrastructure", "sites", "tenants"], query: [("limit", String(pageSize)), ("offset", String(offset))])
-                .decoded(VSPCEnvelope<[VSPCCloudTenant]>.self)
+            let page = try await get(path, query: [("limit", String(pageSize)), ("offset", String(offset))]).decoded(VSPCEnvelope<[Item]>.self)
             all += page.data
             offset += page.data.count
             let total = page.meta?.pagingInfo?.total

