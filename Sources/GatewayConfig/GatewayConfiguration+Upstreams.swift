@@ -19,7 +19,7 @@ extension GatewayConfiguration {
         try node.requireMapping()
         try node.requireKeys([
             "name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache",
-            "maxConcurrentRequests", "maxQueuedRequests", "apiVersion", "clientVersion", "passThrough",
+            "maxConcurrentRequests", "maxQueuedRequests", "apiVersion", "clientVersion", "passThrough", "vspcServer",
         ])
         let name = try node.child("name").string()
         guard TenantID.isValidUpstreamName(name) else {
@@ -113,6 +113,15 @@ extension GatewayConfiguration {
             refreshSkew: try node.child("refreshSkew").duration(default: .seconds(60)))
         definition.vb365APIVersion = apiVersion
         definition.vspcClientVersion = clientVersion
+        let vspcServer = node.child("vspcServer")
+        if !vspcServer.isMissing {
+            try vspcServer.requireMapping()
+            try vspcServer.requireKeys(["upstream", "serverUid"])
+            guard product == .vb365 else { throw vspcServer.error("only a vb365 upstream is one of a VSPC's VB365 servers") }
+            let uid = try vspcServer.child("serverUid").string()
+            guard UUID(uuidString: uid) != nil else { throw vspcServer.child("serverUid").error("must be the server's instanceUid (a UUID)") }
+            definition.vspcServer = VSPCServerReference(upstream: try vspcServer.child("upstream").string(), serverUid: uid)
+        }
         let passThrough = node.child("passThrough")
         if !passThrough.isMissing {
             try passThrough.requireMapping()

@@ -185,6 +185,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
             maxConnections = max(maxConnections, try node.child("maxConnections").int(default: 8, range: 1...256))
             upstreams.append(definition)
         }
+        for (index, definition) in upstreams.enumerated() {
+            guard let reference = definition.vspcServer else { continue }
+            guard upstreams.contains(where: { $0.name == reference.upstream && $0.product == .vspc }) else {
+                throw upstreamNodes[index].child("vspcServer").child("upstream").error("no vspc upstream is named \(reference.upstream)")
+            }
+        }
         let format = try log.child("format").string(default: "text")
         guard ["text", "json"].contains(format) else { throw log.child("format").error("must be text or json") }
         var configuration = GatewayConfiguration(

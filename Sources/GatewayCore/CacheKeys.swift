@@ -11,6 +11,8 @@ enum CacheKeys {
     static func tenant(_ tenantID: String) -> String { "tenant|" + tenantID }
     /// An upstream's list entry.
     static func list(_ upstream: String) -> String { "list|" + upstream }
+    /// A VSPC upstream's customers, joined.
+    static func customers(_ upstream: String) -> String { "customers|" + upstream }
     /// A pass-through answer's entry: which upstream, which account read it (an organization's id
     /// for the tenant form, `account` for the upstream form), and the canonical path and query.
     static func passThrough(_ upstream: String, account: String, _ path: String) -> String { passThroughPrefix(upstream, account: account) + path }

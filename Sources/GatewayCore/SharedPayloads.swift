@@ -40,6 +40,9 @@ public enum SharedPayloads {
             let stamp = Array(fetchedAt.utf8)
             guard stamp.count < 256 else { return nil }
             return [tenantLayout, UInt8(stamp.count)] + stamp + body
+        case .customers:
+            // Each replica joins its own (the join is made of entries it shares already).
+            return nil
         case .passThrough(let body):
             // Its purge tags travel with it (the upstream's, and the organization's for the
             // tenant form): the body alone does not say them.

@@ -19,6 +19,8 @@ public enum CachedPayload: Sendable {
     case list([Tenant], fetchedAt: String, partialFailure: ProblemSummary?)
     /// A pass-through answer: the upstream's JSON without its secret members, ready to send.
     case passThrough(body: [UInt8])
+    /// A VSPC upstream's customers and their drift, joined (not shared between replicas).
+    case customers(CustomerJoin)
 }
 
 /// A single tenant as cached: the tenant, its answer's body ready to send, and when it was read.

@@ -21,6 +21,8 @@ public final class TenantService: Sendable {
     public let lists: TenantLists
     /// Other Veeam reads, passed through under the pass-through policy.
     public let passThrough: PassThroughReads
+    /// Customers: VSPC companies joined with their tenants and organizations.
+    public let customers: CustomerReads
     /// Publishes a purge to the other replicas, when a shared tier is configured.
     let purgeBroadcast: (@Sendable (_ upstream: String?, _ tenant: String?) async -> Bool)?
     /// The shared tier's state, when one is configured.
@@ -44,7 +46,9 @@ public final class TenantService: Sendable {
         self.clients = clients
         self.health = health
         self.reads = reads
-        self.lists = TenantLists(clients: clients, health: health, reads: reads, logger: logger)
+        let lists = TenantLists(clients: clients, health: health, reads: reads, logger: logger)
+        self.lists = lists
+        self.customers = CustomerReads(clients: clients, health: health, reads: reads, lists: lists)
         self.passThrough = PassThroughReads(clients: clients, health: health, reads: reads, policy: passThrough)
     }
 

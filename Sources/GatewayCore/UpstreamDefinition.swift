@@ -20,6 +20,9 @@ public struct UpstreamDefinition: Sendable, Equatable {
     /// (`passThrough.account`); nil: that form is refused for this upstream. Never used for an
     /// organization's own reads (seed 000).
     public var passThroughAccount: Credential?
+    /// VB365: which VSPC upstream's VB365 server this upstream is (`vspcServer`); nil: found by
+    /// the server's name matching this upstream's host (``VSPCServerMatch``).
+    public var vspcServer: VSPCServerReference?
     /// VB365: the REST version to speak (`apiVersion`, default `auto`: the newest the server serves).
     public var vb365APIVersion: VB365VersionResolver.Setting = .auto
     /// VSPC: sent as `X-Client-Version` on every request (`clientVersion`, default `3.6`); nil sends none.
@@ -49,3 +52,14 @@ public struct UpstreamDefinition: Sendable, Equatable {
     }
 }
 
+
+/// `upstreams[].vspcServer`: a VB365 upstream named as one of a VSPC upstream's VB365 servers.
+public struct VSPCServerReference: Sendable, Equatable {
+    public var upstream: String
+    public var serverUid: String
+
+    public init(upstream: String, serverUid: String) {
+        self.upstream = upstream
+        self.serverUid = serverUid
+    }
+}

@@ -10,6 +10,7 @@ public enum APISurface {
     public static let operations: [String: [HTTPRequest.Method]] = [
         "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/metrics": [.get], "/v1/auth/token": [.post],
         "/v1/tenants": [.get], "/v1/tenants/:id": [.get], "/v1/upstreams": [.get], "/v1/cache": [.delete],
+        "/v1/customers": [.get], "/v1/customers/drift": [.get], "/v1/customers/:id": [.get],
         "/v1/tenants/:id/api/**": [.get, .post], "/v1/upstreams/:name/api/**": [.get, .post],
         "/v1/status": [.get], "/v1/auth/session": [.post], "/status": [.get], "/status.js": [.get], "/status.css": [.get], "/status.svg": [.get],
     ]
@@ -20,6 +21,7 @@ public enum APISurface {
         if let methods = operations[path] { return methods }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 4, parts[1] == "v1", parts[2] == "tenants", !parts[3].isEmpty { return operations["/v1/tenants/:id"] }
+        if parts.count == 4, parts[1] == "v1", parts[2] == "customers", !parts[3].isEmpty { return operations["/v1/customers/:id"] }
         if parts.count > 5, parts[1] == "v1", parts[4] == "api", !parts[3].isEmpty {
             if parts[2] == "tenants" { return operations["/v1/tenants/:id/api/**"] }
             if parts[2] == "upstreams" { return operations["/v1/upstreams/:name/api/**"] }
@@ -34,6 +36,7 @@ public enum APISurface {
             if parts.count > 5, parts[4] == "api" { return parts[2] == "tenants" ? "/v1/tenants/{id}/api/{path}" : "/v1/upstreams/{name}/api/{path}" }
             if parts[2] == "tenants" { return "/v1/tenants/{id}" }
         }
+        if path.hasPrefix("/v1/customers/"), path != "/v1/customers/drift" { return "/v1/customers/{id}" }
         return operations[path] != nil ? path : "other"
     }
 }

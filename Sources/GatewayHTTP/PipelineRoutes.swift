@@ -13,6 +13,9 @@ enum PipelineRoutes {
         v1.get("tenants") { request, context in try await serve(.list(request.uri), request, context, pipeline) }
         v1.get("tenants/:id") { request, context in try await serve(.tenant(context.parameters.get("id") ?? ""), request, context, pipeline) }
         v1.get("upstreams") { request, context in try await serve(.upstreams, request, context, pipeline) }
+        v1.get("customers") { request, context in try await serve(.customers(request.uri), request, context, pipeline) }
+        v1.get("customers/drift") { request, context in try await serve(.customerDrift, request, context, pipeline) }
+        v1.get("customers/:id") { request, context in try await serve(.customer(context.parameters.get("id") ?? ""), request, context, pipeline) }
         v1.get("tenants/:id/api/**") { request, context in try await serve(passThrough(request), request, context, pipeline) }
         v1.get("upstreams/:name/api/**") { request, context in try await serve(passThrough(request), request, context, pipeline) }
         // Writes, where an operator's route allows them (the shipped table has none).

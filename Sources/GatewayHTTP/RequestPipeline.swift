@@ -93,6 +93,12 @@ struct RequestPipeline: Sendable {
             if !bypass, let list = service.lists.cachedListAnswer(query, caller: caller, policy: policy) {
                 return .answer(PipelineAnswer(.cached(list.cachedBody, list.cacheStatus), callerID: caller.id))
             }
+        case .customers, .customer, .customerDrift:
+            do {
+                try service.customers.authorize(caller)
+            } catch {
+                return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
+            }
         case .upstreams, .purge, .status:
             guard policy.isAdministrator(caller) else {
                 return .answer(PipelineAnswer(.problem(.adminRequired(policy.administrators)), callerID: caller.id))
@@ -110,6 +116,9 @@ struct RequestPipeline: Sendable {
             case .list(let uri): return .success(.list(try listQuery(uri)))
             case .passThrough(let target): return .success(.passThrough(try service.passThrough.locate(target)))
             case .upstreams: return .success(.upstreams)
+            case .customers(let uri): return .success(.customers(try listQuery(uri, products: false)))
+            case .customer(let id): return .success(.customer(id))
+            case .customerDrift: return .success(.customerDrift)
             case .purge(let uri): return .success(try purgeScope(uri))
             case .status: return .success(.status)
             }
@@ -141,6 +150,12 @@ struct RequestPipeline: Sendable {
                     return .cached(answer.cachedBody, answer.cacheStatus)
                 case .upstreams:
                     return .json(try GatewayJSON.encode(UpstreamList(data: await service.health.upstreamInfo())))
+                case .customers(let query):
+                    return .json(try await service.customers.list(query, bypass: resolved.bypass))
+                case .customer(let id):
+                    return .json(try await service.customers.customer(id, bypass: resolved.bypass))
+                case .customerDrift:
+                    return .json(try await service.customers.drift(bypass: resolved.bypass))
                 case .status:
                     guard let board else { throw GatewayError.internalInvariant("the pipeline serving /v1/status has no status board") }
                     return .json(try GatewayJSON.encode(await service.statusReport(board: board)), .statusPage)
@@ -165,11 +180,12 @@ struct RequestPipeline: Sendable {
         return .internalError
     }
 
-    /// `GET /v1/tenants` parameters, checked before any upstream call.
-    static func listQuery(_ uri: URI) throws(GatewayError) -> TenantQuery {
+    /// `GET /v1/tenants` parameters (and `GET /v1/customers`', which has no `product`), checked
+    /// before any upstream call.
+    static func listQuery(_ uri: URI, products: Bool = true) throws(GatewayError) -> TenantQuery {
         let parameters = uri.queryParameters
         var query = TenantQuery()
-        if let raw = parameters["product"] {
+        if products, let raw = parameters["product"] {
             guard let product = Tenant.Product(rawValue: String(raw)) else {
                 throw GatewayError.badRequest(.invalidParameter, "product must be vb365 or vspc.")
             }
@@ -233,6 +249,12 @@ struct PipelineRequest: Sendable {
         case passThrough(PassThroughTarget)
         /// `GET /v1/upstreams`.
         case upstreams
+        /// `GET /v1/customers` with its query.
+        case customers(URI)
+        /// `GET /v1/customers/{id}`, the id as written.
+        case customer(String)
+        /// `GET /v1/customers/drift`.
+        case customerDrift
         /// `DELETE /v1/cache` with its query.
         case purge(URI)
         /// `GET /v1/status`.
@@ -299,6 +321,9 @@ struct ResolvedRequest: Sendable {
         case tenant(TenantLocation)
         case list(TenantQuery)
         case passThrough(PassThroughLocation)
+        case customers(TenantQuery)
+        case customer(String)
+        case customerDrift
         case upstreams
         case purge(upstream: String?, tenant: String?)
         case status

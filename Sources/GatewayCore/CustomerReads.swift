@@ -1,0 +1,188 @@
+public import GatewayAccess
+import Foundation
+public import ResponseCache
+import TenantModel
+import VeeamAPI
+public import VeeamWire
+
+/// `GET /v1/customers`, `/v1/customers/{id}` and `/v1/customers/drift`: each VSPC upstream's
+/// companies joined with their cloud tenants and their VB365 organizations (``CustomerJoin``),
+/// one cache entry per VSPC upstream (its list freshness; single flight), partial failures per
+/// source.
+public final class CustomerReads: Sendable {
+    let clients: UpstreamClients
+    let health: UpstreamHealth
+    let reads: TenantReads
+    let lists: TenantLists
+
+    init(clients: UpstreamClients, health: UpstreamHealth, reads: TenantReads, lists: TenantLists) {
+        self.clients = clients
+        self.health = health
+        self.reads = reads
+        self.lists = lists
+    }
+
+    /// Who reads customers: the roles seed 004 gives for reading cloud tenants (docs/security.md
+    /// says why, for companies, by inference).
+    public static let readers = Set(Role.tenantReaders)
+
+    /// 403 unless the caller holds one of ``readers``.
+    public func authorize(_ caller: Caller) throws(GatewayError) {
+        guard !caller.roles.isDisjoint(with: Self.readers) else {
+            throw GatewayError.forbidden(roles: Self.readers.sorted(), what: "customers")
+        }
+    }
+
+    /// One VSPC upstream's join, or why it failed.
+    struct SourceJoin: Sendable {
+        var upstream: String
+        var join: CustomerJoin?
+        var source: SourceStatus
+    }
+
+    /// Every VSPC upstream's join (or `only`'s), through the cache, at once.
+    func joins(only: String? = nil, bypass: Bool) async -> [SourceJoin] {
+        let selected = clients.all.filter { $0.definition.product == .vspc && (only == nil || $0.name == only) }
+        return await fanOut(selected) { upstream in await self.join(upstream, bypass: bypass) }
+    }
+
+    func join(_ upstream: UpstreamClients.Upstream, bypass: Bool) async -> SourceJoin {
+        let name = upstream.name
+        guard case .vspc(_, let client) = upstream.runtime else {
+            return SourceJoin(upstream: name, join: nil, source: SourceStatus(upstream: name, product: .vspc, status: .error, fetchedAt: CachedPayload.fetchedAtNow(), count: 0, problem: nil))
+        }
+        do {
+            let answer = try await reads.cached(
+                CacheKeys.customers(name), of: upstream, policy: upstream.definition.listFreshness, bypass: bypass,
+                read: { [self] in try await self.sources(upstream, client: client, bypass: bypass) },
+                store: { sources in
+                    let join = CustomerJoin(sources)
+                    return CacheFill(
+                        value: .customers(join), bytes: (join.customers.count + sources.organizations.count + 1) * 1024, etag: "",
+                        tags: [CacheKeys.upstreamTag(name)])
+                })
+            guard case .customers(let join) = answer.entry.value else { throw GatewayError.internalInvariant("customer entry of \(name)") }
+            if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }
+            return SourceJoin(
+                upstream: name, join: join,
+                source: SourceStatus(upstream: name, product: .vspc, status: answer.status == .stale ? .stale : .ok, fetchedAt: CachedPayload.fetchedAtNow(), count: join.customers.count, problem: nil))
+        } catch {
+            health.noteFailure(name, error)
+            let problem = GatewayError.upstream(name, error)
+            return SourceJoin(
+                upstream: name, join: nil,
+                source: SourceStatus(upstream: name, product: .vspc, status: .error, fetchedAt: CachedPayload.fetchedAtNow(), count: 0, problem: ProblemSummary(problem)))
+        }
+    }
+
+    /// What the join of one VSPC upstream reads: its four collections, its cloud tenants (the
+    /// tenants' own cache entry), and each VB365 upstream's organizations and which VSPC server it is.
+    func sources(_ upstream: UpstreamClients.Upstream, client: VSPCClient, bypass: Bool) async throws -> CustomerSources {
+        async let companies = client.companies()
+        async let servers = client.vb365Servers()
+        async let organizations = client.vb365Organizations()
+        async let mappings = client.companyMappings()
+        let tenants = await lists.fetchAll(upstream, index: 0, bypass: bypass)
+        if tenants.source.status == .error, let problem = tenants.source.problem {
+            throw GatewayError(.upstreamFailed, detail: problem.detail, upstream: upstream.name)
+        }
+        let knownServers = try await servers
+        var vb365: [JoinedVB365Upstream] = []
+        for other in clients.all where other.definition.product == .vb365 {
+            let read = await lists.fetchAll(other, index: 0, bypass: bypass)
+            vb365.append(
+                JoinedVB365Upstream(
+                    name: other.name, serverUid: VSPCServerMatch.server(of: other.definition, vspc: upstream.name, among: knownServers).uid,
+                    organizations: read.source.status == .error ? nil : read.tenants))
+        }
+        return CustomerSources(
+            vspcUpstream: upstream.name, companies: try await companies, tenants: tenants.tenants, servers: knownServers,
+            organizations: try await organizations, mappings: try await mappings, vb365: vb365)
+    }
+
+    /// `GET /v1/customers`: every VSPC upstream's customers, filtered (`q` on the name,
+    /// `upstream`), sorted by name, one page; `meta.sources` says how each VSPC upstream fared.
+    public func list(_ query: TenantQuery, bypass: Bool) async throws -> [UInt8] {
+        let joined = await joins(only: query.upstream, bypass: bypass)
+        var all = joined.flatMap { $0.join?.customers ?? [] }
+        if let q = query.q?.lowercased(), !q.isEmpty { all = all.filter { ($0.name ?? "").lowercased().contains(q) } }
+        all.sort { (($0.name ?? "").lowercased(), $0.id) < (($1.name ?? "").lowercased(), $1.id) }
+        let page = Array(all.dropFirst(query.offset).prefix(query.limit))
+        return try GatewayJSON.encode(
+            CustomerList(data: page, meta: .init(total: all.count, limit: query.limit, offset: query.offset, sources: joined.map(\.source))))
+    }
+
+    /// `GET /v1/customers/{id}`: 400 for a malformed id, 404 for an unknown one.
+    public func customer(_ id: String, bypass: Bool) async throws -> [UInt8] {
+        guard let (upstream, _) = TenantID.parse(id), clients.named(upstream)?.definition.product == .vspc else {
+            if TenantID.parse(id) == nil {
+                throw GatewayError.badRequest(.invalidID, "A customer id is {vspc upstream}.{company uuid}.")
+            }
+            throw GatewayError.notFound("No customer \(id).")
+        }
+        guard let source = await joins(only: upstream, bypass: bypass).first else { throw GatewayError.notFound("No customer \(id).") }
+        guard let join = source.join else {
+            throw GatewayError(.upstreamFailed, detail: source.source.problem?.detail ?? "Upstream \(upstream) failed.", upstream: upstream)
+        }
+        guard let customer = join.customers.first(where: { $0.id == id.lowercased() }) else { throw GatewayError.notFound("No customer \(id).") }
+        return try GatewayJSON.encode(CustomerAnswer(data: customer))
+    }
+
+    /// `GET /v1/customers/drift`: each VSPC upstream's drift, with its counts.
+    public func drift(bypass: Bool) async throws -> [UInt8] {
+        let joined = await joins(bypass: bypass)
+        let reports = joined.map { source in
+            DriftReport(upstream: source.upstream, count: source.join?.drift.count, drift: source.join?.drift, source: source.source)
+        }
+        return try GatewayJSON.encode(DriftAnswer(data: reports))
+    }
+
+    struct CustomerList: Encodable {
+        var data: [Customer]
+        var meta: Meta
+        struct Meta: Encodable {
+            var total: Int
+            var limit: Int
+            var offset: Int
+            var sources: [SourceStatus]
+        }
+    }
+
+    struct CustomerAnswer: Encodable {
+        var data: Customer
+    }
+
+    struct DriftReport: Encodable {
+        var upstream: String
+        var count: Int?
+        var drift: CustomerDrift?
+        var source: SourceStatus
+    }
+
+    struct DriftAnswer: Encodable {
+        var data: [DriftReport]
+    }
+}
+
+/// Which of a VSPC's VB365 servers one of the gateway's VB365 upstreams is: the configured
+/// `vspcServer` when it names this VSPC, else the one server whose name is the upstream's host
+/// (none, or several, is reported, never guessed).
+public enum VSPCServerMatch {
+    public struct Found: Sendable, Equatable {
+        public var uid: String?
+        /// How it was found, or why not: `configured`, `host`, `no server named {host}`,
+        /// `{n} servers named {host}`.
+        public var how: String
+    }
+
+    public static func server(of vb365: UpstreamDefinition, vspc: String, among servers: [VSPCVb365Server]) -> Found {
+        if let configured = vb365.vspcServer, configured.upstream == vspc { return Found(uid: configured.serverUid.lowercased(), how: "configured") }
+        let host = URLComponents(string: vb365.baseURL)?.host?.lowercased() ?? ""
+        let named = servers.filter { ($0.name ?? "").lowercased() == host }
+        switch named.count {
+        case 1: return Found(uid: named[0].instanceUid.lowercased(), how: "host")
+        case 0: return Found(uid: nil, how: "no server named \(host)")
+        default: return Found(uid: nil, how: "\(named.count) servers named \(host)")
+        }
+    }
+}

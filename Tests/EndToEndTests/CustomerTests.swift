@@ -1,0 +1,75 @@
+import Foundation
+import GatewayTestSupport
+import HTTPTransport
+import Testing
+import VeeamSimulator
+
+/// `/v1/customers` against the simulator, whose VSPC maps its VB365 organizations to companies
+/// with each kind of drift planted (docs/simulator.md, "Pass-through collections").
+@Suite("End to end: customers across both products, and their drift", .serialized)
+struct CustomerTests {
+    static let abcTech = "vspc-main.c0a1b2c3-0001-4a1b-8c2d-0000000000a1"
+    static let abc = "vb365-eu.cbc52c37-df7f-4b03-98f3-036e7d4b3127"
+    static let contoso = "vb365-eu.5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11"
+
+    static func object(_ response: UpstreamResponse) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.status) \(response.text.prefix(300))")
+    }
+
+    @Test("one call gives a customer's cloud tenants and VB365 organizations, each organization matched by id or by name, linked to /v1/tenants")
+    func customers() async throws {
+        try await withSimulator(vb365API: .v8) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let list = try Self.object(try await gw.get("/v1/customers"))
+                let data = try #require(list["data"] as? [[String: Any]])
+                #expect(Set(data.compactMap { $0["name"] as? String }).isSuperset(of: ["ABC Tech", "Bravo Corp", "Contoso Ltd"]), "\(data.map { $0["name"] ?? "" })")
+                let sources = try #require((list["meta"] as? [String: Any])?["sources"] as? [[String: Any]])
+                #expect(sources.map { $0["status"] as? String } == ["ok"])
+
+                let one = try Self.object(try await gw.get("/v1/customers/\(Self.abcTech)"))
+                let customer = try #require(one["data"] as? [String: Any])
+                let organizations = try #require(customer["organizations"] as? [[String: Any]])
+                #expect(organizations.first?["match"] as? String == "id")
+                #expect(organizations.first?["tenant"] as? String == Self.abc)
+                #expect((organizations.first?["links"] as? [String: Any])?["tenant"] as? String == "/v1/tenants/" + Self.abc)
+                let tenants = try #require(customer["cloudTenants"] as? [[String: Any]])
+                #expect(tenants.compactMap { $0["name"] as? String } == ["charlie-vcd"])
+                // The organization VSPC knows under another uid is found by (server, name).
+                let contosoLtd = try #require(data.first { $0["name"] as? String == "Contoso Ltd" })
+                let byName = try #require((contosoLtd["organizations"] as? [[String: Any]])?.first)
+                #expect(byName["match"] as? String == "name" && byName["tenant"] as? String == Self.contoso)
+
+                #expect(try await gw.get("/v1/customers/not-an-id").status == 400)
+                #expect(try await gw.get("/v1/customers/vspc-main.0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01").status == 404)
+                #expect(try await gw.get("/v1/customers", key: TestKeys.companyOwner).status == 403)
+                #expect(try await gw.get("/v1/customers", key: nil).status == 401)
+                // Cached: a second list reads nothing upstream.
+                let reads = sim.state.counters(.vspc).resourceRequests
+                _ = try await gw.get("/v1/customers?q=abc")
+                #expect(sim.state.counters(.vspc).resourceRequests == reads)
+            }
+        }
+    }
+
+    @Test("the drift report finds the simulator's planted drift and nothing else")
+    func drift() async throws {
+        try await withSimulator(vb365API: .v8) { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let answer = try Self.object(try await gw.get("/v1/customers/drift"))
+                let report = try #require((answer["data"] as? [[String: Any]])?.first)
+                let drift = try #require(report["drift"] as? [String: Any])
+                let unbilled = try #require(drift["unbilledOrganizations"] as? [[String: Any]])
+                #expect(unbilled.compactMap { $0["name"] as? String } == ["Fabrikam Müller & Söhne"], "\(unbilled)")
+                let dangling = try #require(drift["danglingMappings"] as? [[String: Any]])
+                #expect(dangling.map { $0["reason"] as? String } == ["companyGone"])
+                #expect(dangling.first?["companyUid"] as? String == "deadc0de-0000-4000-8000-000000000000")
+                let nameOnly = try #require(drift["nameOnlyMatches"] as? [[String: Any]])
+                #expect(nameOnly.map { $0["tenant"] as? String } == [Self.contoso])
+                let unassigned = try #require(drift["unassignedTenants"] as? [[String: Any]])
+                #expect(unassigned.compactMap { $0["name"] as? String } == ["Alpha"])
+                #expect((drift["unreachableServers"] as? [Any])?.isEmpty == true, "the gateway's vb365-eu is the simulator's VB365 server (by host)")
+                #expect(report["count"] as? Int == 4)
+            }
+        }
+    }
+}
