@@ -568,6 +568,19 @@ def passthrough_request(run, rng, cred):
     return Request("GET", target, deny=cred.deny or deny or None)
 
 
+CUSTOMER_TARGETS = ("/v1/customers", "/v1/customers?limit=2&offset=1", "/v1/customers?q=abc", "/v1/customers?upstream=vspc-chaos",
+                    "/v1/customers/drift", "/v1/customers/vspc-chaos.c0a1b2c3-0001-4a1b-8c2d-0000000000a1",
+                    "/v1/customers/vspc-chaos.9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b")
+
+
+def customer_request(run, rng, cred):
+    """GET /v1/customers, one customer, or the drift report: seed 004's roles read them."""
+    if rng.random() < 0.1:
+        return Request("GET", "/v1/customers?limit=0", deny=cred.deny or "invalid query")
+    deny = cred.deny or (not (cred.caller["roles"] & READERS) and "not a reader of customers")
+    return Request("GET", rng.choice(CUSTOMER_TARGETS), deny=deny or None)
+
+
 def purge_request(run, rng, cred):
     tenant_id = rng.choice(run.tenants)[0]
     query, ok = rng.choice([("", True), ("?upstream=vspc-chaos", True), ("?upstream=vb365-chaos", True),
@@ -647,8 +660,8 @@ def made_up_request(run, rng):
 def make_request(run, shared, rng, proto=HTTP1):
     """One random request, with what its answer must (not) be (made-up methods on HTTP/2 only)."""
     kinds = ["list", "tenant", "upstreams", "purge", "token", "readyz", "healthz", "metrics", "openapi",
-             "unknown", "wrong-method", "made-up-method", "passthrough"]
-    kind = rng.choices(kinds, weights=[24, 34, 5, 1, 6, 3, 6, 4, 2, 2, 3, 3 if proto == HTTP2 else 0, 10])[0]
+             "unknown", "wrong-method", "made-up-method", "passthrough", "customers"]
+    kind = rng.choices(kinds, weights=[24, 34, 5, 1, 6, 3, 6, 4, 2, 2, 3, 3 if proto == HTTP2 else 0, 10, 4])[0]
     if kind == "made-up-method":
         return made_up_request(run, rng)
     if kind == "token":
@@ -671,6 +684,8 @@ def make_request(run, shared, rng, proto=HTTP1):
         req = tenant_request(run, rng, cred)
     elif kind == "passthrough":
         req = passthrough_request(run, rng, cred)
+    elif kind == "customers":
+        req = customer_request(run, rng, cred)
     elif kind == "upstreams":
         admin = cred.caller is not None and cred.caller["roles"] & ADMINS
         req = Request("GET", "/v1/upstreams", deny=cred.deny or (not admin and "not an administrator") or None)
