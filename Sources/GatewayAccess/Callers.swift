@@ -25,6 +25,20 @@ public enum Role {
     public static let vspcAccountRolesAllowed: Set<String> = ["PortalAdministrator", "ResellerOwner", "ResellerAdministrator"]
 }
 
+/// What a caller's scopes hold: tenant ids (`{upstream}.{uuid}`: an organization's own app), and
+/// companies, written `company:{vspc upstream}.{uuid}` (a customer's own portal).
+public enum Scope {
+    static let companyPrefix = "company:"
+
+    /// The scope of a customer (`{vspc upstream}.{company uuid}`, lower case).
+    public static func company(_ customerID: String) -> String { companyPrefix + customerID.lowercased() }
+
+    /// The customer a scope names, when it is a company scope.
+    public static func customer(of scope: String) -> String? {
+        scope.hasPrefix(companyPrefix) ? String(scope.dropFirst(companyPrefix.count)) : nil
+    }
+}
+
 /// Someone calling the gateway, as authenticated.
 public struct Caller: Sendable, Equatable {
     public var id: String

@@ -100,8 +100,20 @@ extension GatewayConfiguration {
             }
             var scopes = Set<String>()
             for scope in try item.child("scopes").array() {
+                // `{ company: {vspc upstream}.{uuid} }`: a customer's own portal.
+                if case .mapping? = scope.node {
+                    try scope.requireKeys(["company"])
+                    let company = scope.child("company")
+                    let value = try company.string()
+                    guard let (upstream, _) = TenantID.parse(value) else { throw company.error("must be a customer id, {vspc upstream}.{company uuid}") }
+                    guard upstreams.contains(where: { $0.name == upstream && $0.product == .vspc }) else {
+                        throw company.error("names \(upstream), which is not a configured vspc upstream")
+                    }
+                    scopes.insert(Scope.company(value))
+                    continue
+                }
                 let value = try scope.string()
-                guard let (upstream, _) = TenantID.parse(value) else { throw scope.error("must be a tenant id, {upstream}.{uuid}") }
+                guard let (upstream, _) = TenantID.parse(value) else { throw scope.error("must be a tenant id, {upstream}.{uuid}, or { company: {vspc upstream}.{uuid} }") }
                 guard upstreams.contains(where: { $0.name == upstream }) else { throw scope.error("names upstream \(upstream), which is not configured") }
                 scopes.insert(value.lowercased())
             }

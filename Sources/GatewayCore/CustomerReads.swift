@@ -26,11 +26,26 @@ public final class CustomerReads: Sendable {
     /// says why, for companies, by inference).
     public static let readers = Set(Role.tenantReaders)
 
-    /// 403 unless the caller holds one of ``readers``.
-    public func authorize(_ caller: Caller) throws(GatewayError) {
-        guard !caller.roles.isDisjoint(with: Self.readers) else {
-            throw GatewayError.forbidden(roles: Self.readers.sorted(), what: "customers")
-        }
+    /// 403 unless the caller holds one of ``readers`` or is scoped (to a company, or to an
+    /// organization: it then sees only what its scopes name, ``visible(_:to:)``). The drift
+    /// report is for ``readers`` only.
+    public func authorize(_ caller: Caller, drift: Bool = false) throws(GatewayError) {
+        if !caller.roles.isDisjoint(with: Self.readers) { return }
+        if !drift, !caller.scopes.isEmpty { return }
+        throw GatewayError.forbidden(roles: Self.readers.sorted(), what: drift ? "the customers' drift" : "customers")
+    }
+
+    /// What `caller` may see of `customer`: all of it for ``readers``; for a caller scoped to the
+    /// company, all of it; for one scoped to an organization of it, the customer with only that
+    /// organization (no cloud tenants, no other organization); otherwise nothing.
+    static func visible(_ customer: Customer, to caller: Caller) -> Customer? {
+        if !caller.roles.isDisjoint(with: readers) || caller.scopes.contains(Scope.company(customer.id)) { return customer }
+        let own = customer.organizations.filter { $0.tenant.map { caller.scopes.contains($0) } ?? false }
+        guard !own.isEmpty else { return nil }
+        var narrowed = customer
+        narrowed.organizations = own
+        narrowed.cloudTenants = []
+        return narrowed
     }
 
     /// One VSPC upstream's join, or why it failed.
@@ -102,9 +117,15 @@ public final class CustomerReads: Sendable {
 
     /// `GET /v1/customers`: every VSPC upstream's customers, filtered (`q` on the name,
     /// `upstream`), sorted by name, one page; `meta.sources` says how each VSPC upstream fared.
-    public func list(_ query: TenantQuery, bypass: Bool) async throws -> [UInt8] {
-        let joined = await joins(only: query.upstream, bypass: bypass)
-        var all = joined.flatMap { $0.join?.customers ?? [] }
+    public func list(_ query: TenantQuery, caller: Caller, bypass: Bool) async throws -> [UInt8] {
+        var joined = await joins(only: query.upstream, bypass: bypass)
+        var all: [Customer] = []
+        for index in joined.indices {
+            // Each source counts what this caller sees of it: a scoped caller learns nothing of the others.
+            let visible = (joined[index].join?.customers ?? []).compactMap { Self.visible($0, to: caller) }
+            joined[index].source.count = visible.count
+            all += visible
+        }
         if let q = query.q?.lowercased(), !q.isEmpty { all = all.filter { ($0.name ?? "").lowercased().contains(q) } }
         all.sort { (($0.name ?? "").lowercased(), $0.id) < (($1.name ?? "").lowercased(), $1.id) }
         let page = Array(all.dropFirst(query.offset).prefix(query.limit))
@@ -113,7 +134,7 @@ public final class CustomerReads: Sendable {
     }
 
     /// `GET /v1/customers/{id}`: 400 for a malformed id, 404 for an unknown one.
-    public func customer(_ id: String, bypass: Bool) async throws -> [UInt8] {
+    public func customer(_ id: String, caller: Caller, bypass: Bool) async throws -> [UInt8] {
         guard let (upstream, _) = TenantID.parse(id), clients.named(upstream)?.definition.product == .vspc else {
             if TenantID.parse(id) == nil {
                 throw GatewayError.badRequest(.invalidID, "A customer id is {vspc upstream}.{company uuid}.")
@@ -124,7 +145,10 @@ public final class CustomerReads: Sendable {
         guard let join = source.join else {
             throw GatewayError(.upstreamFailed, detail: source.source.problem?.detail ?? "Upstream \(upstream) failed.", upstream: upstream)
         }
-        guard let customer = join.customers.first(where: { $0.id == id.lowercased() }) else { throw GatewayError.notFound("No customer \(id).") }
+        // Another customer than a scoped caller's is absent to it (existence does not leak).
+        guard let found = join.customers.first(where: { $0.id == id.lowercased() }), let customer = Self.visible(found, to: caller) else {
+            throw GatewayError.notFound("No customer \(id).")
+        }
         return try GatewayJSON.encode(CustomerAnswer(data: customer))
     }
 

@@ -95,7 +95,7 @@ struct RequestPipeline: Sendable {
             }
         case .customers, .customer, .customerDrift:
             do {
-                try service.customers.authorize(caller)
+                if case .customerDrift = work { try service.customers.authorize(caller, drift: true) } else { try service.customers.authorize(caller) }
             } catch {
                 return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
             }
@@ -151,9 +151,9 @@ struct RequestPipeline: Sendable {
                 case .upstreams:
                     return .json(try GatewayJSON.encode(UpstreamList(data: await service.health.upstreamInfo())))
                 case .customers(let query):
-                    return .json(try await service.customers.list(query, bypass: resolved.bypass))
+                    return .json(try await service.customers.list(query, caller: resolved.caller, bypass: resolved.bypass))
                 case .customer(let id):
-                    return .json(try await service.customers.customer(id, bypass: resolved.bypass))
+                    return .json(try await service.customers.customer(id, caller: resolved.caller, bypass: resolved.bypass))
                 case .customerDrift:
                     return .json(try await service.customers.drift(bypass: resolved.bypass))
                 case .status:

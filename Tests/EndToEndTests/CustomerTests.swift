@@ -1,4 +1,5 @@
 import Foundation
+import GatewayAccess
 import GatewayTestSupport
 import HTTPTransport
 import Testing
@@ -69,6 +70,42 @@ struct CustomerTests {
                 #expect(unassigned.compactMap { $0["name"] as? String } == ["Alpha"])
                 #expect((drift["unreachableServers"] as? [Any])?.isEmpty == true, "the gateway's vb365-eu is the simulator's VB365 server (by host)")
                 #expect(report["count"] as? Int == 4)
+            }
+        }
+    }
+}
+
+@Suite("End to end: who sees which customer", .serialized)
+struct CustomerScopeTests {
+    static let portalKey = "e2e-abc-portal-key-0123456789"
+    static var portal: String {
+        "  - id: abc-portal\n    keyHash: \"\(APIKey.hash(portalKey))\"\n    roles: []\n    scopes: [{ company: \"\(CustomerTests.abcTech)\" }]\n"
+    }
+
+    @Test("a company's portal sees that customer whole and no other; an organization's app sees its customer with only its organization; neither reads the drift")
+    func scopes() async throws {
+        try await withSimulator(vb365API: .v8) { sim in
+            try await withGateway(vb365: sim, vspc: sim, extraCallers: Self.portal) { gw in
+                let list = try CustomerTests.object(try await gw.get("/v1/customers", key: Self.portalKey))
+                let data = try #require(list["data"] as? [[String: Any]])
+                #expect(data.compactMap { $0["id"] as? String } == [CustomerTests.abcTech])
+                #expect((data.first?["cloudTenants"] as? [Any])?.count == 1)
+                #expect(((list["meta"] as? [String: Any])?["total"] as? Int) == 1)
+                let sources = try #require((list["meta"] as? [String: Any])?["sources"] as? [[String: Any]])
+                #expect(sources.first?["count"] as? Int == 1, "a scoped caller learns nothing of the other customers")
+                #expect(try await gw.get("/v1/customers/\(CustomerTests.abcTech)", key: Self.portalKey).status == 200)
+                #expect(try await gw.get("/v1/customers/vspc-main.9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b", key: Self.portalKey).status == 404)
+                #expect(try await gw.get("/v1/customers/drift", key: Self.portalKey).status == 403)
+
+                // abc's own app (scoped to the organization): its customer, with only abc in it.
+                let app = try CustomerTests.object(try await gw.get("/v1/customers", key: TestKeys.abcApp))
+                let seen = try #require(app["data"] as? [[String: Any]])
+                #expect(seen.compactMap { $0["id"] as? String } == [CustomerTests.abcTech])
+                #expect((seen.first?["organizations"] as? [[String: Any]])?.compactMap { $0["tenant"] as? String } == [CustomerTests.abc])
+                #expect((seen.first?["cloudTenants"] as? [Any])?.isEmpty == true)
+                #expect(try await gw.get("/v1/customers/drift", key: TestKeys.abcApp).status == 403)
+                // A role outside seed 004 and no scope: refused.
+                #expect(try await gw.get("/v1/customers", key: TestKeys.readOnly).status == 403)
             }
         }
     }

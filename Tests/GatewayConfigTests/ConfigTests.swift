@@ -99,6 +99,9 @@ struct ConfigTests {
             ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [Admin] }", "callers[0].roles[0]", "unknown role"),
             ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [], scopes: [\"nowhere.c386d34c-0ab6-4e13-b30a-67fcb05b83e4\"] }", "callers[0].scopes[0]", "not configured"),
             ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [] }\n  - { id: a, keyHash: \"sha256:\(String(repeating: "1", count: 64))\", roles: [] }", "callers[1].id", "another caller"),
+            ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [], scopes: [{ company: bad }] }", "callers[0].scopes[0].company", "customer id"),
+            ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [], scopes: [{ company: \"x.c386d34c-0ab6-4e13-b30a-67fcb05b83e4\" }] }", "callers[0].scopes[0].company", "not a configured vspc upstream"),
+            ("callers:\n  - { id: a, keyHash: \"sha256:\(String(repeating: "0", count: 64))\", roles: [], scopes: [{ tenant: x }] }", "callers[0].scopes[0].tenant", "unknown key"),
             ("policy: { cloudTenant: [Root] }", "policy.cloudTenant[0]", "unknown role"),
             ("auth: { tokens: { signingKey: { env: SHORT } } }", "auth.tokens.signingKey", "32 bytes"),
         ]
