@@ -1,6 +1,8 @@
 public import GatewayAccess
 import Foundation
 public import ResponseCache
+import Logging
+import Synchronization
 import TenantModel
 import VeeamAPI
 public import VeeamWire
@@ -15,11 +17,53 @@ public final class CustomerReads: Sendable {
     let reads: TenantReads
     let lists: TenantLists
 
+    /// VB365 upstream → VSPC upstream → which of that VSPC's servers it is, as last found.
+    private let matches = Mutex<[String: [String: VSPCServerMatch.Found]]>([:])
+
     init(clients: UpstreamClients, health: UpstreamHealth, reads: TenantReads, lists: TenantLists) {
         self.clients = clients
         self.health = health
         self.reads = reads
         self.lists = lists
+    }
+
+    /// Finds, at start and after a reload, which VB365 server of each VSPC upstream every VB365
+    /// upstream is, and logs it (an ambiguous or missing match as a warning). A VSPC that does not
+    /// answer is asked again by the next customer read.
+    public func prepare() async {
+        for vspc in clients.all where vspc.definition.product == .vspc {
+            guard case .vspc(_, let client) = vspc.runtime, let servers = try? await client.vb365Servers() else { continue }
+            note(vspc: vspc.name, servers: servers)
+        }
+    }
+
+    /// Records (and logs when it changed) which of `servers` each VB365 upstream is.
+    @discardableResult
+    func note(vspc: String, servers: [VSPCVb365Server]) -> [String: VSPCServerMatch.Found] {
+        var found: [String: VSPCServerMatch.Found] = [:]
+        for vb365 in clients.all where vb365.definition.product == .vb365 {
+            let match = VSPCServerMatch.server(of: vb365.definition, vspc: vspc, among: servers)
+            found[vb365.name] = match
+            let previous = matches.withLock { all -> VSPCServerMatch.Found? in
+                defer { all[vb365.name, default: [:]][vspc] = match }
+                return all[vb365.name]?[vspc]
+            }
+            guard previous != match else { continue }
+            let metadata: Logger.Metadata = ["upstream": "\(vb365.name)", "vspc": "\(vspc)", "server": "\(match.uid ?? "-")", "how": "\(match.how)"]
+            if match.uid == nil {
+                clients.logger.warning("a VB365 upstream is none of a VSPC's VB365 servers: its organizations join customers by mapping only", metadata: metadata)
+            } else {
+                clients.logger.info("a VB365 upstream is one of a VSPC's VB365 servers", metadata: metadata)
+            }
+        }
+        return found
+    }
+
+    /// What `/v1/upstreams` shows for a VB365 upstream: the last matches found, per VSPC upstream.
+    func serverLinks(of vb365: String) -> [VSPCServerLink]? {
+        matches.withLock { $0[vb365] }.map { found in
+            found.keys.sorted().compactMap { vspc in found[vspc].map { VSPCServerLink(upstream: vspc, serverUid: $0.uid, how: $0.how) } }
+        }
     }
 
     /// Who reads customers: the roles seed 004 gives for reading cloud tenants (docs/security.md
@@ -102,13 +146,12 @@ public final class CustomerReads: Sendable {
             throw GatewayError(.upstreamFailed, detail: problem.detail, upstream: upstream.name)
         }
         let knownServers = try await servers
+        let found = note(vspc: upstream.name, servers: knownServers)
         var vb365: [JoinedVB365Upstream] = []
         for other in clients.all where other.definition.product == .vb365 {
             let read = await lists.fetchAll(other, index: 0, bypass: bypass)
             vb365.append(
-                JoinedVB365Upstream(
-                    name: other.name, serverUid: VSPCServerMatch.server(of: other.definition, vspc: upstream.name, among: knownServers).uid,
-                    organizations: read.source.status == .error ? nil : read.tenants))
+                JoinedVB365Upstream(name: other.name, serverUid: found[other.name]?.uid, organizations: read.source.status == .error ? nil : read.tenants))
         }
         return CustomerSources(
             vspcUpstream: upstream.name, companies: try await companies, tenants: tenants.tenants, servers: knownServers,

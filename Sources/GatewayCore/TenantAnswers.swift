@@ -135,6 +135,18 @@ public struct UpstreamInfo: Sendable, Encodable {
     /// VB365: the REST version in use (`v5`…`v8`), null while `auto` has not found it yet;
     /// VSPC: the `X-Client-Version` sent.
     public var apiVersion: String?
+    /// VB365: which VB365 server of each VSPC upstream this upstream is, as last found (null
+    /// before any VSPC was asked).
+    public var vspcServers: [VSPCServerLink]? = nil
+}
+
+/// A VB365 upstream as one of a VSPC upstream's VB365 servers (``VSPCServerMatch``).
+public struct VSPCServerLink: Sendable, Encodable, Equatable {
+    public var upstream: String
+    /// The server's `instanceUid`; null when none or several matched.
+    public var serverUid: String?
+    /// `configured`, `host`, or why nothing matched.
+    public var how: String
 }
 
 /// What the shared tier says of itself, for `/v1/status`, `/readyz` and `/metrics`.

@@ -52,6 +52,16 @@ public final class TenantService: Sendable {
         self.passThrough = PassThroughReads(clients: clients, health: health, reads: reads, policy: passThrough)
     }
 
+    /// `GET /v1/upstreams`: each upstream's facts (``UpstreamHealth/upstreamInfo()``), a VB365
+    /// upstream's with which VSPC server it is (``CustomerReads``).
+    public func upstreamInfo() async -> [UpstreamInfo] {
+        var infos = await health.upstreamInfo()
+        for index in infos.indices where infos[index].product == .vb365 {
+            infos[index].vspcServers = customers.serverLinks(of: infos[index].name)
+        }
+        return infos
+    }
+
     /// Purges this replica's caches: everything, one upstream's entries, or one tenant's (a purge
     /// another replica made, heard on the shared tier, comes here). Returns how many entries went.
     public func purgeCache(upstream: String? = nil, tenant: String? = nil) -> Int {

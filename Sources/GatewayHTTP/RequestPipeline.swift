@@ -149,7 +149,7 @@ struct RequestPipeline: Sendable {
                         query, caller: resolved.caller, policy: resolved.snapshot.access.policy, bypassCache: resolved.bypass)
                     return .cached(answer.cachedBody, answer.cacheStatus)
                 case .upstreams:
-                    return .json(try GatewayJSON.encode(UpstreamList(data: await service.health.upstreamInfo())))
+                    return .json(try GatewayJSON.encode(UpstreamList(data: await service.upstreamInfo())))
                 case .customers(let query):
                     return .json(try await service.customers.list(query, caller: resolved.caller, bypass: resolved.bypass))
                 case .customer(let id):

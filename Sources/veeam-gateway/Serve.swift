@@ -54,6 +54,8 @@ struct GatewayRunner: Service {
             for upstream in await state.snapshot.service.health.readiness().upstreams where !upstream.ready {
                 logger.error("upstream not ready", metadata: ["upstream": "\(upstream.upstream)", "reason": "\(upstream.reason ?? "-")"])
             }
+            // Which VSPC server each VB365 upstream is (customers join through it): said at start.
+            await state.snapshot.service.customers.prepare()
         }
         var services: [any Service] = [client, app]
         if let metricsApp = GatewayApplication.makeMetrics(state: state.source, logger: logger, metrics: metrics, accessLog: accessLog, onRunning: { bound in

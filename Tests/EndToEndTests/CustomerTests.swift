@@ -40,6 +40,14 @@ struct CustomerTests {
                 let byName = try #require((contosoLtd["organizations"] as? [[String: Any]])?.first)
                 #expect(byName["match"] as? String == "name" && byName["tenant"] as? String == Self.contoso)
 
+                // /v1/upstreams says which VSPC server vb365-eu is, and the log said it once.
+                let upstreams = try CustomerTests.object(try await gw.get("/v1/upstreams"))
+                let vb365 = try #require((upstreams["data"] as? [[String: Any]])?.first { $0["name"] as? String == "vb365-eu" })
+                let link = try #require((vb365["vspcServers"] as? [[String: Any]])?.first)
+                #expect(link["upstream"] as? String == "vspc-main" && link["how"] as? String == "host")
+                #expect(link["serverUid"] as? String == "b3650000-5e4f-4a3b-9c2d-1e0f00000365")
+                #expect(gw.logs.all.filter { $0.contains("is one of a VSPC's VB365 servers") }.count == 1)
+
                 #expect(try await gw.get("/v1/customers/not-an-id").status == 400)
                 #expect(try await gw.get("/v1/customers/vspc-main.0f8c1f1e-6a38-4b8e-9a3b-5a1d5f0c1a01").status == 404)
                 #expect(try await gw.get("/v1/customers", key: TestKeys.companyOwner).status == 403)

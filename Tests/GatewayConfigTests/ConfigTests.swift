@@ -245,6 +245,26 @@ struct ConfigTests {
         #expect(vspcAccount?.key == "upstreams[1].passThrough")
     }
 
+    @Test("vspcServer: a vb365 upstream names a configured vspc upstream and the server's uid")
+    func vspcServer() throws {
+        let fixture = try ConfigFixture()
+        let good = try GatewayConfiguration.parse(
+            yaml: fixture.yaml("    vspcServer: { upstream: vspc-main, serverUid: b3650000-5e4f-4a3b-9c2d-1e0f00000365 }"), file: "gw.yaml",
+            environment: fixture.environment)
+        #expect(good.upstreams[0].vspcServer == VSPCServerReference(upstream: "vspc-main", serverUid: "b3650000-5e4f-4a3b-9c2d-1e0f00000365"))
+        for (extra, key, fragment) in [
+            ("    vspcServer: { upstream: nowhere, serverUid: b3650000-5e4f-4a3b-9c2d-1e0f00000365 }", "upstreams[0].vspcServer.upstream", "no vspc upstream"),
+            ("    vspcServer: { upstream: vspc-main, serverUid: server-1 }", "upstreams[0].vspcServer.serverUid", "UUID"),
+            ("    vspcServer: { upstream: vspc-main }", "upstreams[0].vspcServer.serverUid", ""),
+        ] {
+            let error = #expect(throws: ConfigError.self) {
+                try GatewayConfiguration.parse(yaml: fixture.yaml(extra), file: "gw.yaml", environment: fixture.environment)
+            }
+            #expect(error?.key == key, "\(extra)")
+            if !fragment.isEmpty { #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")") }
+        }
+    }
+
     @Test("apiVersion (vb365) and clientVersion (vspc): defaults auto and 3.6, fixed values kept, null sends none")
     func upstreamVersions() throws {
         let yaml = """
