@@ -147,9 +147,10 @@ def main():
 
         # Some traffic for the charts: both products, hits and misses, a refusal now and then.
         stop_traffic = threading.Event()
+        customer_errors = []
 
         def traffic():
-            paths = ["/v1/tenants", "/v1/tenants/vb365-demo.cbc52c37-df7f-4b03-98f3-036e7d4b3127",
+            paths = ["/v1/customers", "/v1/tenants", "/v1/tenants/vb365-demo.cbc52c37-df7f-4b03-98f3-036e7d4b3127",
                      "/v1/tenants/vspc-demo.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", "/v1/tenants/vb365-demo.5d0f3b52-7b58-4c3e-9d0a-3d2b1f6a9e11",
                      "/v1/tenants/vspc-demo.0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19"] * 6 + ["/v1/tenants/vspc-demo.not-a-uuid"]
             n = 0
@@ -157,8 +158,9 @@ def main():
                 request = urllib.request.Request(base + paths[n % len(paths)], headers={"X-API-Key": admin_key})
                 try:
                     urllib.request.urlopen(request, timeout=5).read()
-                except Exception:
-                    pass
+                except Exception as error:
+                    if paths[n % len(paths)] == "/v1/customers":
+                        customer_errors.append(str(error))
                 n += 1
                 stop_traffic.wait(0.1)
 
@@ -183,6 +185,12 @@ def main():
             page.wait_for_selector(ok("vb365-demo"), timeout=15_000)
             page.wait_for_selector(ok("vspc-demo"), timeout=15_000)
             print("both upstreams ok")
+            # The customers' drift as last joined (the traffic reads /v1/customers).
+            try:
+                page.wait_for_function("document.getElementById('customer-drift').textContent.includes('vspc-demo')", timeout=10_000)
+                print("customer drift:", page.inner_text("#customer-drift"))
+            except Exception:
+                failures.append(f"the page shows no customer drift: {page.inner_text('#customer-drift')!r}; /v1/customers failed: {customer_errors[:3]}")
             if page.input_value("#key") != "":
                 failures.append("the key stayed in the form")
 

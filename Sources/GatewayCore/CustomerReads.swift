@@ -3,6 +3,7 @@ import Foundation
 public import ResponseCache
 import Logging
 import Synchronization
+public import GatewayObservability
 import TenantModel
 import VeeamAPI
 public import VeeamWire
@@ -19,6 +20,14 @@ public final class CustomerReads: Sendable {
 
     /// VB365 upstream → VSPC upstream → which of that VSPC's servers it is, as last found.
     private let matches = Mutex<[String: [String: VSPCServerMatch.Found]]>([:])
+    /// VSPC upstream → its drift as last joined, for the status page (which never joins itself:
+    /// the page costs the Veeam servers nothing).
+    private let lastDrift = Mutex<[String: StatusReport.CustomerDriftCount]>([:])
+
+    /// Each VSPC upstream's drift as last joined.
+    public var driftCounts: [StatusReport.CustomerDriftCount] {
+        lastDrift.withLock { all in all.keys.sorted().compactMap { all[$0] } }
+    }
 
     init(clients: UpstreamClients, health: UpstreamHealth, reads: TenantReads, lists: TenantLists) {
         self.clients = clients
@@ -121,6 +130,16 @@ public final class CustomerReads: Sendable {
                         tags: [CacheKeys.upstreamTag(name)])
                 })
             guard case .customers(let join) = answer.entry.value else { throw GatewayError.internalInvariant("customer entry of \(name)") }
+            let drift = join.drift
+            let counts = StatusReport.CustomerDriftCount(
+                upstream: name, count: drift.count,
+                byKind: [
+                    "unbilledOrganizations": drift.unbilledOrganizations.count, "danglingMappings": drift.danglingMappings.count,
+                    "nameOnlyMatches": drift.nameOnlyMatches.count, "unassignedTenants": drift.unassignedTenants.count,
+                    "unreachableServers": drift.unreachableServers.count,
+                ],
+                joinedAt: CachedPayload.fetchedAtNow())
+            lastDrift.withLock { all in if answer.status != .hit || all[name] == nil { all[name] = counts } }
             if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }
             return SourceJoin(
                 upstream: name, join: join,

@@ -87,7 +87,9 @@ extension TenantService {
                     code: probe.flatMap { $0.ready ? nil : $0.code ?? GatewayError.Code.upstreamFailed.rawValue }, throttledForSeconds: upstream.throttle.remaining(), accounts: accounts))
         }
         let shared = sharedStatus?()
-        return board.report(
+        var report = board.report(
             upstreams: facts, cache: reads.cacheStatistics, maxBytes: reads.cache.maxBytes, sharedTier: shared?.line, sharedCache: shared?.cache)
+        report.customerDrift = customers.driftCounts
+        return report
     }
 }

@@ -83,6 +83,27 @@ public struct StatusReport: Sendable, Encodable {
     public var sharedCache: SharedLevelStatistics?
     /// The last 50 problems answered, newest first.
     public var problems: [StatusBoard.Problem]
+    /// Each VSPC upstream's customer drift as last joined (none before a customer read).
+    public var customerDrift: [CustomerDriftCount] = []
+
+    /// How much drift the customers of one VSPC upstream showed, by kind (`/v1/customers/drift`
+    /// has the records).
+    public struct CustomerDriftCount: Sendable, Encodable, Equatable {
+        public var upstream: String
+        public var count: Int
+        public var byKind: [String: Int]
+        /// When the join was made.
+        public var joinedAt: String
+        public var report: String
+
+        public init(upstream: String, count: Int, byKind: [String: Int], joinedAt: String) {
+            self.upstream = upstream
+            self.count = count
+            self.byKind = byKind
+            self.joinedAt = joinedAt
+            self.report = "/v1/customers/drift"
+        }
+    }
 }
 
 extension StatusBoard {

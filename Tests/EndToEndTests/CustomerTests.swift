@@ -78,6 +78,12 @@ struct CustomerTests {
                 #expect(unassigned.compactMap { $0["name"] as? String } == ["Alpha"])
                 #expect((drift["unreachableServers"] as? [Any])?.isEmpty == true, "the gateway's vb365-eu is the simulator's VB365 server (by host)")
                 #expect(report["count"] as? Int == 4)
+                // The status page shows the counts as last joined (it never joins itself).
+                let status = try CustomerTests.object(try await gw.get("/v1/status"))
+                let counts = try #require((status["customerDrift"] as? [[String: Any]])?.first)
+                #expect(counts["upstream"] as? String == "vspc-main" && counts["count"] as? Int == 4)
+                #expect((counts["byKind"] as? [String: Int])?["nameOnlyMatches"] == 1)
+                #expect(counts["report"] as? String == "/v1/customers/drift")
             }
         }
     }

@@ -95,6 +95,14 @@ function render(status) {
     (status.sharedCache ? ` · shared cache: ${status.sharedCache.hits} hits, ${status.sharedCache.misses} fills, ` +
       `${status.sharedCache.lockWaits} waits, ${status.sharedCache.fallbacks} fallbacks` : "");
 
+  // Each VSPC upstream's customer drift as last joined; the records are at GET /v1/customers/drift.
+  const drift = status.customerDrift || [];
+  document.getElementById("customer-drift").textContent = drift.length === 0 ? "" :
+    "customers' drift: " + drift.map((d) => {
+      const kinds = Object.entries(d.byKind).filter(([, n]) => n > 0).map(([kind, n]) => `${n} ${kind}`).join(", ");
+      return `${d.upstream} ${d.count}` + (kinds ? ` (${kinds})` : "") + ` as of ${since(d.joinedAt)}`;
+    }).join(" · ") + ` — GET ${drift[0].report}`;
+
   fill(document.querySelector("#upstreams tbody"), status.upstreams.map((u) => {
     const accounts = el("td", { class: "wrap" }, ...u.accounts.map((a) =>
       el("span", { class: "account account-" + a.state, title: a.lastLogin ? "last login " + since(a.lastLogin) : "no login yet" },
