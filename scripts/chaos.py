@@ -574,11 +574,21 @@ CUSTOMER_TARGETS = ("/v1/customers", "/v1/customers?limit=2&offset=1", "/v1/cust
 
 
 def customer_request(run, rng, cred):
-    """GET /v1/customers, one customer, or the drift report: seed 004's roles read them."""
+    """GET /v1/customers, one customer, or the drift report: seed 004's roles read them all; a
+    scoped caller reads what its scopes name (its customer, narrowed; others are 404), never the
+    drift report (docs/security.md)."""
     if rng.random() < 0.1:
         return Request("GET", "/v1/customers?limit=0", deny=cred.deny or "invalid query")
-    deny = cred.deny or (not (cred.caller["roles"] & READERS) and "not a reader of customers")
-    return Request("GET", rng.choice(CUSTOMER_TARGETS), deny=deny or None)
+    target = rng.choice(CUSTOMER_TARGETS)
+    if cred.deny:
+        return Request("GET", target, deny=cred.deny)
+    reader = bool(cred.caller["roles"] & READERS)
+    scoped = bool(cred.caller["scopes"])
+    if target == "/v1/customers/drift":
+        deny = not reader and "not a reader of the customers' drift"
+    else:
+        deny = not reader and not scoped and "not a reader of customers"
+    return Request("GET", target, deny=deny or None)
 
 
 def purge_request(run, rng, cred):
