@@ -197,12 +197,10 @@ public final class CustomerReads: Sendable {
 
     /// `GET /v1/customers/{id}`: 400 for a malformed id, 404 for an unknown one.
     public func customer(_ id: String, caller: Caller, bypass: Bool) async throws -> [UInt8] {
-        guard let (upstream, _) = TenantID.parse(id), clients.named(upstream)?.definition.product == .vspc else {
-            if TenantID.parse(id) == nil {
-                throw GatewayError.badRequest(.invalidID, "A customer id is {vspc upstream}.{company uuid}.")
-            }
-            throw GatewayError.notFound("No customer \(id).")
+        guard let (upstream, _) = TenantID.parse(id) else {
+            throw GatewayError.badRequest(.invalidID, "A customer id is {vspc upstream}.{company uuid}.")
         }
+        guard clients.named(upstream)?.definition.product == .vspc else { throw GatewayError.notFound("No customer \(id).") }
         guard let source = await joins(only: upstream, bypass: bypass).first else { throw GatewayError.notFound("No customer \(id).") }
         guard let join = source.join else {
             throw GatewayError(.upstreamFailed, detail: source.source.problem?.detail ?? "Upstream \(upstream) failed.", upstream: upstream)

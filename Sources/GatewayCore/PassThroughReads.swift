@@ -6,76 +6,6 @@ import TenantModel
 import VeeamAPI
 import GatewayObservability
 
-/// What a pass-through request names, before anything is checked: its target as sent
-/// (`/v1/tenants/{id}/api/{path}` or `/v1/upstreams/{name}/api/{path}`, with its query), taken
-/// apart only when ``PassThroughReads/locate(_:)`` has not seen it before.
-public struct PassThroughTarget: Sendable {
-    /// Whose session reads it.
-    public enum Via: Sendable {
-        /// `GET /v1/tenants/{id}/api/…`: the organization's own, the id as written.
-        case tenant(String)
-        /// `GET /v1/upstreams/{name}/api/…`: the upstream's pass-through account.
-        case upstream(String)
-    }
-
-    /// A target taken apart.
-    struct Parts {
-        var via: Via
-        /// The path after `/api`, as sent (still percent-encoded, if it was).
-        var rawPath: Substring
-        /// The query, without `?`.
-        var rawQuery: Substring?
-    }
-
-    /// The request target as sent: path and query.
-    public var target: String
-    /// The method, upper case.
-    public var method: String
-    /// A write's body (JSON), when it has one.
-    public var body: [UInt8]?
-
-    public init(target: String, method: String, body: [UInt8]? = nil) {
-        self.target = target
-        self.method = method
-        self.body = body
-    }
-
-    /// Whether a request target names a pass-through (what ``split(_:)`` takes apart, checked
-    /// without taking it apart: the hot path asks this of every such head). Both front ends ask
-    /// this, so they agree.
-    public static func names(_ target: Substring) -> Bool {
-        var bytes = target.utf8[...]
-        let end = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex
-        bytes = bytes[..<end]
-        for prefix in ["/v1/tenants/", "/v1/upstreams/"] where bytes.starts(with: prefix.utf8) {
-            let rest = bytes.dropFirst(prefix.utf8.count)
-            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")), slash != rest.startIndex else { return false }
-            return rest[rest.index(after: slash)...].starts(with: "api/".utf8)
-        }
-        return false
-    }
-
-    static func split(_ target: Substring) -> Parts? {
-        let path: Substring
-        var query: Substring?
-        if let mark = target.firstIndex(of: "?") {
-            path = target[..<mark]
-            query = target[target.index(after: mark)...]
-        } else {
-            path = target
-        }
-        let parts = path.split(separator: "/", maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0].isEmpty, parts[1] == "v1", !parts[3].isEmpty, parts[4].hasPrefix("api/") else { return nil }
-        let via: Via
-        switch parts[2] {
-        case "tenants": via = .tenant(String(parts[3]))
-        case "upstreams": via = .upstream(String(parts[3]))
-        default: return nil
-        }
-        return Parts(via: via, rawPath: parts[4].dropFirst(3), rawQuery: query)
-    }
-}
-
 /// A pass-through request located: the upstream, the route that allows it, the checked path, and
 /// for the tenant form the organization (authorized as a tenant read is). Carried into the fill.
 public final class PassThroughLocation: Sendable {
@@ -137,18 +67,17 @@ public final class PassThroughReads: Sendable {
         }
         let upstream: UpstreamClients.Upstream
         let organization: TenantLocation?
-        let form: PassThroughRoute.Form
-        switch parts.via {
-        case .tenant(let id):
-            let location = try reads.locate(id)
+        switch parts.form {
+        case .tenant:
+            let location = try reads.locate(String(parts.name))
             guard location.kind == .organization else {
                 throw GatewayError(
                     .passThroughNotAllowed, detail: "Only a VB365 organization is read through /v1/tenants/{id}/api; use /v1/upstreams/{name}/api for VSPC.")
             }
             upstream = location.upstream
             organization = location
-            form = .tenant
-        case .upstream(let name):
+        case .upstream:
+            let name = String(parts.name)
             guard let found = clients.named(name) else { throw GatewayError(.routeNotFound, detail: "No upstream \(name).") }
             guard found.accountReads != nil else {
                 throw GatewayError(
@@ -156,8 +85,8 @@ public final class PassThroughReads: Sendable {
             }
             upstream = found
             organization = nil
-            form = .upstream
         }
+        let form = parts.form
         let path = try PassThroughPath(rawPath: parts.rawPath, rawQuery: parts.rawQuery)
         guard let route = policy.route(form: form, upstream: upstream.name, product: upstream.definition.product, method: target.method, path: path) else {
             throw GatewayError(
@@ -339,113 +268,4 @@ public struct PassThroughAnswer: Sendable {
 public struct PassThroughWriteAnswer: Sendable {
     public var status: Int
     public var body: [UInt8]?
-}
-
-/// `?pages=all`: every page of a collection, walked by the gateway and answered as one array.
-/// VSPC pages by `limit` (500 at most) and `offset` in its envelope; VB365 v8 by `limit` and
-/// `offset` in `{offset, limit, results}`; VB365 before v8 (a bare array) is one page. Bounded:
-/// at most ``maxPages`` pages and the upstream's `maxResponseBytes` in all, past which the
-/// answer is an error, never a silent cut.
-enum PageWalk {
-    static let maxPages = 200
-    static let vspcPageSize = 500
-    static let vb365PageSize = 1000
-
-    /// `{"data": [...], "meta": {"total": n, "pages": k}}`.
-    static func readAll(_ location: PassThroughLocation, clients: UpstreamClients) async throws -> [UInt8] {
-        let upstream = location.upstream
-        let bound = upstream.definition.options.maxResponseBytes
-        let base = location.path.forwardedQuery.filter { $0.0 != "limit" && $0.0 != "offset" }
-        var items: [Any] = []
-        var bytes = 0
-        for page in 0..<maxPages {
-            let size = upstream.definition.product == .vspc ? vspcPageSize : vb365PageSize
-            let query = base + [("limit", String(size)), ("offset", String(items.count))]
-            let body = try PassThroughReads.body(of: try await PassThroughReads.send(location, clients: clients, query: query), location)
-            bytes += body.count
-            guard bytes <= bound else { throw tooLarge(location, "more than \(bound) bytes") }
-            guard let value = try? JSONSerialization.jsonObject(with: Data(body)) else {
-                throw VeeamAPIError(code: .badResponse, status: 200, upstreamMessage: "a page that is not JSON")
-            }
-            let found: [Any]
-            var total: Int?
-            if let array = value as? [Any] {
-                // VB365 before v8: the whole collection at once.
-                items += array
-                return try encode(items, pages: page + 1)
-            } else if let object = value as? [String: Any], let data = object["data"] as? [Any] {
-                found = data
-                total = ((object["meta"] as? [String: Any])?["pagingInfo"] as? [String: Any])?["total"] as? Int
-            } else if let object = value as? [String: Any], let results = object["results"] as? [Any] {
-                found = results
-            } else {
-                throw VeeamAPIError(code: .badResponse, status: 200, upstreamMessage: "a page that is neither an array, {data} nor {results}")
-            }
-            items += found
-            if found.count < size || found.isEmpty || total.map({ items.count >= $0 }) == true {
-                return try encode(items, pages: page + 1)
-            }
-        }
-        throw tooLarge(location, "more than \(maxPages) pages")
-    }
-
-    static func encode(_ items: [Any], pages: Int) throws -> [UInt8] {
-        let document: [String: Any] = ["data": items, "meta": ["total": items.count, "pages": pages]]
-        guard let data = try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            throw VeeamAPIError(code: .badResponse, status: 200, upstreamMessage: "pages that do not make one document")
-        }
-        return Array(data)
-    }
-
-    static func tooLarge(_ location: PassThroughLocation, _ what: String) -> GatewayError {
-        GatewayError(
-            .upstream(.answer(.badResponse)),
-            detail: "\(location.method) \(location.path.path) on \(location.upstream.name) has \(what) with pages=all; page with limit and offset instead.",
-            upstream: location.upstream.name)
-    }
-}
-
-/// VSPC's async actions, followed for pass-through: a 202 names the action in `Location`; its
-/// status (`GET /asyncActions/{id}`) is polled until it is no longer `running`, then its result
-/// (`GET /asyncActions/{id}/result`) is the answer. Only the action's id is taken from
-/// `Location` (a UUID), and the gateway's own base URL used: a 202 never sends the gateway
-/// elsewhere. Bounded by the caller's deadline and by ``maxPolls``.
-public enum AsyncActions {
-    static let maxPolls = 100
-    static let pollInterval: Duration = .milliseconds(200)
-
-    static func follow(_ accepted: UpstreamResponse, client: VSPCClient, upstream: String) async throws -> UpstreamResponse {
-        guard let location = accepted.header("location"), let id = actionID(location) else {
-            throw VeeamAPIError(code: .asyncPending, status: 202, upstreamMessage: "a 202 without an async action's Location")
-        }
-        for poll in 0..<maxPolls {
-            let info = try await client.read(["asyncActions", id])
-            guard info.status == 200 else { throw VeeamAPIError.from(info) }
-            switch status(of: info.body) {
-            case "running":
-                try await Task.sleep(for: poll == 0 ? .milliseconds(50) : pollInterval)
-            case "succeed":
-                return try await client.read(["asyncActions", id, "result"])
-            case let other:
-                throw VeeamAPIError(code: .badResponse, status: 200, upstreamMessage: "async action \(id) ended \(other ?? "without a status")")
-            }
-        }
-        throw VeeamAPIError(code: .asyncPending, status: 202, upstreamMessage: "async action \(id) still running after \(maxPolls) polls")
-    }
-
-    /// The action's id from `…/api/v3/asyncActions/{uuid}`; nil for anything else.
-    public static func actionID(_ location: String) -> String? {
-        let path = location.split(separator: "?", maxSplits: 1).first.map(String.init) ?? location
-        let parts = path.split(separator: "/")
-        guard parts.count >= 4, parts[parts.count - 2] == "asyncActions", parts[parts.count - 3] == "v3", parts[parts.count - 4] == "api",
-            let id = parts.last, UUID(uuidString: String(id)) != nil
-        else { return nil }
-        return id.lowercased()
-    }
-
-    /// `data.status` of an `AsyncActionInfo` answer.
-    static func status(of body: [UInt8]) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
-        return (object["data"] as? [String: Any])?["status"] as? String
-    }
 }

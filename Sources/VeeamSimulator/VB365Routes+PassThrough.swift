@@ -214,7 +214,7 @@ extension VB365Routes {
         return ([found.organization], found.number..<(found.number + 1))
     }
 
-    /// `PageOfRESTJobSession` in every version: the last session of each job (v7+: `jobId` narrows).
+    /// `PageOfRESTJobSession` in every version: the last session of each job (from v7 on, a `jobId` query narrows it).
     private func jobSessions(_ request: Request) async throws -> Response {
         let user: String
         switch try await admit(request, route: "GET \(prefix)/JobSessions") {
