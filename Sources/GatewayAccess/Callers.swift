@@ -57,6 +57,9 @@ public struct Caller: Sendable, Equatable {
         case statusSession = "status-session"
     }
 
+    /// Whether one of its scopes is a company's (``Scope/company(_:)``).
+    public var hasCompanyScope: Bool { scopes.contains { $0.hasPrefix(Scope.companyPrefix) } }
+
     public init(id: String, roles: Set<String>, scopes: Set<String> = [], method: Method = .apiKey) {
         self.id = id
         self.roles = roles
@@ -264,10 +267,13 @@ public struct AccessPolicy: Sendable, Equatable {
     }
 
     /// May `caller` read the tenant `id` of this kind? Decided before any cache or upstream call.
-    public func canRead(_ caller: Caller, kind: Tenant.Kind, id: String) -> Decision {
+    /// `customers` says which customers the tenant belongs to (asked only for a caller scoped to
+    /// a company, which reads its customer's tenants of both kinds).
+    public func canRead(_ caller: Caller, kind: Tenant.Kind, id: String, customers: () -> [String] = { [] }) -> Decision {
         let readers = readers(for: kind)
         if !caller.roles.isDisjoint(with: readers) { return .allow }
         if kind == .organization, caller.scopes.contains(id) { return .allow }
+        if caller.hasCompanyScope, customers().contains(where: { caller.scopes.contains(Scope.company($0)) }) { return .allow }
         if !caller.scopes.isEmpty { return .hidden }
         return .forbidden(requiredRoles: readers.sorted())
     }

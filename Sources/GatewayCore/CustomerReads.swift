@@ -140,6 +140,7 @@ public final class CustomerReads: Sendable {
                 ],
                 joinedAt: CachedPayload.fetchedAtNow())
             lastDrift.withLock { all in if answer.status != .hit || all[name] == nil { all[name] = counts } }
+            if answer.status != .hit || !reads.membership.isKnown(for: [name]) { noteMembers(of: name, join) }
             if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }
             return SourceJoin(
                 upstream: name, join: join,
@@ -151,6 +152,29 @@ public final class CustomerReads: Sendable {
                 upstream: name, join: nil,
                 source: SourceStatus(upstream: name, product: .vspc, status: .error, fetchedAt: CachedPayload.fetchedAtNow(), count: 0, problem: ProblemSummary(problem)))
         }
+    }
+
+    /// Records a join's members; a tenant whose customer changed loses its cached answer (its
+    /// `links.customer` is made at fill) and lists their kept renderings.
+    func noteMembers(of vspc: String, _ join: CustomerJoin) {
+        let changed = reads.membership.record(vspc: vspc, join)
+        guard !changed.isEmpty else { return }
+        for tenant in changed { _ = reads.purgeLocal(.tenant(tenant)) }
+        lists.forgetRenderings()
+    }
+
+    /// Joins every VSPC upstream not joined yet when `caller` is scoped to a company: what its
+    /// tenants are is known from the join only. Anyone else never waits for a join here.
+    public func ensureMembership(for caller: Caller) async {
+        guard caller.hasCompanyScope else { return }
+        let vspcs = clients.all.filter { $0.definition.product == .vspc }.map(\.name)
+        guard !reads.membership.isKnown(for: vspcs) else { return }
+        _ = await joins(bypass: false)
+    }
+
+    /// Whether ``ensureMembership(for:)`` would join.
+    public func awaitsMembership(_ caller: Caller) -> Bool {
+        caller.hasCompanyScope && !reads.membership.isKnown(for: clients.all.filter { $0.definition.product == .vspc }.map(\.name))
     }
 
     /// What the join of one VSPC upstream reads: its four collections, its cloud tenants (the

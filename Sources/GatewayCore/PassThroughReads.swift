@@ -13,7 +13,7 @@ public final class PassThroughLocation: Sendable {
     let route: PassThroughRoute
     let path: PassThroughPath
     /// The tenant form's organization; nil for the upstream form.
-    let organization: TenantLocation?
+    public let organization: TenantLocation?
     let cacheKey: String
     let method: String
     /// A write's body, forwarded as it came.

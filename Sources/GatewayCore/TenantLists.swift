@@ -110,13 +110,17 @@ public final class TenantLists: Sendable {
     }
 
     func selectUpstreams(_ query: TenantQuery, caller: Caller, policy: AccessPolicy) -> [UpstreamClients.Upstream] {
-        clients.all.filter { u in
+        // A company's caller reads the upstreams its customers' tenants are on.
+        let companyTenants = caller.hasCompanyScope ? reads.membership.tenants(of: caller.scopes.compactMap(Scope.customer(of:))) : []
+        return clients.all.filter { u in
             guard (query.product == nil || u.definition.product == query.product) && (query.upstream == nil || u.definition.name == query.upstream) else {
                 return false
             }
             let kind = u.kind
+            let prefix = u.definition.name + "."
             return policy.readsAll(caller, kind: kind)
-                || (kind == .organization && caller.scopes.contains { $0.hasPrefix(u.definition.name + ".") })
+                || (kind == .organization && caller.scopes.contains { $0.hasPrefix(prefix) })
+                || companyTenants.contains { $0.hasPrefix(prefix) }
         }
     }
 
@@ -145,13 +149,19 @@ public final class TenantLists: Sendable {
     func makeView(_ query: TenantQuery, caller: Caller, policy: AccessPolicy, _ results: [SourceResult], stamps: [ContinuousClock.Instant?]) -> ListView {
         var tenants: [Tenant] = []
         var sources: [SourceStatus] = []
+        let customers = reads.membership.table()
         for result in results {
-            let visible = result.tenants.filter { policy.canRead(caller, kind: $0.kind, id: $0.id) == .allow }
+            let visible = result.tenants.filter { tenant in
+                policy.canRead(caller, kind: tenant.kind, id: tenant.id, customers: { customers[tenant.id] ?? [] }) == .allow
+            }
             tenants += visible
             sources.append(Self.source(result, visible: visible, caller: caller, policy: policy, kind: result.source.product.tenantKind))
         }
         if let q = query.q?.lowercased(), !q.isEmpty {
             tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
+        }
+        if !customers.isEmpty {
+            for index in tenants.indices { tenants[index].customer = customers[tenants[index].id]?.first }
         }
         return ListView(stamps: stamps, tenants: Normalize.sorted(tenants), sources: sources)
     }

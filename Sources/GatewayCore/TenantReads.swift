@@ -127,12 +127,18 @@ public final class TenantReads: Sendable {
     let sharedFills: SharedFills<CachedPayload>?
     /// Each upstream's freshness for single tenants.
     let freshness: [String: FreshnessPolicy]
+    /// Which customer each tenant belongs to, as the last customer joins found it.
+    let membership: CustomerMembership
     /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 1,024 per thread
     /// shard): each thread its own memo, so hits on several event loops do not contend.
     let locations = ThreadShards { [String: TenantLocation]() }
 
-    init(clients: UpstreamClients, health: UpstreamHealth, cache: ResponseCache<CachedPayload>, sharedFills: SharedFills<CachedPayload>?) {
+    init(
+        clients: UpstreamClients, health: UpstreamHealth, cache: ResponseCache<CachedPayload>, sharedFills: SharedFills<CachedPayload>?,
+        membership: CustomerMembership
+    ) {
         self.clients = clients
+        self.membership = membership
         self.health = health
         self.cache = cache
         self.sharedFills = sharedFills
@@ -140,9 +146,10 @@ public final class TenantReads: Sendable {
     }
 
     /// The one read decision: a forbidden caller gets 403 naming the roles, a scoped caller asking
-    /// outside its scope 404 (existence does not leak).
+    /// outside its scope 404 (existence does not leak). A company's caller reads the tenants
+    /// ``membership`` puts in its customer.
     public func authorize(_ caller: Caller, at location: TenantLocation, policy: AccessPolicy) throws(GatewayError) {
-        switch policy.canRead(caller, kind: location.kind, id: location.tenantID) {
+        switch policy.canRead(caller, kind: location.kind, id: location.tenantID, customers: { membership.customers(of: location.tenantID) }) {
         case .allow: return
         case .hidden: throw GatewayError.notFound("No tenant \(location.requested).")
         case .forbidden(let roles):
@@ -198,8 +205,9 @@ public final class TenantReads: Sendable {
             let answer = try await cached(
                 location.cacheKey, of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
                 read: { [clients] in try await clients.read(upstream, id: upstreamID) },
-                store: { tenant in
-                    guard let tenant else { throw GatewayError.notFound("No tenant \(requested).") }
+                store: { [membership] read in
+                    guard var tenant = read else { throw GatewayError.notFound("No tenant \(requested).") }
+                    tenant.customer = membership.customers(of: tenant.id).first
                     return CachedPayload.tenantFill(tenant, body: CachedPayload.tenantBody(tenant), fetchedAt: CachedPayload.fetchedAtNow())
                 })
             if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }

@@ -42,7 +42,7 @@ public final class TenantService: Sendable {
         self.sharedStatus = sharedStatus
         let clients = UpstreamClients(upstreams, transport: transport, clock: clock, logger: logger, metrics: metrics, shared: shared)
         let health = UpstreamHealth(clients: clients, board: metrics?.board, probeInterval: probeInterval, clock: clock)
-        let reads = TenantReads(clients: clients, health: health, cache: cache, sharedFills: sharedCache)
+        let reads = TenantReads(clients: clients, health: health, cache: cache, sharedFills: sharedCache, membership: CustomerMembership())
         self.clients = clients
         self.health = health
         self.reads = reads

@@ -74,7 +74,9 @@ struct RequestPipeline: Sendable {
             do {
                 try service.reads.authorize(caller, at: location, policy: policy)
             } catch {
-                return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
+                // A company's caller whose customers are not joined yet is decided after the join.
+                guard service.customers.awaitsMembership(caller) else { return .answer(PipelineAnswer(.problem(error), callerID: caller.id)) }
+                return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID, membershipPending: true))
             }
             if !bypass, let fresh = service.reads.freshTenant(at: location) {
                 return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
@@ -83,14 +85,17 @@ struct RequestPipeline: Sendable {
             do {
                 try service.passThrough.authorize(caller, at: location, policy: policy)
             } catch {
-                return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
+                guard location.organization != nil, service.customers.awaitsMembership(caller) else {
+                    return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
+                }
+                return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID, membershipPending: true))
             }
             if !bypass, !location.isWrite, let fresh = service.passThrough.fresh(at: location) {
                 return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
             }
         case .list(let query):
             // The list is authorized by what it selects: only what the caller may read is fetched.
-            if !bypass, let list = service.lists.cachedListAnswer(query, caller: caller, policy: policy) {
+            if !bypass, !service.customers.awaitsMembership(caller), let list = service.lists.cachedListAnswer(query, caller: caller, policy: policy) {
                 return .answer(PipelineAnswer(.cached(list.cachedBody, list.cacheStatus), callerID: caller.id))
             }
         case .customers, .customer, .customerDrift:
@@ -134,6 +139,17 @@ struct RequestPipeline: Sendable {
         let content: PipelineAnswer.Content
         do {
             content = try await RequestScope.$requestID.withValue(resolved.requestID) { () async throws -> PipelineAnswer.Content in
+                // What a company's caller may read is known once its customers are joined.
+                await service.customers.ensureMembership(for: resolved.caller)
+                if resolved.membershipPending {
+                    // Decided now, as it would have been with the customers joined.
+                    let policy = resolved.snapshot.access.policy
+                    switch resolved.work {
+                    case .tenant(let location): try service.reads.authorize(resolved.caller, at: location, policy: policy)
+                    case .passThrough(let location): try service.passThrough.authorize(resolved.caller, at: location, policy: policy)
+                    default: break
+                    }
+                }
                 switch resolved.work {
                 case .tenant(let location):
                     let answer = try await service.reads.tenantAnswer(at: location, bypassCache: resolved.bypass)
@@ -335,6 +351,18 @@ struct ResolvedRequest: Sendable {
     /// An administrator's `no-cache`: skip the lookup and refresh the entry.
     let bypass: Bool
     let requestID: String
+    /// A company's caller refused only because its customers were not joined yet: the fill joins
+    /// them and decides again.
+    var membershipPending = false
+
+    init(work: Work, snapshot: GatewaySnapshot, caller: Caller, bypass: Bool, requestID: String, membershipPending: Bool = false) {
+        self.work = work
+        self.snapshot = snapshot
+        self.caller = caller
+        self.bypass = bypass
+        self.requestID = requestID
+        self.membershipPending = membershipPending
+    }
 }
 
 extension ListAnswer {

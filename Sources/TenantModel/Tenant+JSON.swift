@@ -31,7 +31,13 @@ extension Tenant {
         JSONText.write(id, into: &out)
         out.append(contentsOf: #","kind":"#.utf8)
         JSONText.write(kind.rawValue, into: &out)
-        out.append(contentsOf: #","links":{"self":"#.utf8)
+        out.append(contentsOf: #","links":{"#.utf8)
+        if let customerLink {
+            out.append(contentsOf: #""customer":"#.utf8)
+            JSONText.write(customerLink, into: &out)
+            out.append(UInt8(ascii: ","))
+        }
+        out.append(contentsOf: #""self":"#.utf8)
         JSONText.write(selfLink, into: &out)
         out.append(contentsOf: #"},"name":"#.utf8)
         JSONText.write(name, into: &out)

@@ -61,8 +61,15 @@ public struct Tenant: Sendable, Equatable, Codable {
     /// Product-specific fields, camelCase; secrets never appear here.
     public var details: [String: DetailValue]
 
+    /// The customer it belongs to (`{vspc upstream}.{company uuid}`), when one is known: answered
+    /// as `links.customer`, not a field of the upstream's record.
+    public var customer: String?
+
     /// `/v1/tenants/{id}`.
     public var selfLink: String { "/v1/tenants/" + id }
+
+    /// `/v1/customers/{customer}`, when it belongs to one.
+    public var customerLink: String? { customer.map { "/v1/customers/" + $0 } }
 
     enum CodingKeys: String, CodingKey {
         case id, kind, source, name, description, type, enabled, backup, details, links
@@ -79,13 +86,19 @@ public struct Tenant: Sendable, Equatable, Codable {
         try c.encode(enabled, forKey: .enabled)
         try c.encode(backup, forKey: .backup)
         try c.encode(details, forKey: .details)
-        try c.encode(["self": selfLink], forKey: .links)
+        try c.encode(Links(customer: customerLink, self: selfLink), forKey: .links)
+    }
+
+    /// `links`: `customer` only when there is one.
+    struct Links: Codable {
+        var customer: String?
+        var `self`: String
     }
 }
 
 extension Tenant {
-    /// Reads what ``encode(to:)`` wrote (the shared cache level stores tenants so): `links` is
-    /// derived from `id`, so it is not read.
+    /// Reads what ``encode(to:)`` wrote (the shared cache level stores tenants so): of `links`,
+    /// only the customer is read (`self` is derived from `id`).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.id = try c.decode(String.self, forKey: .id)
@@ -97,6 +110,9 @@ extension Tenant {
         self.enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled)
         self.backup = try c.decode(Backup.self, forKey: .backup)
         self.details = try c.decode([String: DetailValue].self, forKey: .details)
+        self.customer = try c.decodeIfPresent(Links.self, forKey: .links)?.customer.flatMap { link in
+            link.hasPrefix("/v1/customers/") ? String(link.dropFirst("/v1/customers/".count)) : nil
+        }
     }
 }
 

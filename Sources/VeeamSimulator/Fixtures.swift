@@ -60,6 +60,13 @@ public struct SimulatorFixtures: Sendable {
     public var backupServerJobs: [JSONValue] = []
     /// `ActiveAlarm` objects, as written in the fixture.
     public var activeAlarms: [JSONValue] = []
+    /// What VSPC knows beyond the VB365 server the simulator plays, as written in the fixture
+    /// (`Vb365Server`, `Vb365Organization`, `Vb365OrganizationToCompanyMapping` objects): listed
+    /// after the played server's own. The fixture's give a server no gateway upstream is, its
+    /// organization, and a mapping whose organization VSPC no longer lists.
+    public var otherVb365Servers: [JSONValue] = []
+    public var otherVb365Organizations: [JSONValue] = []
+    public var otherCompanyMappings: [JSONValue] = []
     /// How many organizations, tenants and companies ``generate(count:)`` added (numbered from 1).
     public var generatedCount = 0
 
@@ -131,6 +138,17 @@ public struct SimulatorFixtures: Sendable {
         }
         fixtures.backupServerJobs = vspc["backupServerJobs"]?.arrayValue ?? []
         fixtures.activeAlarms = vspc["activeAlarms"]?.arrayValue ?? []
+        for (key, keyPath) in [("otherVb365Servers", \SimulatorFixtures.otherVb365Servers), ("otherVb365Organizations", \.otherVb365Organizations)] {
+            let records = vspc[key]?.arrayValue ?? []
+            guard records.allSatisfy({ $0["instanceUid"]?.stringValue != nil }) else {
+                throw LoadError(file: vspcFile, reason: "an entry of \(key) has no instanceUid")
+            }
+            fixtures[keyPath: keyPath] = records
+        }
+        fixtures.otherCompanyMappings = vspc["otherCompanyMappings"]?.arrayValue ?? []
+        guard fixtures.otherCompanyMappings.allSatisfy({ $0["vb365OrganizationUid"]?.stringValue != nil && $0["companyUid"]?.stringValue != nil }) else {
+            throw LoadError(file: vspcFile, reason: "an entry of otherCompanyMappings has no vb365OrganizationUid or companyUid")
+        }
         return fixtures
     }
 

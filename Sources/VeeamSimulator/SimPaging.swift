@@ -38,4 +38,17 @@ enum SimPaging {
         let end = offset + min(limit, count - offset)
         return (offset..<end).map(build)
     }
+
+    /// A page of `first` followed by `extras`: `first` is the page `offset..<offset+limit` of its
+    /// own items (and their total); the page is topped up from `extras`, which come after them.
+    static func appending(
+        _ extras: [JSONValue], to first: (page: [JSONValue], total: Int), offset: Int, limit: Int
+    ) -> (page: [JSONValue], total: Int) {
+        var page = first.page
+        let start = max(0, offset - first.total)
+        if page.count < limit, start < extras.count {
+            page += extras[start..<(start + min(extras.count - start, limit - page.count))]
+        }
+        return (page, first.total + extras.count)
+    }
 }

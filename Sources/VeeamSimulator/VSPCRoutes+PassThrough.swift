@@ -43,7 +43,7 @@ extension VSPCRoutes {
         }
         router.get("/api/v3/infrastructure/vb365Servers") { request, _ in
             try await read(request, route: "GET /api/v3/infrastructure/vb365Servers") { page in
-                let all = estate.vb365Servers()
+                let all = estate.vb365Servers() + fixtures.otherVb365Servers
                 return (SimPaging.indexed(count: all.count, offset: page.offset, limit: page.limit) { all[$0] }, all.count)
             }
         }
@@ -55,7 +55,8 @@ extension VSPCRoutes {
                 let items = SimPaging.indexed(count: all.count, offset: page.offset, limit: page.limit) {
                     estate.organizationBody(estate.view(all[$0], table: table))
                 }
-                return (items, all.count)
+                let listed = SimPaging.appending(fixtures.otherVb365Organizations, to: (items, all.count), offset: page.offset, limit: page.limit)
+                return (listed.page, listed.total)
             }
         }
         router.get("/api/v3/infrastructure/vb365Servers/organizations/companyMappings") { request, _ in
@@ -66,7 +67,8 @@ extension VSPCRoutes {
                     estate.listedOrganizations, offset: page.offset, limit: page.limit,
                     items: { estate.view($0, table: table).companyUid == nil ? 0..<0 : 0..<1 },
                     build: { org, _ in estate.mappingBody(estate.view(org, table: table)) })
-                return (slice.page, slice.total)
+                let listed = SimPaging.appending(fixtures.otherCompanyMappings, to: slice, offset: page.offset, limit: page.limit)
+                return (listed.page, listed.total)
             }
         }
         // Last: it wraps the routes registered after it and the router's not-found answer.

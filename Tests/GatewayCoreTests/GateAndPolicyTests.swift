@@ -207,6 +207,19 @@ struct AccessPolicyTests {
         #expect(policy.canRead(app, kind: .cloudTenant, id: org) == .hidden)
     }
 
+    @Test("a company's caller reads the tenants of both kinds its customer holds; the rest look absent; membership is asked only of it")
+    func companyScope() {
+        let portal = Caller(id: "abc-portal", roles: [], scopes: [Scope.company("vspc-main.C0A1")])
+        #expect(policy.canRead(portal, kind: .organization, id: org, customers: { ["vspc-main.c0a1"] }) == .allow)
+        #expect(policy.canRead(portal, kind: .cloudTenant, id: "vspc-main.t1", customers: { ["vspc-b.x", "vspc-main.c0a1"] }) == .allow)
+        #expect(policy.canRead(portal, kind: .cloudTenant, id: "vspc-main.t2", customers: { ["vspc-main.other"] }) == .hidden)
+        #expect(policy.canRead(portal, kind: .cloudTenant, id: "vspc-main.t3") == .hidden)
+        let admin = Caller(id: "admin", roles: ["PortalAdministrator"])
+        #expect(policy.canRead(admin, kind: .cloudTenant, id: "vspc-main.t1", customers: { Issue.record("asked for a reader"); return [] }) == .allow)
+        let app = Caller(id: "abc", roles: [], scopes: [org])
+        #expect(policy.canRead(app, kind: .cloudTenant, id: "vspc-main.t1", customers: { Issue.record("asked for an organization's caller"); return [] }) == .hidden)
+    }
+
     @Test("API keys match in constant time against every caller; only the hash is kept")
     func directory() {
         let directory = CallerDirectory([

@@ -70,6 +70,8 @@ struct TenantJSONTests {
             "enabled": random.below(3) == 0 ? NSNull() as Any : random.below(2) == 0,
             "backup": ["protected": random.below(3) == 0 ? NSNull() as Any : random.below(2) == 0, "firstBackupAt": optional(&random), "lastBackupAt": optional(&random)],
             "details": details,
+            // Half of them belong to a customer: `links.customer` before `links.self`.
+            "links": random.below(2) == 0 ? ["self": "-"] : ["self": "-", "customer": "/v1/customers/" + text(&random)],
         ]
         return try JSONDecoder().decode(Tenant.self, from: JSONSerialization.data(withJSONObject: object))
     }
@@ -87,6 +89,19 @@ struct TenantJSONTests {
             answer.append(UInt8(ascii: "}"))
             #expect(answer == (try Self.encoderBytes(Wrapped(data: tenant))))
         }
+    }
+
+    @Test("a customer is written as links.customer and read back from it; none, no member")
+    func customerLink() throws {
+        let json = #"{"id":"u.1","kind":"cloudTenant","source":{"product":"vspc","upstream":"u","id":"1"},"backup":{},"details":{},"links":{"customer":"/v1/customers/v.c1","self":"/v1/tenants/u.1"}}"#
+        let tenant = try JSONDecoder().decode(Tenant.self, from: Data(json.utf8))
+        #expect(tenant.customer == "v.c1")
+        let mine = String(decoding: Self.written(tenant), as: UTF8.self)
+        #expect(mine.contains(#""links":{"customer":"/v1/customers/v.c1","self":"/v1/tenants/u.1"}"#), "\(mine)")
+        var alone = tenant
+        alone.customer = nil
+        #expect(String(decoding: Self.written(alone), as: UTF8.self).contains(#""links":{"self":"/v1/tenants/u.1"}"#))
+        #expect(Self.written(alone) == (try Self.encoderBytes(alone)))
     }
 
     @Test("the fields a tenant may leave out are explicit nulls, an empty details object stays {}")
