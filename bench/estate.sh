@@ -5,6 +5,7 @@
 # seed 000) — behind one gateway with its default per-upstream limits (4 concurrent requests).
 #
 #   bash bench/estate.sh            # prints the table; --write appends it to docs/benchmarks.md
+#   bash bench/estate.sh customers  # customers over 10,000 companies: bench/estate-customers.sh
 #
 # Measured: the cold fill (`GET /v1/tenants?limit=500` with empty caches: every upstream's list
 # read at once, VSPC in pages of 500, VB365 one `GET /vN/Organization` per account), RSS before
@@ -15,6 +16,8 @@
 # Environment: DURATION (default 10s), BENCH_SKIP_BUILD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# `bash bench/estate.sh customers [--write]`: customers over 10,000 companies (estate-customers.sh).
+if [ "${1:-}" = customers ]; then shift; exec bash bench/estate-customers.sh "$@"; fi
 DURATION=${DURATION:-10s}
 WRITE=${1:-}
 source bench/lib.sh

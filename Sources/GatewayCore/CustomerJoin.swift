@@ -58,6 +58,15 @@ public struct Customer: Sendable, Encodable, Equatable {
     }
 }
 
+extension Customer {
+    /// The order customers are listed in: by name (case-insensitive), then id.
+    public func precedes(_ other: Customer) -> Bool {
+        let mine = (name ?? "").lowercased()
+        let theirs = (other.name ?? "").lowercased()
+        return mine != theirs ? mine < theirs : id < other.id
+    }
+}
+
 /// A cloud tenant of a customer, as a link to `/v1/tenants/{id}`.
 public struct CustomerTenant: Sendable, Encodable, Equatable {
     public var id: String
@@ -165,8 +174,16 @@ public struct CustomerDrift: Sendable, Encodable, Equatable {
 /// The customers of one VSPC upstream and their drift, joined in time linear in the records:
 /// every lookup goes through a dictionary built once, never a scan per customer.
 public struct CustomerJoin: Sendable {
+    /// In the order lists answer them (``Customer/precedes(_:)``).
     public var customers: [Customer]
     public var drift: CustomerDrift
+    /// Each customer's position in ``customers`` by its id.
+    private var positions: [String: Int] = [:]
+
+    /// The customer with this id (lower case), if there is one.
+    public func customer(id: String) -> Customer? {
+        positions[id].map { customers[$0] }
+    }
 
     public init(_ sources: CustomerSources) {
         let upstream = sources.vspcUpstream
@@ -264,7 +281,8 @@ public struct CustomerJoin: Sendable {
             }
         }
         drift.unreachableServers = unreachable.values.sorted { $0.uid < $1.uid }
-        self.customers = order.compactMap { companies[$0] }
+        self.customers = order.compactMap { companies[$0] }.sorted { $0.precedes($1) }
         self.drift = drift
+        for (position, customer) in customers.enumerated() { positions[customer.id] = position }
     }
 }

@@ -230,14 +230,18 @@ public final class UpstreamClients: Sendable {
         let outcome: Result<VB365Organization, any Error>
     }
 
-    /// Every organization of a VB365 upstream, each read at once with its own account (seed 000).
+    /// Every organization of a VB365 upstream, each read with its own account (seed 000).
     struct OrganizationReads: Sendable {
         var tenants: [Tenant] = []
         var failures: [any Error] = []
     }
 
+    /// As many at once as the upstream's gate lets through (`maxConcurrentRequests`): a list of
+    /// thousands of accounts waits its turn in the fan-out rather than filling the gate's queue,
+    /// which is there for callers.
     func readOrganizations(_ name: String, _ orgs: [VB365Org]) async -> OrganizationReads {
-        let reads = await fanOut(Array(orgs.indices)) { account in
+        let width = named(name)?.definition.maxConcurrentRequests ?? 4
+        let reads = await fanOut(Array(orgs.indices), width: width) { account in
             do {
                 return OrganizationRead(account: account, outcome: .success(try await orgs[account].organization()))
             } catch {

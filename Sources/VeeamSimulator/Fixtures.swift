@@ -67,8 +67,34 @@ public struct SimulatorFixtures: Sendable {
     public var otherVb365Servers: [JSONValue] = []
     public var otherVb365Organizations: [JSONValue] = []
     public var otherCompanyMappings: [JSONValue] = []
-    /// How many organizations, tenants and companies ``generate(count:)`` added (numbered from 1).
+    /// How many organizations ``generate(count:tenants:companies:servers:shard:)`` added (numbered from 1).
     public var generatedCount = 0
+    /// How many tenants and companies it added (numbered from 1).
+    public var generatedTenants = 0
+    public var generatedCompanies = 0
+    /// How many VB365 servers VSPC manages (the played one is server 0; generated organization
+    /// `i` is on server `(i - 1) % vb365Servers`), and which of them this process plays.
+    public var vb365Servers = 1
+    public var vb365Shard = 0
+    /// The played server's organizations when it is not every organization (a shard of a
+    /// generated estate); nil: all of ``organizations``.
+    var shardOrganizations: [Organization]?
+
+    /// The organizations the VB365 server this process plays holds. ``organizations`` is what
+    /// VSPC knows of over all its servers.
+    public var vb365Organizations: [Organization] { shardOrganizations ?? organizations }
+
+    /// The VB365 server (0 ..< ``vb365Servers``) an organization is on: a generated one's by its
+    /// number, the fixture's on the played server's first.
+    public func server(of organization: Organization) -> Int {
+        guard let index = Self.generatedIndex(organization.id, kind: "00000000"), index <= generatedCount else { return 0 }
+        return (index - 1) % max(1, vb365Servers)
+    }
+
+    /// The generated company a generated organization or tenant `index` belongs to.
+    public func generatedCompany(of index: Int) -> Int? {
+        generatedCompanies > 0 ? (index - 1) % generatedCompanies + 1 : nil
+    }
 
     /// Fixtures from values (empty by default); see ``load(directory:)`` for the files.
     public init(
@@ -169,13 +195,28 @@ public struct SimulatorFixtures: Sendable {
     /// `00000000-0000-4000-8000-0000000NNNNN`, tenant `10000000-…-0000000NNNNN` and VSPC company
     /// `20000000-…-0000000NNNNN` ("Company NNNNN", built on demand) belong together: the tenant is
     /// assigned to the company, the organization mapped to it.
-    public mutating func generate(count: Int) {
-        guard count > 0 else { return }
-        generatedCount = max(generatedCount, count)
-        for i in 1...count {
+    ///
+    /// `tenants` and `companies` default to `count`; generated tenant and organization `i`
+    /// belong to company `(i - 1) % companies + 1`. With `servers` above 1 the organizations are
+    /// spread over that many VB365 servers and this process plays server `shard` (the
+    /// fixture's organizations are on server 0).
+    public mutating func generate(count: Int, tenants: Int? = nil, companies: Int? = nil, servers: Int = 1, shard: Int = 0) {
+        vb365Servers = max(1, servers)
+        vb365Shard = min(max(0, shard), vb365Servers - 1)
+        generatedCompanies = max(generatedCompanies, companies ?? count)
+        let tenantCount = tenants ?? count
+        for i in stride(from: generatedTenants + 1, through: tenantCount, by: 1) { self.tenants.append(generatedTenant(i)) }
+        generatedTenants = max(generatedTenants, tenantCount)
+        defer {
+            shardOrganizations = vb365Servers == 1 ? nil : organizations.filter { server(of: $0) == vb365Shard }
+        }
+        guard count > generatedCount else { return }
+        let first = generatedCount + 1
+        generatedCount = count
+        for i in first...count {
             let n = String(format: "%05d", i)
             let id = String(format: "00000000-0000-4000-8000-%012d", i)
-            let stamp = String(format: "2026-%02d-%02dT%02d:%02d:%02d.%07dZ", 1 + i % 12, 1 + i % 28, i % 24, i % 60, (i * 7) % 60, (i * 7_654_321) % 10_000_000)
+            let stamp = Self.generatedStamp(i)
             let org = JSONValue.object([
                 "id": .string(id),
                 "name": .string("org-\(n).onmicrosoft.com"),
@@ -194,35 +235,44 @@ public struct SimulatorFixtures: Sendable {
                     adminView: .object(["region": .string("Worldwide"), "officeName": .string("org-\(n)")])
                 )
             )
-            let tenantId = String(format: "10000000-0000-4000-8000-%012d", i)
-            tenants.append(
-                .object([
-                    "instanceUid": .string(tenantId),
-                    "name": .string("Tenant \(n)"),
-                    "description": i % 4 == 0 ? .null : .string("Generated tenant \(n)"),
-                    "hashedPassword": .string("generated-hash-\(n)"),
-                    "type": .string(i % 2 == 0 ? "General" : "general"),
-                    "lastActive": .string(stamp),
-                    "backupServerUid": .string("3b5be228-b14d-421a-9a0e-a1a434e2195c"),
-                    "gatewaySelectionType": .string(i % 2 == 0 ? "GatewayPool" : "gatewayPool"),
-                    "isEnabled": .bool(i % 5 != 0),
-                    "isLeaseExpirationEnabled": .bool(false),
-                    "leaseExpirationDate": .null,
-                    "isBackupProtectionEnabled": .bool(false),
-                    "backupProtectionPeriod": .null,
-                    "isGatewayFailoverEnabled": .bool(false),
-                    "gatewayPoolsUids": .array([.string("e1135752-d497-43e0-8857-8a0c3a262e2e")]),
-                    "isThrottlingEnabled": .bool(false),
-                    "throttlingValue": .null,
-                    "throttlingUnit": .null,
-                    "maxConcurrentTask": .int(1 + i % 8),
-                    "isBackupResourcesEnabled": .bool(true),
-                    "isNativeReplicationResourcesEnabled": .bool(false),
-                    "isVcdReplicationResourcesEnabled": .bool(false),
-                    "assignedForCompany": .string(Self.generatedUid("20000000", i)),
-                ])
-            )
         }
+    }
+
+    /// Generated tenant `i` ("Tenant NNNNN"), assigned to its generated company.
+    func generatedTenant(_ i: Int) -> JSONValue {
+        let n = String(format: "%05d", i)
+        let stamp = Self.generatedStamp(i)
+        let tenantId = String(format: "10000000-0000-4000-8000-%012d", i)
+        return .object([
+            "instanceUid": .string(tenantId),
+            "name": .string("Tenant \(n)"),
+            "description": i % 4 == 0 ? .null : .string("Generated tenant \(n)"),
+            "hashedPassword": .string("generated-hash-\(n)"),
+            "type": .string(i % 2 == 0 ? "General" : "general"),
+            "lastActive": .string(stamp),
+            "backupServerUid": .string("3b5be228-b14d-421a-9a0e-a1a434e2195c"),
+            "gatewaySelectionType": .string(i % 2 == 0 ? "GatewayPool" : "gatewayPool"),
+            "isEnabled": .bool(i % 5 != 0),
+            "isLeaseExpirationEnabled": .bool(false),
+            "leaseExpirationDate": .null,
+            "isBackupProtectionEnabled": .bool(false),
+            "backupProtectionPeriod": .null,
+            "isGatewayFailoverEnabled": .bool(false),
+            "gatewayPoolsUids": .array([.string("e1135752-d497-43e0-8857-8a0c3a262e2e")]),
+            "isThrottlingEnabled": .bool(false),
+            "throttlingValue": .null,
+            "throttlingUnit": .null,
+            "maxConcurrentTask": .int(1 + i % 8),
+            "isBackupResourcesEnabled": .bool(true),
+            "isNativeReplicationResourcesEnabled": .bool(false),
+            "isVcdReplicationResourcesEnabled": .bool(false),
+            "assignedForCompany": generatedCompany(of: i).map { .string(Self.generatedUid("20000000", $0)) } ?? .null,
+        ])
+    }
+
+    /// The backup and activity time of generated object `i`.
+    static func generatedStamp(_ i: Int) -> String {
+        String(format: "2026-%02d-%02dT%02d:%02d:%02d.%07dZ", 1 + i % 12, 1 + i % 28, i % 24, i % 60, (i * 7) % 60, (i * 7_654_321) % 10_000_000)
     }
 
     /// The uid of generated object `index` whose kind the first eight digits name: `00000000`

@@ -62,8 +62,8 @@ extension VB365Routes {
     /// The organizations whose objects `user`'s token sees: every one for an administrator, its
     /// own for an organization's account.
     func visibleOrganizations(_ user: String) -> [SimulatorFixtures.Organization] {
-        if isAdministrator(user) { return fixtures.organizations }
-        return fixtures.organizations.first { $0.account.username == user }.map { [$0] } ?? []
+        if isAdministrator(user) { return fixtures.vb365Organizations }
+        return fixtures.vb365Organizations.first { $0.account.username == user }.map { [$0] } ?? []
     }
 
     /// `organizationId` (where the spec has it) narrows the organizations; one the token may not
@@ -195,7 +195,7 @@ extension VB365Routes {
         case .success(let value): user = value
         }
         let numbers = VB365Estate.jobNumbers.lowerBound...(VB365Estate.jobNumbers.upperBound - 1)
-        guard let found = VB365Estate.locate(.job, id: id, numbers: numbers, in: fixtures.organizations) else {
+        guard let found = VB365Estate.locate(.job, id: id, numbers: numbers, in: fixtures.vb365Organizations) else {
             return .failure(ResponseBox(message(.notFound, "Job with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")))
         }
         guard isAdministrator(user) || found.organization.account.username == user else { return .failure(ResponseBox(accessDenied())) }
@@ -273,7 +273,7 @@ extension VB365Routes {
         case .failure(let box): return box.response
         case .success: break
         }
-        return SimHTTP.json(.ok, estate.license(over: fixtures.organizations))
+        return SimHTTP.json(.ok, estate.license(over: fixtures.vb365Organizations))
     }
 
     // MARK: Infrastructure
@@ -302,7 +302,7 @@ extension VB365Routes {
     /// The organization `id` names, if `user`'s token may read it: 404 when there is none, 403
     /// when it is another organization (as `/Organizations/{id}` answers).
     private func readableOrganization(_ id: String, user: String) -> Result<SimulatorFixtures.Organization, ResponseBox> {
-        guard let org = fixtures.organizations.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame }) else {
+        guard let org = fixtures.vb365Organizations.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame }) else {
             return .failure(ResponseBox(message(.notFound, "Organization with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")))
         }
         guard isAdministrator(user) || org.account.username == user else { return .failure(ResponseBox(accessDenied())) }

@@ -47,7 +47,7 @@ struct VB365Routes: Sendable {
         case "password":
             let username = form["username"] ?? ""
             let password = form["password"] ?? ""
-            let known = fixtures.vb365Administrators + fixtures.organizations.map(\.account)
+            let known = fixtures.vb365Administrators + fixtures.vb365Organizations.map(\.account)
             guard known.contains(where: { $0.username.caseInsensitiveCompare(username) == .orderedSame && $0.password == password }) else {
                 state.count(Self.product) { $0.loginFailures += 1 }
                 return grantError("invalid_grant", "The user name or password is incorrect.")
@@ -78,7 +78,7 @@ struct VB365Routes: Sendable {
     }
 
     private func canonical(_ username: String) -> String {
-        let known = fixtures.vb365Administrators + fixtures.organizations.map(\.account)
+        let known = fixtures.vb365Administrators + fixtures.vb365Organizations.map(\.account)
         return known.first { $0.username.caseInsensitiveCompare(username) == .orderedSame }?.username ?? username
     }
 
@@ -136,7 +136,7 @@ struct VB365Routes: Sendable {
         guard let user = state.authenticate(bearer: SimHTTP.bearer(request), product: Self.product) else {
             return .failure(ResponseBox(unauthorized()))
         }
-        let sample = fixtures.organizations.first.map(render) ?? .null
+        let sample = fixtures.vb365Organizations.first.map(render) ?? .null
         switch fault {
         case .error: return .failure(ResponseBox(message(.internalServerError, "An unexpected error has occurred on the server.", code: nil)))
         case .throttle: return .failure(ResponseBox(message(.tooManyRequests, "Too many requests. Try again later.", code: nil)))
@@ -216,7 +216,7 @@ struct VB365Routes: Sendable {
         case .success(let value): user = value
         }
         // Seed 000: the organization whose credentials obtained the token; an administrator has none.
-        guard let org = fixtures.organizations.first(where: { $0.account.username == user }) else {
+        guard let org = fixtures.vb365Organizations.first(where: { $0.account.username == user }) else {
             state.count(Self.product) { $0.forbidden += 1 }
             return message(
                 .forbidden,
@@ -260,7 +260,7 @@ struct VB365Routes: Sendable {
         case .failure(let box): return box.response
         case .success(let value): extended = value
         }
-        let all = fixtures.organizations.map { adminView($0, extended: extended) }
+        let all = fixtures.vb365Organizations.map { adminView($0, extended: extended) }
         guard api >= .v8 else { return SimHTTP.json(.ok, .array(all)) }
         // v8: PageOfRestOrganizationComposed, limit 30 by default and at most 10,000, no total.
         let query = request.uri.queryParameters
@@ -293,7 +293,7 @@ struct VB365Routes: Sendable {
         case .failure(let box): return box.response
         case .success(let value): user = value
         }
-        guard let org = fixtures.organizations.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame }) else {
+        guard let org = fixtures.vb365Organizations.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame }) else {
             return message(.notFound, "Organization with ID \(id.prefix(64)) was not found.", code: "ResourceNotFound")
         }
         guard isAdministrator(user) || org.account.username == user else {

@@ -26,31 +26,48 @@ struct VSPCEstate: Sendable {
     /// The id of the one workload a VB365 license usage carries.
     static let vb365WorkloadId = "0b365000-0000-4000-8000-000000000001"
 
-    /// `Vb365Server`: one, when the simulator plays VB365; `installationUid` is the VB365
-    /// server's own `ServiceInstance.installationId`, `version` its build.
+    /// VB365 server `index`'s uid: the played server's (0) is ``vb365ServerUid``, a generated
+    /// estate's others follow it.
+    static func vb365ServerUid(_ index: Int) -> String {
+        index == 0 ? vb365ServerUid : String(format: "b3650000-5e4f-4a3b-9c2d-%012llx", 0x1e0f_0000_0365 + UInt64(index))
+    }
+
+    /// VB365 server `index`'s name: the host the gateway reaches the played one at; another
+    /// process plays each of the others, so theirs are names only (a gateway says which
+    /// upstream is which with `vspcServer`).
+    func vb365ServerName(_ index: Int) -> String {
+        index == 0 ? (vb365Host ?? "") : "vb365-\(index).sim.local"
+    }
+
+    /// `Vb365Server`: one per VB365 server of the estate (one unless generated over several),
+    /// when the simulator plays VB365; `installationUid` is the VB365 server's own
+    /// `ServiceInstance.installationId`, `version` its build.
     func vb365Servers() -> [JSONValue] {
-        guard let host = vb365Host else { return [] }
+        guard vb365Host != nil else { return [] }
+        return (0..<fixtures.vb365Servers).map(vb365Server)
+    }
+
+    private func vb365Server(_ index: Int) -> JSONValue {
         let apiVersion = ["v6": "V6", "v7": "V7", "v8": "V8"][vb365API.rawValue] ?? "Unknown"
-        return [
+        return
             .object([
-                "instanceUid": .string(Self.vb365ServerUid),
+                "instanceUid": .string(Self.vb365ServerUid(index)),
                 "locationUid": .string(Self.vb365LocationUid),
                 "organizationUid": .string(Self.providerUid),
                 "managementAgentUid": .string(Self.vb365ManagementAgentUid),
                 "installationUid": .string(VB365Routes.installationID),
-                "name": .string(host),
+                "name": .string(vb365ServerName(index)),
                 "version": .string(VB365Routes.build(vb365API)),
                 "majorVersion": .int(vb365API.number),
                 "serverApiVersion": .string(apiVersion),
                 "status": .string("Healthy"),
                 "managementAgentStatus": .string("Healthy"),
             ])
-        ]
     }
 
     // MARK: Companies
 
-    var companyCount: Int { fixtures.companies.count + fixtures.generatedCount }
+    var companyCount: Int { fixtures.companies.count + fixtures.generatedCompanies }
 
     /// Company `index` of the list: the fixture's, then the generated ones.
     func company(at index: Int) -> JSONValue {
@@ -68,7 +85,7 @@ struct VSPCEstate: Sendable {
         if let found = fixtures.companies.first(where: { $0["instanceUid"]?.stringValue?.caseInsensitiveCompare(uid) == .orderedSame }) {
             return found
         }
-        guard let index = SimulatorFixtures.generatedIndex(uid, kind: "20000000"), index <= fixtures.generatedCount else { return nil }
+        guard let index = SimulatorFixtures.generatedIndex(uid, kind: "20000000"), index <= fixtures.generatedCompanies else { return nil }
         return Self.generatedCompany(index)
     }
 
@@ -101,12 +118,14 @@ struct VSPCEstate: Sendable {
     // MARK: VB365 organizations as VSPC sees them
 
     /// VSPC's view of one VB365 organization.
-    struct OrganizationView {
+    struct OrganizationView: Sendable {
         let organization: Organization
         /// VSPC's uid for it: the VB365 id unless the fixture names another.
         let instanceUid: String
         /// The company its mapping names, if it has a mapping (the company may not exist).
         let companyUid: String?
+        /// The VB365 server it is on (``vb365ServerUid(_:)``).
+        let server: Int
         /// The mapping's uid: `30000000` and the organization id after its first eight digits.
         var mappingUid: String { "30000000" + String(organization.id.lowercased().dropFirst(8)) }
     }
@@ -120,16 +139,17 @@ struct VSPCEstate: Sendable {
 
     func view(_ org: Organization, table: [String: SimulatorFixtures.VSPCOrganizationView]) -> OrganizationView {
         if let entry = table[org.id.lowercased()] {
-            return OrganizationView(organization: org, instanceUid: entry.instanceUid ?? org.id, companyUid: entry.companyUid)
+            return OrganizationView(organization: org, instanceUid: entry.instanceUid ?? org.id, companyUid: entry.companyUid, server: fixtures.server(of: org))
         }
         if let index = SimulatorFixtures.generatedIndex(org.id, kind: "00000000"), index <= fixtures.generatedCount {
-            return OrganizationView(organization: org, instanceUid: org.id, companyUid: SimulatorFixtures.generatedUid("20000000", index))
+            let company = fixtures.generatedCompany(of: index).map { SimulatorFixtures.generatedUid("20000000", $0) }
+            return OrganizationView(organization: org, instanceUid: org.id, companyUid: company, server: fixtures.server(of: org))
         }
-        return OrganizationView(organization: org, instanceUid: org.id, companyUid: nil)
+        return OrganizationView(organization: org, instanceUid: org.id, companyUid: nil, server: 0)
     }
 
-    /// The organizations VSPC lists: every VB365 organization of the simulated server (none
-    /// without one). The docs say hybrid and on-premises organizations are left out; the
+    /// The organizations VSPC lists: every VB365 organization of the estate, on whichever server
+    /// (none when the simulator plays no VB365). The docs say hybrid and on-premises organizations are left out; the
     /// simulator lists them (docs/simulator.md says why).
     var listedOrganizations: [Organization] { vb365Host == nil ? [] : fixtures.organizations }
 
@@ -145,8 +165,8 @@ struct VSPCEstate: Sendable {
             "type": .string(["Office365": "Microsoft365", "OnPremises": "OnPremises", "Hybrid": "Hybrid"][kind] ?? "Unknown"),
             "isBackedUp": .bool(VB365Estate.isBackedUp(org)),
             "protectedServices": .array(Self.protectedServices(org, kind: kind).map(JSONValue.string)),
-            "vb365ServerUid": .string(Self.vb365ServerUid),
-            "vb365ServerName": .string(vb365Host ?? ""),
+            "vb365ServerUid": .string(Self.vb365ServerUid(view.server)),
+            "vb365ServerName": .string(vb365ServerName(view.server)),
             "locationUid": .string(Self.vb365LocationUid),
             "locationName": .string(Self.vb365LocationName),
             "firstBackupTime": Self.zonedTime(org.body["firstBackuptime"]),
@@ -201,8 +221,8 @@ struct VSPCEstate: Sendable {
             "vb365OrganizationUid": .string(view.instanceUid),
             "companyUid": .string(companyUid),
             "vb365OrganizationName": .string(VB365Estate.name(view.organization)),
-            "vb365ServerUid": .string(Self.vb365ServerUid),
-            "vb365ServerName": .string(vb365Host ?? ""),
+            "vb365ServerUid": .string(Self.vb365ServerUid(view.server)),
+            "vb365ServerName": .string(vb365ServerName(view.server)),
         ]
         if let name = self.company(uid: companyUid)?["name"] { out["companyName"] = name }
         return .object(out)

@@ -62,11 +62,9 @@ extension VSPCRoutes {
         router.get("/api/v3/infrastructure/vb365Servers/organizations/companyMappings") { request, _ in
             try await read(request, route: "GET /api/v3/infrastructure/vb365Servers/organizations/companyMappings") { page in
                 let estate = self.estate
-                let table = estate.viewTable()
-                let slice = SimPaging.slice(
-                    estate.listedOrganizations, offset: page.offset, limit: page.limit,
-                    items: { estate.view($0, table: table).companyUid == nil ? 0..<0 : 0..<1 },
-                    build: { org, _ in estate.mappingBody(estate.view(org, table: table)) })
+                let mapped = mappedOrganizations
+                let items = SimPaging.indexed(count: mapped.count, offset: page.offset, limit: page.limit) { estate.mappingBody(mapped[$0]) }
+                let slice = (page: items, total: mapped.count)
                 let listed = SimPaging.appending(fixtures.otherCompanyMappings, to: slice, offset: page.offset, limit: page.limit)
                 return (listed.page, listed.total)
             }

@@ -11,6 +11,20 @@ struct VSPCRoutes: Sendable {
     let vb365API: SimulatorVB365API
     /// The name VSPC knows the simulated VB365 server by; nil when none is simulated.
     let vb365Host: String?
+    /// VSPC's view of every listed organization that has a mapping, in list order: made once,
+    /// so that a page of mappings costs its own items, not a pass over every organization.
+    let mappedOrganizations: [VSPCEstate.OrganizationView]
+
+    init(state: SimulatorState, fixtures: SimulatorFixtures, dialect: SimulatorDialect, vb365API: SimulatorVB365API, vb365Host: String?) {
+        self.state = state
+        self.fixtures = fixtures
+        self.dialect = dialect
+        self.vb365API = vb365API
+        self.vb365Host = vb365Host
+        let estate = VSPCEstate(fixtures: fixtures, vb365Host: vb365Host, vb365API: vb365API)
+        let table = estate.viewTable()
+        self.mappedOrganizations = estate.listedOrganizations.map { estate.view($0, table: table) }.filter { $0.companyUid != nil }
+    }
 
     static let product = SimulatedProduct.vspc
     /// Seed 004: Portal Administrator, Service Provider Global Administrator (ResellerOwner),

@@ -31,6 +31,10 @@ struct VeeamSimCommand: AsyncParsableCommand {
     @Flag(help: "gzip answers to requests that accept it.") var gzip = false
     @Option(help: "Fixture directory holding vb365.json and vspc.json (default: config/simulator).") var fixtures: String?
     @Option(help: "Add N generated organizations and N generated tenants.") var generate = 0
+    @Option(help: "Generated tenants (default: as --generate).") var generateTenants: Int?
+    @Option(help: "Generated companies (default: as --generate); organization and tenant i belong to company (i-1) % N + 1.") var generateCompanies: Int?
+    @Option(help: "VB365 servers VSPC manages: generated organization i is on server (i-1) % N.") var vb365Servers = 1
+    @Option(help: "Which of --vb365-servers this process plays as VB365 (0: the one VSPC names by this host).") var vb365Shard = 0
     @Option(help: "Server certificate (PEM). Needs --key.") var cert: String?
     @Option(help: "Server private key (PEM). Needs --cert.") var key: String?
     @Option(help: "Write the generated CA certificate (PEM) to this path.") var writeCa: String?
@@ -65,7 +69,10 @@ struct VeeamSimCommand: AsyncParsableCommand {
             throw ValidationError("no fixture directory found; pass --fixtures DIR (config/simulator in the repository)")
         }
         var loaded = try SimulatorFixtures.load(directory: directory)
-        loaded.generate(count: generate)
+        guard vb365Servers >= 1, (0..<vb365Servers).contains(vb365Shard) else {
+            throw ValidationError("--vb365-shard must be in 0..<--vb365-servers")
+        }
+        loaded.generate(count: generate, tenants: generateTenants, companies: generateCompanies, servers: vb365Servers, shard: vb365Shard)
         let tls: TLSMaterial
         if let cert, let key {
             tls = try TLSMaterial.load(certificateFile: cert, keyFile: key)
@@ -109,7 +116,7 @@ struct Announcer: Service {
         var lines: [String] = []
         if let port = ports[.vb365] {
             let api = simulator.configuration.vb365API.rawValue
-            lines.append("VB365 REST \(api) on https://\(host):\(port)/\(api)  (\(fixtures.organizations.count) organizations)")
+            lines.append("VB365 REST \(api) on https://\(host):\(port)/\(api)  (\(fixtures.vb365Organizations.count) organizations)")
         }
         if let port = ports[.vspc] {
             lines.append("VSPC REST v3  on https://\(host):\(port)/api/v3  (\(fixtures.tenants.count) tenants, dialect \(simulator.configuration.dialect.rawValue))")

@@ -83,4 +83,28 @@ struct FanOutTests {
             }
         }
     }
+
+    @Test("a VB365 upstream with more organization accounts than its gate and queue hold reads them all, never more at once than the gate lets through")
+    func widerThanTheGate() async throws {
+        try await withSimulator(generate: 12, products: [.vb365]) { sim in
+            let directory = try makeTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var extra = ""
+            for n in 1...12 {
+                let org = String(format: "%05d", n)
+                try Data("Org-\(org)-Pass".utf8).write(to: URL(fileURLWithPath: "\(directory)/\(org).pw"))
+                extra += "      - { username: backup@org-\(org).onmicrosoft.com, password: { file: \(directory)/\(org).pw } }\n"
+            }
+            // 15 accounts against a gate of 2 with a queue of 3.
+            extra += "    maxConcurrentRequests: 2\n    maxQueuedRequests: 3\n"
+            try await withGateway(vb365: sim, vspc: nil, cache: "{ maxBytes: 0 }", vb365Extra: extra) { gw in
+                let answer = try await gw.get("/v1/tenants?limit=100")
+                let list = try #require(try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])
+                let source = try #require(((list["meta"] as? [String: Any])?["sources"] as? [[String: Any]])?.first)
+                #expect(source["status"] as? String == "ok", "\(source)")
+                #expect((list["data"] as? [Any])?.count == 15)
+                #expect(!gw.logs.all.contains { $0.contains("is full") }, "the fan-out filled the gate's queue")
+            }
+        }
+    }
 }

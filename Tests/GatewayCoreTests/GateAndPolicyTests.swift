@@ -344,3 +344,23 @@ final class TestInstant: Sendable {
     func advance(_ duration: Duration) { value.withLock { $0 += duration } }
     var clock: GatewayClock { GatewayClock(now: { self.now }, sleep: { _, _ in throw CancellationError() }) }
 }
+
+@Suite("fanOut")
+struct FanOutWidthTests {
+    @Test("at most `width` children run at once, every element is done once, results come in the elements' order")
+    func width() async {
+        let running = Mutex((now: 0, most: 0))
+        let results = await fanOut(Array(0..<40), width: 3) { element -> Int in
+            running.withLock { state in
+                state.now += 1
+                state.most = max(state.most, state.now)
+            }
+            try? await Task.sleep(for: .milliseconds(element % 3))
+            running.withLock { $0.now -= 1 }
+            return element * 2
+        }
+        #expect(results == (0..<40).map { $0 * 2 })
+        #expect(running.withLock { $0.most } <= 3)
+        #expect(await fanOut([1, 2, 3]) { $0 + 1 } == [2, 3, 4])
+    }
+}

@@ -328,4 +328,18 @@ struct FaultTests {
         let types = Set(fixtures.tenants.compactMap { $0["type"]?.stringValue })
         #expect(types == ["general", "General"])
     }
+
+    @Test("a generated estate spreads its organizations over VB365 servers: VSPC knows them all, each process serves its shard; companies and tenants counted apart")
+    func sharded() throws {
+        var fixtures = SimulatorFixtures(vb365Administrators: [], organizations: [], vspcUsers: [], tenants: [])
+        fixtures.generate(count: 8, tenants: 12, companies: 4, servers: 4, shard: 1)
+        #expect(fixtures.organizations.count == 8, "VSPC's view: every server's")
+        #expect(fixtures.vb365Organizations.map(\.id) == ["00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000006"])
+        #expect(fixtures.tenants.count == 12)
+        #expect(fixtures.tenants[4]["assignedForCompany"]?.stringValue == "20000000-0000-4000-8000-000000000001", "tenant 5 → company 1")
+        #expect(fixtures.organizations.map { fixtures.server(of: $0) } == [0, 1, 2, 3, 0, 1, 2, 3])
+        var single = SimulatorFixtures(vb365Administrators: [], organizations: [], vspcUsers: [], tenants: [])
+        single.generate(count: 3)
+        #expect(single.vb365Organizations.count == 3 && single.generatedCompanies == 3)
+    }
 }
