@@ -104,6 +104,27 @@ struct CustomerTests {
         }
     }
 
+    @Test("a VB365 server whose organizations the gateway cannot read is reported unreadable, with the customers it affects; the rest of the join stands")
+    func unreadableServer() async throws {
+        try await withSimulator(vb365API: .v8) { sim in
+            sim.state.setFaults(SimulatorFaults(errorRate: 1.0), for: .vb365)
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                let answer = try Self.object(try await gw.get("/v1/customers/drift"))
+                let report = try #require((answer["data"] as? [[String: Any]])?.first)
+                #expect((report["source"] as? [String: Any])?["status"] as? String == "ok")
+                let servers = try #require((report["drift"] as? [String: Any])?["unreachableServers"] as? [[String: Any]])
+                let unreadable = try #require(servers.first { $0["reason"] as? String == "unreadable" }, "\(servers)")
+                #expect(unreadable["upstream"] as? String == "vb365-eu")
+                #expect(Set(unreadable["customers"] as? [String] ?? []) == [Self.abcTech, "vspc-main.8d7e6f5a-4b3c-4d2e-9f1a-0b1c2d3e4f5a"])
+                #expect(servers.contains { $0["reason"] as? String == "notConfigured" })
+                // The customers are still there, their organizations known from the mappings.
+                let abc = try Self.object(try await gw.get("/v1/customers/\(Self.abcTech)"))
+                let organization = try #require(((abc["data"] as? [String: Any])?["organizations"] as? [[String: Any]])?.first)
+                #expect(organization["match"] as? String == "mappingOnly")
+            }
+        }
+    }
+
     @Test("the drift report finds the simulator's planted drift and nothing else")
     func drift() async throws {
         try await withSimulator(vb365API: .v8) { sim in
