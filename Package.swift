@@ -207,10 +207,22 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        // The composition root: builds snapshots from a configuration, reloads them on SIGHUP.
+        // The change feed: events and their bounded log (cursors of one process start), and
+        // what changed between two reads of a list. No upstream, no HTTP.
+        .target(
+            name: "ChangeFeed",
+            dependencies: [
+                "TenantModel",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The composition root: builds snapshots from a configuration, reloads them on SIGHUP,
+        // and runs the change feed's watchers.
         .target(
             name: "GatewayRuntime",
             dependencies: [
+                "ChangeFeed",
                 "GatewaySecrets",
                 "GatewayObservability",
                 "GatewayClock",
@@ -232,6 +244,7 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
+                "ChangeFeed",
                 "GatewayObservability",
                 "GatewayLogging",
                 "GatewayAccess",
@@ -365,13 +378,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ChangeFeedTests",
+            dependencies: ["ChangeFeed", "TenantModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatewayConfigTests",
             dependencies: ["GatewayAccess", "GatewayConfig", "GatewayCore", "TokenBroker", "GatewayHTTP", "GatewayLogging", "GatewayTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GatewaySecrets", 
+            dependencies: ["GatewaySecrets", "ChangeFeed",
                 "GatewayRuntime",
                 "GatewayAccess",
                 "GatewayHTTP", "GatewayConfig", "GatewayCore", "GatewayTestSupport", "CurlHTTP", "HTTPTransport", "VeeamSimulator", "TokenBroker", "ResponseCache",

@@ -107,6 +107,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var trustedProxies: [AddressRange] = []
     /// Which Veeam reads are passed through, for whom (`passThrough`; the shipped table by default).
     public var passThrough = PassThroughPolicy()
+    /// `events`: the change feed; nil without the section.
+    public var events: EventsConfiguration?
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -142,7 +144,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         let overrides = environment.filter { $0.key.hasPrefix("VEEAM_GATEWAY__") }
         let root = ConfigNode(node: node, path: "", file: file, overrides: overrides)
         try root.requireMapping()
-        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared", "passThrough"])
+        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared", "passThrough", "events"])
 
         let listen = root.child("listen")
         try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout", "tls"])
@@ -260,6 +262,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         configuration.tls = try frontTLS(listen.child("tls"))
         configuration.callers = try callers(root.child("callers"), upstreams: upstreams, frontTLS: configuration.tls)
         configuration.passThrough = try passThrough(root.child("passThrough"), upstreams: upstreams)
+        configuration.events = try events(root.child("events"))
         return configuration
     }
 

@@ -59,6 +59,17 @@ public struct Customer: Sendable, Encodable, Equatable {
 }
 
 extension Customer {
+    /// The members that differ from `other`'s (a change feed's `changed`), sorted.
+    public func changedMembers(to other: Customer) -> [String] {
+        var names: [String] = []
+        if name != other.name { names.append("name") }
+        if status != other.status { names.append("status") }
+        if resellerUid != other.resellerUid { names.append("resellerUid") }
+        if cloudTenants != other.cloudTenants { names.append("cloudTenants") }
+        if organizations != other.organizations { names.append("organizations") }
+        return names.sorted()
+    }
+
     /// The order customers are listed in: by name (case-insensitive), then id.
     public func precedes(_ other: Customer) -> Bool {
         let mine = (name ?? "").lowercased()
@@ -163,6 +174,15 @@ public struct CustomerDrift: Sendable, Encodable, Equatable {
         public var upstream: String?
         public var reason: Reason
         public var customers: [String]
+    }
+
+    /// How many records each kind holds, by the kind's member name (the status page's counts).
+    public var countsByKind: [String: Int] {
+        [
+            "unbilledOrganizations": unbilledOrganizations.count, "danglingMappings": danglingMappings.count,
+            "nameOnlyMatches": nameOnlyMatches.count, "unassignedTenants": unassignedTenants.count,
+            "unreachableServers": unreachableServers.count,
+        ]
     }
 
     /// How many records each kind of drift holds (the status page's counts).

@@ -1,5 +1,5 @@
 import Synchronization
-import TenantModel
+public import TenantModel
 
 /// Which customer each tenant belongs to, as the last join of each VSPC upstream found it: what
 /// puts `links.customer` in a tenant's answer and what lets a company-scoped caller read the
@@ -33,6 +33,22 @@ public final class CustomerMembership: Sendable {
     /// The tenants of these customers.
     public func tenants(of customers: some Sequence<String>) -> Set<String> {
         state.withLock { state in customers.reduce(into: Set<String>()) { $0.formUnion(state.byCustomer[$1] ?? []) } }
+    }
+
+    /// The customer a tenant's answer links (`links.customer`): the first of its customers.
+    public func customer(of tenantID: String) -> String? {
+        customers(of: tenantID).first
+    }
+
+    /// Gives each tenant its customer link, from one read of the table.
+    public func link(_ tenants: inout [Tenant]) {
+        Self.link(&tenants, using: table())
+    }
+
+    /// Gives each tenant its customer link from `table` (``table()``, read once by the caller).
+    public static func link(_ tenants: inout [Tenant], using table: [String: [String]]) {
+        guard !table.isEmpty else { return }
+        for index in tenants.indices { tenants[index].customer = table[tenants[index].id]?.first }
     }
 
     /// Whether every VSPC upstream named has been joined at least once.

@@ -114,7 +114,17 @@ public final class CustomerReads: Sendable {
         return await fanOut(selected) { upstream in await self.join(upstream, bypass: bypass) }
     }
 
-    func join(_ upstream: UpstreamClients.Upstream, bypass: Bool) async -> SourceJoin {
+    /// Every VSPC upstream joined again now (the lists as cached: the change feed's watcher has
+    /// just read them), by upstream; one that failed is absent.
+    public func rejoin() async -> [String: CustomerJoin] {
+        let selected = clients.all.filter { $0.definition.product == .vspc }
+        let joined = await fanOut(selected) { upstream in await self.join(upstream, bypass: true, listsBypass: false) }
+        var all: [String: CustomerJoin] = [:]
+        for source in joined { if let join = source.join { all[source.upstream] = join } }
+        return all
+    }
+
+    func join(_ upstream: UpstreamClients.Upstream, bypass: Bool, listsBypass: Bool? = nil) async -> SourceJoin {
         let name = upstream.name
         guard case .vspc(_, let client) = upstream.runtime else {
             return SourceJoin(upstream: name, join: nil, source: SourceStatus(upstream: name, product: .vspc, status: .error, fetchedAt: CachedPayload.fetchedAtNow(), count: 0, problem: nil))
@@ -122,7 +132,7 @@ public final class CustomerReads: Sendable {
         do {
             let answer = try await reads.cached(
                 CacheKeys.customers(name), of: upstream, policy: upstream.definition.listFreshness, bypass: bypass,
-                read: { [self] in try await self.sources(upstream, client: client, bypass: bypass) },
+                read: { [self] in try await self.sources(upstream, client: client, bypass: listsBypass ?? bypass) },
                 store: { sources in
                     let join = CustomerJoin(sources)
                     return CacheFill(
@@ -133,11 +143,7 @@ public final class CustomerReads: Sendable {
             let drift = join.drift
             let counts = StatusReport.CustomerDriftCount(
                 upstream: name, count: drift.count,
-                byKind: [
-                    "unbilledOrganizations": drift.unbilledOrganizations.count, "danglingMappings": drift.danglingMappings.count,
-                    "nameOnlyMatches": drift.nameOnlyMatches.count, "unassignedTenants": drift.unassignedTenants.count,
-                    "unreachableServers": drift.unreachableServers.count,
-                ],
+                byKind: drift.countsByKind,
                 joinedAt: CachedPayload.fetchedAtNow())
             lastDrift.withLock { all in if answer.status != .hit || all[name] == nil { all[name] = counts } }
             if answer.status != .hit || !reads.membership.isKnown(for: [name]) { noteMembers(of: name, join) }

@@ -15,6 +15,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         /// What a code means for the answer: each category has one status and title.
         public enum Category: Sendable, Hashable {
             case badRequest, unauthorized, forbidden, notFound, methodNotAllowed, payloadTooLarge, tooManyRequests, cancelled, internalError
+            /// What was asked for is no longer kept (a change feed's cursor older than its log).
+            case gone
+            /// The gateway itself has no room for the request now (its own bound, not an upstream's).
+            case unavailable
             /// The upstream could not be reached, refused the gateway's login, or answered with an error.
             case upstreamFailed
             /// The upstream asks the gateway to slow down, or too many requests wait for it.
@@ -35,6 +39,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
                 case .tooManyRequests: 429
                 case .cancelled: 499
                 case .internalError: 500
+                case .gone: 410
+                case .unavailable: 503
                 case .upstreamFailed: 502
                 case .upstreamBusy: 503
                 case .upstreamTimeout: 504
@@ -54,6 +60,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
                 case .tooManyRequests: "Too many requests"
                 case .cancelled: "Cancelled"
                 case .internalError: "Internal error"
+                case .gone: "Gone"
+                case .unavailable: "Service unavailable"
                 case .upstreamFailed: "Upstream error"
                 case .upstreamBusy: "Upstream busy"
                 case .upstreamTimeout: "Upstream timeout"
@@ -73,6 +81,12 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case passThroughNotFound
         case tooManyFailures, rateLimited, cancelled
         case internalError, invariant
+        /// The change feed is not configured (`events`).
+        case feedNotConfigured
+        /// A change feed cursor older than what is kept, or of another process start: resync.
+        case feedCursorGone
+        /// As many feed readers wait as `events.maxReaders` allows.
+        case feedBusy
         /// An upstream failed, and nothing more specific is known.
         case upstreamFailed
         /// A request the HTTP layer refused before any route ran, with this status.
@@ -116,6 +130,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .internalError: "internal"
             case .invariant: "internal.invariant"
             case .upstreamFailed: "upstream.error"
+            case .feedNotConfigured: "events.not_configured"
+            case .feedCursorGone: "events.cursor_gone"
+            case .feedBusy: "events.busy"
             case .upstream(.transport(let code)): code.rawValue
             case .upstream(.login(let code)): code.rawValue
             case .upstream(.answer(let code)): code.rawValue
@@ -134,6 +151,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .tooManyFailures, .rateLimited: .tooManyRequests
             case .cancelled: .cancelled
             case .internalError, .invariant: .internalError
+            case .feedNotConfigured: .notFound
+            case .feedCursorGone: .gone
+            case .feedBusy: .unavailable
             case .upstreamFailed: .upstreamFailed
             case .httpProtocol(let status): .httpProtocol(status: status)
             case .upstream(.transport(let code)):

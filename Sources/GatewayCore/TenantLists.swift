@@ -3,7 +3,7 @@ import Foundation
 public import ResponseCache
 public import Logging
 import GatewayObservability
-import TenantModel
+public import TenantModel
 import VeeamWire
 
 /// `GET /v1/tenants`: every upstream at once, partial results, and kept renderings. Each
@@ -160,9 +160,7 @@ public final class TenantLists: Sendable {
         if let q = query.q?.lowercased(), !q.isEmpty {
             tenants = tenants.filter { ($0.name ?? "").lowercased().contains(q) }
         }
-        if !customers.isEmpty {
-            for index in tenants.indices { tenants[index].customer = customers[tenants[index].id]?.first }
-        }
+        CustomerMembership.link(&tenants, using: customers)
         return ListView(stamps: stamps, tenants: Normalize.sorted(tenants), sources: sources)
     }
 
@@ -197,6 +195,35 @@ public final class TenantLists: Sendable {
         var age: Int
         /// The cache entry's time of storing: identifies the entry a rendering was made from.
         var storedAt: ContinuousClock.Instant?
+    }
+
+    /// What the change feed's watcher reads of one upstream: its whole list read again now (which
+    /// refreshes its cache entry), and how complete it is. Customer links are not set here: the
+    /// watcher joins the customers after reading every list, then links.
+    public struct WatchedList: Sendable {
+        public enum Outcome: Sendable {
+            case complete
+            /// Read in part (an organization's account failed): the problem's detail.
+            case partial(String)
+            /// Not read: the problem's detail.
+            case failed(String)
+        }
+        public var tenants: [Tenant]
+        public var outcome: Outcome
+    }
+
+    /// Reads `name`'s whole list again (nil for an upstream that is not configured).
+    public func watch(_ name: String) async -> WatchedList? {
+        guard let upstream = clients.named(name) else { return nil }
+        let result = await fetchAll(upstream, index: 0, bypass: true)
+        let detail = result.source.problem?.detail ?? "\(name) failed"
+        let outcome: WatchedList.Outcome
+        switch result.source.status {
+        case .ok: outcome = .complete
+        case .stale: outcome = result.source.problem == nil ? .complete : .failed(detail)
+        case .error: outcome = result.status == nil ? .failed(detail) : .partial(detail)
+        }
+        return WatchedList(tenants: result.tenants, outcome: outcome)
     }
 
     func fetchAll(_ upstream: UpstreamClients.Upstream, index: Int, bypass: Bool) async -> SourceResult {

@@ -128,7 +128,7 @@ public final class TenantReads: Sendable {
     /// Each upstream's freshness for single tenants.
     let freshness: [String: FreshnessPolicy]
     /// Which customer each tenant belongs to, as the last customer joins found it.
-    let membership: CustomerMembership
+    public let membership: CustomerMembership
     /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 1,024 per thread
     /// shard): each thread its own memo, so hits on several event loops do not contend.
     let locations = ThreadShards { [String: TenantLocation]() }
@@ -207,7 +207,7 @@ public final class TenantReads: Sendable {
                 read: { [clients] in try await clients.read(upstream, id: upstreamID) },
                 store: { [membership] read in
                     guard var tenant = read else { throw GatewayError.notFound("No tenant \(requested).") }
-                    tenant.customer = membership.customers(of: tenant.id).first
+                    tenant.customer = membership.customer(of: tenant.id)
                     return CachedPayload.tenantFill(tenant, body: CachedPayload.tenantBody(tenant), fetchedAt: CachedPayload.fetchedAtNow())
                 })
             if let refreshError = answer.refreshError { health.noteFailure(name, refreshError) } else { health.markReachable(name, true) }

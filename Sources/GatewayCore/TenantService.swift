@@ -4,6 +4,7 @@ public import HTTPTransport
 public import Logging
 public import TokenBroker
 public import ResponseCache
+public import TenantModel
 
 /// The gateway's upstream reads, made of parts that each decide one thing:
 /// ``UpstreamClients`` (the configured upstreams and what reads them), ``UpstreamHealth``
@@ -50,6 +51,11 @@ public final class TenantService: Sendable {
         self.lists = lists
         self.customers = CustomerReads(clients: clients, health: health, reads: reads, lists: lists)
         self.passThrough = PassThroughReads(clients: clients, health: health, reads: reads, policy: passThrough)
+    }
+
+    /// Each configured upstream's name and product, in configuration order.
+    public var upstreams: [(name: String, product: Tenant.Product)] {
+        clients.all.map { ($0.definition.name, $0.definition.product) }
     }
 
     /// `GET /v1/upstreams`: each upstream's facts (``UpstreamHealth/upstreamInfo()``), a VB365

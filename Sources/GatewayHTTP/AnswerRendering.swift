@@ -57,6 +57,9 @@ enum AnswerRendering {
             writer.field(.requestID, requestID)
             writer.end(body: body ?? [], shared: nil)
             return status
+        case .eventStream:
+            // Only the router streams; an answer that reaches a writer this way is a bug.
+            return write(.problem(.internalInvariant("an event stream reached an answer writer")), requestID: requestID, ifNoneMatch: nil, instance: instance, into: &writer)
         case .problem(let error):
             let status = HTTPResponse.Status.standard(error.status)
             writer.start(status)

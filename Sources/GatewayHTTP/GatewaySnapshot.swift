@@ -1,4 +1,5 @@
 import GatewayObservability
+public import ChangeFeed
 public import GatewayAccess
 public import GatewayConfig
 public import GatewayCore
@@ -17,16 +18,19 @@ public final class GatewaySnapshot: Sendable {
     public let tlsContext: NIOSSLContext?
     /// With `listen.tls.crlFile`: the gateway's verification of client certificates.
     public let clientCheck: ClientCertificateCheck?
+    /// The change feed's log, when `events` is configured (one log for the process: it outlives reloads).
+    public let feed: EventLog?
 
     public init(
         configuration: GatewayConfiguration, service: TenantService, access: AccessControl, tlsContext: NIOSSLContext?,
-        clientCheck: ClientCertificateCheck? = nil
+        clientCheck: ClientCertificateCheck? = nil, feed: EventLog? = nil
     ) {
         self.configuration = configuration
         self.service = service
         self.access = access
         self.tlsContext = tlsContext
         self.clientCheck = clientCheck
+        self.feed = feed
     }
 }
 

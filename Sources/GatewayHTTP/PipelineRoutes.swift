@@ -2,6 +2,7 @@ import GatewayAccess
 import GatewayCore
 import Foundation
 import Hummingbird
+import HTTPTypes
 
 /// The router's side of the pipeline: each `/v1` read and administration route turns its
 /// `Request` into a ``PipelineRequest``, and the pipeline's answer into a `Response` (a problem
@@ -26,6 +27,11 @@ enum PipelineRoutes {
             try await serve(passThrough(request, body: try await writeBody(request)), request, context, pipeline)
         }
         v1.delete("cache") { request, context in try await serve(.purge(request.uri), request, context, pipeline) }
+        v1.get("events") { request, context in try await serve(.events(request.uri), request, context, pipeline) }
+        v1.get("events/stream") { request, context in
+            let lastEventID = HTTPField.Name("Last-Event-ID").flatMap { request.headers[$0] }
+            return try await serve(.eventStream(request.uri, lastEventID: lastEventID), request, context, pipeline)
+        }
     }
 
     /// A pass-through target from the request's target as sent (still percent-encoded: the
@@ -71,6 +77,7 @@ enum PipelineRoutes {
         }
         context.callerNote.id = answer.callerID
         if case .problem(let error) = answer.content { throw error }
+        if case .eventStream(let plan) = answer.content { return FeedReads.response(plan, requestID: context.requestID) }
         var writer = ResponseAnswerWriter()
         AnswerRendering.write(
             answer.content, requestID: context.requestID, ifNoneMatch: request.headers[.ifNoneMatch], instance: request.uri.path, into: &writer)

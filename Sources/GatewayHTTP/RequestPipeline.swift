@@ -46,7 +46,7 @@ struct RequestPipeline: Sendable {
         let policy = snapshot.access.policy
         // Located first, refused only after admission: a caller without valid credentials learns
         // nothing of ids or parameters, and a bad target costs no upstream call.
-        let located = Self.locate(request.target, in: service)
+        let located = Self.locate(request.target, in: snapshot)
         let caller: Caller
         do {
             if let admitted = try Admission.caller(outcome) {
@@ -104,6 +104,9 @@ struct RequestPipeline: Sendable {
             } catch {
                 return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
             }
+        case .events, .eventStream:
+            // Any caller may follow the feed: each event is filtered by what the caller may read.
+            break
         case .upstreams, .purge, .status:
             guard policy.isAdministrator(caller) else {
                 return .answer(PipelineAnswer(.problem(.adminRequired(policy.administrators)), callerID: caller.id))
@@ -114,7 +117,8 @@ struct RequestPipeline: Sendable {
 
     /// What a target names, checked before any caller is: a malformed id or parameter is a 400,
     /// an unknown upstream a 404.
-    static func locate(_ target: PipelineRequest.Target, in service: TenantService) -> Result<ResolvedRequest.Work, GatewayError> {
+    static func locate(_ target: PipelineRequest.Target, in snapshot: GatewaySnapshot) -> Result<ResolvedRequest.Work, GatewayError> {
+        let service = snapshot.service
         do throws(GatewayError) {
             switch target {
             case .tenant(let id): return .success(.tenant(try service.reads.locate(id)))
@@ -126,6 +130,8 @@ struct RequestPipeline: Sendable {
             case .customerDrift: return .success(.customerDrift)
             case .purge(let uri): return .success(try purgeScope(uri))
             case .status: return .success(.status)
+            case .events(let uri): return .success(.events(try feedQuery(uri, lastEventID: nil, in: snapshot)))
+            case .eventStream(let uri, let lastEventID): return .success(.eventStream(try feedQuery(uri, lastEventID: lastEventID, in: snapshot)))
             }
         } catch {
             return .failure(error)
@@ -175,6 +181,14 @@ struct RequestPipeline: Sendable {
                 case .status:
                     guard let board else { throw GatewayError.internalInvariant("the pipeline serving /v1/status has no status board") }
                     return .json(try GatewayJSON.encode(await service.statusReport(board: board)), .statusPage)
+                case .events(let query):
+                    guard let feed = resolved.snapshot.feed else { throw Self.feedNotConfigured }
+                    let visible = FeedAccess.visible(resolved.caller, policy: resolved.snapshot.access.policy)
+                    return .json(try await FeedReads.page(query, feed: feed, visible: visible))
+                case .eventStream(let query):
+                    guard let feed = resolved.snapshot.feed, let events = resolved.snapshot.configuration.events else { throw Self.feedNotConfigured }
+                    let visible = FeedAccess.visible(resolved.caller, policy: resolved.snapshot.access.policy)
+                    return .eventStream(try FeedReads.plan(query, feed: feed, visible: visible, heartbeat: events.heartbeat))
                 case .purge(let upstream, let tenant):
                     // With a shared tier, the shared level and every other replica purge the same.
                     let outcome = await service.purge(upstream: upstream, tenant: tenant)
@@ -239,6 +253,14 @@ struct RequestPipeline: Sendable {
     }
 
     /// `DELETE /v1/cache` parameters: everything, one upstream's entries, or one tenant's.
+    static let feedNotConfigured = GatewayError(.feedNotConfigured, detail: "This gateway has no change feed: its configuration has no events section.")
+
+    /// A feed request's query: 404 without a feed, 400 for a malformed parameter.
+    static func feedQuery(_ uri: URI, lastEventID: String?, in snapshot: GatewaySnapshot) throws(GatewayError) -> FeedQuery {
+        guard snapshot.feed != nil, let events = snapshot.configuration.events else { throw feedNotConfigured }
+        return try FeedQuery.parse(uri, lastEventID: lastEventID, maxWait: events.maxWait)
+    }
+
     static func purgeScope(_ uri: URI) throws(GatewayError) -> ResolvedRequest.Work {
         let parameters = uri.queryParameters
         let upstream = parameters["upstream"].map(String.init)
@@ -273,6 +295,10 @@ struct PipelineRequest: Sendable {
         case customerDrift
         /// `DELETE /v1/cache` with its query.
         case purge(URI)
+        /// `GET /v1/events`: a page of the change feed.
+        case events(URI)
+        /// `GET /v1/events/stream`, with its `Last-Event-ID`.
+        case eventStream(URI, lastEventID: String?)
         /// `GET /v1/status`.
         case status
     }
@@ -306,6 +332,9 @@ struct PipelineAnswer: Sendable {
         /// An upstream's 2xx answer to a write passed through: its status, its body without
         /// secrets (nil: none), never cached.
         case written(status: Int, body: [UInt8]?)
+        /// The change feed as Server-Sent Events: only the router streams (the hot path hands
+        /// `/v1/events/stream` on).
+        case eventStream(FeedReads.StreamPlan)
     }
 
     /// Which headers a JSON document carries beside its type.
@@ -343,6 +372,8 @@ struct ResolvedRequest: Sendable {
         case upstreams
         case purge(upstream: String?, tenant: String?)
         case status
+        case events(FeedQuery)
+        case eventStream(FeedQuery)
     }
 
     let work: Work

@@ -12,6 +12,7 @@ import ResponseCache
 public import ServiceLifecycle
 import NIOSSL
 public import GatewayHTTP
+public import ChangeFeed
 import UnixSignals
 import Crypto
 import Synchronization
@@ -40,6 +41,9 @@ public final class GatewayState: Sendable {
     private let loadedDigest: Mutex<String>
     /// Reloads another replica announced reach this state through here (set once built).
     private let reloads = ReloadRelay()
+    /// The change feed's log: one for the process, sized by the first configuration's `events`
+    /// (snapshots carry it while their configuration has `events`).
+    public let feed: EventLog
 
     /// Builds the first snapshot; the libcurl client and the metrics outlive reloads.
     public init(
@@ -61,10 +65,14 @@ public final class GatewayState: Sendable {
             self.sharedTier = nil
         }
         self.sharedFills = sharedTier.map { SharedPayloads.fills(over: $0.cache, clock: clock) }
+        let events = configuration.events ?? EventsConfiguration()
+        let feed = EventLog(capacity: events.keep, maxWaiters: events.maxReaders)
+        self.feed = feed
         let replica = replicaID
         let source = SnapshotSource(
             try await Self.build(
-                configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replica))
+                configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replica,
+                feed: feed))
         self.source = source
         let reloads = self.reloads
         self.listener = sharedTier?.listen(
@@ -107,7 +115,7 @@ public final class GatewayState: Sendable {
 
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String
+        clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String, feed: EventLog
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
         let clientCheck = try configuration.tls.flatMap { try FrontTLS.clientCheck($0, file: configuration.file) }
@@ -135,7 +143,9 @@ public final class GatewayState: Sendable {
         let access = try await AccessControl.make(configuration, client: client, metrics: metrics.metrics, logger: logger, clock: clock)
         // VB365 `apiVersion: auto`: find (and log) each server's version now, not at the first read.
         Task { await service.clients.prepare() }
-        return GatewaySnapshot(configuration: configuration, service: service, access: access, tlsContext: tlsContext, clientCheck: clientCheck)
+        return GatewaySnapshot(
+            configuration: configuration, service: service, access: access, tlsContext: tlsContext, clientCheck: clientCheck,
+            feed: configuration.events == nil ? nil : feed)
     }
 
     /// Re-reads the config file and swaps it in. An invalid file keeps the running configuration
@@ -159,8 +169,12 @@ public final class GatewayState: Sendable {
             if configuration.sharedRedis != old.configuration.sharedRedis {
                 throw ConfigError(file: path, key: "shared.redis", message: "changing the shared tier takes a restart")
             }
+            if let events = configuration.events, events.keep != feed.capacity || events.maxReaders != feed.maxWaiters {
+                logger.warning("events.keep and events.maxReaders take effect at the next start", metadata: ["config": "\(path)"])
+            }
             let next = try await Self.build(
-                configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replicaID)
+                configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replicaID,
+                feed: feed)
             source.replace(with: next)
             loadedDigest.withLock { $0 = digest }
             if announce, let sharedTier, let payload = try? JSONEncoder().encode(ReloadAnnouncement(origin: replicaID)) {

@@ -64,7 +64,10 @@ struct GatewayRunner: Service {
             services.append(metricsApp)
         }
         services.append(ReloadOnHangup(state: state))
-        // Reverse order on shutdown: reloads stop, the servers drain, then the client stops.
+        // The change feed's watcher stops first: its log closes, so event streams and long polls
+        // end and the servers can drain.
+        services.append(FeedWatcher(source: state.source, log: state.feed, logger: logger))
+        // Reverse order on shutdown: the watcher, reloads stop, the servers drain, then the client stops.
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
     }

@@ -1,0 +1,223 @@
+public import ChangeFeed
+import Foundation
+import GatewayAccess
+import GatewayCore
+public import GatewayHTTP
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+import TenantModel
+
+/// The change feed's watcher: every `events.pollInterval` it reads each upstream's whole list
+/// again (through the same gate, throttle and token broker as every read; the read refreshes the
+/// list's cache entry), joins the customers again, and logs what changed since the last poll:
+/// tenants created, changed (with the members that changed) and removed, upstreams whose state
+/// changed, customers created, changed and removed, and changes of the drift counts.
+///
+/// The first read of an upstream is its baseline (no events: `/v1/tenants` is the starting
+/// state). An upstream that fails keeps its baseline and reports no change until it answers; one
+/// read in part (an organization account failed) reports what it read and removes nothing.
+/// Without an `events` section it reads nothing.
+public final class FeedWatcher: Service, Sendable {
+    let source: SnapshotSource
+    let log: EventLog
+    let logger: Logger
+
+    /// What the last poll saw, per upstream (keyed by what the upstream is: a reload that points
+    /// it elsewhere starts a new baseline).
+    private struct Seen {
+        var lists: [String: SeenList] = [:]
+        var customers: [String: [String: Customer]] = [:]
+        var drift: [String: DriftCounts] = [:]
+    }
+
+    private struct SeenList {
+        var identity: String
+        var tenants: [String: Tenant]?
+        var state: UpstreamStateChange.State = .ok
+    }
+
+    /// `drift.changed`'s data.
+    struct DriftCounts: Sendable, Encodable, Equatable {
+        var upstream: String
+        var count: Int
+        var byKind: [String: Int]
+        var report = "/v1/customers/drift"
+    }
+
+    /// One upstream's list as this poll read it (a named struct: it crosses a task boundary).
+    struct Polled: Sendable {
+        var name: String
+        var identity: String
+        var list: TenantLists.WatchedList?
+    }
+
+    private let seen = Mutex(Seen())
+    /// Polls run one at a time: two interleaved would compare a read with a newer baseline.
+    private let turn = PollTurn()
+
+    public init(source: SnapshotSource, log: EventLog, logger: Logger) {
+        self.source = source
+        self.log = log
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let snapshot = self.source.snapshot
+                guard let events = snapshot.configuration.events else {
+                    try? await Task.sleep(for: .seconds(1))
+                    continue
+                }
+                await self.poll(snapshot)
+                try? await Task.sleep(for: events.pollInterval)
+            }
+        }
+        // Stopping: streams end and long polls answer now, so the front end can drain.
+        log.close()
+    }
+
+    /// One poll of every configured upstream; returns the events it logged.
+    @discardableResult
+    public func poll(_ snapshot: GatewaySnapshot) async -> [FeedEvent] {
+        await turn.take()
+        defer { turn.give() }
+        let service = snapshot.service
+        let definitions = snapshot.configuration.upstreams
+        let polled = await fanOut(definitions) { definition in
+            Polled(
+                name: definition.name, identity: "\(definition.product.rawValue) \(definition.baseURL)",
+                list: await service.lists.watch(definition.name))
+        }
+        // Customers are joined after every list was read (the join reads the lists' fresh entries),
+        // and tenants linked to their customers as that join found them.
+        let joins = definitions.contains { $0.product == .vspc } ? await service.customers.rejoin() : [:]
+        let customersOf = service.reads.membership.table()
+        var drafts: [FeedEventDraft] = []
+        for read in polled {
+            guard let list = read.list, let kind = definitions.first(where: { $0.name == read.name })?.product.tenantKind else { continue }
+            var tenants = list.tenants
+            CustomerMembership.link(&tenants, using: customersOf)
+            drafts += seen.withLock { seen in Self.changes(of: read, tenants: tenants, outcome: list.outcome, kind: kind, customersOf: customersOf, seen: &seen.lists) }
+        }
+        for (upstream, join) in joins.sorted(by: { $0.key < $1.key }) {
+            drafts += seen.withLock { seen in Self.customerChanges(upstream, join, seen: &seen) }
+        }
+        let logged = log.append(drafts)
+        if !logged.isEmpty {
+            logger.info("change feed: events logged", metadata: ["count": "\(logged.count)", "newest": "\(logged.last?.id ?? "-")"])
+        }
+        return logged
+    }
+
+    /// The events of one upstream's read against what was seen before; updates what was seen.
+    private static func changes(
+        of read: Polled, tenants: [Tenant], outcome: TenantLists.WatchedList.Outcome, kind: Tenant.Kind, customersOf: [String: [String]],
+        seen lists: inout [String: SeenList]
+    ) -> [FeedEventDraft] {
+        var entry = lists[read.name].flatMap { $0.identity == read.identity ? $0 : nil } ?? SeenList(identity: read.identity)
+        defer { lists[read.name] = entry }
+        var drafts: [FeedEventDraft] = []
+        let state: UpstreamStateChange.State
+        let reason: String?
+        switch outcome {
+        case .complete: (state, reason) = (.ok, nil)
+        case .partial(let detail): (state, reason) = (.degraded, detail)
+        case .failed(let detail): (state, reason) = (.down, detail)
+        }
+        if state != entry.state {
+            drafts.append(
+                FeedEventDraft(
+                    kind: .upstreamState, upstream: read.name, audience: .upstream(kind: kind),
+                    data: FeedPayload(UpstreamStateChange(state: state, previous: entry.state, reason: reason))))
+            entry.state = state
+        }
+        guard state != .down else { return drafts }
+        let current = Dictionary(tenants.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let previous = entry.tenants else {
+            entry.tenants = current
+            return drafts
+        }
+        let complete = state == .ok
+        let changes = ListChanges.between(previous, tenants, complete: complete)
+        func audience(_ tenant: Tenant) -> FeedEvent.Audience {
+            .tenant(kind: kind, id: tenant.id, customers: customersOf[tenant.id] ?? [])
+        }
+        for tenant in changes.created {
+            drafts.append(FeedEventDraft(kind: .tenantCreated, upstream: read.name, audience: audience(tenant), data: FeedPayload(tenant)))
+        }
+        for change in changes.changed {
+            drafts.append(
+                FeedEventDraft(
+                    kind: .tenantChanged, upstream: read.name, audience: audience(change.tenant), data: FeedPayload(change.tenant), changed: change.members))
+        }
+        for tenant in changes.removed {
+            drafts.append(FeedEventDraft(kind: .tenantRemoved, upstream: read.name, audience: audience(tenant), data: FeedPayload(tenant)))
+        }
+        // A partial read keeps what it did not read as it was.
+        entry.tenants = complete ? current : previous.merging(current) { _, new in new }
+        return drafts
+    }
+
+    /// The customer and drift events of one VSPC upstream's join against what was seen before.
+    private static func customerChanges(_ upstream: String, _ join: CustomerJoin, seen: inout Seen) -> [FeedEventDraft] {
+        var drafts: [FeedEventDraft] = []
+        let current = Dictionary(join.customers.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let drift = DriftCounts(upstream: upstream, count: join.drift.count, byKind: join.drift.countsByKind)
+        defer {
+            seen.customers[upstream] = current
+            seen.drift[upstream] = drift
+        }
+        guard let previous = seen.customers[upstream] else { return [] }
+        for customer in join.customers {
+            guard let before = previous[customer.id] else {
+                drafts.append(FeedEventDraft(kind: .customerCreated, upstream: upstream, audience: .customer(id: customer.id), data: FeedPayload(customer)))
+                continue
+            }
+            let members = before.changedMembers(to: customer)
+            if !members.isEmpty {
+                drafts.append(
+                    FeedEventDraft(
+                        kind: .customerChanged, upstream: upstream, audience: .customer(id: customer.id), data: FeedPayload(customer), changed: members))
+            }
+        }
+        for (id, customer) in previous.sorted(by: { $0.key < $1.key }) where current[id] == nil {
+            drafts.append(FeedEventDraft(kind: .customerRemoved, upstream: upstream, audience: .customer(id: id), data: FeedPayload(customer)))
+        }
+        if let before = seen.drift[upstream], before != drift {
+            drafts.append(FeedEventDraft(kind: .driftChanged, upstream: upstream, audience: .drift, data: FeedPayload(drift)))
+        }
+        return drafts
+    }
+}
+
+/// One poll at a time, in the order they asked (a FIFO of waiters behind a flag).
+final class PollTurn: Sendable {
+    private let state = Mutex((busy: false, waiting: [CheckedContinuation<Void, Never>]()))
+
+    func take() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                guard state.busy else {
+                    state.busy = true
+                    return true
+                }
+                state.waiting.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func give() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.waiting.isEmpty else {
+                state.busy = false
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
+    }
+}
