@@ -188,6 +188,7 @@ let package = Package(
         .target(
             name: "GatewayConfig",
             dependencies: [
+                "ChangeFeed",
                 "GatewaySecrets",
                 "GatewayAccess",
                 "GatewayCore",
@@ -213,6 +214,9 @@ let package = Package(
             name: "ChangeFeed",
             dependencies: [
                 "TenantModel",
+                "GatewayAccess",
+                "GatewayObservability",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings

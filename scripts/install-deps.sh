@@ -16,3 +16,9 @@ fi
 pkg-config --exists libcurl || { echo "libcurl not found by pkg-config" >&2; exit 1; }
 pkg-config --exists hiredis || { echo "hiredis not found by pkg-config" >&2; exit 1; }
 command -v swift >/dev/null || { echo "Swift 6 is required: https://www.swift.org/install/linux/" >&2; exit 1; }
+# The tests' webhook receiver (scripts/webhook-receiver.py) verifies signatures with the published
+# Standard Webhooks library, not the gateway's code.
+if ! python3 -c 'import standardwebhooks' 2>/dev/null; then
+  python3 -m pip install -q standardwebhooks 2>/dev/null || python3 -m pip install -q --break-system-packages standardwebhooks ||
+    { echo "could not install the Python package standardwebhooks (the webhook tests need it)" >&2; exit 1; }
+fi

@@ -20,6 +20,10 @@ public enum Role {
     /// Seed 004: who may read a CloudTenant.
     public static let tenantReaders: [String] = [portalAdministrator, serviceProviderGlobalAdministrator, serviceProviderAdministrator]
 
+    /// Who reads customers whole and their drift report: seed 004's roles for tenants, by
+    /// inference for companies (docs/security.md says why).
+    public static let customerReaders = Set(tenantReaders)
+
     /// The VSPC `UserRole` values (users/me) that hold seed 004's three roles. The Service Provider
     /// ones map to Reseller* by inference (API-NOTES), not by documentation.
     public static let vspcAccountRolesAllowed: Set<String> = ["PortalAdministrator", "ResellerOwner", "ResellerAdministrator"]

@@ -1,3 +1,10 @@
+import ChangeFeed
+import Foundation
+public import GatewaySecrets
+public import HTTPTransport
+import GatewayAccess
+import TenantModel
+
 /// `events`: the change feed. Absent, there is no feed: nothing polls the upstreams for it and
 /// `/v1/events` answers 404.
 public struct EventsConfiguration: Sendable, Equatable {
@@ -11,15 +18,42 @@ public struct EventsConfiguration: Sendable, Equatable {
     public var heartbeat: Duration = .seconds(15)
     /// How many readers may wait at once (long polls and streams together); beyond, 503.
     public var maxReaders = 1_000
+    /// Where events are POSTed as they are logged.
+    public var webhooks: [WebhookConfiguration] = []
 
     public init() {}
 }
 
+/// `events.webhooks[]`: one receiver of the feed's events, signed as Standard Webhooks say.
+public struct WebhookConfiguration: Sendable, Equatable {
+    /// Names it in metrics, logs and the status page (`[a-z0-9-]{1,32}`, unique).
+    public var id: String
+    public var url: String
+    /// `whsec_` and base64 (Standard Webhooks), from `{env}` or `{file}`.
+    public var secret: SecretReference
+    /// The event types it gets (`tenant.created`, or `tenant.*`); empty: every type.
+    public var events: [String] = []
+    /// It gets the events this configured caller may see.
+    public var caller: String
+    /// How long one event is retried before it is given up on.
+    public var retryFor: Duration = .seconds(86_400)
+    /// The first wait after a failed attempt, doubled each time up to `backoffMax` (each wait
+    /// drawn between half and all of it).
+    public var backoffInitial: Duration = .seconds(1)
+    public var backoffMax: Duration = .seconds(300)
+    public var options = TransferOptions(totalTimeout: .seconds(10))
+
+    /// Whether it gets events of `type` (a `FeedEvent.Kind` raw value).
+    public func wants(_ type: String) -> Bool {
+        events.isEmpty || events.contains { $0 == type || ($0.hasSuffix(".*") && type.hasPrefix($0.dropLast())) }
+    }
+}
+
 extension GatewayConfiguration {
-    static func events(_ node: ConfigNode) throws -> EventsConfiguration? {
+    static func events(_ node: ConfigNode, callers: [CallerRecord], environment: [String: String]) throws -> EventsConfiguration? {
         guard !node.isMissing else { return nil }
         try node.requireMapping()
-        try node.requireKeys(["pollInterval", "keep", "maxWait", "heartbeat", "maxReaders"])
+        try node.requireKeys(["pollInterval", "keep", "maxWait", "heartbeat", "maxReaders", "webhooks"])
         var events = EventsConfiguration()
         events.pollInterval = try node.child("pollInterval").duration(default: events.pollInterval)
         guard events.pollInterval >= .milliseconds(100), events.pollInterval <= .seconds(86_400) else {
@@ -33,6 +67,53 @@ extension GatewayConfiguration {
             throw node.child("heartbeat").error("must be from 100ms to 300s")
         }
         events.maxReaders = try node.child("maxReaders").int(default: events.maxReaders, range: 0...100_000)
+        var ids = Set<String>()
+        for hook in try node.child("webhooks").array() {
+            let webhook = try webhook(hook, callers: callers, environment: environment)
+            guard ids.insert(webhook.id).inserted else { throw hook.child("id").error("is used by another webhook") }
+            events.webhooks.append(webhook)
+        }
         return events
+    }
+
+    static func webhook(_ node: ConfigNode, callers: [CallerRecord], environment: [String: String]) throws -> WebhookConfiguration {
+        try node.requireMapping()
+        try node.requireKeys(["id", "url", "secret", "events", "caller", "retryFor", "backoff", "timeout", "tls"])
+        let id = try node.child("id").string()
+        guard TenantID.isValidUpstreamName(id) else { throw node.child("id").error("must be 1-32 characters of a-z, 0-9 and -") }
+        let url = try node.child("url").string()
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil, parsed.user == nil, parsed.password == nil else {
+            throw node.child("url").error("must be an http(s) URL with a host and no user or password")
+        }
+        guard !node.child("secret").isMissing else { throw node.child("secret").error("is required ({env: NAME} or {file: PATH} holding whsec_…)") }
+        let secret = try secretReference(node.child("secret"), environment: environment)
+        if let value = try? secret.resolve(environment: environment), WebhookSigning.key(fromSecret: value.value) == nil {
+            throw node.child("secret").error("must be whsec_ followed by base64 of 24 to 64 bytes (Standard Webhooks)")
+        }
+        let caller = try node.child("caller").string()
+        guard callers.contains(where: { $0.id == caller }) else { throw node.child("caller").error("names no configured caller") }
+        var webhook = WebhookConfiguration(id: id, url: url, secret: secret, caller: caller)
+        let kinds = Set(FeedEvent.Kind.allCases.map(\.rawValue))
+        for entry in try node.child("events").array() {
+            let name = try entry.string()
+            let prefixes = Set(kinds.map { String($0.prefix { $0 != "." }) + ".*" })
+            guard kinds.contains(name) || prefixes.contains(name) else {
+                throw entry.error("is no event type (\(kinds.sorted().joined(separator: ", ")), or a family such as tenant.*)")
+            }
+            webhook.events.append(name)
+        }
+        webhook.retryFor = try node.child("retryFor").duration(default: webhook.retryFor)
+        guard webhook.retryFor >= .zero, webhook.retryFor <= .seconds(7 * 86_400) else { throw node.child("retryFor").error("must be from 0s to 7d") }
+        let backoff = node.child("backoff")
+        try backoff.requireKeys(["initial", "max"])
+        webhook.backoffInitial = try backoff.child("initial").duration(default: webhook.backoffInitial)
+        webhook.backoffMax = try backoff.child("max").duration(default: webhook.backoffMax)
+        guard webhook.backoffInitial >= .milliseconds(10), webhook.backoffMax >= webhook.backoffInitial, webhook.backoffMax <= .seconds(3_600) else {
+            throw backoff.error("needs 10ms <= initial <= max <= 1h")
+        }
+        let timeout = try node.child("timeout").duration(default: .seconds(10))
+        guard timeout >= .milliseconds(100), timeout <= .seconds(120) else { throw node.child("timeout").error("must be from 100ms to 120s") }
+        webhook.options = TransferOptions(tls: try transferTLS(node.child("tls")), connectTimeout: min(timeout, .seconds(5)), totalTimeout: timeout)
+        return webhook
     }
 }

@@ -38,16 +38,7 @@ extension GatewayConfiguration {
             throw node.child("baseURL").error("must be https://host:port (no path, no query), e.g. https://vspc.example.internal:1280")
         }
 
-        let tlsNode = node.child("tls")
-        try tlsNode.requireKeys(["caFile", "pinnedPublicKey", "insecure", "clientCertificateFile", "clientKeyFile"])
-        let caFile = try tlsNode.child("caFile").optionalReadableFile()
-        let pin = try tlsNode.child("pinnedPublicKey").optionalString()
-        if let pin {
-            let pins = pin.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pins.allSatisfy({ $0.hasPrefix("sha256//") && Data(base64Encoded: String($0.dropFirst(8)))?.count == 32 }) else {
-                throw tlsNode.child("pinnedPublicKey").error("must be sha256//<base64 of 32 bytes> (several joined with ;)")
-            }
-        }
+        let tls = try transferTLS(node.child("tls"))
         let timeouts = node.child("timeouts")
         try timeouts.requireKeys(["connect", "total"])
         let connect = try timeouts.child("connect").duration(default: .seconds(5))
@@ -56,10 +47,7 @@ extension GatewayConfiguration {
         guard total >= connect else { throw timeouts.child("total").error("must be at least timeouts.connect") }
 
         let options = TransferOptions(
-            tls: .init(
-                caFile: caFile, pinnedPublicKey: pin, insecure: try tlsNode.child("insecure").bool(default: false),
-                clientCertificateFile: try tlsNode.child("clientCertificateFile").optionalString(),
-                clientKeyFile: try tlsNode.child("clientKeyFile").optionalString()),
+            tls: tls,
             connectTimeout: connect,
             totalTimeout: total,
             maxResponseBytes: try node.child("maxResponseBytes").byteSize(default: 16 << 20)
@@ -141,6 +129,23 @@ extension GatewayConfiguration {
         try node.requireKeys(["username", "password"])
         let username = try node.child("username").string()
         return Credential(username: username, password: try secretReference(node.child("password"), environment: environment))
+    }
+
+    /// A `tls` mapping of an outgoing call (an upstream, a webhook): CA file, pins, client certificate.
+    static func transferTLS(_ tlsNode: ConfigNode) throws -> TransferOptions.TLS {
+        try tlsNode.requireKeys(["caFile", "pinnedPublicKey", "insecure", "clientCertificateFile", "clientKeyFile"])
+        let caFile = try tlsNode.child("caFile").optionalReadableFile()
+        let pin = try tlsNode.child("pinnedPublicKey").optionalString()
+        if let pin {
+            let pins = pin.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pins.allSatisfy({ $0.hasPrefix("sha256//") && Data(base64Encoded: String($0.dropFirst(8)))?.count == 32 }) else {
+                throw tlsNode.child("pinnedPublicKey").error("must be sha256//<base64 of 32 bytes> (several joined with ;)")
+            }
+        }
+        return .init(
+            caFile: caFile, pinnedPublicKey: pin, insecure: try tlsNode.child("insecure").bool(default: false),
+            clientCertificateFile: try tlsNode.child("clientCertificateFile").optionalString(),
+            clientKeyFile: try tlsNode.child("clientKeyFile").optionalString())
     }
 
     /// `{env: NAME}` or `{file: PATH}`, resolved once to fail early (the value is not kept).

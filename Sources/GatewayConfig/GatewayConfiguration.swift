@@ -262,7 +262,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         configuration.tls = try frontTLS(listen.child("tls"))
         configuration.callers = try callers(root.child("callers"), upstreams: upstreams, frontTLS: configuration.tls)
         configuration.passThrough = try passThrough(root.child("passThrough"), upstreams: upstreams)
-        configuration.events = try events(root.child("events"))
+        configuration.events = try events(root.child("events"), callers: configuration.callers, environment: environment)
         return configuration
     }
 

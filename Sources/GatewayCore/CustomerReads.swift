@@ -77,7 +77,7 @@ public final class CustomerReads: Sendable {
 
     /// Who reads customers: the roles seed 004 gives for reading cloud tenants (docs/security.md
     /// says why, for companies, by inference).
-    public static let readers = Set(Role.tenantReaders)
+    public static let readers = Role.customerReaders
 
     /// 403 unless the caller holds one of ``readers`` or is scoped (to a company, or to an
     /// organization: it then sees only what its scopes name, ``visible(_:to:)``). The drift

@@ -20,10 +20,12 @@ public final class GatewaySnapshot: Sendable {
     public let clientCheck: ClientCertificateCheck?
     /// The change feed's log, when `events` is configured (one log for the process: it outlives reloads).
     public let feed: EventLog?
+    /// The feed's webhook deliveries, as counted (one board for the process).
+    public let webhooks: WebhookBoard?
 
     public init(
         configuration: GatewayConfiguration, service: TenantService, access: AccessControl, tlsContext: NIOSSLContext?,
-        clientCheck: ClientCertificateCheck? = nil, feed: EventLog? = nil
+        clientCheck: ClientCertificateCheck? = nil, feed: EventLog? = nil, webhooks: WebhookBoard? = nil
     ) {
         self.configuration = configuration
         self.service = service
@@ -31,6 +33,7 @@ public final class GatewaySnapshot: Sendable {
         self.tlsContext = tlsContext
         self.clientCheck = clientCheck
         self.feed = feed
+        self.webhooks = webhooks
     }
 }
 

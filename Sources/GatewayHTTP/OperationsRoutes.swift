@@ -47,6 +47,7 @@ enum OperationsRoutes {
             context.callerNote.id = caller.id
         }
         await snapshot.service.collectMetrics(into: metrics.metrics)
+        snapshot.webhooks?.collect(into: metrics.metrics)
         metrics.metrics.syncCounter("veeam_gateway_log_lines_dropped_total", to: LogSink.standardError.droppedLines)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

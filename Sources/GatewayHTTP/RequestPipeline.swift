@@ -1,3 +1,4 @@
+import ChangeFeed
 import GatewayAccess
 import GatewayCore
 import HTTPTypes
@@ -180,7 +181,9 @@ struct RequestPipeline: Sendable {
                     return .json(try await service.customers.drift(bypass: resolved.bypass))
                 case .status:
                     guard let board else { throw GatewayError.internalInvariant("the pipeline serving /v1/status has no status board") }
-                    return .json(try GatewayJSON.encode(await service.statusReport(board: board)), .statusPage)
+                    var report = await service.statusReport(board: board)
+                    report.webhooks = resolved.snapshot.webhooks?.all ?? []
+                    return .json(try GatewayJSON.encode(report), .statusPage)
                 case .events(let query):
                     guard let feed = resolved.snapshot.feed else { throw Self.feedNotConfigured }
                     let visible = FeedAccess.visible(resolved.caller, policy: resolved.snapshot.access.policy)

@@ -85,6 +85,37 @@ public struct StatusReport: Sendable, Encodable {
     public var problems: [StatusBoard.Problem]
     /// Each VSPC upstream's customer drift as last joined (none before a customer read).
     public var customerDrift: [CustomerDriftCount] = []
+    /// Each change feed webhook's deliveries.
+    public var webhooks: [Webhook] = []
+
+    /// One webhook endpoint's deliveries since start (`events.webhooks[]`).
+    public struct Webhook: Sendable, Encodable, Equatable {
+        public var id: String
+        /// The receiver's scheme, host and path (no user, no query).
+        public var target: String
+        /// Events delivered (a 2xx answer).
+        public var delivered = 0
+        /// Events given up on after `retryFor`.
+        public var failed = 0
+        /// Attempts that did not get a 2xx answer.
+        public var failedAttempts = 0
+        /// Events the endpoint has not had yet (its lag).
+        public var pending = 0
+        /// Events that left the log before the endpoint had them (it fell too far behind).
+        public var missed = 0
+        /// `ok`, `retrying` (the oldest pending event is being retried) or `idle` (nothing sent yet).
+        public var state = "idle"
+        public var lastDeliveredAt: String?
+        /// The last failed attempt: an HTTP status or a transport code, and when.
+        public var lastError: String?
+        public var lastErrorAt: String?
+
+        public init(id: String, target: String) {
+            self.id = id
+            self.target = target
+        }
+    }
+
 
     /// How much drift the customers of one VSPC upstream showed, by kind (`/v1/customers/drift`
     /// has the records).

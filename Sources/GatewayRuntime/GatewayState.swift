@@ -44,6 +44,8 @@ public final class GatewayState: Sendable {
     /// The change feed's log: one for the process, sized by the first configuration's `events`
     /// (snapshots carry it while their configuration has `events`).
     public let feed: EventLog
+    /// What the feed's webhooks delivered (one board for the process).
+    public let webhookBoard = WebhookBoard()
 
     /// Builds the first snapshot; the libcurl client and the metrics outlive reloads.
     public init(
@@ -72,7 +74,7 @@ public final class GatewayState: Sendable {
         let source = SnapshotSource(
             try await Self.build(
                 configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replica,
-                feed: feed))
+                feed: feed, webhooks: webhookBoard))
         self.source = source
         let reloads = self.reloads
         self.listener = sharedTier?.listen(
@@ -115,7 +117,7 @@ public final class GatewayState: Sendable {
 
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String, feed: EventLog
+        clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String, feed: EventLog, webhooks: WebhookBoard
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
         let clientCheck = try configuration.tls.flatMap { try FrontTLS.clientCheck($0, file: configuration.file) }
@@ -145,7 +147,7 @@ public final class GatewayState: Sendable {
         Task { await service.clients.prepare() }
         return GatewaySnapshot(
             configuration: configuration, service: service, access: access, tlsContext: tlsContext, clientCheck: clientCheck,
-            feed: configuration.events == nil ? nil : feed)
+            feed: configuration.events == nil ? nil : feed, webhooks: webhooks)
     }
 
     /// Re-reads the config file and swaps it in. An invalid file keeps the running configuration
@@ -174,7 +176,7 @@ public final class GatewayState: Sendable {
             }
             let next = try await Self.build(
                 configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replicaID,
-                feed: feed)
+                feed: feed, webhooks: webhookBoard)
             source.replace(with: next)
             loadedDigest.withLock { $0 = digest }
             if announce, let sharedTier, let payload = try? JSONEncoder().encode(ReloadAnnouncement(origin: replicaID)) {

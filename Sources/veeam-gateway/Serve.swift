@@ -64,6 +64,8 @@ struct GatewayRunner: Service {
             services.append(metricsApp)
         }
         services.append(ReloadOnHangup(state: state))
+        services.append(
+            WebhookDeliveries(source: state.source, log: state.feed, board: state.webhookBoard, logger: logger) { CurlTransport(client: client, options: $0) })
         // The change feed's watcher stops first: its log closes, so event streams and long polls
         // end and the servers can drain.
         services.append(FeedWatcher(source: state.source, log: state.feed, logger: logger))

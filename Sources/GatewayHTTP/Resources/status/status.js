@@ -103,6 +103,14 @@ function render(status) {
       return `${d.upstream} ${d.count}` + (kinds ? ` (${kinds})` : "") + ` as of ${since(d.joinedAt)}`;
     }).join(" · ") + ` — GET ${drift[0].report}`;
 
+  // The change feed's webhooks: what each delivered, failed and still has to send.
+  const hooks = status.webhooks || [];
+  document.getElementById("webhooks").textContent = hooks.length === 0 ? "" :
+    "webhooks: " + hooks.map((h) =>
+      `${h.id} ${h.state}: ${h.delivered} delivered, ${h.pending} pending` +
+      (h.failed ? `, ${h.failed} given up` : "") + (h.missed ? `, ${h.missed} missed` : "") +
+      (h.lastError ? ` (last error ${h.lastError} ${since(h.lastErrorAt)})` : "")).join(" · ");
+
   fill(document.querySelector("#upstreams tbody"), status.upstreams.map((u) => {
     const accounts = el("td", { class: "wrap" }, ...u.accounts.map((a) =>
       el("span", { class: "account account-" + a.state, title: a.lastLogin ? "last login " + since(a.lastLogin) : "no login yet" },
