@@ -28,7 +28,8 @@ writes) and validates each JSON body:
     tenants (their pages, each one, an unknown uid, no bearer, a refused role).
   - VSPC's pass-through collections (PASS_THROUGH_VSPC: companies and one company, backup server
     jobs, active alarms, license usage by organization, VB365 servers, their organizations and
-    company mappings), which the reconstruction lacks, against JSON Schemas written here from
+    company mappings, and the activity log, after one tenant is created through the simulator's
+    admin API so that it has a record), which the reconstruction lacks, against JSON Schemas written here from
     the models of the published veeam-spc package, veeam_spc/v3_6_1/models (SPC_MODELS: the
     members from_dict requires, each member's JSON type, nullability and the enums' values) in
     the Get…Response200 envelope ({data, meta?, errors?}; a list must carry meta.pagingInfo),
@@ -658,6 +659,10 @@ SPC_MODELS = {
     "Vb365OrganizationToCompanyMapping": {
         "vb365OrganizationUid!": "uuid", "companyUid!": "uuid", "instanceUid": "uuid", "vb365OrganizationName": "string",
         "vb365ServerUid": "uuid", "vb365ServerName": "string", "companyName": "string"},
+    # activity_log.py (activity_log_type.py, activity_log_kind.py): every member may be Unset
+    "ActivityLog": {
+        "message": "string", "activityLogType": "ActivityLogType", "activityKind": "ActivityLogKind", "date": "date-time",
+        "userUid": "uuid?", "organizationUid": "uuid?"},
 }
 SPC_ENUMS = {
     "ResponseErrorType": ["logical", "retryableLogical", "security", "transport", "unspecified"],
@@ -697,6 +702,43 @@ SPC_ENUMS = {
     "Vb365OrganizationBaseCloudAuthenticatedMethod": ["Basic", "Modern", "ModernWithLegacyProtocols", "Unknown"],
     "Vb365OrganizationBaseProtectedServicesItem": ["ExchangeOnline", "MicrosoftExchangeServer", "MicrosoftSharePointServer", "MicrosoftTeams",
                                                    "MicrosoftTeamsChats", "SharePointOnlineAndOneDriveForBusiness", "Unknown"],
+    "ActivityLogKind": ["External", "Internal"],
+    # activity_log_type.py, verbatim (its "VCDOrganizationUnmapped," carries the package's trailing comma)
+    "ActivityLogType": ["AgentPackagesDownloaded", "AgentStoredCredentialsChanged", "BackupJobAssigned", "BackupJobCreated",
+                        "BackupJobDeleted", "BackupJobDisabled", "BackupJobEnabled", "BackupJobModified", "BackupJobRetried",
+                        "BackupJobRevoked", "BackupJobStarted", "BackupJobStopped", "BackupPolicyCreated", "BackupPolicyModified",
+                        "BackupPolicyRemoved", "BackupRepositoryAdded", "BackupServerEncryptionPasswordAdded",
+                        "BackupServerEncryptionPasswordDeleted", "BackupServerEncryptionPasswordModified", "BackupServerResourceAdded",
+                        "BackupServerResourceRemoved", "BackupUserCredentialsAdded", "BackupUserCredentialsModified",
+                        "BackupUserCredentialsRemoved", "ClientUserMFAPolicyModified", "CompanyAuthenticationTokenReset", "CompanyCreated",
+                        "CompanyDeleted", "CompanyLocationCreated", "CompanyLocationModified", "CompanyLocationRemoved",
+                        "CompanyMFAPolicyEnforcementUpdated", "CompanyMFAPolicyModified", "CompanyModified",
+                        "CompanyRESTAPIAccessModified", "CompanyRestored", "CompanyStatusUpdated", "CompanyUserCreated",
+                        "CompanyUserLocationCreated", "CompanyUserLocationRemoved", "CompanyUserModified", "CompanyUserRemoved",
+                        "CompanyUserRoleModified", "CompanyUserStatusUpdated", "DeploymentTaskRecordReset", "DiscoveryRuleCreated",
+                        "DiscoveryRuleModified", "DiscoveryRuleRemoved", "LicenseAssigned", "LicenseInstalled", "LicenseModified",
+                        "LicenseRevoked", "LicenseUpdated", "LicenseUsageReportFinalized", "LoginFailed", "LoginSuccessful",
+                        "ManagementAgentAccepted", "ManagementAgentAssigned", "ManagementAgentCertificateChanged",
+                        "ManagementAgentConnected", "ManagementAgentDeleted", "ManagementAgentDisconnected", "ManagementAgentRegistered",
+                        "ManagementAgentRejected", "PortalBrandingModified", "ProductUsageStatisticsSent", "ProviderUserMFAPolicyModified",
+                        "ProxySessionClosed", "ProxySessionOpened", "PublicCloudAccountChanged", "PublicCloudAccountCreated",
+                        "PublicCloudAccountDeleted", "PublicCloudApplianceDeleted", "PublicCloudApplianceDeploymentStarted",
+                        "PublicCloudApplianceMapped", "PublicCloudApplianceRegistrationStarted", "PublicCloudApplianceUnmapped",
+                        "ResellerCreated", "ResellerDeleted", "ResellerModified", "ResellerRESTAPIAccessModified", "ResellerStatusUpdated",
+                        "RestorePerformed", "SSOCompanyMatchingFailed", "SsoIdentityProviderAdded", "SsoIdentityProviderRemoved",
+                        "SsoIdentityProviderRuleAdded", "SsoIdentityProviderRuleRemoved", "SsoIdentityProviderRuleStatusUpdated",
+                        "SsoIdentityProviderRuleUpdated", "SsoIdentityProviderStatusUpdated", "SsoIdentityProviderUpdated",
+                        "SSOIdentityProviderValidationFailed", "SSOLoginFailed", "SsoLoginSuccesful", "SSOUserRoleUpdate",
+                        "SupportCaseAttachmentUploaded", "SupportCaseCreated", "TenantAssigned", "TenantCreated", "TenantDisabled",
+                        "TenantEnabled", "TenantModified", "TenantRemoved", "TenantUnassigned", "Unknown", "UserImpersonationSuccessful",
+                        "UserLoginTypeCreated", "UserLoginTypeRemoved", "UserRecordCreated", "UserRecordDisabled", "UserRecordEnabled",
+                        "UserRecordModified", "UserRecordRecreated", "UserRecordRemoved", "UserTokenRevoked", "VB365CopyJobCreated",
+                        "VB365JobCreated", "VB365JobDeleted", "VB365JobDisabled", "VB365JobEnabled", "VB365JobModified", "VB365JobStarted",
+                        "VB365JobStopped", "VB365OrganizationCreated", "VB365OrganizationDeleted", "VB365OrganizationMapped",
+                        "VB365OrganizationModified", "VB365OrganizationUnmapped", "VbrIsoPredownloadCancelled", "VbrIsoPredownloadStarted",
+                        "VbrUidRegenerated", "VCDOrganizationMapped", "VCDOrganizationUnmapped,", "VCSPPulseTenantCreated",
+                        "VCSPPulseTenantMapped", "VCSPPulseTenantUnmapped", "VOneUidRegenerated", "vSphereTagAssigned",
+                        "vSphereTagRevoked"],
 }
 
 
@@ -752,6 +794,7 @@ PASS_THROUGH_VSPC = [  # (path, model of its `data` items)
     ("/infrastructure/vb365Servers", "Vb365Server"),
     ("/infrastructure/vb365Servers/organizations", "Vb365OrganizationBase"),
     ("/infrastructure/vb365Servers/organizations/companyMappings", "Vb365OrganizationToCompanyMapping"),
+    ("/eventLogs/activityLogs", "ActivityLog"),  # holds what the admin API changed: one tenant, created by run_vspc
 ]
 
 SEED = {  # the envelope only, for the seed dialect
@@ -843,6 +886,13 @@ def run_vspc(target, dialect, specs):
     call("GET", list_op, tenants, "error", expect=(401,), label="no bearer")
     owner = login("company-owner")
     call("GET", list_op, tenants, "error", expect=(403,), label="company-owner", bearer=owner)
+
+    # The activity log records changes of the estate: make one through the simulator's admin API
+    # (loopback, not a Veeam route), so that the log has a record to check.
+    endpoint, status, created = target.fetch("POST", "/_sim/vspc/tenants", expect=(201,), label="admin API: a tenant for the activity log",
+                                             json_body={"name": "Validator Tenant"})
+    if created is not None:
+        target.add(endpoint, status, "(admin API: {instanceUid})", isinstance(created, dict) and bool(created.get("instanceUid")))
 
     # The pass-through collections: not in the reconstruction; 3.6.1 against SPC_MODELS.
     for path, model in PASS_THROUGH_VSPC:

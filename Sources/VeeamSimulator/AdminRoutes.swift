@@ -2,8 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// `/_sim/…`: counters, faults, token revocation and the simulated clock, for tests and
-/// benchmarks. Loopback callers only; everyone else gets 403.
+/// `/_sim/…`: counters, faults, token revocation, the simulated clock and changes of the estate
+/// (AdminRoutes+Estate.swift), for tests and benchmarks. Loopback callers only; everyone else
+/// gets 403.
 struct AdminRoutes: Sendable {
     let state: SimulatorState
 
@@ -58,6 +59,7 @@ struct AdminRoutes: Sendable {
             state.tokenLifetime = seconds
             return SimHTTP.json(.ok, .object(["tokenLifetime": .double(seconds)]))
         }
+        registerEstate(on: group)
     }
 
     private func countersResponse() -> Response {

@@ -207,9 +207,7 @@ public struct SimulatorFixtures: Sendable {
         let tenantCount = tenants ?? count
         for i in stride(from: generatedTenants + 1, through: tenantCount, by: 1) { self.tenants.append(generatedTenant(i)) }
         generatedTenants = max(generatedTenants, tenantCount)
-        defer {
-            shardOrganizations = vb365Servers == 1 ? nil : organizations.filter { server(of: $0) == vb365Shard }
-        }
+        defer { reshard() }
         guard count > generatedCount else { return }
         let first = generatedCount + 1
         generatedCount = count
@@ -236,6 +234,12 @@ public struct SimulatorFixtures: Sendable {
                 )
             )
         }
+    }
+
+    /// Recomputes the played server's organizations (``vb365Organizations``) from
+    /// ``organizations``: after generating, and after every change of the estate while running.
+    mutating func reshard() {
+        shardOrganizations = vb365Servers == 1 ? nil : organizations.filter { server(of: $0) == vb365Shard }
     }
 
     /// Generated tenant `i` ("Tenant NNNNN"), assigned to its generated company.

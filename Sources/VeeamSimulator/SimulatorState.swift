@@ -112,7 +112,7 @@ public struct SimulatorCounters: Sendable, Codable, Equatable {
     }
 }
 
-/// Tokens, counters, faults and the simulated clock, shared by both products' routes.
+/// Tokens, counters, faults, the simulated clock and the estate, shared by both products' routes.
 public final class SimulatorState: Sendable {
     struct AccessToken {
         var product: SimulatedProduct
@@ -157,10 +157,15 @@ public final class SimulatorState: Sendable {
         var order: [String] = []
     }
     let asyncActions = Mutex(AsyncActionStore())
+    /// The estate both products serve, what is derived from it, and VSPC's activity log
+    /// (``EstateStore``; read and changed through SimulatorState+Estate.swift).
+    let estateStore: Mutex<EstateStore>
 
-    public init(tokenLifetime: Duration, faults: [SimulatedProduct: SimulatorFaults] = [:]) {
+    /// `fixtures` is the estate served from the start; ``changeEstate(_:)`` changes it while running.
+    public init(tokenLifetime: Duration, faults: [SimulatedProduct: SimulatorFaults] = [:], fixtures: SimulatorFixtures = SimulatorFixtures()) {
         let seconds = Double(tokenLifetime.components.seconds) + Double(tokenLifetime.components.attoseconds) / 1e18
         self.inner = Mutex(Inner(faults: faults, tokenLifetime: seconds))
+        self.estateStore = Mutex(EstateStore(fixtures: fixtures))
     }
 
     /// The simulated now: the wall clock plus any offset set through ``advanceClock(by:)``.

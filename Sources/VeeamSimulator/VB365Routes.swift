@@ -7,8 +7,10 @@ import Hummingbird
 /// describe them. Where a spec is silent, the choice is written down in docs/simulator.md.
 struct VB365Routes: Sendable {
     let state: SimulatorState
-    let fixtures: SimulatorFixtures
     let api: SimulatorVB365API
+
+    /// The estate as it is now (it may change while the simulator runs: ``SimulatorState/changeEstate(_:)``).
+    var fixtures: SimulatorFixtures { state.fixtures }
 
     static let product = SimulatedProduct.vb365
     /// The antiforgery cookie of a v7+ login that did not disable it (the spec: "stored in web

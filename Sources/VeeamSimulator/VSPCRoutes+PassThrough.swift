@@ -4,9 +4,9 @@ import Hummingbird
 
 /// The VSPC reads of the gateway's default pass-through table (API-NOTES, "Pass-through"):
 /// companies, backup server jobs, active alarms, license usage by organization, the VB365
-/// servers, their organizations and the organizations' mappings to companies. Each is the
-/// envelope `{data, meta: {pagingInfo}}` with `limit` (1–500, default 100) and `offset`, and
-/// needs one of seed 004's roles (``VSPCRoutes/tenantReaderRoles``). Any other path under
+/// servers, their organizations and the organizations' mappings to companies; and the activity
+/// log (VSPCActivityLog.swift). Each is the envelope `{data, meta: {pagingInfo}}` with `limit`
+/// (1–500, default 100) and `offset`, and needs one of seed 004's roles (``VSPCRoutes/tenantReaderRoles``). Any other path under
 /// `/api/v3/` answers 404 with `ErrorResponse` (``VSPCNotFound``).
 extension VSPCRoutes {
     var estate: VSPCEstate { VSPCEstate(fixtures: fixtures, vb365Host: vb365Host, vb365API: vb365API) }
@@ -69,6 +69,7 @@ extension VSPCRoutes {
                 return (listed.page, listed.total)
             }
         }
+        registerActivityLogs(on: router)
         // Last: it wraps the routes registered after it and the router's not-found answer.
         router.add(middleware: VSPCNotFound(state: state))
     }
@@ -105,8 +106,18 @@ extension VSPCRoutes {
 
     /// A paged read: the request entry (counting, latency, faults, the token), seed 004's roles,
     /// the paging parameters, then `build`'s page and total in the envelope.
-    private func read(
+    func read(
         _ request: Request, route: String, build: (PageRequest) -> (items: [JSONValue], total: Int)
+    ) async throws -> Response {
+        try await read(request, route: route, query: { _ in Result<Void, ResponseBox>.success(()) }, build: { page, _ in build(page) })
+    }
+
+    /// A paged read whose query has more than the paging parameters: as above, and after the
+    /// paging parameters `query` reads the rest (a failure it returns is the answer), which
+    /// `build` gets beside the page asked for.
+    func read<Query>(
+        _ request: Request, route: String, query: (Request) -> Result<Query, ResponseBox>,
+        build: (PageRequest, Query) -> (items: [JSONValue], total: Int)
     ) async throws -> Response {
         let user: SimulatorFixtures.VSPCUser
         switch try await admit(request, route: route, sample: .object(["data": .array([]), "meta": .null])) {
@@ -119,7 +130,12 @@ extension VSPCRoutes {
         case .failure(let box): return box.response
         case .success(let value): page = value
         }
-        let (items, total) = build(page)
+        let parsed: Query
+        switch query(request) {
+        case .failure(let box): return box.response
+        case .success(let value): parsed = value
+        }
+        let (items, total) = build(page, parsed)
         let meta = JSONValue.object(["pagingInfo": .object(["total": .int(total), "count": .int(items.count), "offset": .int(page.offset)])])
         return SimHTTP.json(.ok, .object(["data": .array(items), "meta": meta]))
     }

@@ -5,25 +5,31 @@ import Hummingbird
 /// Veeam Service Provider Console, REST v3 (see ../shared/upstream-specs/API-NOTES.md and seed 004).
 struct VSPCRoutes: Sendable {
     let state: SimulatorState
-    let fixtures: SimulatorFixtures
     let dialect: SimulatorDialect
     /// The VB365 version the simulator's VB365 server speaks (VSPC reports its build).
     let vb365API: SimulatorVB365API
     /// The name VSPC knows the simulated VB365 server by; nil when none is simulated.
     let vb365Host: String?
-    /// VSPC's view of every listed organization that has a mapping, in list order: made once,
-    /// so that a page of mappings costs its own items, not a pass over every organization.
-    let mappedOrganizations: [VSPCEstate.OrganizationView]
 
-    init(state: SimulatorState, fixtures: SimulatorFixtures, dialect: SimulatorDialect, vb365API: SimulatorVB365API, vb365Host: String?) {
+    init(state: SimulatorState, dialect: SimulatorDialect, vb365API: SimulatorVB365API, vb365Host: String?) {
         self.state = state
-        self.fixtures = fixtures
         self.dialect = dialect
         self.vb365API = vb365API
         self.vb365Host = vb365Host
-        let estate = VSPCEstate(fixtures: fixtures, vb365Host: vb365Host, vb365API: vb365API)
-        let table = estate.viewTable()
-        self.mappedOrganizations = estate.listedOrganizations.map { estate.view($0, table: table) }.filter { $0.companyUid != nil }
+    }
+
+    /// The estate as it is now (it may change while the simulator runs: ``SimulatorState/changeEstate(_:)``).
+    var fixtures: SimulatorFixtures { state.fixtures }
+
+    /// VSPC's view of every listed organization that has a mapping, in list order: made once per
+    /// change of the estate and kept in the state, so that a page of mappings costs its own
+    /// items, not a pass over every organization.
+    var mappedOrganizations: [VSPCEstate.OrganizationView] {
+        state.mappedOrganizations(listed: vb365Host != nil) { fixtures in
+            let estate = VSPCEstate(fixtures: fixtures, vb365Host: vb365Host, vb365API: vb365API)
+            let table = estate.viewTable()
+            return estate.listedOrganizations.map { estate.view($0, table: table) }.filter { $0.companyUid != nil }
+        }
     }
 
     static let product = SimulatedProduct.vspc

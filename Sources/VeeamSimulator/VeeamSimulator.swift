@@ -26,6 +26,8 @@ public struct SimulatorConfiguration: Sendable {
     public var http2: Bool = false
     /// gzip answers to requests that send `Accept-Encoding: gzip`.
     public var gzip: Bool = false
+    /// The estate served from the start; ``SimulatorState/changeEstate(_:)`` (and the `/_sim`
+    /// admin routes) change it while running, in ``VeeamSimulator/state``, not here.
     public var fixtures: SimulatorFixtures
     public var tls: TLSMaterial
     /// Faults active from the start.
@@ -47,7 +49,7 @@ public final class VeeamSimulator: Service, Sendable {
 
     public init(configuration: SimulatorConfiguration, logger: Logger = Logger(label: "veeam-sim")) {
         self.configuration = configuration
-        self.state = SimulatorState(tokenLifetime: configuration.tokenLifetime, faults: configuration.faults)
+        self.state = SimulatorState(tokenLifetime: configuration.tokenLifetime, faults: configuration.faults, fixtures: configuration.fixtures)
         self.logger = logger
     }
 
@@ -89,11 +91,11 @@ public final class VeeamSimulator: Service, Sendable {
                 let router = Router(context: SimulatorContext.self)
                 if configuration.gzip { router.add(middleware: GzipMiddleware()) }
                 switch product {
-                case .vb365: VB365Routes(state: state, fixtures: configuration.fixtures, api: configuration.vb365API).register(on: router)
+                case .vb365: VB365Routes(state: state, api: configuration.vb365API).register(on: router)
                 case .vspc:
                     router.add(middleware: VSPCAsyncActionsMiddleware(state: state))
                     VSPCRoutes(
-                        state: state, fixtures: configuration.fixtures, dialect: configuration.dialect, vb365API: configuration.vb365API,
+                        state: state, dialect: configuration.dialect, vb365API: configuration.vb365API,
                         vb365Host: configuration.vb365Port == nil ? nil : Self.reachableName(configuration.host)
                     ).register(on: router)
                 }
