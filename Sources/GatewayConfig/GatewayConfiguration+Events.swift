@@ -12,6 +12,9 @@ public struct EventsConfiguration: Sendable, Equatable {
     public var pollInterval: Duration = .seconds(60)
     /// How many events the log keeps; a cursor older than them is gone (410).
     public var keep = 10_000
+    /// How often each VSPC upstream's activity log is read, to poll at once when it records a
+    /// change of tenants, companies or VB365 organizations (0: not read).
+    public var activityInterval: Duration = .seconds(15)
     /// How long a long poll (`wait=`) may wait at most.
     public var maxWait: Duration = .seconds(60)
     /// How often a quiet event stream sends a comment, so that proxies keep it open.
@@ -53,11 +56,15 @@ extension GatewayConfiguration {
     static func events(_ node: ConfigNode, callers: [CallerRecord], environment: [String: String]) throws -> EventsConfiguration? {
         guard !node.isMissing else { return nil }
         try node.requireMapping()
-        try node.requireKeys(["pollInterval", "keep", "maxWait", "heartbeat", "maxReaders", "webhooks"])
+        try node.requireKeys(["pollInterval", "activityInterval", "keep", "maxWait", "heartbeat", "maxReaders", "webhooks"])
         var events = EventsConfiguration()
         events.pollInterval = try node.child("pollInterval").duration(default: events.pollInterval)
         guard events.pollInterval >= .milliseconds(100), events.pollInterval <= .seconds(86_400) else {
             throw node.child("pollInterval").error("must be from 100ms to 24h (each poll reads every upstream's whole list)")
+        }
+        events.activityInterval = try node.child("activityInterval").duration(default: events.activityInterval)
+        guard events.activityInterval == .zero || (events.activityInterval >= .milliseconds(100) && events.activityInterval <= .seconds(86_400)) else {
+            throw node.child("activityInterval").error("must be 0s (off) or from 100ms to 24h")
         }
         events.keep = try node.child("keep").int(default: events.keep, range: 1...1_000_000)
         events.maxWait = try node.child("maxWait").duration(default: events.maxWait)

@@ -58,6 +58,19 @@ public final class TenantService: Sendable {
         clients.all.map { ($0.definition.name, $0.definition.product) }
     }
 
+    /// For each VSPC upstream that answers, a mark of the newest record of its activity log about
+    /// tenants, companies or VB365 organizations ("" when there is none): a mark that changes
+    /// says the estate changed, sooner than the next full poll would.
+    public func activityMarks() async -> [String: String] {
+        var marks: [String: String] = [:]
+        for upstream in clients.all {
+            guard case .vspc(_, let client) = upstream.runtime, let records = try? await client.activityLogs() else { continue }
+            let newest = records.first { $0.concernsTenantsOrCustomers }
+            marks[upstream.definition.name] = newest.map { "\($0.date ?? "")|\($0.activityLogType ?? "")|\($0.message ?? "")" } ?? ""
+        }
+        return marks
+    }
+
     /// `GET /v1/upstreams`: each upstream's facts (``UpstreamHealth/upstreamInfo()``), a VB365
     /// upstream's with which VSPC server it is (``CustomerReads``).
     public func upstreamInfo() async -> [UpstreamInfo] {

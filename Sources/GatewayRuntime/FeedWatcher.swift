@@ -64,18 +64,56 @@ public final class FeedWatcher: Service, Sendable {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                let snapshot = self.source.snapshot
-                guard let events = snapshot.configuration.events else {
-                    try? await Task.sleep(for: .seconds(1))
-                    continue
-                }
-                await self.poll(snapshot)
-                try? await Task.sleep(for: events.pollInterval)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.pollEvery() }
+                group.addTask { await self.followActivity() }
             }
         }
         // Stopping: streams end and long polls answer now, so the front end can drain.
         log.close()
+    }
+
+    /// Polls every `events.pollInterval` until cancelled.
+    func pollEvery() async {
+        while !Task.isCancelled {
+            let snapshot = source.snapshot
+            guard let events = snapshot.configuration.events else {
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            await poll(snapshot)
+            try? await Task.sleep(for: events.pollInterval)
+        }
+    }
+
+    /// Reads each VSPC upstream's activity log every `events.activityInterval`; when its newest
+    /// record about tenants, companies or VB365 organizations is not the one seen last, polls at
+    /// once (the first reading is the baseline).
+    func followActivity() async {
+        var seen: [String: String] = [:]
+        while !Task.isCancelled {
+            let snapshot = source.snapshot
+            guard let events = snapshot.configuration.events, events.activityInterval > .zero else {
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            if await checkActivity(snapshot, seen: &seen) { await poll(snapshot) }
+            try? await Task.sleep(for: events.activityInterval)
+        }
+    }
+
+    /// Whether an activity log shows a change since `seen` (which it updates).
+    func checkActivity(_ snapshot: GatewaySnapshot, seen: inout [String: String]) async -> Bool {
+        let marks = await snapshot.service.activityMarks()
+        var changed = false
+        for (upstream, mark) in marks {
+            if let before = seen[upstream], before != mark {
+                changed = true
+                logger.info("change feed: VSPC's activity log records a change; polling now", metadata: ["upstream": "\(upstream)"])
+            }
+            seen[upstream] = mark
+        }
+        return changed
     }
 
     /// One poll of every configured upstream; returns the events it logged.

@@ -201,6 +201,12 @@ public struct VSPCClient: Sendable {
         try await all(["infrastructure", "vb365Servers", "organizations"])
     }
 
+    /// The newest `limit` records of VSPC's activity log (newest first, as VSPC sorts by default).
+    public func activityLogs(limit: Int = 100) async throws -> [VSPCActivityLog] {
+        try await get(["eventLogs", "activityLogs"], query: [("limit", String(max(1, min(limit, pageSize)))), ("offset", "0")])
+            .decoded(VSPCEnvelope<[VSPCActivityLog]>.self).data
+    }
+
     /// Every mapping of a VB365 organization to a company.
     public func companyMappings() async throws -> [VSPCCompanyMapping] {
         try await all(["infrastructure", "vb365Servers", "organizations", "companyMappings"])

@@ -169,3 +169,27 @@ public struct VSPCCompanyMapping: Decodable, Sendable, Equatable {
         self.companyName = companyName
     }
 }
+
+/// `ActivityLog` (`GET /api/v3/eventLogs/activityLogs`): one change VSPC recorded.
+public struct VSPCActivityLog: Decodable, Sendable, Equatable {
+    public var message: String?
+    /// `ActivityLogType`: `TenantCreated`, `TenantRemoved`, `CompanyCreated`, … (kept as sent).
+    public var activityLogType: String?
+    public var activityKind: String?
+    public var date: String?
+    public var userUid: String?
+    public var organizationUid: String?
+
+    public init(message: String?, activityLogType: String?, date: String?) {
+        self.message = message
+        self.activityLogType = activityLogType
+        self.date = date
+    }
+
+    /// Whether it is about what the gateway's lists and customers hold: tenants, companies and
+    /// VB365 organizations.
+    public var concernsTenantsOrCustomers: Bool {
+        let type = (activityLogType ?? "").lowercased()
+        return type.hasPrefix("tenant") || type.hasPrefix("company") || type.hasPrefix("vb365organization")
+    }
+}

@@ -145,4 +145,84 @@ struct FeedTests {
             }
         }
     }
+
+    /// Sends an admin request to the simulator (`/_sim/…` on its VSPC port).
+    static func simAdmin(_ gw: RunningGateway, _ sim: RunningSimulator, _ method: HTTPMethod, _ path: String, _ json: String? = nil) async throws -> UpstreamResponse {
+        try await gw.client.perform(
+            UpstreamRequest(method: method, url: sim.vspcBaseURL + path, body: json.map { .json(Array($0.utf8)) }), options: sim.trustingOptions())
+    }
+
+    @Test("tenants created, changed (with the members that changed) and removed in the simulator while it runs become events, each seen only by who may read it; customers and drift follow")
+    func tenantEvents() async throws {
+        try await withSimulator(vb365API: .v8) { sim in
+            try await withGateway(vb365: sim, vspc: sim, extra: Self.events, extraCallers: CustomerScopeTests.portal) { gw in
+                let watcher = Self.watcher(gw)
+                await watcher.poll(gw.state.snapshot)
+                let start = try await Self.page(gw, "").cursor
+
+                // VSPC: a new tenant of ABC Tech, Bravo renamed and disabled, charlie-vcd removed.
+                let created = try await Self.simAdmin(
+                    gw, sim, .post, "/_sim/vspc/tenants", #"{"name":"Delta","assignedForCompany":"c0a1b2c3-0001-4a1b-8c2d-0000000000a1"}"#)
+                #expect(created.status == 201, "\(created.text)")
+                let deltaUid = try #require((try JSONSerialization.jsonObject(with: Data(created.body)) as? [String: Any])?["instanceUid"] as? String)
+                #expect(try await Self.simAdmin(gw, sim, HTTPMethod(rawValue: "PATCH"), "/_sim/vspc/tenants/0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19", #"{"name":"Bravo Two","isEnabled":false}"#).status == 200)
+                #expect(try await Self.simAdmin(gw, sim, .delete, "/_sim/vspc/tenants/7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d").status == 204)
+                // VB365: abc renamed.
+                #expect(try await Self.simAdmin(gw, sim, HTTPMethod(rawValue: "PATCH"), "/_sim/vb365/organizations/cbc52c37-df7f-4b03-98f3-036e7d4b3127", #"{"name":"abc-renamed.onmicrosoft.com"}"#).status == 200)
+
+                let logged = await watcher.poll(gw.state.snapshot)
+                let kinds = logged.map(\.kind.rawValue)
+                #expect(kinds.filter { $0.hasPrefix("tenant.") }.sorted() == ["tenant.changed", "tenant.changed", "tenant.created", "tenant.removed"], "\(kinds)")
+                let all = try await Self.page(gw, "?after=\(start)&limit=100")
+                func event(_ type: String, _ id: String) -> [String: Any]? {
+                    all.events.first { $0["type"] as? String == type && ($0["data"] as? [String: Any])?["id"] as? String == id }
+                }
+                let delta = try #require(event("tenant.created", "vspc-main." + deltaUid), "\(all.events.map { $0["type"] ?? "" })")
+                #expect((delta["data"] as? [String: Any])?["name"] as? String == "Delta")
+                let bravo = try #require(event("tenant.changed", CustomerTests.bravo))
+                #expect(Set(bravo["changed"] as? [String] ?? []).isSuperset(of: ["enabled", "name"]), "\(bravo)")
+                #expect((bravo["changed"] as? [String])?.contains("description") == false, "only what changed")
+                #expect(event("tenant.removed", CustomerTests.charlie) != nil)
+                let abc = try #require(event("tenant.changed", CustomerTests.abc))
+                #expect(abc["changed"] as? [String] == ["name"], "\(abc)")
+                #expect(all.events.allSatisfy { ($0["id"] as? String)?.isEmpty == false && ($0["time"] as? String)?.hasSuffix("Z") == true })
+                // Secrets never travel: no hashedPassword, no credentials in any event.
+                let text = try await gw.get("/v1/events?after=\(start)&limit=100").text
+                #expect(!text.contains("hashedPassword") && !text.contains("Bravo-Tenant-Pass"))
+
+                // abc's app sees abc's change only; ABC Tech's portal sees its tenants' events.
+                let app = try await Self.page(gw, "?after=\(start)&limit=100", key: TestKeys.abcApp)
+                #expect(app.events.compactMap { ($0["data"] as? [String: Any])?["id"] as? String } == [CustomerTests.abc], "\(app.events)")
+                let portal = try await Self.page(gw, "?after=\(start)&limit=100", key: CustomerScopeTests.portalKey)
+                let seen = Set(portal.events.compactMap { ($0["data"] as? [String: Any])?["id"] as? String })
+                #expect(seen.contains("vspc-main." + deltaUid) && seen.contains(CustomerTests.abc) && !seen.contains(CustomerTests.bravo), "\(seen)")
+                // The customers: ABC Tech changed (a cloud tenant more, one less), and the drift with it.
+                #expect(kinds.contains("customer.changed"), "\(kinds)")
+
+                // Nothing changed since: the next poll logs nothing.
+                #expect(await watcher.poll(gw.state.snapshot).isEmpty)
+            }
+        }
+    }
+
+    @Test("the watcher as it runs: a change VSPC's activity log records is polled at once, long before the poll interval")
+    func activityLog() async throws {
+        try await withSimulator(vb365API: .v8) { sim in
+            let events = "events: { pollInterval: 1h, activityInterval: 200ms, maxWait: 10s }"
+            try await withGateway(vb365: sim, vspc: sim, extra: events) { gw in
+                let watcher = Self.watcher(gw)
+                let running = Task { try await watcher.run() }
+                defer { running.cancel() }
+                // The first poll (the baseline) and the first reading of the activity log.
+                #expect(await eventually(within: .seconds(5)) { sim.state.counters(.vspc).requests["GET /api/v3/eventLogs/activityLogs"] ?? 0 >= 2 })
+                let start = try await Self.page(gw, "").cursor
+                let created = try await Self.simAdmin(gw, sim, .post, "/_sim/vspc/tenants", #"{"name":"Echo"}"#)
+                #expect(created.status == 201)
+                let began = ContinuousClock.now
+                let answer = try await Self.page(gw, "?after=\(start)&wait=10s")
+                #expect(ContinuousClock.now - began < .seconds(5), "polled on the activity log's record, not after the hour")
+                #expect(answer.events.contains { $0["type"] as? String == "tenant.created" && ($0["data"] as? [String: Any])?["name"] as? String == "Echo" }, "\(answer.events)")
+            }
+        }
+    }
 }
