@@ -227,6 +227,8 @@ let package = Package(
             name: "GatewayRuntime",
             dependencies: [
                 "ChangeFeed",
+                "HTTPTransport",
+                "TenantModel",
                 "GatewaySecrets",
                 "GatewayObservability",
                 "GatewayClock",

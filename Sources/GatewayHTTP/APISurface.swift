@@ -11,6 +11,7 @@ public enum APISurface {
         "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/metrics": [.get], "/v1/auth/token": [.post],
         "/v1/tenants": [.get], "/v1/tenants/:id": [.get], "/v1/upstreams": [.get], "/v1/cache": [.delete],
         "/v1/customers": [.get], "/v1/customers/drift": [.get], "/v1/customers/:id": [.get],
+        "/v1/events": [.get], "/v1/events/stream": [.get],
         "/v1/tenants/:id/api/**": [.get, .post], "/v1/upstreams/:name/api/**": [.get, .post],
         "/v1/status": [.get], "/v1/auth/session": [.post], "/status": [.get], "/status.js": [.get], "/status.css": [.get], "/status.svg": [.get],
     ]
