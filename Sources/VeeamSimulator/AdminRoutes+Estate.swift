@@ -249,31 +249,9 @@ extension AdminRoutes {
     /// those vary: the 3.6.1 spellings, no description, never active, enabled, one concurrent
     /// task, assigned to no company.
     static func newTenant(uid: String, name: String) -> [String: JSONValue] {
-        [
-            "instanceUid": .string(uid),
-            "name": .string(name),
-            "description": .null,
-            "hashedPassword": .string("sim-hash-" + uid.prefix(8).lowercased()),
-            "type": .string("General"),
-            "lastActive": .null,
-            "backupServerUid": .string("3b5be228-b14d-421a-9a0e-a1a434e2195c"),
-            "gatewaySelectionType": .string("GatewayPool"),
-            "isEnabled": .bool(true),
-            "isLeaseExpirationEnabled": .bool(false),
-            "leaseExpirationDate": .null,
-            "isBackupProtectionEnabled": .bool(false),
-            "backupProtectionPeriod": .null,
-            "isGatewayFailoverEnabled": .bool(false),
-            "gatewayPoolsUids": .array([.string("e1135752-d497-43e0-8857-8a0c3a262e2e")]),
-            "isThrottlingEnabled": .bool(false),
-            "throttlingValue": .null,
-            "throttlingUnit": .null,
-            "maxConcurrentTask": .int(1),
-            "isBackupResourcesEnabled": .bool(true),
-            "isNativeReplicationResourcesEnabled": .bool(false),
-            "isVcdReplicationResourcesEnabled": .bool(false),
-            "assignedForCompany": .null,
-        ]
+        SimulatorFixtures.tenantMembers(
+            uid: uid, name: name, description: nil, hashedPassword: "sim-hash-" + uid.prefix(8).lowercased(), type: "General", lastActive: nil,
+            gatewaySelectionType: "GatewayPool", isEnabled: true, maxConcurrentTask: 1, company: nil)
     }
 
     private static func isTenant(_ tenant: JSONValue, _ uid: String) -> Bool {

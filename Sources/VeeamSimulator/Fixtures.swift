@@ -245,18 +245,31 @@ public struct SimulatorFixtures: Sendable {
     /// Generated tenant `i` ("Tenant NNNNN"), assigned to its generated company.
     func generatedTenant(_ i: Int) -> JSONValue {
         let n = String(format: "%05d", i)
-        let stamp = Self.generatedStamp(i)
-        let tenantId = String(format: "10000000-0000-4000-8000-%012d", i)
-        return .object([
-            "instanceUid": .string(tenantId),
-            "name": .string("Tenant \(n)"),
-            "description": i % 4 == 0 ? .null : .string("Generated tenant \(n)"),
-            "hashedPassword": .string("generated-hash-\(n)"),
-            "type": .string(i % 2 == 0 ? "General" : "general"),
-            "lastActive": .string(stamp),
+        return .object(
+            Self.tenantMembers(
+                uid: String(format: "10000000-0000-4000-8000-%012d", i), name: "Tenant \(n)",
+                description: i % 4 == 0 ? nil : "Generated tenant \(n)", hashedPassword: "generated-hash-\(n)",
+                type: i % 2 == 0 ? "General" : "general", lastActive: Self.generatedStamp(i),
+                gatewaySelectionType: i % 2 == 0 ? "GatewayPool" : "gatewayPool", isEnabled: i % 5 != 0, maxConcurrentTask: 1 + i % 8,
+                company: generatedCompany(of: i).map { Self.generatedUid("20000000", $0) }))
+    }
+
+    /// Every member a tenant the simulator makes has (generated, or created through the admin
+    /// routes), with the values that vary between them given.
+    static func tenantMembers(
+        uid: String, name: String, description: String?, hashedPassword: String, type: String, lastActive: String?, gatewaySelectionType: String,
+        isEnabled: Bool, maxConcurrentTask: Int, company: String?
+    ) -> [String: JSONValue] {
+        [
+            "instanceUid": .string(uid),
+            "name": .string(name),
+            "description": description.map(JSONValue.string) ?? .null,
+            "hashedPassword": .string(hashedPassword),
+            "type": .string(type),
+            "lastActive": lastActive.map(JSONValue.string) ?? .null,
             "backupServerUid": .string("3b5be228-b14d-421a-9a0e-a1a434e2195c"),
-            "gatewaySelectionType": .string(i % 2 == 0 ? "GatewayPool" : "gatewayPool"),
-            "isEnabled": .bool(i % 5 != 0),
+            "gatewaySelectionType": .string(gatewaySelectionType),
+            "isEnabled": .bool(isEnabled),
             "isLeaseExpirationEnabled": .bool(false),
             "leaseExpirationDate": .null,
             "isBackupProtectionEnabled": .bool(false),
@@ -266,12 +279,12 @@ public struct SimulatorFixtures: Sendable {
             "isThrottlingEnabled": .bool(false),
             "throttlingValue": .null,
             "throttlingUnit": .null,
-            "maxConcurrentTask": .int(1 + i % 8),
+            "maxConcurrentTask": .int(maxConcurrentTask),
             "isBackupResourcesEnabled": .bool(true),
             "isNativeReplicationResourcesEnabled": .bool(false),
             "isVcdReplicationResourcesEnabled": .bool(false),
-            "assignedForCompany": generatedCompany(of: i).map { .string(Self.generatedUid("20000000", $0)) } ?? .null,
-        ])
+            "assignedForCompany": company.map(JSONValue.string) ?? .null,
+        ]
     }
 
     /// The backup and activity time of generated object `i`.
