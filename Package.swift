@@ -59,6 +59,8 @@ let package = Package(
         .target(
             name: "SharedTier",
             dependencies: [
+                "ChangeFeed",
+                "TenantModel",
                 "GatewaySecrets",
                 "CHiredis",
                 "GatewayClock",

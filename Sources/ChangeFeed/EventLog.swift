@@ -76,9 +76,7 @@ public final class EventLog: Sendable {
             for draft in drafts {
                 let sequence = state.next
                 state.next += 1
-                let id = "\(epoch).\(sequence)"
-                let bytes = (try? Self.encoder.encode(Encoded(id: id, type: draft.kind, time: stamp, upstream: draft.upstream, data: draft.data, changed: draft.changed))).map(Array.init) ?? []
-                let event = FeedEvent(sequence: sequence, kind: draft.kind, upstream: draft.upstream, audience: draft.audience, bytes: bytes, id: id)
+                let event = FeedEvent(epoch: epoch, sequence: sequence, kind: draft.kind, upstream: draft.upstream, audience: draft.audience, tail: Self.tail(draft, time: stamp))
                 state.events.append(event)
                 if state.events.count > capacity { state.events.removeFirst() }
                 logged.append(event)
@@ -189,8 +187,13 @@ public final class EventLog: Sendable {
         state.withLock { ($0.events.count, $0.events.first?.sequence, $0.next - 1) }
     }
 
+    /// An event's JSON without its id (`{"changed":…,"data":…,"time":…,"type":…,"upstream":…}`):
+    /// what a log stores; ``FeedEvent`` puts the id in front when it is read.
+    public static func tail(_ draft: FeedEventDraft, time: String) -> [UInt8] {
+        (try? encoder.encode(Encoded(type: draft.kind, time: time, upstream: draft.upstream, data: draft.data, changed: draft.changed))).map(Array.init) ?? Array("{}".utf8)
+    }
+
     private struct Encoded: Encodable {
-        var id: String
         var type: FeedEvent.Kind
         var time: String
         var upstream: String
@@ -199,7 +202,7 @@ public final class EventLog: Sendable {
     }
 
     /// RFC 3339 UTC with milliseconds (events are rare: a formatter per batch is cheap enough).
-    static func timestamp(_ date: Date) -> String {
+    public static func timestamp(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)

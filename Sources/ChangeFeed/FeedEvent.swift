@@ -35,10 +35,58 @@ public struct FeedEvent: Sendable {
     public let kind: Kind
     public let upstream: String
     public let audience: Audience
-    /// `{"id":…,"type":…,"time":…,"upstream":…,"data":…[,"changed":[…]]}`.
+    /// `{"id":…,"changed":…,"data":…,"time":…,"type":…,"upstream":…}` (`changed` only when given).
     public let bytes: [UInt8]
     /// The cursor naming it (`{epoch}.{sequence}`).
     public let id: String
+
+    /// An event of log `epoch` at `sequence`, from its JSON without the id (``EventLog/tail(_:time:)``).
+    public init(epoch: String, sequence: UInt64, kind: Kind, upstream: String, audience: Audience, tail: [UInt8]) {
+        let id = "\(epoch).\(sequence)"
+        var bytes = Array(#"{"id":"\#(id)""#.utf8)
+        let rest = tail.dropFirst()
+        if rest.first != UInt8(ascii: "}") { bytes.append(UInt8(ascii: ",")) }
+        bytes += rest
+        self.sequence = sequence
+        self.kind = kind
+        self.upstream = upstream
+        self.audience = audience
+        self.bytes = bytes
+        self.id = id
+    }
+}
+
+extension FeedEvent.Audience {
+    /// One line a store keeps it as: `tenant|{kind}|{id}|{customer,…}`, `customer|{id}`,
+    /// `upstream|{kind}`, `drift`.
+    public var stored: String {
+        switch self {
+        case .tenant(let kind, let id, let customers): "tenant|\(kind.rawValue)|\(id)|\(customers.joined(separator: ","))"
+        case .customer(let id): "customer|\(id)"
+        case .upstream(let kind): "upstream|\(kind.rawValue)"
+        case .drift: "drift"
+        }
+    }
+
+    /// What ``stored`` wrote; nil for anything else.
+    public init?(stored: String) {
+        let parts = stored.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        switch parts.first {
+        case "tenant":
+            guard parts.count == 4, let kind = Tenant.Kind(rawValue: parts[1]) else { return nil }
+            self = .tenant(kind: kind, id: parts[2], customers: parts[3].isEmpty ? [] : parts[3].split(separator: ",").map(String.init))
+        case "customer":
+            guard parts.count == 2 else { return nil }
+            self = .customer(id: parts[1])
+        case "upstream":
+            guard parts.count == 2, let kind = Tenant.Kind(rawValue: parts[1]) else { return nil }
+            self = .upstream(kind: kind)
+        case "drift":
+            self = .drift
+        default:
+            return nil
+        }
+    }
 }
 
 /// An event before it is logged: the log gives it its sequence, id and time.

@@ -63,24 +63,25 @@ enum FeedReads {
     /// The page after `query.after`: answered at once when the caller may see events there, else
     /// after waiting up to `query.wait` for one (a place among ``EventLog/maxWaiters`` held while
     /// waiting). 410 for a cursor that is gone, 503 when too many readers wait.
-    static func page(_ query: FeedQuery, feed: EventLog, visible: @escaping @Sendable (FeedEvent) -> Bool) async throws -> [UInt8] {
-        var cursor = query.after ?? feed.head
+    static func page(_ query: FeedQuery, feed: any FeedLog, visible: @escaping @Sendable (FeedEvent) -> Bool) async throws -> [UInt8] {
+        var cursor: FeedCursor
+        if let after = query.after { cursor = after } else { cursor = await feed.currentHead() }
         let deadline = ContinuousClock.now + query.wait
-        func next() throws(GatewayError) -> [FeedEvent] {
-            switch feed.read(after: cursor, limit: query.limit, visible: visible) {
+        func next() async throws(GatewayError) -> [FeedEvent] {
+            switch await feed.events(after: cursor, limit: query.limit, visible: visible) {
             case .gone: throw gone
             case .events(let events, let position):
                 cursor = position
                 return events
             }
         }
-        var events = try next()
+        var events = try await next()
         if events.isEmpty, query.wait > .zero {
             do {
                 try await feed.withPlace {
                     while events.isEmpty, ContinuousClock.now < deadline {
-                        guard await feed.wait(after: cursor.sequence, until: deadline) else { break }
-                        events = try next()
+                        guard await feed.waitForEvents(after: cursor, until: deadline) else { break }
+                        events = try await next()
                     }
                 }
             } catch is EventLog.WaitRefusal {
@@ -100,22 +101,23 @@ enum FeedReads {
         .feedCursorGone,
         detail: "The cursor is older than the events this gateway keeps, or from before it restarted: read /v1/tenants (and /v1/customers) again, then follow the feed from its meta.cursor.")
 
-    static func busy(_ feed: EventLog) -> GatewayError {
+    static func busy(_ feed: any FeedLog) -> GatewayError {
         GatewayError(.feedBusy, detail: "\(feed.maxWaiters) readers wait on the change feed already; try again shortly.", retryAfter: 1)
     }
 
     /// A stream's plan: where it starts, what its caller may see, how often it speaks when quiet.
     struct StreamPlan: Sendable {
-        var feed: EventLog
+        var feed: any FeedLog
         var start: FeedCursor
         var visible: @Sendable (FeedEvent) -> Bool
         var heartbeat: Duration
     }
 
     /// Checks a stream can start (its cursor is not gone) and plans it.
-    static func plan(_ query: FeedQuery, feed: EventLog, visible: @escaping @Sendable (FeedEvent) -> Bool, heartbeat: Duration) throws(GatewayError) -> StreamPlan {
-        let start = query.after ?? feed.head
-        if case .gone = feed.read(after: start, limit: 0, visible: { _ in false }) { throw gone }
+    static func plan(_ query: FeedQuery, feed: any FeedLog, visible: @escaping @Sendable (FeedEvent) -> Bool, heartbeat: Duration) async throws(GatewayError) -> StreamPlan {
+        let start: FeedCursor
+        if let after = query.after { start = after } else { start = await feed.currentHead() }
+        if case .gone = await feed.events(after: start, limit: 0, visible: { _ in false }) { throw gone }
         return StreamPlan(feed: feed, start: start, visible: visible, heartbeat: heartbeat)
     }
 
@@ -146,7 +148,7 @@ enum FeedReads {
         // The first line tells the caller's EventSource how long to wait before reconnecting.
         try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
         while !Task.isCancelled {
-            switch plan.feed.read(after: cursor, limit: 100, visible: plan.visible) {
+            switch await plan.feed.events(after: cursor, limit: 100, visible: plan.visible) {
             case .gone:
                 try await writer.write(ByteBuffer(string: "event: gone\ndata: {\"resync\":\"/v1/tenants\"}\n\n"))
                 return
@@ -163,9 +165,9 @@ enum FeedReads {
                     continue
                 }
             }
-            let open = await plan.feed.wait(after: cursor.sequence, until: .now + plan.heartbeat)
+            let open = await plan.feed.waitForEvents(after: cursor, until: .now + plan.heartbeat)
             guard open else { return }
-            if case .events(let events, _) = plan.feed.read(after: cursor, limit: 1, visible: { _ in true }), events.isEmpty {
+            if case .events(let events, _) = await plan.feed.events(after: cursor, limit: 1, visible: { _ in true }), events.isEmpty {
                 try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
             }
         }

@@ -19,13 +19,13 @@ public final class GatewaySnapshot: Sendable {
     /// With `listen.tls.crlFile`: the gateway's verification of client certificates.
     public let clientCheck: ClientCertificateCheck?
     /// The change feed's log, when `events` is configured (one log for the process: it outlives reloads).
-    public let feed: EventLog?
+    public let feed: (any FeedLog)?
     /// The feed's webhook deliveries, as counted (one board for the process).
     public let webhooks: WebhookBoard?
 
     public init(
         configuration: GatewayConfiguration, service: TenantService, access: AccessControl, tlsContext: NIOSSLContext?,
-        clientCheck: ClientCertificateCheck? = nil, feed: EventLog? = nil, webhooks: WebhookBoard? = nil
+        clientCheck: ClientCertificateCheck? = nil, feed: (any FeedLog)? = nil, webhooks: WebhookBoard? = nil
     ) {
         self.configuration = configuration
         self.service = service

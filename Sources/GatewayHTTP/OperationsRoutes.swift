@@ -28,7 +28,7 @@ enum OperationsRoutes {
             return try JSON.response(
                 Readiness(
                     status: report.ready ? "ready" : "not ready", upstreams: details ? report.upstreams : nil,
-                    sharedTier: details ? snapshot.service.sharedStatus?().line : nil),
+                    sharedTier: details ? snapshot.service.sharedStatus?().line : nil, feed: details ? snapshot.feed?.mode : nil),
                 status: report.ready ? .ok : .serviceUnavailable)
         }
     }
@@ -61,4 +61,6 @@ struct Readiness: Encodable {
     var upstreams: [UpstreamReadiness]?
     /// Only for an administrator, when a shared tier is configured: `redis host:port/db: open`.
     var sharedTier: String?
+    /// Only for an administrator, when the change feed is configured: where its events are.
+    var feed: String?
 }

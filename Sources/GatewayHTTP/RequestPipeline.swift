@@ -183,6 +183,7 @@ struct RequestPipeline: Sendable {
                     guard let board else { throw GatewayError.internalInvariant("the pipeline serving /v1/status has no status board") }
                     var report = await service.statusReport(board: board)
                     report.webhooks = resolved.snapshot.webhooks?.all ?? []
+                    report.feed = resolved.snapshot.feed?.mode
                     return .json(try GatewayJSON.encode(report), .statusPage)
                 case .events(let query):
                     guard let feed = resolved.snapshot.feed else { throw Self.feedNotConfigured }
@@ -191,7 +192,7 @@ struct RequestPipeline: Sendable {
                 case .eventStream(let query):
                     guard let feed = resolved.snapshot.feed, let events = resolved.snapshot.configuration.events else { throw Self.feedNotConfigured }
                     let visible = FeedAccess.visible(resolved.caller, policy: resolved.snapshot.access.policy)
-                    return .eventStream(try FeedReads.plan(query, feed: feed, visible: visible, heartbeat: events.heartbeat))
+                    return .eventStream(try await FeedReads.plan(query, feed: feed, visible: visible, heartbeat: events.heartbeat))
                 case .purge(let upstream, let tenant):
                     // With a shared tier, the shared level and every other replica purge the same.
                     let outcome = await service.purge(upstream: upstream, tenant: tenant)

@@ -87,6 +87,8 @@ public struct StatusReport: Sendable, Encodable {
     public var customerDrift: [CustomerDriftCount] = []
     /// Each change feed webhook's deliveries.
     public var webhooks: [Webhook] = []
+    /// Where the change feed's events are, when it is configured.
+    public var feed: String?
 
     /// One webhook endpoint's deliveries since start (`events.webhooks[]`).
     public struct Webhook: Sendable, Encodable, Equatable {

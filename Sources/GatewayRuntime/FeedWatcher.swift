@@ -18,9 +18,15 @@ import TenantModel
 /// state). An upstream that fails keeps its baseline and reports no change until it answers; one
 /// read in part (an organization account failed) reports what it read and removes nothing.
 /// Without an `events` section it reads nothing.
+///
+/// With replicas sharing a feed (`coordination`), one replica polls each upstream at a time (a
+/// lease kept for three poll intervals, at least 15 s: a replica that dies is replaced), and
+/// compares with the tenants the last poll stored, whichever replica made it; three replicas poll
+/// each upstream as often as one. When the shared tier cannot say, each replica polls alone.
 public final class FeedWatcher: Service, Sendable {
     let source: SnapshotSource
-    let log: EventLog
+    let log: any FeedLog
+    let coordination: (any FeedCoordination)?
     let logger: Logger
 
     /// What the last poll saw, per upstream (keyed by what the upstream is: a reload that points
@@ -35,6 +41,8 @@ public final class FeedWatcher: Service, Sendable {
         var identity: String
         var tenants: [String: Tenant]?
         var state: UpstreamStateChange.State = .ok
+        /// Whether this replica polled it last time (else its baseline is another replica's).
+        var leading = false
     }
 
     /// `drift.changed`'s data.
@@ -56,9 +64,10 @@ public final class FeedWatcher: Service, Sendable {
     /// Polls run one at a time: two interleaved would compare a read with a newer baseline.
     private let turn = PollTurn()
 
-    public init(source: SnapshotSource, log: EventLog, logger: Logger) {
+    public init(source: SnapshotSource, log: any FeedLog, coordination: (any FeedCoordination)? = nil, logger: Logger) {
         self.source = source
         self.log = log
+        self.coordination = coordination
         self.logger = logger
     }
 
@@ -122,7 +131,11 @@ public final class FeedWatcher: Service, Sendable {
         await turn.take()
         defer { turn.give() }
         let service = snapshot.service
-        let definitions = snapshot.configuration.upstreams
+        let pollInterval = snapshot.configuration.events?.pollInterval ?? .seconds(60)
+        var definitions: [UpstreamDefinition] = []
+        for definition in snapshot.configuration.upstreams where await leads(definition.name, pollInterval: pollInterval) {
+            definitions.append(definition)
+        }
         let polled = await fanOut(definitions) { definition in
             Polled(
                 name: definition.name, identity: "\(definition.product.rawValue) \(definition.baseURL)",
@@ -137,26 +150,72 @@ public final class FeedWatcher: Service, Sendable {
             guard let list = read.list, let kind = definitions.first(where: { $0.name == read.name })?.product.tenantKind else { continue }
             var tenants = list.tenants
             CustomerMembership.link(&tenants, using: customersOf)
-            drafts += seen.withLock { seen in Self.changes(of: read, tenants: tenants, outcome: list.outcome, kind: kind, customersOf: customersOf, seen: &seen.lists) }
+            await adoptBaseline(of: read)
+            let change = seen.withLock { seen in
+                Self.changes(of: read, tenants: tenants, outcome: list.outcome, kind: kind, customersOf: customersOf, seen: &seen.lists)
+            }
+            drafts += change.drafts
+            if let coordination, !change.stored.isEmpty || !change.removed.isEmpty {
+                await coordination.store(baseline: change.stored, removed: change.removed, of: read.name)
+            }
         }
         for (upstream, join) in joins.sorted(by: { $0.key < $1.key }) {
             drafts += seen.withLock { seen in Self.customerChanges(upstream, join, seen: &seen) }
         }
-        let logged = log.append(drafts)
+        // With replicas, customers this replica did not join now start again from a baseline when it does.
+        if coordination != nil {
+            seen.withLock { seen in
+                seen.customers = seen.customers.filter { joins[$0.key] != nil }
+                seen.drift = seen.drift.filter { joins[$0.key] != nil }
+            }
+        }
+        let logged = await log.log(drafts)
         if !logged.isEmpty {
             logger.info("change feed: events logged", metadata: ["count": "\(logged.count)", "newest": "\(logged.last?.id ?? "-")"])
         }
         return logged
     }
 
+    /// Whether this replica polls `upstream` now: always alone; with replicas, when it holds the
+    /// upstream's lease (or the shared tier cannot say). Losing the lease forgets the baseline:
+    /// taking it again starts from the one the last poller stored.
+    func leads(_ upstream: String, pollInterval: Duration) async -> Bool {
+        guard let coordination else { return true }
+        let ttl = max(pollInterval * 3, .seconds(15))
+        let held = await coordination.leads("watch:" + upstream, for: ttl)
+        if held == false { seen.withLock { $0.lists[upstream]?.leading = false } }
+        return held ?? true
+    }
+
+    /// With replicas: a replica that did not poll an upstream last time compares with what the
+    /// last poll stored, whichever replica made it.
+    func adoptBaseline(of read: Polled) async {
+        guard let coordination, seen.withLock({ $0.lists[read.name]?.leading != true }) else { return }
+        let stored = await coordination.baseline(of: read.name)
+        seen.withLock { seen in
+            var entry = seen.lists[read.name].flatMap { $0.identity == read.identity ? $0 : nil } ?? SeenList(identity: read.identity)
+            entry.tenants = stored
+            entry.leading = true
+            seen.lists[read.name] = entry
+        }
+    }
+
+    /// One upstream's events, and what changed in its baseline (to store for the other replicas).
+    struct UpstreamChange {
+        var drafts: [FeedEventDraft] = []
+        var stored: [Tenant] = []
+        var removed: [String] = []
+    }
+
     /// The events of one upstream's read against what was seen before; updates what was seen.
     private static func changes(
         of read: Polled, tenants: [Tenant], outcome: TenantLists.WatchedList.Outcome, kind: Tenant.Kind, customersOf: [String: [String]],
         seen lists: inout [String: SeenList]
-    ) -> [FeedEventDraft] {
+    ) -> UpstreamChange {
         var entry = lists[read.name].flatMap { $0.identity == read.identity ? $0 : nil } ?? SeenList(identity: read.identity)
+        entry.leading = true
         defer { lists[read.name] = entry }
-        var drafts: [FeedEventDraft] = []
+        var result = UpstreamChange()
         let state: UpstreamStateChange.State
         let reason: String?
         switch outcome {
@@ -165,17 +224,18 @@ public final class FeedWatcher: Service, Sendable {
         case .failed(let detail): (state, reason) = (.down, detail)
         }
         if state != entry.state {
-            drafts.append(
+            result.drafts.append(
                 FeedEventDraft(
                     kind: .upstreamState, upstream: read.name, audience: .upstream(kind: kind),
                     data: FeedPayload(UpstreamStateChange(state: state, previous: entry.state, reason: reason))))
             entry.state = state
         }
-        guard state != .down else { return drafts }
+        guard state != .down else { return result }
         let current = Dictionary(tenants.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         guard let previous = entry.tenants else {
             entry.tenants = current
-            return drafts
+            result.stored = tenants
+            return result
         }
         let complete = state == .ok
         let changes = ListChanges.between(previous, tenants, complete: complete)
@@ -183,19 +243,21 @@ public final class FeedWatcher: Service, Sendable {
             .tenant(kind: kind, id: tenant.id, customers: customersOf[tenant.id] ?? [])
         }
         for tenant in changes.created {
-            drafts.append(FeedEventDraft(kind: .tenantCreated, upstream: read.name, audience: audience(tenant), data: FeedPayload(tenant)))
+            result.drafts.append(FeedEventDraft(kind: .tenantCreated, upstream: read.name, audience: audience(tenant), data: FeedPayload(tenant)))
         }
         for change in changes.changed {
-            drafts.append(
+            result.drafts.append(
                 FeedEventDraft(
                     kind: .tenantChanged, upstream: read.name, audience: audience(change.tenant), data: FeedPayload(change.tenant), changed: change.members))
         }
         for tenant in changes.removed {
-            drafts.append(FeedEventDraft(kind: .tenantRemoved, upstream: read.name, audience: audience(tenant), data: FeedPayload(tenant)))
+            result.drafts.append(FeedEventDraft(kind: .tenantRemoved, upstream: read.name, audience: audience(tenant), data: FeedPayload(tenant)))
         }
         // A partial read keeps what it did not read as it was.
         entry.tenants = complete ? current : previous.merging(current) { _, new in new }
-        return drafts
+        result.stored = changes.created + changes.changed.map(\.tenant)
+        result.removed = changes.removed.map(\.id)
+        return result
     }
 
     /// The customer and drift events of one VSPC upstream's join against what was seen before.

@@ -46,6 +46,12 @@ public final class GatewayState: Sendable {
     public let feed: EventLog
     /// What the feed's webhooks delivered (one board for the process).
     public let webhookBoard = WebhookBoard()
+    /// With a shared tier: the feed the replicas share (this replica's ``feed`` while Redis is away).
+    public let sharedFeed: RedisFeed?
+    /// The feed readers and writers use: the shared one, else this replica's.
+    public var feedLog: any FeedLog { sharedFeed ?? feed }
+    /// What the replicas agree on about the feed, with a shared tier.
+    public var feedCoordination: (any FeedCoordination)? { sharedFeed }
 
     /// Builds the first snapshot; the libcurl client and the metrics outlive reloads.
     public init(
@@ -70,11 +76,14 @@ public final class GatewayState: Sendable {
         let events = configuration.events ?? EventsConfiguration()
         let feed = EventLog(capacity: events.keep, maxWaiters: events.maxReaders)
         self.feed = feed
+        let replicaName = replicaID
+        let sharedFeed = sharedTier.map { RedisFeed(client: $0.client, notifier: $0.notifier, local: feed, replica: replicaName) }
+        self.sharedFeed = sharedFeed
         let replica = replicaID
         let source = SnapshotSource(
             try await Self.build(
                 configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replica,
-                feed: feed, webhooks: webhookBoard))
+                feed: sharedFeed ?? feed, webhooks: webhookBoard))
         self.source = source
         let reloads = self.reloads
         self.listener = sharedTier?.listen(
@@ -117,7 +126,7 @@ public final class GatewayState: Sendable {
 
     static func build(
         _ configuration: GatewayConfiguration, client: CurlClient, metrics: MetricsEndpoint, logger: Logger,
-        clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String, feed: EventLog, webhooks: WebhookBoard
+        clock: GatewayClock, shared: RedisSharedTier?, fills: SharedFills<CachedPayload>?, replica: String, feed: any FeedLog, webhooks: WebhookBoard
     ) async throws -> GatewaySnapshot {
         let tlsContext = try configuration.tls.map { try FrontTLS.context($0, file: configuration.file) }
         let clientCheck = try configuration.tls.flatMap { try FrontTLS.clientCheck($0, file: configuration.file) }
@@ -176,7 +185,7 @@ public final class GatewayState: Sendable {
             }
             let next = try await Self.build(
                 configuration, client: client, metrics: metrics, logger: logger, clock: clock, shared: sharedTier, fills: sharedFills, replica: replicaID,
-                feed: feed, webhooks: webhookBoard)
+                feed: feedLog, webhooks: webhookBoard)
             source.replace(with: next)
             loadedDigest.withLock { $0 = digest }
             if announce, let sharedTier, let payload = try? JSONEncoder().encode(ReloadAnnouncement(origin: replicaID)) {

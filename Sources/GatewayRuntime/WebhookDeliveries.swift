@@ -16,21 +16,33 @@ public import ServiceLifecycle
 /// Each endpoint starts at the newest event when the gateway starts; what the log no longer
 /// keeps when the endpoint gets to it is counted as missed. Endpoints are those of the first
 /// configuration; a reload changes their settings, not which there are.
+///
+/// With replicas sharing the feed (`coordination`), one replica delivers to each endpoint at a
+/// time (a lease renewed while it delivers) and stores the endpoint's position after each
+/// delivery: a replica that dies mid-delivery is replaced when its lease lapses, and the next
+/// holder goes on from the stored position, sending again what was not recorded as delivered.
 public final class WebhookDeliveries: Service, Sendable {
     let source: SnapshotSource
-    let log: EventLog
+    let log: any FeedLog
+    let coordination: (any FeedCoordination)?
     let board: WebhookBoard
     let transport: @Sendable (TransferOptions) -> any UpstreamTransport
     let logger: Logger
     /// How long an endpoint with nothing to send waits before it looks at its configuration again.
     let idleCheck: Duration
 
+    /// How long a replica's hold on an endpoint lasts without renewal.
+    let leaseTTL: Duration
+
     public init(
-        source: SnapshotSource, log: EventLog, board: WebhookBoard, logger: Logger, idleCheck: Duration = .seconds(5),
+        source: SnapshotSource, log: any FeedLog, coordination: (any FeedCoordination)? = nil, board: WebhookBoard, logger: Logger,
+        idleCheck: Duration = .seconds(5), leaseTTL: Duration = .seconds(15),
         transport: @escaping @Sendable (TransferOptions) -> any UpstreamTransport
     ) {
         self.source = source
         self.log = log
+        self.coordination = coordination
+        self.leaseTTL = leaseTTL
         self.board = board
         self.logger = logger
         self.idleCheck = idleCheck
@@ -53,12 +65,25 @@ public final class WebhookDeliveries: Service, Sendable {
         case delivered
         case gaveUp
         case stopped
+        /// Another replica holds the endpoint now (this one was too slow to renew): it goes on.
+        case lost
     }
 
     /// Endpoint `id`'s loop: from the newest event on, until the gateway stops.
     func deliver(_ id: String) async {
-        var cursor = log.head
+        var cursor = await log.currentHead()
+        var holding = coordination == nil
         while !Task.isCancelled {
+            if let coordination {
+                // Only the holder delivers; whoever takes over goes on from the stored position.
+                let held = await coordination.leads("hook:" + id, for: leaseTTL) ?? true
+                if held, !holding, let stored = await coordination.position(of: id) { cursor = stored }
+                holding = held
+                guard held else {
+                    try? await Task.sleep(for: min(idleCheck, leaseTTL / 3))
+                    continue
+                }
+            }
             let snapshot = source.snapshot
             guard let hook = snapshot.configuration.events?.webhooks.first(where: { $0.id == id }),
                 let record = snapshot.configuration.callers.first(where: { $0.id == hook.caller }),
@@ -72,23 +97,27 @@ public final class WebhookDeliveries: Service, Sendable {
             let caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes)
             let visible = FeedAccess.visible(caller, policy: snapshot.access.policy)
             let wanted: @Sendable (FeedEvent) -> Bool = { visible($0) && hook.wants($0.kind.rawValue) }
-            board.update(id, target: target) { $0.pending = Int(clamping: log.head.sequence - cursor.sequence) }
-            switch log.read(after: cursor, limit: 1, visible: wanted) {
+            let head = await log.currentHead()
+            board.update(id, target: target) { $0.pending = head.epoch == cursor.epoch ? Int(clamping: head.sequence &- cursor.sequence) : 0 }
+            switch await log.events(after: cursor, limit: 1, visible: wanted) {
             case .gone:
-                let oldest = log.extent.oldest ?? log.head.sequence + 1
-                let missed = Int(clamping: oldest - 1 - min(cursor.sequence, oldest - 1))
-                board.update(id, target: target) { $0.missed += missed }
-                logger.error("webhook fell behind the change feed's log: events missed", metadata: ["webhook": "\(id)", "missed": "\(missed)"])
-                cursor = FeedCursor(epoch: log.epoch, sequence: oldest - 1)
+                // What the log no longer keeps (or a log that started again) cannot be sent: go on from now.
+                board.update(id, target: target) { $0.missed += head.epoch == cursor.epoch ? Int(clamping: head.sequence &- cursor.sequence) : 1 }
+                logger.error("webhook fell behind the change feed's log: events missed", metadata: ["webhook": "\(id)", "from": "\(cursor)"])
+                cursor = head
+                await coordination?.store(position: cursor, of: id)
             case .events(let events, let next):
                 guard let event = events.first else {
                     cursor = next
-                    guard await log.wait(after: next.sequence, until: .now + idleCheck) else { return }
+                    guard await log.waitForEvents(after: next, until: .now + idleCheck) else { return }
                     continue
                 }
                 switch await send(event, hook: hook, key: key, target: target) {
-                case .delivered, .gaveUp: cursor = next
+                case .delivered, .gaveUp:
+                    cursor = next
+                    await coordination?.store(position: cursor, of: id)
                 case .stopped: return
+                case .lost: holding = false
                 }
             }
         }
@@ -100,6 +129,8 @@ public final class WebhookDeliveries: Service, Sendable {
         let upstream = transport(hook.options)
         var wait = hook.backoffInitial
         while !Task.isCancelled {
+            // Each attempt renews the hold: retries may outlast one lease.
+            if let coordination, await coordination.leads("hook:" + hook.id, for: leaseTTL) == false { return .lost }
             var headers = WebhookSigning.headers(key: key, id: event.id, timestamp: Int(Date().timeIntervalSince1970), body: event.bytes)
             headers.append(("User-Agent", "veeam-gateway"))
             let failure: String

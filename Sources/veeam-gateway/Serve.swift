@@ -65,10 +65,12 @@ struct GatewayRunner: Service {
         }
         services.append(ReloadOnHangup(state: state))
         services.append(
-            WebhookDeliveries(source: state.source, log: state.feed, board: state.webhookBoard, logger: logger) { CurlTransport(client: client, options: $0) })
+            WebhookDeliveries(
+                source: state.source, log: state.feedLog, coordination: state.feedCoordination, board: state.webhookBoard, logger: logger
+            ) { CurlTransport(client: client, options: $0) })
         // The change feed's watcher stops first: its log closes, so event streams and long polls
         // end and the servers can drain.
-        services.append(FeedWatcher(source: state.source, log: state.feed, logger: logger))
+        services.append(FeedWatcher(source: state.source, log: state.feedLog, coordination: state.feedCoordination, logger: logger))
         // Reverse order on shutdown: the watcher, reloads stop, the servers drain, then the client stops.
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
