@@ -110,4 +110,68 @@ struct SharedFeedTests {
             }
         }
     }
+
+    @Test("a webhook across replicas: one replica delivers each event, in order; killed, another takes over from the stored position")
+    func webhookTakeover() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data(WebhookTests.secret.utf8).write(to: URL(fileURLWithPath: directory + "/hook.secret"))
+        let receiver = try await WebhookReceiver.start(secret: WebhookTests.secret, in: directory)
+        defer { _ = receiver.child.stop() }
+        let webhook = """
+
+            events:
+              pollInterval: 1h
+              activityInterval: 0s
+              webhooks:
+                - { id: portal, url: "http://127.0.0.1:\(receiver.port)/hook", secret: { file: \(directory)/hook.secret }, caller: portal-admin, backoff: { initial: 50ms, max: 200ms } }
+            """
+        try await withRedis { redis in
+            try await withSimulator(vb365API: .v8) { sim in
+                setenv("VGW_TEST_SHARED_KEY", SharedTierTests.encryptionKey, 1)
+                let config = SharedTierTests().shared(redis) + webhook
+                try await withGateway(vb365: sim, vspc: sim, extra: config) { a in
+                    try await withGateway(vb365: sim, vspc: sim, extra: config) { b in
+                        let replicas = [a, b]
+                        let watcher = Self.watcher(a)
+                        await watcher.poll(a.state.snapshot)
+                        var running: [Task<Void, any Error>] = []
+                        for replica in replicas {
+                            let client = replica.upstreamClient
+                            let deliveries = WebhookDeliveries(
+                                source: replica.state.source, log: replica.state.feedLog, coordination: replica.state.feedCoordination,
+                                board: replica.state.webhookBoard, logger: Logger(label: "webhook-test"), idleCheck: .milliseconds(100),
+                                leaseTTL: .milliseconds(900)
+                            ) { CurlTransport(client: client, options: $0) }
+                            running.append(Task { try await deliveries.run() })
+                        }
+                        defer { for task in running { task.cancel() } }
+                        try await Task.sleep(for: .milliseconds(300))
+                        func flip() async {
+                            sim.state.setFaults(SimulatorFaults(errorRate: 1.0), for: .vb365)
+                            await watcher.poll(a.state.snapshot)
+                            sim.state.setFaults(SimulatorFaults(), for: .vb365)
+                            await watcher.poll(a.state.snapshot)
+                        }
+                        await flip()
+                        #expect(await eventually(within: .seconds(10)) { receiver.states.count >= 2 }, "\(receiver.deliveries)")
+                        let counted = { replicas.map { $0.state.webhookBoard.all.first?.delivered ?? 0 } }
+                        #expect(await eventually(within: .seconds(5)) { counted().reduce(0, +) == 2 })
+                        let delivered = counted()
+                        #expect(delivered.sorted() == [0, 2], "one replica delivers: \(delivered)")
+                        // The holder dies; the other takes over once its lease lapses, from the stored position.
+                        let holder = delivered[0] == 2 ? 0 : 1
+                        running[holder].cancel()
+                        _ = await running[holder].result
+                        await flip()
+                        #expect(await eventually(within: .seconds(10)) { receiver.states.count >= 4 }, "\(receiver.deliveries)")
+                        try await Task.sleep(for: .milliseconds(300))
+                        #expect(receiver.states == ["down", "ok", "down", "ok"], "in order, each once")
+                        #expect(replicas[1 - holder].state.webhookBoard.all.first?.delivered == 2)
+                        #expect(receiver.deliveries.allSatisfy { $0["verified"] as? Bool == true })
+                    }
+                }
+            }
+        }
+    }
 }
