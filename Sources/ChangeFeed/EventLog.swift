@@ -1,6 +1,7 @@
 import DequeModule
 public import Foundation
 import Synchronization
+import GatewayObservability
 
 /// Where a reader of the feed is: after the event with this sequence number, in the log of one
 /// process start (`epoch`). Written `{epoch}.{sequence}`; a cursor of another epoch (another
@@ -201,10 +202,8 @@ public final class EventLog: Sendable {
         var changed: [String]?
     }
 
-    /// RFC 3339 UTC with milliseconds (events are rare: a formatter per batch is cheap enough).
+    /// RFC 3339 UTC with milliseconds, as the status board writes times.
     public static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        StatusBoard.timestamp(date)
     }
 }

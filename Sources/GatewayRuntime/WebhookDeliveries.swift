@@ -182,8 +182,6 @@ public final class WebhookDeliveries: Service, Sendable {
     }
 
     static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
+        EventLog.timestamp(Date())
     }
 }
