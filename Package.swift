@@ -60,7 +60,6 @@ let package = Package(
             name: "SharedTier",
             dependencies: [
                 "ChangeFeed",
-                "TenantModel",
                 "GatewaySecrets",
                 "CHiredis",
                 "GatewayClock",

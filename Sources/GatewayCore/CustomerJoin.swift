@@ -42,7 +42,7 @@ public struct CustomerSources: Sendable {
 }
 
 /// A customer: a VSPC company with its cloud tenants and its VB365 organizations.
-public struct Customer: Sendable, Encodable, Equatable {
+public struct Customer: Sendable, Codable, Equatable {
     /// `{vspc upstream}.{companyUid}` (lower case).
     public var id: String
     public var name: String?
@@ -52,7 +52,7 @@ public struct Customer: Sendable, Encodable, Equatable {
     public var organizations: [CustomerOrganization]
     public var source: Source
 
-    public struct Source: Sendable, Encodable, Equatable {
+    public struct Source: Sendable, Codable, Equatable {
         public var upstream: String
         public var companyUid: String
     }
@@ -79,22 +79,22 @@ extension Customer {
 }
 
 /// A cloud tenant of a customer, as a link to `/v1/tenants/{id}`.
-public struct CustomerTenant: Sendable, Encodable, Equatable {
+public struct CustomerTenant: Sendable, Codable, Equatable {
     public var id: String
     public var name: String?
     public var links: Links
 
-    public struct Links: Sendable, Encodable, Equatable {
+    public struct Links: Sendable, Codable, Equatable {
         public var tenant: String
     }
 }
 
 /// A VB365 organization of a customer, as VSPC maps it, and the gateway's tenant it is.
-public struct CustomerOrganization: Sendable, Encodable, Equatable {
+public struct CustomerOrganization: Sendable, Codable, Equatable {
     /// How the gateway's tenant was found: VSPC's organization uid equals the VB365 server's
     /// organization id (`id`), only their names agree on that server (`name`), or the gateway
     /// reads no such organization there (`mappingOnly`: known from VSPC's mapping alone).
-    public enum Match: String, Sendable, Encodable {
+    public enum Match: String, Sendable, Codable {
         case id
         case name
         case mappingOnly
@@ -111,14 +111,14 @@ public struct CustomerOrganization: Sendable, Encodable, Equatable {
     public var tenant: String?
     public var links: Links
 
-    public struct Server: Sendable, Encodable, Equatable {
+    public struct Server: Sendable, Codable, Equatable {
         public var uid: String
         public var name: String?
         /// This gateway's VB365 upstream for that server, when one is it.
         public var upstream: String?
     }
 
-    public struct Links: Sendable, Encodable, Equatable {
+    public struct Links: Sendable, Codable, Equatable {
         public var tenant: String?
     }
 }

@@ -46,7 +46,7 @@ public final class FeedWatcher: Service, Sendable {
     }
 
     /// `drift.changed`'s data.
-    struct DriftCounts: Sendable, Encodable, Equatable {
+    struct DriftCounts: Sendable, Codable, Equatable {
         var upstream: String
         var count: Int
         var byKind: [String: Int]
@@ -156,13 +156,17 @@ public final class FeedWatcher: Service, Sendable {
             }
             drafts += change.drafts
             if let coordination, !change.stored.isEmpty || !change.removed.isEmpty {
-                await coordination.store(baseline: change.stored, removed: change.removed, of: read.name)
+                await coordination.store(records: Self.records(change.stored, id: \.id), removed: change.removed, in: "tenants:" + read.name)
             }
         }
         for (upstream, join) in joins.sorted(by: { $0.key < $1.key }) {
+            await adoptCustomers(of: upstream)
+            let before = seen.withLock { $0.customers[upstream] ?? [:] }
             drafts += seen.withLock { seen in Self.customerChanges(upstream, join, seen: &seen) }
+            await storeCustomers(of: upstream, before: before)
         }
-        // With replicas, customers this replica did not join now start again from a baseline when it does.
+        // With replicas, a VSPC upstream this replica did not join now is taken from what the
+        // joining replica stored when it joins it again.
         if coordination != nil {
             seen.withLock { seen in
                 seen.customers = seen.customers.filter { joins[$0.key] != nil }
@@ -191,13 +195,61 @@ public final class FeedWatcher: Service, Sendable {
     /// last poll stored, whichever replica made it.
     func adoptBaseline(of read: Polled) async {
         guard let coordination, seen.withLock({ $0.lists[read.name]?.leading != true }) else { return }
-        let stored = await coordination.baseline(of: read.name)
+        let records = await coordination.records(of: "tenants:" + read.name)
+        let stored = records.map { records in
+            Dictionary(records.compactMap { id, json in (try? JSONDecoder().decode(Tenant.self, from: Data(json))).map { (id, $0) } }, uniquingKeysWith: { a, _ in a })
+        }
         seen.withLock { seen in
             var entry = seen.lists[read.name].flatMap { $0.identity == read.identity ? $0 : nil } ?? SeenList(identity: read.identity)
             entry.tenants = stored
             entry.leading = true
             seen.lists[read.name] = entry
         }
+    }
+
+    /// With replicas: the customers and drift counts the last join stored, when this replica has
+    /// none of its own for `upstream` (it takes over, or starts).
+    func adoptCustomers(of upstream: String) async {
+        guard let coordination, seen.withLock({ $0.customers[upstream] == nil }) else { return }
+        guard let records = await coordination.records(of: "customers:" + upstream) else { return }
+        let decoder = JSONDecoder()
+        var customers: [String: Customer] = [:]
+        var drift: DriftCounts?
+        for (id, json) in records {
+            if id == Self.driftRecord {
+                drift = try? decoder.decode(DriftCounts.self, from: Data(json))
+            } else if let customer = try? decoder.decode(Customer.self, from: Data(json)) {
+                customers[id] = customer
+            }
+        }
+        seen.withLock { seen in
+            seen.customers[upstream] = customers
+            if let drift { seen.drift[upstream] = drift }
+        }
+    }
+
+    /// With replicas: stores what changed in `upstream`'s customers since `before`, and its drift counts.
+    func storeCustomers(of upstream: String, before: [String: Customer]) async {
+        guard let coordination else { return }
+        let (now, drift) = seen.withLock { ($0.customers[upstream] ?? [:], $0.drift[upstream]) }
+        var changed = Self.records(now.values.filter { before[$0.id] != $0 }, id: \.id)
+        if let drift, let json = try? JSONEncoder().encode(drift) { changed[Self.driftRecord] = Array(json) }
+        let removed = before.keys.filter { now[$0] == nil }
+        await coordination.store(records: changed, removed: Array(removed), in: "customers:" + upstream)
+    }
+
+    /// The id of the drift counts among a VSPC upstream's stored customers.
+    static let driftRecord = "~drift"
+
+    /// Values as stored records: JSON by id.
+    static func records<Value: Encodable>(_ values: some Sequence<Value>, id: (Value) -> String) -> [String: [UInt8]] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var records: [String: [UInt8]] = [:]
+        for value in values {
+            if let json = try? encoder.encode(value) { records[id(value)] = Array(json) }
+        }
+        return records
     }
 
     /// One upstream's events, and what changed in its baseline (to store for the other replicas).

@@ -17,10 +17,13 @@ public import ServiceLifecycle
 /// keeps when the endpoint gets to it is counted as missed. Endpoints are those of the first
 /// configuration; a reload changes their settings, not which there are.
 ///
-/// With replicas sharing the feed (`coordination`), one replica delivers to each endpoint at a
-/// time (a lease renewed while it delivers) and stores the endpoint's position after each
-/// delivery: a replica that dies mid-delivery is replaced when its lease lapses, and the next
-/// holder goes on from the stored position, sending again what was not recorded as delivered.
+/// With replicas sharing the feed (`coordination`), each endpoint has a Redis Streams consumer
+/// group, and one replica delivers to it at a time (a lease renewed before each attempt, so the
+/// order holds): it takes first what the group holds pending (read by a replica that died before
+/// it was acknowledged), then the next new event, and acknowledges each when it is delivered or
+/// given up on. A replica that dies mid-delivery is replaced when its lease lapses, and the next
+/// holder claims its pending event and sends it again. While Redis does not answer, the holder
+/// reads this replica's own log.
 public final class WebhookDeliveries: Service, Sendable {
     let source: SnapshotSource
     let log: any FeedLog
@@ -72,14 +75,10 @@ public final class WebhookDeliveries: Service, Sendable {
     /// Endpoint `id`'s loop: from the newest event on, until the gateway stops.
     func deliver(_ id: String) async {
         var cursor = await log.currentHead()
-        var holding = coordination == nil
         while !Task.isCancelled {
             if let coordination {
-                // Only the holder delivers; whoever takes over goes on from the stored position.
-                let held = await coordination.leads("hook:" + id, for: leaseTTL) ?? true
-                if held, !holding, let stored = await coordination.position(of: id) { cursor = stored }
-                holding = held
-                guard held else {
+                // Only the holder delivers.
+                guard await coordination.leads("hook:" + id, for: leaseTTL) ?? true else {
                     try? await Task.sleep(for: min(idleCheck, leaseTTL / 3))
                     continue
                 }
@@ -97,6 +96,33 @@ public final class WebhookDeliveries: Service, Sendable {
             let caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes)
             let visible = FeedAccess.visible(caller, policy: snapshot.access.policy)
             let wanted: @Sendable (FeedEvent) -> Bool = { visible($0) && hook.wants($0.kind.rawValue) }
+            if let coordination {
+                switch await coordination.nextDelivery(for: id) {
+                case .event(let event):
+                    guard wanted(event) else {
+                        await coordination.acknowledge(event.sequence, for: id)
+                        continue
+                    }
+                    switch await send(event, hook: hook, key: key, target: target) {
+                    case .delivered, .gaveUp: await coordination.acknowledge(event.sequence, for: id)
+                    case .stopped: return
+                    case .lost: continue  // left pending: the holder now claims it
+                    }
+                    continue
+                case .missing(let sequence):
+                    board.update(id, target: target) { $0.missed += 1 }
+                    logger.error("webhook: an event its group held is no longer kept", metadata: ["webhook": "\(id)", "sequence": "\(sequence)"])
+                    await coordination.acknowledge(sequence, for: id)
+                    continue
+                case .none:
+                    board.update(id, target: target) { $0.pending = 0 }
+                    let head = await log.currentHead()
+                    guard await log.waitForEvents(after: head, until: .now + idleCheck) else { return }
+                    continue
+                case .unavailable:
+                    break  // this replica's own log, below
+                }
+            }
             let head = await log.currentHead()
             board.update(id, target: target) { $0.pending = head.epoch == cursor.epoch ? Int(clamping: head.sequence &- cursor.sequence) : 0 }
             switch await log.events(after: cursor, limit: 1, visible: wanted) {
@@ -105,7 +131,6 @@ public final class WebhookDeliveries: Service, Sendable {
                 board.update(id, target: target) { $0.missed += head.epoch == cursor.epoch ? Int(clamping: head.sequence &- cursor.sequence) : 1 }
                 logger.error("webhook fell behind the change feed's log: events missed", metadata: ["webhook": "\(id)", "from": "\(cursor)"])
                 cursor = head
-                await coordination?.store(position: cursor, of: id)
             case .events(let events, let next):
                 guard let event = events.first else {
                     cursor = next
@@ -113,11 +138,9 @@ public final class WebhookDeliveries: Service, Sendable {
                     continue
                 }
                 switch await send(event, hook: hook, key: key, target: target) {
-                case .delivered, .gaveUp:
-                    cursor = next
-                    await coordination?.store(position: cursor, of: id)
+                case .delivered, .gaveUp: cursor = next
                 case .stopped: return
-                case .lost: holding = false
+                case .lost: continue
                 }
             }
         }

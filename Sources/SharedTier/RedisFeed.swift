@@ -1,6 +1,5 @@
 public import ChangeFeed
 import Foundation
-public import TenantModel
 import Synchronization
 
 /// The change feed shared by the replicas through Redis: one stream of events every replica
@@ -231,44 +230,82 @@ public final class RedisFeed: FeedLog, FeedCoordination {
         return held == 1
     }
 
-    public func baseline(of upstream: String) async -> [String: Tenant]? {
-        guard let reply = await run(["HGETALL", prefix + "seen:" + upstream]), case .array(let items) = reply, !items.isEmpty else { return nil }
-        var tenants: [String: Tenant] = [:]
+    public func records(of set: String) async -> [String: [UInt8]]? {
+        guard let reply = await run(["HGETALL", prefix + "seen:" + set]), case .array(let items) = reply, !items.isEmpty else { return nil }
+        var records: [String: [UInt8]] = [:]
         var index = 0
-        let decoder = JSONDecoder()
         while index + 1 < items.count {
-            if let id = items[index].bytes, let json = items[index + 1].bytes, let tenant = try? decoder.decode(Tenant.self, from: Data(json)) {
-                tenants[String(decoding: id, as: UTF8.self)] = tenant
-            }
+            if let id = items[index].bytes, let json = items[index + 1].bytes { records[String(decoding: id, as: UTF8.self)] = json }
             index += 2
         }
-        return tenants
+        return records
     }
 
-    public func store(baseline tenants: [Tenant], removed: [String], of upstream: String) async {
-        let key = prefix + "seen:" + upstream
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+    public func store(records changed: [String: [UInt8]], removed: [String], in set: String) async {
+        let key = prefix + "seen:" + set
+        let entries = Array(changed)
         // In slices: one command stays small whatever the list's size.
-        for start in stride(from: 0, to: tenants.count, by: 500) {
-            var arguments = ["HSET", key]
-            for tenant in tenants[start..<min(start + 500, tenants.count)] {
-                guard let json = try? encoder.encode(tenant) else { continue }
-                arguments += [tenant.id, String(decoding: json, as: UTF8.self)]
+        for start in stride(from: 0, to: entries.count, by: 500) {
+            var arguments: [[UInt8]] = [Array("HSET".utf8), Array(key.utf8)]
+            for (id, json) in entries[start..<min(start + 500, entries.count)] { arguments += [Array(id.utf8), json] }
+            do {
+                _ = try await client.command(arguments)
+            } catch {
+                return
             }
-            guard arguments.count > 2, await run(arguments) != nil else { return }
         }
         for start in stride(from: 0, to: removed.count, by: 500) {
             guard await run(["HDEL", key] + removed[start..<min(start + 500, removed.count)]) != nil else { return }
         }
     }
 
-    public func position(of hook: String) async -> FeedCursor? {
-        guard let reply = await run(["GET", prefix + "hook:" + hook]), let bytes = reply.bytes else { return nil }
-        return FeedCursor(Substring(String(decoding: bytes, as: UTF8.self)))
+    /// Webhooks whose consumer group this replica made sure of.
+    private let groups = Mutex<Set<String>>([])
+
+    /// Makes sure webhook `hook`'s group exists (new groups start at the stream's end).
+    func ensureGroup(_ hook: String) async -> Bool {
+        if groups.withLock({ $0.contains(hook) }) { return true }
+        do {
+            _ = try await client.command(["XGROUP", "CREATE", streamKey, "hook:" + hook, "$", "MKSTREAM"])
+        } catch where error.code == .refused && error.message.contains("BUSYGROUP") {
+            // It exists: another replica (or an earlier start) made it.
+        } catch {
+            shared.store(false, ordering: .relaxed)
+            return false
+        }
+        groups.withLock { _ = $0.insert(hook) }
+        return true
     }
 
-    public func store(position: FeedCursor, of hook: String) async {
-        _ = await run(["SET", prefix + "hook:" + hook, position.description])
+    public func nextDelivery(for hook: String) async -> GroupDelivery {
+        guard let epoch = await epoch(), await ensureGroup(hook) else { return .unavailable }
+        let group = "hook:" + hook
+        // What the group holds pending, whoever read it last (one deliverer at a time holds the
+        // endpoint's lease: a pending entry is one its last holder did not finish), oldest first.
+        guard let claimed = await run(["XAUTOCLAIM", streamKey, group, replica, "0", "0-0", "COUNT", "1"]) else { return .unavailable }
+        if case .array(let parts) = claimed, parts.count >= 2 {
+            if let entry = Self.entries(parts[1]).first { return delivery(entry, epoch: epoch) }
+            if parts.count >= 3, case .array(let deleted) = parts[2], let id = deleted.first?.bytes,
+                let sequence = UInt64(String(decoding: id, as: UTF8.self).prefix { $0 != "-" })
+            {
+                return .missing(sequence)
+            }
+        }
+        guard let read = await run(["XREADGROUP", "GROUP", group, replica, "COUNT", "1", "STREAMS", streamKey, ">"]) else { return .unavailable }
+        guard case .array(let streams) = read, case .array(let stream)? = streams.first, stream.count == 2, let entry = Self.entries(stream[1]).first else {
+            return .none
+        }
+        return delivery(entry, epoch: epoch)
+    }
+
+    private func delivery(_ entry: Entry, epoch: String) -> GroupDelivery {
+        guard let kind = FeedEvent.Kind(rawValue: entry.kind), let audience = FeedEvent.Audience(stored: entry.audience) else {
+            return .missing(entry.sequence)
+        }
+        return .event(FeedEvent(epoch: epoch, sequence: entry.sequence, kind: kind, upstream: entry.upstream, audience: audience, tail: entry.tail))
+    }
+
+    public func acknowledge(_ sequence: UInt64, for hook: String) async {
+        _ = await run(["XACK", streamKey, "hook:" + hook, "\(sequence)-0"])
     }
 }

@@ -39,7 +39,7 @@ struct SharedFeedTests {
         sim.state.counters(.vspc).requests["GET /api/v3/infrastructure/sites/tenants"] ?? 0
     }
 
-    @Test("three replicas poll each upstream as often as one; one change is one event, read alike from every replica; the replica that takes over compares with the last poll, so nothing is missed")
+    @Test("three replicas poll each upstream as often as one; one change is one event, read alike from every replica; the replica that takes over compares with the last poll's tenants and customers, so nothing is missed")
     func oneWatcher() async throws {
         try await withRedis { redis in
             try await withSimulator(vb365API: .v8) { sim in
@@ -73,11 +73,12 @@ struct SharedFeedTests {
                     _ = try await client.command(["DEL", "vgw-test:feed:lease:watch:vspc-main", "vgw-test:feed:lease:watch:vb365-eu"])
                     #expect(try await FeedTests.simAdmin(replicas[0], sim, .delete, "/_sim/vspc/tenants/c386d34c-0ab6-4e13-b30a-67fcb05b83e4").status == 204)
                     let taken = await watchers[2].poll(replicas[2].state.snapshot)
-                    #expect(taken.map(\.kind) == [.tenantRemoved], "\(taken.map(\.kind))")
+                    // The removal, and the drift it ends (Alpha was the one tenant of no company): the customers'
+                    // baseline was taken over too.
+                    #expect(taken.map(\.kind) == [.tenantRemoved, .driftChanged], "\(taken.map(\.kind))")
                     #expect(await watchers[0].poll(replicas[0].state.snapshot).isEmpty, "the old holder no longer polls")
                     let page = try await FeedTests.page(replicas[0], "?after=\(start)&limit=10")
-                    // The replica that took over starts its customers from a baseline: no drift event for Alpha.
-                    #expect(page.events.compactMap { $0["type"] as? String } == ["tenant.created", "drift.changed", "tenant.removed"])
+                    #expect(page.events.compactMap { $0["type"] as? String } == ["tenant.created", "drift.changed", "tenant.removed", "drift.changed"])
                     client.shutdown()
                 }
             }
@@ -111,7 +112,7 @@ struct SharedFeedTests {
         }
     }
 
-    @Test("a webhook across replicas: one replica delivers each event, in order; killed, another takes over from the stored position")
+    @Test("a webhook across replicas: one replica delivers each event, in order, through the endpoint's consumer group; killed mid-delivery, another claims the pending event and goes on")
     func webhookTakeover() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -159,16 +160,26 @@ struct SharedFeedTests {
                         #expect(await eventually(within: .seconds(5)) { counted().reduce(0, +) == 2 })
                         let delivered = counted()
                         #expect(delivered.sorted() == [0, 2], "one replica delivers: \(delivered)")
-                        // The holder dies; the other takes over once its lease lapses, from the stored position.
+                        // The holder dies in the middle of a delivery (the receiver answers 503, so its event
+                        // stays pending in the group); the other replica takes over once the lease lapses,
+                        // claims that event and delivers it, then the next, in order.
                         let holder = delivered[0] == 2 ? 0 : 1
+                        try Data("503".utf8).write(to: URL(fileURLWithPath: receiver.statusFile))
+                        await flip()
+                        #expect(await eventually(within: .seconds(5)) { replicas[holder].state.webhookBoard.all.first?.failedAttempts ?? 0 >= 1 })
                         running[holder].cancel()
                         _ = await running[holder].result
-                        await flip()
+                        try FileManager.default.removeItem(atPath: receiver.statusFile)
                         #expect(await eventually(within: .seconds(10)) { receiver.states.count >= 4 }, "\(receiver.deliveries)")
                         try await Task.sleep(for: .milliseconds(300))
                         #expect(receiver.states == ["down", "ok", "down", "ok"], "in order, each once")
-                        #expect(replicas[1 - holder].state.webhookBoard.all.first?.delivered == 2)
+                        #expect(replicas[1 - holder].state.webhookBoard.all.first?.delivered == 2, "the pending one and the next, by the other replica")
                         #expect(receiver.deliveries.allSatisfy { $0["verified"] as? Bool == true })
+                        // The group holds nothing pending now.
+                        let client = try SharedTierTests().testClient(redis)
+                        let pending = try await client.command(["XPENDING", "vgw-test:feed:events", "hook:portal"])
+                        if case .array(let summary) = pending, case .integer(let count)? = summary.first { #expect(count == 0) } else { Issue.record("\(pending)") }
+                        client.shutdown()
                     }
                 }
             }
