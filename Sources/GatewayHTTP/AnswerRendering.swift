@@ -59,18 +59,25 @@ enum AnswerRendering {
             return status
         case .eventStream:
             // Only the router streams; an answer that reaches a writer this way is a bug.
-            return write(.problem(.internalInvariant("an event stream reached an answer writer")), requestID: requestID, ifNoneMatch: nil, instance: instance, into: &writer)
+            return writeProblem(.internalInvariant("an event stream reached an answer writer"), requestID: requestID, instance: instance, into: &writer)
         case .problem(let error):
-            let status = HTTPResponse.Status.standard(error.status)
-            writer.start(status)
-            writer.field(.contentType, "application/problem+json")
-            if let retryAfter = error.retryAfter { writer.field(.retryAfter, String(retryAfter)) }
-            if let allow = error.allow { writer.field(.allow, allow) }
-            if error.status == 401 { writer.field(.wwwAuthenticate, #"Bearer realm="veeam-gateway""#) }
-            writer.field(.requestID, requestID)
-            writer.end(body: Problem(error, requestID: requestID, instance: instance).body, shared: nil)
-            return error.status
+            return writeProblem(error, requestID: requestID, instance: instance, into: &writer)
         }
+    }
+
+    /// A problem+json answer (RFC 9457), with `Retry-After`, `Allow` and `WWW-Authenticate`
+    /// where they apply. Apart from ``write(_:requestID:ifNoneMatch:instance:into:)``, which
+    /// stays free of recursion (it is on every hit).
+    static func writeProblem<Writer: AnswerWriter>(_ error: GatewayError, requestID: String, instance: String, into writer: inout Writer) -> Int {
+        let status = HTTPResponse.Status.standard(error.status)
+        writer.start(status)
+        writer.field(.contentType, "application/problem+json")
+        if let retryAfter = error.retryAfter { writer.field(.retryAfter, String(retryAfter)) }
+        if let allow = error.allow { writer.field(.allow, allow) }
+        if error.status == 401 { writer.field(.wwwAuthenticate, #"Bearer realm="veeam-gateway""#) }
+        writer.field(.requestID, requestID)
+        writer.end(body: Problem(error, requestID: requestID, instance: instance).body, shared: nil)
+        return error.status
     }
 
     /// 304 when the caller's `If-None-Match` names the ETag (or is `*`).
