@@ -39,26 +39,9 @@ for shard in $(seq 1 $((SERVERS - 1))); do
 done
 new_key
 GW_PORT=$(free_port)
-printf 'Gateway-Svc-Pass-1' >"$OUT/vspc.pw"
 mkdir -p "$OUT/pw"
 {
-  cat <<YAML
-listen: { host: 127.0.0.1, port: $GW_PORT }
-log: { level: warning }
-limits: { requestsPerSecond: 10000000, burst: 10000000 }
-cache: { maxBytes: 1GiB, ttl: 10m, staleWhileRevalidate: 10m, staleIfError: 10m, list: { ttl: 10m } }
-callers:
-  - id: bench
-    keyHash: "$KEY_HASH"
-    roles: [PortalAdministrator]
-upstreams:
-  - name: vspc-main
-    product: vspc
-    baseURL: $SIM
-    tls: { caFile: $OUT/ca.pem }
-    timeouts: { connect: 2s, total: 120s }
-    account: { username: gateway-svc, password: { file: $OUT/vspc.pw } }
-YAML
+  GW_TOTAL_TIMEOUT=120s gateway_yaml "" "{ maxBytes: 1GiB, ttl: 10m, staleWhileRevalidate: 10m, staleIfError: 10m, list: { ttl: 10m } }"
   for shard in $(seq 0 $((SERVERS - 1))); do
     uid=$(printf 'b3650000-5e4f-4a3b-9c2d-%012x' $((0x1e0f00000365 + shard)))
     cat <<YAML
@@ -78,7 +61,6 @@ YAML
   done
 } >"$OUT/gateway.yaml"
 start_gateway "$OUT/gateway.yaml"
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 timed() { curl -s -o "$OUT/answer.json" -w '%{http_code} %{time_total}\n' -H "X-API-Key: $KEY" "$@"; }
 sleep 1
 RSS0=$(rss "$GW_PID")
@@ -119,13 +101,7 @@ wrk.headers["X-API-Key"] = "$KEY"
 math.randomseed(os.time() + 1)
 request = function() return wrk.format("GET", string.format("/v1/customers/vspc-main.20000000-0000-4000-8000-%012d", math.random(1, $COMPANIES))) end
 LUA
-run() {
-  local script=$1 before after
-  before=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
-  wrk -t1 -c8 -d"$DURATION" --latency -s "$script" "$GW_URL/v1/customers" >"$OUT/wrk.txt" 2>&1 || true
-  after=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
-  wrk_summary "$OUT/wrk.txt" "$((after - before))"
-}
+run() { wrk_run 1 8 "$1" "$GW_URL/v1/customers"; }
 read -r R1 P50A P99A E1 C1 < <(run "$OUT/pages.lua")
 read -r R2 P50B P99B E2 C2 < <(run "$OUT/one.lua")
 RSS3=$(rss "$GW_PID")

@@ -66,7 +66,6 @@ YAML
   done
 } >"$OUT/gateway.yaml"
 start_gateway "$OUT/gateway.yaml"
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 sleep 1
 RSS0=$(rss "$GW_PID")
 
@@ -92,13 +91,7 @@ wrk.headers["X-API-Key"] = "$KEY"
 math.randomseed(os.time())
 request = function() return wrk.format("GET", "/v1/tenants?limit=500&offset=" .. (500 * math.random(0, $((TOTAL / 500))))) end
 LUA
-run() {
-  local script=$1 before after
-  before=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
-  wrk -t2 -c16 -d"$DURATION" --latency -s "$script" "$GW_URL/v1/tenants?limit=500" >"$OUT/wrk.txt" 2>&1 || true
-  after=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
-  wrk_summary "$OUT/wrk.txt" "$((after - before))"
-}
+run() { wrk_run 2 16 "$1" "$GW_URL/v1/tenants?limit=500"; }
 read -r R1 P50A P99A E1 C1 < <(run "$OUT/first.lua")
 read -r R2 P50B P99B E2 C2 < <(run "$OUT/random.lua")
 RSS2=$(rss "$GW_PID")

@@ -76,10 +76,23 @@ upstreams:
     product: vspc
     baseURL: $SIM
     tls: { caFile: $OUT/ca.pem }
-    timeouts: { connect: 2s, total: 10s }
+    timeouts: { connect: 2s, total: ${GW_TOTAL_TIMEOUT:-10s} }
     account: { username: gateway-svc, password: { file: $OUT/vspc.pw } }
 ${1:-}
 YAML
+}
+
+# rss PID: a process's resident set, KiB.
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# wrk_run THREADS CONNS SCRIPT URL: one wrk run (DURATION) against the gateway (GW_PID), printed
+# as wrk_summary prints it, with the gateway's CPU over the run.
+wrk_run() {
+  local before after
+  before=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
+  wrk -t"$1" -c"$2" -d"$DURATION" --latency -s "$3" "$4" >"$OUT/wrk.txt" 2>&1 || true
+  after=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
+  wrk_summary "$OUT/wrk.txt" "$((after - before))"
 }
 
 # start_gateway FILE: runs `veeam-gateway serve` on it; sets GW_URL and GW_PID.

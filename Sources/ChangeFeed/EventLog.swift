@@ -183,11 +183,6 @@ public final class EventLog: Sendable {
     /// Whether ``close()`` was called.
     public var isClosed: Bool { state.withLock { $0.closed } }
 
-    /// How many events are kept, and the oldest and newest sequence numbers.
-    public var extent: (count: Int, oldest: UInt64?, newest: UInt64) {
-        state.withLock { ($0.events.count, $0.events.first?.sequence, $0.next - 1) }
-    }
-
     /// An event's JSON without its id (`{"changed":…,"data":…,"time":…,"type":…,"upstream":…}`):
     /// what a log stores; ``FeedEvent`` puts the id in front when it is read.
     public static func tail(_ draft: FeedEventDraft, time: String) -> [UInt8] {

@@ -172,9 +172,7 @@ public final class CustomerReads: Sendable {
     /// Joins every VSPC upstream not joined yet when `caller` is scoped to a company: what its
     /// tenants are is known from the join only. Anyone else never waits for a join here.
     public func ensureMembership(for caller: Caller) async {
-        guard caller.hasCompanyScope else { return }
-        let vspcs = clients.all.filter { $0.definition.product == .vspc }.map(\.name)
-        guard !reads.membership.isKnown(for: vspcs) else { return }
+        guard awaitsMembership(caller) else { return }
         _ = await joins(bypass: false)
     }
 

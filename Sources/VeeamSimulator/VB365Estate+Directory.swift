@@ -121,7 +121,7 @@ extension VB365Estate {
     // MARK: Licenses
 
     /// `RESTLicensedUser`: user `number` of the organization (same id and name), licensed since
-    /// its job 1's last session; user 2 counts as licensed in the current month.
+    /// the session of its job 1's most recent run; user 2 counts as licensed in the current month.
     func licensedUser(_ org: Organization, _ number: Int) -> JSONValue {
         let person = Self.people[max(0, number - 1) % Self.people.count]
         let id = Self.id(.user, number, of: org.id)

@@ -50,7 +50,7 @@ extension VB365Estate {
         return .object(out)
     }
 
-    /// `RESTJobSession`: the last session of job `number`. from v7 also `repositoryId`,
+    /// `RESTJobSession`: the session of job `number`'s most recent run. v7 and v8 also carry `repositoryId`,
     /// `mainSessionId`, `jobWillBeRetried`, `jobType`; v8 `jobId`, `jobSessionConfigType`,
     /// `eTag`, `proxyId`.
     func session(_ org: Organization, _ number: Int) -> JSONValue {

@@ -214,7 +214,7 @@ extension VB365Routes {
         return ([found.organization], found.number..<(found.number + 1))
     }
 
-    /// `PageOfRESTJobSession` in every version: the last session of each job (from v7 on, a `jobId` query narrows it).
+    /// `PageOfRESTJobSession` in every version: the session of each job's most recent run (a `jobId` query narrows it where the spec has one: v7 and v8).
     private func jobSessions(_ request: Request) async throws -> Response {
         let user: String
         switch try await admit(request, route: "GET \(prefix)/JobSessions") {
