@@ -31,13 +31,29 @@ public enum APISurface {
     }
 
     /// The route template a path is counted under (never the raw path: ids are caller input).
-    static func routeTemplate(_ path: String) -> String {
-        if path.hasPrefix("/v1/tenants/") || path.hasPrefix("/v1/upstreams/") {
-            let parts = path.split(separator: "/", maxSplits: 5, omittingEmptySubsequences: false)
-            if parts.count > 5, parts[4] == "api" { return parts[2] == "tenants" ? "/v1/tenants/{id}/api/{path}" : "/v1/upstreams/{name}/api/{path}" }
-            if parts[2] == "tenants" { return "/v1/tenants/{id}" }
+    /// Asked once per request on every path, so it compares bytes and allocates nothing.
+    public static func routeTemplate(_ path: String) -> String {
+        var path = path
+        let passThrough = path.withUTF8 { bytes -> String? in
+            if starts(bytes, "/v1/tenants/") {
+                return isPassThrough(bytes, after: 12) ? "/v1/tenants/{id}/api/{path}" : "/v1/tenants/{id}"
+            }
+            if starts(bytes, "/v1/upstreams/"), isPassThrough(bytes, after: 14) { return "/v1/upstreams/{name}/api/{path}" }
+            return nil
         }
-        if path.hasPrefix("/v1/customers/"), path != "/v1/customers/drift" { return "/v1/customers/{id}" }
+        if let passThrough { return passThrough }
+        if path.utf8.starts(with: "/v1/customers/".utf8), path != "/v1/customers/drift" { return "/v1/customers/{id}" }
         return operations[path] != nil ? path : "other"
+    }
+
+    private static func starts(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: StaticString) -> Bool {
+        RawRequest.hasPrefix(UnsafeRawBufferPointer(bytes), prefix)
+    }
+
+    /// Whether the bytes after `start` are `{segment}/api/{anything}`.
+    private static func isPassThrough(_ bytes: UnsafeBufferPointer<UInt8>, after start: Int) -> Bool {
+        var index = start
+        while index < bytes.count, bytes[index] != UInt8(ascii: "/") { index += 1 }
+        return starts(UnsafeBufferPointer(rebasing: bytes[index...]), "/api/")
     }
 }

@@ -68,4 +68,33 @@ struct OpenAPITests {
             }
         }
     }
+
+    @Test("a path is counted under its route template, never as written")
+    func routeTemplates() {
+        let expected: [String: String] = [
+            "/v1/tenants": "/v1/tenants",
+            "/v1/tenants/": "/v1/tenants/{id}",
+            "/v1/tenants/abc": "/v1/tenants/{id}",
+            "/v1/tenants/abc/other": "/v1/tenants/{id}",
+            "/v1/tenants/abc/api": "/v1/tenants/{id}",
+            "/v1/tenants/abc/api/": "/v1/tenants/{id}/api/{path}",
+            "/v1/tenants//api/x": "/v1/tenants/{id}/api/{path}",
+            "/v1/tenants/abc/api/v8/Jobs": "/v1/tenants/{id}/api/{path}",
+            "/v1/upstreams": "/v1/upstreams",
+            "/v1/upstreams/vspc": "other",
+            "/v1/upstreams/vspc/api/v3/about": "/v1/upstreams/{name}/api/{path}",
+            "/v1/upstreams/vspc/apis/x": "other",
+            "/v1/customers": "/v1/customers",
+            "/v1/customers/drift": "/v1/customers/drift",
+            "/v1/customers/c-1": "/v1/customers/{id}",
+            "/v1/events/stream": "/v1/events/stream",
+            "/metrics": "/metrics",
+            "/v1/tenantsX": "other",
+            "/nowhere/\u{e9}t\u{e9}": "other",
+            "": "other",
+        ]
+        for (path, template) in expected {
+            #expect(APISurface.routeTemplate(path) == template, "\(path)")
+        }
+    }
 }
