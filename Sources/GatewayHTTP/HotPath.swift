@@ -178,6 +178,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if machine.bytesArrived(now: now()) {
+            machine.owed.insert(.readComplete)
             context.fireChannelRead(data)
             return
         }
@@ -192,10 +193,14 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
         process(context)
     }
 
+    /// Flushes the burst's answers. The read-complete goes on only when bytes went on in this
+    /// burst: the handlers behind have nothing to complete otherwise, and a burst the hot path
+    /// answered whole costs no walk through them.
     public func channelReadComplete(context: ChannelHandlerContext) {
-        if machine.owed.contains(.flush) { context.flush() }
+        let owed = machine.owed
         machine.owed = []
-        context.fireChannelReadComplete()
+        if owed.contains(.flush) { context.flush() }
+        if owed.contains(.readComplete) { context.fireChannelReadComplete() }
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
