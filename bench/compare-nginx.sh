@@ -22,6 +22,7 @@
 # core, both servers are starved to the same ceiling, and every ratio drifts towards 1.0),
 # DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256"),
 # SCENARIOS (default "hit list miss"), GW_THREADS (gateway event loops, default one per core),
+# NG_WORKERS (nginx worker_processes, default auto: one per core),
 # GW_HOTPATH (default true; false measures the router alone),
 # TLS (default 0; 1: both terminate HTTPS with the same certificate, ECDSA P-256, keep-alive),
 # ACCESS_LOG (default 0; 1: one access line per request on both, the gateway's at log.level info
@@ -87,7 +88,7 @@ NG_PORT=$(free_port)
 mkdir -p "$OUT/nginx-cache" "$OUT/nginx-tmp"
 chmod 755 "$OUT"; chmod 777 "$OUT/nginx-cache" "$OUT/nginx-tmp"   # workers run as an unprivileged user when started as root
 cat >"$OUT/nginx.conf" <<NGINX
-worker_processes auto;
+worker_processes ${NG_WORKERS:-auto};
 pid $OUT/nginx.pid;
 error_log $OUT/nginx-error.log warn;
 events { worker_connections 4096; }
@@ -131,6 +132,12 @@ for url in "$GW_URL/v1/tenants/vspc-main.$TENANT" "$NG_URL/v1/tenants/vspc-main.
   [ "$code" = 200 ] || { echo "$url answered $code" >&2; tail -n 5 "$OUT/nginx-error.log" "$OUT/gateway.log" >&2; exit 1; }
 done
 
+# What each sends for a hit (the client reads it all): head and body bytes.
+for url in "$GW_URL/v1/tenants/vspc-main.$TENANT" "$NG_URL/v1/tenants/vspc-main.$TENANT"; do
+  curl -s -k -o /dev/null -w "hit answer from $url: head %{size_header} B, body %{size_download} B\n" -H "X-API-Key: $KEY" "$url" >&2
+done
+[ -n "${SHOW_HEADS:-}" ] && for url in "$GW_URL" "$NG_URL"; do curl -s -k -D - -o /dev/null -H "X-API-Key: $KEY" "$url/v1/tenants/vspc-main.$TENANT" >&2; done
+
 # wrk Lua: random tenants with no-cache (misses), or one fixed request.
 python3 - "$OUT" "$KEY" <<'PY'
 import sys
@@ -154,6 +161,9 @@ cpu_ticks() { local pid; for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null |
 cpu_split() { local pid; for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done | awk '{u += $14; s += $15} END {print u + 0, s + 0}'; }
 nginx_pids() { local master; master=$(cat "$OUT/nginx.pid"); echo "$master" $(pgrep -P "$master"); }
 TICK=$(getconf CLK_TCK)
+# CPU time (user + system, µs) a shell's finished children used, from the second line of `times`
+# saved to a file (`times` must run in that shell, not in a pipe or a command substitution).
+children_cpu_us() { tail -n 1 "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%d", t * 1e6 }'; }
 # DETAIL=1: per run, the user/system split of the servers' CPU per request and, with perf, the
 # system calls per request (read, write/writev, epoll_wait), for the per-hit budget.
 DETAIL=${DETAIL:-0}
@@ -172,18 +182,23 @@ run() {
       -p "$(echo "$@" | tr ' ' ',')" -o "$OUT/perf-stat.txt" -- sleep "$((secs - 1))" 2>/dev/null &
     perf_pid=$!
   fi
+  local load_before load_after
+  times >"$OUT/times.txt"
+  load_before=$(children_cpu_us "$OUT/times.txt")
   wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
+  times >"$OUT/times.txt"
+  load_after=$(children_cpu_us "$OUT/times.txt")
   after=$(cpu_ticks "$@")
   split_after=$(cpu_split "$@")
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null || true
   if [ "$DETAIL" = 1 ]; then
-    python3 - "$OUT/wrk.txt" "$split_before" "$split_after" "$TICK" "$OUT/perf-stat.txt" "$url" "${DURATION%s}" >>"$OUT/details.txt" <<'PY'
+    python3 - "$OUT/wrk.txt" "$split_before" "$split_after" "$TICK" "$OUT/perf-stat.txt" "$url" "${DURATION%s}" "$((load_after - load_before))" >>"$OUT/details.txt" <<'PY'
 import re, sys, os
 text = open(sys.argv[1]).read()
 ub, sb = map(int, sys.argv[2].split()); ua, sa = map(int, sys.argv[3].split()); hz = int(sys.argv[4])
 count = int(re.search(r"(\d+) requests in", text).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-line = f"{sys.argv[6]}: user {(ua-ub)/hz*1e6/count:.1f} µs, system {(sa-sb)/hz*1e6/count:.1f} µs per request"
+line = f"{sys.argv[6]}: user {(ua-ub)/hz*1e6/count:.1f} µs, system {(sa-sb)/hz*1e6/count:.1f} µs per request; wrk {int(sys.argv[8])/count:.1f} µs per request"
 if os.path.exists(sys.argv[5]):
     calls = {}
     for row in open(sys.argv[5]):
@@ -236,7 +251,7 @@ $LINE"
 done
 
 RSS=$(ps -o rss= -p "$GW_PID" | tr -d ' ')
-HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
+HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, nginx workers ${NG_WORKERS:-auto}, hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
 NOTE="Both in front of the same simulated VSPC (1,000 generated tenants, HTTPS with a verified CA, keep-alive). The gateway authenticates every request (API key) and checks roles; nginx checks nothing. Gateway RSS after the runs: $((RSS / 1024)) MiB. \`list\` is a page of 500 tenants; \`miss\` sends \`Cache-Control: no-cache\` for random tenants (every request goes upstream)."
 [ -s "$OUT/details.txt" ] && { echo; cat "$OUT/details.txt"; } >&2
 echo
