@@ -55,40 +55,41 @@ public struct WebhookConfiguration: Sendable, Equatable {
 extension GatewayConfiguration {
     static func events(_ node: ConfigNode, callers: [CallerRecord], environment: [String: String]) throws -> EventsConfiguration? {
         guard !node.isMissing else { return nil }
-        try node.requireMapping()
-        try node.requireKeys(["pollInterval", "activityInterval", "keep", "maxWait", "heartbeat", "maxReaders", "webhooks"])
+        node.requireMapping()
+        node.requireKeys(["pollInterval", "activityInterval", "keep", "maxWait", "heartbeat", "maxReaders", "webhooks"])
         var events = EventsConfiguration()
-        events.pollInterval = try node.child("pollInterval").duration(default: events.pollInterval)
-        guard events.pollInterval >= .milliseconds(100), events.pollInterval <= .seconds(86_400) else {
-            throw node.child("pollInterval").error("must be from 100ms to 24h (each poll reads every upstream's whole list)")
+        events.pollInterval = node.child("pollInterval").duration(default: events.pollInterval)
+        if events.pollInterval < .milliseconds(100) || events.pollInterval > .seconds(86_400) {
+            node.child("pollInterval").note("must be from 100ms to 24h (each poll reads every upstream's whole list)")
         }
-        events.activityInterval = try node.child("activityInterval").duration(default: events.activityInterval)
-        guard events.activityInterval == .zero || (events.activityInterval >= .milliseconds(100) && events.activityInterval <= .seconds(86_400)) else {
-            throw node.child("activityInterval").error("must be 0s (off) or from 100ms to 24h")
+        events.activityInterval = node.child("activityInterval").duration(default: events.activityInterval)
+        if events.activityInterval != .zero, events.activityInterval < .milliseconds(100) || events.activityInterval > .seconds(86_400) {
+            node.child("activityInterval").note("must be 0s (off) or from 100ms to 24h")
         }
-        events.keep = try node.child("keep").int(default: events.keep, range: 1...1_000_000)
-        events.maxWait = try node.child("maxWait").duration(default: events.maxWait)
-        guard events.maxWait >= .zero, events.maxWait <= .seconds(300) else { throw node.child("maxWait").error("must be from 0s to 300s") }
-        events.heartbeat = try node.child("heartbeat").duration(default: events.heartbeat)
-        guard events.heartbeat >= .milliseconds(100), events.heartbeat <= .seconds(300) else {
-            throw node.child("heartbeat").error("must be from 100ms to 300s")
-        }
-        events.maxReaders = try node.child("maxReaders").int(default: events.maxReaders, range: 0...100_000)
+        events.keep = node.child("keep").int(default: events.keep, range: 1...1_000_000)
+        events.maxWait = node.child("maxWait").duration(default: events.maxWait)
+        if events.maxWait < .zero || events.maxWait > .seconds(300) { node.child("maxWait").note("must be from 0s to 300s") }
+        events.heartbeat = node.child("heartbeat").duration(default: events.heartbeat)
+        if events.heartbeat < .milliseconds(100) || events.heartbeat > .seconds(300) { node.child("heartbeat").note("must be from 100ms to 300s") }
+        events.maxReaders = node.child("maxReaders").int(default: events.maxReaders, range: 0...100_000)
         var ids = Set<String>()
-        for hook in try node.child("webhooks").array() {
-            let webhook = try webhook(hook, callers: callers, environment: environment)
-            guard ids.insert(webhook.id).inserted else { throw hook.child("id").error("is used by another webhook") }
+        for hook in node.child("webhooks").array() {
+            guard let webhook: WebhookConfiguration = hook.collect(nil, { try webhook(hook, callers: callers, environment: environment) }) else { continue }
+            guard ids.insert(webhook.id).inserted else {
+                hook.child("id").note("is used by another webhook")
+                continue
+            }
             events.webhooks.append(webhook)
         }
         return events
     }
 
     static func webhook(_ node: ConfigNode, callers: [CallerRecord], environment: [String: String]) throws -> WebhookConfiguration {
-        try node.requireMapping()
-        try node.requireKeys(["id", "url", "secret", "events", "caller", "retryFor", "backoff", "timeout", "tls"])
-        let id = try node.child("id").string()
+        node.requireMapping()
+        node.requireKeys(["id", "url", "secret", "events", "caller", "retryFor", "backoff", "timeout", "tls"])
+        let id = node.child("id").string()
         guard TenantID.isValidUpstreamName(id) else { throw node.child("id").error("must be 1-32 characters of a-z, 0-9 and -") }
-        let url = try node.child("url").string()
+        let url = node.child("url").string()
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil, parsed.user == nil, parsed.password == nil else {
             throw node.child("url").error("must be an http(s) URL with a host and no user or password")
         }
@@ -97,28 +98,30 @@ extension GatewayConfiguration {
         if let value = try? secret.resolve(environment: environment), WebhookSigning.key(fromSecret: value.value) == nil {
             throw node.child("secret").error("must be whsec_ followed by base64 of 24 to 64 bytes (Standard Webhooks)")
         }
-        let caller = try node.child("caller").string()
-        guard callers.contains(where: { $0.id == caller }) else { throw node.child("caller").error("names no configured caller") }
+        let caller = node.child("caller").string()
+        guard callers.contains(where: { $0.id == caller }) || node.diagnostics.unreadableCallers.contains(caller) else {
+            throw node.child("caller").error("names no configured caller")
+        }
         var webhook = WebhookConfiguration(id: id, url: url, secret: secret, caller: caller)
         let kinds = Set(FeedEvent.Kind.allCases.map(\.rawValue))
-        for entry in try node.child("events").array() {
-            let name = try entry.string()
+        for entry in node.child("events").array() {
+            let name = entry.string()
             let prefixes = Set(kinds.map { String($0.prefix { $0 != "." }) + ".*" })
             guard kinds.contains(name) || prefixes.contains(name) else {
                 throw entry.error("is no event type (\(kinds.sorted().joined(separator: ", ")), or a family such as tenant.*)")
             }
             webhook.events.append(name)
         }
-        webhook.retryFor = try node.child("retryFor").duration(default: webhook.retryFor)
+        webhook.retryFor = node.child("retryFor").duration(default: webhook.retryFor)
         guard webhook.retryFor >= .zero, webhook.retryFor <= .seconds(7 * 86_400) else { throw node.child("retryFor").error("must be from 0s to 7d") }
         let backoff = node.child("backoff")
-        try backoff.requireKeys(["initial", "max"])
-        webhook.backoffInitial = try backoff.child("initial").duration(default: webhook.backoffInitial)
-        webhook.backoffMax = try backoff.child("max").duration(default: webhook.backoffMax)
+        backoff.requireKeys(["initial", "max"])
+        webhook.backoffInitial = backoff.child("initial").duration(default: webhook.backoffInitial)
+        webhook.backoffMax = backoff.child("max").duration(default: webhook.backoffMax)
         guard webhook.backoffInitial >= .milliseconds(10), webhook.backoffMax >= webhook.backoffInitial, webhook.backoffMax <= .seconds(3_600) else {
             throw backoff.error("needs 10ms <= initial <= max <= 1h")
         }
-        let timeout = try node.child("timeout").duration(default: .seconds(10))
+        let timeout = node.child("timeout").duration(default: .seconds(10))
         guard timeout >= .milliseconds(100), timeout <= .seconds(120) else { throw node.child("timeout").error("must be from 100ms to 120s") }
         webhook.options = TransferOptions(tls: try transferTLS(node.child("tls")), connectTimeout: min(timeout, .seconds(5)), totalTimeout: timeout)
         return webhook

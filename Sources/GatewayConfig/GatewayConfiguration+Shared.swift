@@ -13,25 +13,25 @@ public struct SharedRedisConfiguration: Sendable, Equatable {
 extension GatewayConfiguration {
     static func sharedRedis(_ shared: ConfigNode, environment: [String: String]) throws -> SharedRedisConfiguration? {
         guard !shared.isMissing else { return nil }
-        try shared.requireKeys(["redis"])
+        shared.requireKeys(["redis"])
         let node = shared.child("redis")
         guard !node.isMissing else { return nil }
-        try node.requireMapping()
-        try node.requireKeys(["url", "password", "keyPrefix", "timeout", "heartbeat", "encryptionKey"])
+        node.requireMapping()
+        node.requireKeys(["url", "password", "keyPrefix", "timeout", "heartbeat", "encryptionKey"])
         var settings: RedisSettings
-        switch RedisSettings.parse(try node.child("url").string()) {
+        switch RedisSettings.parse(node.child("url").string()) {
         case .success(let parsed): settings = parsed
         case .failure(let error): throw node.child("url").error(error.reason)
         }
-        settings.keyPrefix = try node.child("keyPrefix").string(default: "veeam-gateway:")
+        settings.keyPrefix = node.child("keyPrefix").string(default: "veeam-gateway:")
         guard !settings.keyPrefix.isEmpty, settings.keyPrefix.count <= 64, !settings.keyPrefix.contains(where: { $0.isWhitespace }) else {
             throw node.child("keyPrefix").error("must be 1-64 characters without spaces")
         }
-        settings.timeout = try node.child("timeout").duration(default: .milliseconds(50))
+        settings.timeout = node.child("timeout").duration(default: .milliseconds(50))
         guard settings.timeout >= .milliseconds(1), settings.timeout <= .seconds(5) else {
             throw node.child("timeout").error("must be from 1ms to 5s (a replica falls back to its own behaviour after it)")
         }
-        settings.heartbeat = try node.child("heartbeat").duration(default: .seconds(5))
+        settings.heartbeat = node.child("heartbeat").duration(default: .seconds(5))
         guard settings.heartbeat >= .milliseconds(100), settings.heartbeat <= .seconds(60) else {
             throw node.child("heartbeat").error("must be from 100ms to 60s (a subscription silent for three of them is reconnected)")
         }

@@ -10,47 +10,47 @@ import VeeamWire
 extension GatewayConfiguration {
     static func freshness(_ node: ConfigNode, default value: FreshnessPolicy) throws -> FreshnessPolicy {
         FreshnessPolicy(
-            ttl: try node.child("ttl").duration(default: value.ttl),
-            staleWhileRevalidate: try node.child("staleWhileRevalidate").duration(default: value.staleWhileRevalidate),
-            staleIfError: try node.child("staleIfError").duration(default: value.staleIfError))
+            ttl: node.child("ttl").duration(default: value.ttl),
+            staleWhileRevalidate: node.child("staleWhileRevalidate").duration(default: value.staleWhileRevalidate),
+            staleIfError: node.child("staleIfError").duration(default: value.staleIfError))
     }
 
     static func upstream(_ node: ConfigNode, environment: [String: String]) throws -> UpstreamDefinition {
-        try node.requireMapping()
-        try node.requireKeys([
+        node.requireMapping()
+        node.requireKeys([
             "name", "product", "baseURL", "tls", "timeouts", "maxResponseBytes", "refreshSkew", "maxConnections", "organizations", "account", "cache",
             "maxConcurrentRequests", "maxQueuedRequests", "apiVersion", "clientVersion", "passThrough", "vspcServer",
         ])
-        let name = try node.child("name").string()
+        let name = node.child("name").string()
         guard TenantID.isValidUpstreamName(name) else {
             throw node.child("name").error("must match [a-z0-9-]{1,32} (it becomes part of every tenant id)")
         }
-        let productText = try node.child("product").string()
+        let productText = node.child("product").string()
         guard let product = Tenant.Product(rawValue: productText) else { throw node.child("product").error("must be vb365 or vspc") }
-        var baseURL = try node.child("baseURL").string()
+        var baseURL = node.child("baseURL").string()
         while baseURL.hasSuffix("/") { baseURL.removeLast() }
         if let url = URL(string: baseURL), url.user != nil || url.password != nil {
-            throw node.child("baseURL").error("must carry no user or password (they would show in /v1/upstreams and /v1/status): use organizations or account")
-        }
-        guard baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://"), let url = URL(string: baseURL), url.host != nil,
-            url.query == nil, url.path.isEmpty
-        else {
-            throw node.child("baseURL").error("must be https://host:port (no path, no query), e.g. https://vspc.example.internal:1280")
+            node.child("baseURL").note("must carry no user or password (they would show in /v1/upstreams and /v1/status): use organizations or account")
+        } else if !(baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://")) || URL(string: baseURL).map({ $0.host == nil || $0.query != nil || !$0.path.isEmpty }) ?? true {
+            node.child("baseURL").note("must be https://host:port (no path, no query), e.g. https://vspc.example.internal:1280")
         }
 
         let tls = try transferTLS(node.child("tls"))
         let timeouts = node.child("timeouts")
-        try timeouts.requireKeys(["connect", "total"])
-        let connect = try timeouts.child("connect").duration(default: .seconds(5))
-        let total = try timeouts.child("total").duration(default: .seconds(30))
-        guard connect > .zero else { throw timeouts.child("connect").error("must be more than 0") }
-        guard total >= connect else { throw timeouts.child("total").error("must be at least timeouts.connect") }
+        timeouts.requireKeys(["connect", "total"])
+        let connect = timeouts.child("connect").duration(default: .seconds(5))
+        let total = timeouts.child("total").duration(default: .seconds(30))
+        if connect <= .zero {
+            timeouts.child("connect").note("must be more than 0")
+        } else if total < connect {
+            timeouts.child("total").note("must be at least timeouts.connect")
+        }
 
         let options = TransferOptions(
             tls: tls,
             connectTimeout: connect,
             totalTimeout: total,
-            maxResponseBytes: try node.child("maxResponseBytes").byteSize(default: 16 << 20)
+            maxResponseBytes: node.child("maxResponseBytes").byteSize(default: 16 << 20)
         )
 
         var organizations: [Credential] = []
@@ -60,7 +60,7 @@ extension GatewayConfiguration {
         switch product {
         case .vb365:
             if !node.child("clientVersion").isMissing { throw node.child("clientVersion").error("only vspc upstreams send X-Client-Version") }
-            let text = try node.child("apiVersion").string(default: "auto")
+            let text = node.child("apiVersion").string(default: "auto")
             if text == "auto" {
                 apiVersion = .auto
             } else if let version = VB365APIVersion(rawValue: text) {
@@ -69,12 +69,12 @@ extension GatewayConfiguration {
                 let known = VB365APIVersion.allCases.map(\.rawValue).joined(separator: ", ")
                 throw node.child("apiVersion").error("must be auto or one of \(known) (the VB365 REST versions this gateway speaks)")
             }
-            let orgNodes = try node.child("organizations").array()
+            let orgNodes = node.child("organizations").array()
             guard !orgNodes.isEmpty else {
                 throw node.child("organizations").error("a vb365 upstream lists each organization's own account (seed 000: never an administrator's)")
             }
             if !node.child("account").isMissing { throw node.child("account").error("vb365 upstreams use organizations, not account") }
-            organizations = try orgNodes.map { try credential($0, environment: environment) }
+            organizations = orgNodes.compactMap { item in item.collect(nil) { try credential(item, environment: environment) } }
         case .vspc:
             if !node.child("apiVersion").isMissing {
                 throw node.child("apiVersion").error("only vb365 upstreams have an apiVersion (VSPC is REST v3; see clientVersion)")
@@ -85,7 +85,7 @@ extension GatewayConfiguration {
             if versionNode.node != nil, versionNode.isMissing || writtenNull {
                 clientVersion = nil  // written as null: send no X-Client-Version
             } else if !versionNode.isMissing {
-                let text = try versionNode.string()
+                let text = versionNode.string()
                 let parts = text.split(separator: ".", omittingEmptySubsequences: false)
                 guard (2...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else {
                     throw versionNode.error("must be a VSPC REST version such as 3.6 or 3.6.1 (or null to send no X-Client-Version)")
@@ -98,22 +98,22 @@ extension GatewayConfiguration {
         }
         var definition = UpstreamDefinition(
             name: name, product: product, baseURL: baseURL, options: options, organizations: organizations, account: account,
-            refreshSkew: try node.child("refreshSkew").duration(default: .seconds(60)))
+            refreshSkew: node.child("refreshSkew").duration(default: .seconds(60)))
         definition.vb365APIVersion = apiVersion
         definition.vspcClientVersion = clientVersion
         let vspcServer = node.child("vspcServer")
         if !vspcServer.isMissing {
-            try vspcServer.requireMapping()
-            try vspcServer.requireKeys(["upstream", "serverUid"])
+            vspcServer.requireMapping()
+            vspcServer.requireKeys(["upstream", "serverUid"])
             guard product == .vb365 else { throw vspcServer.error("only a vb365 upstream is one of a VSPC's VB365 servers") }
-            let uid = try vspcServer.child("serverUid").string()
+            let uid = vspcServer.child("serverUid").string()
             guard UUID(uuidString: uid) != nil else { throw vspcServer.child("serverUid").error("must be the server's instanceUid (a UUID)") }
-            definition.vspcServer = VSPCServerReference(upstream: try vspcServer.child("upstream").string(), serverUid: uid)
+            definition.vspcServer = VSPCServerReference(upstream: vspcServer.child("upstream").string(), serverUid: uid)
         }
         let passThrough = node.child("passThrough")
         if !passThrough.isMissing {
-            try passThrough.requireMapping()
-            try passThrough.requireKeys(["account"])
+            passThrough.requireMapping()
+            passThrough.requireKeys(["account"])
             guard product == .vb365 else {
                 throw passThrough.error("only vb365 upstreams take a passThrough.account (a vspc upstream's pass-through reads use its account)")
             }
@@ -125,27 +125,27 @@ extension GatewayConfiguration {
     }
 
     static func credential(_ node: ConfigNode, environment: [String: String]) throws -> Credential {
-        try node.requireMapping()
-        try node.requireKeys(["username", "password"])
-        let username = try node.child("username").string()
+        node.requireMapping()
+        node.requireKeys(["username", "password"])
+        let username = node.child("username").string()
         return Credential(username: username, password: try secretReference(node.child("password"), environment: environment))
     }
 
     /// A `tls` mapping of an outgoing call (an upstream, a webhook): CA file, pins, client certificate.
     static func transferTLS(_ tlsNode: ConfigNode) throws -> TransferOptions.TLS {
-        try tlsNode.requireKeys(["caFile", "pinnedPublicKey", "insecure", "clientCertificateFile", "clientKeyFile"])
-        let caFile = try tlsNode.child("caFile").optionalReadableFile()
-        let pin = try tlsNode.child("pinnedPublicKey").optionalString()
+        tlsNode.requireKeys(["caFile", "pinnedPublicKey", "insecure", "clientCertificateFile", "clientKeyFile"])
+        let caFile = tlsNode.child("caFile").optionalReadableFile()
+        let pin = tlsNode.child("pinnedPublicKey").optionalString()
         if let pin {
             let pins = pin.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pins.allSatisfy({ $0.hasPrefix("sha256//") && Data(base64Encoded: String($0.dropFirst(8)))?.count == 32 }) else {
-                throw tlsNode.child("pinnedPublicKey").error("must be sha256//<base64 of 32 bytes> (several joined with ;)")
+            if !pins.allSatisfy({ $0.hasPrefix("sha256//") && Data(base64Encoded: String($0.dropFirst(8)))?.count == 32 }) {
+                tlsNode.child("pinnedPublicKey").note("must be sha256//<base64 of 32 bytes> (several joined with ;)")
             }
         }
         return .init(
-            caFile: caFile, pinnedPublicKey: pin, insecure: try tlsNode.child("insecure").bool(default: false),
-            clientCertificateFile: try tlsNode.child("clientCertificateFile").optionalString(),
-            clientKeyFile: try tlsNode.child("clientKeyFile").optionalString())
+            caFile: caFile, pinnedPublicKey: pin, insecure: tlsNode.child("insecure").bool(default: false),
+            clientCertificateFile: tlsNode.child("clientCertificateFile").optionalString(),
+            clientKeyFile: tlsNode.child("clientKeyFile").optionalString())
     }
 
     /// `{env: NAME}` or `{file: PATH}`, resolved once to fail early (the value is not kept).
@@ -153,9 +153,9 @@ extension GatewayConfiguration {
         guard case .mapping? = node.node else {
             throw node.error("must be a secret reference, {env: NAME} or {file: PATH}; a secret is never written in the config")
         }
-        try node.requireKeys(["env", "file"])
-        let env = try node.child("env").optionalString()
-        let file = try node.child("file").optionalString()
+        node.requireKeys(["env", "file"])
+        let env = node.child("env").optionalString()
+        let file = node.child("file").optionalString()
         let reference: SecretReference
         switch (env, file) {
         case (let name?, nil): reference = .env(name)

@@ -142,61 +142,88 @@ public struct GatewayConfiguration: Sendable, Equatable {
             throw ConfigError(file: file, key: "", message: "not valid YAML: \(error)")
         }
         let overrides = environment.filter { $0.key.hasPrefix("VEEAM_GATEWAY__") }
-        let root = ConfigNode(node: node, path: "", file: file, overrides: overrides)
-        try root.requireMapping()
-        try root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared", "passThrough", "events"])
+        let diagnostics = ConfigDiagnostics()
+        let root = ConfigNode(node: node, path: "", file: file, overrides: overrides, diagnostics: diagnostics)
+        guard root.requireMapping() else { throw diagnostics.combined ?? root.error("must be a mapping (key: value)") }
+        let configuration = read(root, environment: environment)
+        // Every section was read, whatever the others held: one answer lists every error.
+        if let errors = diagnostics.combined { throw errors }
+        return configuration
+    }
+
+    /// Reads every section of the file, noting each error in the root's diagnostics and going
+    /// on with defaults, so that what follows is read (and checked) too.
+    private static func read(_ root: ConfigNode, environment: [String: String]) -> GatewayConfiguration {
+        root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared", "passThrough", "events"])
 
         let listen = root.child("listen")
-        try listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout", "tls"])
+        listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout", "tls"])
         let log = root.child("log")
-        try log.requireKeys(["level", "format"])
-        let level = try log.child("level").string(default: "info")
-        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
-            throw log.child("level").error("must be one of trace, debug, info, notice, warning, error, critical")
+        log.requireKeys(["level", "format"])
+        var level = log.child("level").string(default: "info")
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
+            log.child("level").note("must be one of trace, debug, info, notice, warning, error, critical")
+            level = "info"
         }
 
-        let host = try listen.child("host").string(default: "127.0.0.1")
-        let port = try listen.child("port").int(default: 8080, range: 0...65535)
-        let hotPath = try listen.child("hotPath").bool(default: true)
+        let host = listen.child("host").string(default: "127.0.0.1")
+        let port = listen.child("port").int(default: 8080, range: 0...65535)
+        let hotPath = listen.child("hotPath").bool(default: true)
         let cacheNode = root.child("cache")
-        try cacheNode.requireKeys(["maxBytes", "maxEntryShare", "ttl", "staleWhileRevalidate", "staleIfError", "list"])
-        let cacheMaxBytes = cacheNode.child("maxBytes").isMissing ? 64 << 20 : (try cacheNode.child("maxBytes").string() == "0" ? 0 : try cacheNode.child("maxBytes").byteSize(default: 64 << 20))
+        cacheNode.requireKeys(["maxBytes", "maxEntryShare", "ttl", "staleWhileRevalidate", "staleIfError", "list"])
+        let maxBytesNode = cacheNode.child("maxBytes")
+        let cacheMaxBytes = maxBytesNode.isMissing ? 64 << 20 : (maxBytesNode.string() == "0" ? 0 : maxBytesNode.byteSize(default: 64 << 20))
         let share = cacheNode.child("maxEntryShare")
-        let cacheShare = share.isMissing ? 0.1 : (Double(try share.string()) ?? -1)
-        guard (0.0...1.0).contains(cacheShare) else { throw share.error("must be a number from 0 to 1") }
-        let defaultFreshness = try freshness(cacheNode, default: FreshnessPolicy(ttl: .seconds(30), staleWhileRevalidate: .seconds(60), staleIfError: .seconds(600)))
-        try cacheNode.child("list").requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
-        let defaultListFreshness = try freshness(cacheNode.child("list"), default: defaultFreshness)
-        let upstreamNodes = try root.child("upstreams").array()
-        guard !upstreamNodes.isEmpty else { throw root.child("upstreams").error("at least one upstream is required") }
+        var cacheShare = share.isMissing ? 0.1 : (Double(share.string()) ?? -1)
+        if !(0.0...1.0).contains(cacheShare) {
+            share.note("must be a number from 0 to 1")
+            cacheShare = 0.1
+        }
+        let builtInFreshness = FreshnessPolicy(ttl: .seconds(30), staleWhileRevalidate: .seconds(60), staleIfError: .seconds(600))
+        let defaultFreshness = cacheNode.collect(builtInFreshness) { try freshness(cacheNode, default: builtInFreshness) }
+        cacheNode.child("list").requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
+        let defaultListFreshness = cacheNode.collect(defaultFreshness) { try freshness(cacheNode.child("list"), default: defaultFreshness) }
+        let upstreamNodes = root.child("upstreams").array()
+        if upstreamNodes.isEmpty { root.child("upstreams").note("at least one upstream is required") }
         var upstreams: [UpstreamDefinition] = []
         var maxConnections = 8
         for node in upstreamNodes {
-            var definition = try upstream(node, environment: environment)
-            let upstreamCache = node.child("cache")
-            try upstreamCache.requireKeys(["ttl", "staleWhileRevalidate", "staleIfError", "list"])
-            definition.freshness = try freshness(upstreamCache, default: defaultFreshness)
-            try upstreamCache.child("list").requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
-            let listDefault = upstreamCache.isMissing ? defaultListFreshness : try freshness(upstreamCache, default: defaultListFreshness)
-            definition.listFreshness = try freshness(upstreamCache.child("list"), default: listDefault)
-            definition.maxConcurrentRequests = try node.child("maxConcurrentRequests").int(default: 4, range: 1...256)
-            definition.maxQueuedRequests = try node.child("maxQueuedRequests").int(default: 100, range: 0...100_000)
-            if upstreams.contains(where: { $0.name == definition.name }) {
-                throw node.child("name").error("\(definition.name) is used by another upstream; names must be unique")
+            let read: UpstreamDefinition? = node.collect(nil) {
+                var definition = try upstream(node, environment: environment)
+                let upstreamCache = node.child("cache")
+                upstreamCache.requireKeys(["ttl", "staleWhileRevalidate", "staleIfError", "list"])
+                definition.freshness = try freshness(upstreamCache, default: defaultFreshness)
+                upstreamCache.child("list").requireKeys(["ttl", "staleWhileRevalidate", "staleIfError"])
+                let listDefault = upstreamCache.isMissing ? defaultListFreshness : try freshness(upstreamCache, default: defaultListFreshness)
+                definition.listFreshness = try freshness(upstreamCache.child("list"), default: listDefault)
+                definition.maxConcurrentRequests = node.child("maxConcurrentRequests").int(default: 4, range: 1...256)
+                definition.maxQueuedRequests = node.child("maxQueuedRequests").int(default: 100, range: 0...100_000)
+                if upstreams.contains(where: { $0.name == definition.name }) {
+                    throw node.child("name").error("\(definition.name) is used by another upstream; names must be unique")
+                }
+                maxConnections = max(maxConnections, node.child("maxConnections").int(default: 8, range: 1...256))
+                return definition
             }
-            maxConnections = max(maxConnections, try node.child("maxConnections").int(default: 8, range: 1...256))
-            upstreams.append(definition)
+            if let read {
+                upstreams.append(read)
+            } else if let name = node.child("name").optionalString() {
+                root.diagnostics.unreadableUpstreams.insert(name)
+            }
         }
         for (index, definition) in upstreams.enumerated() {
             guard let reference = definition.vspcServer else { continue }
-            guard upstreams.contains(where: { $0.name == reference.upstream && $0.product == .vspc }) else {
-                throw upstreamNodes[index].child("vspcServer").child("upstream").error("no vspc upstream is named \(reference.upstream)")
+            let known = upstreams.contains(where: { $0.name == reference.upstream && $0.product == .vspc })
+            if !known, !root.diagnostics.unreadableUpstreams.contains(reference.upstream) {
+                upstreamNodes[index].child("vspcServer").child("upstream").note("no vspc upstream is named \(reference.upstream)")
             }
         }
-        let format = try log.child("format").string(default: "text")
-        guard ["text", "json"].contains(format) else { throw log.child("format").error("must be text or json") }
+        var format = log.child("format").string(default: "text")
+        if !["text", "json"].contains(format) {
+            log.child("format").note("must be text or json")
+            format = "text"
+        }
         var configuration = GatewayConfiguration(
-            file: file,
+            file: root.file,
             host: host,
             port: port,
             logLevel: level,
@@ -205,79 +232,87 @@ public struct GatewayConfiguration: Sendable, Equatable {
         )
         configuration.logFormat = format
         configuration.hotPath = hotPath
-        configuration.threads = try listen.child("threads").int(default: 0, range: 0...256)
-        configuration.idleTimeout = try listen.child("idleTimeout").duration(default: .seconds(60))
-        guard configuration.idleTimeout >= .seconds(1) else { throw listen.child("idleTimeout").error("must be at least 1s") }
-        configuration.requestHeadTimeout = try listen.child("requestHeadTimeout").duration(default: .seconds(10))
-        guard configuration.requestHeadTimeout >= .milliseconds(100) else { throw listen.child("requestHeadTimeout").error("must be at least 100ms") }
+        configuration.threads = listen.child("threads").int(default: 0, range: 0...256)
+        configuration.idleTimeout = listen.child("idleTimeout").duration(default: .seconds(60))
+        if configuration.idleTimeout < .seconds(1) { listen.child("idleTimeout").note("must be at least 1s") }
+        configuration.requestHeadTimeout = listen.child("requestHeadTimeout").duration(default: .seconds(10))
+        if configuration.requestHeadTimeout < .milliseconds(100) { listen.child("requestHeadTimeout").note("must be at least 100ms") }
         configuration.cacheMaxBytes = cacheMaxBytes
         configuration.cacheMaxEntryShare = cacheShare
-        configuration.trustedProxies = try listen.child("trustedProxies").array().map { node in
-            guard let range = AddressRange(try node.string()) else {
-                throw node.error("must be an IPv4 or IPv6 address or CIDR range, such as 10.0.0.0/8 or 2001:db8::/32")
+        configuration.trustedProxies = listen.child("trustedProxies").array().compactMap { node in
+            guard let range = AddressRange(node.string()) else {
+                node.note("must be an IPv4 or IPv6 address or CIDR range, such as 10.0.0.0/8 or 2001:db8::/32")
+                return nil
             }
             return range
         }
-        configuration.sharedRedis = try Self.sharedRedis(root.child("shared"), environment: environment)
+        configuration.sharedRedis = root.collect(nil) { try Self.sharedRedis(root.child("shared"), environment: environment) }
         let health = root.child("health")
-        try health.requireKeys(["probeInterval"])
-        configuration.probeInterval = try health.child("probeInterval").duration(default: .seconds(10))
-        guard configuration.probeInterval >= .seconds(1) else { throw health.child("probeInterval").error("must be at least 1s") }
+        health.requireKeys(["probeInterval"])
+        configuration.probeInterval = health.child("probeInterval").duration(default: .seconds(10))
+        if configuration.probeInterval < .seconds(1) { health.child("probeInterval").note("must be at least 1s") }
         let metrics = root.child("metrics")
-        try metrics.requireKeys(["requireCaller", "listen"])
-        configuration.metricsRequireCaller = try metrics.child("requireCaller").bool(default: false)
+        metrics.requireKeys(["requireCaller", "listen"])
+        configuration.metricsRequireCaller = metrics.child("requireCaller").bool(default: false)
         let metricsListen = metrics.child("listen")
         if !metricsListen.isMissing {
-            try metricsListen.requireKeys(["host", "port"])
-            guard !metricsListen.child("port").isMissing else { throw metricsListen.child("port").error("is required (0 picks a free port)") }
-            let address = ListenAddress(
-                host: try metricsListen.child("host").string(default: "127.0.0.1"), port: try metricsListen.child("port").int(range: 0...65535))
-            if address.port != 0, address.port == configuration.port {
-                throw metricsListen.child("port").error("must differ from listen.port (\(configuration.port))")
+            metricsListen.requireKeys(["host", "port"])
+            if metricsListen.child("port").isMissing {
+                metricsListen.child("port").note("is required (0 picks a free port)")
+            } else {
+                let address = ListenAddress(host: metricsListen.child("host").string(default: "127.0.0.1"), port: metricsListen.child("port").int(range: 0...65535))
+                if address.port != 0, address.port == configuration.port {
+                    metricsListen.child("port").note("must differ from listen.port (\(configuration.port))")
+                }
+                configuration.metricsListen = address
             }
-            configuration.metricsListen = address
         }
         let limits = root.child("limits")
-        try limits.requireKeys(["requestsPerSecond", "burst", "failedAuthPerMinute"])
-        configuration.defaultRate = try rate(limits, default: configuration.defaultRate)
-        configuration.failedAuthPerMinute = try limits.child("failedAuthPerMinute").int(default: 20, range: 1...100_000)
-        configuration.policy = try policy(root.child("policy"))
+        limits.requireKeys(["requestsPerSecond", "burst", "failedAuthPerMinute"])
+        let defaultRate = configuration.defaultRate
+        configuration.defaultRate = limits.collect(defaultRate) { try rate(limits, default: defaultRate) }
+        configuration.failedAuthPerMinute = limits.child("failedAuthPerMinute").int(default: 20, range: 1...100_000)
+        configuration.policy = root.collect(AccessPolicy()) { try policy(root.child("policy")) }
         let auth = root.child("auth")
-        try auth.requireKeys(["tokens", "idp"])
-        configuration.identityProvider = try identityProvider(auth.child("idp"))
+        auth.requireKeys(["tokens", "idp"])
+        configuration.identityProvider = auth.collect(nil) { try identityProvider(auth.child("idp")) }
         let tokens = auth.child("tokens")
-        try tokens.requireKeys(["signingKey", "lifetime", "issuer"])
+        tokens.requireKeys(["signingKey", "lifetime", "issuer"])
         if !tokens.child("signingKey").isMissing {
-            let reference = try secretReference(tokens.child("signingKey"), environment: environment)
-            if let secret = try? reference.resolve(environment: environment), secret.value.utf8.count < 32 {
-                throw tokens.child("signingKey").error("must be at least 32 bytes (e.g. openssl rand -base64 48)")
+            tokens.collect(()) {
+                let reference = try secretReference(tokens.child("signingKey"), environment: environment)
+                if let secret = try? reference.resolve(environment: environment), secret.value.utf8.count < 32 {
+                    throw tokens.child("signingKey").error("must be at least 32 bytes (e.g. openssl rand -base64 48)")
+                }
+                configuration.tokenSigningKey = reference
             }
-            configuration.tokenSigningKey = reference
-            configuration.tokenLifetime = try tokens.child("lifetime").duration(default: .seconds(900))
-            guard configuration.tokenLifetime >= .seconds(10), configuration.tokenLifetime <= .seconds(86_400) else {
-                throw tokens.child("lifetime").error("must be between 10s and 24h")
+            configuration.tokenLifetime = tokens.child("lifetime").duration(default: .seconds(900))
+            if configuration.tokenLifetime < .seconds(10) || configuration.tokenLifetime > .seconds(86_400) {
+                tokens.child("lifetime").note("must be between 10s and 24h")
             }
-            configuration.tokenIssuer = try tokens.child("issuer").string(default: "veeam-gateway")
+            configuration.tokenIssuer = tokens.child("issuer").string(default: "veeam-gateway")
         }
-        configuration.tls = try frontTLS(listen.child("tls"))
-        configuration.callers = try callers(root.child("callers"), upstreams: upstreams, frontTLS: configuration.tls)
-        configuration.passThrough = try passThrough(root.child("passThrough"), upstreams: upstreams)
-        configuration.events = try events(root.child("events"), callers: configuration.callers, environment: environment)
+        configuration.tls = root.collect(nil) { try frontTLS(listen.child("tls")) }
+        let tls = configuration.tls
+        configuration.callers = root.collect([]) { try callers(root.child("callers"), upstreams: upstreams, frontTLS: tls) }
+        configuration.passThrough = root.collect(PassThroughPolicy()) { try passThrough(root.child("passThrough"), upstreams: upstreams) }
+        let callerRecords = configuration.callers
+        configuration.events = root.collect(nil) { try events(root.child("events"), callers: callerRecords, environment: environment) }
         return configuration
     }
 
 
     static func frontTLS(_ node: ConfigNode) throws -> FrontTLSSettings? {
         guard !node.isMissing else { return nil }
-        try node.requireMapping()
-        try node.requireKeys(["certificateFile", "keyFile", "clientCAFile", "http2", "crlFile"])
-        guard let certificate = try node.child("certificateFile").optionalReadableFile() else {
+        node.requireMapping()
+        node.requireKeys(["certificateFile", "keyFile", "clientCAFile", "http2", "crlFile"])
+        guard let certificate = node.child("certificateFile").optionalReadableFile() else {
             throw node.child("certificateFile").error("is required (a PEM certificate chain)")
         }
-        guard let key = try node.child("keyFile").optionalReadableFile() else { throw node.child("keyFile").error("is required (a PEM private key)") }
-        let clientCA = try node.child("clientCAFile").optionalReadableFile()
-        let crl = try node.child("crlFile").optionalReadableFile()
+        guard let key = node.child("keyFile").optionalReadableFile() else { throw node.child("keyFile").error("is required (a PEM private key)") }
+        let clientCA = node.child("clientCAFile").optionalReadableFile()
+        let crl = node.child("crlFile").optionalReadableFile()
         if crl != nil, clientCA == nil { throw node.child("crlFile").error("needs clientCAFile (the CA whose revocations it lists)") }
-        return FrontTLSSettings(certificateFile: certificate, keyFile: key, clientCAFile: clientCA, http2: try node.child("http2").bool(default: true), crlFile: crl)
+        return FrontTLSSettings(certificateFile: certificate, keyFile: key, clientCAFile: clientCA, http2: node.child("http2").bool(default: true), crlFile: crl)
     }
 }

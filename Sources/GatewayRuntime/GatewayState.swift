@@ -199,6 +199,14 @@ public final class GatewayState: Sendable {
                 "configuration reloaded",
                 metadata: ["config": "\(path)", "upstreams": "\(configuration.upstreams.count)", "callers": "\(configuration.callers.count)"])
             return true
+        } catch let error as ConfigError {
+            // Every error of the file, a line each, so one edit can fix them all.
+            let errors = error.all
+            logger.error("configuration reload refused; the running configuration stays", metadata: ["config": "\(path)", "errors": "\(errors.count)"])
+            for each in errors {
+                logger.error("configuration error", metadata: ["config": "\(path)", "key": "\(each.key)", "error": "\(each.message)"])
+            }
+            return false
         } catch {
             logger.error("configuration reload refused; the running configuration stays", metadata: ["config": "\(path)", "error": "\(error)"])
             return false

@@ -10,14 +10,17 @@ import GatewayHTTP
 import Logging
 import ServiceLifecycle
 
-/// Reads a config file, printing a ConfigError (file, key, reason) and exiting 1 when invalid.
+/// Reads a config file; when it is invalid, prints every error it holds (a line each: file, key,
+/// reason) and exits 1.
 func loadConfiguration(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
     do {
         let configuration = try GatewayConfiguration.load(path: path, environment: environment)
         try FrontTLS.check(configuration)
         return configuration
     } catch let error as ConfigError {
-        FileHandle.standardError.write(Data("invalid configuration: \(error)\n".utf8))
+        let errors = error.all
+        let heading = errors.count == 1 ? "invalid configuration: 1 error" : "invalid configuration: \(errors.count) errors"
+        FileHandle.standardError.write(Data((heading + "\n" + errors.map { "  \($0)\n" }.joined()).utf8))
         throw ExitCode(1)
     }
 }
