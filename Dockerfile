@@ -2,6 +2,7 @@
 #   docker build -t veeam-gateway .
 #   docker run -p 8080:8080 -v $PWD/config/gateway.yaml:/etc/veeam-gateway/gateway.yaml:ro \
 #     -v /run/secrets:/run/secrets:ro -e VB365_ABC_PASSWORD=… veeam-gateway
+#   docker run -p 8080:8080 veeam-gateway demo      # the demo: simulated upstreams, built-in config
 # The config must listen on 0.0.0.0 inside the container (listen.host or VEEAM_GATEWAY__LISTEN__HOST).
 # No secret is baked in: passwords and keys come from mounted files or the environment.
 
@@ -17,6 +18,8 @@ COPY Sources/ Sources/
 COPY Benchmarks/ Benchmarks/
 COPY Tests/ Tests/
 RUN bash scripts/build-release.sh /out
+# The image's binary runs its demo with nothing but itself (no config/ in this stage): checked here.
+RUN bash scripts/check-demo-anywhere.sh /out/veeam-gateway
 
 FROM debian:bookworm-slim
 # Unpinned on purpose: the runtime takes Debian's security updates at each build.

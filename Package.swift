@@ -294,6 +294,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The estate the simulator plays unless told otherwise, compiled in: the simulator
+            // and the demo run from any directory (config/simulator links to these files).
+            resources: [.embedInCode("Fixtures/vb365.json"), .embedInCode("Fixtures/vspc.json")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -324,6 +327,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            // The demo's configuration, compiled in (config/demo.yaml links to it).
+            resources: [.embedInCode("Resources/demo.yaml")],
             swiftSettings: swiftSettings
         ),
         // Benchmark driver (not shipped): see bench/README.md.

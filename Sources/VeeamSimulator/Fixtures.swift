@@ -115,10 +115,22 @@ public struct SimulatorFixtures: Sendable {
 
     /// Reads `vb365.json` and `vspc.json` from a directory.
     public static func load(directory: String) throws -> SimulatorFixtures {
-        let vb365 = try read(directory + "/vb365.json")
-        let vspc = try read(directory + "/vspc.json")
-        var fixtures = SimulatorFixtures(vb365Administrators: [], organizations: [], vspcUsers: [], tenants: [])
         let vb365File = directory + "/vb365.json"
+        let vspcFile = directory + "/vspc.json"
+        return try parse(vb365: try read(vb365File), vb365File: vb365File, vspc: try read(vspcFile), vspcFile: vspcFile)
+    }
+
+    /// The estate compiled into the simulator (config/simulator links to the same files), so a
+    /// simulator or a demo started anywhere plays it.
+    public static func builtIn() throws -> SimulatorFixtures {
+        try parse(
+            vb365: try decode(Data(PackageResources.vb365_json), file: "vb365.json (built in)"), vb365File: "vb365.json (built in)",
+            vspc: try decode(Data(PackageResources.vspc_json), file: "vspc.json (built in)"), vspcFile: "vspc.json (built in)")
+    }
+
+    /// The fixtures in two parsed documents; `vb365File` and `vspcFile` name them in errors.
+    static func parse(vb365: JSONValue, vb365File: String, vspc: JSONValue, vspcFile: String) throws -> SimulatorFixtures {
+        var fixtures = SimulatorFixtures(vb365Administrators: [], organizations: [], vspcUsers: [], tenants: [])
         for admin in vb365["administrators"]?.arrayValue ?? [] {
             fixtures.vb365Administrators.append(try account(admin, file: vb365File))
         }
@@ -130,7 +142,6 @@ public struct SimulatorFixtures: Sendable {
                 Organization(account: try account(entry["account"], file: vb365File), body: body, adminView: entry["adminView"] ?? .object([:]))
             )
         }
-        let vspcFile = directory + "/vspc.json"
         for user in vspc["users"]?.arrayValue ?? [] {
             guard let role = user["role"]?.stringValue else { throw LoadError(file: vspcFile, reason: "a user has no role") }
             fixtures.vspcUsers.append(
@@ -176,17 +187,6 @@ public struct SimulatorFixtures: Sendable {
             throw LoadError(file: vspcFile, reason: "an entry of otherCompanyMappings has no vb365OrganizationUid or companyUid")
         }
         return fixtures
-    }
-
-    /// Finds `config/simulator` from the working directory or the executable's location.
-    public static func defaultDirectory() -> String? {
-        var candidates = [FileManager.default.currentDirectoryPath + "/config/simulator"]
-        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").deletingLastPathComponent()
-        for _ in 0..<6 {
-            candidates.append(url.path + "/config/simulator")
-            url.deleteLastPathComponent()
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/vspc.json") }
     }
 
     /// Adds `count` generated organizations (accounts `backup@org-NNNNN.onmicrosoft.com`,
@@ -312,10 +312,14 @@ public struct SimulatorFixtures: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LoadError(file: path, reason: "cannot read the file")
         }
+        return try decode(data, file: path)
+    }
+
+    private static func decode(_ data: Data, file: String) throws -> JSONValue {
         do {
             return try JSONValue.parse(data)
         } catch {
-            throw LoadError(file: path, reason: "not valid JSON: \(error)")
+            throw LoadError(file: file, reason: "not valid JSON: \(error)")
         }
     }
 

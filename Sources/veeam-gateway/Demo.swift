@@ -12,8 +12,8 @@ struct Demo: AsyncParsableCommand {
         abstract: "Run the simulated Veeam servers and a gateway wired to them (config/demo.yaml).")
 
     @Option(help: "Gateway port.") var port = 8080
-    @Option(help: "Demo config file.") var config = "config/demo.yaml"
-    @Option(help: "Simulator fixture directory.") var fixtures: String?
+    @Option(help: "Demo config file (default: the one built in, config/demo.yaml in the repository).") var config: String?
+    @Option(help: "Simulator fixture directory (default: the estate built in, config/simulator in the repository).") var fixtures: String?
     @Option(help: "Log level.") var logLevel = "notice"
     @Option(name: .customLong("vb365-api"), help: "VB365 REST version the simulator serves: v5, v6, v7 or v8 (the gateway finds it: apiVersion auto).")
     var vb365API = "v5"
@@ -35,10 +35,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger(level: logLevel)
-        guard let directory = fixtures ?? SimulatorFixtures.defaultDirectory() else {
-            throw ValidationError("config/simulator not found; run from the repository or pass --fixtures")
-        }
-        let loaded = try SimulatorFixtures.load(directory: directory)
+        let loaded = try fixtures.map { try SimulatorFixtures.load(directory: $0) } ?? SimulatorFixtures.builtIn()
         // The demo's secrets, from the simulator's own fixtures, as environment variables.
         let accounts = loaded.organizations.map(\.account) + loaded.vspcUsers.map(\.account)
         for account in accounts {
@@ -50,6 +47,9 @@ struct Demo: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let caFile = work + "/simulator-ca.pem"
         try tls.writeCA(to: caFile)
+        // Without --config, the built-in configuration, written where a reload can read it again.
+        let configFile = config ?? work + "/demo.yaml"
+        if config == nil { try Data(PackageResources.demo_yaml).write(to: URL(fileURLWithPath: configFile)) }
 
         var simulatorConfiguration = SimulatorConfiguration(fixtures: loaded, tls: tls)
         simulatorConfiguration.vb365Port = 0
@@ -59,7 +59,7 @@ struct Demo: AsyncParsableCommand {
         var simLogger = logger
         simLogger.logLevel = .warning
         let simulator = VeeamSimulator(configuration: simulatorConfiguration, logger: simLogger)
-        let wiring = DemoGateway(simulator: simulator, configFile: config, caFile: caFile, port: port, logger: logger)
+        let wiring = DemoGateway(simulator: simulator, configFile: configFile, caFile: caFile, port: port, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [simulator, wiring], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -10,7 +10,7 @@ struct VeeamSimCommand: AsyncParsableCommand {
         commandName: "veeam-sim",
         abstract: "Simulated Veeam Backup for Microsoft 365 (REST v5–v8) and Veeam Service Provider Console (REST v3) servers over HTTPS.",
         discussion: """
-            Users, passwords and records come from config/simulator/*.json (see docs/simulator.md).
+            Users, passwords and records are config/simulator/*.json, built in (see docs/simulator.md); --fixtures reads another directory.
             Without --cert/--key a throwaway CA and server certificate are generated; --write-ca
             writes the CA out so clients can trust it with verification on.
             Loopback callers can read counters and set faults at run time under /_sim/ on either port.
@@ -29,7 +29,7 @@ struct VeeamSimCommand: AsyncParsableCommand {
     @Option(help: "Access-token lifetime in seconds (expires_in).") var tokenLifetime: Double = 3600
     @Flag(help: "Offer HTTP/2 (ALPN h2) as well as HTTP/1.1.") var http2 = false
     @Flag(help: "gzip answers to requests that accept it.") var gzip = false
-    @Option(help: "Fixture directory holding vb365.json and vspc.json (default: config/simulator).") var fixtures: String?
+    @Option(help: "Fixture directory holding vb365.json and vspc.json (default: the built-in estate, config/simulator).") var fixtures: String?
     @Option(help: "Add N generated organizations and N generated tenants.") var generate = 0
     @Option(help: "Generated tenants (default: as --generate).") var generateTenants: Int?
     @Option(help: "Generated companies (default: as --generate); organization and tenant i belong to company (i-1) % N + 1.") var generateCompanies: Int?
@@ -65,10 +65,7 @@ struct VeeamSimCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "veeam-sim")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        guard let directory = fixtures ?? SimulatorFixtures.defaultDirectory() else {
-            throw ValidationError("no fixture directory found; pass --fixtures DIR (config/simulator in the repository)")
-        }
-        var loaded = try SimulatorFixtures.load(directory: directory)
+        var loaded = try fixtures.map { try SimulatorFixtures.load(directory: $0) } ?? SimulatorFixtures.builtIn()
         guard vb365Servers >= 1, (0..<vb365Servers).contains(vb365Shard) else {
             throw ValidationError("--vb365-shard must be in 0..<--vb365-servers")
         }
