@@ -65,6 +65,11 @@ extension TenantService {
             metrics.syncCounter("veeam_gateway_token_logins_total", dimensions: [("upstream", name)], to: logins)
             metrics.syncCounter("veeam_gateway_token_refreshes_total", dimensions: [("upstream", name)], to: refreshes)
             metrics.syncCounter("veeam_gateway_token_failures_total", dimensions: [("upstream", name)], to: failures)
+            // 429s: the quiet periods the upstream started, and the seconds left of the one in
+            // force (0: none). Reads refused in a quiet period never reach the upstream, so
+            // veeam_gateway_upstream_requests_total does not show them.
+            metrics.syncCounter("veeam_gateway_upstream_throttled_total", dimensions: [("upstream", name)], to: upstream.throttle.started)
+            metrics.gauge("veeam_gateway_upstream_quiet_period_seconds", dimensions: [("upstream", name)], upstream.throttle.remaining() ?? 0)
         }
     }
 }

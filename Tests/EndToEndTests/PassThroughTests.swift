@@ -367,6 +367,15 @@ struct PassThroughTests {
                 let second = try await gw.get("/v1/upstreams/vspc-main/api/organizations/companies")
                 #expect(second.status == 503)
                 #expect(sim.state.counters(.vspc).resourceRequests == sent, "held back during the quiet period")
+                // /metrics shows the quiet period per upstream (deploy/prometheus/alerts.yaml alerts on it).
+                let lines = try await gw.get("/metrics", key: nil).text.split(separator: "\n")
+                func value(_ series: String) -> Double? {
+                    lines.first { $0.hasPrefix(series + " ") }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+                }
+                #expect((value(#"veeam_gateway_upstream_throttled_total{upstream="vspc-main"}"#) ?? 0) >= 1, "\(lines.filter { $0.contains("throttled") })")
+                #expect((value(#"veeam_gateway_upstream_quiet_period_seconds{upstream="vspc-main"}"#) ?? 0) > 0)
+                #expect(value(#"veeam_gateway_upstream_throttled_total{upstream="vb365-eu"}"#) == 0)
+                #expect(value(#"veeam_gateway_upstream_quiet_period_seconds{upstream="vb365-eu"}"#) == 0)
             }
         }
     }

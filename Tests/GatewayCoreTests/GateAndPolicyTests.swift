@@ -76,8 +76,10 @@ struct ConcurrencyGateTests {
             base: Answer429(retryAfter: "9223372036854775807"), upstream: "vspc-main", state: state, refusing: false, retryAfter: veeam, logger: logger)
         let refusing = ThrottleTransport(base: Answer429(retryAfter: "1"), upstream: "vspc-main", state: state, refusing: true, retryAfter: veeam, logger: logger)
         #expect(state.remaining() == nil)
+        #expect(state.started == 0)
         let first = try await recording.send(UpstreamRequest(url: "https://vspc/api/v3/token"))
         #expect(first.status == 429)
+        #expect(state.started == 1, "each 429 starts a quiet period (counted for /metrics)")
         let left = try #require(state.remaining())
         #expect(left > 3500 && left <= 3600, "\(left) s: an upstream's huge Retry-After is clamped to an hour")
         // The stack throws its own error; the caller's answer (503, Retry-After) is GatewayError.upstream's.
@@ -86,8 +88,10 @@ struct ConcurrencyGateTests {
         #expect(refused?.retryAfter == left)
         let answered = try #require(refused.map { GatewayError.upstream("vspc-main", $0) })
         #expect(answered.code.rawValue == "upstream.throttled" && answered.status == 503 && answered.retryAfter == left && answered.upstream == "vspc-main")
+        #expect(state.started == 1, "a refused read is not a new quiet period")
         // Logins and probes are not refused in the quiet period.
         #expect(try await recording.send(UpstreamRequest(url: "https://vspc/api/v3/token")).status == 429)
+        #expect(state.started == 2)
     }
 
     @Test("a read's retry after a 401 keeps its place at the gate: it goes before a caller queued during the first attempt", .timeLimit(.minutes(1)))

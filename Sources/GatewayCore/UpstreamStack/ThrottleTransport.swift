@@ -8,8 +8,12 @@ import Synchronization
 /// refusal cannot be taken for the upstream's own 429.
 public final class ThrottleState: Sendable {
     private let until = Mutex<ContinuousClock.Instant?>(nil)
+    private let periods = Mutex<Int>(0)
 
     public init() {}
+
+    /// Quiet periods started (each one a 429 the upstream answered), for `/metrics`.
+    public var started: Int { periods.withLock { $0 } }
 
     /// Seconds left of the quiet period, or nil when there is none.
     public func remaining(now: ContinuousClock.Instant = .now) -> Int? {
@@ -19,6 +23,7 @@ public final class ThrottleState: Sendable {
 
     func start(seconds: Int, now: ContinuousClock.Instant = .now) {
         until.withLock { $0 = now + .seconds(seconds) }
+        periods.withLock { $0 += 1 }
     }
 }
 
