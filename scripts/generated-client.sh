@@ -34,7 +34,7 @@ timeout 180 python3 -m openapi_python_client generate --path docs/openapi.yaml \
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The demo is bounded too, should the trap not run.
-timeout 600 "$GATEWAY" demo --port "$PORT" --config config/demo.yaml --fixtures config/simulator \
+timeout 600 "$GATEWAY" demo --port "$PORT" \
   >"$WORK/demo.log" 2>&1 &
 DEMO=$!
 # Serving (/healthz), then ready (/readyz 200: both simulated upstreams reached, tokens had), so
