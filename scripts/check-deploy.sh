@@ -9,6 +9,8 @@
 # GATEWAY_BIN: the veeam-gateway binary (default: the release build's). redis-server is needed
 # (scripts/install-deps.sh installs it).
 set -euo pipefail
+# A binary named relative to the caller's directory stays that binary after the cd below.
+[ -n "${GATEWAY_BIN:-}" ] && GATEWAY_BIN=$(realpath "$GATEWAY_BIN")
 cd "$(dirname "$0")/.."
 GATEWAY_BIN="${GATEWAY_BIN:-$(swift build -c release --show-bin-path)/veeam-gateway}"
 # The oldest Kubernetes still in wide use, and the newest whose schemas the package bundles.
