@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -39,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC exporter (and its dependencies) is left out.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
@@ -115,9 +118,18 @@ let package = Package(
             name: "GatewayClock",
             swiftSettings: swiftSettings
         ),
+        // Spans: whether this process traces, server spans, W3C trace context in and out.
+        .target(
+            name: "GatewayTracing",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ResponseCache",
-            dependencies: ["GatewayClock"],
+            dependencies: ["GatewayClock", "GatewayTracing"],
             swiftSettings: swiftSettings
         ),
         // Secret values that never print, references to them (env, file), credentials, hex.
@@ -128,6 +140,7 @@ let package = Package(
         .target(
             name: "TokenBroker",
             dependencies: [
+                "GatewayTracing",
                 "GatewaySecrets",
                 "GatewayClock",
                 "HTTPTransport",
@@ -170,6 +183,8 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: [
+                "GatewayTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "GatewaySecrets",
                 "GatewayClock",
                 "GatewayAccess",
@@ -227,6 +242,9 @@ let package = Package(
         .target(
             name: "GatewayRuntime",
             dependencies: [
+                "GatewayTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
                 "ChangeFeed",
                 "HTTPTransport",
                 "TenantModel",
@@ -251,6 +269,8 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
+                "GatewayTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ChangeFeed",
                 "GatewayObservability",
                 "GatewayLogging",

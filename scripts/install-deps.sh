@@ -22,3 +22,9 @@ if ! python3 -c 'import standardwebhooks' 2>/dev/null; then
   python3 -m pip install -q standardwebhooks 2>/dev/null || python3 -m pip install -q --break-system-packages standardwebhooks ||
     { echo "could not install the Python package standardwebhooks (the webhook tests need it)" >&2; exit 1; }
 fi
+# The tests' OTLP receiver (scripts/otlp-receiver.py) decodes spans with the published
+# OpenTelemetry protocol package, not the gateway's code.
+if ! python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
+  python3 -m pip install -q opentelemetry-proto 2>/dev/null || python3 -m pip install -q --break-system-packages opentelemetry-proto ||
+    { echo "could not install the Python package opentelemetry-proto (the tracing test needs it)" >&2; exit 1; }
+fi

@@ -109,6 +109,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var passThrough = PassThroughPolicy()
     /// `events`: the change feed; nil without the section.
     public var events: EventsConfiguration?
+    /// `tracing`: OpenTelemetry traces; nil (no span made) without the section. Read at start.
+    public var tracing: TracingConfiguration?
 
     public init(file: String, host: String = "127.0.0.1", port: Int = 8080, logLevel: String = "info", upstreams: [UpstreamDefinition], maxConnectionsPerHost: Int = 8) {
         self.file = file
@@ -154,7 +156,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Reads every section of the file, noting each error in the root's diagnostics and going
     /// on with defaults, so that what follows is read (and checked) too.
     private static func read(_ root: ConfigNode, environment: [String: String]) -> GatewayConfiguration {
-        root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared", "passThrough", "events"])
+        root.requireKeys(["listen", "log", "upstreams", "callers", "cache", "policy", "auth", "limits", "health", "metrics", "shared", "passThrough", "events", "tracing"])
 
         let listen = root.child("listen")
         listen.requireKeys(["host", "port", "hotPath", "idleTimeout", "threads", "trustedProxies", "requestHeadTimeout", "tls"])
@@ -298,6 +300,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         configuration.passThrough = root.collect(PassThroughPolicy()) { try passThrough(root.child("passThrough"), upstreams: upstreams) }
         let callerRecords = configuration.callers
         configuration.events = root.collect(nil) { try events(root.child("events"), callers: callerRecords, environment: environment) }
+        configuration.tracing = root.collect(nil) { try tracing(root.child("tracing")) }
         return configuration
     }
 

@@ -4,7 +4,8 @@ public import Logging
 import GatewayCore
 
 /// The access log: one line per request (`request_id`, method, route, path, caller, status,
-/// `duration_ms`) at `info`, written by the router and the hot path alike.
+/// `duration_ms`, and `trace_id` when the request was traced) at `info`, written by the router
+/// and the hot path alike.
 ///
 /// Through a ``Logger`` each line costs a metadata dictionary, its sorting and a copy of every
 /// value; when the process logs with ``GatewayLogHandler`` (as `veeam-gateway serve` does),
@@ -47,7 +48,9 @@ public struct AccessLog: Sendable {
     }
 
     /// As above, with the path's route template (``APISurface``) already known.
-    func record(requestID: String, method rawMethod: String, route: String, path: String, caller: String?, status: Int, elapsed: Duration) {
+    func record(
+        requestID: String, method rawMethod: String, route: String, path: String, caller: String?, status: Int, elapsed: Duration, traceID: String? = nil
+    ) {
         guard logger.logLevel <= .info else { return }
         let method = MethodLabel.label(rawMethod)
         // Milliseconds with two decimals, by integer arithmetic (no formatter per line).
@@ -57,12 +60,12 @@ public struct AccessLog: Sendable {
         let shownPath = path.utf8.count > 200 ? String(path.prefix(200)) : path
         let callerID = caller ?? "-"
         guard let direct else {
-            logger.info(
-                "request",
-                metadata: [
-                    "request_id": "\(requestID)", "method": "\(method)", "route": "\(route)", "path": "\(shownPath)", "caller": "\(callerID)",
-                    "status": "\(status)", "duration_ms": "\(ms)",
-                ])
+            var metadata: Logger.Metadata = [
+                "request_id": "\(requestID)", "method": "\(method)", "route": "\(route)", "path": "\(shownPath)", "caller": "\(callerID)",
+                "status": "\(status)", "duration_ms": "\(ms)",
+            ]
+            if let traceID { metadata["trace_id"] = "\(traceID)" }
+            logger.info("request", metadata: metadata)
             return
         }
         // The fields in the order the handler gives them (sorted by key).
@@ -75,6 +78,7 @@ public struct AccessLog: Sendable {
                 fields.add("request_id", requestID)
                 fields.add("route", route)
                 fields.add("status", String(status))
+                if let traceID { fields.add("trace_id", traceID) }
             })
     }
 }

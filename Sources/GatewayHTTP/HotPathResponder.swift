@@ -1,3 +1,5 @@
+import GatewayTracing
+import Tracing
 import GatewayObservability
 import GatewayAccess
 import GatewayCore
@@ -59,12 +61,12 @@ struct HotPathResponder: Sendable {
         case nil:
             return .handOn
         case .fill(let resolved):
-            return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: request.path, started: started))
+            return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: request.path, started: started, span: span(request)))
         case .answer(let answer):
             var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 2048), date: scratch.date(), bodies: bodies)
             let status = AnswerRendering.write(
                 answer.content, requestID: asked.requestID, ifNoneMatch: request.ifNoneMatch, instance: request.path, into: &writer)
-            record(answer, status: status, requestID: asked.requestID, path: request.path, started: started)
+            record(answer, status: status, requestID: asked.requestID, path: request.path, started: started, span: span(request))
             return .answered(head: writer.buffer, largeBody: writer.largeBody)
         }
     }
@@ -74,7 +76,7 @@ struct HotPathResponder: Sendable {
     /// (``EventLoopTaskExecutor``).
     func serve(_ miss: HotPathMiss, date: String, allocator: ByteBufferAllocator) async -> HotPathAnswer {
         metrics.inFlight(1)
-        let answer = await pipeline.fill(miss.resolved)
+        let answer = await GatewayTracing.within(miss.span) { await pipeline.fill(miss.resolved) }
         var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 2048), date: date, bodies: bodies)
         let status = AnswerRendering.write(
             answer.content, requestID: miss.resolved.requestID, ifNoneMatch: miss.ifNoneMatch, instance: miss.path, into: &writer)
@@ -84,16 +86,23 @@ struct HotPathResponder: Sendable {
     /// Records a served miss, once its answer is written (its bookkeeping is not on the caller's way).
     func served(_ miss: HotPathMiss, _ answer: HotPathAnswer) {
         metrics.inFlight(-1)
-        record(answer.answer, status: answer.status, requestID: miss.resolved.requestID, path: miss.path, started: miss.started)
+        record(answer.answer, status: answer.status, requestID: miss.resolved.requestID, path: miss.path, started: miss.started, span: miss.span)
     }
 
-    private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: String, started: ContinuousClock.Instant) {
+    /// The server span of a request the hot path serves (tracing on only).
+    private func span(_ request: RawRequest) -> (any Span)? {
+        guard GatewayTracing.isOn else { return nil }
+        return GatewayTracing.serverSpan(
+            "GET " + APISurface.routeTemplate(request.path), traceparent: request.traceparent, tracestate: request.tracestate)
+    }
+
+    private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: String, started: ContinuousClock.Instant, span: (any Span)?) {
         var problem: GatewayError?
         if case .problem(let error) = answer.content { problem = error }
         recorder.record(
             RequestRecorder.Entry(
                 method: "GET", path: path, requestID: requestID, callerID: answer.callerID, status: status, cache: answer.cacheStatus?.rawValue,
-                elapsed: ContinuousClock.now - started, problem: problem, hotPath: true))
+                elapsed: ContinuousClock.now - started, problem: problem, hotPath: true, span: span))
     }
 }
 
@@ -114,6 +123,8 @@ struct HotPathMiss: Sendable {
     let ifNoneMatch: String?
     let path: String
     let started: ContinuousClock.Instant
+    /// The request's server span (tracing on): the fill runs in it.
+    let span: (any Span)?
 }
 
 /// A served miss's bytes: the head (and a small body), and a large body as its own buffer; the

@@ -32,6 +32,9 @@ struct RawRequest {
     var forwardedFor: String?
     /// `Cache-Control` (``CacheBypass`` decides what it asks for).
     var cacheControl: String?
+    /// W3C trace context (`traceparent`, `tracestate`), kept for the request's span.
+    var traceparent: String?
+    var tracestate: String?
     var contentLength = 0
     /// Something the hot path leaves to the router (another method or route, a repeated `Cache-Control`,
     /// `Connection: close`, HTTP/1.0, a repeated credential header, …).
@@ -186,6 +189,10 @@ struct RawRequest {
             forwardedFor = remember(16)  // a repeat (a list in two fields) is the router's to join
         case 13 where Self.equalsIgnoringCase(name, "cache-control"):
             cacheControl = remember(32)  // a repeat is the router's to join
+        case 11 where Self.equalsIgnoringCase(name, "traceparent"):
+            traceparent = remember(64)
+        case 10 where Self.equalsIgnoringCase(name, "tracestate"):
+            tracestate = remember(128)  // a list in two fields is the router's to join
         case 6 where Self.equalsIgnoringCase(name, "expect"):
             needsRouter = true
         case 10 where Self.equalsIgnoringCase(name, "connection"):

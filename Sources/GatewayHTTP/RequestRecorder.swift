@@ -1,4 +1,6 @@
 import GatewayObservability
+import GatewayTracing
+import Tracing
 import GatewayCore
 import Logging
 import TenantModel
@@ -27,6 +29,8 @@ struct RequestRecorder: Sendable {
         var problem: GatewayError?
         /// Answered by the event-loop hot path (counted apart as well).
         var hotPath: Bool
+        /// The request's server span (tracing on), ended here.
+        var span: (any Span)? = nil
     }
 
     func record(_ entry: Entry) {
@@ -34,9 +38,12 @@ struct RequestRecorder: Sendable {
         if let problem = entry.problem { note(problem, entry, route: route) }
         metrics.request(route: route, method: entry.method, status: entry.status, duration: entry.elapsed, cache: entry.cache)
         if entry.hotPath { metrics.hotPathAnswer(status: entry.status) }
+        let traceID = entry.span.flatMap {
+            GatewayTracing.finish($0, status: entry.status, route: route, caller: entry.callerID, cache: entry.cache, problem: entry.problem?.code.rawValue)
+        }
         accessLog.record(
             requestID: entry.requestID, method: entry.method, route: route, path: entry.path, caller: entry.callerID, status: entry.status,
-            elapsed: entry.elapsed)
+            elapsed: entry.elapsed, traceID: traceID)
     }
 
     /// A problem answered: on the status board (the route template, the code, the upstream, the

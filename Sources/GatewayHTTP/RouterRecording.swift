@@ -1,3 +1,5 @@
+import GatewayTracing
+import Tracing
 import GatewayAccess
 import Foundation
 import GatewayCore
@@ -25,8 +27,9 @@ struct RouterRecording: RouterMiddleware {
         defer { recorder.metrics.inFlight(-1) }
         var response: Response
         var problem: GatewayError?
+        let span = GatewayTracing.isOn ? Self.span(request) : nil
         do {
-            response = try await RequestScope.$requestID.withValue(id) { try await next(request, context) }
+            response = try await RequestScope.$requestID.withValue(id) { try await GatewayTracing.within(span) { try await next(request, context) } }
         } catch {
             let answered = self.problem(for: error, request: request, requestID: id)
             var writer = ResponseAnswerWriter()
@@ -38,8 +41,19 @@ struct RouterRecording: RouterMiddleware {
         recorder.record(
             RequestRecorder.Entry(
                 method: request.method.rawValue, path: request.uri.path, requestID: id, callerID: context.callerNote.id, status: Int(response.status.code),
-                cache: AnswerHeader.xCache.name.flatMap { response.headers[$0] }, elapsed: ContinuousClock.now - started, problem: problem, hotPath: false))
+                cache: AnswerHeader.xCache.name.flatMap { response.headers[$0] }, elapsed: ContinuousClock.now - started, problem: problem, hotPath: false,
+                span: span))
         return response
+    }
+
+    static let traceparent = HTTPField.Name("traceparent")
+    static let tracestate = HTTPField.Name("tracestate")
+
+    /// The server span of a request the router serves, continuing the caller's trace.
+    static func span(_ request: Request) -> (any Span)? {
+        GatewayTracing.serverSpan(
+            request.method.rawValue + " " + APISurface.routeTemplate(request.uri.path),
+            traceparent: traceparent.flatMap { request.headers[$0] }, tracestate: tracestate.flatMap { request.headers[values: $0].joined(separator: ",") })
     }
 
     /// The problem a route's error is answered with: the router's own 404 and 405, a protocol

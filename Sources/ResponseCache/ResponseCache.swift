@@ -1,3 +1,4 @@
+import GatewayTracing
 public import GatewayClock
 import Synchronization
 
@@ -233,7 +234,12 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     ) -> Task<CacheEntry<Value>, any Error> {
         Task(executorPreference: FillExecutor.preferred) { [self] in
             defer { state.withLock { _ = $0.fills.removeValue(forKey: key) } }
-            let produced = try await fill()
+            // A span for the fill (tracing on), a child of the request that started it; it names
+            // the kind of entry (the key's first part), never the key itself (ids, accounts).
+            let produced = try await GatewayTracing.span("cache fill", ofKind: .internal) { span in
+                span?.attributes["veeam_gateway.cache.entry"] = String(key.prefix { $0 != "|" })
+                return try await fill()
+            }
             let entry = CacheEntry(
                 value: produced.value, bytes: produced.bytes, etag: produced.etag, storedAt: clock.now - max(.zero, produced.age), policy: policy,
                 tags: produced.tags)

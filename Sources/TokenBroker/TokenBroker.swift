@@ -1,3 +1,4 @@
+import GatewayTracing
 public import GatewaySecrets
 public import Foundation
 public import GatewayClock
@@ -277,6 +278,7 @@ public struct AuthenticatedTransport: UpstreamTransport {
         guard response.status == 401 else { return response }
         await broker.invalidate(token)
         guard request.retryable else { return response }
+        UpstreamCallNotes.current?.noteRetry()
         let fresh = try await broker.accessToken()
         return try await base.send(authorized(request, fresh))
     }

@@ -16,6 +16,17 @@ struct AdminRoutes: Sendable {
             return countersResponse()
         }
         group.get("faults") { _, _ in faultsResponse() }
+        // The request ids and W3C trace parents each product received, newest last.
+        group.get("received") { _, _ in
+            var all: [String: JSONValue] = [:]
+            for product in SimulatedProduct.allCases {
+                all[product.rawValue] = .object([
+                    "requestIDs": .array(state.receivedRequestIDs(product).map { .string($0) }),
+                    "traceparents": .array(state.receivedTraceparents(product).map { .string($0) }),
+                ])
+            }
+            return SimHTTP.json(.ok, .object(all))
+        }
         group.get("tokens") { _, _ in
             SimHTTP.json(.ok, .object(["tokens": .array(state.issuedTokens.map { .string($0) })]))
         }

@@ -150,6 +150,7 @@ extension SimulatorState {
     func enter(_ product: SimulatedProduct, route: String, resource: Bool, request: Request? = nil) async throws -> DrawnFault? {
         count(product) { $0.requests[route, default: 0] += 1 }
         if let name = HTTPField.Name("X-Request-Id"), let id = request?.headers[name] { recordRequestID(id, product: product) }
+        if let name = HTTPField.Name("traceparent"), let parent = request?.headers[name] { recordTraceparent(parent, product: product) }
         if product == .vspc, let request, let name = HTTPField.Name("X-Client-Version") {
             let version = request.headers[name].map { String($0.prefix(32)) } ?? "none"
             count(product) { $0.clientVersions[version, default: 0] += 1 }

@@ -148,6 +148,7 @@ public final class SimulatorState: Sendable {
         var tokenLifetime: TimeInterval
         var rejectRefresh = false
         var requestIDs: [SimulatedProduct: [String]] = [:]
+        var traceparents: [SimulatedProduct: [String]] = [:]
     }
 
     private let inner: Mutex<Inner>
@@ -198,12 +199,21 @@ public final class SimulatorState: Sendable {
         inner.withLock { $0.requestIDs[product] ?? [] }
     }
 
-    func recordRequestID(_ id: String, product: SimulatedProduct) {
+    /// The W3C `traceparent` values received, newest last (at most 1,000 per product).
+    public func receivedTraceparents(_ product: SimulatedProduct) -> [String] {
+        inner.withLock { $0.traceparents[product] ?? [] }
+    }
+
+    func recordRequestID(_ id: String, product: SimulatedProduct) { record(id, in: \.requestIDs, product: product) }
+    func recordTraceparent(_ value: String, product: SimulatedProduct) { record(value, in: \.traceparents, product: product) }
+
+    /// Keeps a received header value (its first 200 characters), the last 1,000 per product.
+    private func record(_ value: String, in list: WritableKeyPath<Inner, [SimulatedProduct: [String]]>, product: SimulatedProduct) {
         inner.withLock { inner in
-            var ids = inner.requestIDs[product] ?? []
-            ids.append(String(id.prefix(200)))
-            if ids.count > 1000 { ids.removeFirst(ids.count - 1000) }
-            inner.requestIDs[product] = ids
+            var values = inner[keyPath: list][product] ?? []
+            values.append(String(value.prefix(200)))
+            if values.count > 1000 { values.removeFirst(values.count - 1000) }
+            inner[keyPath: list][product] = values
         }
     }
 

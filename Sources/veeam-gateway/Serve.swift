@@ -61,6 +61,10 @@ struct GatewayRunner: Service {
             await state.snapshot.service.customers.prepare()
         }
         var services: [any Service] = [client, app]
+        // First in the group, so it stops last and sends the spans of the drain.
+        if let tracer = try TracingBootstrap.start(configuration.tracing, logger: logger, environment: ProcessInfo.processInfo.environment) {
+            services.insert(tracer, at: 0)
+        }
         if let metricsApp = GatewayApplication.makeMetrics(state: state.source, logger: logger, metrics: metrics, accessLog: accessLog, onRunning: { bound in
             logger.info("metrics listening", metadata: ["port": "\(bound)"])
         }) {

@@ -53,9 +53,13 @@ final class Child: @unchecked Sendable {
         await eventually(within: limit) { self.text.components(separatedBy: needle).count - 1 >= count }
     }
 
-    /// SIGTERM, then the exit status.
+    /// SIGTERM, then the exit status; SIGKILL after 30 s (a child that ignores SIGTERM, which it
+    /// may have inherited ignored, never hangs the suite).
     func stop() -> Int32 {
         if process.isRunning { process.terminate() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return process.terminationStatus
     }

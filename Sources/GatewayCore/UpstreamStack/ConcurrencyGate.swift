@@ -1,3 +1,4 @@
+import GatewayTracing
 public import HTTPTransport
 import Synchronization
 
@@ -72,7 +73,14 @@ public struct GatedTransport: UpstreamTransport {
     }
 
     public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        try await gate.acquire(until: UpstreamDeadline.current)
+        if let notes = UpstreamCallNotes.current {
+            // A traced call: its span reports the wait.
+            let asked = ContinuousClock.now
+            try await gate.acquire(until: UpstreamDeadline.current)
+            notes.noteGateWait(ContinuousClock.now - asked)
+        } else {
+            try await gate.acquire(until: UpstreamDeadline.current)
+        }
         defer { gate.release() }
         return try await base.send(request)
     }

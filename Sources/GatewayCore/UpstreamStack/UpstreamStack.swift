@@ -9,12 +9,13 @@ import VeeamAPI
 /// proxy chain), for tenant reads, logins, readiness probes and the identity provider's JWKS
 /// alike. Outermost first:
 ///
-///     reads of an account:  Gate → Token (re-login on a 401) → RequestID → Throttle (refuses in a 429 quiet period) → Metrics → Deadline → transport
-///     probes of an account:        Token                    → RequestID → Throttle (records 429s)                 → Metrics → Deadline → transport
-///     probes:                                                  RequestID → Throttle (records 429s)                 → Metrics → Deadline → transport
-///     logins:                                                              Throttle (records 429s)                 → Metrics → Deadline → transport
+///     reads of an account:  Tracing → Gate → Token (re-login on a 401) → RequestID → Throttle (refuses in a 429 quiet period) → Metrics → Deadline → transport
+///     probes of an account:                  Token                    → RequestID → Throttle (records 429s)                 → Metrics → Deadline → transport
+///     probes:                                                            RequestID → Throttle (records 429s)                 → Metrics → Deadline → transport
+///     logins:               Tracing                                               → Throttle (records 429s)                 → Metrics → Deadline → transport
 ///
-/// A read holds its place at the gate across the token layer's retry after a 401: the retry is
+/// Tracing (a client span per read and per login, when tracing is on) is outermost, so a read's
+/// span covers its wait at the gate and the token layer's retry. A read holds its place at the gate across the token layer's retry after a 401: the retry is
 /// not queued again behind other callers. Logins carry no caller's `X-Request-Id` (VSPC takes it
 /// for an idempotency key, and a login serves every caller); neither logins nor probes queue
 /// behind callers' reads (logins are coalesced per account) or are refused in a quiet period (a
@@ -27,6 +28,8 @@ public struct UpstreamStack: Sendable {
     /// Token logins and refreshes: as probes, without the caller's request id.
     public let logins: any UpstreamTransport
     public let gate: ConcurrencyGate
+    /// The upstream's name, as its spans carry it.
+    public let name: String
     public let throttle: ThrottleState
     /// Tenant reads below the token layer (refused in a quiet period), to which ``reads(as:)``
     /// adds an account's token and the gate.
@@ -47,9 +50,10 @@ public struct UpstreamStack: Sendable {
         let refusing = ThrottleTransport(base: counted, upstream: name, state: throttle, refusing: true, retryAfter: retryAfter, logger: logger)
         self.readsBelowToken = RequestIDTransport(base: refusing, uuidOnly: uuidRequestIDs)
         self.probes = RequestIDTransport(base: recording, uuidOnly: uuidRequestIDs)
-        self.logins = recording
+        self.logins = TracingTransport(base: recording, upstream: name, operation: "login")
         self.gate = ConcurrencyGate(upstream: name, limit: maxConcurrentRequests, queue: maxQueuedRequests)
         self.throttle = throttle
+        self.name = name
     }
 
     /// The stack of an upstream of the configuration (a 429's wait as the Veeam products say it).
@@ -63,7 +67,7 @@ public struct UpstreamStack: Sendable {
     /// Tenant reads with `broker`'s account: queued at the upstream's gate, then the account's
     /// token (one re-login on a 401, inside the same place at the gate).
     public func reads(as broker: TokenBroker) -> any UpstreamTransport {
-        GatedTransport(base: AuthenticatedTransport(base: readsBelowToken, broker: broker), gate: gate)
+        TracingTransport(base: GatedTransport(base: AuthenticatedTransport(base: readsBelowToken, broker: broker), gate: gate), upstream: name, operation: "read")
     }
 
     /// Readiness probes with `broker`'s account: no gate, no quiet-period refusal.
