@@ -42,6 +42,9 @@ public struct AccessLog: Sendable {
         self.direct = direct
     }
 
+    /// Whether access lines are written (the level is `info` or lower).
+    var writesLines: Bool { logger.logLevel <= .info }
+
     /// Writes the access line of one request, when the level is `info` or lower.
     public func record(requestID: String, method: String, path: String, caller: String?, status: Int, elapsed: Duration) {
         record(requestID: requestID, method: method, route: APISurface.routeTemplate(path), path: path, caller: caller, status: status, elapsed: elapsed)

@@ -39,7 +39,9 @@ struct RequestRecorder: Sendable {
         metrics.request(route: route, method: entry.method, status: entry.status, duration: entry.elapsed, cache: entry.cache)
         if entry.hotPath { metrics.hotPathAnswer(status: entry.status) }
         let traceID = entry.span.flatMap {
-            GatewayTracing.finish($0, status: entry.status, route: route, caller: entry.callerID, cache: entry.cache, problem: entry.problem?.code.rawValue)
+            GatewayTracing.finish(
+                $0, status: entry.status, route: route, caller: entry.callerID, cache: entry.cache, problem: entry.problem?.code.rawValue,
+                withTraceID: accessLog.writesLines)
         }
         accessLog.record(
             requestID: entry.requestID, method: entry.method, route: route, path: entry.path, caller: entry.callerID, status: entry.status,

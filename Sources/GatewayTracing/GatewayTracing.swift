@@ -34,7 +34,7 @@ public enum GatewayTracing {
         _ name: String, ofKind kind: SpanKind, _ body: (_ span: (any Span)?) async throws -> T
     ) async throws -> T {
         guard isOn else { return try await body(nil) }
-        return try await withSpan(name, ofKind: kind) { span in try await body(span) }
+        return try await withSpan(name, ofKind: kind) { span in try await body(span.isRecording ? span : nil) }
     }
 
     /// Runs `body` with `span` as the task's current span (its children's parent); as is without one.
@@ -48,15 +48,23 @@ public enum GatewayTracing {
     /// Ends a request's server span with what was answered: the status (an error from 500), the
     /// route template, the caller's id, the `X-Cache` status and the problem's code; returns the
     /// trace id, for the access line.
+    /// (`withTraceID`: whether the trace id is wanted; it is worked out only then.) A span not
+    /// sampled (not recording) is only ended.
     @discardableResult
-    public static func finish(_ span: any Span, status: Int, route: String, caller: String?, cache: String?, problem: String?) -> String? {
+    public static func finish(
+        _ span: any Span, status: Int, route: String, caller: String?, cache: String?, problem: String?, withTraceID: Bool
+    ) -> String? {
+        guard span.isRecording else {
+            span.end()
+            return nil
+        }
         span.attributes["http.response.status_code"] = status
         span.attributes["http.route"] = route
         if let caller { span.attributes["veeam_gateway.caller"] = caller }
         if let cache { span.attributes["veeam_gateway.cache"] = cache }
         if let problem { span.attributes["veeam_gateway.problem"] = problem }
         if status >= 500 { span.setStatus(SpanStatus(code: .error, message: problem)) }
-        let trace = traceID(of: span)
+        let trace = withTraceID ? traceID(of: span) : nil
         span.end()
         return trace
     }
