@@ -17,9 +17,9 @@ COPY Package.swift ./
 COPY Sources/ Sources/
 COPY Benchmarks/ Benchmarks/
 COPY Tests/ Tests/
-RUN bash scripts/build-release.sh /out
-# The image's binary runs its demo with nothing but itself (no config/ in this stage): checked here.
-RUN bash scripts/check-demo-anywhere.sh /out/veeam-gateway
+# The release build, then its demo run with nothing but the binary (no config/ in this stage).
+RUN bash scripts/build-release.sh /out \
+ && bash scripts/check-demo-anywhere.sh /out/veeam-gateway
 
 FROM debian:bookworm-slim
 # Unpinned on purpose: the runtime takes Debian's security updates at each build.
