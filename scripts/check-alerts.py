@@ -14,6 +14,7 @@ runs it after promtool):
 - docs/operations.md lists every alert under "### Alert rules".
 """
 
+import traceback
 import re
 import shutil
 import subprocess
@@ -42,19 +43,7 @@ PROMQL_WORDS = {
 ADDED_BY_PROMETHEUS = {"job", "instance"}
 NAMED_IN_ANNOTATIONS = ("upstream", "route", "instance")
 
-passed = 0
-failures = []
-
-
-def check(condition, what, detail=""):
-    global passed
-    if condition:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failures.append(what)
-        print(f"FAIL {what}" + (f": {detail}" if detail else ""))
-    return bool(condition)
+from checklist import check, finish  # noqa: E402  (scripts/checklist.py, beside this file)
 
 
 def exported_metrics():
@@ -210,6 +199,7 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    finally:
-        print(f"check-alerts: {passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    except Exception:  # a crash is a failure, counted and shown, never a pass
+        traceback.print_exc()
+        check(False, "the checks ran to the end")
+    finish("check-alerts")

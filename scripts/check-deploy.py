@@ -21,6 +21,7 @@ What a schema cannot see and a person forgets:
   request answered, exit 0 within the grace period.
 """
 
+import traceback
 import argparse
 import http.client
 import ipaddress
@@ -44,20 +45,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 
-passed = 0
-failures = []
-
-
-def check(condition, what, detail=""):
-    """Records one check; `what` says what holds when it passes."""
-    global passed
-    if condition:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failures.append(what)
-        print(f"FAIL {what}" + (f": {detail}" if detail else ""))
-    return bool(condition)
+from checklist import check, finish  # noqa: E402  (scripts/checklist.py, beside this file)
 
 
 # ---------------------------------------------------------------- loading
@@ -680,6 +668,7 @@ def smoke(binary, work, config_file, config, gateway, redis, base_env, dummies, 
 if __name__ == "__main__":
     try:
         main()
-    finally:
-        print(f"check-deploy: {passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    except Exception:  # a crash is a failure, counted and shown, never a pass
+        traceback.print_exc()
+        check(False, "the checks ran to the end")
+    finish("check-deploy")
