@@ -91,19 +91,9 @@ struct ConfigErrorsTests {
         let fixture = try ConfigFixture()
         let path = fixture.directory + "/ten.yaml"
         try Data(TenMistakes(fixture: fixture).yaml.utf8).write(to: URL(fileURLWithPath: path))
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("veeam-gateway").path
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the executables first (swift build --build-tests)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["check-config", path]
-        process.environment = ProcessInfo.processInfo.environment.merging(fixture.environment) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
+        let run = try fixture.checkConfig(path)
+        let text = run.errors
+        #expect(run.status == 1)
         let lines = text.split(separator: "\n")
         #expect(lines.first == "invalid configuration: \(TenMistakes.expected.count) errors", "\(text)")
         for (key, _) in TenMistakes.expected {

@@ -23,6 +23,31 @@ struct ConfigFixture {
         ["VB365_ABC_PASSWORD": "x", "SECRET_DIR": directory, "GATEWAY_TOKEN_KEY": "a-token-signing-key-of-at-least-32-bytes"]
     }
 
+    /// What `veeam-gateway check-config` did with a file.
+    struct CheckConfigRun {
+        var status: Int32
+        /// Its standard error.
+        var errors: String
+    }
+
+    /// Runs the built `veeam-gateway check-config path` with the fixture's environment.
+    func checkConfig(_ path: String) throws -> CheckConfigRun {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("veeam-gateway").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the executables first (swift build --build-tests)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["check-config", path]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        // Read to the end before waiting: a long list of errors must not fill the pipe and stall it.
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return CheckConfigRun(status: process.terminationStatus, errors: text)
+    }
+
     /// A minimal valid config with one line replaced or appended.
     func yaml(_ upstreamExtra: String = "", vspcAccount: String? = nil) -> String {
         """
@@ -315,21 +340,10 @@ struct ConfigTests {
         let path = fixture.directory + "/bad.yaml"
         let yaml = fixture.yaml(upstreamExtra).replacingOccurrences(of: "listen: { host: 127.0.0.1, port: 8081 }", with: listen)
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("veeam-gateway").path
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the executables first (swift build --build-tests)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["check-config", path]
-        process.environment = ProcessInfo.processInfo.environment.merging(fixture.environment) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
-        process.waitUntilExit()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 1)
-        #expect(text.contains(path))
-        #expect(text.contains(key), "\(text)")
+        let run = try fixture.checkConfig(path)
+        #expect(run.status == 1)
+        #expect(run.errors.contains(path))
+        #expect(run.errors.contains(key), "\(run.errors)")
     }
 }
 
