@@ -14,7 +14,6 @@ runs it after promtool):
 - docs/operations.md lists every alert under "### Alert rules".
 """
 
-import traceback
 import re
 import shutil
 import subprocess
@@ -43,7 +42,7 @@ PROMQL_WORDS = {
 ADDED_BY_PROMETHEUS = {"job", "instance"}
 NAMED_IN_ANNOTATIONS = ("upstream", "route", "instance")
 
-from checklist import check, finish  # noqa: E402  (scripts/checklist.py, beside this file)
+from checklist import check, run  # noqa: E402  (scripts/checklist.py, beside this file)
 
 
 def exported_metrics():
@@ -197,9 +196,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # a crash is a failure, counted and shown, never a pass
-        traceback.print_exc()
-        check(False, "the checks ran to the end")
-    finish("check-alerts")
+    run(main, "check-alerts")

@@ -21,7 +21,6 @@ What a schema cannot see and a person forgets:
   request answered, exit 0 within the grace period.
 """
 
-import traceback
 import argparse
 import http.client
 import ipaddress
@@ -45,7 +44,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 
-from checklist import check, finish  # noqa: E402  (scripts/checklist.py, beside this file)
+from checklist import check, run  # noqa: E402  (scripts/checklist.py, beside this file)
 
 
 # ---------------------------------------------------------------- loading
@@ -666,9 +665,4 @@ def smoke(binary, work, config_file, config, gateway, redis, base_env, dummies, 
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # a crash is a failure, counted and shown, never a pass
-        traceback.print_exc()
-        check(False, "the checks ran to the end")
-    finish("check-deploy")
+    run(main, "check-deploy")

@@ -1,6 +1,7 @@
 """The tally the scripts/check-*.py scripts keep: each check printed as `ok` or `FAIL`, counted,
 and the summary line and exit status at the end."""
 import sys
+import traceback
 
 passed = 0
 failures = []
@@ -22,3 +23,13 @@ def finish(name):
     """Prints `name: N passed, M failed` and exits non-zero when anything failed."""
     print(f"{name}: {passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
+
+
+def run(main, name):
+    """Runs `main`, counting a crash as a failure (never a pass), then ``finish(name)``."""
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        check(False, "the checks ran to the end")
+    finish(name)
