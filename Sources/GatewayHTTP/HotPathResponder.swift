@@ -92,8 +92,7 @@ struct HotPathResponder: Sendable {
     /// The server span of a request the hot path serves (tracing on only).
     private func span(_ request: RawRequest) -> (any Span)? {
         guard GatewayTracing.isOn else { return nil }
-        return GatewayTracing.serverSpan(
-            "GET " + APISurface.routeTemplate(request.path), traceparent: request.traceparent, tracestate: request.tracestate)
+        return GatewayTracing.serverSpan(traceparent: request.traceparent, tracestate: request.tracestate)
     }
 
     private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: String, started: ContinuousClock.Instant, span: (any Span)?) {

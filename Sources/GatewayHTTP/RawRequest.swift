@@ -1,4 +1,5 @@
 import NIOCore
+import GatewayTracing
 import GatewayCore
 
 /// The bounds on a request head, for both front paths: the router's HTTP decoder refuses a head
@@ -189,9 +190,10 @@ struct RawRequest {
             forwardedFor = remember(16)  // a repeat (a list in two fields) is the router's to join
         case 13 where Self.equalsIgnoringCase(name, "cache-control"):
             cacheControl = remember(32)  // a repeat is the router's to join
-        case 11 where Self.equalsIgnoringCase(name, "traceparent"):
+        // Kept only when the process traces: otherwise a caller's trace context costs nothing.
+        case 11 where GatewayTracing.isOn && Self.equalsIgnoringCase(name, "traceparent"):
             traceparent = remember(64)
-        case 10 where Self.equalsIgnoringCase(name, "tracestate"):
+        case 10 where GatewayTracing.isOn && Self.equalsIgnoringCase(name, "tracestate"):
             tracestate = remember(128)  // a list in two fields is the router's to join
         case 6 where Self.equalsIgnoringCase(name, "expect"):
             needsRouter = true

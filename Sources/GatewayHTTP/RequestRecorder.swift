@@ -40,7 +40,7 @@ struct RequestRecorder: Sendable {
         if entry.hotPath { metrics.hotPathAnswer(status: entry.status) }
         let traceID = entry.span.flatMap {
             GatewayTracing.finish(
-                $0, status: entry.status, route: route, caller: entry.callerID, cache: entry.cache, problem: entry.problem?.code.rawValue,
+                $0, method: MethodLabel.label(entry.method), status: entry.status, route: route, caller: entry.callerID, cache: entry.cache, problem: entry.problem?.code.rawValue,
                 withTraceID: accessLog.writesLines)
         }
         accessLog.record(

@@ -51,9 +51,9 @@ struct RouterRecording: RouterMiddleware {
 
     /// The server span of a request the router serves, continuing the caller's trace.
     static func span(_ request: Request) -> (any Span)? {
-        GatewayTracing.serverSpan(
-            request.method.rawValue + " " + APISurface.routeTemplate(request.uri.path),
-            traceparent: traceparent.flatMap { request.headers[$0] }, tracestate: tracestate.flatMap { request.headers[values: $0].joined(separator: ",") })
+        let states = tracestate.map { request.headers[values: $0] } ?? []
+        return GatewayTracing.serverSpan(
+            traceparent: traceparent.flatMap { request.headers[$0] }, tracestate: states.isEmpty ? nil : states.joined(separator: ","))
     }
 
     /// The problem a route's error is answered with: the router's own 404 and 405, a protocol

@@ -16,16 +16,17 @@ public enum GatewayTracing {
     /// Turns span making on: called once the process-wide tracer is bootstrapped.
     public static func turnOn() { on.store(true, ordering: .relaxed) }
 
-    /// A request's server span, named `name` (the method and route template), continuing the
-    /// caller's trace when it sent a valid `traceparent` (and `tracestate`); nil with tracing off.
-    public static func serverSpan(_ name: String, traceparent: String?, tracestate: String?) -> (any Span)? {
+    /// A request's server span, continuing the caller's trace when it sent a valid `traceparent`
+    /// (and `tracestate`); nil with tracing off. Its name (method and route template) is given
+    /// when it ends (``finish(_:method:status:route:caller:cache:problem:withTraceID:)``).
+    public static func serverSpan(traceparent: String?, tracestate: String?) -> (any Span)? {
         guard isOn else { return nil }
         var context = ServiceContext.topLevel
         if traceparent != nil {
             InstrumentationSystem.instrument.extract(
                 TraceHeaders(traceparent: traceparent, tracestate: tracestate), into: &context, using: TraceHeaders.Reader())
         }
-        return startSpan(name, context: context, ofKind: .server)
+        return startSpan("request", context: context, ofKind: .server)
     }
 
     /// Runs `body` in a span named `name` of `kind` (a child of the task's current span), or
@@ -45,19 +46,21 @@ public enum GatewayTracing {
         return try await ServiceContext.withValue(span.context, isolation: isolation) { try await body() }
     }
 
-    /// Ends a request's server span with what was answered: the status (an error from 500), the
-    /// route template, the caller's id, the `X-Cache` status and the problem's code; returns the
-    /// trace id, for the access line.
+    /// Ends a request's server span with what was answered: its name (`method`, a bounded label,
+    /// and the route template), the status (an error from 500), the route template, the caller's
+    /// id, the `X-Cache` status and the problem's code; returns the trace id, for the access line.
     /// (`withTraceID`: whether the trace id is wanted; it is worked out only then.) A span not
     /// sampled (not recording) is only ended.
     @discardableResult
     public static func finish(
-        _ span: any Span, status: Int, route: String, caller: String?, cache: String?, problem: String?, withTraceID: Bool
+        _ span: any Span, method: String, status: Int, route: String, caller: String?, cache: String?, problem: String?, withTraceID: Bool
     ) -> String? {
         guard span.isRecording else {
             span.end()
             return nil
         }
+        span.operationName = method + " " + route
+        span.attributes["http.request.method"] = method
         span.attributes["http.response.status_code"] = status
         span.attributes["http.route"] = route
         if let caller { span.attributes["veeam_gateway.caller"] = caller }

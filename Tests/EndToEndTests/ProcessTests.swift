@@ -65,6 +65,14 @@ final class Child: @unchecked Sendable {
     }
 }
 
+/// Waits (bounded: 10 s) until the gateway at `base` answers `/healthz` with 200.
+func waitForHealth(_ client: CurlClient, _ base: String) async throws {
+    for _ in 0..<200 {
+        if (try? await client.perform(UpstreamRequest(url: base + "/healthz"), options: TransferOptions()))?.status == 200 { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
 func waitForFile(_ path: String, timeout: Duration = .seconds(20)) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
@@ -143,10 +151,7 @@ struct ProcessTests {
         defer { _ = gateway.stop() }
         let client = try CurlClient()
         let base = "http://127.0.0.1:\(gatewayPort)"
-        for _ in 0..<200 {
-            if (try? await client.perform(UpstreamRequest(url: base + "/healthz"), options: TransferOptions()))?.status == 200 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitForHealth(client, base)
         func token(_ id: String, _ key: String) async throws -> String {
             let response = try await client.perform(
                 UpstreamRequest(method: .post, url: base + "/v1/auth/token", body: .form([("grant_type", "client_credentials"), ("client_id", id), ("client_secret", key)])),

@@ -77,10 +77,7 @@ struct TracingTests {
         defer { _ = gateway.stop() }
         let client = try CurlClient()
         let base = "http://127.0.0.1:\(gatewayPort)"
-        for _ in 0..<200 {
-            if (try? await client.perform(UpstreamRequest(url: base + "/healthz"), options: TransferOptions()))?.status == 200 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitForHealth(client, base)
         func get(_ path: String, caller n: Int, extra: [(name: String, value: String)] = []) async throws -> UpstreamResponse {
             let (trace, parent) = Self.caller(n)
             let headers: [(name: String, value: String)] = [("X-API-Key", Self.key), ("traceparent", "00-\(trace)-\(parent)-01"), ("tracestate", "e2e=\(n)")]

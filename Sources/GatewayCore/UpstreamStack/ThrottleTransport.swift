@@ -7,23 +7,30 @@ import Synchronization
 /// (the caller's 503, with `Retry-After`), so stale-if-error can answer from the cache and the
 /// refusal cannot be taken for the upstream's own 429.
 public final class ThrottleState: Sendable {
-    private let until = Mutex<ContinuousClock.Instant?>(nil)
-    private let periods = Mutex<Int>(0)
+    private struct Quiet {
+        /// The end of the quiet period in force, if any.
+        var until: ContinuousClock.Instant?
+        /// Quiet periods started (each one a 429 the upstream answered).
+        var started = 0
+    }
+    private let quiet = Mutex(Quiet())
 
     public init() {}
 
     /// Quiet periods started (each one a 429 the upstream answered), for `/metrics`.
-    public var started: Int { periods.withLock { $0 } }
+    public var started: Int { quiet.withLock { $0.started } }
 
     /// Seconds left of the quiet period, or nil when there is none.
     public func remaining(now: ContinuousClock.Instant = .now) -> Int? {
-        guard let until = until.withLock({ $0 }), until > now else { return nil }
+        guard let until = quiet.withLock({ $0.until }), until > now else { return nil }
         return max(1, Int((until - now).components.seconds))
     }
 
     func start(seconds: Int, now: ContinuousClock.Instant = .now) {
-        until.withLock { $0 = now + .seconds(seconds) }
-        periods.withLock { $0 += 1 }
+        quiet.withLock {
+            $0.until = now + .seconds(seconds)
+            $0.started += 1
+        }
     }
 }
 

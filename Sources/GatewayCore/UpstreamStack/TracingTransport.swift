@@ -1,3 +1,4 @@
+import GatewayClock
 import GatewayTracing
 public import HTTPTransport
 import Tracing
@@ -31,7 +32,7 @@ public struct TracingTransport: UpstreamTransport {
             GatewayTracing.inject(into: &traced.headers)
             defer {
                 span?.attributes["veeam_gateway.upstream.retried"] = notes.retried
-                span?.attributes["veeam_gateway.gate.wait_ms"] = Double(notes.gateWait.components.seconds) * 1000 + Double(notes.gateWait.components.attoseconds) / 1e15
+                span?.attributes["veeam_gateway.gate.wait_ms"] = notes.gateWait.inSeconds * 1000
             }
             do {
                 let response = try await UpstreamCallNotes.$current.withValue(notes) { try await base.send(traced) }
