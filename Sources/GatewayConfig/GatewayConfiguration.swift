@@ -214,9 +214,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         for (index, definition) in upstreams.enumerated() {
             guard let reference = definition.vspcServer else { continue }
-            let known = upstreams.contains(where: { $0.name == reference.upstream && $0.product == .vspc })
-            if !known, !root.diagnostics.unreadableUpstreams.contains(reference.upstream) {
-                upstreamNodes[index].child("vspcServer").child("upstream").note("no vspc upstream is named \(reference.upstream)")
+            let node = upstreamNodes[index].child("vspcServer").child("upstream")
+            if !names(reference.upstream, in: upstreams, product: .vspc, node: node) {
+                node.note("no vspc upstream is named \(reference.upstream)")
             }
         }
         var format = log.child("format").string(default: "text")
