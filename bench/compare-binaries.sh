@@ -37,7 +37,7 @@ for side in before after; do
   GW_PORT=$(free_port)
   gateway_yaml "$(vb365_upstream)" >"$OUT/gateway-$side.yaml"
   binary=$BEFORE; [ "$side" = after ] && binary=$AFTER
-  "$binary" serve --config "$OUT/gateway-$side.yaml" >>"$OUT/gateway-$side.log" 2>&1 &
+  $SESSION "$binary" serve --config "$OUT/gateway-$side.yaml" >>"$OUT/gateway-$side.log" 2>&1 &
   PID[$side]=$!
   PIDS+=("${PID[$side]}")
   URL[$side]="http://127.0.0.1:$GW_PORT"

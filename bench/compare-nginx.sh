@@ -23,6 +23,8 @@
 # DURATION (default 10s per run), ROUNDS (default 3), CONNS (default "64 256"),
 # SCENARIOS (default "hit list miss"), GW_THREADS (gateway event loops, default one per core),
 # NG_WORKERS (nginx worker_processes, default auto: one per core),
+# SHARED_SESSION (default 0: each server in a session of its own, see bench/lib.sh; 1: both in
+# the script's session, with wrk),
 # GW_HOTPATH (default true; false measures the router alone),
 # TLS (default 0; 1: both terminate HTTPS with the same certificate, ECDSA P-256, keep-alive),
 # ACCESS_LOG (default 0; 1: one access line per request on both, the gateway's at log.level info
@@ -89,6 +91,7 @@ mkdir -p "$OUT/nginx-cache" "$OUT/nginx-tmp"
 chmod 755 "$OUT"; chmod 777 "$OUT/nginx-cache" "$OUT/nginx-tmp"   # workers run as an unprivileged user when started as root
 cat >"$OUT/nginx.conf" <<NGINX
 worker_processes ${NG_WORKERS:-auto};
+$( [ -z "$SESSION" ] && echo "daemon off;" )
 pid $OUT/nginx.pid;
 error_log $OUT/nginx-error.log warn;
 events { worker_connections 4096; }
@@ -122,7 +125,11 @@ http {
   }
 }
 NGINX
-"$NGINX" -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log"
+if [ -n "$SESSION" ]; then
+  "$NGINX" -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log"   # daemonizes into its own session
+else
+  "$NGINX" -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log" &   # daemon off: stays in the script's session
+fi
 NG_URL="$SCHEME://127.0.0.1:$NG_PORT"
 wait_for "$NG_URL/v1/tenants?limit=1"
 
@@ -251,7 +258,7 @@ $LINE"
 done
 
 RSS=$(ps -o rss= -p "$GW_PID" | tr -d ' ')
-HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, nginx workers ${NG_WORKERS:-auto}, hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
+HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, nginx workers ${NG_WORKERS:-auto}, $( [ -n "$SESSION" ] && echo "each server in its own session" || echo "both servers in wrk's session" ), hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
 NOTE="Both in front of the same simulated VSPC (1,000 generated tenants, HTTPS with a verified CA, keep-alive). The gateway authenticates every request (API key) and checks roles; nginx checks nothing. Gateway RSS after the runs: $((RSS / 1024)) MiB. \`list\` is a page of 500 tenants; \`miss\` sends \`Cache-Control: no-cache\` for random tenants (every request goes upstream)."
 [ -s "$OUT/details.txt" ] && { echo; cat "$OUT/details.txt"; } >&2
 echo

@@ -59,6 +59,8 @@ public struct Caller: Sendable, Equatable {
         case idpToken = "idp-token"
         case clientCertificate = "client-certificate"
         case statusSession = "status-session"
+        /// A client id and its key, exchanged for a gateway token (`POST /v1/auth/token`).
+        case clientCredentials = "client-credentials"
     }
 
     /// Whether one of its scopes is a company's (``Scope/company(_:)``).

@@ -147,13 +147,16 @@ extension AccessControl {
         return admit(verified, address: address)
     }
 
-    /// `client_credentials`: the caller whose id and key these are, or nil (same for every failure).
-    public func clientCredentials(id: String, secret: String, address: String) -> CallerRecord? {
-        guard let record = directory.authenticate(apiKey: secret), record.id == id else {
+    /// Authenticates `client_credentials` (`POST /v1/auth/token`): the caller whose id and key
+    /// these are, held to its rate as any admitted caller; a blocked address, a wrong id and a
+    /// wrong key are refused as an API key is (the last two alike, and counted as failures).
+    public func authenticate(clientID: String, secret: String, address: String) -> Outcome {
+        if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
+        guard let record = directory.authenticate(apiKey: secret), record.id == clientID else {
             failedAuth.recordFailure(address)
-            return nil
+            return .invalid
         }
-        return record
+        return admitted(Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .clientCredentials))
     }
 
     /// True for a value with the three dot-separated parts of a JWS compact serialization.

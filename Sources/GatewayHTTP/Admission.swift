@@ -15,6 +15,9 @@ enum Admission {
         /// The status page's session (from its cookie): a credential of `GET /v1/status` only,
         /// weighed when the request presents no other.
         var statusSession: String? = nil
+        /// A client id and its key (`POST /v1/auth/token`'s form, or HTTP Basic): the only
+        /// credential weighed when present, as only that route reads it.
+        var clientCredentials: ClientCredentials? = nil
 
         /// The credential a request presents: `X-API-Key` first, else an `Authorization: Bearer`
         /// value (`Bearer` with nothing after it presents an empty one); nil when it sends
@@ -38,6 +41,12 @@ enum Admission {
         }
     }
 
+    /// A client id and its key, as `client_credentials` presents them.
+    struct ClientCredentials: Sendable {
+        var id: String
+        var secret: String
+    }
+
     /// The client a request's failed authentications count against: the peer, or behind a
     /// trusted proxy the client `X-Forwarded-For` names (IPv6 by /64). `peerKey` is the peer's own
     /// key, worked out once per connection.
@@ -59,6 +68,9 @@ enum Admission {
     /// As ``decide(_:client:access:)``, on a connection that remembers the last API key it
     /// presented (the hot path's connections).
     static func decide(_ presented: Presented, client: String, access: AccessControl, memo: inout PresentedKeyMemo) -> AccessControl.Outcome? {
+        if let credentials = presented.clientCredentials {
+            return access.authenticate(clientID: credentials.id, secret: credentials.secret, address: client)
+        }
         let key = presented.key
         if key == nil, access.directory.hasCertificateCallers { return nil }
         if presented.isToken(key), let key {

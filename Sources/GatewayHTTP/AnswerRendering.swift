@@ -43,7 +43,16 @@ enum AnswerRendering {
         case .json(let body, let kind):
             writer.start(.ok)
             writer.field(.contentType, "application/json")
-            if case .statusPage = kind {
+            switch kind {
+            case .plain:
+                break
+            case .noStore:
+                writer.field(.cacheControl, "no-store")
+            case .statusPage:
+                writer.field(.cacheControl, "no-store")
+                for field in StatusPage.securityHeaders { writer.field(field.header, field.value) }
+            case .sessionOpened(let cookies):
+                for cookie in cookies { writer.field(.setCookie, cookie) }
                 writer.field(.cacheControl, "no-store")
                 for field in StatusPage.securityHeaders { writer.field(field.header, field.value) }
             }
@@ -93,7 +102,7 @@ enum AnswerRendering {
 /// The header fields an answer carries, each with its name and its HTTP/1.1 line start.
 enum AnswerHeader {
     case contentType, eTag, cacheControl, age, xCache, requestID, retryAfter, allow, wwwAuthenticate
-    case contentSecurityPolicy, xContentTypeOptions, referrerPolicy, xFrameOptions
+    case contentSecurityPolicy, xContentTypeOptions, referrerPolicy, xFrameOptions, setCookie
 
     /// The field's name (the two of ours are valid tokens: never nil).
     var name: HTTPField.Name? {
@@ -111,6 +120,7 @@ enum AnswerHeader {
         case .xContentTypeOptions: .xContentTypeOptions
         case .referrerPolicy: Self.referrerPolicyName
         case .xFrameOptions: Self.xFrameOptionsName
+        case .setCookie: .setCookie
         }
     }
 
@@ -130,6 +140,7 @@ enum AnswerHeader {
         case .xContentTypeOptions: "X-Content-Type-Options: "
         case .referrerPolicy: "Referrer-Policy: "
         case .xFrameOptions: "X-Frame-Options: "
+        case .setCookie: "Set-Cookie: "
         }
     }
 
@@ -143,6 +154,8 @@ enum AnswerHeader {
 /// `Content-Length` after the fields). A large shared body goes out as its own kept buffer.
 struct HTTP1AnswerWriter: AnswerWriter {
     var buffer: ByteBuffer
+    /// The connection closes after this answer (`Connection: close`).
+    var closing = false
     /// A body of ``BodyBuffers/threshold`` bytes or more, to write after `buffer`.
     var largeBody: ByteBuffer?
     let date: String
@@ -183,6 +196,7 @@ struct HTTP1AnswerWriter: AnswerWriter {
     mutating func end(body: [UInt8]?, shared: String?) {
         buffer.writeStaticString("Date: ")
         buffer.writeString(date)
+        if closing { buffer.writeStaticString("\r\nConnection: close") }
         guard let body else {
             buffer.writeStaticString("\r\n\r\n")
             return

@@ -26,13 +26,12 @@ public enum GatewayApplication {
         let recorder = RequestRecorder(metrics: metrics.metrics, accessLog: accessLog ?? AccessLog(logger: logger), logger: logger)
         router.add(middleware: RouterRecording(state: state, recorder: recorder))
         OperationsRoutes.register(on: router, state: state, metrics: metrics)
-        TokenRoutes.register(on: router)
-        // The operator's status page: the page and its assets (no data, anyone), the session
-        // exchange, and the JSON it renders (administrators: a key, a token, or the session cookie).
+        // The operator's status page and its assets (no data, anyone). The session exchange and
+        // the JSON the page renders (administrators: a key, a token, or the session cookie) are
+        // pipeline routes.
         let sessions = StatusSessions()
-        StatusPage.register(on: router, sessions: sessions)
-        // Every /v1 read and administration: the request pipeline (RequestPipeline.swift), as
-        // the hot path calls it.
+        StatusPage.register(on: router)
+        // Every /v1 route: the request pipeline (RequestPipeline.swift), as the hot path calls it.
         PipelineRoutes.register(on: router, pipeline: RequestPipeline(logger: logger, sessions: sessions, board: metrics.metrics.board))
         return router
     }
@@ -117,7 +116,8 @@ public enum GatewayApplication {
             let http2 = HTTP2ChannelConfiguration(
                 idleTimeout: configuration.idleTimeout, gracefulCloseTimeout: .seconds(5),
                 streamConfiguration: .init(
-                    additionalChannelHandlers: [HTTP2StreamGuard(headTimeout: headTimeout, idleTimeout: idle)], httpDecoderConfiguration: decoder))
+                    additionalChannelHandlers: [HTTP2StreamGuard(headTimeout: headTimeout, idleTimeout: idle, recorder: hot.recorder)],
+                    httpDecoderConfiguration: decoder))
             server = HTTPServerBuilder { responder in
                 TLSFrontChannel(state: state, http1: http1(responder), http2: HTTP2Channel(responder: responder, configuration: http2))
             }

@@ -11,7 +11,7 @@ import NIOHTTPTypes
 //   HEADERS frame without END_STREAM and then nothing is a stalled request, as an HTTP/1 body
 //   promised by Content-Length and never sent is); a stalled stream is reset. Heads over the
 //   HTTP/1 limits (``RequestHeadLimits``: field count, field size, head size) are answered 431
-//   without reaching the router.
+//   without reaching the router, and recorded, as the HTTP/1 front handler answers and records them.
 // - per connection (``HTTP2ConnectionGuard``): a connection that opens no stream within the head
 //   deadline is closed, and so is one whose last open stream was reset for stalling (a client
 //   whose every stream stalls is not waited for twice). One left without an open stream is
@@ -116,6 +116,8 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let headTimeout: TimeAmount
     private let idleTimeout: TimeAmount
+    /// Records a refused head as the router records what it answers.
+    private let recorder: RequestRecorder?
     private var phase = Phase.awaitingHead
     private var timer: Scheduled<Void>?
     /// When the stream last received something; the timer, when it fires early, re-arms from it.
@@ -124,9 +126,10 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var stalled = false
     private var reported = false
 
-    init(headTimeout: TimeAmount, idleTimeout: TimeAmount) {
+    init(headTimeout: TimeAmount, idleTimeout: TimeAmount, recorder: RequestRecorder?) {
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
+        self.recorder = recorder
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -157,7 +160,7 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         case (.awaitingHead, .head(let head)):
             if !Self.withinLimits(head) {
-                refuse(context)
+                refuse(context, head: head)
                 return
             }
             phase = .reading
@@ -186,15 +189,21 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
         return true
     }
 
-    /// Answers 431 with the gateway's problem and ends the stream; the head never reaches the router.
-    private func refuse(_ context: ChannelHandlerContext) {
+    /// Answers 431 with the gateway's problem and ends the stream, and records it (metrics,
+    /// status board, access line) as any answer; the head never reaches the router.
+    private func refuse(_ context: ChannelHandlerContext, head: HTTPRequest) {
         phase = .refused
         timer?.cancel()
         timer = nil
+        let started = ContinuousClock.now
+        let problem = RequestHeadLimits.exceeded
+        let requestID = RequestIDs.make()
         var answer = ResponseAnswerWriter()
-        AnswerRendering.write(
-            .problem(GatewayError(.httpProtocol(status: 431), detail: "The request head has too many or too large header fields.")),
-            requestID: RequestIDs.make(), ifNoneMatch: nil, instance: "", into: &answer)
+        let status = AnswerRendering.write(.problem(problem), requestID: requestID, ifNoneMatch: nil, instance: "", into: &answer)
+        recorder?.record(
+            RequestRecorder.Entry(
+                method: head.method.rawValue, path: head.path ?? "", requestID: requestID, callerID: nil, status: status, cache: nil,
+                elapsed: ContinuousClock.now - started, problem: problem, hotPath: false))
         let body = answer.body ?? []
         var fields = answer.fields
         fields[.contentLength] = String(body.count)

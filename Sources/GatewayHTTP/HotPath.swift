@@ -84,7 +84,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
     public typealias OutboundOut = IOData
 
     /// The most of an unfinished head it holds; beyond this (already past the head bound) the
-    /// connection goes to the codec, which refuses it.
+    /// head is refused (431), as a complete one over ``RequestHeadLimits`` is.
     static let maxHead = RequestHeadLimits.headSize + 8 * 1024
 
     private let responder: HotPathResponder
@@ -229,7 +229,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Frames and serves every complete request in `pending`.
     private func process(_ context: ChannelHandlerContext) {
-        guard !processing else { return }
+        guard !processing, !machine.isClosed else { return }
         processing = true
         defer { processing = false }
         while var buffer = pending, buffer.readableBytes > 0 {
@@ -247,6 +247,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             guard let headLength = RawRequest.headLength(buffer, scanned: &headScanned, examined: &examined) else {
                 responder.metrics.hotPathPartialHeadScan(bytes: examined)
                 switch machine.headIncomplete(buffered: buffer.readableBytes, now: now()) {
+                case .refuse: refuseHead(context, buffer)
                 case .handOver: handOverForever(context)
                 case .armDeadline(let delay): scheduleIdleCheck(context, in: .nanoseconds(delay))
                 case .wait: break
@@ -259,6 +260,10 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             guard let request = RawRequest(buffer, headLength: headLength) else {
                 machine.unframeable()
                 handOverForever(context)
+                return
+            }
+            if request.headTooLarge {
+                if machine.refuseHead() { refuseHead(context, buffer) } else { handOverForever(context) }
                 return
             }
             if machine.mayAnswer(answers: answers, contentLength: request.contentLength, needsRouter: request.needsRouter) {
@@ -298,6 +303,16 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             machine.routed(contentLength: request.contentLength)
             pending = buffer
         }
+    }
+
+    /// Answers 431 to the head at the start of `buffer` (over ``RequestHeadLimits``) and closes the
+    /// connection once it is written: what follows such a head is not framed. Answers written
+    /// before it in this burst go out first.
+    private func refuseHead(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
+        pending = nil
+        machine.owed.remove(.flush)
+        let answer = responder.refuseHead(RawRequest.RequestLine(buffer), scratch: &scratch, allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(answer))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Serves a miss in a task on this connection's event loop (``EventLoopTaskExecutor``; its

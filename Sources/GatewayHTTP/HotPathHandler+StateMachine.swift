@@ -115,16 +115,16 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
         case wait
         /// The first bytes of a head: arm a check at the earlier of the head and idle deadlines.
         case armDeadline(in: Int64)
-        /// More than `maxHead` without an end: hand everything to the codec, which refuses it.
+        /// More than `maxHead` without an end, while an earlier request is still with the router:
+        /// hand everything to the codec, which refuses it after that request's answer.
         case handOver
+        /// More than `maxHead` without an end, nothing unanswered: refuse it here (431) and close.
+        case refuse
     }
 
     /// The buffered bytes (`buffered` of them) hold no complete head yet.
     public mutating func headIncomplete(buffered: Int, now: UInt64) -> PartialHeadAction {
-        if buffered > maxHead {
-            framing = .passThrough
-            return .handOver
-        }
+        if buffered > maxHead { return refuseHead() ? .refuse : .handOver }
         guard case .awaitingHead(partialSince: nil) = framing else { return .wait }
         framing = .awaitingHead(partialSince: now)
         return .armDeadline(in: min(headTimeout, idleTimeout))
@@ -133,6 +133,19 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
     /// A whole head was framed: the head deadline stops.
     public mutating func headCompleted() {
         if case .awaitingHead = framing { framing = .awaitingHead(partialSince: nil) }
+    }
+
+    /// A head beyond the bounds (``RequestHeadLimits``, or no end within `maxHead`). Returns
+    /// whether to refuse it here, answering 431 and closing (nothing is framed after it); else an
+    /// earlier request is still with the router, whose answer must come first, and everything
+    /// goes to the codec for good, which refuses the head behind it.
+    public mutating func refuseHead() -> Bool {
+        guard routedInFlight == 0, !answering else {
+            framing = .passThrough
+            return false
+        }
+        activity = .closed
+        return true
     }
 
     /// A head the handler does not frame (odd syntax, chunked bodies, upgrades): pass-through for good.

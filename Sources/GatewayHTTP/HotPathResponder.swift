@@ -89,6 +89,21 @@ struct HotPathResponder: Sendable {
         record(answer.answer, status: answer.status, requestID: miss.resolved.requestID, path: miss.path, started: miss.started, span: miss.span)
     }
 
+    /// A head beyond ``RequestHeadLimits``: 431 with the gateway's problem, `Connection: close`,
+    /// recorded as any answer (`line`: its request line, when that much was framed).
+    func refuseHead(_ line: RawRequest.RequestLine?, scratch: inout ConnectionScratch, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let started = ContinuousClock.now
+        let requestID = RequestIDs.make(using: &scratch.random)
+        var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 1024), date: scratch.date(), bodies: bodies)
+        writer.closing = true
+        let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &writer)
+        recorder.record(
+            RequestRecorder.Entry(
+                method: line?.method ?? "other", path: line?.path ?? "", requestID: requestID, callerID: nil, status: status, cache: nil,
+                elapsed: ContinuousClock.now - started, problem: RequestHeadLimits.exceeded, hotPath: true))
+        return writer.buffer
+    }
+
     /// The server span of a request the hot path serves (tracing on only).
     private func span(_ request: RawRequest) -> (any Span)? {
         guard GatewayTracing.isOn else { return nil }

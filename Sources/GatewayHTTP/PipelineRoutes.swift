@@ -32,6 +32,21 @@ enum PipelineRoutes {
             let lastEventID = HTTPField.Name("Last-Event-ID").flatMap { request.headers[$0] }
             return try await serve(.eventStream(request.uri, lastEventID: lastEventID), request, context, pipeline)
         }
+        // The credential exchanges: a client id and its key for a token, and an administrator's
+        // API key for a status page session. Each presents only the credential its route takes.
+        v1.post("auth/token") { request, context in
+            let form = try await TokenRequestForm.read(request)
+            var presented = Authenticate.presented(request)
+            presented.apiKey = nil
+            presented.authorization = nil
+            presented.clientCredentials = form.credentials
+            return try await serve(.issueToken(grantType: form.grantType), request, context, pipeline, presented: presented)
+        }
+        v1.post("auth/session") { request, context in
+            var presented = Authenticate.presented(request)
+            presented.authorization = nil
+            return try await serve(.openSession, request, context, pipeline, presented: presented)
+        }
     }
 
     /// A pass-through target from the request's target as sent (still percent-encoded: the
@@ -60,11 +75,14 @@ enum PipelineRoutes {
         return bytes
     }
 
+    /// Serves `target` through the pipeline; `presented`: the credentials, where the route takes
+    /// other than the request's headers.
     static func serve(
-        _ target: PipelineRequest.Target, _ request: Request, _ context: GatewayRequestContext, _ pipeline: RequestPipeline
+        _ target: PipelineRequest.Target, _ request: Request, _ context: GatewayRequestContext, _ pipeline: RequestPipeline,
+        presented: Admission.Presented? = nil
     ) async throws -> Response {
         let snapshot = try GatewayApplication.snapshot(context)
-        var presented = Authenticate.presented(request)
+        var presented = presented ?? Authenticate.presented(request)
         if case .status = target, let cookie = request.headers[.cookie] { presented.statusSession = StatusSessions.token(inCookieHeader: cookie) }
         let asked = PipelineRequest(
             target: target, presented: presented, client: Admission.client(presented, peer: context.remoteAddress, access: snapshot.access),

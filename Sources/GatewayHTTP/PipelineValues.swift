@@ -32,6 +32,12 @@ struct PipelineRequest: Sendable {
         case eventStream(URI, lastEventID: String?)
         /// `GET /v1/status`.
         case status
+        /// `POST /v1/auth/token`, with the form's `grant_type` (the client id and key it carries,
+        /// or HTTP Basic's, are the request's credentials: ``Admission/Presented/clientCredentials``).
+        case issueToken(grantType: String?)
+        /// `POST /v1/auth/session`: a status page session for the administrator whose API key
+        /// the request presents.
+        case openSession
     }
 
     var target: Target
@@ -71,7 +77,11 @@ struct PipelineAnswer: Sendable {
     /// Which headers a JSON document carries beside its type.
     enum JSONKind: Sendable {
         case plain
+        /// Never kept by a cache (`Cache-Control: no-store`): an issued token.
+        case noStore
         case statusPage
+        /// The status page's session: its `Set-Cookie` values, then as ``statusPage``.
+        case sessionOpened(cookies: [String])
     }
 
     var content: Content
@@ -105,6 +115,17 @@ struct ResolvedRequest: Sendable {
         case status
         case events(FeedQuery)
         case eventStream(FeedQuery)
+        case issueToken
+        case openSession
+
+        /// Whether serving it may depend on what a company's caller may read (then its customers
+        /// are joined first). A credential exchange reads nothing upstream.
+        var readsForCaller: Bool {
+            switch self {
+            case .issueToken, .openSession: false
+            default: true
+            }
+        }
     }
 
     let work: Work
@@ -133,6 +154,18 @@ extension ListAnswer {
 
 struct UpstreamList: Encodable {
     var data: [UpstreamInfo]
+}
+
+/// `POST /v1/auth/token`'s answer (RFC 6749, section 5.1).
+struct IssuedToken: Encodable {
+    var access_token: String
+    var token_type: String
+    var expires_in: Int
+}
+
+/// `POST /v1/auth/session`'s answer: how long the session lasts, in seconds.
+struct SessionOpened: Encodable {
+    var expiresIn: Int
 }
 
 struct PurgeAnswer: Encodable {

@@ -2,9 +2,10 @@ import NIOCore
 import GatewayTracing
 import GatewayCore
 
-/// The bounds on a request head, for both front paths: the router's HTTP decoder refuses a head
-/// beyond them, and the hot path hands such a head to the router rather than answer it, so both
-/// refuse alike.
+/// The bounds on a request head, for every front end: over HTTP/1.1 the raw-bytes handler
+/// refuses a head beyond them (``HotPathHandler``, whether or not it answers hits; the router's
+/// HTTP decoder has the same bounds behind it), over HTTP/2 ``HTTP2StreamGuard`` does; both answer
+/// ``exceeded``.
 enum RequestHeadLimits {
     /// Header fields per head.
     static let fieldCount = 100
@@ -12,6 +13,9 @@ enum RequestHeadLimits {
     static let fieldSize = 16 * 1024
     /// Bytes in the whole head.
     static let headSize = 32 * 1024
+
+    /// The problem a head beyond the bounds is answered with (431).
+    static let exceeded = GatewayError(.httpProtocol(status: 431), detail: "The request head has too many or too large header fields.")
 }
 
 /// One request head framed from raw bytes: only what the hot path needs, and flags for anything
@@ -40,6 +44,26 @@ struct RawRequest {
     /// Something the hot path leaves to the router (another method or route, a repeated `Cache-Control`,
     /// `Connection: close`, HTTP/1.0, a repeated credential header, …).
     var needsRouter = false
+    /// The head is beyond ``RequestHeadLimits``: refused, whoever would have served it.
+    var headTooLarge = false
+
+    /// A request line's method and path (without the query): what the record of a refused head
+    /// names. Made only for a refusal, from the buffered bytes.
+    struct RequestLine {
+        var method: String
+        var path: String
+
+        /// The request line at the start of `buffer`, when its end is there.
+        init?(_ buffer: ByteBuffer) {
+            guard let parts = buffer.withUnsafeReadableBytes({ bytes -> [Substring]? in
+                guard let end = bytes.firstIndex(of: 0x0D) else { return nil }
+                let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
+                return line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+            }), parts.count == 3 else { return nil }
+            method = String(parts[0])
+            path = String(parts[1].prefix { $0 != "?" })
+        }
+    }
 
     /// Length of the head including the blank line, when `buffer` holds all of it. `scanned` is
     /// where earlier calls on the same head stopped without finding its end (0 for a new head):
@@ -89,8 +113,7 @@ struct RawRequest {
         var seen: UInt8 = 0  // bit per credential-like header, to spot repeats
         var sawContentLength = false
         var fields = 0
-        // Beyond the router's head bounds: its decoder refuses the request, and so answers it.
-        if head.count + 4 > RequestHeadLimits.headSize { needsRouter = true }
+        if head.count + 4 > RequestHeadLimits.headSize { headTooLarge = true }
         while index < head.count {
             let byte = head[index]
             if byte == 0x0D {
@@ -103,7 +126,7 @@ struct RawRequest {
                 } else {
                     guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength) else { return nil }
                     fields += 1
-                    if fields > RequestHeadLimits.fieldCount || line.count > RequestHeadLimits.fieldSize { needsRouter = true }
+                    if fields > RequestHeadLimits.fieldCount || line.count > RequestHeadLimits.fieldSize { headTooLarge = true }
                 }
                 index += 2
                 lineStart = index

@@ -59,7 +59,7 @@ struct RequestPipeline: Sendable {
                 }
                 caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .statusSession)
             } else {
-                return .answer(PipelineAnswer(.problem(.authRequired), callerID: nil))
+                return .answer(PipelineAnswer(.problem(Self.credentialsRequired(request.target)), callerID: nil))
             }
         } catch {
             return .answer(PipelineAnswer(.problem(error), callerID: nil))
@@ -112,6 +112,18 @@ struct RequestPipeline: Sendable {
             guard policy.isAdministrator(caller) else {
                 return .answer(PipelineAnswer(.problem(.adminRequired(policy.administrators)), callerID: caller.id))
             }
+        case .issueToken:
+            // Only a client id and its key are exchanged for a token, never another token.
+            guard caller.method == .clientCredentials else { return .answer(PipelineAnswer(.problem(.authInvalid), callerID: caller.id)) }
+        case .openSession:
+            // An API key and nothing else: a custom header (no cross-site form can send it) and a
+            // caller of the configuration, whose key the session is bound to.
+            guard caller.method == .apiKey else {
+                return .answer(PipelineAnswer(.problem(Self.credentialsRequired(request.target)), callerID: caller.id))
+            }
+            guard policy.isAdministrator(caller) else {
+                return .answer(PipelineAnswer(.problem(.adminRequired(policy.administrators)), callerID: caller.id))
+            }
         }
         return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID))
     }
@@ -133,6 +145,11 @@ struct RequestPipeline: Sendable {
             case .status: return .success(.status)
             case .events(let uri): return .success(.events(try feedQuery(uri, lastEventID: nil, in: snapshot)))
             case .eventStream(let uri, let lastEventID): return .success(.eventStream(try feedQuery(uri, lastEventID: lastEventID, in: snapshot)))
+            case .issueToken(let grantType):
+                guard snapshot.access.tokens != nil else { throw GatewayError.tokensDisabled }
+                guard grantType == "client_credentials" else { throw GatewayError.unsupportedGrant }
+                return .success(.issueToken)
+            case .openSession: return .success(.openSession)
             }
         } catch {
             return .failure(error)
@@ -147,7 +164,7 @@ struct RequestPipeline: Sendable {
         do {
             content = try await RequestScope.$requestID.withValue(resolved.requestID) { () async throws -> PipelineAnswer.Content in
                 // What a company's caller may read is known once its customers are joined.
-                await service.customers.ensureMembership(for: resolved.caller)
+                if resolved.work.readsForCaller { await service.customers.ensureMembership(for: resolved.caller) }
                 if resolved.membershipPending {
                     // Decided now, as it would have been with the customers joined.
                     let policy = resolved.snapshot.access.policy
@@ -193,6 +210,10 @@ struct RequestPipeline: Sendable {
                     guard let feed = resolved.snapshot.feed, let events = resolved.snapshot.configuration.events else { throw Self.feedNotConfigured }
                     let visible = FeedAccess.visible(resolved.caller, policy: resolved.snapshot.access.policy)
                     return .eventStream(try await FeedReads.plan(query, feed: feed, visible: visible, heartbeat: events.heartbeat))
+                case .issueToken:
+                    return try await issueToken(for: resolved)
+                case .openSession:
+                    return try openSession(for: resolved)
                 case .purge(let upstream, let tenant):
                     // With a shared tier, the shared level and every other replica purge the same.
                     let outcome = await service.purge(upstream: upstream, tenant: tenant)
@@ -204,6 +225,42 @@ struct RequestPipeline: Sendable {
             content = .problem(Self.problem(for: error, requestID: resolved.requestID, logger: logger))
         }
         return PipelineAnswer(content, callerID: resolved.caller.id)
+    }
+
+    /// A gateway token for the caller whose client id and key the request presented.
+    private func issueToken(for resolved: ResolvedRequest) async throws -> PipelineAnswer.Content {
+        let access = resolved.snapshot.access
+        guard let tokens = access.tokens else { throw GatewayError.tokensDisabled }
+        guard let record = access.directory.record(id: resolved.caller.id) else { throw GatewayError.authInvalid }
+        let issued = try await tokens.issue(for: record)
+        return .json(try GatewayJSON.encode(IssuedToken(access_token: issued.token, token_type: "Bearer", expires_in: issued.expiresIn)), .noStore)
+    }
+
+    /// A status page session for the administrator whose API key the request presented: the
+    /// session cookie (`HttpOnly`, for `/v1/status` only) and a second one without a secret, which
+    /// tells the page (it cannot read the first) that a session is open, so that it asks for the
+    /// status instead of for the key and no 401 is seen.
+    private func openSession(for resolved: ResolvedRequest) throws -> PipelineAnswer.Content {
+        guard let sessions else { throw GatewayError.internalInvariant("the pipeline opening a status session has no sessions") }
+        guard let keyHash = resolved.snapshot.access.directory.record(id: resolved.caller.id)?.keyHash else { throw GatewayError.authInvalid }
+        let token = sessions.open(for: resolved.caller.id, keyHash: keyHash)
+        let seconds = Int(sessions.lifetime.components.seconds)
+        let secure = resolved.snapshot.configuration.tls != nil ? "; Secure" : ""
+        let cookies = [
+            "\(StatusSessions.cookieName)=\(token); Path=/v1/status; Max-Age=\(seconds); HttpOnly; SameSite=Strict\(secure)",
+            "\(StatusSessions.cookieName)_open=1; Path=/status; Max-Age=\(seconds); SameSite=Strict\(secure)",
+        ]
+        return .json(try GatewayJSON.encode(SessionOpened(expiresIn: seconds)), .sessionOpened(cookies: cookies))
+    }
+
+    /// The 401 for a request that presents no credentials, saying what its route takes where
+    /// that is one kind only.
+    static func credentialsRequired(_ target: PipelineRequest.Target) -> GatewayError {
+        switch target {
+        case .openSession: GatewayError(.authRequired, detail: "Send a PortalAdministrator's API key in X-API-Key.")
+        case .issueToken: GatewayError(.authRequired, detail: "Send client_id and client_secret in the form, or with HTTP Basic.")
+        default: .authRequired
+        }
     }
 
     /// The problem a handler's error is answered with: a ``GatewayError`` as itself, anything else

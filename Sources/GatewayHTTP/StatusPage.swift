@@ -54,7 +54,7 @@ enum StatusPage {
         }
     }
 
-    static func register(on router: Router<GatewayRequestContext>, sessions: StatusSessions) {
+    static func register(on router: Router<GatewayRequestContext>) {
         for (path, asset) in assets {
             router.get(RouterPath(stringLiteral: path)) { _, _ -> Response in
                 guard let bytes = files[asset.file] else { throw GatewayError.routeNotFound }
@@ -63,34 +63,5 @@ enum StatusPage {
                 return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
             }
         }
-        router.post("/v1/auth/session") { request, context in
-            let snapshot = try GatewayApplication.snapshot(context)
-            // An API key, in X-API-Key, and nothing else: a custom header (no cross-site form can
-            // send it) and a caller of the configuration, whose key the session is bound to.
-            guard Authenticate.apiKeyHeader.flatMap({ request.headers[$0] }) != nil else {
-                throw GatewayError(.authRequired, detail: "Send a PortalAdministrator's API key in X-API-Key.")
-            }
-            guard let caller = try await Authenticate.caller(request, context: context) else { throw GatewayError.authRequired }
-            context.callerNote.id = caller.id
-            guard snapshot.access.policy.isAdministrator(caller) else { throw GatewayError.adminRequired(snapshot.access.policy.administrators) }
-            guard let record = snapshot.access.directory.record(id: caller.id), let keyHash = record.keyHash else { throw GatewayError.authInvalid }
-            let token = sessions.open(for: caller.id, keyHash: keyHash)
-            let seconds = Int(sessions.lifetime.components.seconds)
-            var response = try JSON.response(SessionOpened(expiresIn: seconds))
-            let secure = snapshot.configuration.tls != nil ? "; Secure" : ""
-            response.headers.append(
-                HTTPField(name: .setCookie, value: "\(StatusSessions.cookieName)=\(token); Path=/v1/status; Max-Age=\(seconds); HttpOnly; SameSite=Strict\(secure)"))
-            // No secret: tells the page (which cannot read the session cookie) that a session
-            // is open, so it asks for the status instead of for the key, and no 401 is seen.
-            response.headers.append(
-                HTTPField(name: .setCookie, value: "\(StatusSessions.cookieName)_open=1; Path=/status; Max-Age=\(seconds); SameSite=Strict\(secure)"))
-            response.headers[.cacheControl] = "no-store"
-            secured(&response.headers)
-            return response
-        }
     }
-}
-
-struct SessionOpened: Encodable {
-    var expiresIn: Int
 }

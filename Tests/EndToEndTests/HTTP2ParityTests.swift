@@ -221,7 +221,7 @@ struct HTTP2ParityTests {
         }
     }
 
-    @Test("heads over the HTTP/1 limits are answered 431 on HTTP/2 too, before the router")
+    @Test("heads over the HTTP/1 limits are answered 431 on HTTP/2 too, before the router, and recorded as any answer")
     func headLimits() async throws {
         try await withTLSGateway { gw, port, files in
             let connection = try await RawHTTP2Connection.connect(port: port, caFile: files.ca)
@@ -232,6 +232,11 @@ struct HTTP2ParityTests {
             #expect(connection.recorder.seen.contains { if case .headers(tooMany, "431", _) = $0 { return true } else { return false } }, "\(connection.recorder.seen)")
             connection.close()
             #expect(try await gw.get("/healthz").status == 200)
+            // Recorded as the router records an answer: its series, its access line (no key).
+            #expect(try await eventually(within: 5) { gw.logs.all.contains { $0.contains("route=/v1/tenants") && $0.contains("status=431") } }, "\(gw.logs.all.suffix(5))")
+            let metrics = try await gw.get("/metrics", key: nil).text
+            #expect(metrics.contains(#"veeam_gateway_http_requests_total{route="/v1/tenants",method="GET",status="431"} 1"#), "\(metrics.prefix(600))")
+            #expect(gw.logs.lines(containing: [TestKeys.portalAdmin]).isEmpty)
         }
     }
 

@@ -205,6 +205,29 @@ struct HotPathHandlerTests {
         }
     }
 
+    @Test("a head over the limits is answered 431 (problem, Connection: close) after the answers before it, nothing is handed on, and the connection closes; with the hot path off too")
+    func oversizedHead() async throws {
+        for answers in [true, false] {
+            try await withConnection(answers: answers) { connection in
+                let many = (0..<150).map { "X-Field-\($0): v\r\n" }.joined()
+                let first = Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin)
+                try connection.send((answers ? first : "") + "GET /v1/tenants HTTP/1.1\r\nHost: gateway\r\n\(many)\r\n" + Self.get("/v1/tenants"))
+                let written = try connection.written()
+                #expect(Self.statuses(written) == (answers ? ["HTTP/1.1 400 Bad Request"] : []) + ["HTTP/1.1 431 Request Header Fields Too Large"], "\(written)")
+                #expect(written.contains("Connection: close\r\n") && written.contains("application/problem+json") && written.contains("request.invalid"), "\(written)")
+                #expect(try connection.handedOn().isEmpty, "neither the head nor what follows it reaches the codec")
+                #expect(!connection.channel.isActive, "closed once the answer is written")
+            }
+        }
+        // No end within maxHead: refused alike.
+        try await withConnection { connection in
+            try connection.send("GET /v1/tenants HTTP/1.1\r\nX-Padding: " + String(repeating: "p", count: 48 * 1024))
+            #expect(Self.statuses(try connection.written()) == ["HTTP/1.1 431 Request Header Fields Too Large"])
+            #expect(try connection.handedOn().isEmpty)
+            #expect(!connection.channel.isActive)
+        }
+    }
+
     @Test("with the hot path off, every request goes on byte for byte and nothing is answered here")
     func answeringOff() async throws {
         try await withConnection(answers: false) { connection in

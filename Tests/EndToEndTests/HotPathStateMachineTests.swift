@@ -24,13 +24,28 @@ struct HotPathStateMachineTests {
         #expect(m.timerFired(now: at(2_000), pendingBytes: 0) == .check(in: 4_000 * Self.ms), "no head deadline once the head is whole")
     }
 
-    @Test("a head past maxHead, or one not framed, passes everything through for good")
-    func passThrough() {
+    @Test("a head past maxHead or over the limits is refused here and the connection closed; behind a routed request it goes to the codec")
+    func oversizedHead() {
         var big = machine()
-        #expect(big.headIncomplete(buffered: 40_961, now: at(1_000)) == .handOver)
-        #expect(big.framing == .passThrough)
-        let bigPasses = big.bytesArrived(now: at(1_001))
-        #expect(bigPasses)
+        #expect(big.headIncomplete(buffered: 40_961, now: at(1_000)) == .refuse)
+        #expect(big.isClosed, "nothing is framed after a refused head")
+        var complete = machine()
+        let refused = complete.refuseHead()
+        #expect(refused)
+        #expect(complete.isClosed)
+        #expect(!complete.mayAnswer(answers: true, contentLength: 0, needsRouter: false))
+        // An earlier request is still with the router: its answer comes first, so the codec refuses this head.
+        var behind = machine()
+        behind.routed(contentLength: 0)
+        #expect(behind.headIncomplete(buffered: 40_961, now: at(1_000)) == .handOver)
+        #expect(behind.framing == .passThrough)
+        let behindPasses = behind.bytesArrived(now: at(1_001))
+        #expect(behindPasses)
+        #expect(!behind.isClosed)
+    }
+
+    @Test("a head not framed passes everything through for good")
+    func passThrough() {
         var odd = machine()
         odd.unframeable()
         let oddPasses = odd.bytesArrived(now: at(1_001))

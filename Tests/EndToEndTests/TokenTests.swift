@@ -57,11 +57,50 @@ struct TokenTests {
                 #expect(wrongSecret.status == 401)
                 #expect(wrongID.status == 401)
                 #expect(wrongSecret.header("content-type") == "application/problem+json")
+                // No client credentials: refused before its grant is looked at (pipelineExchange has the 400).
                 let grant = try await gw.token(form: [("grant_type", "password"), ("username", "sp-admin"), ("password", TestKeys.spAdmin)])
-                #expect(grant.status == 400)
+                #expect(grant.status == 401)
                 let get = try await gw.get("/v1/auth/token", key: nil)
                 #expect(get.status == 405)
                 #expect(get.header("allow") == "POST")
+            }
+        }
+    }
+
+    @Test("the token exchange is a pipeline route: credentials before the target, the caller's rate, one access line naming the caller")
+    func pipelineExchange() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                // Nothing presented: 401 auth.required, saying what the route takes.
+                let none = try await gw.token(form: [("grant_type", "client_credentials")])
+                #expect(none.status == 401)
+                #expect(none.text.contains("auth.required") && none.text.contains("client_secret"), "\(none.text)")
+                // A caller learns nothing of the target without valid credentials: a wrong grant
+                // with no valid client is 401, with one 400.
+                let wrongGrant = try await gw.token(form: [("grant_type", "password"), ("client_id", "sp-admin"), ("client_secret", "nope-nope-nope-nope")])
+                #expect(wrongGrant.status == 401)
+                let grant = try await gw.token(form: [("grant_type", "password"), ("client_id", "sp-admin"), ("client_secret", TestKeys.spAdmin)])
+                #expect(grant.status == 400)
+                #expect(grant.text.contains("auth.unsupported_grant_type"), "\(grant.text)")
+                // Only a client id and its key are exchanged: not an API key, not a token.
+                let token = try await gw.accessToken(id: "sp-admin", key: TestKeys.spAdmin)
+                #expect(try await gw.token(form: [("grant_type", "client_credentials")], headers: [("Authorization", "Bearer " + token)]).status == 401)
+                #expect(try await gw.token(form: [("grant_type", "client_credentials")], headers: [("X-API-Key", TestKeys.spAdmin)]).status == 401)
+                // The caller's rate holds here as on every route: burst 3, then 429 with Retry-After.
+                var statuses: [Int] = []
+                for _ in 0..<4 {
+                    statuses.append(try await gw.token(form: [("grant_type", "client_credentials"), ("client_id", "limited"), ("client_secret", TestKeys.limited)]).status)
+                }
+                #expect(statuses == [200, 200, 200, 429], "\(statuses)")
+                // One access line per exchange, naming the caller it admitted (a refusal by rate, as
+                // on every route, names none); no secret in any line.
+                #expect(await eventually(within: .seconds(5)) {
+                    gw.logs.all.filter { $0.contains("route=/v1/auth/token") && $0.contains("caller=limited") && $0.contains("status=200") }.count == 3
+                        && gw.logs.all.contains { $0.contains("route=/v1/auth/token") && $0.contains("status=429") }
+                }, "\(gw.logs.all.filter { $0.contains("auth/token") }.suffix(4))")
+                #expect(gw.logs.all.contains { $0.contains("route=/v1/auth/token") && $0.contains("caller=sp-admin") && $0.contains("status=400") })
+                #expect(gw.logs.lines(containing: [TestKeys.spAdmin, TestKeys.limited, token]).isEmpty)
+                #expect(sim.state.counters(.vb365).requests.isEmpty && sim.state.counters(.vspc).requests.isEmpty, "an exchange reads nothing upstream")
             }
         }
     }

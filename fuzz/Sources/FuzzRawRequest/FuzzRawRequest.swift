@@ -11,10 +11,10 @@
 // - `RawRequest.init?` agrees field for field with an independent reference framer written from
 //   the type's documented rules (below): whether it refuses the head, the path, tenant id and list
 //   target (substrings of the request target), the credential and cache headers, Content-Length
-//   and `needsRouter`.
+//   `needsRouter`, and `headTooLarge` (beyond the head bounds: refused by the handler).
 // - Structural facts that hold whatever the rules: `tenantID` and `listTarget` never both set, a
 //   tenant id is `path` minus `/v1/tenants/`, a request the hot path would answer itself
-//   (`needsRouter == false`) is a plain ASCII `GET … HTTP/1.1` for one of its two routes.
+//   (`needsRouter == false`, within the bounds) is a plain ASCII `GET … HTTP/1.1` for one of its two routes.
 //
 // A violation prints what differed and aborts, which libFuzzer reports as a crash.
 
@@ -205,6 +205,7 @@ struct Fields: Equatable, CustomStringConvertible {
     var cacheControl: String?
     var contentLength: Int
     var needsRouter: Bool
+    var headTooLarge: Bool
 
     init(_ r: RawRequest) {
         tenantID = r.tenantID
@@ -218,6 +219,7 @@ struct Fields: Equatable, CustomStringConvertible {
         cacheControl = r.cacheControl
         contentLength = r.contentLength
         needsRouter = r.needsRouter
+        headTooLarge = r.headTooLarge
     }
 
     init(_ r: ReferenceRequest) {
@@ -232,6 +234,7 @@ struct Fields: Equatable, CustomStringConvertible {
         cacheControl = r.cacheControl
         contentLength = r.contentLength
         needsRouter = r.needsRouter
+        headTooLarge = r.headTooLarge
     }
 
     /// Byte for byte (String's == would take canonically equivalent text as equal).
@@ -239,13 +242,13 @@ struct Fields: Equatable, CustomStringConvertible {
         func bytes(_ f: Fields) -> [[UInt8]?] {
             [f.tenantID, f.listTarget, f.path, f.apiKey, f.authorization, f.ifNoneMatch, f.requestID, f.forwardedFor, f.cacheControl].map { $0.map { Array($0.utf8) } }
         }
-        return bytes(a) == bytes(b) && a.contentLength == b.contentLength && a.needsRouter == b.needsRouter
+        return bytes(a) == bytes(b) && a.contentLength == b.contentLength && a.needsRouter == b.needsRouter && a.headTooLarge == b.headTooLarge
     }
 
     var description: String {
         "tenantID=\(String(describing: tenantID)) listTarget=\(String(describing: listTarget)) path=\(path) apiKey=\(String(describing: apiKey)) "
             + "authorization=\(String(describing: authorization)) ifNoneMatch=\(String(describing: ifNoneMatch)) requestID=\(String(describing: requestID)) "
-            + "forwardedFor=\(String(describing: forwardedFor)) cacheControl=\(String(describing: cacheControl)) contentLength=\(contentLength) needsRouter=\(needsRouter)"
+            + "forwardedFor=\(String(describing: forwardedFor)) cacheControl=\(String(describing: cacheControl)) contentLength=\(contentLength) needsRouter=\(needsRouter) headTooLarge=\(headTooLarge)"
     }
 }
 
@@ -296,7 +299,7 @@ func checkStructure(_ r: RawRequest, _ head: [UInt8]) {
         check(!list.utf8.contains(UInt8(ascii: "#")), "listTarget with a fragment", head)
     }
     check(r.contentLength >= 0 && r.contentLength <= 999_999_999_999, "contentLength \(r.contentLength)", head)
-    if !r.needsRouter {
+    if !r.needsRouter && !r.headTooLarge {
         check(r.tenantID != nil || r.listTarget != nil, "the hot path would answer a route that is not its own", head)
         check(method == Array("GET".utf8) && version == Array("HTTP/1.1".utf8), "the hot path would answer a method or version other than GET HTTP/1.1", head)
         check(head.allSatisfy { $0 < 0x80 }, "the hot path would answer a head with non-ASCII bytes", head)
@@ -320,6 +323,7 @@ struct ReferenceRequest {
     var cacheControl: String?
     var contentLength = 0
     var needsRouter = false
+    var headTooLarge = false
 
     static let cr: UInt8 = 0x0D
     static let lf: UInt8 = 0x0A
@@ -338,13 +342,13 @@ struct ReferenceRequest {
         }
         guard head.count >= 2, head.suffix(2) == [Self.cr, Self.lf] else { return nil }
         let lines = Self.lines(Array(head.dropLast(2)))
-        if head.count + 4 > 32 * 1024 { needsRouter = true }
+        if head.count + 4 > 32 * 1024 { headTooLarge = true }
         if head.contains(where: { $0 >= 0x80 }) { needsRouter = true }
         guard requestLine(lines[0]) else { return nil }
         var counts: [String: Int] = [:]
         var sawContentLength = false
         for (index, line) in lines.dropFirst().enumerated() {
-            if index + 1 > 100 || line.count > 16 * 1024 { needsRouter = true }
+            if index + 1 > 100 || line.count > 16 * 1024 { headTooLarge = true }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return nil }
             let name = line[..<colon]
             guard name.allSatisfy(Self.isTchar) else { return nil }
