@@ -1,30 +1,37 @@
 /// A byte-bounded LRU map. Not thread-safe by itself: ``ResponseCache`` keeps it in a `Mutex`.
 /// Every operation is O(1) (a dictionary plus an intrusive doubly linked list).
+///
+/// What a cache hit runs (``withEntry(_:_:)`` and the touch) is `@usableFromInline`, so that
+/// ``ResponseCache/withFreshEntry(_:_:)`` is specialized in its caller's module for the cached
+/// value's type rather than run as generic code (a dictionary of a generic class, each call
+/// through witness tables and metadata lookups).
+@usableFromInline
 struct LRUStore<Value: Sendable> {
+    @usableFromInline
     final class Node {
-        let key: String
-        var entry: CacheEntry<Value>
-        var previous: Node?
-        var next: Node?
+        @usableFromInline let key: String
+        @usableFromInline var entry: CacheEntry<Value>
+        @usableFromInline var previous: Node?
+        @usableFromInline var next: Node?
         /// The store's ``touches`` when the node last moved to the front.
-        var touched = 0
+        @usableFromInline var touched = 0
         init(key: String, entry: CacheEntry<Value>) {
             self.key = key
             self.entry = entry
         }
     }
 
-    private var nodes: [String: Node] = [:]
+    @usableFromInline var nodes: [String: Node] = [:]
     /// Counts reads and writes: a read moves its node to the front only when more than an
     /// eighth of the store's entries were touched since it last moved, so a hot entry is not
     /// relinked on every hit (each relink is several reference-count writes under the cache's
     /// lock). The order stays LRU to within that eighth: an entry still in the most recent
     /// eighth is never the least recently used one.
-    private var touches = 0
+    @usableFromInline var touches = 0
     /// Most recently used.
-    private var head: Node?
+    @usableFromInline var head: Node?
     /// Least recently used.
-    private var tail: Node?
+    @usableFromInline var tail: Node?
     /// What every entry is charged: its own bytes, its key's and its ETag's UTF-8 and
     /// ``entryOverhead``. So many small entries under long keys (a list page per `q` and offset)
     /// fill the bound as the memory they hold does, not as their bodies alone would.
@@ -51,6 +58,7 @@ struct LRUStore<Value: Sendable> {
     }
 
     /// Runs `body` on the entry in place (no copy), marked most recently used.
+    @inlinable
     mutating func withEntry<R>(_ key: String, _ body: (borrowing CacheEntry<Value>) -> R?) -> R? {
         guard let node = nodes[key] else { return nil }
         touch(node)
@@ -58,7 +66,8 @@ struct LRUStore<Value: Sendable> {
     }
 
     /// A read of `node`: to the front, unless it moved there recently (see ``touches``).
-    private mutating func touch(_ node: Node) {
+    @inlinable
+    mutating func touch(_ node: Node) {
         touches &+= 1
         guard touches &- node.touched > nodes.count / 8 else { return }
         moveToFront(node)
@@ -102,14 +111,16 @@ struct LRUStore<Value: Sendable> {
         return doomed.count
     }
 
-    private mutating func moveToFront(_ node: Node) {
+    @inlinable
+    mutating func moveToFront(_ node: Node) {
         node.touched = touches
         guard head !== node else { return }
         unlink(node)
         insertAtFront(node)
     }
 
-    private mutating func insertAtFront(_ node: Node) {
+    @inlinable
+    mutating func insertAtFront(_ node: Node) {
         touches &+= 1
         node.touched = touches
         node.previous = nil
@@ -119,7 +130,8 @@ struct LRUStore<Value: Sendable> {
         if tail == nil { tail = node }
     }
 
-    private mutating func unlink(_ node: Node) {
+    @inlinable
+    mutating func unlink(_ node: Node) {
         if let previous = node.previous { previous.next = node.next } else { head = node.next }
         if let next = node.next { next.previous = node.previous } else { tail = node.previous }
         node.previous = nil

@@ -1,6 +1,6 @@
 import GatewayTracing
 public import GatewayClock
-import Synchronization
+public import Synchronization
 
 /// How long an entry is fresh, and how long past that it may still be served.
 public struct FreshnessPolicy: Sendable, Equatable {
@@ -99,13 +99,18 @@ public enum FillExecutor {
 /// hot path can answer hits without `await`; fills and refreshes are async. A fill runs in a task
 /// of its own: a waiter that is cancelled does not cancel it for the others.
 public final class ResponseCache<Value: Sendable>: Sendable {
+    @usableFromInline
     struct State: ~Copyable {
-        var store: LRUStore<Value>
+        @usableFromInline var store: LRUStore<Value>
         var fills: [String: Task<CacheEntry<Value>, any Error>] = [:]
-        var statistics = CacheStatistics()
+        @usableFromInline var statistics = CacheStatistics()
+
+        init(store: LRUStore<Value>) {
+            self.store = store
+        }
     }
 
-    private let state: Mutex<State>
+    @usableFromInline let state: Mutex<State>
     /// An entry larger than this share of `maxBytes` is answered but not stored.
     public let maxEntryBytes: Int
     public let maxBytes: Int
@@ -143,6 +148,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
 
     /// Reads a *fresh* entry in place, under the lock: `read` takes what it needs (and copies only
     /// that), for the hot path. Counts a hit when found.
+    @inlinable
     public func withFreshEntry<R: Sendable>(_ key: String, _ read: @Sendable (borrowing CacheEntry<Value>, _ age: Int) -> R?) -> R? {
         let now = clock.now
         return state.withLock { state in
@@ -279,5 +285,6 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         state.withLock { state in state.store.removeAll { _, entry in entry.tags.contains(tag) } }
     }
 
+    @inlinable
     static func seconds(_ duration: Duration) -> Int { max(0, Int(duration.components.seconds)) }
 }
