@@ -129,6 +129,7 @@ if [ -n "$SESSION" ]; then
   "$NGINX" -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log"   # daemonizes into its own session
 else
   "$NGINX" -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log" &   # daemon off: stays in the script's session
+  PIDS+=("$!")
 fi
 NG_URL="$SCHEME://127.0.0.1:$NG_PORT"
 wait_for "$NG_URL/v1/tenants?limit=1"

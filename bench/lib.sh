@@ -100,9 +100,12 @@ wrk_run() {
 # into one by itself). With the kernel's autogroup scheduling (/proc/sys/kernel/
 # sched_autogroup_enabled) a session is a scheduling group: a server left in the session of
 # the script, and so of wrk, shares wrk's group, and its event loops are woken for a request or
-# two at a time instead of batching them (epoll_wait 0.2-0.5 times per hit against 0.03). A
-# comparison is only fair when both servers are placed alike. SHARED_SESSION=1 keeps the
-# gateway (and, in compare-nginx.sh, nginx) in the script's session, for a control run.
+# two at a time instead of batching them (docs/benchmarks.md, "The two-loop gap was the
+# harness"). A comparison is only fair when both servers are placed alike. SHARED_SESSION=1
+# keeps the gateway (and, in compare-nginx.sh, nginx) in the script's session, for a control run.
+# `setsid` runs the server in place (same PID, so `$!` is the server's) because a background job
+# of a non-interactive shell is not a process-group leader; with job control on (`set -m`) it
+# would fork, and `$!` would be the exited wrapper's.
 SESSION=setsid
 [ "${SHARED_SESSION:-0}" = 1 ] && SESSION=""
 

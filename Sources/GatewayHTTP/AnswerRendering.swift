@@ -48,11 +48,10 @@ enum AnswerRendering {
                 break
             case .noStore:
                 writer.field(.cacheControl, "no-store")
-            case .statusPage:
-                writer.field(.cacheControl, "no-store")
-                for field in StatusPage.securityHeaders { writer.field(field.header, field.value) }
-            case .sessionOpened(let cookies):
-                for cookie in cookies { writer.field(.setCookie, cookie) }
+            case .statusPage, .sessionOpened:
+                if case .sessionOpened(let cookies) = kind {
+                    for cookie in cookies { writer.field(.setCookie, cookie) }
+                }
                 writer.field(.cacheControl, "no-store")
                 for field in StatusPage.securityHeaders { writer.field(field.header, field.value) }
             }

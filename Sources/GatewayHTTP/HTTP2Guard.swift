@@ -196,14 +196,11 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
         timer?.cancel()
         timer = nil
         let started = ContinuousClock.now
-        let problem = RequestHeadLimits.exceeded
         let requestID = RequestIDs.make()
         var answer = ResponseAnswerWriter()
-        let status = AnswerRendering.write(.problem(problem), requestID: requestID, ifNoneMatch: nil, instance: "", into: &answer)
-        recorder?.record(
-            RequestRecorder.Entry(
-                method: head.method.rawValue, path: head.path ?? "", requestID: requestID, callerID: nil, status: status, cache: nil,
-                elapsed: ContinuousClock.now - started, problem: problem, hotPath: false))
+        let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &answer)
+        recorder?.recordRefusedHead(
+            method: head.method.rawValue, target: head.path ?? "", requestID: requestID, status: status, elapsed: ContinuousClock.now - started, hotPath: false)
         let body = answer.body ?? []
         var fields = answer.fields
         fields[.contentLength] = String(body.count)

@@ -182,6 +182,8 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.fireChannelRead(data)
             return
         }
+        // After a refused head nothing more is framed: what arrives until the close is dropped.
+        if machine.isClosed { return }
         var bytes = unwrapInboundIn(data)
         if pending == nil || pending?.readableBytes == 0 {
             pending = bytes
@@ -311,7 +313,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func refuseHead(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
         pending = nil
         machine.owed.remove(.flush)
-        let answer = responder.refuseHead(RawRequest.RequestLine(buffer), scratch: &scratch, allocator: context.channel.allocator)
+        let answer = responder.refuseHead(RawRequest.RequestLine(buffer), hotPath: answers, scratch: &scratch, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(answer))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 

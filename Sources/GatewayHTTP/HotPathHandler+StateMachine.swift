@@ -116,7 +116,7 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
         /// The first bytes of a head: arm a check at the earlier of the head and idle deadlines.
         case armDeadline(in: Int64)
         /// More than `maxHead` without an end, while an earlier request is still with the router:
-        /// hand everything to the codec, which refuses it after that request's answer.
+        /// hand everything to the codec, which refuses it (a bare 400) after that request's answer.
         case handOver
         /// More than `maxHead` without an end, nothing unanswered: refuse it here (431) and close.
         case refuse

@@ -90,17 +90,17 @@ struct HotPathResponder: Sendable {
     }
 
     /// A head beyond ``RequestHeadLimits``: 431 with the gateway's problem, `Connection: close`,
-    /// recorded as any answer (`line`: its request line, when that much was framed).
-    func refuseHead(_ line: RawRequest.RequestLine?, scratch: inout ConnectionScratch, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// recorded as any answer (`line`: its request line, when that much was framed; `hotPath`:
+    /// whether the handler answers hits, for the hot path's own counter).
+    func refuseHead(_ line: RawRequest.RequestLine?, hotPath: Bool, scratch: inout ConnectionScratch, allocator: ByteBufferAllocator) -> ByteBuffer {
         let started = ContinuousClock.now
         let requestID = RequestIDs.make(using: &scratch.random)
         var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 1024), date: scratch.date(), bodies: bodies)
         writer.closing = true
         let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &writer)
-        recorder.record(
-            RequestRecorder.Entry(
-                method: line?.method ?? "other", path: line?.path ?? "", requestID: requestID, callerID: nil, status: status, cache: nil,
-                elapsed: ContinuousClock.now - started, problem: RequestHeadLimits.exceeded, hotPath: true))
+        recorder.recordRefusedHead(
+            method: line?.method ?? "other", target: line?.target ?? "", requestID: requestID, status: status, elapsed: ContinuousClock.now - started,
+            hotPath: hotPath)
         return writer.buffer
     }
 

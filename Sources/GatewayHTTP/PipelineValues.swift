@@ -115,7 +115,8 @@ struct ResolvedRequest: Sendable {
         case status
         case events(FeedQuery)
         case eventStream(FeedQuery)
-        case issueToken
+        /// The issuer the configuration has (its absence is decided by `locate`).
+        case issueToken(GatewayTokenIssuer)
         case openSession
 
         /// Whether serving it may depend on what a company's caller may read (then its customers

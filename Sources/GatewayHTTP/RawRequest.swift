@@ -3,9 +3,10 @@ import GatewayTracing
 import GatewayCore
 
 /// The bounds on a request head, for every front end: over HTTP/1.1 the raw-bytes handler
-/// refuses a head beyond them (``HotPathHandler``, whether or not it answers hits; the router's
-/// HTTP decoder has the same bounds behind it), over HTTP/2 ``HTTP2StreamGuard`` does; both answer
-/// ``exceeded``.
+/// refuses a head beyond them with ``exceeded`` (``HotPathHandler``, whether or not it answers
+/// hits), over HTTP/2 ``HTTP2StreamGuard`` does. The router's HTTP/1.1 decoder has the same
+/// bounds: it refuses (a bare 400, unrecorded) the heads the handler passes on unframed, and one
+/// behind a request the router has not answered yet, so that answers keep their order.
 enum RequestHeadLimits {
     /// Header fields per head.
     static let fieldCount = 100
@@ -47,11 +48,11 @@ struct RawRequest {
     /// The head is beyond ``RequestHeadLimits``: refused, whoever would have served it.
     var headTooLarge = false
 
-    /// A request line's method and path (without the query): what the record of a refused head
-    /// names. Made only for a refusal, from the buffered bytes.
+    /// A request line's method and target: what the record of a refused head names. Made only
+    /// for a refusal, from the buffered bytes.
     struct RequestLine {
         var method: String
-        var path: String
+        var target: String
 
         /// The request line at the start of `buffer`, when its end is there.
         init?(_ buffer: ByteBuffer) {
@@ -61,7 +62,7 @@ struct RawRequest {
                 return line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
             }), parts.count == 3 else { return nil }
             method = String(parts[0])
-            path = String(parts[1].prefix { $0 != "?" })
+            target = String(parts[1])
         }
     }
 

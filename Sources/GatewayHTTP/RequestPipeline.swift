@@ -146,9 +146,9 @@ struct RequestPipeline: Sendable {
             case .events(let uri): return .success(.events(try feedQuery(uri, lastEventID: nil, in: snapshot)))
             case .eventStream(let uri, let lastEventID): return .success(.eventStream(try feedQuery(uri, lastEventID: lastEventID, in: snapshot)))
             case .issueToken(let grantType):
-                guard snapshot.access.tokens != nil else { throw GatewayError.tokensDisabled }
+                guard let tokens = snapshot.access.tokens else { throw GatewayError.tokensDisabled }
                 guard grantType == "client_credentials" else { throw GatewayError.unsupportedGrant }
-                return .success(.issueToken)
+                return .success(.issueToken(tokens))
             case .openSession: return .success(.openSession)
             }
         } catch {
@@ -210,8 +210,8 @@ struct RequestPipeline: Sendable {
                     guard let feed = resolved.snapshot.feed, let events = resolved.snapshot.configuration.events else { throw Self.feedNotConfigured }
                     let visible = FeedAccess.visible(resolved.caller, policy: resolved.snapshot.access.policy)
                     return .eventStream(try await FeedReads.plan(query, feed: feed, visible: visible, heartbeat: events.heartbeat))
-                case .issueToken:
-                    return try await issueToken(for: resolved)
+                case .issueToken(let tokens):
+                    return try await issueToken(by: tokens, for: resolved)
                 case .openSession:
                     return try openSession(for: resolved)
                 case .purge(let upstream, let tenant):
@@ -228,10 +228,8 @@ struct RequestPipeline: Sendable {
     }
 
     /// A gateway token for the caller whose client id and key the request presented.
-    private func issueToken(for resolved: ResolvedRequest) async throws -> PipelineAnswer.Content {
-        let access = resolved.snapshot.access
-        guard let tokens = access.tokens else { throw GatewayError.tokensDisabled }
-        guard let record = access.directory.record(id: resolved.caller.id) else { throw GatewayError.authInvalid }
+    private func issueToken(by tokens: GatewayTokenIssuer, for resolved: ResolvedRequest) async throws -> PipelineAnswer.Content {
+        guard let record = resolved.snapshot.access.directory.record(id: resolved.caller.id) else { throw GatewayError.authInvalid }
         let issued = try await tokens.issue(for: record)
         return .json(try GatewayJSON.encode(IssuedToken(access_token: issued.token, token_type: "Bearer", expires_in: issued.expiresIn)), .noStore)
     }

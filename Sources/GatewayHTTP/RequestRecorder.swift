@@ -48,6 +48,16 @@ struct RequestRecorder: Sendable {
             elapsed: entry.elapsed, traceID: traceID)
     }
 
+    /// A head refused for being over ``RequestHeadLimits`` (431, ``RequestHeadLimits/exceeded``),
+    /// by either front end: `target` as sent (its query is not recorded), `hotPath` when the
+    /// HTTP/1.1 handler answered with the hot path on.
+    func recordRefusedHead(method: String, target: String, requestID: String, status: Int, elapsed: Duration, hotPath: Bool) {
+        record(
+            Entry(
+                method: method, path: String(target.prefix { $0 != "?" }), requestID: requestID, callerID: nil, status: status, cache: nil,
+                elapsed: elapsed, problem: RequestHeadLimits.exceeded, hotPath: hotPath))
+    }
+
     /// A problem answered: on the status board (the route template, the code, the upstream, the
     /// request id, and the tenant id only when it is a well-formed one, never raw input), and
     /// logged when it needs an operator's attention.

@@ -205,11 +205,11 @@ struct HotPathHandlerTests {
         }
     }
 
-    @Test("a head over the limits is answered 431 (problem, Connection: close) after the answers before it, nothing is handed on, and the connection closes; with the hot path off too")
+    @Test("a head over the limits is answered 431 (problem, Connection: close) after the answers before it, nothing is handed on, and the connection closes; with the hot path off too; behind a routed request it goes on")
     func oversizedHead() async throws {
+        let many = (0..<150).map { "X-Field-\($0): v\r\n" }.joined()
         for answers in [true, false] {
             try await withConnection(answers: answers) { connection in
-                let many = (0..<150).map { "X-Field-\($0): v\r\n" }.joined()
                 let first = Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin)
                 try connection.send((answers ? first : "") + "GET /v1/tenants HTTP/1.1\r\nHost: gateway\r\n\(many)\r\n" + Self.get("/v1/tenants"))
                 let written = try connection.written()
@@ -218,6 +218,16 @@ struct HotPathHandlerTests {
                 #expect(try connection.handedOn().isEmpty, "neither the head nor what follows it reaches the codec")
                 #expect(!connection.channel.isActive, "closed once the answer is written")
             }
+        }
+        // Behind a request the router has not answered, the head goes on with it (the codec
+        // refuses it after that answer): nothing is written here, the connection stays.
+        try await withConnection { connection in
+            let routed = Self.get("/healthz")
+            let big = "GET /v1/tenants HTTP/1.1\r\nHost: gateway\r\n\(many)\r\n"
+            try connection.send(routed + big)
+            #expect(try connection.written().isEmpty)
+            #expect(try connection.handedOn() == routed + big)
+            #expect(connection.channel.isActive)
         }
         // No end within maxHead: refused alike.
         try await withConnection { connection in
