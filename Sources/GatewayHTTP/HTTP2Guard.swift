@@ -117,7 +117,7 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let headTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     /// Records a refused head as the router records what it answers.
-    private let recorder: RequestRecorder?
+    private let recorder: RequestRecorder
     private var phase = Phase.awaitingHead
     private var timer: Scheduled<Void>?
     /// When the stream last received something; the timer, when it fires early, re-arms from it.
@@ -126,7 +126,7 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var stalled = false
     private var reported = false
 
-    init(headTimeout: TimeAmount, idleTimeout: TimeAmount, recorder: RequestRecorder?) {
+    init(headTimeout: TimeAmount, idleTimeout: TimeAmount, recorder: RequestRecorder) {
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
         self.recorder = recorder
@@ -195,12 +195,8 @@ final class HTTP2StreamGuard: ChannelDuplexHandler, RemovableChannelHandler {
         phase = .refused
         timer?.cancel()
         timer = nil
-        let started = ContinuousClock.now
-        let requestID = RequestIDs.make()
         var answer = ResponseAnswerWriter()
-        let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &answer)
-        recorder?.recordRefusedHead(
-            method: head.method.rawValue, target: head.path ?? "", requestID: requestID, status: status, elapsed: ContinuousClock.now - started, hotPath: false)
+        recorder.refuseHead(method: head.method.rawValue, target: head.path ?? "", requestID: RequestIDs.make(), hotPath: false, into: &answer)
         let body = answer.body ?? []
         var fields = answer.fields
         fields[.contentLength] = String(body.count)

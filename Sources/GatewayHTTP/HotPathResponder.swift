@@ -93,14 +93,10 @@ struct HotPathResponder: Sendable {
     /// recorded as any answer (`line`: its request line, when that much was framed; `hotPath`:
     /// whether the handler answers hits, for the hot path's own counter).
     func refuseHead(_ line: RawRequest.RequestLine?, hotPath: Bool, scratch: inout ConnectionScratch, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let started = ContinuousClock.now
-        let requestID = RequestIDs.make(using: &scratch.random)
         var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 1024), date: scratch.date(), bodies: bodies)
         writer.closing = true
-        let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &writer)
-        recorder.recordRefusedHead(
-            method: line?.method ?? "other", target: line?.target ?? "", requestID: requestID, status: status, elapsed: ContinuousClock.now - started,
-            hotPath: hotPath)
+        recorder.refuseHead(
+            method: line?.method ?? "other", target: line?.target ?? "", requestID: RequestIDs.make(using: &scratch.random), hotPath: hotPath, into: &writer)
         return writer.buffer
     }
 

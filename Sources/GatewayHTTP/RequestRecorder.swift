@@ -48,14 +48,16 @@ struct RequestRecorder: Sendable {
             elapsed: entry.elapsed, traceID: traceID)
     }
 
-    /// A head refused for being over ``RequestHeadLimits`` (431, ``RequestHeadLimits/exceeded``),
-    /// by either front end: `target` as sent (its query is not recorded), `hotPath` when the
-    /// HTTP/1.1 handler answered with the hot path on.
-    func recordRefusedHead(method: String, target: String, requestID: String, status: Int, elapsed: Duration, hotPath: Bool) {
+    /// Refuses a head over ``RequestHeadLimits``, for either front end: writes the 431
+    /// (``RequestHeadLimits/exceeded``) into `writer` and records it. `target` as sent (its query
+    /// is not recorded); `hotPath` when the HTTP/1.1 handler answered with the hot path on.
+    func refuseHead<Writer: AnswerWriter>(method: String, target: String, requestID: String, hotPath: Bool, into writer: inout Writer) {
+        let started = ContinuousClock.now
+        let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &writer)
         record(
             Entry(
                 method: method, path: String(target.prefix { $0 != "?" }), requestID: requestID, callerID: nil, status: status, cache: nil,
-                elapsed: elapsed, problem: RequestHeadLimits.exceeded, hotPath: hotPath))
+                elapsed: ContinuousClock.now - started, problem: RequestHeadLimits.exceeded, hotPath: hotPath))
     }
 
     /// A problem answered: on the status board (the route template, the code, the upstream, the
