@@ -16,11 +16,17 @@ func executable(_ name: String) throws -> String {
 
 /// A child process, terminated (SIGTERM) when the test ends. Its output (stdout and stderr) is
 /// read as it comes, so tests can wait for a line instead of sleeping.
+///
+/// The output is read by blocking `read(2)` calls on a thread of its own until end of file, not
+/// through `FileHandle.readabilityHandler`: that installs a libdispatch read source, and tearing
+/// such sources down on Linux can leave libdispatch's epoll bookkeeping pointing at freed memory
+/// (a SIGSEGV in libdispatch's event loop, taking the whole test process down).
 final class Child: @unchecked Sendable {
     let process = Process()
     let output = Pipe()
     private final class Captured: Sendable {
         let bytes = Mutex<[UInt8]>([])
+        let finished = Atomic<Bool>(false)
     }
     private let captured = Captured()
     init(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws {
@@ -29,22 +35,35 @@ final class Child: @unchecked Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
-        output.fileHandleForReading.readabilityHandler = { [captured] handle in
-            let data = handle.availableData
-            captured.bytes.withLock { $0 += data }
-        }
         try process.run()
+        // The reader holds the pipe's read end open until it has read everything.
+        let reading = output.fileHandleForReading
+        let thread = Thread { [captured] in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(reading.fileDescriptor, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    captured.bytes.withLock { $0 += buffer[0..<count] }
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            captured.finished.store(true, ordering: .releasing)
+        }
+        thread.name = "child-output"
+        thread.start()
     }
 
     /// What the child has written so far.
     var text: String { captured.bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 
-    /// All the child wrote, once it has exited: what the reader has not delivered yet is read to
-    /// the end.
+    /// All the child wrote, once it has exited: waits (at most 10 s) for the reader to reach the
+    /// end of the output.
     func allOutput() -> String {
-        output.fileHandleForReading.readabilityHandler = nil
-        let rest = output.fileHandleForReading.readDataToEndOfFile()
-        captured.bytes.withLock { $0 += rest }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !captured.finished.load(ordering: .acquiring), ContinuousClock.now < deadline { usleep(5_000) }
         return text
     }
 
