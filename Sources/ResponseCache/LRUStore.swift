@@ -1,5 +1,14 @@
-/// A byte-bounded LRU map. Not thread-safe by itself: ``ResponseCache`` keeps it in a `Mutex`.
-/// Every operation is O(1) (a dictionary plus an intrusive doubly linked list).
+/// A byte-bounded map that evicts least recently used entries first, by the second-chance
+/// (CLOCK) approximation of LRU. Not thread-safe by itself: ``ResponseCache`` keeps it in a
+/// `Mutex`. Every operation is O(1), eviction amortized (a dictionary plus an intrusive doubly
+/// linked list).
+///
+/// A read only marks its entry referenced: one store, no relinking (a relink is several
+/// reference-count writes under the cache's lock, on every hit). Entries are linked in the order
+/// they were stored or last given a second chance; eviction takes the oldest, but one marked
+/// referenced since it was linked is moved to the front unmarked instead and the next is tried.
+/// So an entry read since it was linked is evicted only after every entry not read since, and
+/// each entry is moved at most once per read, however long the scan.
 ///
 /// What a cache hit runs (``withEntry(_:_:)`` and the touch) is `@usableFromInline`, so that
 /// ``ResponseCache/withFreshEntry(_:_:)`` is specialized in its caller's module for the cached
@@ -11,10 +20,10 @@ struct LRUStore<Value: Sendable> {
     final class Node {
         @usableFromInline let key: String
         @usableFromInline var entry: CacheEntry<Value>
-        @usableFromInline var previous: Node?
-        @usableFromInline var next: Node?
-        /// The store's ``touches`` when the node last moved to the front.
-        @usableFromInline var touched = 0
+        var previous: Node?
+        var next: Node?
+        /// Read since it was linked at the front (its second chance, taken at eviction).
+        @usableFromInline var referenced = false
         init(key: String, entry: CacheEntry<Value>) {
             self.key = key
             self.entry = entry
@@ -22,16 +31,10 @@ struct LRUStore<Value: Sendable> {
     }
 
     @usableFromInline var nodes: [String: Node] = [:]
-    /// Counts reads and writes: a read moves its node to the front only when more than an
-    /// eighth of the store's entries were touched since it last moved, so a hot entry is not
-    /// relinked on every hit (each relink is several reference-count writes under the cache's
-    /// lock). The order stays LRU to within that eighth: an entry still in the most recent
-    /// eighth is never the least recently used one.
-    @usableFromInline var touches = 0
-    /// Most recently used.
-    @usableFromInline var head: Node?
-    /// Least recently used.
-    @usableFromInline var tail: Node?
+    /// Most recently linked.
+    var head: Node?
+    /// Least recently linked: the next candidate for eviction.
+    var tail: Node?
     /// What every entry is charged: its own bytes, its key's and its ETag's UTF-8 and
     /// ``entryOverhead``. So many small entries under long keys (a list page per `q` and offset)
     /// fill the bound as the memory they hold does, not as their bodies alone would.
@@ -50,14 +53,14 @@ struct LRUStore<Value: Sendable> {
 
     var count: Int { nodes.count }
 
-    /// The entry, marked most recently used.
+    /// The entry, marked as read.
     mutating func get(_ key: String) -> CacheEntry<Value>? {
         guard let node = nodes[key] else { return nil }
         touch(node)
         return node.entry
     }
 
-    /// Runs `body` on the entry in place (no copy), marked most recently used.
+    /// Runs `body` on the entry in place (no copy), marked as read.
     @inlinable
     mutating func withEntry<R>(_ key: String, _ body: (borrowing CacheEntry<Value>) -> R?) -> R? {
         guard let node = nodes[key] else { return nil }
@@ -65,32 +68,38 @@ struct LRUStore<Value: Sendable> {
         return body(node.entry)
     }
 
-    /// A read of `node`: to the front, unless it moved there recently (see ``touches``).
+    /// A read of `node`: marked for a second chance (written only when it changes).
     @inlinable
     mutating func touch(_ node: Node) {
-        touches &+= 1
-        guard touches &- node.touched > nodes.count / 8 else { return }
-        moveToFront(node)
+        if !node.referenced { node.referenced = true }
     }
 
     /// Inserts or replaces; evicts least recently used entries until the bound holds.
     /// Returns how many entries were evicted.
     @discardableResult
     mutating func set(_ key: String, _ entry: CacheEntry<Value>) -> Int {
+        let stored: Node
         if let existing = nodes[key] {
             bytes -= Self.charge(key, existing.entry)
             existing.entry = entry
             bytes += Self.charge(key, entry)
             moveToFront(existing)
+            stored = existing
         } else {
-            let node = Node(key: key, entry: entry)
-            nodes[key] = node
+            stored = Node(key: key, entry: entry)
+            nodes[key] = stored
             bytes += Self.charge(key, entry)
-            insertAtFront(node)
+            insertAtFront(stored)
         }
         var evicted = 0
-        while bytes > maxBytes, let last = tail, last.key != key || nodes.count > 1 {
-            if last.key == key { break }
+        // Ends: each pass either evicts, or moves an entry to the front unmarked (at most once
+        // per entry before an unmarked one reaches the tail). The entry just stored is not
+        // evicted for its own sake, only passed over, and never when it is alone.
+        while bytes > maxBytes, let last = tail, nodes.count > 1 {
+            if last.referenced || last === stored {
+                moveToFront(last)
+                continue
+            }
             remove(last.key)
             evicted += 1
         }
@@ -111,18 +120,15 @@ struct LRUStore<Value: Sendable> {
         return doomed.count
     }
 
-    @inlinable
+    /// To the front, unmarked: stored again, or given its second chance.
     mutating func moveToFront(_ node: Node) {
-        node.touched = touches
+        node.referenced = false
         guard head !== node else { return }
         unlink(node)
         insertAtFront(node)
     }
 
-    @inlinable
     mutating func insertAtFront(_ node: Node) {
-        touches &+= 1
-        node.touched = touches
         node.previous = nil
         node.next = head
         head?.previous = node
@@ -130,7 +136,6 @@ struct LRUStore<Value: Sendable> {
         if tail == nil { tail = node }
     }
 
-    @inlinable
     mutating func unlink(_ node: Node) {
         if let previous = node.previous { previous.next = node.next } else { head = node.next }
         if let next = node.next { next.previous = node.previous } else { tail = node.previous }

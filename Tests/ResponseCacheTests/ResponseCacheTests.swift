@@ -168,6 +168,25 @@ struct ResponseCacheTests {
         #expect(cache.peek("d") != nil)
     }
 
+    @Test("second chance: an entry read since it was stored outlives every unread one; all read, the oldest goes; the new entry is never the one evicted")
+    func secondChance() async throws {
+        let cache = ResponseCache<String>(maxBytes: 1_200, maxEntryShare: 1)
+        let origin = Origin()
+        for key in ["a", "b", "c"] { _ = try await cache.value(for: key, policy: policy, fill: origin.fill(key)) }
+        _ = cache.peek("a")
+        _ = try await cache.value(for: "d", policy: policy, fill: origin.fill("d"))  // b goes, a passed over
+        _ = try await cache.value(for: "e", policy: policy, fill: origin.fill("e"))  // c goes
+        #expect(cache.peek("b") == nil)
+        #expect(cache.peek("c") == nil)
+        // Every entry now read (a, d, e): the scan passes over each once and evicts the oldest.
+        #expect(cache.peek("a") != nil && cache.peek("d") != nil && cache.peek("e") != nil)
+        _ = try await cache.value(for: "f", policy: policy, fill: origin.fill("f"))
+        let kept = ["a", "d", "e", "f"].filter { cache.peek($0) != nil }
+        #expect(kept.count == 3 && kept.contains("f"), "\(kept)")
+        #expect(cache.statistics.bytes <= 1_200)
+        #expect(cache.statistics.evictions == 3)
+    }
+
     @Test("bypass refreshes the entry; purge by tag and purge all")
     func bypassAndPurge() async throws {
         let cache = ResponseCache<String>(maxBytes: 10_000)
