@@ -103,6 +103,8 @@ public final class TenantLocation: Sendable {
     let cacheKey: String
     /// The id as the caller wrote it (problem details quote it).
     public let requested: String
+    /// The upstream's freshness for single tenants (its definition's).
+    var freshness: FreshnessPolicy { upstream.definition.freshness }
 
     init(upstreamName: String, upstreamID: String, tenantID: String, kind: Tenant.Kind, upstream: UpstreamClients.Upstream, requested: String) {
         self.upstreamName = upstreamName
@@ -125,8 +127,6 @@ public final class TenantReads: Sendable {
     let cache: ResponseCache<CachedPayload>
     /// The shared cache level behind the local cache, when a shared tier is configured.
     let sharedFills: SharedFills<CachedPayload>?
-    /// Each upstream's freshness for single tenants.
-    let freshness: [String: FreshnessPolicy]
     /// Which customer each tenant belongs to, as the last customer joins found it.
     public let membership: CustomerMembership
     /// Tenant ids already resolved by ``locate(_:)`` (valid ones only, at most 1,024 per thread
@@ -142,7 +142,6 @@ public final class TenantReads: Sendable {
         self.health = health
         self.cache = cache
         self.sharedFills = sharedFills
-        self.freshness = Dictionary(uniqueKeysWithValues: clients.all.map { ($0.definition.name, $0.definition.freshness) })
     }
 
     /// The one read decision: a forbidden caller gets 403 naming the roles, a scoped caller asking
@@ -182,7 +181,7 @@ public final class TenantReads: Sendable {
     /// A *fresh* cached answer for a located tenant, or nil (the fill must read it). Never calls
     /// an upstream, never waits; the caller is authorized before (``authorize(_:at:policy:)``).
     public func freshTenant(at location: TenantLocation) -> CachedBody? {
-        let ttl = freshness[location.upstreamName]?.ttl
+        let ttl = location.freshness.ttl
         return cache.withFreshEntry(location.cacheKey) { entry, age -> CachedBody? in
             guard case .tenant(let cached) = entry.value else { return nil }
             return CachedBody(body: cached.body, etag: entry.etag, age: age, maxAge: Self.maxAge(ttl: ttl, age: age))
@@ -203,7 +202,7 @@ public final class TenantReads: Sendable {
         let upstreamID = location.upstreamID
         do {
             let answer = try await cached(
-                location.cacheKey, of: upstream, policy: freshness[name] ?? .init(ttl: .zero), bypass: bypassCache,
+                location.cacheKey, of: upstream, policy: location.freshness, bypass: bypassCache,
                 read: { [clients] in try await clients.read(upstream, id: upstreamID) },
                 store: { [membership] read in
                     guard var tenant = read else { throw GatewayError.notFound("No tenant \(requested).") }
@@ -214,7 +213,7 @@ public final class TenantReads: Sendable {
             guard case .tenant(let cached) = answer.entry.value else { throw GatewayError.notFound("No tenant \(requested).") }
             return TenantAnswer(
                 tenant: cached.tenant, body: cached.body, etag: answer.entry.etag, cacheStatus: answer.status, age: answer.age,
-                maxAge: Self.maxAge(ttl: freshness[name]?.ttl, age: answer.age))
+                maxAge: Self.maxAge(ttl: location.freshness.ttl, age: answer.age))
         } catch let error as GatewayError {
             throw error
         } catch {
