@@ -36,8 +36,7 @@ struct RequestRecorder: Sendable {
     func record(_ entry: Entry) {
         let route = APISurface.routeTemplate(entry.path)
         if let problem = entry.problem { note(problem, entry, route: route) }
-        metrics.request(route: route, method: entry.method, status: entry.status, duration: entry.elapsed, cache: entry.cache)
-        if entry.hotPath { metrics.hotPathAnswer(status: entry.status) }
+        metrics.request(route: route, method: entry.method, status: entry.status, duration: entry.elapsed, cache: entry.cache, hotPath: entry.hotPath)
         let traceID = entry.span.flatMap {
             GatewayTracing.finish(
                 $0, method: MethodLabel.label(entry.method), status: entry.status, route: route, caller: entry.callerID, cache: entry.cache, problem: entry.problem?.code.rawValue,

@@ -15,12 +15,15 @@ public final class GatewayMetrics: Sendable {
     struct RequestSeries {
         var count: Counter
         var duration: Timer
+        /// `veeam_gateway_hot_path_responses_total` of the status (answers the hot path wrote).
+        var hotPath: Counter?
     }
 
     struct RequestSeriesKey: Hashable {
         var route: String
         var method: String
         var status: Int
+        var hotPath: Bool
     }
 
     /// Upstream-call series already made, by upstream and outcome (every miss makes one call).
@@ -46,37 +49,27 @@ public final class GatewayMetrics: Sendable {
         self.inFlightMeter = Meter(label: "veeam_gateway_http_requests_in_flight", factory: factory)
     }
 
-    /// One served request.
-    public func request(route: String, method rawMethod: String, status: Int, duration: Duration, cache: String? = nil) {
+    /// One served request; `hotPath` when the event-loop hot path wrote the answer itself (also
+    /// counted by status in `veeam_gateway_hot_path_responses_total`).
+    public func request(route: String, method rawMethod: String, status: Int, duration: Duration, cache: String? = nil, hotPath: Bool = false) {
         let method = MethodLabel.label(rawMethod)
         board.request(method: method, route: route, status: status, duration: duration, cache: cache)
-        let key = RequestSeriesKey(route: route, method: method, status: status)
+        let key = RequestSeriesKey(route: route, method: method, status: status, hotPath: hotPath)
         let series = requestSeries.withCurrent { known in
             if let found = known[key] { return found }
             let made = RequestSeries(
                 count: Counter(
                     label: "veeam_gateway_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
-                duration: Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
+                duration: Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory),
+                hotPath: hotPath ? Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory) : nil
             )
             known[key] = made
             return made
         }
         series.count.increment()
         series.duration.recordNanoseconds(Self.nanoseconds(duration))
+        series.hotPath?.increment()
     }
-
-    /// An answer the event-loop hot path wrote itself (also counted in the request series).
-    public func hotPathAnswer(status: Int) {
-        let counter = hotPathSeries.withCurrent { known in
-            if let found = known[status] { return found }
-            let made = Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory)
-            known[status] = made
-            return made
-        }
-        counter.increment()
-    }
-
-    private let hotPathSeries = ThreadShards { [Int: Counter]() }
 
     /// Bytes the hot path examined while looking for the end of heads that arrived in pieces
     /// (each byte once: the scan resumes where it stopped, so a trickled head costs linear work).
