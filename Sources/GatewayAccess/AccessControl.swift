@@ -66,26 +66,22 @@ public final class AccessControl: Sendable {
     public func authenticate(apiKey: String?, address: String, memo: inout PresentedKeyMemo) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         guard let apiKey, !apiKey.isEmpty else { return .missing }
-        if let caller = memo.caller(for: apiKey, under: self) { return admitted(caller) }
+        if let known = memo.caller(for: apiKey, under: self) { return admitted(known.caller, rate: known.rate) }
         guard let record = directory.authenticate(apiKey: apiKey) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
         let caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .apiKey)
-        memo = PresentedKeyMemo(key: apiKey, caller: caller, access: self)
-        return admitted(caller)
+        let rate = rate(of: record)
+        memo = PresentedKeyMemo(key: apiKey, caller: caller, rate: rate, access: self)
+        return admitted(caller, rate: rate)
     }
 
-    /// An authenticated caller, held to its rate: every admitted request takes one request of
-    /// it, here and nowhere else.
-    func admitted(_ caller: Caller) -> Outcome {
-        if let wait = takeRate(caller) { return .rateLimited(retryAfter: wait) }
+    /// An authenticated caller, held to its rate (`rate`, when already known, else looked up by
+    /// its id): every admitted request takes one request of it, here and nowhere else.
+    func admitted(_ caller: Caller, rate: RateLimit? = nil) -> Outcome {
+        if let wait = rateLimiter.take(caller.id, rate: rate ?? self.rate(of: caller.id)) { return .rateLimited(retryAfter: wait) }
         return .caller(caller)
-    }
-
-    /// Takes one request from the caller's rate: nil when allowed, else the seconds to wait.
-    func takeRate(_ caller: Caller) -> Int? {
-        rateLimiter.take(caller.id, rate: rate(of: caller.id))
     }
 }
 
@@ -95,8 +91,14 @@ public final class AccessControl: Sendable {
 /// connection; the constant-time scan of every configured key stays the way any new key is
 /// authenticated. A reload makes a new ``AccessControl``, which the memo does not match.
 public struct PresentedKeyMemo: Sendable {
+    /// A remembered caller and its rate (both as the configuration in force defined them).
+    struct Known {
+        var caller: Caller
+        var rate: RateLimit
+    }
+
     private var key: String
-    private var known: Caller?
+    private var known: Known?
     /// Held, not only compared by identity: a freed configuration's address can be reused by the next.
     private var access: AccessControl?
 
@@ -107,14 +109,14 @@ public struct PresentedKeyMemo: Sendable {
         access = nil
     }
 
-    init(key: String, caller: Caller, access: AccessControl) {
+    init(key: String, caller: Caller, rate: RateLimit, access: AccessControl) {
         self.key = key
-        self.known = caller
+        self.known = Known(caller: caller, rate: rate)
         self.access = access
     }
 
-    /// The remembered caller when `key` is the key it was authenticated by under `access`.
-    func caller(for key: String, under access: AccessControl) -> Caller? {
+    /// The remembered caller and its rate when `key` is the key it was authenticated by under `access`.
+    func caller(for key: String, under access: AccessControl) -> Known? {
         guard self.access === access, let known, self.key == key else { return nil }
         return known
     }

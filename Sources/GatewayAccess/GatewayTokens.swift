@@ -134,7 +134,12 @@ extension AccessControl {
 
     /// The rate a caller is held to (its own, else the default).
     public func rate(of callerID: String) -> RateLimit {
-        directory.record(id: callerID)?.rate ?? defaultRate
+        directory.record(id: callerID).map { rate(of: $0) } ?? defaultRate
+    }
+
+    /// A configured caller's rate: its own, else the default.
+    func rate(of record: CallerRecord) -> RateLimit {
+        record.rate ?? defaultRate
     }
 }
 
