@@ -1,4 +1,9 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import GatewayTracing
 import GatewayCore
 
@@ -236,12 +241,17 @@ struct RawRequest {
     }
 
     static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        bytes.count == text.utf8CodeUnitCount && bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        bytes.count == text.utf8CodeUnitCount && hasPrefix(bytes, text)
     }
 
+    /// Compared with `memcmp` (a generic `elementsEqual` walks the two byte by byte through
+    /// iterators: on every request, for every literal compared).
     static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        bytes.count >= text.utf8CodeUnitCount
-            && UnsafeRawBufferPointer(rebasing: bytes[..<text.utf8CodeUnitCount]).elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        let count = text.utf8CodeUnitCount
+        guard bytes.count >= count else { return false }
+        guard count > 0 else { return true }
+        guard let base = bytes.baseAddress else { return false }
+        return memcmp(base, text.utf8Start, count) == 0
     }
 
     /// ASCII case-insensitive comparison with a lowercase literal.

@@ -12,11 +12,18 @@ public final class GatewayMetrics: Sendable {
     /// every shard the same series).
     private let requestSeries = ThreadShards { [RequestSeriesKey: RequestSeries]() }
 
-    struct RequestSeries {
-        var count: Counter
-        var duration: Timer
+    /// A class: a lookup hands back one reference, not three.
+    final class RequestSeries: Sendable {
+        let count: Counter
+        let duration: Timer
         /// `veeam_gateway_hot_path_responses_total` of the status (answers the hot path wrote).
-        var hotPath: Counter?
+        let hotPath: Counter?
+
+        init(count: Counter, duration: Timer, hotPath: Counter?) {
+            self.count = count
+            self.duration = duration
+            self.hotPath = hotPath
+        }
     }
 
     struct RequestSeriesKey: Hashable {
