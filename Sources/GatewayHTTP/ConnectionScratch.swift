@@ -1,6 +1,5 @@
 import Foundation
 import GatewayAccess
-import NIOCore
 import Synchronization
 
 /// Request ids for requests that bring none: random UUIDs (version 4) from a generator seeded
@@ -82,35 +81,13 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
 }
 
 /// Per-connection state of the hot path that would otherwise need a lock shared by every
-/// connection: the `Date` value of the current second, a request-id generator, and the buffer
-/// its answers are written into.
+/// connection: the `Date` value of the current second and a request-id generator.
 struct ConnectionScratch {
     var random = Xoshiro256StarStar()
     /// The last API key this connection presented, and its caller.
     var presentedKey = PresentedKeyMemo()
     private var dateSecond = -1
     private var dateText = ""
-    /// The buffer the last answer was written into. Once the channel has written it out, this is
-    /// its only holder, and the next answer is written into the same storage: no allocation per
-    /// answer. While the channel still holds it (a burst of pipelined answers, a peer slow to
-    /// read), the next answer gets new storage, as it would without it.
-    private var answerBuffer: ByteBuffer?
-
-    /// Storage for this connection's answers is kept up to this capacity (an answer with a large
-    /// body grows its buffer; such storage is not kept).
-    static let keptAnswerCapacity = 16 * 1024
-
-    /// An empty buffer for the next answer: the last one's storage when nothing else holds it.
-    mutating func answerBuffer(_ allocator: ByteBufferAllocator) -> ByteBuffer {
-        guard var buffer = answerBuffer.take() else { return allocator.buffer(capacity: 2048) }
-        buffer.clear()  // the same storage when uniquely held, else new storage of its capacity
-        return buffer
-    }
-
-    /// Keeps `buffer` (the answer just written) for the next answer.
-    mutating func keepAnswerBuffer(_ buffer: ByteBuffer) {
-        answerBuffer = buffer.capacity <= Self.keptAnswerCapacity ? buffer : nil
-    }
 
     /// The `Date` header value (IMF-fixdate), formatted once per second.
     mutating func date() -> String {
