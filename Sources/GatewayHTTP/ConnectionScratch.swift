@@ -86,17 +86,18 @@ struct ConnectionScratch {
     var random = Xoshiro256StarStar()
     /// The last API key this connection presented, and its caller.
     var presentedKey = PresentedKeyMemo()
-    private var dateSecond = -1
     private var dateText = ""
+    /// Until when `dateText` is the current second's (on the monotonic clock).
+    private var dateValidUntil: ContinuousClock.Instant?
 
-    /// The `Date` header value (IMF-fixdate), formatted once per second.
-    mutating func date() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        if now.tv_sec != dateSecond {
-            dateSecond = now.tv_sec
-            dateText = HTTPDate.format(now.tv_sec)
-        }
+    /// The `Date` header value (IMF-fixdate) at `now` (a reading the caller has already made),
+    /// formatted once per second: the wall clock is read only when a new second has begun.
+    mutating func date(at now: ContinuousClock.Instant = .now) -> String {
+        if let until = dateValidUntil, now < until { return dateText }
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        dateText = HTTPDate.format(wall.tv_sec)
+        dateValidUntil = now + .nanoseconds(1_000_000_000 - Int64(wall.tv_nsec))
         return dateText
     }
 }

@@ -63,7 +63,7 @@ struct HotPathResponder: Sendable {
         case .fill(let resolved):
             return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: request.path, started: started, span: span(request)))
         case .answer(let answer):
-            var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 2048), date: scratch.date(), bodies: bodies)
+            var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 2048), date: scratch.date(at: started), bodies: bodies)
             let status = AnswerRendering.write(
                 answer.content, requestID: asked.requestID, ifNoneMatch: request.ifNoneMatch, instance: request.path, into: &writer)
             record(answer, status: status, requestID: asked.requestID, path: request.path, started: started, span: span(request))
