@@ -86,10 +86,10 @@ public final class AccessControl: Sendable {
 }
 
 /// The last valid API key one connection presented, and the caller it authenticated under which
-/// configuration. Kept by the connection (never shared between connections), so comparing a
-/// presented key with it tells a client only whether it sent the same key as before on its own
-/// connection; the constant-time scan of every configured key stays the way any new key is
-/// authenticated. A reload makes a new ``AccessControl``, which the memo does not match.
+/// configuration. Kept by the connection (never shared between connections), and compared in
+/// constant time (a proxy may carry several clients' requests on one connection); the
+/// constant-time scan of every configured key stays the way any new key is authenticated. A
+/// reload makes a new ``AccessControl``, which the memo does not match.
 public struct PresentedKeyMemo: Sendable {
     /// A remembered caller and its rate (both as the configuration in force defined them).
     struct Known {
@@ -117,7 +117,23 @@ public struct PresentedKeyMemo: Sendable {
 
     /// The remembered caller and its rate when `key` is the key it was authenticated by under `access`.
     func caller(for key: String, under access: AccessControl) -> Known? {
-        guard self.access === access, let known, self.key == key else { return nil }
+        guard self.access === access, let known, Self.sameKey(self.key, key) else { return nil }
         return known
+    }
+
+    /// Whether `presented` is the remembered key, in a time that depends on the lengths alone,
+    /// never on where the two first differ: a connection that a proxy shares between its clients
+    /// must not let one of them time its way, byte by byte, to the key another presented before.
+    static func sameKey(_ remembered: String, _ presented: String) -> Bool {
+        var remembered = remembered
+        var presented = presented
+        return remembered.withUTF8 { known in
+            presented.withUTF8 { candidate in
+                guard known.count == candidate.count else { return false }
+                var difference: UInt8 = 0
+                for index in 0..<known.count { difference |= known[index] ^ candidate[index] }
+                return difference == 0
+            }
+        }
     }
 }

@@ -60,10 +60,12 @@ final class Child: @unchecked Sendable {
     var text: String { captured.bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 
     /// All the child wrote, once it has exited: waits (at most 10 s) for the reader to reach the
-    /// end of the output.
+    /// end of the output, and records an issue if it did not (a check of what was never written
+    /// must not pass on part of the output).
     func allOutput() -> String {
         let deadline = ContinuousClock.now + .seconds(10)
         while !captured.finished.load(ordering: .acquiring), ContinuousClock.now < deadline { usleep(5_000) }
+        if !captured.finished.load(ordering: .acquiring) { Issue.record("the child's output did not end within 10 s") }
         return text
     }
 

@@ -266,6 +266,14 @@ struct AccessPolicyTests {
             callers: [CallerRecord(id: "a", keyHash: APIKey.hash("key-a-new-0123456789"), roles: [])],
             policy: AccessPolicy(), defaultRate: RateLimit(requestsPerSecond: 100, burst: 100), failedAuthPerMinute: 10)
         #expect(after.authenticate(apiKey: "key-b-0123456789", address: "10.0.0.2", memo: &kept) == .invalid)
+        // A caller's own rate is remembered with it, not the default: c's burst of 1 ends at its
+        // second request, answered from the memo.
+        let own = AccessControl(
+            callers: [CallerRecord(id: "c", keyHash: APIKey.hash("key-c-0123456789"), roles: [], rate: RateLimit(requestsPerSecond: 0.001, burst: 1))],
+            policy: AccessPolicy(), defaultRate: RateLimit(requestsPerSecond: 100, burst: 100), failedAuthPerMinute: 10)
+        var third = PresentedKeyMemo()
+        #expect(own.authenticate(apiKey: "key-c-0123456789", address: "10.0.0.3", memo: &third) == .caller(Caller(id: "c", roles: [])))
+        #expect(own.authenticate(apiKey: "key-c-0123456789", address: "10.0.0.3", memo: &third) == .rateLimited(retryAfter: 1000))
     }
 
     @Test("token buckets: burst, then Retry-After; failed-auth windows")
