@@ -9,12 +9,13 @@
 //   or (up to 4 KiB) a byte at a time through `scanned`; across the calls each position is examined at most once.
 // - The same bytes behind a consumed prefix (a nonzero reader index) frame and parse alike.
 // - `RawRequest.init?` agrees field for field with an independent reference framer written from
-//   the type's documented rules (below): whether it refuses the head, the path, tenant id and list
-//   target (substrings of the request target), the credential and cache headers, Content-Length
+//   the type's documented rules (below): whether it refuses the head, the path, tenant id, list
+//   and pass-through targets (substrings of the request target), the credential and cache headers, Content-Length
 //   `needsRouter`, and `headTooLarge` (beyond the head bounds: refused by the handler).
 // - Structural facts that hold whatever the rules: `tenantID` and `listTarget` never both set, a
 //   tenant id is `path` minus `/v1/tenants/`, a request the hot path would answer itself
-//   (`needsRouter == false`, within the bounds) is a plain ASCII `GET … HTTP/1.1` for one of its two routes.
+//   (`needsRouter == false`, within the bounds) is a plain ASCII `GET … HTTP/1.1` for one of its
+//   routes (a tenant, the list, a pass-through).
 //
 // A violation prints what differed and aborts, which libFuzzer reports as a crash.
 
@@ -196,6 +197,7 @@ func same(_ a: RawRequest?, _ b: RawRequest?) -> Bool {
 struct Fields: Equatable, CustomStringConvertible {
     var tenantID: String?
     var listTarget: String?
+    var passThroughTarget: String?
     var path: String
     var apiKey: String?
     var authorization: String?
@@ -210,6 +212,7 @@ struct Fields: Equatable, CustomStringConvertible {
     init(_ r: RawRequest) {
         tenantID = r.tenantID
         listTarget = r.listTarget
+        passThroughTarget = r.passThroughTarget
         path = r.path
         apiKey = r.apiKey
         authorization = r.authorization
@@ -225,6 +228,7 @@ struct Fields: Equatable, CustomStringConvertible {
     init(_ r: ReferenceRequest) {
         tenantID = r.tenantID
         listTarget = r.listTarget
+        passThroughTarget = r.passThroughTarget
         path = r.path
         apiKey = r.apiKey
         authorization = r.authorization
@@ -240,13 +244,14 @@ struct Fields: Equatable, CustomStringConvertible {
     /// Byte for byte (String's == would take canonically equivalent text as equal).
     static func == (a: Fields, b: Fields) -> Bool {
         func bytes(_ f: Fields) -> [[UInt8]?] {
-            [f.tenantID, f.listTarget, f.path, f.apiKey, f.authorization, f.ifNoneMatch, f.requestID, f.forwardedFor, f.cacheControl].map { $0.map { Array($0.utf8) } }
+            [f.tenantID, f.listTarget, f.passThroughTarget, f.path, f.apiKey, f.authorization, f.ifNoneMatch, f.requestID, f.forwardedFor, f.cacheControl].map { $0.map { Array($0.utf8) } }
         }
         return bytes(a) == bytes(b) && a.contentLength == b.contentLength && a.needsRouter == b.needsRouter && a.headTooLarge == b.headTooLarge
     }
 
     var description: String {
-        "tenantID=\(String(describing: tenantID)) listTarget=\(String(describing: listTarget)) path=\(path) apiKey=\(String(describing: apiKey)) "
+        "tenantID=\(String(describing: tenantID)) listTarget=\(String(describing: listTarget)) "
+            + "passThroughTarget=\(String(describing: passThroughTarget)) path=\(path) apiKey=\(String(describing: apiKey)) "
             + "authorization=\(String(describing: authorization)) ifNoneMatch=\(String(describing: ifNoneMatch)) requestID=\(String(describing: requestID)) "
             + "forwardedFor=\(String(describing: forwardedFor)) cacheControl=\(String(describing: cacheControl)) contentLength=\(contentLength) needsRouter=\(needsRouter) headTooLarge=\(headTooLarge)"
     }
@@ -280,13 +285,15 @@ func checkStructure(_ r: RawRequest, _ head: [UInt8]) {
     // Compared as bytes: String's own == and hasPrefix compare characters, and a combining mark
     // after `/v1/tenants` makes its last character another one.
     if !r.path.isEmpty {
-        check(r.path.utf8.elementsEqual(prefix.utf8) || r.path.utf8.starts(with: (prefix + "/").utf8), "path \(r.path) outside /v1/tenants", head)
+        check(
+            r.path.utf8.elementsEqual(prefix.utf8) || r.path.utf8.starts(with: (prefix + "/").utf8) || r.path.utf8.starts(with: "/v1/upstreams/".utf8),
+            "path \(r.path) outside /v1/tenants and /v1/upstreams/", head)
         // Lossless: the target's bytes were valid UTF-8, or the request goes to the router.
         if Array(r.path.utf8) != Array(target.prefix(r.path.utf8.count)) {
             check(r.needsRouter, "path \(r.path) is not a prefix of the target, and the hot path would answer", head)
         }
     } else {
-        check(r.tenantID == nil && r.listTarget == nil, "a route without a path", head)
+        check(r.tenantID == nil && r.listTarget == nil && r.passThroughTarget == nil, "a route without a path", head)
     }
     if let id = r.tenantID {
         check(r.path.utf8.elementsEqual((prefix + "/" + id).utf8), "tenantID \(id) is not the path's last segment (\(r.path))", head)
@@ -300,7 +307,7 @@ func checkStructure(_ r: RawRequest, _ head: [UInt8]) {
     }
     check(r.contentLength >= 0 && r.contentLength <= 999_999_999_999, "contentLength \(r.contentLength)", head)
     if !r.needsRouter && !r.headTooLarge {
-        check(r.tenantID != nil || r.listTarget != nil, "the hot path would answer a route that is not its own", head)
+        check(r.tenantID != nil || r.listTarget != nil || r.passThroughTarget != nil, "the hot path would answer a route that is not its own", head)
         check(method == Array("GET".utf8) && version == Array("HTTP/1.1".utf8), "the hot path would answer a method or version other than GET HTTP/1.1", head)
         check(head.allSatisfy { $0 < 0x80 }, "the hot path would answer a head with non-ASCII bytes", head)
         check(head.count <= RequestHeadLimits.headSize, "the hot path would answer a head of \(head.count) bytes", head)
@@ -315,6 +322,7 @@ struct ReferenceRequest {
     var tenantID: String?
     var listTarget: String?
     var path = ""
+    var passThroughTarget: String?
     var apiKey: String?
     var authorization: String?
     var ifNoneMatch: String?
@@ -378,7 +386,7 @@ struct ReferenceRequest {
                 needsRouter = true
             }
         }
-        if tenantID == nil && listTarget == nil { needsRouter = true }
+        if tenantID == nil && listTarget == nil && passThroughTarget == nil { needsRouter = true }
     }
 
     /// Splits on CRLF (the head holds no lone CR or LF by now).
@@ -407,9 +415,16 @@ struct ReferenceRequest {
         if method != Array("GET".utf8) || version != Array("HTTP/1.1".utf8) { needsRouter = true }
         let pathBytes = Array(target.prefix { $0 != UInt8(ascii: "?") })
         let base = Array("/v1/tenants".utf8)
+        // Below `/v1/upstreams/`: kept as the path, a pass-through or the router's.
+        if pathBytes.starts(with: Array("/v1/upstreams/".utf8)) {
+            path = String(decoding: pathBytes, as: UTF8.self)
+            notePassThrough(target)
+            return true
+        }
         // Ours: `/v1/tenants` itself or below it (`/v1/tenantsX` is another path).
         guard pathBytes == base || pathBytes.starts(with: base + [UInt8(ascii: "/")]) else { return true }
         path = String(decoding: pathBytes, as: UTF8.self)
+        defer { if tenantID == nil && listTarget == nil { notePassThrough(target) } }
         let hasQuery = pathBytes.count < target.count
         if pathBytes == base {
             if !target.contains(UInt8(ascii: "#")) { listTarget = String(decoding: target, as: UTF8.self) }
@@ -418,6 +433,25 @@ struct ReferenceRequest {
             if (1...70).contains(id.count), id.allSatisfy(Self.isIDByte) { tenantID = String(decoding: id, as: UTF8.self) }
         }
         return true
+    }
+
+    /// A pass-through target (docs/api.md): no fragment; its path `/v1/tenants/{id}/api/…` or
+    /// `/v1/upstreams/{name}/api/…`, the segment not empty; compared as text, as the routes do.
+    mutating func notePassThrough(_ target: [UInt8]) {
+        guard !target.contains(UInt8(ascii: "#")) else { return }
+        let text = String(decoding: target, as: UTF8.self)
+        let path = text.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        var rest: Substring
+        if path.hasPrefix("/v1/tenants/") {
+            rest = path.dropFirst("/v1/tenants/".count)
+        } else if path.hasPrefix("/v1/upstreams/") {
+            rest = path.dropFirst("/v1/upstreams/".count)
+        } else {
+            return
+        }
+        guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex else { return }
+        rest = rest[rest.index(after: slash)...]
+        if rest.hasPrefix("api/") { passThroughTarget = text }
     }
 
     static func trimmed(_ value: [UInt8]) -> [UInt8] {
