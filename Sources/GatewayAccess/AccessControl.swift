@@ -128,12 +128,7 @@ public struct PresentedKeyMemo: Sendable {
         var remembered = remembered
         var presented = presented
         return remembered.withUTF8 { known in
-            presented.withUTF8 { candidate in
-                guard known.count == candidate.count else { return false }
-                var difference: UInt8 = 0
-                for index in 0..<known.count { difference |= known[index] ^ candidate[index] }
-                return difference == 0
-            }
+            presented.withUTF8 { ConstantTime.equal(UnsafeRawBufferPointer(known), UnsafeRawBufferPointer($0)) }
         }
     }
 }

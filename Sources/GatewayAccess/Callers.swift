@@ -230,16 +230,24 @@ public struct CallerDirectory: Sendable {
         let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
         var found = -1
         digest.withUnsafeBytes { presented in
-            digests.withUnsafeBufferPointer { all in
-                for index in 0..<keyed.count {
-                    var difference: UInt8 = 0
-                    let base = index * 32
-                    for i in 0..<32 { difference |= all[base + i] ^ presented[i] }
-                    if difference == 0 { found = index }
+            digests.withUnsafeBytes { all in
+                for index in 0..<keyed.count where ConstantTime.equal(UnsafeRawBufferPointer(rebasing: all[(index * 32)..<(index * 32 + 32)]), presented) {
+                    found = index
                 }
             }
         }
         return found >= 0 ? keyed[found] : nil
+    }
+}
+
+/// Byte comparison for secrets: the time taken depends on the lengths alone, never on where two
+/// inputs first differ, so timing cannot walk an attacker towards a key byte by byte.
+enum ConstantTime {
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in 0..<a.count { difference |= a[index] ^ b[index] }
+        return difference == 0
     }
 }
 
