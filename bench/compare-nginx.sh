@@ -173,7 +173,9 @@ TICK=$(getconf CLK_TCK)
 # saved to a file (`times` must run in that shell, not in a pipe or a command substitution).
 children_cpu_us() { tail -n 1 "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%d", t * 1e6 }'; }
 # DETAIL=1: per run, the user/system split of the servers' CPU per request and, with perf, the
-# system calls per request (read, write/writev, epoll_wait), for the per-hit budget.
+# system calls and context switches per request (read, write/writev, epoll_wait), for the per-hit budget (the tracing
+# costs both servers CPU: DETAIL_SYSCALLS=0 leaves it out), and the machine's idle, soft-interrupt
+# and stolen shares during the run.
 DETAIL=${DETAIL:-0}
 : >"$OUT/details.txt"
 
@@ -184,13 +186,14 @@ run() {
   local before after split_before split_after perf_pid=""
   before=$(cpu_ticks "$@")
   split_before=$(cpu_split "$@")
-  if [ "$DETAIL" = 1 ] && command -v perf >/dev/null; then
+  if [ "$DETAIL" = 1 ] && [ "${DETAIL_SYSCALLS:-1}" = 1 ] && command -v perf >/dev/null; then
     local secs=${DURATION%s}
-    perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex \
+    perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,context-switches,cpu-migrations \
       -p "$(echo "$@" | tr ' ' ',')" -o "$OUT/perf-stat.txt" -- sleep "$((secs - 1))" 2>/dev/null &
     perf_pid=$!
   fi
-  local load_before load_after
+  local load_before load_after stat_before stat_after
+  stat_before=$(head -n 1 /proc/stat)
   times >"$OUT/times.txt"
   load_before=$(children_cpu_us "$OUT/times.txt")
   wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -s "$script" "$url" >"$OUT/wrk.txt" 2>&1 || true
@@ -198,21 +201,28 @@ run() {
   load_after=$(children_cpu_us "$OUT/times.txt")
   after=$(cpu_ticks "$@")
   split_after=$(cpu_split "$@")
+  stat_after=$(head -n 1 /proc/stat)
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null || true
   if [ "$DETAIL" = 1 ]; then
-    python3 - "$OUT/wrk.txt" "$split_before" "$split_after" "$TICK" "$OUT/perf-stat.txt" "$url" "${DURATION%s}" "$((load_after - load_before))" >>"$OUT/details.txt" <<'PY'
+    python3 - "$OUT/wrk.txt" "$split_before" "$split_after" "$TICK" "$OUT/perf-stat.txt" "$url" "${DURATION%s}" "$((load_after - load_before))" "$stat_before" "$stat_after" >>"$OUT/details.txt" <<'PY'
 import re, sys, os
 text = open(sys.argv[1]).read()
 ub, sb = map(int, sys.argv[2].split()); ua, sa = map(int, sys.argv[3].split()); hz = int(sys.argv[4])
 count = int(re.search(r"(\d+) requests in", text).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 line = f"{sys.argv[6]}: user {(ua-ub)/hz*1e6/count:.1f} µs, system {(sa-sb)/hz*1e6/count:.1f} µs per request; wrk {int(sys.argv[8])/count:.1f} µs per request"
+# The whole machine over the run (/proc/stat's first line): the share of both cores idle, in soft
+# interrupts and stolen by the hypervisor.
+cpu_before = [int(x) for x in sys.argv[9].split()[1:]]; cpu_after = [int(x) for x in sys.argv[10].split()[1:]]
+delta = [a - b for a, b in zip(cpu_after, cpu_before)]
+total = sum(delta[:8]) or 1
+line += f"; machine: idle {delta[3] / total:.1%}, softirq {delta[6] / total:.1%}, steal {delta[7] / total:.1%}"
 if os.path.exists(sys.argv[5]):
     calls = {}
     for row in open(sys.argv[5]):
         parts = row.strip().split(",")
-        if len(parts) > 2 and parts[2].startswith("syscalls:sys_enter_") and parts[0].isdigit():
-            calls[parts[2].split("sys_enter_")[1]] = int(parts[0])
+        if len(parts) > 2 and parts[0].isdigit():
+            calls[parts[2].split("sys_enter_")[-1]] = int(parts[0])
     seconds = int(sys.argv[7]) - 1
     served = rps * seconds
     line += "; per request: " + ", ".join(f"{k} {v / served:.2f}" for k, v in calls.items() if v)
