@@ -111,7 +111,9 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     }
 
     @usableFromInline let state: Mutex<State>
-    /// An entry larger than this share of `maxBytes` is answered but not stored.
+    /// An entry charged more than this share of `maxBytes` (its bytes, key and ETag and the
+    /// store's fixed overhead, as ``LRUStore`` charges it) is answered but not stored. With a
+    /// share of at most 1, no entry alone exceeds the bound.
     public let maxEntryBytes: Int
     public let maxBytes: Int
     /// What decides freshness (injected: tests move it instead of sleeping).
@@ -124,6 +126,12 @@ public final class ResponseCache<Value: Sendable>: Sendable {
         self.maxEntryBytes = entryBytes < 0x1p63 ? Int(entryBytes) : Int.max
         self.clock = clock
         self.state = Mutex(State(store: LRUStore(maxBytes: max(0, maxBytes))))
+    }
+
+    /// Whether `entry` may be stored under `key`: what the store would charge it is within
+    /// ``maxEntryBytes``.
+    private func admits(_ key: String, _ entry: CacheEntry<Value>) -> Bool {
+        LRUStore<Value>.charge(key, entry) <= maxEntryBytes
     }
 
     public var statistics: CacheStatistics {
@@ -171,7 +179,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     public func store(_ key: String, value: Value, bytes: Int, etag: String, policy: FreshnessPolicy, tags: Set<String> = []) {
         let entry = CacheEntry(value: value, bytes: bytes, etag: etag, storedAt: clock.now, policy: policy, tags: tags)
         state.withLock { state in
-            guard bytes <= maxEntryBytes else {
+            guard admits(key, entry) else {
                 state.statistics.notStoredTooLarge += 1
                 return
             }
@@ -252,7 +260,7 @@ public final class ResponseCache<Value: Sendable>: Sendable {
             state.withLock { state in
                 state.statistics.fills += 1
                 guard produced.cacheable else { return }
-                guard produced.bytes <= maxEntryBytes else {
+                guard admits(key, entry) else {
                     state.statistics.notStoredTooLarge += 1
                     state.store.remove(key)
                     return

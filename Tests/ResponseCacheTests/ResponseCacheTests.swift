@@ -154,6 +154,28 @@ struct ResponseCacheTests {
         #expect(statistics.bytes >= statistics.entries * (longKey.utf8.count + 256))
     }
 
+    @Test("admission weighs what the store charges (bytes, key, ETag, overhead): with a share of 1 no entry alone exceeds the bound")
+    func admissionByCharge() async throws {
+        // 1,200 bytes, share 1: an entry of 1,000 bytes is charged 1,000 + its key + its ETag +
+        // 256, over the bound; it is answered and not stored, and what was stored stays.
+        let cache = ResponseCache<String>(maxBytes: 1_200, maxEntryShare: 1)
+        let origin = Origin()
+        _ = try await cache.value(for: "a", policy: policy, fill: origin.fill("a"))
+        let big = try await cache.value(for: "big", policy: policy, fill: origin.fill("big", bytes: 1_000))
+        #expect(big.entry.value == "big#2")
+        #expect(cache.peek("big") == nil)
+        #expect(cache.peek("a") != nil)
+        cache.store("stored", value: "s", bytes: 1_000, etag: "\"s\"", policy: policy)
+        #expect(cache.peek("stored") == nil)
+        #expect(cache.statistics.notStoredTooLarge == 2)
+        #expect(cache.statistics.bytes <= 1_200)
+        // One that fits alone is stored, and evicts what no longer fits beside it.
+        _ = try await cache.value(for: "fits", policy: policy, fill: origin.fill("fits", bytes: 900))
+        #expect(cache.peek("fits") != nil)
+        #expect(cache.peek("a") == nil)
+        #expect(cache.statistics.bytes <= 1_200)
+    }
+
     @Test("least recently used goes first")
     func lruOrder() async throws {
         // Each entry is charged 100 bytes, its key, its ETag and 256 of overhead: three fit, not four.
