@@ -172,10 +172,10 @@ TICK=$(getconf CLK_TCK)
 # CPU time (user + system, µs) a shell's finished children used, from the second line of `times`
 # saved to a file (`times` must run in that shell, not in a pipe or a command substitution).
 children_cpu_us() { tail -n 1 "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%d", t * 1e6 }'; }
-# DETAIL=1: per run, the user/system split of the servers' CPU per request and, with perf, the
-# system calls and context switches per request (read, write/writev, epoll_wait), for the per-hit budget (the tracing
-# costs both servers CPU: DETAIL_SYSCALLS=0 leaves it out), and the machine's idle, soft-interrupt
-# and stolen shares during the run.
+# DETAIL=1: per run, the user/system split of the servers' CPU per request; with perf, the system
+# calls (read, write/writev, epoll_wait) and context switches per request, for the per-hit budget
+# (the counter costs the servers CPU and lowers the gateway's ratio: DETAIL_SYSCALLS=0 leaves it
+# out); and the machine's idle, soft-interrupt and stolen shares during the run.
 DETAIL=${DETAIL:-0}
 : >"$OUT/details.txt"
 
