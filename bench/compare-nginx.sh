@@ -174,7 +174,7 @@ TICK=$(getconf CLK_TCK)
 children_cpu_us() { tail -n 1 "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%d", t * 1e6 }'; }
 # DETAIL=1: per run, the user/system split of the servers' CPU per request; with perf, the system
 # calls (read, write/writev, epoll_wait) and context switches per request, for the per-hit budget
-# (the counter costs the servers CPU and lowers the gateway's ratio: DETAIL_SYSCALLS=0 leaves it
+# (the counter costs the servers CPU, so ratios are read without it: DETAIL_SYSCALLS=0 leaves it
 # out); and the machine's idle, soft-interrupt and stolen shares during the run.
 DETAIL=${DETAIL:-0}
 : >"$OUT/details.txt"
