@@ -8,9 +8,9 @@ public final class GatewayMetrics: Sendable {
     public let factory: any MetricsFactory
     private let lastSeen = Mutex<[String: Int]>([:])
     /// Request series already made, by route, method, status and whether the hot path answered
-    /// (its series also counts `veeam_gateway_hot_path_responses_total`): one lookup per request instead
-    /// of a registration call into the factory, in the calling thread's shard (the factory hands
-    /// every shard the same series).
+    /// (its series also counts `veeam_gateway_hot_path_responses_total`): one lookup per request
+    /// instead of a registration call into the factory, in the calling thread's shard (the factory
+    /// hands every shard the same series).
     private let requestSeries = ThreadShards { [RequestSeriesKey: RequestSeries]() }
 
     /// A class: a lookup hands back one reference, not three.
