@@ -6,7 +6,8 @@
 # printed with their share of all samples, the kernel's share, and the gateway's CPU µs per hit;
 # then the per-hit budget: the share of samples (inclusive: a function and what it calls) in each
 # step of a hit, and what that is of the CPU per hit measured in the same run. ACCESS_LOG=1 runs
-# the gateway at log.level info (an access line per hit).
+# the gateway at log.level info (an access line per hit). ALLOCS=1 then counts the gateway's
+# malloc calls per hit (a uprobe on libc's malloc: root only) and lists where they come from.
 #
 #   bash bench/profile-hit.sh            # DURATION (default 12s), TOP (default 40)
 #
@@ -109,3 +110,53 @@ for step in steps:
     hits = sum(1 for s in samples if has(s, patterns) and not has(s, excluded))
     print(f"| {title} | {100 * hits / max(total, 1):.1f} % | {per_hit * hits / max(total, 1):.2f} |")
 PY
+
+# Allocations per hit: every malloc the gateway makes during a second run, through a uprobe
+# (exact counts, not samples), and the Swift frames that ask for the most.
+if [ "${ALLOCS:-0}" = 1 ]; then
+  LIBC=$(ldd "${GATEWAY_BIN:-$BIN/veeam-gateway}" | awk '/libc.so.6/ {print $3}')
+  perf probe -q -d probe_libc:malloc 2>/dev/null || true
+  perf probe -q -x "$LIBC" malloc
+  trap 'perf probe -q -d probe_libc:malloc 2>/dev/null || true; cleanup' EXIT
+  perf record -q -e probe_libc:malloc -g -p "$GW_PID" -o "$OUT/malloc.data" -- sleep 5 2>/dev/null &
+  PERF=$!
+  wrk -t1 -c64 -d5s -H "X-API-Key: $KEY" -s "$OUT/hit.lua" "$GW_URL/" >"$OUT/wrk-allocs.txt"
+  wait "$PERF" || true
+  hits=$(awk '/requests in/ {print $1}' "$OUT/wrk-allocs.txt")
+  perf script -i "$OUT/malloc.data" 2>/dev/null >"$OUT/malloc.txt" || true
+  python3 - "$OUT/malloc.txt" "$hits" <<'PY'
+import collections, subprocess, sys
+sites = collections.Counter(); count = 0; stack = []
+def flush():
+    global count
+    if not stack: return
+    count += 1
+    # The first frame that is not the allocator, the Swift runtime's allocation entry points or
+    # the standard library's string and array growth, with its caller.
+    skip = ("malloc", "swift_slowAlloc", "swift_allocObject", "swift_allocBox", "_allocateUninitialized", "operator new",
+            "StringStorage", "StringGuts", "_StringObject", "_allocateStringStorage", "String.init", "String.append", "_ContiguousArrayBuffer")
+    frames = stack[1:]
+    for i, frame in enumerate(frames):
+        if not any(s in frame for s in skip):
+            sites[frame + (" <- " + frames[i + 1] if i + 1 < len(frames) else "")] += 1
+            return
+    sites[stack[0]] += 1
+for line in open(sys.argv[1], errors="replace"):
+    if not line.strip():
+        flush(); stack = []; continue
+    if line.startswith(("\t", " ")):
+        parts = line.strip().split(None, 1)
+        if len(parts) == 2: stack.append(parts[1].rsplit(" (", 1)[0].split("+0x")[0])
+flush()
+hits = int(sys.argv[2])
+print(f"\nmallocs: {count} in {hits} hits: {count / max(hits, 1):.2f} per hit")
+top = sites.most_common(15)
+def demangle(name):
+    return " <- ".join(subprocess.run(["swift", "demangle", "--simplified"], input=part, capture_output=True, text=True).stdout.strip() for part in name.split(" <- "))
+names = [demangle(n) for n, _ in top]
+print("| per hit | first caller past the allocator |")
+print("|---|---|")
+for (name, n), shown in zip(top, names):
+    print(f"| {n / max(hits, 1):.2f} | {shown[:220]} |")
+PY
+fi

@@ -66,21 +66,24 @@ public final class AccessControl: Sendable {
     public func authenticate(apiKey: String?, address: String, memo: inout PresentedKeyMemo) -> Outcome {
         if let wait = failedAuth.blocked(address) { return .tooManyFailures(retryAfter: wait) }
         guard let apiKey, !apiKey.isEmpty else { return .missing }
-        if let known = memo.caller(for: apiKey, under: self) { return admitted(known.caller, rate: known.rate) }
+        if let known = memo.caller(for: apiKey, under: self) { return admitted(known.caller, rate: known.rate, bucket: known.bucket) }
         guard let record = directory.authenticate(apiKey: apiKey) else {
             failedAuth.recordFailure(address)
             return .invalid
         }
         let caller = Caller(id: record.id, roles: record.roles, scopes: record.scopes, method: .apiKey)
         let rate = rate(of: record)
-        memo = PresentedKeyMemo(key: apiKey, caller: caller, rate: rate, access: self)
-        return admitted(caller, rate: rate)
+        let bucket = rateLimiter.bucket(caller.id)
+        memo = PresentedKeyMemo(key: apiKey, caller: caller, rate: rate, bucket: bucket, access: self)
+        return admitted(caller, rate: rate, bucket: bucket)
     }
 
-    /// An authenticated caller, held to its rate (`rate`, when already known, else looked up by
-    /// its id): every admitted request takes one request of it, here and nowhere else.
-    func admitted(_ caller: Caller, rate: RateLimit? = nil) -> Outcome {
-        if let wait = rateLimiter.take(caller.id, rate: rate ?? self.rate(of: caller.id)) { return .rateLimited(retryAfter: wait) }
+    /// An authenticated caller, held to its rate (`rate` and its `bucket`, when already known,
+    /// else looked up by its id): every admitted request takes one request of it, here and nowhere
+    /// else.
+    func admitted(_ caller: Caller, rate: RateLimit? = nil, bucket: RateLimiter.Bucket? = nil) -> Outcome {
+        let rate = rate ?? self.rate(of: caller.id)
+        if let wait = rateLimiter.take(from: bucket ?? rateLimiter.bucket(caller.id), rate: rate) { return .rateLimited(retryAfter: wait) }
         return .caller(caller)
     }
 }
@@ -91,10 +94,12 @@ public final class AccessControl: Sendable {
 /// constant-time scan of every configured key stays the way any new key is authenticated. A
 /// reload makes a new ``AccessControl``, which the memo does not match.
 public struct PresentedKeyMemo: Sendable {
-    /// A remembered caller and its rate (both as the configuration in force defined them).
+    /// A remembered caller, its rate (both as the configuration in force defined them) and its
+    /// bucket in that configuration's rate limiter.
     struct Known {
         var caller: Caller
         var rate: RateLimit
+        var bucket: RateLimiter.Bucket
     }
 
     private var key: String
@@ -109,9 +114,9 @@ public struct PresentedKeyMemo: Sendable {
         access = nil
     }
 
-    init(key: String, caller: Caller, rate: RateLimit, access: AccessControl) {
+    init(key: String, caller: Caller, rate: RateLimit, bucket: RateLimiter.Bucket, access: AccessControl) {
         self.key = key
-        self.known = Known(caller: caller, rate: rate)
+        self.known = Known(caller: caller, rate: rate, bucket: bucket)
         self.access = access
     }
 

@@ -3,39 +3,70 @@ import DequeModule
 import Synchronization
 
 /// Per-key token buckets (per caller), synchronous and thread-safe.
+///
+/// Each bucket is kept as the generic cell rate algorithm keeps it: one number, the time at which
+/// the bucket would be full again were nothing more taken (its "theoretical arrival time"). A
+/// request at `now` is allowed when that time, advanced by one request's interval, is no more
+/// than the burst's worth of intervals ahead of `now`; this allows and refuses exactly what a
+/// token bucket of `burst` tokens refilled at `requestsPerSecond` does, with the same
+/// `Retry-After`. One number fits one atomic, so taking a request is a compare-and-swap on the
+/// caller's own bucket: no lock, and no lookup when the caller's ``Bucket`` is already at hand (a
+/// connection keeps the one of the API key it presented).
 public final class RateLimiter: Sendable {
-    struct Bucket {
-        var tokens: Double
-        var updated: ContinuousClock.Instant
+    /// One caller's bucket: its theoretical arrival time in nanoseconds since the limiter's origin.
+    public final class Bucket: Sendable {
+        fileprivate let arrival = Atomic<Int64>(0)
     }
 
     fileprivate let buckets = Mutex<[String: Bucket]>([:])
     private let clock: GatewayClock
+    /// Time zero of every bucket: a new bucket (arrival 0) is full.
+    private let origin: ContinuousClock.Instant
 
     public init(clock: GatewayClock = .continuous) {
         self.clock = clock
+        self.origin = clock.now
     }
 
-    /// Takes one token for `key`; nil when allowed, else the seconds to wait (`Retry-After`).
+    /// The bucket of `key`, made (full) the first time it is asked for.
+    public func bucket(_ key: String) -> Bucket {
+        buckets.withLock { buckets in
+            if let known = buckets[key] { return known }
+            let made = Bucket()
+            buckets[key] = made
+            return made
+        }
+    }
+
+    /// Takes one request for `key`; nil when allowed, else the seconds to wait (`Retry-After`).
     public func take(_ key: String, rate: RateLimit) -> Int? {
-        let now = clock.now
-        return buckets.withLock { buckets in
-            // Updated in place: one hash of the key per request.
-            Self.take(from: &buckets[key, default: Bucket(tokens: rate.burst, updated: now)], rate: rate, now: now)
-        }
+        take(from: bucket(key), rate: rate)
     }
 
-    private static func take(from bucket: inout Bucket, rate: RateLimit, now: ContinuousClock.Instant) -> Int? {
-        let elapsed = now - bucket.updated
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        bucket.tokens = min(rate.burst, bucket.tokens + seconds * rate.requestsPerSecond)
-        bucket.updated = now
-        if bucket.tokens >= 1 {
-            bucket.tokens -= 1
-            return nil
+    /// Takes one request from `bucket` (one of this limiter's); nil when allowed, else the seconds
+    /// to wait (`Retry-After`, at least 1).
+    public func take(from bucket: Bucket, rate: RateLimit) -> Int? {
+        let elapsed = clock.now - origin
+        let now = elapsed.components.seconds &* 1_000_000_000 &+ elapsed.components.attoseconds / 1_000_000_000
+        // The interval between two requests at the rate, and how far ahead of now the bucket
+        // may run: a full bucket of `burst` requests is `burst - 1` intervals of tolerance.
+        let perSecond = max(rate.requestsPerSecond, 0.001)
+        let interval = max(1, Int64((1e9 / perSecond).rounded()))
+        // (A burst too large for nanoseconds in 62 bits is as good as unlimited.)
+        let tolerance = Int64(min(max(((rate.burst - 1) * 1e9 / perSecond).rounded(), -0x1p62), 0x1p62))
+        var seen = bucket.arrival.load(ordering: .relaxed)
+        while true {
+            let arrival = max(seen, now)
+            let ahead = arrival - now
+            if ahead > tolerance {
+                // Refused: nothing is taken. The wait is until one more request fits.
+                let wait = ahead - tolerance
+                return max(1, Int((wait + 999_999_999) / 1_000_000_000))
+            }
+            let (exchanged, current) = bucket.arrival.compareExchange(expected: seen, desired: arrival + interval, ordering: .relaxed)
+            if exchanged { return nil }
+            seen = current
         }
-        let wait = (1 - bucket.tokens) / max(rate.requestsPerSecond, 0.001)
-        return max(1, Int(wait.rounded(.up)))
     }
 }
 

@@ -15,6 +15,10 @@ import GatewayCore
 public struct AccessLog: Sendable {
     let logger: Logger
     private let direct: Direct?
+    /// Whether access lines are written (the level is `info` or lower). A `Logger`'s level is
+    /// fixed once it is made, so it is read once here rather than through the handler's
+    /// existential on every request.
+    let writesLines: Bool
 
     struct Direct: Sendable {
         let format: GatewayLogHandler.Format
@@ -24,8 +28,7 @@ public struct AccessLog: Sendable {
 
     /// Access lines through `logger` (its handler formats them).
     public init(logger: Logger) {
-        self.logger = logger
-        self.direct = nil
+        self.init(logger: logger, direct: nil)
     }
 
     /// Access lines formatted as ``GatewayLogHandler`` formats them, written to `write` (by
@@ -40,10 +43,8 @@ public struct AccessLog: Sendable {
     private init(logger: Logger, direct: Direct?) {
         self.logger = logger
         self.direct = direct
+        self.writesLines = logger.logLevel <= .info
     }
-
-    /// Whether access lines are written (the level is `info` or lower).
-    var writesLines: Bool { logger.logLevel <= .info }
 
     /// Writes the access line of one request, when the level is `info` or lower.
     public func record(requestID: String, method: String, path: String, caller: String?, status: Int, elapsed: Duration) {
@@ -54,7 +55,7 @@ public struct AccessLog: Sendable {
     func record(
         requestID: String, method rawMethod: String, route: String, path: String, caller: String?, status: Int, elapsed: Duration, traceID: String? = nil
     ) {
-        guard logger.logLevel <= .info else { return }
+        guard writesLines else { return }
         let method = MethodLabel.label(rawMethod)
         // Milliseconds with two decimals, by integer arithmetic (no formatter per line).
         let hundredths = max(0, elapsed.components.seconds * 100_000 + elapsed.components.attoseconds / 10_000_000_000_000)

@@ -12,9 +12,18 @@ import Synchronization
 protocol AnswerWriter {
     mutating func start(_ status: HTTPResponse.Status)
     mutating func field(_ header: AnswerHeader, _ value: String)
+    /// A field whose value is `prefix` followed by the decimal `number` (`max-age=300`, an
+    /// `Age`): a writer may write it without making the string.
+    mutating func field(_ header: AnswerHeader, prefix: StaticString, number: Int)
     /// The body, or nil for none (a 304). `shared`: bytes many answers send alike, named (a
     /// cached answer's ETag), which a writer may keep in its transport's form.
     mutating func end(body: [UInt8]?, shared: String?)
+}
+
+extension AnswerWriter {
+    mutating func field(_ header: AnswerHeader, prefix: StaticString, number: Int) {
+        field(header, prefix.description + String(number))
+    }
 }
 
 /// The one place an answer's status and headers are decided, for both front ends: a cached
@@ -34,8 +43,8 @@ enum AnswerRendering {
             writer.start(notModified ? .notModified : .ok)
             writer.field(.contentType, "application/json")
             writer.field(.eTag, answer.etag)
-            writer.field(.cacheControl, "private, max-age=" + String(max(0, answer.maxAge)))
-            writer.field(.age, String(answer.age))
+            writer.field(.cacheControl, prefix: "private, max-age=", number: max(0, answer.maxAge))
+            writer.field(.age, prefix: "", number: answer.age)
             if let cacheStatus { writer.field(.xCache, cacheStatus.rawValue) }
             writer.field(.requestID, requestID)
             writer.end(body: notModified ? nil : answer.body, shared: answer.etag)
@@ -80,7 +89,7 @@ enum AnswerRendering {
         let status = HTTPResponse.Status.standard(error.status)
         writer.start(status)
         writer.field(.contentType, "application/problem+json")
-        if let retryAfter = error.retryAfter { writer.field(.retryAfter, String(retryAfter)) }
+        if let retryAfter = error.retryAfter { writer.field(.retryAfter, prefix: "", number: retryAfter) }
         if let allow = error.allow { writer.field(.allow, allow) }
         if error.status == 401 { writer.field(.wwwAuthenticate, #"Bearer realm="veeam-gateway""#) }
         writer.field(.requestID, requestID)
@@ -192,6 +201,34 @@ struct HTTP1AnswerWriter: AnswerWriter {
         }
     }
 
+    mutating func field(_ header: AnswerHeader, prefix: StaticString, number: Int) {
+        buffer.writeStaticString(header.lineStart)
+        buffer.writeStaticString(prefix)
+        writeDecimal(number)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// `value` in decimal ASCII, straight into the buffer.
+    private mutating func writeDecimal(_ value: Int) {
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var rest = value.magnitude
+        var digits = 1
+        var probe = rest
+        while probe >= 10 {
+            probe /= 10
+            digits += 1
+        }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
+            var at = digits
+            repeat {
+                at -= 1
+                out[at] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            return digits
+        }
+    }
+
     mutating func end(body: [UInt8]?, shared: String?) {
         buffer.writeStaticString("Date: ")
         buffer.writeString(date)
@@ -201,7 +238,7 @@ struct HTTP1AnswerWriter: AnswerWriter {
             return
         }
         buffer.writeStaticString("\r\nContent-Length: ")
-        buffer.writeString(String(body.count))
+        writeDecimal(body.count)
         buffer.writeStaticString("\r\n\r\n")
         if let shared, body.count >= BodyBuffers.threshold {
             largeBody = bodies.buffer(for: shared, body: body)

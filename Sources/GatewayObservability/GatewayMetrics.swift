@@ -11,7 +11,15 @@ public final class GatewayMetrics: Sendable {
     /// (its series also counts `veeam_gateway_hot_path_responses_total`): one lookup per request
     /// instead of a registration call into the factory, in the calling thread's shard (the factory
     /// hands every shard the same series).
-    private let requestSeries = ThreadShards { [RequestSeriesKey: RequestSeries]() }
+    private let requestSeries = ThreadShards { KnownRequestSeries() }
+
+    /// One shard's request series, and the one it recorded last: a thread recording the same
+    /// route and status again (the common case) finds it by comparing the key, without hashing it.
+    struct KnownRequestSeries {
+        var last: RequestSeriesKey?
+        var lastSeries: RequestSeries?
+        var all: [RequestSeriesKey: RequestSeries] = [:]
+    }
 
     /// A class: a lookup hands back one reference, not three.
     final class RequestSeries: Sendable {
@@ -64,14 +72,21 @@ public final class GatewayMetrics: Sendable {
         board.request(method: method, route: route, status: status, duration: duration, cache: cache)
         let key = RequestSeriesKey(route: route, method: method, status: status, hotPath: hotPath)
         let series = requestSeries.withCurrent { known in
-            if let found = known[key] { return found }
+            if let lastSeries = known.lastSeries, known.last == key { return lastSeries }
+            if let found = known.all[key] {
+                known.last = key
+                known.lastSeries = found
+                return found
+            }
             let made = RequestSeries(
                 count: Counter(
                     label: "veeam_gateway_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
                 duration: Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory),
                 hotPath: hotPath ? Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory) : nil
             )
-            known[key] = made
+            known.all[key] = made
+            known.last = key
+            known.lastSeries = made
             return made
         }
         series.count.increment()

@@ -50,12 +50,33 @@ public final class StatusBoard: Sendable {
     }
 
     struct Bucket {
-        var epoch = -1
-        var routes: [RouteKey: RouteCounts] = [:]
+        var epoch: Int
+        var routes: [RouteKey: RouteCounts] {
+            didSet { lastRoute = nil }
+        }
+        /// Where the route recorded last sits in `routes` (cleared by any change to `routes` other
+        /// than ``recordRoute(_:status:slot:)``'s): the same route again is counted without hashing its key.
+        private var lastRoute: (key: RouteKey, index: [RouteKey: RouteCounts].Index)?
         var upstreams: [String: UpstreamCounts] = [:]
         var cacheHits = 0
         var cacheMisses = 0
         var staleServed = 0
+
+        init(epoch: Int = -1) {
+            self.epoch = epoch
+            self.routes = [:]
+        }
+
+        /// Counts one answer of `key`.
+        mutating func recordRoute(_ key: RouteKey, status: Int, slot: Int) {
+            if let last = lastRoute, last.key == key {
+                routes.values[last.index].record(status: status, slot: slot)
+                lastRoute = last
+                return
+            }
+            routes[key, default: RouteCounts()].record(status: status, slot: slot)
+            if let index = routes.index(forKey: key) { lastRoute = (key, index) }
+        }
 
         /// Adds another shard's counts of the same epoch.
         mutating func add(_ other: Bucket) {
@@ -156,7 +177,7 @@ public final class StatusBoard: Sendable {
         let slot = Self.latencyBounds.firstIndex { micros <= $0 } ?? Self.latencyBounds.count
         let key = RouteKey(method: method, route: route)
         withBucket { bucket in
-            bucket.routes[key, default: RouteCounts()].record(status: status, slot: slot)
+            bucket.recordRoute(key, status: status, slot: slot)
             switch cache {
             case "HIT": bucket.cacheHits += 1
             case "MISS", "BYPASS": bucket.cacheMisses += 1

@@ -291,6 +291,60 @@ struct AccessPolicyTests {
         #expect((failures.blocked("1.2.3.4") ?? 0) >= 1)
         #expect(failures.blocked("5.6.7.8") == nil)
     }
+
+    @Test("a bucket refills at its rate up to its burst, and Retry-After is the time until one more request fits")
+    func limiterRefill() {
+        let time = ManualClock()
+        let limiter = RateLimiter(clock: time.clock)
+        let rate = RateLimit(requestsPerSecond: 2, burst: 3)
+        for _ in 0..<3 { #expect(limiter.take("c", rate: rate) == nil) }
+        #expect(limiter.take("c", rate: rate) == 1, "half a second to the next request: rounded up to 1")
+        time.advance(by: .milliseconds(500))
+        #expect(limiter.take("c", rate: rate) == nil)
+        #expect(limiter.take("c", rate: rate) == 1)
+        // A long pause fills the bucket to its burst, never beyond.
+        time.advance(by: .seconds(60))
+        for _ in 0..<3 { #expect(limiter.take("c", rate: rate) == nil) }
+        #expect(limiter.take("c", rate: rate) == 1)
+        // A slow rate: ten seconds per request, and a refusal takes nothing.
+        let slow = RateLimit(requestsPerSecond: 0.1, burst: 1)
+        #expect(limiter.take("slow", rate: slow) == nil)
+        #expect(limiter.take("slow", rate: slow) == 10)
+        time.advance(by: .milliseconds(9_500))
+        #expect(limiter.take("slow", rate: slow) == 1)
+        time.advance(by: .milliseconds(500))
+        #expect(limiter.take("slow", rate: slow) == nil)
+    }
+
+    @Test("threads taking from one caller's bucket at once are allowed exactly its burst, not one more")
+    func limiterUnderContention() {
+        let time = ManualClock()
+        let limiter = RateLimiter(clock: time.clock)
+        let rate = RateLimit(requestsPerSecond: 0.001, burst: 500)
+        let bucket = limiter.bucket("shared")
+        let allowed = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for index in 0..<1_000 {
+                // Half by the bucket a connection keeps, half by the caller's id.
+                let refused = (index + thread) % 2 == 0 ? limiter.take(from: bucket, rate: rate) : limiter.take("shared", rate: rate)
+                if refused == nil { allowed.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(allowed.load(ordering: .relaxed) == 500)
+    }
+
+    @Test("a connection that remembers its API key takes from the same bucket as one that does not")
+    func rememberedKeySharesTheBucket() {
+        let access = AccessControl(
+            callers: [CallerRecord(id: "c", keyHash: APIKey.hash("key-c-0123456789"), roles: [], rate: RateLimit(requestsPerSecond: 0.001, burst: 3))],
+            policy: AccessPolicy(), defaultRate: RateLimit(requestsPerSecond: 100, burst: 100), failedAuthPerMinute: 10)
+        var memo = PresentedKeyMemo()
+        #expect(access.authenticate(apiKey: "key-c-0123456789", address: "10.0.0.1", memo: &memo) == .caller(Caller(id: "c", roles: [])))
+        #expect(access.authenticate(apiKey: "key-c-0123456789", address: "10.0.0.1", memo: &memo) == .caller(Caller(id: "c", roles: [])))
+        #expect(access.authenticate(apiKey: "key-c-0123456789", address: "10.0.0.2") == .caller(Caller(id: "c", roles: [])))
+        #expect(access.authenticate(apiKey: "key-c-0123456789", address: "10.0.0.1", memo: &memo) == .rateLimited(retryAfter: 1000))
+        #expect(access.authenticate(apiKey: "key-c-0123456789", address: "10.0.0.2") == .rateLimited(retryAfter: 1000))
+    }
 }
 
 @Suite("Client addresses and the failed-authentication limiter")

@@ -1,5 +1,6 @@
 import GatewayObservability
 import GatewayCore
+import ResponseCache
 import Testing
 
 @Suite("StatusBoard's problem list")
@@ -38,5 +39,32 @@ struct StatusBoardProblemTests {
         for index in 0..<2_000 { add(board, caller: "caller-\(index)", request: index) }
         #expect(board.problems.count == StatusBoard.problemLimit)
         #expect(board.problems.first?.caller == "caller-1999", "most recent first")
+    }
+}
+
+@Suite("StatusBoard's route counts")
+struct StatusBoardRouteTests {
+    @Test("routes recorded in turn, with new routes arriving between repeats, are each counted exactly")
+    func alternatingRoutes() {
+        let board = StatusBoard()
+        // The board remembers where the route recorded last sits; a route added in between
+        // moves its storage, so repeats, alternations and insertions are mixed here.
+        let routes = ["/v1/tenants/{id}", "/v1/tenants", "/v1/customers", "/v1/tenants/{id}", "/v1/upstreams"]
+        var expected: [String: (requests: Int, errors: Int)] = [:]
+        for index in 0..<2_000 {
+            let route = index < 100 ? routes[index % 2] : routes[(index / 3) % routes.count]
+            let status = index % 7 == 0 ? 502 : 200
+            board.request(method: "GET", route: route, status: status, duration: .milliseconds(1), cache: nil)
+            expected["GET " + route, default: (0, 0)].requests += 1
+            if status >= 500 { expected["GET " + route, default: (0, 0)].errors += 1 }
+        }
+        let report = board.report(upstreams: [], cache: CacheStatistics(), maxBytes: 0, sharedTier: nil, sharedCache: nil)
+        let counted = Dictionary(uniqueKeysWithValues: report.gateway.routes.map { ($0.route, ($0.calls.requests.m1, $0.calls.errors.m1)) })
+        #expect(counted.count == expected.count)
+        for (route, want) in expected {
+            #expect(counted[route]?.0 == want.requests, "\(route) requests")
+            #expect(counted[route]?.1 == want.errors, "\(route) errors")
+        }
+        #expect(report.gateway.calls.requests.m1 == 2_000)
     }
 }
