@@ -16,8 +16,7 @@ public final class GatewayMetrics: Sendable {
     /// One shard's request series, and the one it recorded last: a thread recording the same
     /// route and status again (the common case) finds it by comparing the key, without hashing it.
     struct KnownRequestSeries {
-        var last: RequestSeriesKey?
-        var lastSeries: RequestSeries?
+        var last: (key: RequestSeriesKey, series: RequestSeries)?
         var all: [RequestSeriesKey: RequestSeries] = [:]
     }
 
@@ -72,22 +71,16 @@ public final class GatewayMetrics: Sendable {
         board.request(method: method, route: route, status: status, duration: duration, cache: cache)
         let key = RequestSeriesKey(route: route, method: method, status: status, hotPath: hotPath)
         let series = requestSeries.withCurrent { known in
-            if let lastSeries = known.lastSeries, known.last == key { return lastSeries }
-            if let found = known.all[key] {
-                known.last = key
-                known.lastSeries = found
-                return found
-            }
-            let made = RequestSeries(
+            if let last = known.last, last.key == key { return last.series }
+            let series = known.all[key] ?? RequestSeries(
                 count: Counter(
                     label: "veeam_gateway_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
                 duration: Timer(label: "veeam_gateway_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory),
                 hotPath: hotPath ? Counter(label: "veeam_gateway_hot_path_responses_total", dimensions: [("status", String(status))], factory: factory) : nil
             )
-            known.all[key] = made
-            known.last = key
-            known.lastSeries = made
-            return made
+            known.all[key] = series
+            known.last = (key, series)
+            return series
         }
         series.count.increment()
         series.duration.recordNanoseconds(Self.nanoseconds(duration))

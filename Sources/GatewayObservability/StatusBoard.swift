@@ -51,11 +51,10 @@ public final class StatusBoard: Sendable {
 
     struct Bucket {
         var epoch: Int
-        var routes: [RouteKey: RouteCounts] {
-            didSet { lastRoute = nil }
-        }
-        /// Where the route recorded last sits in `routes` (cleared by any change to `routes` other
-        /// than ``recordRoute(_:status:slot:)``'s): the same route again is counted without hashing its key.
+        /// Changed only by ``recordRoute(_:status:slot:)`` and ``add(_:)``, which keep `lastRoute` true.
+        private(set) var routes: [RouteKey: RouteCounts] = [:]
+        /// Where the route recorded last sits in `routes`: the same route again is counted without
+        /// hashing its key. An insertion can move every entry, so it is set again after one.
         private var lastRoute: (key: RouteKey, index: [RouteKey: RouteCounts].Index)?
         var upstreams: [String: UpstreamCounts] = [:]
         var cacheHits = 0
@@ -64,14 +63,12 @@ public final class StatusBoard: Sendable {
 
         init(epoch: Int = -1) {
             self.epoch = epoch
-            self.routes = [:]
         }
 
         /// Counts one answer of `key`.
         mutating func recordRoute(_ key: RouteKey, status: Int, slot: Int) {
             if let last = lastRoute, last.key == key {
                 routes.values[last.index].record(status: status, slot: slot)
-                lastRoute = last
                 return
             }
             routes[key, default: RouteCounts()].record(status: status, slot: slot)
@@ -80,6 +77,7 @@ public final class StatusBoard: Sendable {
 
         /// Adds another shard's counts of the same epoch.
         mutating func add(_ other: Bucket) {
+            lastRoute = nil
             for (key, counts) in other.routes { routes[key, default: RouteCounts()].add(counts) }
             for (key, counts) in other.upstreams {
                 var sum = upstreams[key, default: UpstreamCounts()]
