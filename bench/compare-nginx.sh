@@ -269,7 +269,7 @@ $LINE"
 done
 
 RSS=$(ps -o rss= -p "$GW_PID" | tr -d ' ')
-HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, nginx workers ${NG_WORKERS:-auto}, $( [ -n "$SESSION" ] && echo "each server in its own session" || echo "both servers in wrk's session" ), hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both)"
+HEADER="### Gateway vs nginx proxy_cache ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS, $DURATION per run, median of $ROUNDS alternated runs; gateway threads ${GW_THREADS:-per core}, nginx workers ${NG_WORKERS:-auto}, $( [ -n "$SESSION" ] && echo "each server in its own session" || echo "both servers in wrk's session" ), hot path ${GW_HOTPATH:-true}, front end $SCHEME, access log $( [ "$ACCESS_LOG" = 1 ] && echo on || echo off ) on both; $GATEWAY_KIND)"
 NOTE="Both in front of the same simulated VSPC (1,000 generated tenants, HTTPS with a verified CA, keep-alive). The gateway authenticates every request (API key) and checks roles; nginx checks nothing. Gateway RSS after the runs: $((RSS / 1024)) MiB. \`list\` is a page of 500 tenants; \`miss\` sends \`Cache-Control: no-cache\` for random tenants (every request goes upstream)."
 [ -s "$OUT/details.txt" ] && { echo; cat "$OUT/details.txt"; } >&2
 echo

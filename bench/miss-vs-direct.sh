@@ -104,7 +104,7 @@ for product in vspc vb365; do
   TABLE+="
 $LINE"
 done
-HEADER="### Miss path: gateway vs direct ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t1 -c1, $DURATION per run, median of $ROUNDS alternated runs)"
+HEADER="### Miss path: gateway vs direct ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t1 -c1, $DURATION per run, median of $ROUNDS alternated runs; $GATEWAY_KIND)"
 NOTE="Direct: the upstream request with a token over kept-alive HTTPS to the simulator. nginx: a plain reverse proxy of that request (one worker, no cache, kept-alive verified HTTPS upstream). Gateway: \`Cache-Control: no-cache\` as an administrator, so every request is authenticated, fills the cache and makes that same upstream call."
 echo; echo "$HEADER"; echo; echo "$NOTE"; echo; echo "$TABLE"
 if [ "$WRITE" = "--write" ]; then
