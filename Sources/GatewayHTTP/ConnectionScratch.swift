@@ -1,5 +1,6 @@
 import Foundation
 import GatewayAccess
+import NIOCore
 import Synchronization
 
 /// Request ids for requests that bring none: random UUIDs (version 4) from a generator seeded
@@ -81,14 +82,37 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
 }
 
 /// Per-connection state of the hot path that would otherwise need a lock shared by every
-/// connection: the `Date` value of the current second and a request-id generator.
+/// connection or an allocation per request: the `Date` value of the current second, a
+/// request-id generator, and the storage answers are written into.
 struct ConnectionScratch {
     var random = Xoshiro256StarStar()
     /// The last API key this connection presented, and its caller.
     var presentedKey = PresentedKeyMemo()
+    /// The buffer the connection's last answer was written into, kept for the next one.
+    private var lastAnswer: ByteBuffer?
+    /// The largest answer buffer kept between requests: an idle connection holds at most this.
+    static let keptAnswerCapacity = 4096
+    /// What an answer buffer starts with: a hit's head and a tenant's body fit.
+    static let answerCapacity = 2048
     private var dateText = ""
     /// Until when `dateText` is the current second's (on the monotonic clock).
     private var dateValidUntil: ContinuousClock.Instant?
+
+    /// An empty buffer to write an answer into. Once the socket has taken the last answer's
+    /// bytes the channel lets go of its buffer, and `clear()` then reuses that storage: a
+    /// connection's answers cost no allocation each. While the channel still holds it (the
+    /// socket was full, or answers to pipelined requests wait for the burst's flush), `clear()`
+    /// allocates fresh storage and the pending bytes stay as they are.
+    mutating func answerBuffer(_ allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard var buffer = lastAnswer.take() else { return allocator.buffer(capacity: Self.answerCapacity) }
+        buffer.clear()
+        return buffer
+    }
+
+    /// Keeps `answer`'s storage for the next answer, unless it grew beyond ``keptAnswerCapacity``.
+    mutating func keep(_ answer: ByteBuffer) {
+        if answer.capacity <= Self.keptAnswerCapacity { lastAnswer = answer }
+    }
 
     /// The `Date` header value (IMF-fixdate) at `now` (a reading the caller has already made),
     /// formatted once per second: the wall clock is read only when a new second has begun.

@@ -63,10 +63,11 @@ struct HotPathResponder: Sendable {
         case .fill(let resolved):
             return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: request.path, started: started, span: span(request)))
         case .answer(let answer):
-            var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 2048), date: scratch.date(at: started), bodies: bodies)
+            var writer = HTTP1AnswerWriter(buffer: scratch.answerBuffer(allocator), date: scratch.date(at: started), bodies: bodies)
             let status = AnswerRendering.write(
                 answer.content, requestID: asked.requestID, ifNoneMatch: request.ifNoneMatch, instance: request.path, into: &writer)
             record(answer, status: status, requestID: asked.requestID, path: request.path, started: started, span: span(request))
+            scratch.keep(writer.buffer)
             return .answered(head: writer.buffer, largeBody: writer.largeBody)
         }
     }
@@ -77,7 +78,7 @@ struct HotPathResponder: Sendable {
     func serve(_ miss: HotPathMiss, date: String, allocator: ByteBufferAllocator) async -> HotPathAnswer {
         metrics.inFlight(1)
         let answer = await GatewayTracing.within(miss.span) { await pipeline.fill(miss.resolved) }
-        var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 2048), date: date, bodies: bodies)
+        var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: ConnectionScratch.answerCapacity), date: date, bodies: bodies)
         let status = AnswerRendering.write(
             answer.content, requestID: miss.resolved.requestID, ifNoneMatch: miss.ifNoneMatch, instance: miss.path, into: &writer)
         return HotPathAnswer(head: writer.buffer, largeBody: writer.largeBody, status: status, answer: answer)

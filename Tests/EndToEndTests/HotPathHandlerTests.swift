@@ -132,6 +132,54 @@ struct HotPathHandlerTests {
         return found
     }
 
+    /// Each buffer written so far, as text (one answer per buffer).
+    static func buffers(_ connection: Connection) throws -> [String] {
+        var found: [String] = []
+        while let data = try connection.channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = data { found.append(String(buffer: buffer)) }
+        }
+        return found
+    }
+
+    /// Whether `answer` is one whole answer: a head, then exactly `Content-Length` bytes of body.
+    static func isWhole(_ answer: String) -> Bool {
+        guard let end = answer.range(of: "\r\n\r\n"),
+            let field = answer[..<end.lowerBound].split(separator: "\r\n").first(where: { $0.hasPrefix("Content-Length: ") }),
+            let length = Int(field.dropFirst("Content-Length: ".count))
+        else { return false }
+        return answer[end.upperBound...].utf8.count == length
+    }
+
+    static func get(_ path: String, key: String, requestID: String) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: gateway\r\nX-API-Key: \(key)\r\nX-Request-Id: \(requestID)\r\n\r\n"
+    }
+
+    @Test("a connection's answer buffer is written again only once the channel has let go of it: answers still pending keep their bytes, and a reused one holds nothing of the last")
+    func answerBufferReuse() async throws {
+        try await withConnection { connection in
+            let long = "long-" + String(repeating: "a", count: 100)
+            // Two answers in one burst: the first is still the channel's when the second is written.
+            try connection.send(
+                Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin, requestID: long)
+                    + Self.get("/v1/tenants/elsewhere.c386d34c-0ab6-4e13-b30a-67fcb05b83e4", key: TestKeys.portalAdmin, requestID: "short-1"))
+            let burst = try Self.buffers(connection)
+            #expect(burst.count == 2)
+            #expect(burst.allSatisfy(Self.isWhole))
+            #expect(burst.first?.contains("X-Request-Id: \(long)\r\n") == true && burst.first?.contains("short-1") == false)
+            #expect(burst.last?.contains("X-Request-Id: short-1\r\n") == true && burst.last?.contains(long) == false)
+            #expect(Self.statuses(burst.joined()) == ["HTTP/1.1 400 Bad Request", "HTTP/1.1 404 Not Found"])
+            // Read out and let go: the next, shorter answer is written into the kept storage.
+            for id in ["short-2", "s3"] {
+                try connection.send(Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin, requestID: id))
+                let next = try Self.buffers(connection)
+                #expect(next.count == 1)
+                #expect(next.allSatisfy(Self.isWhole))
+                #expect(next.first?.contains("X-Request-Id: \(id)\r\n") == true)
+                #expect(next.first?.contains("aaaa") == false && next.first?.contains("short-1") == false)
+            }
+        }
+    }
+
     @Test("pipelined requests are answered on the read, in order, none handed on")
     func answeredOnTheRead() async throws {
         try await withConnection { connection in
