@@ -15,7 +15,7 @@ WRITE=${1:-}
 source bench/lib.sh
 
 build_release
-[ -n "${BENCH_SKIP_BUILD:-}" ] || swift build -c release --static-swift-stdlib --product curl-bench >/dev/null
+[ -n "${BENCH_SKIP_BUILD:-}" ] || swift build "${RELEASE[@]}" --product curl-bench >/dev/null
 SIM_FLAGS=()
 [ "${HTTP2:-0}" = 1 ] && SIM_FLAGS+=(--http2)
 start_sim "${SIM_FLAGS[@]}"

@@ -22,8 +22,8 @@ SCENARIOS=${SCENARIOS:-"hit list"}
 WRK_THREADS=${WRK_THREADS:-1}
 source bench/lib.sh
 command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
-BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)
-[ -x "$BIN/veeam-sim" ] || swift build -c release --static-swift-stdlib --product veeam-sim >/dev/null
+BIN=$(swift build "${RELEASE[@]}" --show-bin-path)
+[ -x "$BIN/veeam-sim" ] || swift build "${RELEASE[@]}" --product veeam-sim >/dev/null
 # Two binaries linked differently differ by that alone (lib.sh, build_release): say so.
 echo "before: $BEFORE, $(runtime_kind "$BEFORE"); after: $AFTER, $(runtime_kind "$AFTER")" >&2
 [ "$(runtime_kind "$BEFORE")" = "$(runtime_kind "$AFTER")" ] || echo "warning: the two link the Swift runtime differently" >&2

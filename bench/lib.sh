@@ -17,13 +17,15 @@ trap cleanup EXIT
 # products are built with that one configuration (the two configurations share the build
 # folder, and switching between them rebuilds everything). BENCH_SKIP_BUILD=1 measures what is
 # built, whichever it is: the kind is printed, and scripts put it in their headers.
+# RELEASE: the `swift build` options of that configuration, for every bench script.
+RELEASE=(-c release --static-swift-stdlib)
 build_release() {
   if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
     echo "building release binaries (Swift runtime linked statically, as shipped)…" >&2
-    swift build -c release --static-swift-stdlib --product veeam-sim >/dev/null
-    swift build -c release --static-swift-stdlib --product veeam-gateway >/dev/null
+    swift build "${RELEASE[@]}" --product veeam-sim >/dev/null
+    swift build "${RELEASE[@]}" --product veeam-gateway >/dev/null
   fi
-  BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)
+  BIN=$(swift build "${RELEASE[@]}" --show-bin-path)
   GATEWAY_KIND=$(runtime_kind "${GATEWAY_BIN:-$BIN/veeam-gateway}")
   echo "gateway binary: ${GATEWAY_BIN:-$BIN/veeam-gateway}, $GATEWAY_KIND" >&2
 }
