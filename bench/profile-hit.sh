@@ -72,7 +72,7 @@ steps = [
     ("  request id", ["RequestIDs."]),
     ("  render (AnswerRendering, HTTP1AnswerWriter)", ["AnswerRendering.write"]),
     ("  record: metrics series", ["GatewayMetrics.request", "GatewayMetrics.hotPathAnswer"]),
-    ("    of which the status board", ["StatusBoard.request"]),
+    ("    of which the status board", ["StatusBoard."]),
     ("  record: the access line", ["AccessLog.record"]),
     ("socket read, without the handler's work (NIO and the kernel)", ["BaseStreamSocketChannel.readFromSocket"], ["HotPathHandler.process("]),
     ("  of which the read(2) system call", ["ksys_read"]),
