@@ -111,6 +111,8 @@ enum AnswerRendering {
 enum AnswerHeader {
     case contentType, eTag, cacheControl, age, xCache, requestID, retryAfter, allow, wwwAuthenticate
     case contentSecurityPolicy, xContentTypeOptions, referrerPolicy, xFrameOptions, setCookie
+    /// Written by the HTTP/1.1 writer itself (Hummingbird's codec adds the router's).
+    case date
 
     /// The field's name (the two of ours are valid tokens: never nil).
     var name: HTTPField.Name? {
@@ -129,6 +131,7 @@ enum AnswerHeader {
         case .referrerPolicy: Self.referrerPolicyName
         case .xFrameOptions: Self.xFrameOptionsName
         case .setCookie: .setCookie
+        case .date: .date
         }
     }
 
@@ -149,6 +152,7 @@ enum AnswerHeader {
         case .referrerPolicy: "Referrer-Policy: "
         case .xFrameOptions: "X-Frame-Options: "
         case .setCookie: "Set-Cookie: "
+        case .date: "Date: "
         }
     }
 
@@ -202,15 +206,33 @@ struct HTTP1AnswerWriter: AnswerWriter {
     }
 
     mutating func field(_ header: AnswerHeader, prefix: StaticString, number: Int) {
-        buffer.writeStaticString(header.lineStart)
-        buffer.writeStaticString(prefix)
-        writeDecimal(number)
-        buffer.writeStaticString("\r\n")
+        let start = header.lineStart
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: start.utf8CodeUnitCount + prefix.utf8CodeUnitCount + Self.decimalMaximum + 2) { out in
+            var at = Self.copy(start, into: out, at: 0)
+            at = Self.copy(prefix, into: out, at: at)
+            at = Self.decimal(number, into: out, at: at)
+            return Self.copy("\r\n", into: out, at: at)
+        }
     }
 
-    /// `value` in decimal ASCII, straight into the buffer.
-    private mutating func writeDecimal(_ value: Int) {
-        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+    /// The most bytes an `Int` takes in decimal ASCII (a sign and 19 digits).
+    private static let decimalMaximum = 20
+
+    /// Copies `text` into `out` at `at`; returns where it ends. `out` has room (the caller reserved it).
+    private static func copy(_ text: StaticString, into out: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        let count = text.utf8CodeUnitCount
+        UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + count)]).copyMemory(from: UnsafeRawBufferPointer(start: text.utf8Start, count: count))
+        return at + count
+    }
+
+    /// Writes `value` in decimal ASCII into `out` at `at` (room for ``decimalMaximum`` bytes);
+    /// returns where it ends.
+    private static func decimal(_ value: Int, into out: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        var at = start
+        if value < 0 {
+            out[at] = UInt8(ascii: "-")
+            at += 1
+        }
         var rest = value.magnitude
         var digits = 1
         var probe = rest
@@ -218,28 +240,27 @@ struct HTTP1AnswerWriter: AnswerWriter {
             probe /= 10
             digits += 1
         }
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
-            var at = digits
-            repeat {
-                at -= 1
-                out[at] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            return digits
-        }
+        var index = at + digits
+        repeat {
+            index -= 1
+            out[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        } while rest > 0
+        return at + digits
     }
 
     mutating func end(body: [UInt8]?, shared: String?) {
-        buffer.writeStaticString("Date: ")
-        buffer.writeString(date)
-        if closing { buffer.writeStaticString("\r\nConnection: close") }
+        field(.date, date)
+        if closing { buffer.writeStaticString("Connection: close\r\n") }
         guard let body else {
-            buffer.writeStaticString("\r\n\r\n")
+            buffer.writeStaticString("\r\n")
             return
         }
-        buffer.writeStaticString("\r\nContent-Length: ")
-        writeDecimal(body.count)
-        buffer.writeStaticString("\r\n\r\n")
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 + Self.decimalMaximum + 4) { out in
+            var at = Self.copy("Content-Length: ", into: out, at: 0)
+            at = Self.decimal(body.count, into: out, at: at)
+            return Self.copy("\r\n\r\n", into: out, at: at)
+        }
         if let shared, body.count >= BodyBuffers.threshold {
             largeBody = bodies.buffer(for: shared, body: body)
         } else {

@@ -206,7 +206,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             machine.headCompleted()
             if resumedAt > 0 { responder.metrics.hotPathPartialHeadScan(bytes: examined) }
             headScanned = 0  // whatever happens next, the next head starts after this one
-            guard let request = RawRequest(buffer, headLength: headLength) else {
+            guard let request = RawRequest(buffer, headLength: headLength, keys: &scratch.keyText) else {
                 machine.unframeable()
                 handOverForever(context)
                 return

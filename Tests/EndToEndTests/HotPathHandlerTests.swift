@@ -180,6 +180,27 @@ struct HotPathHandlerTests {
         }
     }
 
+    @Test("a connection's next key is never taken for its last one: the same key again is its caller, a key of the same length that differs in one byte is refused, in any order")
+    func keyTextPerConnection() async throws {
+        try await withConnection { connection in
+            var other = Array(TestKeys.portalAdmin.utf8)
+            other[other.count - 1] = other[other.count - 1] == UInt8(ascii: "x") ? UInt8(ascii: "y") : UInt8(ascii: "x")
+            let impostor = String(decoding: other, as: UTF8.self)
+            #expect(impostor.utf8.count == TestKeys.portalAdmin.utf8.count && impostor != TestKeys.portalAdmin)
+            // 400: admitted, then the id refused; 401: not admitted.
+            var statuses: [String] = []
+            for key in [TestKeys.portalAdmin, TestKeys.portalAdmin, impostor, impostor, TestKeys.portalAdmin, impostor] {
+                try connection.send(Self.get("/v1/tenants/nonsense", key: key))
+                statuses += Self.statuses(try connection.written())
+            }
+            #expect(
+                statuses == [
+                    "HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request", "HTTP/1.1 401 Unauthorized", "HTTP/1.1 401 Unauthorized",
+                    "HTTP/1.1 400 Bad Request", "HTTP/1.1 401 Unauthorized",
+                ])
+        }
+    }
+
     @Test("pipelined requests are answered on the read, in order, none handed on")
     func answeredOnTheRead() async throws {
         try await withConnection { connection in
