@@ -144,12 +144,19 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Flushes the burst's answers. The read-complete goes on only when bytes went on in this
     /// burst: the handlers behind have nothing to complete otherwise, and a burst the hot path
-    /// answered whole costs no walk through them.
+    /// answered whole costs no walk through them. Nor does its next read: with nothing of the
+    /// connection's behind it (``HotPathConnectionStateMachine/readsForItself``), the handler
+    /// asks for the next socket read here, so the channel's automatic read, which starts at the
+    /// pipeline's tail and passes every router handler on its way, finds one pending and is not made.
     public func channelReadComplete(context: ChannelHandlerContext) {
         let owed = machine.owed
         machine.owed = []
         if owed.contains(.flush) { context.flush() }
-        if owed.contains(.readComplete) { context.fireChannelReadComplete() }
+        if owed.contains(.readComplete) {
+            context.fireChannelReadComplete()
+        } else if machine.readsForItself {
+            context.read()
+        }
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

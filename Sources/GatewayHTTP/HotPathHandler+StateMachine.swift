@@ -249,6 +249,16 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
         }
     }
 
+    /// Whether the handler asks for the next socket read itself at the end of a read burst
+    /// that handed nothing on: it is reading (not paused, not serving a request itself), no
+    /// request of this connection is with the router, and it still frames the bytes. The
+    /// handlers behind it then have nothing of this connection's to hold reads back for.
+    public var readsForItself: Bool {
+        guard activity == .reading, routedInFlight == 0 else { return false }
+        if case .passThrough = framing { return false }
+        return true
+    }
+
     /// The pipeline asks for a socket read. Returns whether to issue it now (else it is held).
     public mutating func readRequested() -> Bool {
         switch activity {

@@ -43,7 +43,10 @@ struct HotPathHandlerTests {
 
     struct Connection {
         let channel: EmbeddedChannel
+        /// Reads that reach the head (the socket).
         let reads: ReadCounter
+        /// Reads that pass through the handlers behind the hot-path handler (the router's side).
+        let behind: ReadCounter
         let events: EventRecorder
 
         /// Every byte written and flushed so far, as text.
@@ -107,12 +110,13 @@ struct HotPathHandlerTests {
         state: SnapshotSource, logger: Logger, metrics: MetricsEndpoint, answers: Bool, _ body: (Connection) throws -> Void
     ) throws {
         let reads = ReadCounter()
+        let behind = ReadCounter()
         let events = EventRecorder()
         let handler = HotPathHandler(state: state, logger: logger, metrics: metrics, answers: answers, idleTimeout: Self.idle, headTimeout: Self.head)
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([reads, handler, events])
+        try channel.pipeline.syncOperations.addHandlers([reads, handler, behind, events])
         channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1), promise: nil)
-        try body(Connection(channel: channel, reads: reads, events: events))
+        try body(Connection(channel: channel, reads: reads, behind: behind, events: events))
         _ = try? channel.finish()
     }
 
@@ -198,6 +202,29 @@ struct HotPathHandlerTests {
                     "HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request", "HTTP/1.1 401 Unauthorized", "HTTP/1.1 401 Unauthorized",
                     "HTTP/1.1 400 Bad Request", "HTTP/1.1 401 Unauthorized",
                 ])
+        }
+    }
+
+    @Test("a burst answered whole asks for the next socket read from the handler, past none of the handlers behind it; a burst that hands a request on, or one while the router has a request, leaves the read to the pipeline")
+    func readAfterAnsweredBurst() async throws {
+        try await withConnection { connection in
+            let atHead = connection.reads.reads
+            try connection.send(Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin))
+            #expect(Self.statuses(try connection.written()) == ["HTTP/1.1 400 Bad Request"])
+            #expect(connection.reads.reads == atHead + 1, "the next read is asked for at the burst's end")
+            #expect(connection.behind.reads == 0, "by the handler itself, not through the handlers behind it")
+            try connection.send(Self.get("/healthz"))
+            #expect(connection.reads.reads == atHead + 1, "bytes went on: the channel's own read follows, through the pipeline")
+            try connection.send(Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin))
+            #expect(try connection.written().isEmpty, "handed on behind the routed request")
+            #expect(connection.reads.reads == atHead + 1)
+            let handler = try connection.channel.pipeline.syncOperations.handler(type: HotPathHandler.self)
+            handler.routedResponseCompleted()
+            handler.routedResponseCompleted()
+            try connection.send(Self.get("/v1/tenants/nonsense", key: TestKeys.portalAdmin))
+            #expect(Self.statuses(try connection.written()) == ["HTTP/1.1 400 Bad Request"])
+            #expect(connection.reads.reads == atHead + 2, "answered whole again: the handler asks for the next read")
+            #expect(connection.behind.reads == 0)
         }
     }
 

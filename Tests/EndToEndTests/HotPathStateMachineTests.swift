@@ -11,6 +11,29 @@ struct HotPathStateMachineTests {
     }
     func at(_ milliseconds: Int64) -> UInt64 { UInt64(milliseconds * Self.ms) }
 
+    @Test("the handler asks for the next read itself only while reading with nothing routed and still framing")
+    func readsForItself() {
+        var m = machine()
+        #expect(m.readsForItself)
+        m.routed(contentLength: 0)
+        #expect(!m.readsForItself, "a request is with the router")
+        m.routedResponseCompleted(now: at(1_100))
+        #expect(m.readsForItself)
+        m.pause()
+        #expect(!m.readsForItself, "paused: reads are held")
+        _ = m.resume()
+        #expect(m.readsForItself)
+        m.answerStarted()
+        #expect(!m.readsForItself, "serving a miss: reads wait for its answer")
+        _ = m.answerWritten(now: at(1_200))
+        #expect(m.readsForItself)
+        m.unframeable()
+        #expect(!m.readsForItself, "the codec frames from here on")
+        var closed = machine()
+        closed.closed()
+        #expect(!closed.readsForItself)
+    }
+
     @Test("a partial head arms the earlier deadline once, completes, or is closed when its time is up")
     func partialHead() {
         var m = machine(at: at(1_000))
