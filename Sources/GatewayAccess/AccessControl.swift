@@ -126,6 +126,15 @@ public struct PresentedKeyMemo: Sendable {
         return known
     }
 
+    /// The remembered key's text when `presented` holds the same bytes (compared in constant
+    /// time, as ``sameKey(_:_:)`` compares), so that a connection presenting its key again needs no
+    /// new string for it; nil otherwise. Only a key that authenticated is remembered.
+    public func key(matching presented: UnsafeRawBufferPointer) -> String? {
+        guard known != nil else { return nil }
+        let same = key.utf8.withContiguousStorageIfAvailable { ConstantTime.equal(UnsafeRawBufferPointer($0), presented) } ?? false
+        return same ? key : nil
+    }
+
     /// Whether `presented` is the remembered key, in a time that depends on the lengths alone,
     /// never on where the two first differ: a connection that a proxy shares between its clients
     /// must not let one of them time its way, byte by byte, to the key another presented before.

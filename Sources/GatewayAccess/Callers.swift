@@ -242,9 +242,8 @@ public struct CallerDirectory: Sendable {
 
 /// Byte comparison for secrets: the time taken depends on the lengths alone, never on where two
 /// inputs first differ, so timing cannot walk an attacker towards a key byte by byte.
-public enum ConstantTime {
-    /// Whether `a` and `b` hold the same bytes, in a time that depends on their lengths alone.
-    public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+enum ConstantTime {
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for index in 0..<a.count { difference |= a[index] ^ b[index] }

@@ -114,7 +114,8 @@ enum AnswerHeader {
     /// Written by the HTTP/1.1 writer itself (Hummingbird's codec adds the router's).
     case date
 
-    /// The field's name (the two of ours are valid tokens: never nil).
+    /// The field's name as the router's writer adds it; nil for `Date`, which Hummingbird's
+    /// codec writes there itself (the names of our own fields are valid tokens: never nil).
     var name: HTTPField.Name? {
         switch self {
         case .contentType: .contentType
@@ -131,7 +132,7 @@ enum AnswerHeader {
         case .referrerPolicy: Self.referrerPolicyName
         case .xFrameOptions: Self.xFrameOptionsName
         case .setCookie: .setCookie
-        case .date: .date
+        case .date: nil
         }
     }
 

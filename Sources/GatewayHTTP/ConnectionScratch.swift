@@ -83,13 +83,11 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
 
 /// Per-connection state of the hot path that would otherwise need a lock shared by every
 /// connection or an allocation per request: the `Date` value of the current second, a
-/// request-id generator, the last presented key's text, and the storage answers are written into.
+/// request-id generator, and the storage answers are written into.
 struct ConnectionScratch {
     var random = Xoshiro256StarStar()
     /// The last API key this connection presented, and its caller.
     var presentedKey = PresentedKeyMemo()
-    /// The API key the last request head presented, as text.
-    var keyText = PresentedKeyText()
     /// The buffer the connection's last answer was written into, kept for the next one.
     private var lastAnswer: ByteBuffer?
     /// The largest answer buffer kept between requests: an idle connection holds at most this.

@@ -147,7 +147,9 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// answered whole costs no walk through them. Nor does its next read: with nothing of the
     /// connection's behind it (``HotPathConnectionStateMachine/readsForItself``), the handler
     /// asks for the next socket read here, so the channel's automatic read, which starts at the
-    /// pipeline's tail and passes every router handler on its way, finds one pending and is not made.
+    /// pipeline's tail and passes every router handler on its way, finds one pending and is not
+    /// made. The server's connections read automatically (`autoRead`, as Hummingbird sets them
+    /// up): the read asked for here is the one the channel would have asked for.
     public func channelReadComplete(context: ChannelHandlerContext) {
         let owed = machine.owed
         machine.owed = []
@@ -213,7 +215,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             machine.headCompleted()
             if resumedAt > 0 { responder.metrics.hotPathPartialHeadScan(bytes: examined) }
             headScanned = 0  // whatever happens next, the next head starts after this one
-            guard let request = RawRequest(buffer, headLength: headLength, keys: &scratch.keyText) else {
+            guard let request = RawRequest(buffer, headLength: headLength, memo: scratch.presentedKey) else {
                 machine.unframeable()
                 handOverForever(context)
                 return

@@ -252,7 +252,9 @@ public struct HotPathConnectionStateMachine: Sendable, Equatable {
     /// Whether the handler asks for the next socket read itself at the end of a read burst
     /// that handed nothing on: it is reading (not paused, not serving a request itself), no
     /// request of this connection is with the router, and it still frames the bytes. The
-    /// handlers behind it then have nothing of this connection's to hold reads back for.
+    /// handlers behind it hold reads back only for bytes they were given, and a burst that
+    /// gives them any leaves its read to the pipeline, so a read asked for here is one they
+    /// would have passed.
     public var readsForItself: Bool {
         guard activity == .reading, routedInFlight == 0 else { return false }
         if case .passThrough = framing { return false }

@@ -97,21 +97,15 @@ struct RawRequest {
 
     /// Parses the head; nil when it is not one this handler frames with certainty (the codec
     /// then gets the rest of the connection). Works on the bytes: only the values the hot path
-    /// uses become strings, and the API key is the connection's last one again (`keys`) when
-    /// its bytes are the same.
-    init?(_ buffer: ByteBuffer, headLength: Int, keys: inout PresentedKeyText) {
+    /// uses become strings, and an API key that is the connection's remembered one (`memo`, the
+    /// last key it authenticated) is that key's string again.
+    init?(_ buffer: ByteBuffer, headLength: Int, memo: PresentedKeyMemo) {
         guard
             let parsed = buffer.withUnsafeReadableBytes({ raw -> RawRequest? in
-                RawRequest(head: UnsafeRawBufferPointer(rebasing: raw[0..<(headLength - 2)]), keys: &keys)
+                RawRequest(head: UnsafeRawBufferPointer(rebasing: raw[0..<(headLength - 2)]), memo: memo)
             })
         else { return nil }
         self = parsed
-    }
-
-    /// Parses the head with no earlier key to reuse.
-    init?(_ buffer: ByteBuffer, headLength: Int) {
-        var keys = PresentedKeyText()
-        self.init(buffer, headLength: headLength, keys: &keys)
     }
 
     private init() {
@@ -119,7 +113,7 @@ struct RawRequest {
     }
 
     /// `head` is the request line and header lines, each ending in CRLF (the blank line excluded).
-    private init?(head: UnsafeRawBufferPointer, keys: inout PresentedKeyText) {
+    private init?(head: UnsafeRawBufferPointer, memo: PresentedKeyMemo) {
         self.init()
         var lineStart = 0
         var index = 0
@@ -138,7 +132,7 @@ struct RawRequest {
                     guard parseRequestLine(line) else { return nil }
                     isRequestLine = false
                 } else {
-                    guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength, keys: &keys) else { return nil }
+                    guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength, memo: memo) else { return nil }
                     fields += 1
                     if fields > RequestHeadLimits.fieldCount || line.count > RequestHeadLimits.fieldSize { headTooLarge = true }
                 }
@@ -199,7 +193,7 @@ struct RawRequest {
         if PassThroughTarget.names(Substring(text)) { passThroughTarget = text }
     }
 
-    private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool, keys: inout PresentedKeyText) -> Bool {
+    private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool, memo: PresentedKeyMemo) -> Bool {
         // No whitespace inside or before the name, no obsolete line folding.
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return false }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
@@ -218,7 +212,7 @@ struct RawRequest {
         case 9 where Self.equalsIgnoringCase(name, "x-api-key"):
             if seen & 1 != 0 { needsRouter = true }
             seen |= 1
-            apiKey = keys.text(value)
+            apiKey = memo.key(matching: value) ?? String(decoding: value, as: UTF8.self)
         case 13 where Self.equalsIgnoringCase(name, "authorization"):
             authorization = remember(2)
         case 13 where Self.equalsIgnoringCase(name, "if-none-match"):
@@ -292,22 +286,3 @@ struct RawRequest {
     }
 }
 
-/// The `X-API-Key` value of the last request head one connection framed, so that the next head
-/// presenting the same bytes gets the same string: a keep-alive client presents its key with
-/// every request, and each would otherwise cost a new string (an allocation, a copy and a
-/// release). Kept by the connection, never shared. Compared in constant time
-/// (``ConstantTime``), as any presented key is: a proxy may carry several clients' requests on
-/// one connection.
-struct PresentedKeyText {
-    private var last: String?
-
-    init() {}
-
-    /// `bytes` as a string: the last one when the bytes are the same, else a new one (kept for the next head).
-    mutating func text(_ bytes: UnsafeRawBufferPointer) -> String {
-        if var last, last.withUTF8({ ConstantTime.equal(UnsafeRawBufferPointer($0), bytes) }) { return last }
-        let made = String(decoding: bytes, as: UTF8.self)
-        last = made
-        return made
-    }
-}
