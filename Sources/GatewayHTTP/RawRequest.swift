@@ -108,6 +108,11 @@ struct RawRequest {
         self = parsed
     }
 
+    /// Parses the head with no remembered key (every key becomes a new string).
+    init?(_ buffer: ByteBuffer, headLength: Int) {
+        self.init(buffer, headLength: headLength, memo: PresentedKeyMemo())
+    }
+
     private init() {
         path = ""
     }
