@@ -111,11 +111,8 @@ enum AnswerRendering {
 enum AnswerHeader {
     case contentType, eTag, cacheControl, age, xCache, requestID, retryAfter, allow, wwwAuthenticate
     case contentSecurityPolicy, xContentTypeOptions, referrerPolicy, xFrameOptions, setCookie
-    /// Written by the HTTP/1.1 writer itself (Hummingbird's codec adds the router's).
-    case date
 
-    /// The field's name as the router's writer adds it; nil for `Date`, which Hummingbird's
-    /// codec writes there itself (the names of our own fields are valid tokens: never nil).
+    /// The field's name (the names of our own fields are valid tokens: never nil).
     var name: HTTPField.Name? {
         switch self {
         case .contentType: .contentType
@@ -132,7 +129,6 @@ enum AnswerHeader {
         case .referrerPolicy: Self.referrerPolicyName
         case .xFrameOptions: Self.xFrameOptionsName
         case .setCookie: .setCookie
-        case .date: nil
         }
     }
 
@@ -153,7 +149,6 @@ enum AnswerHeader {
         case .referrerPolicy: "Referrer-Policy: "
         case .xFrameOptions: "X-Frame-Options: "
         case .setCookie: "Set-Cookie: "
-        case .date: "Date: "
         }
     }
 
@@ -188,20 +183,19 @@ struct HTTP1AnswerWriter: AnswerWriter {
         }
     }
 
-    /// The header's line start (`ETag: `), its value and CRLF, written with one capacity check.
     mutating func field(_ header: AnswerHeader, _ value: String) {
-        let prefix = header.lineStart
+        line(header.lineStart, value)
+    }
+
+    /// A header line: its start (`ETag: `), `value` and CRLF, written with one capacity check.
+    private mutating func line(_ start: StaticString, _ value: String) {
         var value = value
         _ = value.withUTF8 { value in
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefix.utf8CodeUnitCount + value.count + 2) { out in
-                UnsafeMutableRawBufferPointer(rebasing: out[0..<prefix.utf8CodeUnitCount])
-                    .copyMemory(from: UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
-                var at = prefix.utf8CodeUnitCount
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: start.utf8CodeUnitCount + value.count + 2) { out in
+                var at = Self.copy(start, into: out, at: 0)
                 UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + value.count)]).copyMemory(from: UnsafeRawBufferPointer(value))
                 at += value.count
-                out[at] = 0x0D
-                out[at + 1] = 0x0A
-                return at + 2
+                return Self.copy("\r\n", into: out, at: at)
             }
         }
     }
@@ -251,7 +245,7 @@ struct HTTP1AnswerWriter: AnswerWriter {
     }
 
     mutating func end(body: [UInt8]?, shared: String?) {
-        field(.date, date)
+        line("Date: ", date)
         if closing { buffer.writeStaticString("Connection: close\r\n") }
         guard let body else {
             buffer.writeStaticString("\r\n")

@@ -208,16 +208,15 @@ struct RawRequest {
         while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
         while end > start, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
         let value = UnsafeRawBufferPointer(rebasing: line[start..<end])
-        func remember(_ bit: UInt8) -> String {
+        /// The value as a string (`known`, when the caller already has it), noting a repeat.
+        func remember(_ bit: UInt8, known: String? = nil) -> String {
             if seen & bit != 0 { needsRouter = true }
             seen |= bit
-            return String(decoding: value, as: UTF8.self)
+            return known ?? String(decoding: value, as: UTF8.self)
         }
         switch name.count {
         case 9 where Self.equalsIgnoringCase(name, "x-api-key"):
-            if seen & 1 != 0 { needsRouter = true }
-            seen |= 1
-            apiKey = memo.key(matching: value) ?? String(decoding: value, as: UTF8.self)
+            apiKey = remember(1, known: memo.key(matching: value))
         case 13 where Self.equalsIgnoringCase(name, "authorization"):
             authorization = remember(2)
         case 13 where Self.equalsIgnoringCase(name, "if-none-match"):
@@ -290,4 +289,3 @@ struct RawRequest {
         }
     }
 }
-
