@@ -269,6 +269,7 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
+                "GatewayClock",
                 "GatewayTracing",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ChangeFeed",

@@ -46,8 +46,7 @@ public final class RateLimiter: Sendable {
     /// Takes one request from `bucket` (one of this limiter's); nil when allowed, else the seconds
     /// to wait (`Retry-After`, at least 1).
     public func take(from bucket: Bucket, rate: RateLimit) -> Int? {
-        let elapsed = clock.now - origin
-        let now = elapsed.components.seconds &* 1_000_000_000 &+ elapsed.components.attoseconds / 1_000_000_000
+        let now = (clock.now - origin).wholeNanoseconds
         // The interval between two requests at the rate, and how far ahead of now the bucket
         // may run: a full bucket of `burst` requests is `burst - 1` intervals of tolerance.
         let perSecond = max(rate.requestsPerSecond, 0.001)

@@ -6,6 +6,7 @@ import Foundation
 public import ResponseCache
 import Synchronization
 public import TenantModel
+import GatewayClock
 import GatewayObservability
 import VeeamAPI
 
@@ -190,7 +191,7 @@ public final class TenantReads: Sendable {
 
     /// `Cache-Control: max-age` of an answer `age` seconds old under `ttl`: what is left of it.
     static func maxAge(ttl: Duration?, age: Int) -> Int {
-        max(0, Int((ttl ?? .zero).components.seconds) - age)
+        max(0, Int((ttl ?? .zero).wholeSeconds) - age)
     }
 
     /// One located tenant, through the cache (with `bypassCache`, read again and stored). The

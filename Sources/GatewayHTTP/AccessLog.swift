@@ -1,3 +1,4 @@
+import GatewayClock
 import GatewayObservability
 public import GatewayLogging
 public import Logging
@@ -58,7 +59,7 @@ public struct AccessLog: Sendable {
         guard writesLines else { return }
         let method = MethodLabel.label(rawMethod)
         // Milliseconds with two decimals, by integer arithmetic (no formatter per line).
-        let hundredths = max(0, elapsed.components.seconds * 100_000 + elapsed.components.attoseconds / 10_000_000_000_000)
+        let hundredths = max(0, elapsed.wholeMicroseconds / 10)
         let fraction = hundredths % 100
         let ms = "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
         let shownPath = path.utf8.count > 200 ? String(path.prefix(200)) : path

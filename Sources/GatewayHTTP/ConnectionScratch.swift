@@ -95,8 +95,8 @@ struct ConnectionScratch {
     /// What an answer buffer starts with: a hit's head and a tenant's body fit.
     static let answerCapacity = 2048
     private var dateText = ""
-    /// Until when `dateText` is the current second's (on the monotonic clock).
-    private var dateValidUntil: ContinuousClock.Instant?
+    /// Until when `dateText` is the current second's (nanoseconds on the clock ``date(at:)`` is given).
+    private var dateValidUntil: UInt64?
 
     /// An empty buffer to write an answer into. Once the socket has taken the last answer's
     /// bytes the channel lets go of its buffer, and `clear()` then reuses that storage: a
@@ -114,14 +114,15 @@ struct ConnectionScratch {
         if answer.capacity <= Self.keptAnswerCapacity { lastAnswer = answer }
     }
 
-    /// The `Date` header value (IMF-fixdate) at `now` (a reading the caller has already made),
-    /// formatted once per second: the wall clock is read only when a new second has begun.
-    mutating func date(at now: ContinuousClock.Instant = .now) -> String {
+    /// The `Date` header value (IMF-fixdate) at `now` (a reading the caller has already made of
+    /// a monotonic clock, in nanoseconds: the connection's event loop's), formatted once per
+    /// second: the wall clock is read only when a new second has begun.
+    mutating func date(at now: UInt64) -> String {
         if let until = dateValidUntil, now < until { return dateText }
         var wall = timespec()
         clock_gettime(CLOCK_REALTIME, &wall)
         dateText = HTTPDate.format(wall.tv_sec)
-        dateValidUntil = now + .nanoseconds(1_000_000_000 - Int64(wall.tv_nsec))
+        dateValidUntil = now + UInt64(max(1, 1_000_000_000 - wall.tv_nsec))
         return dateText
     }
 }

@@ -1,4 +1,5 @@
 public import GatewayObservability
+import GatewayClock
 import GatewayLogging
 import GatewayAccess
 import Foundation
@@ -93,7 +94,7 @@ public enum GatewayApplication {
             maxHeaderFieldSize: RequestHeadLimits.fieldSize, maxHeaderListSize: RequestHeadLimits.headSize,
             maxHeaderFieldCount: RequestHeadLimits.fieldCount)
         func amount(_ duration: Duration) -> TimeAmount {
-            .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+            .nanoseconds(duration.wholeNanoseconds)
         }
         // The raw-bytes handler fronts every connection: it frames heads, owns the idle timeout
         // and the head deadline on both paths, and answers cache hits only when `listen.hotPath`

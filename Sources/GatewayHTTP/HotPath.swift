@@ -49,6 +49,8 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// `process` is on the stack (a writability event raised by its own flush must not re-enter
     /// it): a property of the call, not of the connection, so it is not in the machine.
     private var processing = false
+    /// When the last read's bytes arrived (``now()``): the start of each request framed from them.
+    private var arrived: UInt64 = 0
     private var idleCheck: Scheduled<Void>?
     private var remoteAddress = "unknown"
     /// The peer's failed-authentication key (IPv6 by /64), worked out once per connection.
@@ -124,7 +126,8 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if machine.bytesArrived(now: now()) {
+        arrived = now()
+        if machine.bytesArrived(now: arrived) {
             machine.owed.insert(.readComplete)
             context.fireChannelRead(data)
             return
@@ -239,7 +242,9 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
                 // Writable: whatever paused this connection is over (the writability event may
                 // have come while this loop ran, and been left to it).
                 if machine.isPaused { resume(context) }
-                switch responder.respond(to: request, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, allocator: context.channel.allocator) {
+                switch responder.respond(
+                    to: request, arrived: arrived, now: now, peer: remoteAddress, peerKey: peerKey, scratch: &scratch, allocator: context.channel.allocator)
+                {
                 case .answered(let answer, let largeBody):
                     buffer.moveReaderIndex(forwardBy: headLength)
                     pending = buffer
@@ -269,7 +274,8 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func refuseHead(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
         pending = nil
         machine.owed.remove(.flush)
-        let answer = responder.refuseHead(RawRequest.RequestLine(buffer), hotPath: answers, scratch: &scratch, allocator: context.channel.allocator)
+        let answer = responder.refuseHead(
+            RawRequest.RequestLine(buffer), hotPath: answers, now: now(), scratch: &scratch, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(answer))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -281,7 +287,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
         let loop = context.eventLoop
         let bound = NIOLoopBound(Served(handler: self, context: context), eventLoop: loop)
         let responder = responder
-        let date = scratch.date()
+        let date = scratch.date(at: now())
         let allocator = context.channel.allocator
         let executor = executor ?? EventLoopTaskExecutor(loop: loop)
         Task(executorPreference: executor) {
@@ -293,7 +299,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             } else {
                 loop.execute { bound.value.handler.answerReady(answer, bound.value.context) }
             }
-            responder.served(miss, answer)
+            responder.served(miss, answer, now: loop.now.uptimeNanoseconds)
         }
     }
 

@@ -37,11 +37,13 @@ struct HotPathResponder: Sendable {
     /// anywhere (a target the pipeline does not serve here, or an admission that must wait) so
     /// that the router serves it as if the hot path did not exist. `peer` is the connection's
     /// peer address, `peerKey` its failed-authentication key (both worked out once per
-    /// connection).
+    /// connection). `arrived` is when the request's bytes were read and `now` reads the same
+    /// clock (nanoseconds on the connection's event loop's): the reading the handler made for the
+    /// read serves as the request's start, and one more at its end times it.
     func respond(
-        to request: RawRequest, peer: String, peerKey: String, scratch: inout ConnectionScratch, allocator: ByteBufferAllocator
+        to request: RawRequest, arrived: UInt64, now: () -> UInt64, peer: String, peerKey: String, scratch: inout ConnectionScratch,
+        allocator: ByteBufferAllocator
     ) -> HotPathDecision {
-        let started = ContinuousClock.now
         let target: PipelineRequest.Target
         if let id = request.tenantID {
             target = .tenant(id)
@@ -61,12 +63,12 @@ struct HotPathResponder: Sendable {
         case nil:
             return .handOn
         case .fill(let resolved):
-            return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: request.path, started: started, span: span(request)))
+            return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: request.path, arrived: arrived, span: span(request)))
         case .answer(let answer):
-            var writer = HTTP1AnswerWriter(buffer: scratch.answerBuffer(allocator), date: scratch.date(at: started), bodies: bodies)
+            var writer = HTTP1AnswerWriter(buffer: scratch.answerBuffer(allocator), date: scratch.date(at: arrived), bodies: bodies)
             let status = AnswerRendering.write(
                 answer.content, requestID: asked.requestID, ifNoneMatch: request.ifNoneMatch, instance: request.path, into: &writer)
-            record(answer, status: status, requestID: asked.requestID, path: request.path, started: started, span: span(request))
+            record(answer, status: status, requestID: asked.requestID, path: request.path, elapsed: Self.elapsed(from: arrived, to: now()), span: span(request))
             scratch.keep(writer.buffer)
             return .answered(head: writer.buffer, largeBody: writer.largeBody)
         }
@@ -84,17 +86,26 @@ struct HotPathResponder: Sendable {
         return HotPathAnswer(head: writer.buffer, largeBody: writer.largeBody, status: status, answer: answer)
     }
 
-    /// Records a served miss, once its answer is written (its bookkeeping is not on the caller's way).
-    func served(_ miss: HotPathMiss, _ answer: HotPathAnswer) {
+    /// Records a served miss, once its answer is written (its bookkeeping is not on the caller's
+    /// way); `now`: a reading of the clock `arrived` was read on.
+    func served(_ miss: HotPathMiss, _ answer: HotPathAnswer, now: UInt64) {
         metrics.inFlight(-1)
-        record(answer.answer, status: answer.status, requestID: miss.resolved.requestID, path: miss.path, started: miss.started, span: miss.span)
+        record(
+            answer.answer, status: answer.status, requestID: miss.resolved.requestID, path: miss.path, elapsed: Self.elapsed(from: miss.arrived, to: now),
+            span: miss.span)
+    }
+
+    /// The time between two readings of a monotonic nanosecond clock (none if they are out of order).
+    static func elapsed(from start: UInt64, to end: UInt64) -> Duration {
+        .nanoseconds(Int64(clamping: end > start ? end - start : 0))
     }
 
     /// A head beyond ``RequestHeadLimits``: 431 with the gateway's problem, `Connection: close`,
     /// recorded as any answer (`line`: its request line, when that much was framed; `hotPath`:
     /// whether the handler answers hits, for the hot path's own counter).
-    func refuseHead(_ line: RawRequest.RequestLine?, hotPath: Bool, scratch: inout ConnectionScratch, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 1024), date: scratch.date(), bodies: bodies)
+    /// `now`: the connection's clock, as for ``respond(to:arrived:now:peer:peerKey:scratch:allocator:)``.
+    func refuseHead(_ line: RawRequest.RequestLine?, hotPath: Bool, now: UInt64, scratch: inout ConnectionScratch, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 1024), date: scratch.date(at: now), bodies: bodies)
         writer.closing = true
         recorder.refuseHead(
             method: line?.method ?? "other", target: line?.target ?? "", requestID: RequestIDs.make(using: &scratch.random), hotPath: hotPath, into: &writer)
@@ -107,17 +118,17 @@ struct HotPathResponder: Sendable {
         return GatewayTracing.serverSpan(traceparent: request.traceparent, tracestate: request.tracestate)
     }
 
-    private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: String, started: ContinuousClock.Instant, span: (any Span)?) {
+    private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: String, elapsed: Duration, span: (any Span)?) {
         var problem: GatewayError?
         if case .problem(let error) = answer.content { problem = error }
         recorder.record(
             RequestRecorder.Entry(
                 method: "GET", path: path, requestID: requestID, callerID: answer.callerID, status: status, cache: answer.cacheStatus?.rawValue,
-                elapsed: ContinuousClock.now - started, problem: problem, hotPath: true, span: span))
+                elapsed: elapsed, problem: problem, hotPath: true, span: span))
     }
 }
 
-/// What the hot path does with one request (``HotPathResponder/respond(to:peer:peerKey:scratch:allocator:)``).
+/// What the hot path does with one request (``HotPathResponder/respond(to:arrived:now:peer:peerKey:scratch:allocator:)``).
 enum HotPathDecision {
     /// Answered (a hit or a refusal): its bytes, a large body as its own buffer.
     case answered(head: ByteBuffer, largeBody: ByteBuffer?)
@@ -133,7 +144,8 @@ struct HotPathMiss: Sendable {
     let resolved: ResolvedRequest
     let ifNoneMatch: String?
     let path: String
-    let started: ContinuousClock.Instant
+    /// When its bytes were read (nanoseconds on the connection's event loop's clock).
+    let arrived: UInt64
     /// The request's server span (tracing on): the fill runs in it.
     let span: (any Span)?
 }

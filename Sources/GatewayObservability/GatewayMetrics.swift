@@ -1,4 +1,5 @@
 public import CoreMetrics
+import GatewayClock
 import Synchronization
 
 /// The gateway's metrics, through swift-metrics with an injected factory (Prometheus in
@@ -83,7 +84,7 @@ public final class GatewayMetrics: Sendable {
             return series
         }
         series.count.increment()
-        series.duration.recordNanoseconds(Self.nanoseconds(duration))
+        series.duration.recordNanoseconds(duration.wholeNanoseconds)
         series.hotPath?.increment()
     }
 
@@ -114,7 +115,7 @@ public final class GatewayMetrics: Sendable {
             return made
         }
         series.count.increment()
-        series.duration.recordNanoseconds(Self.nanoseconds(duration))
+        series.duration.recordNanoseconds(duration.wholeNanoseconds)
     }
 
     /// Brings a monotonically growing count (read from a component's statistics) into a counter.
@@ -134,8 +135,4 @@ public final class GatewayMetrics: Sendable {
         Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
 }

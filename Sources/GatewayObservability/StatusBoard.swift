@@ -151,11 +151,11 @@ public final class StatusBoard: Sendable {
     }
 
     private func epoch(_ instant: ContinuousClock.Instant) -> Int {
-        max(0, Int((instant - origin).components.seconds) / Self.bucketSeconds)
+        max(0, Int((instant - origin).wholeSeconds) / Self.bucketSeconds)
     }
 
     /// Seconds since the board started (what a window can cover at most).
-    var uptimeSeconds: Int { max(1, Int((clock.now - origin).components.seconds)) }
+    var uptimeSeconds: Int { max(1, Int((clock.now - origin).wholeSeconds)) }
 
     /// The bucket of now, reset if it last held an older epoch.
     private func withBucket(_ body: (inout Bucket) -> Void) {
@@ -171,7 +171,7 @@ public final class StatusBoard: Sendable {
 
     /// One answered request: `route` is a template, `cache` the `X-Cache` value if any. A 5xx is an error.
     public func request(method: String, route: String, status: Int, duration: Duration, cache: String?) {
-        let micros = Int(duration.components.seconds) * 1_000_000 + Int(duration.components.attoseconds / 1_000_000_000_000)
+        let micros = Int(duration.wholeMicroseconds)
         let slot = Self.latencyBounds.firstIndex { micros <= $0 } ?? Self.latencyBounds.count
         let key = RouteKey(method: method, route: route)
         withBucket { bucket in

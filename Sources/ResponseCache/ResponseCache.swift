@@ -294,5 +294,5 @@ public final class ResponseCache<Value: Sendable>: Sendable {
     }
 
     @inlinable
-    static func seconds(_ duration: Duration) -> Int { max(0, Int(duration.components.seconds)) }
+    static func seconds(_ duration: Duration) -> Int { max(0, Int(duration.wholeSeconds)) }
 }

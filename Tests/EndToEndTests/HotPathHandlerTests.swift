@@ -78,6 +78,13 @@ struct HotPathHandlerTests {
     /// A gateway state with the test callers and one VSPC upstream it never needs to call, and an
     /// embedded connection with the handler in front.
     func withConnection(answers: Bool = true, _ body: (Connection) throws -> Void) async throws {
+        try await withState { state, logger, metrics in
+            try Self.embedded(state: state, logger: logger, metrics: metrics, answers: answers, body)
+        }
+    }
+
+    /// The gateway state of ``withConnection(answers:_:)``, for a test that makes connections of its own.
+    func withState(_ body: (SnapshotSource, Logger, MetricsEndpoint) throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "hot-path-handler-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -101,9 +108,9 @@ struct HotPathHandlerTests {
         let client = try CurlClient(eventLoopGroup: loops, logger: logger)
         let metrics = MetricsEndpoint()
         let state = try await GatewayState(configuration: configuration, client: client, metrics: metrics, logger: logger)
-        // The embedded channel is made, used and finished on one thread, with no suspension
+        // Each embedded channel is made, used and finished on one thread, with no suspension
         // point in between (an EmbeddedEventLoop belongs to the thread that made it).
-        try Self.embedded(state: state.source, logger: logger, metrics: metrics, answers: answers, body)
+        try body(state.source, logger, metrics)
     }
 
     static func embedded(
@@ -232,6 +239,35 @@ struct HotPathHandlerTests {
             #expect(Self.statuses(try connection.written()) == ["HTTP/1.1 400 Bad Request"])
             #expect(connection.reads.reads == atHead + 2, "answered whole again: the handler asks for the next read")
             #expect(connection.behind.reads == 0)
+        }
+    }
+
+    @Test("a byte the hot path leaves to the codec (a control byte, DEL, a bare LF, one beyond ASCII) sends the head on at every offset of a line; printable bytes and a tab at every offset are framed and answered here")
+    func bytesJudgedAtEveryOffset() async throws {
+        try await withState { state, logger, metrics in
+            let request = "GET /v1/tenants/nonsense HTTP/1.1\r\nHost: gateway\r\nX-API-Key: \(TestKeys.portalAdmin)\r\n"
+            // Heads of every length around the scanner's eight-byte steps, the byte at each place.
+            for offset in 0..<20 {
+                for byte in ["\u{00}", "\u{01}", "\u{1F}", "\u{7F}", "\n", "\u{80}", "\u{E9}"] {
+                    let head = request + "X-Pad: " + String(repeating: "a", count: offset) + byte + "z~ \r\n\r\n"
+                    try Self.embedded(state: state, logger: logger, metrics: metrics, answers: true) { connection in
+                        try connection.send(head)
+                        #expect(try connection.written().isEmpty, "offset \(offset), byte \(Array(byte.utf8)): nothing answered here")
+                        #expect(try connection.handedOn() == head, "offset \(offset), byte \(Array(byte.utf8)): the head goes on whole")
+                    }
+                }
+            }
+            try Self.embedded(state: state, logger: logger, metrics: metrics, answers: true) { connection in
+                var sent = 0
+                for offset in 0..<20 {
+                    for filler in ["\t", " ", "~", "!"] {
+                        try connection.send(request + "X-Pad: " + String(repeating: "a", count: offset) + filler + "z\r\n\r\n")
+                        sent += 1
+                    }
+                }
+                #expect(Self.statuses(try connection.written()) == Array(repeating: "HTTP/1.1 400 Bad Request", count: sent))
+                #expect(try connection.handedOn().isEmpty)
+            }
         }
     }
 
