@@ -126,23 +126,38 @@ public struct PresentedKeyMemo: Sendable {
         return known
     }
 
-    /// The remembered key's text when `presented` holds the same bytes (compared in constant
-    /// time, as ``sameKey(_:_:)`` compares), so that a connection presenting its key again needs no
-    /// new string for it; nil otherwise. Only a key that authenticated is remembered.
-    public func key(matching presented: UnsafeRawBufferPointer) -> String? {
-        guard known != nil else { return nil }
-        let same = key.utf8.withContiguousStorageIfAvailable { ConstantTime.equal(UnsafeRawBufferPointer($0), presented) } ?? false
-        return same ? key : nil
-    }
+    /// The remembered key alone (nil while no key has authenticated): what a parser matches the
+    /// bytes of a presented key against, without copying the rest of the memo.
+    public var remembered: RememberedKey? { known == nil ? nil : RememberedKey(text: key) }
 
     /// Whether `presented` is the remembered key, in a time that depends on the lengths alone,
     /// never on where the two first differ: a connection that a proxy shares between its clients
     /// must not let one of them time its way, byte by byte, to the key another presented before.
+    /// A presented text that is the remembered string itself (its storage: what
+    /// ``RememberedKey/text(matching:)`` hands a parser after comparing the bytes in constant
+    /// time) is not compared again.
     static func sameKey(_ remembered: String, _ presented: String) -> Bool {
         var remembered = remembered
         var presented = presented
         return remembered.withUTF8 { known in
-            presented.withUTF8 { ConstantTime.equal(UnsafeRawBufferPointer(known), UnsafeRawBufferPointer($0)) }
+            presented.withUTF8 { text in
+                if known.count == text.count, known.baseAddress == text.baseAddress { return true }
+                return ConstantTime.equal(UnsafeRawBufferPointer(known), UnsafeRawBufferPointer(text))
+            }
         }
+    }
+}
+
+/// A connection's remembered API key (the last that authenticated, ``PresentedKeyMemo``), for
+/// matching the bytes a request presents against it.
+public struct RememberedKey: Sendable {
+    let text: String
+
+    /// The key's text when `presented` holds the same bytes (compared in constant time, as
+    /// ``PresentedKeyMemo`` compares keys), so that a connection presenting its key again needs no
+    /// new string for it; nil otherwise.
+    public func text(matching presented: UnsafeRawBufferPointer) -> String? {
+        let same = text.utf8.withContiguousStorageIfAvailable { ConstantTime.equal(UnsafeRawBufferPointer($0), presented) } ?? false
+        return same ? text : nil
     }
 }

@@ -36,7 +36,7 @@ public enum APISurface {
         var path = path
         let passThrough = path.withUTF8 { bytes -> String? in
             if starts(bytes, "/v1/tenants/") {
-                return isPassThrough(bytes, after: 12) ? "/v1/tenants/{id}/api/{path}" : "/v1/tenants/{id}"
+                return isPassThrough(bytes, after: 12) ? "/v1/tenants/{id}/api/{path}" : tenantRoute
             }
             if starts(bytes, "/v1/upstreams/"), isPassThrough(bytes, after: 14) { return "/v1/upstreams/{name}/api/{path}" }
             return nil
@@ -46,14 +46,17 @@ public enum APISurface {
         return operations[path] != nil ? path : "other"
     }
 
+    /// The route template of one tenant, `/v1/tenants/{id}`.
+    static let tenantRoute = "/v1/tenants/{id}"
+
     private static func starts(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: StaticString) -> Bool {
         RawRequest.hasPrefix(UnsafeRawBufferPointer(bytes), prefix)
     }
 
     /// Whether the bytes after `start` are `{segment}/api/{anything}`.
     private static func isPassThrough(_ bytes: UnsafeBufferPointer<UInt8>, after start: Int) -> Bool {
-        var index = start
-        while index < bytes.count, bytes[index] != UInt8(ascii: "/") { index += 1 }
-        return starts(UnsafeBufferPointer(rebasing: bytes[index...]), "/api/")
+        let rest = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...]))
+        guard let slash = RawRequest.index(of: UInt8(ascii: "/"), in: rest) else { return false }
+        return RawRequest.hasPrefix(UnsafeRawBufferPointer(rebasing: rest[slash...]), "/api/")
     }
 }

@@ -32,10 +32,10 @@ extension AnswerWriter {
 /// `WWW-Authenticate` where they apply); `X-Request-Id` on each.
 enum AnswerRendering {
     /// Writes `content` answering request `requestID` (`instance`: its path, quoted by a
-    /// problem); returns the status written.
+    /// problem, and made only for one); returns the status written.
     @discardableResult
     static func write<Writer: AnswerWriter>(
-        _ content: PipelineAnswer.Content, requestID: String, ifNoneMatch: String?, instance: String, into writer: inout Writer
+        _ content: PipelineAnswer.Content, requestID: String, ifNoneMatch: String?, instance: @autoclosure () -> String, into writer: inout Writer
     ) -> Int {
         switch content {
         case .cached(let answer, let cacheStatus):
@@ -76,9 +76,9 @@ enum AnswerRendering {
             return status
         case .eventStream:
             // Only the router streams; an answer that reaches a writer this way is a bug.
-            return writeProblem(.internalInvariant("an event stream reached an answer writer"), requestID: requestID, instance: instance, into: &writer)
+            return writeProblem(.internalInvariant("an event stream reached an answer writer"), requestID: requestID, instance: instance(), into: &writer)
         case .problem(let error):
-            return writeProblem(error, requestID: requestID, instance: instance, into: &writer)
+            return writeProblem(error, requestID: requestID, instance: instance(), into: &writer)
         }
     }
 

@@ -218,7 +218,7 @@ public final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler
             machine.headCompleted()
             if resumedAt > 0 { responder.metrics.hotPathPartialHeadScan(bytes: examined) }
             headScanned = 0  // whatever happens next, the next head starts after this one
-            guard let request = RawRequest(buffer, headLength: headLength, memo: scratch.presentedKey) else {
+            guard let request = RawRequest(buffer, headLength: headLength, remembered: scratch.presentedKey.remembered) else {
                 machine.unframeable()
                 handOverForever(context)
                 return

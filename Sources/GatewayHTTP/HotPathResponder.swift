@@ -63,12 +63,12 @@ struct HotPathResponder: Sendable {
         case nil:
             return .handOn
         case .fill(let resolved):
-            return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: request.path, arrived: arrived, span: span(request)))
+            return .fill(HotPathMiss(resolved: resolved, ifNoneMatch: request.ifNoneMatch, path: Self.recordedPath(request), arrived: arrived, span: span(request)))
         case .answer(let answer):
             var writer = HTTP1AnswerWriter(buffer: scratch.answerBuffer(allocator), date: scratch.date(at: arrived), bodies: bodies)
             let status = AnswerRendering.write(
                 answer.content, requestID: asked.requestID, ifNoneMatch: request.ifNoneMatch, instance: request.path, into: &writer)
-            record(answer, status: status, requestID: asked.requestID, path: request.path, elapsed: Self.elapsed(from: arrived, to: now()), span: span(request))
+            record(answer, status: status, requestID: asked.requestID, path: Self.recordedPath(request), elapsed: Self.elapsed(from: arrived, to: now()), span: span(request))
             scratch.keep(writer.buffer)
             return .answered(head: writer.buffer, largeBody: writer.largeBody)
         }
@@ -82,7 +82,7 @@ struct HotPathResponder: Sendable {
         let answer = await GatewayTracing.within(miss.span) { await pipeline.fill(miss.resolved) }
         var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: ConnectionScratch.answerCapacity), date: date, bodies: bodies)
         let status = AnswerRendering.write(
-            answer.content, requestID: miss.resolved.requestID, ifNoneMatch: miss.ifNoneMatch, instance: miss.path, into: &writer)
+            answer.content, requestID: miss.resolved.requestID, ifNoneMatch: miss.ifNoneMatch, instance: miss.path.text, into: &writer)
         return HotPathAnswer(head: writer.buffer, largeBody: writer.largeBody, status: status, answer: answer)
     }
 
@@ -118,7 +118,13 @@ struct HotPathResponder: Sendable {
         return GatewayTracing.serverSpan(traceparent: request.traceparent, tracestate: request.tracestate)
     }
 
-    private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: String, elapsed: Duration, span: (any Span)?) {
+    /// How a request's path is recorded: a tenant's as its id alone (``RecordedPath``).
+    private static func recordedPath(_ request: RawRequest) -> RecordedPath {
+        if let id = request.tenantID { return .tenant(id: id) }
+        return .path(request.path)
+    }
+
+    private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: RecordedPath, elapsed: Duration, span: (any Span)?) {
         var problem: GatewayError?
         if case .problem(let error) = answer.content { problem = error }
         recorder.record(
@@ -143,7 +149,7 @@ enum HotPathDecision {
 struct HotPathMiss: Sendable {
     let resolved: ResolvedRequest
     let ifNoneMatch: String?
-    let path: String
+    let path: RecordedPath
     /// When its bytes were read (nanoseconds on the connection's event loop's clock).
     let arrived: UInt64
     /// The request's server span (tracing on): the fill runs in it.

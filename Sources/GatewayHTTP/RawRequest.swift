@@ -34,8 +34,14 @@ struct RawRequest {
     var listTarget: String?
     /// The whole target when it is a pass-through (``PassThroughTarget/names(_:)``).
     var passThroughTarget: String?
-    /// The target's path, when it is under `/v1/tenants` or `/v1/upstreams/` (else empty: not ours).
-    var path: String
+    /// The target's path, when it is under `/v1/tenants` or `/v1/upstreams/` (else empty: not
+    /// ours). For a tenant (``tenantID``) it is made from the id when asked for: a hit needs none.
+    var path: String {
+        if let tenantID { return RecordedPath.tenant(id: tenantID).text }
+        return otherPath
+    }
+    /// The path of any target but a tenant's.
+    private var otherPath = ""
     var apiKey: String?
     var authorization: String?
     var ifNoneMatch: String?
@@ -97,12 +103,12 @@ struct RawRequest {
 
     /// Parses the head; nil when it is not one this handler frames with certainty (the codec
     /// then gets the rest of the connection). Works on the bytes: only the values the hot path
-    /// uses become strings, and an API key that is the connection's remembered one (`memo`, the
-    /// last key it authenticated) is that key's string again.
-    init?(_ buffer: ByteBuffer, headLength: Int, memo: PresentedKeyMemo) {
+    /// uses become strings, and an API key that is the connection's remembered one (`remembered`,
+    /// the last key it authenticated: ``PresentedKeyMemo/remembered``) is that key's string again.
+    init?(_ buffer: ByteBuffer, headLength: Int, remembered: RememberedKey?) {
         guard
             let parsed = buffer.withUnsafeReadableBytes({ raw -> RawRequest? in
-                RawRequest(head: UnsafeRawBufferPointer(rebasing: raw[0..<(headLength - 2)]), memo: memo)
+                RawRequest(head: UnsafeRawBufferPointer(rebasing: raw[0..<(headLength - 2)]), remembered: remembered)
             })
         else { return nil }
         self = parsed
@@ -110,15 +116,13 @@ struct RawRequest {
 
     /// Parses the head with no remembered key (every key becomes a new string).
     init?(_ buffer: ByteBuffer, headLength: Int) {
-        self.init(buffer, headLength: headLength, memo: PresentedKeyMemo())
+        self.init(buffer, headLength: headLength, remembered: nil)
     }
 
-    private init() {
-        path = ""
-    }
+    private init() {}
 
     /// `head` is the request line and header lines, each ending in CRLF (the blank line excluded).
-    private init?(head: UnsafeRawBufferPointer, memo: PresentedKeyMemo) {
+    private init?(head: UnsafeRawBufferPointer, remembered: RememberedKey?) {
         self.init()
         var lineStart = 0
         var index = 0
@@ -143,7 +147,7 @@ struct RawRequest {
                     guard parseRequestLine(line) else { return nil }
                     isRequestLine = false
                 } else {
-                    guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength, memo: memo) else { return nil }
+                    guard parseHeader(line, seen: &seen, sawContentLength: &sawContentLength, remembered: remembered) else { return nil }
                     fields += 1
                     if fields > RequestHeadLimits.fieldCount || line.count > RequestHeadLimits.fieldSize { headTooLarge = true }
                 }
@@ -178,7 +182,7 @@ struct RawRequest {
         let upstreams: StaticString = "/v1/upstreams/"
         if Self.hasPrefix(pathBytes, upstreams) {
             // Below /v1/upstreams/: a pass-through, or the router's.
-            path = String(decoding: pathBytes, as: UTF8.self)
+            otherPath = String(decoding: pathBytes, as: UTF8.self)
             notePassThrough(target)
             return true
         }
@@ -186,13 +190,13 @@ struct RawRequest {
         guard Self.hasPrefix(pathBytes, prefix),
             pathBytes.count == prefix.utf8CodeUnitCount || pathBytes[prefix.utf8CodeUnitCount] == UInt8(ascii: "/")
         else { return true }
-        path = String(decoding: pathBytes, as: UTF8.self)
         if pathBytes.count == prefix.utf8CodeUnitCount {
             if Self.index(of: UInt8(ascii: "#"), in: target) == nil { listTarget = String(decoding: target, as: UTF8.self) }
         } else if pathEnd == target.count, pathBytes[prefix.utf8CodeUnitCount] == UInt8(ascii: "/") {
             let id = UnsafeRawBufferPointer(rebasing: pathBytes[(prefix.utf8CodeUnitCount + 1)...])
             if !id.isEmpty, id.count <= 70, id.allSatisfy(Self.isIDByte) { tenantID = String(decoding: id, as: UTF8.self) }
         }
+        if tenantID == nil { otherPath = String(decoding: pathBytes, as: UTF8.self) }
         if tenantID == nil, listTarget == nil { notePassThrough(target) }
         return true
     }
@@ -204,7 +208,7 @@ struct RawRequest {
         if PassThroughTarget.names(Substring(text)) { passThroughTarget = text }
     }
 
-    private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool, memo: PresentedKeyMemo) -> Bool {
+    private mutating func parseHeader(_ line: UnsafeRawBufferPointer, seen: inout UInt8, sawContentLength: inout Bool, remembered: RememberedKey?) -> Bool {
         // No whitespace inside or before the name, no obsolete line folding.
         guard let colon = Self.index(of: UInt8(ascii: ":"), in: line), colon > 0 else { return false }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
@@ -222,7 +226,7 @@ struct RawRequest {
         }
         switch name.count {
         case 9 where Self.equalsIgnoringCase(name, "x-api-key"):
-            apiKey = remember(1, known: memo.key(matching: value))
+            apiKey = remember(1, known: remembered?.text(matching: value))
         case 13 where Self.equalsIgnoringCase(name, "authorization"):
             authorization = remember(2)
         case 13 where Self.equalsIgnoringCase(name, "if-none-match"):

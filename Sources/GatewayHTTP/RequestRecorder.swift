@@ -18,7 +18,7 @@ struct RequestRecorder: Sendable {
     /// One answered request.
     struct Entry {
         var method: String
-        var path: String
+        var path: RecordedPath
         var requestID: String
         var callerID: String?
         var status: Int
@@ -34,7 +34,7 @@ struct RequestRecorder: Sendable {
     }
 
     func record(_ entry: Entry) {
-        let route = APISurface.routeTemplate(entry.path)
+        let route = entry.path.route
         if let problem = entry.problem { note(problem, entry, route: route) }
         metrics.request(route: route, method: entry.method, status: entry.status, duration: entry.elapsed, cache: entry.cache, hotPath: entry.hotPath)
         let traceID = entry.span.flatMap {
@@ -43,7 +43,7 @@ struct RequestRecorder: Sendable {
                 withTraceID: accessLog.writesLines)
         }
         accessLog.record(
-            requestID: entry.requestID, method: entry.method, route: route, path: entry.path, caller: entry.callerID, status: entry.status,
+            requestID: entry.requestID, method: entry.method, route: route, path: entry.path.text, caller: entry.callerID, status: entry.status,
             elapsed: entry.elapsed, traceID: traceID)
     }
 
@@ -55,7 +55,7 @@ struct RequestRecorder: Sendable {
         let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &writer)
         record(
             Entry(
-                method: method, path: String(target.prefix { $0 != "?" }), requestID: requestID, callerID: nil, status: status, cache: nil,
+                method: method, path: .path(String(target.prefix { $0 != "?" })), requestID: requestID, callerID: nil, status: status, cache: nil,
                 elapsed: ContinuousClock.now - started, problem: RequestHeadLimits.exceeded, hotPath: hotPath))
     }
 
@@ -64,7 +64,7 @@ struct RequestRecorder: Sendable {
     /// logged when it needs an operator's attention.
     private func note(_ problem: GatewayError, _ entry: Entry, route: String) {
         if StatusBoard.keeps(problem) {
-            let tenant = entry.path.hasPrefix("/v1/tenants/") ? String(entry.path.dropFirst("/v1/tenants/".count)) : nil
+            let tenant = entry.path.tenantID
             metrics.board.problem(
                 route: MethodLabel.label(entry.method) + " " + route, status: problem.status, code: problem.code.rawValue, upstream: problem.upstream,
                 requestID: entry.requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }, caller: entry.callerID)
@@ -76,6 +76,42 @@ struct RequestRecorder: Sendable {
                     "request_id": "\(entry.requestID)", "code": "\(problem.code)", "upstream": "\(problem.upstream ?? "-")",
                     "detail": "\(problem.logDetail ?? problem.detail)",
                 ])
+        }
+    }
+}
+
+/// The path of a recorded request: the path itself, or for a request the hot path framed as
+/// `/v1/tenants/{id}` (a plain id: no query, no escapes) the id alone. Such a hit makes no string
+/// for a path that only an access line or a problem's note may need: its route template is known
+/// without it.
+enum RecordedPath {
+    case path(String)
+    case tenant(id: String)
+
+    private static let tenantsPrefix = "/v1/tenants/"
+
+    /// The path as the request named it.
+    var text: String {
+        switch self {
+        case .path(let path): path
+        case .tenant(let id): Self.tenantsPrefix + id
+        }
+    }
+
+    /// The route template it is counted under (``APISurface/routeTemplate(_:)``).
+    var route: String {
+        switch self {
+        case .path(let path): APISurface.routeTemplate(path)
+        case .tenant: APISurface.tenantRoute
+        }
+    }
+
+    /// The tenant id the path names below `/v1/tenants/`, as sent (whether it is well-formed is
+    /// the reader's to check).
+    var tenantID: String? {
+        switch self {
+        case .path(let path): path.hasPrefix(Self.tenantsPrefix) ? String(path.dropFirst(Self.tenantsPrefix.count)) : nil
+        case .tenant(let id): id
         }
     }
 }

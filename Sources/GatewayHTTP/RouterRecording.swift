@@ -40,7 +40,7 @@ struct RouterRecording: RouterMiddleware {
         if let name = AnswerHeader.requestID.name { response.headers[name] = id }
         recorder.record(
             RequestRecorder.Entry(
-                method: request.method.rawValue, path: request.uri.path, requestID: id, callerID: context.callerNote.id, status: Int(response.status.code),
+                method: request.method.rawValue, path: .path(request.uri.path), requestID: id, callerID: context.callerNote.id, status: Int(response.status.code),
                 cache: AnswerHeader.xCache.name.flatMap { response.headers[$0] }, elapsed: ContinuousClock.now - started, problem: problem, hotPath: false,
                 span: span))
         return response
