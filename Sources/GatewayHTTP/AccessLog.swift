@@ -54,11 +54,12 @@ public struct AccessLog: Sendable {
 
     /// As above, with the path's route template (``APISurface``) already known.
     func record(
-        requestID: String, method rawMethod: String, route: String, path: @autoclosure () -> String, caller: String?, status: Int, elapsed: Duration,
+        requestID: @autoclosure () -> String, method rawMethod: String, route: String, path: @autoclosure () -> String, caller: String?, status: Int, elapsed: Duration,
         traceID: String? = nil
     ) {
         guard writesLines else { return }
         let path = path()
+        let requestID = requestID()
         let method = MethodLabel.label(rawMethod)
         // Milliseconds with two decimals, by integer arithmetic (no formatter per line).
         let hundredths = max(0, elapsed.wholeMicroseconds / 10)

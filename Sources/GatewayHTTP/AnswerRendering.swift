@@ -15,6 +15,8 @@ protocol AnswerWriter {
     /// A field whose value is `prefix` followed by the decimal `number` (`max-age=300`, an
     /// `Age`): a writer may write it without making the string.
     mutating func field(_ header: AnswerHeader, prefix: StaticString, number: Int)
+    /// `X-Request-Id`: a writer may write an id made here without making its string.
+    mutating func field(_ header: AnswerHeader, requestID: RequestID)
     /// The body, or nil for none (a 304). `shared`: bytes many answers send alike, named (a
     /// cached answer's ETag), which a writer may keep in its transport's form.
     mutating func end(body: [UInt8]?, shared: String?)
@@ -23,6 +25,10 @@ protocol AnswerWriter {
 extension AnswerWriter {
     mutating func field(_ header: AnswerHeader, prefix: StaticString, number: Int) {
         field(header, prefix.description + String(number))
+    }
+
+    mutating func field(_ header: AnswerHeader, requestID: RequestID) {
+        field(header, requestID.text)
     }
 }
 
@@ -35,7 +41,7 @@ enum AnswerRendering {
     /// problem, and made only for one); returns the status written.
     @discardableResult
     static func write<Writer: AnswerWriter>(
-        _ content: PipelineAnswer.Content, requestID: String, ifNoneMatch: String?, instance: @autoclosure () -> String, into writer: inout Writer
+        _ content: PipelineAnswer.Content, requestID: RequestID, ifNoneMatch: String?, instance: @autoclosure () -> String, into writer: inout Writer
     ) -> Int {
         switch content {
         case .cached(let answer, let cacheStatus):
@@ -46,7 +52,7 @@ enum AnswerRendering {
             writer.field(.cacheControl, prefix: "private, max-age=", number: max(0, answer.maxAge))
             writer.field(.age, prefix: "", number: answer.age)
             if let cacheStatus { writer.field(.xCache, cacheStatus.rawValue) }
-            writer.field(.requestID, requestID)
+            writer.field(.requestID, requestID: requestID)
             writer.end(body: notModified ? nil : answer.body, shared: answer.etag)
             return notModified ? 304 : 200
         case .json(let body, let kind):
@@ -64,14 +70,14 @@ enum AnswerRendering {
                 writer.field(.cacheControl, "no-store")
                 for field in StatusPage.securityHeaders { writer.field(field.header, field.value) }
             }
-            writer.field(.requestID, requestID)
+            writer.field(.requestID, requestID: requestID)
             writer.end(body: body, shared: nil)
             return 200
         case .written(let status, let body):
             writer.start(HTTPResponse.Status.standard(status))
             if body != nil { writer.field(.contentType, "application/json") }
             writer.field(.cacheControl, "no-store")
-            writer.field(.requestID, requestID)
+            writer.field(.requestID, requestID: requestID)
             writer.end(body: body ?? [], shared: nil)
             return status
         case .eventStream:
@@ -85,15 +91,15 @@ enum AnswerRendering {
     /// A problem+json answer (RFC 9457), with `Retry-After`, `Allow` and `WWW-Authenticate`
     /// where they apply. Apart from ``write(_:requestID:ifNoneMatch:instance:into:)``, which
     /// stays free of recursion (it is on every hit).
-    static func writeProblem<Writer: AnswerWriter>(_ error: GatewayError, requestID: String, instance: String, into writer: inout Writer) -> Int {
+    static func writeProblem<Writer: AnswerWriter>(_ error: GatewayError, requestID: RequestID, instance: String, into writer: inout Writer) -> Int {
         let status = HTTPResponse.Status.standard(error.status)
         writer.start(status)
         writer.field(.contentType, "application/problem+json")
         if let retryAfter = error.retryAfter { writer.field(.retryAfter, prefix: "", number: retryAfter) }
         if let allow = error.allow { writer.field(.allow, allow) }
         if error.status == 401 { writer.field(.wwwAuthenticate, #"Bearer realm="veeam-gateway""#) }
-        writer.field(.requestID, requestID)
-        writer.end(body: Problem(error, requestID: requestID, instance: instance).body, shared: nil)
+        writer.field(.requestID, requestID: requestID)
+        writer.end(body: Problem(error, requestID: requestID.text, instance: instance).body, shared: nil)
         return error.status
     }
 
@@ -197,6 +203,16 @@ struct HTTP1AnswerWriter: AnswerWriter {
                 at += value.count
                 return Self.copy("\r\n", into: out, at: at)
             }
+        }
+    }
+
+    mutating func field(_ header: AnswerHeader, requestID: RequestID) {
+        guard let uuid = requestID.uuid else { return line(header.lineStart, requestID.text) }
+        let start = header.lineStart
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: start.utf8CodeUnitCount + RequestIDs.textLength + 2) { out in
+            let at = Self.copy(start, into: out, at: 0)
+            RequestIDs.writeUUID(high: uuid.high, low: uuid.low, into: UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + RequestIDs.textLength)]))
+            return Self.copy("\r\n", into: out, at: at + RequestIDs.textLength)
         }
     }
 

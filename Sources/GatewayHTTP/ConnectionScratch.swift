@@ -21,39 +21,88 @@ enum RequestIDs {
 
     static func make() -> String {
         let (random1, random2) = generator.withLock { ($0.next(), $0.next()) }
-        return format(random1, random2)
+        return RequestID(random1, random2).text
     }
 
-    /// With a generator of the caller's (no lock).
-    static func make(using random: inout Xoshiro256StarStar) -> String {
-        format(random.next(), random.next())
-    }
-
-    static func format(_ random1: UInt64, _ random2: UInt64) -> String {
-        let high = (random1 & ~0xF000) | 0x4000  // version 4: byte 6's high nibble
-        let low = (random2 & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10: byte 8's top bits
-        return String(unsafeUninitializedCapacity: 36) { text in
-            var at = 0
-            for index in 0..<16 {
-                if index == 4 || index == 6 || index == 8 || index == 10 {
-                    text[at] = UInt8(ascii: "-")
-                    at += 1
-                }
-                let word = index < 8 ? high : low
-                let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - (index % 8) * 8))
-                text[at] = hexDigit(byte >> 4)
-                text[at + 1] = hexDigit(byte & 0x0F)
-                at += 2
+    /// The text of a UUID's 128 bits (`high`: its first eight bytes), lower-case hex in the
+    /// 8-4-4-4-12 form: ``textLength`` bytes, written into `text` from its start.
+    static func writeUUID(high: UInt64, low: UInt64, into text: UnsafeMutableRawBufferPointer) {
+        var at = 0
+        for index in 0..<16 {
+            if index == 4 || index == 6 || index == 8 || index == 10 {
+                text[at] = UInt8(ascii: "-")
+                at += 1
             }
-            return at
+            let word = index < 8 ? high : low
+            let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - (index % 8) * 8))
+            text[at] = hexDigit(byte >> 4)
+            text[at + 1] = hexDigit(byte & 0x0F)
+            at += 2
         }
     }
+
+    /// The length of a UUID's text.
+    static let textLength = 36
 
     /// The lower-case hex digit of a nibble.
     private static func hexDigit(_ nibble: UInt8) -> UInt8 {
         nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10
     }
 
+}
+
+/// A request's id, as `X-Request-Id` carries it: the caller's (``RequestIDs/accepted(_:)``), or a
+/// version-4 UUID made here and kept as its 128 bits until its text is asked for. A hit writes
+/// those digits straight into its answer (``AnswerWriter/field(_:requestID:)``) and makes no
+/// string: only an access line, a problem or an upstream call needs one.
+struct RequestID: Sendable {
+    private enum Value: Sendable {
+        case text(String)
+        case uuid(high: UInt64, low: UInt64)
+    }
+
+    private let value: Value
+
+    /// The id `text` (the caller's, or one made before).
+    init(_ text: String) {
+        value = .text(text)
+    }
+
+    /// A version-4 UUID of two random words: the version and the variant bits set, the other 122 bits theirs.
+    init(_ random1: UInt64, _ random2: UInt64) {
+        let high = (random1 & ~0xF000) | 0x4000  // version 4: byte 6's high nibble
+        let low = (random2 & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10: byte 8's top bits
+        value = .uuid(high: high, low: low)
+    }
+
+    /// A new version-4 UUID from the caller's generator (no lock).
+    static func made(using random: inout Xoshiro256StarStar) -> RequestID {
+        RequestID(random.next(), random.next())
+    }
+
+    /// The caller's acceptable `X-Request-Id`, else a new UUID from `random`.
+    static func of(offered: String?, using random: inout Xoshiro256StarStar) -> RequestID {
+        if let accepted = RequestIDs.accepted(offered) { return RequestID(accepted) }
+        return made(using: &random)
+    }
+
+    var text: String {
+        switch value {
+        case .text(let text):
+            return text
+        case .uuid(let high, let low):
+            return String(unsafeUninitializedCapacity: RequestIDs.textLength) { text in
+                RequestIDs.writeUUID(high: high, low: low, into: UnsafeMutableRawBufferPointer(text))
+                return RequestIDs.textLength
+            }
+        }
+    }
+
+    /// The UUID's bits when this id was made here (nil: the caller's text).
+    var uuid: (high: UInt64, low: UInt64)? {
+        if case .uuid(let high, let low) = value { return (high, low) }
+        return nil
+    }
 }
 
 /// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator`.

@@ -58,7 +58,7 @@ struct HotPathResponder: Sendable {
         let presented = Admission.Presented(apiKey: request.apiKey, authorization: request.authorization, forwardedFor: request.forwardedFor)
         let asked = PipelineRequest(
             target: target, presented: presented, client: Admission.client(presented, peer: peer, peerKey: peerKey, access: snapshot.access),
-            cacheControl: request.cacheControl, requestID: RequestIDs.accepted(request.requestID) ?? RequestIDs.make(using: &scratch.random))
+            cacheControl: request.cacheControl, requestID: .of(offered: request.requestID, using: &scratch.random))
         switch pipeline.decideWithoutWaiting(asked, snapshot: snapshot, memo: &scratch.presentedKey) {
         case nil:
             return .handOn
@@ -82,7 +82,7 @@ struct HotPathResponder: Sendable {
         let answer = await GatewayTracing.within(miss.span) { await pipeline.fill(miss.resolved) }
         var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: ConnectionScratch.answerCapacity), date: date, bodies: bodies)
         let status = AnswerRendering.write(
-            answer.content, requestID: miss.resolved.requestID, ifNoneMatch: miss.ifNoneMatch, instance: miss.path.text, into: &writer)
+            answer.content, requestID: RequestID(miss.resolved.requestID), ifNoneMatch: miss.ifNoneMatch, instance: miss.path.text, into: &writer)
         return HotPathAnswer(head: writer.buffer, largeBody: writer.largeBody, status: status, answer: answer)
     }
 
@@ -91,7 +91,7 @@ struct HotPathResponder: Sendable {
     func served(_ miss: HotPathMiss, _ answer: HotPathAnswer, now: UInt64) {
         metrics.inFlight(-1)
         record(
-            answer.answer, status: answer.status, requestID: miss.resolved.requestID, path: miss.path, elapsed: Self.elapsed(from: miss.arrived, to: now),
+            answer.answer, status: answer.status, requestID: RequestID(miss.resolved.requestID), path: miss.path, elapsed: Self.elapsed(from: miss.arrived, to: now),
             span: miss.span)
     }
 
@@ -108,7 +108,7 @@ struct HotPathResponder: Sendable {
         var writer = HTTP1AnswerWriter(buffer: allocator.buffer(capacity: 1024), date: scratch.date(at: now), bodies: bodies)
         writer.closing = true
         recorder.refuseHead(
-            method: line?.method ?? "other", target: line?.target ?? "", requestID: RequestIDs.make(using: &scratch.random), hotPath: hotPath, into: &writer)
+            method: line?.method ?? "other", target: line?.target ?? "", requestID: RequestID.made(using: &scratch.random).text, hotPath: hotPath, into: &writer)
         return writer.buffer
     }
 
@@ -124,7 +124,7 @@ struct HotPathResponder: Sendable {
         return .path(request.path)
     }
 
-    private func record(_ answer: PipelineAnswer, status: Int, requestID: String, path: RecordedPath, elapsed: Duration, span: (any Span)?) {
+    private func record(_ answer: PipelineAnswer, status: Int, requestID: RequestID, path: RecordedPath, elapsed: Duration, span: (any Span)?) {
         var problem: GatewayError?
         if case .problem(let error) = answer.content { problem = error }
         recorder.record(

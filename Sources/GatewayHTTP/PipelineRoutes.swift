@@ -86,7 +86,7 @@ enum PipelineRoutes {
         if case .status = target, let cookie = request.headers[.cookie] { presented.statusSession = StatusSessions.token(inCookieHeader: cookie) }
         let asked = PipelineRequest(
             target: target, presented: presented, client: Admission.client(presented, peer: context.remoteAddress, access: snapshot.access),
-            cacheControl: request.headers[.cacheControl], requestID: context.requestID)
+            cacheControl: request.headers[.cacheControl], requestID: RequestID(context.requestID))
         let channel = context.channel
         let answer: PipelineAnswer
         switch await pipeline.decide(asked, snapshot: snapshot, certificate: { await FrontTLS.peerCertificate(of: channel) }) {
@@ -98,7 +98,7 @@ enum PipelineRoutes {
         if case .eventStream(let plan) = answer.content { return FeedReads.response(plan, requestID: context.requestID) }
         var writer = ResponseAnswerWriter()
         AnswerRendering.write(
-            answer.content, requestID: context.requestID, ifNoneMatch: request.headers[.ifNoneMatch], instance: request.uri.path, into: &writer)
+            answer.content, requestID: RequestID(context.requestID), ifNoneMatch: request.headers[.ifNoneMatch], instance: request.uri.path, into: &writer)
         return writer.response
     }
 }

@@ -45,7 +45,7 @@ struct PipelineRequest: Sendable {
     /// The client its failed authentications count against (``Admission/client(_:peer:peerKey:access:)``).
     var client: String
     var cacheControl: String?
-    var requestID: String
+    var requestID: RequestID
 }
 
 /// What the pipeline made of a request.

@@ -77,7 +77,7 @@ struct RequestPipeline: Sendable {
             } catch {
                 // A company's caller whose customers are not joined yet is decided after the join.
                 guard service.customers.awaitsMembership(caller) else { return .answer(PipelineAnswer(.problem(error), callerID: caller.id)) }
-                return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID, membershipPending: true))
+                return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID.text, membershipPending: true))
             }
             if !bypass, let fresh = service.reads.freshTenant(at: location) {
                 return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
@@ -89,7 +89,7 @@ struct RequestPipeline: Sendable {
                 guard location.organization != nil, service.customers.awaitsMembership(caller) else {
                     return .answer(PipelineAnswer(.problem(error), callerID: caller.id))
                 }
-                return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID, membershipPending: true))
+                return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID.text, membershipPending: true))
             }
             if !bypass, !location.isWrite, let fresh = service.passThrough.fresh(at: location) {
                 return .answer(PipelineAnswer(.cached(fresh, .hit), callerID: caller.id))
@@ -125,7 +125,7 @@ struct RequestPipeline: Sendable {
                 return .answer(PipelineAnswer(.problem(.adminRequired(policy.administrators)), callerID: caller.id))
             }
         }
-        return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID))
+        return .fill(ResolvedRequest(work: work, snapshot: snapshot, caller: caller, bypass: bypass, requestID: request.requestID.text))
     }
 
     /// What a target names, checked before any caller is: a malformed id or parameter is a 400,

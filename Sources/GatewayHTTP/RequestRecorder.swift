@@ -19,7 +19,7 @@ struct RequestRecorder: Sendable {
     struct Entry {
         var method: String
         var path: RecordedPath
-        var requestID: String
+        var requestID: RequestID
         var callerID: String?
         var status: Int
         /// `X-Cache` of the answer, when it has one.
@@ -43,7 +43,7 @@ struct RequestRecorder: Sendable {
                 withTraceID: accessLog.writesLines)
         }
         accessLog.record(
-            requestID: entry.requestID, method: entry.method, route: route, path: entry.path.text, caller: entry.callerID, status: entry.status,
+            requestID: entry.requestID.text, method: entry.method, route: route, path: entry.path.text, caller: entry.callerID, status: entry.status,
             elapsed: entry.elapsed, traceID: traceID)
     }
 
@@ -52,10 +52,10 @@ struct RequestRecorder: Sendable {
     /// is not recorded); `hotPath` when the HTTP/1.1 handler answered with the hot path on.
     func refuseHead<Writer: AnswerWriter>(method: String, target: String, requestID: String, hotPath: Bool, into writer: inout Writer) {
         let started = ContinuousClock.now
-        let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: requestID, ifNoneMatch: nil, instance: "", into: &writer)
+        let status = AnswerRendering.write(.problem(RequestHeadLimits.exceeded), requestID: RequestID(requestID), ifNoneMatch: nil, instance: "", into: &writer)
         record(
             Entry(
-                method: method, path: .path(String(target.prefix { $0 != "?" })), requestID: requestID, callerID: nil, status: status, cache: nil,
+                method: method, path: .path(String(target.prefix { $0 != "?" })), requestID: RequestID(requestID), callerID: nil, status: status, cache: nil,
                 elapsed: ContinuousClock.now - started, problem: RequestHeadLimits.exceeded, hotPath: hotPath))
     }
 
@@ -67,13 +67,13 @@ struct RequestRecorder: Sendable {
             let tenant = entry.path.tenantID
             metrics.board.problem(
                 route: MethodLabel.label(entry.method) + " " + route, status: problem.status, code: problem.code.rawValue, upstream: problem.upstream,
-                requestID: entry.requestID, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }, caller: entry.callerID)
+                requestID: entry.requestID.text, tenant: tenant.flatMap { TenantID.parse($0) != nil ? $0 : nil }, caller: entry.callerID)
         }
         if problem.status >= 500 || problem.logDetail != nil {
             logger.warning(
                 "request failed",
                 metadata: [
-                    "request_id": "\(entry.requestID)", "code": "\(problem.code)", "upstream": "\(problem.upstream ?? "-")",
+                    "request_id": "\(entry.requestID.text)", "code": "\(problem.code)", "upstream": "\(problem.upstream ?? "-")",
                     "detail": "\(problem.logDetail ?? problem.detail)",
                 ])
         }

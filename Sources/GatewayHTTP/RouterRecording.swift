@@ -33,14 +33,14 @@ struct RouterRecording: RouterMiddleware {
         } catch {
             let answered = self.problem(for: error, request: request, requestID: id)
             var writer = ResponseAnswerWriter()
-            AnswerRendering.write(.problem(answered), requestID: id, ifNoneMatch: nil, instance: request.uri.path, into: &writer)
+            AnswerRendering.write(.problem(answered), requestID: RequestID(id), ifNoneMatch: nil, instance: request.uri.path, into: &writer)
             response = writer.response
             problem = answered
         }
         if let name = AnswerHeader.requestID.name { response.headers[name] = id }
         recorder.record(
             RequestRecorder.Entry(
-                method: request.method.rawValue, path: .path(request.uri.path), requestID: id, callerID: context.callerNote.id, status: Int(response.status.code),
+                method: request.method.rawValue, path: .path(request.uri.path), requestID: RequestID(id), callerID: context.callerNote.id, status: Int(response.status.code),
                 cache: AnswerHeader.xCache.name.flatMap { response.headers[$0] }, elapsed: ContinuousClock.now - started, problem: problem, hotPath: false,
                 span: span))
         return response
