@@ -4,7 +4,8 @@
 # organization accounts); `hit` asks for cache hits of one cloud tenant and the three
 # organizations in turn, `list` for a page of the list of both, driven by wrk in alternating
 # runs; prints requests/s (median of ROUNDS) and gateway CPU µs per request (utime+stime from
-# /proc over each run).
+# /proc over each run), and of that the user time alone (what a change to the gateway's own code
+# moves; the kernel's share is the network's, and most of the noise).
 #
 #   bash bench/compare-binaries.sh BEFORE_BINARY AFTER_BINARY
 #
@@ -54,36 +55,40 @@ for side in before after; do
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)
-run() {  # run SIDE PATH [LUA] -> "rps cpu_us_per_request"
-  local side=$1 path=$2 script=${3:-} before after out rps
+run() {  # run SIDE PATH [LUA] -> "rps cpu_us_per_request user_us_per_request"
+  local side=$1 path=$2 script=${3:-} before after user_before user_after out rps
   before=$(cpu_ticks "${PID[$side]}")
+  user_before=$(user_ticks "${PID[$side]}")
   out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" -H "X-API-Key: $KEY" ${script:+-s "$script"} "${URL[$side]}$path")
   after=$(cpu_ticks "${PID[$side]}")
+  user_after=$(user_ticks "${PID[$side]}")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   total=$(echo "$out" | awk '/requests in/ {print $1}')
-  python3 -c "import sys; r,t,d,k=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); print(f'{r:.0f} {d/k*1e6/max(t,1):.1f}')" "$rps" "$total" "$((after - before))" "$TICK"
+  python3 -c "import sys; r,t,d,u,k=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]),int(sys.argv[5]); print(f'{r:.0f} {d/k*1e6/max(t,1):.1f} {u/k*1e6/max(t,1):.2f}')" \
+    "$rps" "$total" "$((after - before))" "$((user_after - user_before))" "$TICK"
 }
 median() { python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))" "$@"; }
 
-echo "| scenario | before req/s | after req/s | after/before | before CPU µs/req | after CPU µs/req |"
-echo "|---|---|---|---|---|---|"
+echo "| scenario | before req/s | after req/s | after/before | before CPU µs/req | after CPU µs/req | before user µs/req | after user µs/req |"
+echo "|---|---|---|---|---|---|---|---|"
 for scenario in $SCENARIOS; do
   path="/"; script="$OUT/hit.lua"; [ "$scenario" = list ] && { path="/v1/tenants?limit=100"; script=""; }
-  declare -A RPS CPU
-  RPS[before]=""; RPS[after]=""; CPU[before]=""; CPU[after]=""
+  declare -A RPS CPU USER
+  RPS[before]=""; RPS[after]=""; CPU[before]=""; CPU[after]=""; USER[before]=""; USER[after]=""
   for round in $(seq 1 "$ROUNDS"); do
     # The side that runs first in a round measures faster on this machine (up to 15 %, either
     # binary), so the order alternates from round to round: use an even ROUNDS.
     order="before after"; [ $((round % 2)) -eq 0 ] && order="after before"
     for side in $order; do
-      read -r rps cpu < <(run "$side" "$path" "$script")
-      RPS[$side]+=" $rps"; CPU[$side]+=" $cpu"
+      read -r rps cpu user < <(run "$side" "$path" "$script")
+      RPS[$side]+=" $rps"; CPU[$side]+=" $cpu"; USER[$side]+=" $user"
     done
   done
   b=$(median ${RPS[before]}); a=$(median ${RPS[after]})
-  printf '| %s, %s connections | %.0f | %.0f | %.2f | %s | %s |\n' "$scenario" "$CONNS" "$b" "$a" "$(python3 -c "print($a/$b)")" \
-    "$(median ${CPU[before]})" "$(median ${CPU[after]})"
+  printf '| %s, %s connections | %.0f | %.0f | %.2f | %s | %s | %s | %s |\n' "$scenario" "$CONNS" "$b" "$a" "$(python3 -c "print($a/$b)")" \
+    "$(median ${CPU[before]})" "$(median ${CPU[after]})" "$(median ${USER[before]})" "$(median ${USER[after]})"
 done
 for side in before after; do
   answered=$(curl -s "${URL[$side]}/metrics" | awk '/^veeam_gateway_hot_path_responses_total/ {sum += $2} END {printf "%d", sum}')
