@@ -37,4 +37,31 @@ struct SecretsInLogsTests {
             }
         }
     }
+
+    @Test("a hit the hot path answered logs the path it named and the request id it answered with, one made here or the caller's")
+    func hotPathHitAccessLine() async throws {
+        try await withSimulator { sim in
+            try await withGateway(vb365: sim, vspc: sim) { gw in
+                #expect(try await gw.get(cloudTenantPath, key: TestKeys.spAdmin).status == 200)
+                let made = try await gw.get(cloudTenantPath, key: TestKeys.spAdmin)
+                let given = try await gw.get(cloudTenantPath, key: TestKeys.spAdmin, headers: [("X-Request-Id", "caller-chosen.id-42")])
+                #expect(made.header("x-cache") == "HIT")
+                #expect(given.header("x-cache") == "HIT")
+                #expect(given.header("x-request-id") == "caller-chosen.id-42")
+                let madeID = try #require(made.header("x-request-id"))
+                #expect(madeID.utf8.count == 36)
+                for id in [madeID, "caller-chosen.id-42"] {
+                    let logged = await eventually {
+                        gw.logs.all.contains {
+                            $0.contains("request_id=\(id)") && $0.contains("path=\(cloudTenantPath) ") && $0.contains("route=/v1/tenants/{id}")
+                                && $0.contains("caller=sp-admin")
+                        }
+                    }
+                    #expect(logged, "no access line for \(id): \(gw.logs.all.filter { $0.contains("request ") }.suffix(3))")
+                }
+                let metrics = try await gw.get("/metrics", key: nil).text
+                #expect(metrics.contains(#"veeam_gateway_hot_path_responses_total{status="200"}"#), "the hits were the hot path's")
+            }
+        }
+    }
 }
